@@ -1,0 +1,46 @@
+// Package testenv lets tests depend on outside programs and services in one
+// consistent way: on a developer's machine a missing program skips the test
+// with a clear message; in continuous integration (CI=true) it fails it, so
+// that nothing is silently left untested.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InCI reports whether the tests run in continuous integration, where every
+// outside dependency must be present.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Missing skips the test (or fails it under CI) because what names is absent.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("%s is required when CI=true but is not available", what)
+	}
+	t.Skipf("skipping: %s is not available (install it to run this test)", what)
+}
+
+// LookPath returns the path of program, or skips/fails the test as Missing
+// does when it is not on PATH.
+func LookPath(t testing.TB, program string) string {
+	t.Helper()
+	p, err := exec.LookPath(program)
+	if err != nil {
+		Missing(t, "the program "+program)
+	}
+	return p
+}
+
+// PostgresDSN returns the DSN in ENROLLKIT_POSTGRES_DSN, or skips/fails the
+// test as Missing does when it is unset.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("ENROLLKIT_POSTGRES_DSN")
+	if dsn == "" {
+		Missing(t, "PostgreSQL (set ENROLLKIT_POSTGRES_DSN)")
+	}
+	return dsn
+}

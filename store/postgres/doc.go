@@ -1,0 +1,19 @@
+// Package postgres keeps enrollments, MDM channels, command queues and the
+// audit trail in PostgreSQL, for portals that run several replicas behind a
+// load balancer. It uses a pgx connection pool, applies the schema migrations
+// compiled into the binary on start (replicas starting together serialise on
+// an advisory lock), moves enrollments with version compare-and-swap updates,
+// and hands each queued command to exactly one device request with row locks
+// (FOR UPDATE SKIP LOCKED) so that replicas never deliver it twice.
+//
+// A DB returned by Open or New exposes both stores: DB.Enroll implements
+// enroll.Store and DB.MDM implements mdm.Store. Both pass the conformance
+// suites in enroll/enrolltest and mdm/mdmtest. WithSchema keeps all tables in
+// one PostgreSQL schema so that installations (and test runs) can share a
+// database.
+//
+// The MDM side stores what Apple's MDM check-in and command protocol sends and
+// nothing more (see
+// https://developer.apple.com/documentation/devicemanagement/check-in and
+// https://developer.apple.com/documentation/devicemanagement/commands_and_queries).
+package postgres

@@ -1,0 +1,16 @@
+// Package sqlite keeps enrollments, MDM channels, command queues and the
+// audit trail in one SQLite file: the embedded, durable default for a portal
+// that runs as a single process. It uses a pure Go SQLite (no cgo), runs in
+// WAL mode with one writer connection and a pool of readers, and applies the
+// schema migrations compiled into the binary when the database is opened.
+//
+// A DB returned by Open exposes both stores: DB.Enroll implements
+// enroll.Store and DB.MDM implements mdm.Store. Both pass the conformance
+// suites in enroll/enrolltest and mdm/mdmtest.
+//
+// The MDM side stores what Apple's MDM check-in and command protocol sends and
+// nothing more (see
+// https://developer.apple.com/documentation/devicemanagement/check-in and
+// https://developer.apple.com/documentation/devicemanagement/commands_and_queries).
+// For several replicas behind a load balancer use store/postgres.
+package sqlite

@@ -1,0 +1,150 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// openTest opens a fresh database in a temporary directory and closes it at
+// the end of the test.
+func openTest(t testing.TB) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "enrollkit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestOpenPragmas(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	tests := []struct {
+		pragma string
+		want   string
+	}{
+		{"journal_mode", "wal"},
+		{"synchronous", "1"}, // NORMAL
+		{"foreign_keys", "1"},
+		{"busy_timeout", "5000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pragma, func(t *testing.T) {
+			for name, pool := range map[string]*sql.DB{"write": db.write, "read": db.read} {
+				var got string
+				if err := pool.QueryRowContext(ctx, "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if strings.ToLower(got) != tt.want {
+					t.Errorf("%s pool: PRAGMA %s = %q, want %q", name, tt.pragma, got, tt.want)
+				}
+			}
+		})
+	}
+	t.Run("readers are read-only", func(t *testing.T) {
+		if _, err := db.read.ExecContext(ctx, `INSERT INTO schema_version VALUES (999, 0)`); err == nil {
+			t.Fatal("write through the read pool succeeded")
+		}
+	})
+}
+
+func TestOpenMigratesOnce(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	for i := range 3 {
+		db, err := Open(ctx, path)
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		var n, v int
+		if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*), MAX(version) FROM schema_version`).Scan(&n, &v); err != nil {
+			t.Fatal(err)
+		}
+		if n != SchemaVersion || v != SchemaVersion {
+			t.Errorf("open %d: %d rows, version %d; want %d rows at version %d", i, n, v, SchemaVersion, SchemaVersion)
+		}
+		db.Close()
+	}
+}
+
+func TestOpenSchemaTooNew(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := SchemaVersion + 1
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO schema_version VALUES (?, 0)`, future); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = Open(ctx, path)
+	var se *SchemaError
+	if !errors.As(err, &se) || !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("Open = %v, want a *SchemaError matching ErrSchemaTooNew", err)
+	}
+	if se.Found != future || se.Known != SchemaVersion {
+		t.Errorf("SchemaError = %+v, want Found %d Known %d", se, future, SchemaVersion)
+	}
+	if !strings.HasPrefix(err.Error(), "sqlite: ") {
+		t.Errorf("error %q lacks the package prefix", err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(before) != string(after) {
+		t.Error("refused Open changed the database file")
+	}
+}
+
+func TestOpenBadPath(t *testing.T) {
+	tests := []struct{ name, path string }{
+		{"empty", ""},
+		{"memory", ":memory:"},
+		{"uri", "file:x.db"},
+		{"query", "x.db?mode=ro"},
+		{"missing directory", filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, err := Open(context.Background(), tt.path)
+			if err == nil {
+				db.Close()
+				t.Fatalf("Open(%q) succeeded", tt.path)
+			}
+			if !strings.HasPrefix(err.Error(), "sqlite: ") {
+				t.Errorf("error %q lacks the package prefix", err)
+			}
+		})
+	}
+}
+
+func TestClosed(t *testing.T) {
+	db := openTest(t)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	err := db.writeTx(context.Background(), "sqlite: test", func(*sql.Tx) error { return nil })
+	if !errors.Is(err, ErrClosed) {
+		t.Errorf("writeTx after Close = %v, want ErrClosed", err)
+	}
+	if _, err := db.reader("sqlite: test"); !errors.Is(err, ErrClosed) {
+		t.Errorf("reader after Close = %v, want ErrClosed", err)
+	}
+}

@@ -1,0 +1,396 @@
+package enroll
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mozilla.org/pkcs7"
+	"howett.net/plist"
+)
+
+// Account-driven User Enrollment, device side of the wire: the signed
+// MachineInfo body the device posts to the BaseURL and the Bearer challenge
+// the server answers with. The handler that ties them to the Service is
+// Portal's enrollment endpoint (see portal.go).
+
+// MaxMachineInfoSize bounds the body the enrollment endpoint reads from a
+// device. A real MachineInfo (a small plist wrapped in CMS SignedData with the
+// device's certificate chain) is a few kilobytes.
+const MaxMachineInfoSize = 64 << 10
+
+// BearerChallengeMethodWeb is the method value that asks the device to show
+// the portal in a web view (ASWebAuthenticationSession).
+const BearerChallengeMethodWeb = "apple-as-web"
+
+// AccessTokenCallbackURL is the URL the portal redirects to (308) at the end of
+// account-driven enrollment; the access token is added as the access-token
+// query parameter.
+const AccessTokenCallbackURL = "apple-remotemanagement-user-login://authentication-results"
+
+// MachineInfo is what a device tells the enrollment endpoint about itself when
+// it asks for its enrollment profile. Under User Enrollment the device sends
+// no UDID, serial number, IMEI or MEID, and none is kept here.
+type MachineInfo struct {
+	// Product is the device's product type, such as "iPhone16,1" (PRODUCT).
+	Product string
+	// Version is the OS build version, such as "22B83" (VERSION).
+	Version string
+	// OSVersion is the OS version, such as "18.1" (OS_VERSION, iOS 17+).
+	OSVersion string
+	// SupplementalBuildVersion is the rapid security response build, if any
+	// (SUPPLEMENTAL_BUILD_VERSION).
+	SupplementalBuildVersion string
+	// SupplementalOSVersionExtra is the rapid security response version
+	// suffix, if any (SUPPLEMENTAL_OS_VERSION_EXTRA).
+	SupplementalOSVersionExtra string
+	// Language is the user's selected language, such as "en" (LANGUAGE).
+	Language string
+	// SoftwareUpdateDeviceID is the model identifier used to look up OS
+	// updates (SOFTWARE_UPDATE_DEVICE_ID).
+	SoftwareUpdateDeviceID string
+	// CanRequestSoftwareUpdate reports MDM_CAN_REQUEST_SOFTWARE_UPDATE.
+	CanRequestSoftwareUpdate bool
+	// Signer is the certificate that signed the body (the device identity).
+	Signer *x509.Certificate
+}
+
+// MachineInfoOptions control how ParseMachineInfo verifies a body.
+type MachineInfoOptions struct {
+	// Roots, if not nil, are the CAs the signer must chain to (Apple's device
+	// CA in production). When nil only the CMS signature itself is checked:
+	// the body is then proven intact but not proven to come from a genuine
+	// Apple device.
+	Roots *x509.CertPool
+	// Intermediates are extra intermediate certificates for chain building,
+	// in addition to those carried in the CMS structure.
+	Intermediates []*x509.Certificate
+	// Now is the time the chain is verified at; zero means time.Now.
+	Now time.Time
+}
+
+// MachineInfoError reports a MachineInfo body that cannot be accepted. It
+// matches ErrInvalidInput.
+type MachineInfoError struct {
+	// Reason says what is wrong, in words fit for a log line.
+	Reason string
+	// Err is the underlying error, if any.
+	Err error
+}
+
+// Error implements error.
+func (e *MachineInfoError) Error() string {
+	if e.Err != nil {
+		return "enroll: machine info: " + e.Reason + ": " + e.Err.Error()
+	}
+	return "enroll: machine info: " + e.Reason
+}
+
+// Unwrap returns ErrInvalidInput and the underlying error, if any.
+func (e *MachineInfoError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrInvalidInput, e.Err}
+	}
+	return []error{ErrInvalidInput}
+}
+
+// ParseMachineInfo verifies the CMS SignedData body a device posts to the
+// BaseURL (Content-Type application/pkcs7-signature) and decodes the plist it
+// carries. It returns a *MachineInfoError when the body is too large, is not
+// CMS, has no content or signer, fails signature (or, with opts.Roots, chain)
+// verification, or does not hold a plist dictionary.
+func ParseMachineInfo(body []byte, opts MachineInfoOptions) (*MachineInfo, error) {
+	if len(body) == 0 {
+		return nil, &MachineInfoError{Reason: "empty body"}
+	}
+	if len(body) > MaxMachineInfoSize {
+		return nil, &MachineInfoError{Reason: fmt.Sprintf("body larger than %d bytes", MaxMachineInfoSize)}
+	}
+	p7, err := parsePKCS7(body)
+	if err != nil {
+		return nil, &MachineInfoError{Reason: "not a CMS signed message", Err: err}
+	}
+	if len(p7.Content) == 0 {
+		return nil, &MachineInfoError{Reason: "signed message carries no content"}
+	}
+	if len(p7.Signers) != 1 {
+		return nil, &MachineInfoError{Reason: fmt.Sprintf("want exactly one signer, found %d", len(p7.Signers))}
+	}
+	if err := p7.Verify(); err != nil {
+		return nil, &MachineInfoError{Reason: "signature does not verify", Err: err}
+	}
+	signer := p7.GetOnlySigner()
+	if signer == nil {
+		return nil, &MachineInfoError{Reason: "signer certificate missing"}
+	}
+	if opts.Roots != nil {
+		inter := x509.NewCertPool()
+		for _, c := range p7.Certificates {
+			if c != signer {
+				inter.AddCert(c)
+			}
+		}
+		for _, c := range opts.Intermediates {
+			inter.AddCert(c)
+		}
+		now := opts.Now
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if _, err := signer.Verify(x509.VerifyOptions{
+			Roots:         opts.Roots,
+			Intermediates: inter,
+			CurrentTime:   now,
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		}); err != nil {
+			return nil, &MachineInfoError{Reason: "signer does not chain to a trusted device CA", Err: err}
+		}
+	}
+	var raw map[string]any
+	if _, err := plist.Unmarshal(p7.Content, &raw); err != nil {
+		return nil, &MachineInfoError{Reason: "content is not a plist dictionary", Err: err}
+	}
+	mi := &MachineInfo{
+		Product:                    plistString(raw["PRODUCT"]),
+		Version:                    plistString(raw["VERSION"]),
+		OSVersion:                  plistString(raw["OS_VERSION"]),
+		SupplementalBuildVersion:   plistString(raw["SUPPLEMENTAL_BUILD_VERSION"]),
+		SupplementalOSVersionExtra: plistString(raw["SUPPLEMENTAL_OS_VERSION_EXTRA"]),
+		Language:                   plistString(raw["LANGUAGE"]),
+		SoftwareUpdateDeviceID:     plistString(raw["SOFTWARE_UPDATE_DEVICE_ID"]),
+		Signer:                     signer,
+	}
+	switch v := raw["MDM_CAN_REQUEST_SOFTWARE_UPDATE"].(type) {
+	case bool:
+		mi.CanRequestSoftwareUpdate = v
+	case string:
+		mi.CanRequestSoftwareUpdate, _ = strconv.ParseBool(v)
+	}
+	return mi, nil
+}
+
+// parsePKCS7 parses CMS data, turning a panic of the parser on hostile input
+// into an error.
+func parsePKCS7(body []byte) (p7 *pkcs7.PKCS7, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p7, err = nil, fmt.Errorf("malformed CMS structure: %v", r)
+		}
+	}()
+	return pkcs7.Parse(body)
+}
+
+// plistString returns v when it is a string and "" otherwise.
+func plistString(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// BearerChallenge is a parsed WWW-Authenticate Bearer challenge, the answer of
+// an account-driven enrollment server to a device that has not yet
+// authenticated.
+type BearerChallenge struct {
+	// Method is the method parameter: "apple-as-web" or "apple-oauth2".
+	Method string
+	// URL is the url parameter: where the device shows the portal.
+	URL string
+	// Params holds every parameter of the challenge, keys in lower case.
+	Params map[string]string
+}
+
+// String formats c as a WWW-Authenticate header value with comma separated
+// parameters, method and url first.
+func (c BearerChallenge) String() string {
+	var b strings.Builder
+	b.WriteString("Bearer")
+	sep := " "
+	add := func(k, v string) {
+		b.WriteString(sep)
+		b.WriteString(k)
+		b.WriteString("=")
+		b.WriteString(quoteHTTP(v))
+		sep = ", "
+	}
+	if c.Method != "" {
+		add("method", c.Method)
+	}
+	if c.URL != "" {
+		add("url", c.URL)
+	}
+	keys := make([]string, 0, len(c.Params))
+	for k := range c.Params {
+		if k != "method" && k != "url" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		add(k, c.Params[k])
+	}
+	return b.String()
+}
+
+// quoteHTTP returns v as an RFC 9110 quoted-string.
+func quoteHTTP(v string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(v); i++ {
+		if v[i] == '"' || v[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(v[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// maxChallengeLen bounds the header ParseBearerChallenge is willing to parse.
+const maxChallengeLen = 8 << 10
+
+// ParseBearerChallenge parses a WWW-Authenticate header value and returns its
+// Bearer challenge. Parameters may be separated by commas, by spaces, or both
+// (Apple's sample uses commas; some servers send spaces only); values may be
+// tokens or quoted strings with backslash escapes. Other challenges in the
+// same header are skipped. Errors match ErrInvalidInput.
+func ParseBearerChallenge(header string) (BearerChallenge, error) {
+	if len(header) > maxChallengeLen {
+		return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: header longer than %d bytes", ErrInvalidInput, maxChallengeLen)
+	}
+	p := challengeParser{s: header}
+	var (
+		found  bool
+		result BearerChallenge
+	)
+	inBearer := false
+	for {
+		p.skipSeparators()
+		if p.done() {
+			break
+		}
+		tok := p.token()
+		if tok == "" {
+			return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: unexpected %q at offset %d", ErrInvalidInput, p.s[p.i], p.i)
+		}
+		p.skipSpaces()
+		if p.peek() != '=' {
+			// A new auth-scheme begins.
+			if found && inBearer {
+				break
+			}
+			inBearer = strings.EqualFold(tok, "Bearer")
+			if inBearer {
+				found = true
+				result = BearerChallenge{Params: map[string]string{}}
+			}
+			continue
+		}
+		p.i++ // '='
+		p.skipSpaces()
+		var val string
+		if p.peek() == '"' {
+			v, err := p.quoted()
+			if err != nil {
+				return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: %v", ErrInvalidInput, err)
+			}
+			val = v
+		} else {
+			val = p.token68()
+		}
+		if !inBearer {
+			continue
+		}
+		key := strings.ToLower(tok)
+		if _, dup := result.Params[key]; dup {
+			return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: parameter %q repeated", ErrInvalidInput, key)
+		}
+		result.Params[key] = val
+	}
+	if !found {
+		return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: no Bearer challenge", ErrInvalidInput)
+	}
+	result.Method = result.Params["method"]
+	result.URL = result.Params["url"]
+	return result, nil
+}
+
+// challengeParser is a cursor over a WWW-Authenticate header value.
+type challengeParser struct {
+	s string
+	i int
+}
+
+func (p *challengeParser) done() bool { return p.i >= len(p.s) }
+
+func (p *challengeParser) peek() byte {
+	if p.done() {
+		return 0
+	}
+	return p.s[p.i]
+}
+
+func (p *challengeParser) skipSpaces() {
+	for !p.done() && (p.s[p.i] == ' ' || p.s[p.i] == '\t') {
+		p.i++
+	}
+}
+
+func (p *challengeParser) skipSeparators() {
+	for !p.done() && (p.s[p.i] == ' ' || p.s[p.i] == '\t' || p.s[p.i] == ',') {
+		p.i++
+	}
+}
+
+// isTokenChar reports whether c is an RFC 9110 tchar.
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// token consumes an RFC 9110 token.
+func (p *challengeParser) token() string {
+	start := p.i
+	for !p.done() && isTokenChar(p.s[p.i]) {
+		p.i++
+	}
+	return p.s[start:p.i]
+}
+
+// token68 consumes an unquoted parameter value: a token, possibly with the
+// '/' and '=' that token68 allows.
+func (p *challengeParser) token68() string {
+	start := p.i
+	for !p.done() && (isTokenChar(p.s[p.i]) || p.s[p.i] == '/' || p.s[p.i] == '=') {
+		p.i++
+	}
+	return p.s[start:p.i]
+}
+
+// quoted consumes a quoted-string and returns its unescaped value.
+func (p *challengeParser) quoted() (string, error) {
+	p.i++ // opening quote
+	var b strings.Builder
+	for !p.done() {
+		c := p.s[p.i]
+		p.i++
+		switch c {
+		case '"':
+			return b.String(), nil
+		case '\\':
+			if p.done() {
+				return "", errors.New("unterminated escape in quoted string")
+			}
+			b.WriteByte(p.s[p.i])
+			p.i++
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return "", errors.New("unterminated quoted string")
+}

@@ -1,0 +1,225 @@
+package profile
+
+import (
+	"bytes"
+	"fmt"
+
+	"howett.net/plist"
+)
+
+// Format is a property list encoding.
+type Format int
+
+// Property list encodings a device accepts.
+const (
+	// XML is the XML property list format; Marshal's default.
+	XML Format = iota
+	// Binary is the binary property list format ("bplist00").
+	Binary
+)
+
+// String returns "xml" or "binary".
+func (f Format) String() string {
+	if f == Binary {
+		return "binary"
+	}
+	return "xml"
+}
+
+// Marshal encodes p as an XML property list with tab indentation. Keys are
+// sorted, so the same profile always gives the same bytes. Marshal does not
+// validate; the builders and Validate do.
+func Marshal(p *Profile) ([]byte, error) { return MarshalFormat(p, XML) }
+
+// MarshalFormat encodes p as a property list in format f.
+func MarshalFormat(p *Profile, f Format) ([]byte, error) {
+	d, err := p.toDict()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(4096)
+	var enc *plist.Encoder
+	if f == Binary {
+		enc = plist.NewBinaryEncoder(&buf)
+	} else {
+		enc = plist.NewEncoderForFormat(&buf, plist.XMLFormat)
+		enc.Indent("\t")
+	}
+	if err := enc.Encode(d); err != nil {
+		return nil, fmt.Errorf("profile: encode: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func (p *Profile) toDict() (map[string]any, error) {
+	w := dictWriter{}
+	w.merge(p.Extra)
+	w["PayloadType"] = TypeConfiguration
+	w["PayloadVersion"] = 1
+	w.str("PayloadIdentifier", p.PayloadIdentifier)
+	w.str("PayloadUUID", p.PayloadUUID)
+	w.str("PayloadDisplayName", p.PayloadDisplayName)
+	w.str("PayloadOrganization", p.PayloadOrganization)
+	w.str("PayloadDescription", p.PayloadDescription)
+	w.str("PayloadScope", p.PayloadScope)
+	w.boolean("PayloadRemovalDisallowed", p.PayloadRemovalDisallowed)
+	if p.ConsentText != nil {
+		ct := make(map[string]any, len(p.ConsentText))
+		for k, v := range p.ConsentText {
+			ct[k] = v
+		}
+		w["ConsentText"] = ct
+	}
+	content := make([]any, len(p.Payloads))
+	for i, pl := range p.Payloads {
+		if pl == nil {
+			return nil, fieldErr(itemPath(i), ErrMissing, "nil payload")
+		}
+		content[i] = pl.toDict()
+	}
+	w["PayloadContent"] = content
+	return w, nil
+}
+
+// Unmarshal decodes an unsigned profile from an XML or binary property
+// list. It checks structure and types, not policy; call Validate for that.
+// To read a possibly signed profile, use Parse.
+func Unmarshal(data []byte) (*Profile, error) {
+	p, _, err := unmarshal(data)
+	return p, err
+}
+
+func unmarshal(data []byte) (p *Profile, f Format, err error) {
+	var v any
+	format, err := decodePlist(data, &v)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrNotProfile, err)
+	}
+	switch format {
+	case plist.XMLFormat:
+		f = XML
+	case plist.BinaryFormat:
+		f = Binary
+	default:
+		return nil, 0, fmt.Errorf("%w: %s property lists are not accepted", ErrNotProfile, plist.FormatNames[format])
+	}
+	d, ok := v.(map[string]any)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: top level is %s, not a dictionary", ErrNotProfile, plistTypeName(v))
+	}
+	p, err = profileFromDict(d)
+	return p, f, err
+}
+
+// decodePlist runs the plist decoder, turning any panic it raises on
+// hostile input into an error.
+func decodePlist(data []byte, v any) (format int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed property list: %v", r)
+		}
+	}()
+	return plist.Unmarshal(data, v)
+}
+
+func profileFromDict(d map[string]any) (*Profile, error) {
+	r := newReader(d, "")
+	if t := r.str("PayloadType"); t != TypeConfiguration {
+		if r.err != nil {
+			return nil, r.err
+		}
+		return nil, fieldErr("PayloadType", ErrNotProfile, "got %q", t)
+	}
+	r.used["PayloadVersion"] = true
+	p := &Profile{
+		PayloadIdentifier:        r.str("PayloadIdentifier"),
+		PayloadUUID:              r.str("PayloadUUID"),
+		PayloadDisplayName:       r.str("PayloadDisplayName"),
+		PayloadOrganization:      r.str("PayloadOrganization"),
+		PayloadDescription:       r.str("PayloadDescription"),
+		PayloadScope:             r.str("PayloadScope"),
+		PayloadRemovalDisallowed: r.boolean("PayloadRemovalDisallowed"),
+	}
+	if ct := r.dict("ConsentText"); ct != nil {
+		cr := newReader(ct, "ConsentText")
+		p.ConsentText = make(map[string]string, len(ct))
+		for k := range ct {
+			p.ConsentText[k] = cr.str(k)
+		}
+		if cr.err != nil {
+			return nil, cr.err
+		}
+	}
+	content, ok := r.get("PayloadContent")
+	if r.err != nil {
+		return nil, r.err
+	}
+	if ok {
+		items, ok := content.([]any)
+		if !ok {
+			return nil, fieldErr("PayloadContent", ErrWrongType, "want array, got %s", plistTypeName(content))
+		}
+		p.Payloads = make([]Payload, 0, len(items))
+		for i, it := range items {
+			pl, err := payloadFromDict(it, itemPath(i))
+			if err != nil {
+				return nil, err
+			}
+			p.Payloads = append(p.Payloads, pl)
+		}
+	}
+	p.Extra = r.extra()
+	return p, nil
+}
+
+func payloadFromDict(v any, path string) (Payload, error) {
+	d, ok := v.(map[string]any)
+	if !ok {
+		return nil, fieldErr(path, ErrWrongType, "want dictionary, got %s", plistTypeName(v))
+	}
+	r := newReader(d, path)
+	typ := r.str("PayloadType")
+	if r.err != nil {
+		return nil, r.err
+	}
+	if typ == "" {
+		return nil, fieldErr(path+".PayloadType", ErrMissing, "")
+	}
+	var pl Payload
+	switch typ {
+	case TypeMDM:
+		m := new(MDM)
+		m.read(r)
+		pl = m
+	case TypeSCEP:
+		s := new(SCEP)
+		s.read(r)
+		pl = s
+	case TypeACME:
+		a := new(ACME)
+		a.read(r)
+		pl = a
+	case TypePKCS12:
+		k := new(PKCS12)
+		k.read(r)
+		pl = k
+	case TypeRoot:
+		c := new(Root)
+		c.read(r)
+		pl = c
+	case TypePEM:
+		c := new(PEM)
+		c.read(r)
+		pl = c
+	default:
+		g := &Generic{PayloadType: typ}
+		g.Header.read(r)
+		g.Content = r.extra()
+		pl = g
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return pl, nil
+}

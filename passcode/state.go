@@ -153,5 +153,5 @@ func (st State) String() string {
 	if !st.ExpiresAt.IsZero() {
 		exp = st.ExpiresAt.UTC().Format(time.RFC3339)
 	}
-	return fmt.Sprintf("passcode(%s, %d failed attempts, expires %s)", status, st.Attempts, exp)
+	return fmt.Sprintf("passcode(%s, failed attempts: %d, expires: %s)", status, st.Attempts, exp)
 }

@@ -1,0 +1,144 @@
+package enroll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// step is one attempt at a transition: the working copy of the enrollment,
+// the time, and the event to commit with its extra audit fields.
+type step struct {
+	e     *Enrollment
+	now   time.Time
+	event Event
+	audit AuditEvent
+}
+
+// commit asks apply to store the working copy with event ev.
+func (st *step) commit(ev Event) { st.event = ev }
+
+// apply runs one step on enrollment id under optimistic concurrency:
+//
+//  1. read the enrollment; if it is past its expiry, expire it (committed)
+//     and fail with a *TransitionError from StateExpired;
+//  2. unless its state allows primary (or is one of also), fail with a
+//     *TransitionError;
+//  3. call fn on a copy; if fn committed an event, store the copy with the
+//     transition and its audit event, retrying from 1 on a version conflict;
+//  4. return the enrollment (as stored, or as read when nothing was
+//     committed) and fn's error.
+//
+// fn may run several times and must not have side effects outside st other
+// than those that are safe to repeat.
+func (s *Service) apply(ctx context.Context, m Meta, id string, primary Event, fn func(*step) error, also ...State) (*Enrollment, error) {
+	if err := checkInput("enrollment ID", id); err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt >= maxRetries {
+			return nil, fmt.Errorf("enroll: %s: giving up after %d version conflicts: %w", primary, attempt, ErrVersionConflict)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		e, err := s.store.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		now := s.clock.Now()
+		if expiredAt(e, now) {
+			st := &step{e: e.Clone(), now: now}
+			st.audit.Detail = "expired on access"
+			err := s.store2(ctx, m, st, EventExpire)
+			if errors.Is(err, ErrVersionConflict) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			return st.e, &TransitionError{From: StateExpired, Event: primary}
+		}
+		if _, err := Next(e.State, primary); err != nil && !slices.Contains(also, e.State) {
+			return e, err
+		}
+		st := &step{e: e.Clone(), now: now}
+		ferr := fn(st)
+		if st.event == "" {
+			return e, ferr
+		}
+		err = s.store2(ctx, m, st, st.event)
+		if errors.Is(err, ErrVersionConflict) {
+			s.log.DebugContext(ctx, "enroll: version conflict, retrying", "enrollment", id, "event", st.event)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return st.e, ferr
+	}
+}
+
+// store2 applies transition ev to st.e and stores it with its audit event.
+func (s *Service) store2(ctx context.Context, m Meta, st *step, ev Event) error {
+	from := st.e.State
+	to, err := Next(from, ev)
+	if err != nil {
+		return err
+	}
+	a := st.audit
+	filled := s.auditEvent(m, st.e, defaultActor(ev, st.e), ev, from, to, st.now)
+	filled.TermsVersion, filled.TermsDigest, filled.Detail = a.TermsVersion, a.TermsDigest, a.Detail
+	expected := st.e.Version
+	st.e.State = to
+	st.e.UpdatedAt = st.now
+	if !to.expirable() {
+		st.e.ExpiresAt = time.Time{}
+	}
+	return s.store.Update(ctx, st.e, expected, filled)
+}
+
+// expiredAt reports whether e is unfinished and past its expiry at now.
+func expiredAt(e *Enrollment, now time.Time) bool {
+	return e.State.expirable() && !e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt)
+}
+
+// defaultActor names who causes ev when Meta.Actor is empty.
+func defaultActor(ev Event, e *Enrollment) string {
+	switch ev {
+	case EventInvite, EventRevoke, EventBindCertificate, EventRedeemChallenge:
+		return "host"
+	case EventExpire:
+		return "system"
+	case EventCheckIn, EventTokenUpdate, EventCheckOut, EventFetchProfile:
+		return "device"
+	}
+	return "user:" + e.UserID
+}
+
+// auditEvent fills an AuditEvent from the request's Meta.
+func (s *Service) auditEvent(m Meta, e *Enrollment, actor string, ev Event, from, to State, now time.Time) AuditEvent {
+	if m.Actor != "" {
+		actor = m.Actor
+	}
+	return AuditEvent{
+		EnrollmentID: e.ID,
+		Time:         now,
+		Event:        ev,
+		From:         from,
+		To:           to,
+		Actor:        clip(actor),
+		ClientIP:     clip(m.ClientIP),
+		UserAgent:    clip(m.UserAgent),
+	}
+}
+
+// clip bounds a request-supplied string kept in the audit trail.
+func clip(s string) string {
+	if len(s) > maxInputLen {
+		return s[:maxInputLen]
+	}
+	return s
+}

@@ -1,0 +1,104 @@
+package enroll
+
+import (
+	"context"
+	"time"
+)
+
+// User is a person the host knows, as far as enrollment needs to know them.
+type User struct {
+	// ID is the host's stable identifier for the user. Required.
+	ID string
+	// Name is shown on portal pages and in invitations.
+	Name string
+	// Email is where the host's Notifier may send the invitation.
+	Email string
+}
+
+// Authenticator checks corporate credentials.
+//
+// Authenticate returns the user the credentials belong to, or an error
+// matching ErrBadCredentials when they are wrong; any other error is treated
+// as a failure of the authenticator itself. The password must not be logged
+// or kept. Implementations must be safe for concurrent use.
+type Authenticator interface {
+	Authenticate(ctx context.Context, username, password string) (User, error)
+}
+
+// AuthenticatorFunc adapts a function to the Authenticator interface.
+type AuthenticatorFunc func(ctx context.Context, username, password string) (User, error)
+
+// Authenticate calls f(ctx, username, password).
+func (f AuthenticatorFunc) Authenticate(ctx context.Context, username, password string) (User, error) {
+	return f(ctx, username, password)
+}
+
+// Invitation is what a user receives to start an enrollment. It carries the
+// invitation link's token and the passcode in the clear: they exist nowhere
+// else (the Store keeps only their hashes), so whoever receives an Invitation
+// must deliver it and then forget it.
+type Invitation struct {
+	// EnrollmentID is the enrollment the invitation opens.
+	EnrollmentID string
+	// User is the invited user.
+	User User
+	// ManagedAppleID is the Managed Apple Account the device will use.
+	ManagedAppleID string
+	// Token is the secret in the invitation link.
+	Token string
+	// URL is the invitation link (Config.InvitationURL of Token).
+	URL string
+	// QRCode is a PNG image of URL, for scanning with the device's camera.
+	QRCode []byte
+	// Passcode is the one-time passcode, formatted for display
+	// ("1234-5678"); the portal accepts it with or without the dash.
+	Passcode string
+	// ExpiresAt is when the invitation and passcode stop working.
+	ExpiresAt time.Time
+}
+
+// Notifier delivers invitations to users (by mail, SMS, a chat message, …).
+//
+// Notify is called once per invitation, after the enrollment was stored.
+// An error makes CreateInvitation revoke the enrollment and fail, so an
+// invitation nobody received does not linger. The Invitation holds secrets in
+// the clear: deliver them only to the user and do not log or keep them.
+// Implementations must be safe for concurrent use.
+type Notifier interface {
+	Notify(ctx context.Context, inv *Invitation) error
+}
+
+// NotifierFunc adapts a function to the Notifier interface.
+type NotifierFunc func(ctx context.Context, inv *Invitation) error
+
+// Notify calls f(ctx, inv).
+func (f NotifierFunc) Notify(ctx context.Context, inv *Invitation) error { return f(ctx, inv) }
+
+// Directory maps users to their Managed Apple Accounts and back.
+//
+// ManagedAppleID returns the Managed Apple ID of the user with the given ID;
+// UserID returns the user ID for a Managed Apple ID (compared as the host's
+// directory compares them, usually case-insensitively). Both return an error
+// matching ErrUnknownUser when there is none. Implementations must be safe for
+// concurrent use.
+type Directory interface {
+	ManagedAppleID(ctx context.Context, userID string) (string, error)
+	UserID(ctx context.Context, managedAppleID string) (string, error)
+}
+
+// Clock tells the time. The Service reads it for every expiry decision and
+// audit event; tests substitute a fake one.
+type Clock interface {
+	Now() time.Time
+}
+
+// ClockFunc adapts a function to the Clock interface.
+type ClockFunc func() time.Time
+
+// Now calls f().
+func (f ClockFunc) Now() time.Time { return f() }
+
+// systemClock is the default Clock.
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }

@@ -1,0 +1,705 @@
+package enroll
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/enrollkit/enrollkit/passcode"
+)
+
+// Defaults for zero Config fields.
+const (
+	// DefaultInvitationTTL is how long an invitation (and its passcode)
+	// stays valid.
+	DefaultInvitationTTL = 72 * time.Hour
+	// DefaultDownloadTTL is how long a profile download link stays valid:
+	// the 8 minutes a device keeps a downloaded profile before deleting it.
+	DefaultDownloadTTL = 8 * time.Minute
+	// DefaultCompletionTTL is how long a device has, from the issue of its
+	// profile link or access token, to check in and finish enrolling.
+	DefaultCompletionTTL = 24 * time.Hour
+	// DefaultPasscodeAttempts is how many wrong passcodes lock an
+	// enrollment.
+	DefaultPasscodeAttempts = 5
+)
+
+// maxInputLen bounds every string argument that comes from a request.
+const maxInputLen = 1024
+
+// maxRetries bounds how often a step is retried after a version conflict.
+const maxRetries = 64
+
+// CorporatePolicy says what happens when a user declares a device
+// corporate-owned.
+type CorporatePolicy int
+
+// Corporate ownership policies.
+const (
+	// CorporateRefuse refuses corporate-owned devices with
+	// ErrCorporateRefused. It is the default: User Enrollment is for
+	// personal devices, and company devices belong in Automated Device
+	// Enrollment.
+	CorporateRefuse CorporatePolicy = iota
+	// CorporateDeviceEnrollment lets a corporate-owned device continue and
+	// gives it a device-enrollment profile (with AccessRights and without
+	// ManagedAppleID) instead of a User Enrollment profile.
+	CorporateDeviceEnrollment
+)
+
+// Terms are the terms of use a user accepts in the portal.
+type Terms struct {
+	// Version names the terms, for example "2026-01".
+	Version string
+	// Text is the text shown to the user.
+	Text string
+}
+
+// Digest returns the hex SHA-256 of the terms text, as recorded at consent.
+func (t Terms) Digest() string { return TermsDigest(t.Text) }
+
+// TermsDigest returns the hex SHA-256 of text.
+func TermsDigest(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
+}
+
+// Consent is what the user accepted: the terms version and the digest of the
+// text shown (see TermsDigest).
+type Consent struct {
+	Version string
+	Digest  string
+}
+
+// Meta describes the request behind a step, for the audit trail.
+type Meta struct {
+	// ClientIP is the client's address as the host determined it.
+	ClientIP string
+	// UserAgent is the request's User-Agent header.
+	UserAgent string
+	// Actor says who acted. Empty means the default for the step: the
+	// enrollment's user ID for portal steps, "device" for device steps,
+	// "host" for host operations.
+	Actor string
+}
+
+// Config holds the Service's dependencies and settings. Fields marked
+// required must be set; the others have the documented defaults.
+type Config struct {
+	// Authenticator checks corporate credentials. Required.
+	Authenticator Authenticator
+	// Directory maps users to Managed Apple IDs. Required.
+	Directory Directory
+	// Notifier delivers invitations. Nil means none: CreateInvitation
+	// returns the Invitation and the host delivers it.
+	Notifier Notifier
+
+	// InvitationURL returns the invitation link for a token. Required
+	// unless PortalURL is set.
+	InvitationURL func(token string) string
+	// PortalURL is the portal's base URL (https). If InvitationURL is nil
+	// the invitation link is PortalURL + "/invitation/" + token.
+	PortalURL string
+
+	// Terms are the terms in force. If Version is set, AcceptTerms accepts
+	// only this version and the digest of this text.
+	Terms Terms
+
+	// Corporate is the policy for corporate-owned devices; the zero value
+	// refuses them.
+	Corporate CorporatePolicy
+
+	// Passcodes issues and checks passcodes. Its TTL is ignored (the
+	// passcode lives as long as the invitation); its MaxAttempts, if zero,
+	// is DefaultPasscodeAttempts.
+	Passcodes passcode.Policy
+
+	// InvitationTTL, DownloadTTL and CompletionTTL override the defaults
+	// of the same names when positive.
+	InvitationTTL time.Duration
+	DownloadTTL   time.Duration
+	CompletionTTL time.Duration
+
+	// Profile describes the enrollment profiles the Service builds.
+	Profile ProfileConfig
+
+	// Clock tells the time; nil means the system clock.
+	Clock Clock
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+	// Rand is the source of token randomness; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// Service runs the enrollment flow: one method per step, each applied to
+// the Store as a transition of the state machine with an optimistic version
+// check and an audit event. A Service is safe for concurrent use, and several
+// Services (on several replicas) may share one Store.
+type Service struct {
+	store     Store
+	cfg       Config
+	clock     Clock
+	log       *slog.Logger
+	rand      io.Reader
+	passcodes passcode.Policy
+}
+
+// New returns a Service storing enrollments in store. It fails if a
+// required dependency is missing or a setting is invalid.
+func New(store Store, cfg Config) (*Service, error) {
+	switch {
+	case store == nil:
+		return nil, errors.New("enroll: New: nil Store")
+	case cfg.Authenticator == nil:
+		return nil, errors.New("enroll: New: Config.Authenticator is required")
+	case cfg.Directory == nil:
+		return nil, errors.New("enroll: New: Config.Directory is required")
+	case cfg.InvitationURL == nil && cfg.PortalURL == "":
+		return nil, errors.New("enroll: New: Config.InvitationURL or Config.PortalURL is required")
+	}
+	if cfg.InvitationURL == nil {
+		u, err := url.Parse(cfg.PortalURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("enroll: New: Config.PortalURL %q is not an absolute http(s) URL", cfg.PortalURL)
+		}
+		base := strings.TrimSuffix(cfg.PortalURL, "/")
+		cfg.InvitationURL = func(token string) string { return base + "/invitation/" + token }
+	}
+	if cfg.InvitationTTL <= 0 {
+		cfg.InvitationTTL = DefaultInvitationTTL
+	}
+	if cfg.DownloadTTL <= 0 {
+		cfg.DownloadTTL = DefaultDownloadTTL
+	}
+	if cfg.CompletionTTL <= 0 {
+		cfg.CompletionTTL = DefaultCompletionTTL
+	}
+	if err := cfg.Profile.check(); err != nil {
+		return nil, err
+	}
+	s := &Service{store: store, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rand: cfg.Rand, passcodes: cfg.Passcodes}
+	if s.clock == nil {
+		s.clock = systemClock{}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.passcodes.MaxAttempts <= 0 {
+		s.passcodes.MaxAttempts = DefaultPasscodeAttempts
+	}
+	s.passcodes.TTL = -1 // the enrollment's ExpiresAt governs
+	return s, nil
+}
+
+// Store returns the Store the Service uses.
+func (s *Service) Store() Store { return s.store }
+
+// Terms returns the terms in force (Config.Terms).
+func (s *Service) Terms() Terms { return s.cfg.Terms }
+
+// DownloadLink is a freshly issued profile download link's secret.
+type DownloadLink struct {
+	// Token goes into the download URL; it is valid once, until ExpiresAt.
+	Token string
+	// ExpiresAt ends the link's validity.
+	ExpiresAt time.Time
+	// Enrollment is the enrollment after the step.
+	Enrollment *Enrollment
+}
+
+// AccessToken is a freshly issued account-driven access token.
+type AccessToken struct {
+	// Token is handed to the device in the authentication-results URL; the
+	// device sends it as a bearer token with every later request.
+	Token string
+	// Enrollment is the enrollment after the step.
+	Enrollment *Enrollment
+}
+
+// Profile is an enrollment profile ready to serve.
+type Profile struct {
+	// Data is the signed .mobileconfig (CMS SignedData, DER).
+	Data []byte
+	// ContentType is "application/x-apple-aspen-config".
+	ContentType string
+	// Enrollment is the enrollment after the step.
+	Enrollment *Enrollment
+}
+
+// ProfileContentType is the media type of enrollment profiles.
+const ProfileContentType = "application/x-apple-aspen-config"
+
+// CreateInvitation starts an enrollment for user u: it looks up the user's
+// Managed Apple ID, draws the invitation token and the passcode, stores the
+// enrollment in StateInvited and hands the Invitation to the Notifier. The
+// Invitation is returned too, secrets included; they are not stored.
+func (s *Service) CreateInvitation(ctx context.Context, m Meta, u User) (*Invitation, error) {
+	if err := checkInput("user ID", u.ID); err != nil {
+		return nil, err
+	}
+	mid, err := s.cfg.Directory.ManagedAppleID(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: create invitation: %w", err)
+	}
+	if mid == "" {
+		return nil, fmt.Errorf("enroll: create invitation: %w", ErrUnknownUser)
+	}
+	id, err := s.randomHex(16)
+	if err != nil {
+		return nil, err
+	}
+	token, err := s.newToken()
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	code, pst, err := s.passcodes.Issue(now)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: create invitation: %w", err)
+	}
+	exp := now.Add(s.cfg.InvitationTTL)
+	pst.ExpiresAt = exp
+	e := &Enrollment{
+		ID:             id,
+		State:          StateInvited,
+		UserID:         u.ID,
+		ManagedAppleID: mid,
+		InvitationHash: hashToken(token),
+		Passcode:       pst,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+		ExpiresAt:      exp,
+	}
+	ev := s.auditEvent(m, e, "host", EventInvite, "", StateInvited, now)
+	if err := s.store.Create(ctx, e, ev); err != nil {
+		return nil, fmt.Errorf("enroll: create invitation: %w", err)
+	}
+	link := s.cfg.InvitationURL(token)
+	qr, err := QRCode(link, 0)
+	if err != nil {
+		return nil, err
+	}
+	inv := &Invitation{
+		EnrollmentID:   id,
+		User:           u,
+		ManagedAppleID: mid,
+		Token:          token,
+		URL:            link,
+		QRCode:         qr,
+		Passcode:       passcode.Format(code),
+		ExpiresAt:      exp,
+	}
+	if s.cfg.Notifier != nil {
+		if err := s.cfg.Notifier.Notify(ctx, inv); err != nil {
+			if _, rerr := s.Revoke(context.WithoutCancel(ctx), Meta{Actor: "host"}, id, "invitation could not be delivered"); rerr != nil {
+				s.log.ErrorContext(ctx, "enroll: revoking undelivered invitation", "enrollment", id, "error", rerr)
+			}
+			return nil, fmt.Errorf("enroll: create invitation: notify: %w", err)
+		}
+	}
+	s.log.InfoContext(ctx, "enroll: invitation created", "enrollment", id, "user", u.ID)
+	return inv, nil
+}
+
+// OpenInvitation returns the enrollment an invitation token belongs to, so
+// the portal can bind a session to it. It changes nothing, except that an
+// enrollment past its expiry is marked expired (ErrExpired). A token of a
+// revoked, locked or otherwise finished enrollment gives a *TransitionError.
+func (s *Service) OpenInvitation(ctx context.Context, m Meta, token string) (*Enrollment, error) {
+	e, err := s.findByToken(ctx, IndexInvitation, token)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: open invitation: %w", err)
+	}
+	e, err = s.apply(ctx, m, e.ID, EventAuthenticate, func(st *step) error {
+		if !sameHash(st.e.InvitationHash, hashToken(token)) {
+			return ErrNotFound
+		}
+		return nil
+	}, StateInvited, StateAuthenticated, StatePasscodeVerified, StateConsented, StateProfileIssued, StateTokenIssued)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: open invitation: %w", err)
+	}
+	return e, nil
+}
+
+// LookupAccount returns the open enrollment of the user whose Managed Apple
+// ID is userIdentifier, for account-driven enrollment: the well-known
+// endpoint answers for it, and the portal runs its steps on it in the
+// device's web view. An unknown user gives ErrUnknownUser; a known user
+// without an enrollment that can still issue an access token gives
+// ErrNotFound. It changes nothing but expiry.
+func (s *Service) LookupAccount(ctx context.Context, userIdentifier string) (*Enrollment, error) {
+	if err := checkInput("user identifier", userIdentifier); err != nil {
+		return nil, err
+	}
+	uid, err := s.cfg.Directory.UserID(ctx, userIdentifier)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: lookup account: %w", err)
+	}
+	if uid == "" {
+		return nil, fmt.Errorf("enroll: lookup account: %w", ErrUnknownUser)
+	}
+	list, err := s.store.List(ctx, ListOptions{UserID: uid, States: []State{
+		StateInvited, StateAuthenticated, StatePasscodeVerified, StateConsented, StateTokenIssued,
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("enroll: lookup account: %w", err)
+	}
+	now := s.clock.Now()
+	for i := len(list) - 1; i >= 0; i-- { // newest first
+		e := list[i]
+		if e.ExpiresAt.IsZero() || now.Before(e.ExpiresAt) {
+			return e, nil
+		}
+		if _, err := s.expire(ctx, e.ID); err != nil {
+			return nil, fmt.Errorf("enroll: lookup account: %w", err)
+		}
+	}
+	return nil, fmt.Errorf("enroll: lookup account: %w", ErrNotFound)
+}
+
+// Authenticate signs the invited user in with corporate credentials and
+// records the device's ownership: Invited → Authenticated. Credentials of
+// anyone but the invited user give ErrBadCredentials; corporate ownership
+// under CorporateRefuse gives ErrCorporateRefused. Neither changes anything.
+func (s *Service) Authenticate(ctx context.Context, m Meta, id, username, password string, o Ownership) (*Enrollment, error) {
+	if err := checkInput("username", username); err != nil {
+		return nil, err
+	}
+	if len(password) == 0 || len(password) > maxInputLen {
+		return nil, invalid("password must be 1 to %d bytes", maxInputLen)
+	}
+	if !o.Valid() {
+		return nil, invalid("ownership %q is neither %q nor %q", o, OwnershipEmployee, OwnershipCorporate)
+	}
+	e, err := s.apply(ctx, m, id, EventAuthenticate, func(st *step) error {
+		if o == OwnershipCorporate && s.cfg.Corporate != CorporateDeviceEnrollment {
+			return ErrCorporateRefused
+		}
+		u, err := s.cfg.Authenticator.Authenticate(ctx, username, password)
+		if err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare([]byte(u.ID), []byte(st.e.UserID)) != 1 {
+			s.log.WarnContext(ctx, "enroll: sign-in by a user other than the invited one", "enrollment", st.e.ID)
+			return ErrBadCredentials
+		}
+		st.e.Ownership = o
+		st.commit(EventAuthenticate)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enroll: authenticate: %w", err)
+	}
+	return e, nil
+}
+
+// SubmitPasscode checks the passcode from the invitation: Authenticated →
+// PasscodeVerified when it matches. A wrong passcode is counted (atomically,
+// also across replicas) and gives a *PasscodeError; the attempt that reaches
+// the limit locks the enrollment (Authenticated → Locked) and its error
+// matches ErrLocked too.
+func (s *Service) SubmitPasscode(ctx context.Context, m Meta, id, code string) (*Enrollment, error) {
+	if len(code) > maxInputLen {
+		return nil, invalid("passcode longer than %d bytes", maxInputLen)
+	}
+	e, err := s.apply(ctx, m, id, EventPasscodeAccepted, func(st *step) error {
+		next, err := s.passcodes.Check(st.e.Passcode, code, st.now)
+		var mm *passcode.MismatchError
+		switch {
+		case err == nil:
+			st.e.Passcode = next
+			st.commit(EventPasscodeAccepted)
+			return nil
+		case errors.As(err, &mm):
+			st.e.Passcode = next
+			if next.Locked {
+				st.commit(EventLock)
+				return &PasscodeError{AttemptsLeft: 0}
+			}
+			st.commit(EventPasscodeRejected)
+			return &PasscodeError{AttemptsLeft: mm.Remaining}
+		case errors.Is(err, passcode.ErrLocked):
+			st.e.Passcode = next
+			st.commit(EventLock)
+			return &TransitionError{From: StateLocked, Event: EventPasscodeAccepted}
+		case errors.Is(err, passcode.ErrExpired):
+			st.commit(EventExpire)
+			return &TransitionError{From: StateExpired, Event: EventPasscodeAccepted}
+		}
+		return err
+	})
+	if err != nil {
+		return e, fmt.Errorf("enroll: submit passcode: %w", err)
+	}
+	return e, nil
+}
+
+// AcknowledgeInfo records that the information screen was shown and
+// acknowledged; the enrollment stays in StatePasscodeVerified.
+func (s *Service) AcknowledgeInfo(ctx context.Context, m Meta, id string) (*Enrollment, error) {
+	e, err := s.apply(ctx, m, id, EventInfoSeen, func(st *step) error {
+		st.e.InfoSeenAt = st.now
+		st.commit(EventInfoSeen)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enroll: acknowledge info: %w", err)
+	}
+	return e, nil
+}
+
+// AcceptTerms records consent to the terms (version and hex SHA-256 digest
+// of the text shown): PasscodeVerified → Consented. It fails with
+// ErrInfoNotSeen before AcknowledgeInfo, and with ErrTermsMismatch when
+// Config.Terms is set and c differs from it.
+func (s *Service) AcceptTerms(ctx context.Context, m Meta, id string, c Consent) (*Enrollment, error) {
+	if err := checkInput("terms version", c.Version); err != nil {
+		return nil, err
+	}
+	if d, err := hex.DecodeString(c.Digest); err != nil || len(d) != sha256.Size {
+		return nil, invalid("terms digest must be 64 hex characters")
+	}
+	if t := s.cfg.Terms; t.Version != "" {
+		if c.Version != t.Version || !sameHash(strings.ToLower(c.Digest), t.Digest()) {
+			return nil, fmt.Errorf("enroll: accept terms: %w", ErrTermsMismatch)
+		}
+	}
+	e, err := s.apply(ctx, m, id, EventConsent, func(st *step) error {
+		if st.e.InfoSeenAt.IsZero() {
+			return ErrInfoNotSeen
+		}
+		st.e.TermsVersion = c.Version
+		st.e.TermsDigest = strings.ToLower(c.Digest)
+		st.e.ConsentedAt = st.now
+		st.audit.TermsVersion = st.e.TermsVersion
+		st.audit.TermsDigest = st.e.TermsDigest
+		st.commit(EventConsent)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enroll: accept terms: %w", err)
+	}
+	return e, nil
+}
+
+// IssueDownloadLink issues the single-use profile download link of the
+// profile-based flow: Consented → ProfileIssued. Issuing again (in
+// ProfileIssued) replaces the earlier link. The link is valid for
+// Config.DownloadTTL (8 minutes by default); the device then has
+// Config.CompletionTTL to check in.
+func (s *Service) IssueDownloadLink(ctx context.Context, m Meta, id string) (*DownloadLink, error) {
+	token, err := s.newToken()
+	if err != nil {
+		return nil, err
+	}
+	var exp time.Time
+	e, err := s.apply(ctx, m, id, EventIssueProfile, func(st *step) error {
+		exp = st.now.Add(s.cfg.DownloadTTL)
+		st.e.Flow = FlowProfile
+		st.e.DownloadHash = hashToken(token)
+		st.e.DownloadExpiresAt = exp
+		st.e.DownloadUsed = false
+		st.e.ExpiresAt = st.now.Add(s.cfg.CompletionTTL)
+		st.commit(EventIssueProfile)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enroll: issue download link: %w", err)
+	}
+	return &DownloadLink{Token: token, ExpiresAt: exp, Enrollment: e}, nil
+}
+
+// DownloadProfile serves the profile for a download link token, once: it
+// builds the profile for the enrollment's user, signs it, and marks the link
+// used. A used link gives ErrLinkUsed, a late one ErrLinkExpired, an unknown
+// one ErrNotFound.
+func (s *Service) DownloadProfile(ctx context.Context, m Meta, token string) (*Profile, error) {
+	e, err := s.findByToken(ctx, IndexDownload, token)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: download profile: %w", err)
+	}
+	var data []byte
+	e, err = s.apply(ctx, m, e.ID, EventDownloadProfile, func(st *step) error {
+		switch {
+		case !sameHash(st.e.DownloadHash, hashToken(token)):
+			return ErrNotFound // replaced by a newer link
+		case st.e.DownloadUsed:
+			return ErrLinkUsed
+		case !st.now.Before(st.e.DownloadExpiresAt):
+			return ErrLinkExpired
+		}
+		var err error
+		data, err = s.buildProfile(ctx, st.e)
+		if err != nil {
+			return err
+		}
+		st.e.DownloadUsed = true
+		st.commit(EventDownloadProfile)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enroll: download profile: %w", err)
+	}
+	return &Profile{Data: data, ContentType: ProfileContentType, Enrollment: e}, nil
+}
+
+// IssueAccessToken ends the portal steps of account-driven enrollment:
+// Consented → TokenIssued, returning the access token the device presents
+// as a bearer token from then on. Issuing again (in TokenIssued) replaces
+// the earlier token.
+func (s *Service) IssueAccessToken(ctx context.Context, m Meta, id string) (*AccessToken, error) {
+	token, err := s.newToken()
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.apply(ctx, m, id, EventIssueToken, func(st *step) error {
+		st.e.Flow = FlowAccountDriven
+		st.e.AccessTokenHash = hashToken(token)
+		st.e.ExpiresAt = st.now.Add(s.cfg.CompletionTTL)
+		st.commit(EventIssueToken)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enroll: issue access token: %w", err)
+	}
+	return &AccessToken{Token: token, Enrollment: e}, nil
+}
+
+// FetchProfile serves the account-driven enrollment profile to a device
+// presenting accessToken (EnrollmentMode BYOD with the user's
+// AssignedManagedAppleID). An unknown token gives ErrNotFound; the token of
+// a revoked enrollment a *TransitionError matching ErrRevoked.
+func (s *Service) FetchProfile(ctx context.Context, m Meta, accessToken string) (*Profile, error) {
+	e, err := s.findByToken(ctx, IndexAccessToken, accessToken)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: fetch profile: %w", err)
+	}
+	var data []byte
+	e, err = s.apply(ctx, m, e.ID, EventFetchProfile, func(st *step) error {
+		if !sameHash(st.e.AccessTokenHash, hashToken(accessToken)) {
+			return ErrNotFound
+		}
+		var err error
+		data, err = s.buildProfile(ctx, st.e)
+		if err != nil {
+			return err
+		}
+		st.commit(EventFetchProfile)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enroll: fetch profile: %w", err)
+	}
+	return &Profile{Data: data, ContentType: ProfileContentType, Enrollment: e}, nil
+}
+
+// Revoke revokes an enrollment in any state but the terminal ones (a locked
+// enrollment can be revoked): its invitation, links and access token stop
+// working and its device's check-ins are refused. reason goes into the audit
+// trail.
+func (s *Service) Revoke(ctx context.Context, m Meta, id, reason string) (*Enrollment, error) {
+	if len(reason) > maxInputLen {
+		return nil, invalid("reason longer than %d bytes", maxInputLen)
+	}
+	if m.Actor == "" {
+		m.Actor = "host"
+	}
+	e, err := s.apply(ctx, m, id, EventRevoke, func(st *step) error {
+		st.audit.Detail = reason
+		st.e.ExpiresAt = time.Time{}
+		st.commit(EventRevoke)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enroll: revoke: %w", err)
+	}
+	s.log.InfoContext(ctx, "enroll: enrollment revoked", "enrollment", id)
+	return e, nil
+}
+
+// Get returns the enrollment with the given ID.
+func (s *Service) Get(ctx context.Context, id string) (*Enrollment, error) {
+	e, err := s.store.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: get: %w", err)
+	}
+	return e, nil
+}
+
+// List returns the enrollments o selects.
+func (s *Service) List(ctx context.Context, o ListOptions) ([]*Enrollment, error) {
+	l, err := s.store.List(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: list: %w", err)
+	}
+	return l, nil
+}
+
+// Audit returns the audit trail of an enrollment, oldest first.
+func (s *Service) Audit(ctx context.Context, id string) ([]AuditEvent, error) {
+	a, err := s.store.Audit(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: audit: %w", err)
+	}
+	return a, nil
+}
+
+// newToken returns a new secret token: 256 random bits, base64url.
+func (s *Service) newToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		return "", fmt.Errorf("enroll: reading randomness: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// randomHex returns n random bytes, hex encoded.
+func (s *Service) randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		return "", fmt.Errorf("enroll: reading randomness: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// hashToken returns the hex SHA-256 of a high-entropy token: the form
+// tokens are stored and looked up in.
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// sameHash compares two stored hashes in constant time; empty never matches.
+func sameHash(a, b string) bool {
+	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// checkInput validates a required request string.
+func checkInput(what, v string) error {
+	if v == "" || len(v) > maxInputLen {
+		return invalid("%s must be 1 to %d bytes", what, maxInputLen)
+	}
+	return nil
+}
+
+// findByToken looks up an enrollment by the hash of a secret token.
+func (s *Service) findByToken(ctx context.Context, i Index, token string) (*Enrollment, error) {
+	if token == "" || len(token) > maxInputLen {
+		return nil, ErrNotFound
+	}
+	return s.store.Find(ctx, i, hashToken(token))
+}

@@ -1,0 +1,215 @@
+package enroll
+
+import "slices"
+
+// State is where an enrollment stands in the enrollment flow. States are
+// stored by their string value, which is stable.
+type State string
+
+// The states of an enrollment. An enrollment starts in StateInvited; the only
+// way it moves is by an Event through the transition table (see [Transitions]).
+//
+// The information screen of the profile-based flow is a step inside
+// StatePasscodeVerified, not a state of its own: [EventInfoSeen] leaves the
+// enrollment in StatePasscodeVerified and records when the screen was shown,
+// and [Service.AcceptTerms] refuses with [ErrInfoNotSeen] until it was.
+const (
+	// StateInvited: an invitation was created and delivered; nobody has
+	// signed in yet.
+	StateInvited State = "invited"
+	// StateAuthenticated: the invited user signed in with corporate
+	// credentials and chose the device's ownership; the passcode is next.
+	StateAuthenticated State = "authenticated"
+	// StatePasscodeVerified: the passcode from the invitation was entered
+	// correctly; the information screen and the terms are next.
+	StatePasscodeVerified State = "passcode-verified"
+	// StateConsented: the user accepted the terms (version and digest are
+	// recorded); a profile download link or an access token is next.
+	StateConsented State = "consented"
+	// StateProfileIssued: a single-use profile download link was issued
+	// (profile-based flow); the device's first check-in is next.
+	StateProfileIssued State = "profile-issued"
+	// StateTokenIssued: an access token was handed to the device
+	// (account-driven flow); the device's first check-in is next.
+	StateTokenIssued State = "token-issued"
+	// StateCheckedIn: the device sent Authenticate; its EnrollmentID is
+	// recorded and TokenUpdate is next.
+	StateCheckedIn State = "checked-in"
+	// StateEnrolled: the device sent TokenUpdate and can be managed.
+	StateEnrolled State = "enrolled"
+	// StateRemoved: the device sent CheckOut (the profile was removed).
+	// Terminal.
+	StateRemoved State = "removed"
+	// StateExpired: the enrollment was not finished in time. Terminal.
+	StateExpired State = "expired"
+	// StateRevoked: the host revoked the enrollment; its secrets no longer
+	// work. Terminal.
+	StateRevoked State = "revoked"
+	// StateLocked: too many wrong passcodes were entered. Only revocation
+	// leaves it.
+	StateLocked State = "locked"
+)
+
+// States lists every state in flow order.
+func States() []State {
+	return []State{
+		StateInvited, StateAuthenticated, StatePasscodeVerified, StateConsented,
+		StateProfileIssued, StateTokenIssued, StateCheckedIn, StateEnrolled,
+		StateRemoved, StateExpired, StateRevoked, StateLocked,
+	}
+}
+
+// Valid reports whether s is one of the defined states.
+func (s State) Valid() bool { return slices.Contains(States(), s) }
+
+// Terminal reports whether no event moves an enrollment out of s, except
+// revocation of a locked enrollment.
+func (s State) Terminal() bool {
+	switch s {
+	case StateRemoved, StateExpired, StateRevoked, StateLocked:
+		return true
+	}
+	return false
+}
+
+// expirable reports whether an enrollment in s is unfinished and expires at
+// its ExpiresAt.
+func (s State) expirable() bool {
+	switch s {
+	case StateInvited, StateAuthenticated, StatePasscodeVerified, StateConsented,
+		StateProfileIssued, StateTokenIssued, StateCheckedIn:
+		return true
+	}
+	return false
+}
+
+// Event is something that happens to an enrollment. Events are stored in the
+// audit trail by their string value, which is stable.
+type Event string
+
+// The events of the enrollment flow.
+const (
+	// EventInvite creates the enrollment. It is recorded in the audit trail
+	// (from the empty state to StateInvited) but is not in the table: it
+	// moves nothing that exists.
+	EventInvite Event = "invite"
+	// EventAuthenticate: corporate sign-in and ownership choice succeeded.
+	EventAuthenticate Event = "authenticate"
+	// EventPasscodeRejected: a wrong passcode was entered and counted.
+	EventPasscodeRejected Event = "passcode-rejected"
+	// EventLock: a wrong passcode used up the last attempt.
+	EventLock Event = "lock"
+	// EventPasscodeAccepted: the passcode was entered correctly.
+	EventPasscodeAccepted Event = "passcode-accepted"
+	// EventInfoSeen: the information screen was shown and acknowledged.
+	EventInfoSeen Event = "info-seen"
+	// EventConsent: the terms were accepted.
+	EventConsent Event = "consent"
+	// EventIssueProfile: a profile download link was issued (a new link
+	// replaces an earlier one).
+	EventIssueProfile Event = "issue-profile"
+	// EventDownloadProfile: the profile was downloaded with the link; the
+	// link is used up.
+	EventDownloadProfile Event = "download-profile"
+	// EventIssueToken: an account-driven access token was issued (a new
+	// token replaces an earlier one).
+	EventIssueToken Event = "issue-token"
+	// EventFetchProfile: the device fetched its profile with the access
+	// token.
+	EventFetchProfile Event = "fetch-profile"
+	// EventRedeemChallenge: the identity challenge in the profile was
+	// redeemed at the certificate authority.
+	EventRedeemChallenge Event = "redeem-challenge"
+	// EventBindCertificate: the identity certificate issued for the
+	// enrollment was recorded.
+	EventBindCertificate Event = "bind-certificate"
+	// EventCheckIn: the device sent Authenticate.
+	EventCheckIn Event = "check-in"
+	// EventTokenUpdate: the device sent TokenUpdate.
+	EventTokenUpdate Event = "token-update"
+	// EventCheckOut: the device sent CheckOut.
+	EventCheckOut Event = "check-out"
+	// EventExpire: the enrollment ran out of time.
+	EventExpire Event = "expire"
+	// EventRevoke: the host revoked the enrollment.
+	EventRevoke Event = "revoke"
+)
+
+// Events lists every event that appears in the transition table.
+func Events() []Event {
+	return []Event{
+		EventAuthenticate, EventPasscodeRejected, EventLock, EventPasscodeAccepted,
+		EventInfoSeen, EventConsent, EventIssueProfile, EventDownloadProfile,
+		EventIssueToken, EventFetchProfile, EventRedeemChallenge, EventBindCertificate,
+		EventCheckIn, EventTokenUpdate, EventCheckOut, EventExpire, EventRevoke,
+	}
+}
+
+// Transition is one row of the transition table: in state From, event Event
+// moves the enrollment to state To.
+type Transition struct {
+	From  State
+	Event Event
+	To    State
+}
+
+// transitions is the whole state machine. Nothing else moves an enrollment.
+var transitions = func() []Transition {
+	t := []Transition{
+		{StateInvited, EventAuthenticate, StateAuthenticated},
+
+		{StateAuthenticated, EventPasscodeRejected, StateAuthenticated},
+		{StateAuthenticated, EventLock, StateLocked},
+		{StateAuthenticated, EventPasscodeAccepted, StatePasscodeVerified},
+
+		{StatePasscodeVerified, EventInfoSeen, StatePasscodeVerified},
+		{StatePasscodeVerified, EventConsent, StateConsented},
+
+		{StateConsented, EventIssueProfile, StateProfileIssued},
+		{StateProfileIssued, EventIssueProfile, StateProfileIssued},
+		{StateProfileIssued, EventDownloadProfile, StateProfileIssued},
+
+		{StateConsented, EventIssueToken, StateTokenIssued},
+		{StateTokenIssued, EventIssueToken, StateTokenIssued},
+		{StateTokenIssued, EventFetchProfile, StateTokenIssued},
+
+		{StateProfileIssued, EventRedeemChallenge, StateProfileIssued},
+		{StateTokenIssued, EventRedeemChallenge, StateTokenIssued},
+		{StateProfileIssued, EventBindCertificate, StateProfileIssued},
+		{StateTokenIssued, EventBindCertificate, StateTokenIssued},
+
+		{StateProfileIssued, EventCheckIn, StateCheckedIn},
+		{StateTokenIssued, EventCheckIn, StateCheckedIn},
+		{StateCheckedIn, EventCheckIn, StateCheckedIn},
+
+		{StateCheckedIn, EventTokenUpdate, StateEnrolled},
+		{StateEnrolled, EventTokenUpdate, StateEnrolled},
+
+		{StateCheckedIn, EventCheckOut, StateRemoved},
+		{StateEnrolled, EventCheckOut, StateRemoved},
+	}
+	for _, s := range States() {
+		if s.expirable() {
+			t = append(t, Transition{s, EventExpire, StateExpired})
+		}
+		if !s.Terminal() || s == StateLocked {
+			t = append(t, Transition{s, EventRevoke, StateRevoked})
+		}
+	}
+	return t
+}()
+
+// Transitions returns a copy of the transition table.
+func Transitions() []Transition { return slices.Clone(transitions) }
+
+// Next returns the state that event leads to from state from, or a
+// *TransitionError (matching [ErrInvalidTransition]) when the table has no
+// such transition.
+func Next(from State, event Event) (State, error) {
+	for _, t := range transitions {
+		if t.From == from && t.Event == event {
+			return t.To, nil
+		}
+	}
+	return "", &TransitionError{From: from, Event: event}
+}

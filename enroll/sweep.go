@@ -1,0 +1,68 @@
+package enroll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// expiringStates are the states Sweep looks at.
+var expiringStates = func() []State {
+	var out []State
+	for _, s := range States() {
+		if s.expirable() {
+			out = append(out, s)
+		}
+	}
+	return out
+}()
+
+// Sweep expires every unfinished enrollment past its expiry and returns how
+// many it expired. Enrollments also expire lazily when a step touches them;
+// Sweep lets the host clean up those nobody touches (call it every few
+// minutes). It is safe to run on several replicas at once: each enrollment
+// is expired once.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	now := s.clock.Now()
+	list, err := s.store.List(ctx, ListOptions{States: expiringStates, ExpiresBefore: now})
+	if err != nil {
+		return 0, fmt.Errorf("enroll: sweep: %w", err)
+	}
+	n := 0
+	for _, e := range list {
+		ok, err := s.expire(ctx, e.ID)
+		if err != nil {
+			return n, fmt.Errorf("enroll: sweep: %w", err)
+		}
+		if ok {
+			n++
+		}
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "enroll: sweep expired enrollments", "count", n)
+	}
+	return n, nil
+}
+
+// expire marks enrollment id expired if it is unfinished and past its
+// expiry, and reports whether this call did so.
+func (s *Service) expire(ctx context.Context, id string) (bool, error) {
+	for attempt := 0; attempt < maxRetries; attempt++ {
+		e, err := s.store.Get(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		now := s.clock.Now()
+		if !expiredAt(e, now) {
+			return false, nil
+		}
+		st := &step{e: e, now: now}
+		st.audit.Detail = "expired by sweep"
+		err = s.store2(ctx, Meta{}, st, EventExpire)
+		if errors.Is(err, ErrVersionConflict) {
+			continue
+		}
+		return err == nil, err
+	}
+	return false, fmt.Errorf("enroll: expire %s: %w", id, ErrVersionConflict)
+}

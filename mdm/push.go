@@ -1,9 +1,6 @@
 package mdm
 
-import (
-	"context"
-	"errors"
-)
+import "context"
 
 // PushTarget is everything needed to wake one enrolled device: the values the
 // device reported in its latest TokenUpdate.
@@ -31,10 +28,6 @@ type PushResult struct {
 	// work again: the service stops pushing it until a new TokenUpdate.
 	Err error
 }
-
-// ErrPushTokenDead is matched (with errors.Is) by push errors that mean the
-// device token is permanently invalid, such as APNs 410 Unregistered.
-var ErrPushTokenDead = errors.New("mdm: push token is no longer valid")
 
 // Pusher wakes devices so that they fetch their queued commands.
 //

@@ -1,0 +1,56 @@
+package mdm
+
+import (
+	"bytes"
+	"fmt"
+
+	"howett.net/plist"
+)
+
+// Command is a queued command: its UUID, its RequestType and the encoded
+// plist {CommandUUID, Command: {RequestType, …}} the device receives.
+type Command struct {
+	// UUID is the CommandUUID.
+	UUID string
+	// RequestType is Command.RequestType, used by the enrollment policy.
+	RequestType string
+	// Raw is the plist body sent to the device.
+	Raw []byte
+}
+
+// NewCommand encodes payload (a struct or map whose RequestType key names
+// the command, plus the command's fields) under uuid as an XML plist.
+func NewCommand(uuid string, payload any) (*Command, error) {
+	if uuid == "" {
+		return nil, fmt.Errorf("mdm: new command: empty CommandUUID")
+	}
+	raw, err := plist.MarshalIndent(struct {
+		CommandUUID string
+		Command     any
+	}{uuid, payload}, plist.XMLFormat, "\t")
+	if err != nil {
+		return nil, fmt.Errorf("mdm: new command: %w", err)
+	}
+	return ParseCommand(raw)
+}
+
+// ParseCommand checks a raw command plist and returns it as a Command. It
+// fails unless the plist has a CommandUUID and a Command with a RequestType.
+func ParseCommand(raw []byte) (*Command, error) {
+	var c struct {
+		CommandUUID string
+		Command     struct {
+			RequestType string
+		}
+	}
+	if !looksLikePlist(raw) {
+		return nil, fmt.Errorf("mdm: parse command: %w: not an XML or binary property list", ErrMalformed)
+	}
+	if _, err := plist.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("mdm: parse command: %w: %v", ErrMalformed, err)
+	}
+	if c.CommandUUID == "" || c.Command.RequestType == "" {
+		return nil, fmt.Errorf("mdm: parse command: %w: CommandUUID and Command.RequestType are required", ErrMalformed)
+	}
+	return &Command{UUID: c.CommandUUID, RequestType: c.Command.RequestType, Raw: bytes.Clone(raw)}, nil
+}

@@ -1,0 +1,159 @@
+package mdm
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Errors callers branch on. Stores return ErrNotFound, ErrQueueEmpty,
+// ErrCommandExists and ErrCertificateInUse (possibly wrapped); the Service
+// wraps the others in the typed errors below.
+var (
+	// ErrPushTokenDead is matched (with errors.Is) by push errors that mean the
+	// device token is permanently invalid, such as APNs 410 Unregistered.
+	ErrPushTokenDead = errors.New("mdm: push token is no longer valid")
+
+	// ErrNotFound is returned by a Store for a missing enrollment, command or
+	// result.
+	ErrNotFound = errors.New("mdm: not found")
+	// ErrQueueEmpty is returned by Store.NextCommand when nothing can be
+	// delivered to the enrollment now.
+	ErrQueueEmpty = errors.New("mdm: command queue is empty")
+	// ErrCommandExists is returned by Store.Enqueue when a command with the
+	// same UUID is already queued for one of the enrollments.
+	ErrCommandExists = errors.New("mdm: command UUID already queued")
+	// ErrCertificateInUse means the identity certificate is bound to a
+	// different enrollment.
+	ErrCertificateInUse = errors.New("mdm: certificate is bound to another enrollment")
+
+	// ErrBodyTooLarge means the request body exceeds the configured limit.
+	ErrBodyTooLarge = errors.New("mdm: body too large")
+	// ErrMalformed means the body is not a well-formed property list of the
+	// expected shape.
+	ErrMalformed = errors.New("mdm: malformed message")
+	// ErrMissingMessageType means a check-in carries no MessageType.
+	ErrMissingMessageType = errors.New("mdm: missing MessageType")
+	// ErrUnknownMessageType means a check-in carries a MessageType this
+	// package does not know.
+	ErrUnknownMessageType = errors.New("mdm: unknown MessageType")
+	// ErrNoEnrollmentID means a message names no enrollment (no UDID and no
+	// EnrollmentID), or names it inconsistently.
+	ErrNoEnrollmentID = errors.New("mdm: message does not identify an enrollment")
+	// ErrUnknownStatus means a command result carries a Status this package
+	// does not know.
+	ErrUnknownStatus = errors.New("mdm: unknown command Status")
+
+	// ErrNoCertificate means the request carries no identity certificate.
+	ErrNoCertificate = errors.New("mdm: no identity certificate")
+	// ErrBadSignature means the Mdm-Signature is malformed or does not verify
+	// over the body.
+	ErrBadSignature = errors.New("mdm: bad Mdm-Signature")
+	// ErrUntrustedCertificate means the identity certificate does not chain
+	// to the configured roots or is not valid now.
+	ErrUntrustedCertificate = errors.New("mdm: untrusted identity certificate")
+	// ErrCertificateMismatch means the request's certificate is not the one
+	// bound to its enrollment.
+	ErrCertificateMismatch = errors.New("mdm: certificate does not match the enrollment")
+	// ErrUnknownEnrollment means the request names an enrollment that has not
+	// authenticated (or has checked out).
+	ErrUnknownEnrollment = errors.New("mdm: unknown enrollment")
+	// ErrForbidden is the default reason a Prechecker refuses a request.
+	ErrForbidden = errors.New("mdm: forbidden")
+	// ErrUnauthorized asks the device to authenticate again (HTTP 401).
+	ErrUnauthorized = errors.New("mdm: unauthorized")
+
+	// ErrCommandNotAllowed means a command may not be sent to the kind of
+	// enrollment it was queued for (User Enrollment policy).
+	ErrCommandNotAllowed = errors.New("mdm: command not allowed for this enrollment type")
+	// ErrUnsupported means the service does not handle this message type.
+	ErrUnsupported = errors.New("mdm: message type not supported")
+)
+
+// DecodeError reports why a device message could not be decoded.
+type DecodeError struct {
+	// Field is the plist key at fault, if known.
+	Field string
+	// Err is one of ErrMalformed, ErrMissingMessageType,
+	// ErrUnknownMessageType, ErrNoEnrollmentID, ErrUnknownStatus or
+	// ErrBodyTooLarge, possibly wrapping the parser's error.
+	Err error
+}
+
+func (e *DecodeError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("mdm: decode %s: %v", e.Field, e.Err)
+	}
+	return "mdm: decode: " + e.Err.Error()
+}
+
+// Unwrap returns e.Err.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// PolicyError reports a command refused for an enrollment at enqueue.
+type PolicyError struct {
+	// RequestType is the refused command's RequestType.
+	RequestType string
+	// Enrollment is the enrollment that may not receive it.
+	Enrollment EnrollmentID
+	// Type is that enrollment's type.
+	Type EnrollmentType
+}
+
+func (e *PolicyError) Error() string {
+	return fmt.Sprintf("mdm: command %s not allowed for %s enrollment %s", e.RequestType, e.Type, e.Enrollment)
+}
+
+// Unwrap returns ErrCommandNotAllowed.
+func (e *PolicyError) Unwrap() error { return ErrCommandNotAllowed }
+
+// RejectError is returned by a Prechecker (or by the Service) to refuse a
+// request with a chosen HTTP status. Status 401 asks the device to
+// authenticate again; Challenge, if set, is sent as WWW-Authenticate.
+// Any other error from a Prechecker refuses the request with 403.
+type RejectError struct {
+	// Status is http.StatusUnauthorized or http.StatusForbidden; other
+	// values are treated as 403.
+	Status int
+	// Challenge is an optional WWW-Authenticate value sent with a 401.
+	Challenge string
+	// Err is the reason.
+	Err error
+}
+
+func (e *RejectError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("mdm: request rejected (%d)", e.status())
+	}
+	return fmt.Sprintf("mdm: request rejected (%d): %v", e.status(), e.Err)
+}
+
+// Unwrap returns e.Err.
+func (e *RejectError) Unwrap() error { return e.Err }
+
+func (e *RejectError) status() int {
+	if e.Status == http.StatusUnauthorized {
+		return http.StatusUnauthorized
+	}
+	return http.StatusForbidden
+}
+
+// IdentityError reports why the request's identity certificate was refused.
+type IdentityError struct {
+	// Source says where the certificate came from ("Mdm-Signature",
+	// "TLS", or the forwarded header name).
+	Source string
+	// Err is ErrNoCertificate, ErrBadSignature, ErrUntrustedCertificate,
+	// ErrCertificateMismatch or ErrCertificateInUse, possibly wrapping detail.
+	Err error
+}
+
+func (e *IdentityError) Error() string {
+	if e.Source == "" {
+		return "mdm: identity: " + e.Err.Error()
+	}
+	return "mdm: identity (" + e.Source + "): " + e.Err.Error()
+}
+
+// Unwrap returns e.Err.
+func (e *IdentityError) Unwrap() error { return e.Err }

@@ -1,0 +1,110 @@
+package mdm
+
+import (
+	"context"
+	"crypto/x509"
+	"net/http"
+)
+
+// Request is what hooks learn about an authenticated device request.
+type Request struct {
+	// HTTP is the request; hooks may read headers (for example
+	// Authorization: Bearer) but must not read the body.
+	HTTP *http.Request
+	// Enrollment is the resolved identity of the sender.
+	Enrollment Enrollment
+	// Message is the decoded check-in, or nil for a command result.
+	Message Message
+	// Result is the decoded command result, or nil for a check-in.
+	Result *CommandResult
+	// Certificate is the verified identity certificate and Chain the chain
+	// it was verified with (leaf first, root last).
+	Certificate *x509.Certificate
+	Chain       []*x509.Certificate
+	// Fingerprint is Certificate's SHA-256 fingerprint.
+	Fingerprint Fingerprint
+	// Rebind is true for an Authenticate whose enrollment is bound to a
+	// different certificate. A Prechecker that returns nil for such a request
+	// approves moving the binding to this certificate; without a Prechecker
+	// rebinding is refused.
+	Rebind bool
+}
+
+// Prechecker vets every check-in and command request after it is decoded and
+// its certificate verified, before anything is stored. Returning an error
+// refuses the request: a *RejectError chooses 401 or 403, any other error
+// gives 403. Package enroll uses it to tie an Authenticate to the enrollment
+// whose certificate or bearer token it carries. Implementations must be safe
+// for concurrent use.
+type Prechecker interface {
+	Precheck(ctx context.Context, r *Request) error
+}
+
+// PrecheckFunc adapts a function to Prechecker.
+type PrecheckFunc func(ctx context.Context, r *Request) error
+
+// Precheck calls f(ctx, r).
+func (f PrecheckFunc) Precheck(ctx context.Context, r *Request) error { return f(ctx, r) }
+
+// EventKind says what an Event reports.
+type EventKind int
+
+// Event kinds.
+const (
+	EventAuthenticate EventKind = iota + 1
+	EventTokenUpdate
+	EventCheckOut
+	EventCommandResult
+)
+
+var eventNames = [...]string{"", "Authenticate", "TokenUpdate", "CheckOut", "CommandResult"}
+
+// String returns the kind's name.
+func (k EventKind) String() string {
+	if k > 0 && int(k) < len(eventNames) {
+		return eventNames[k]
+	}
+	return "EventKind(?)"
+}
+
+// Event is what an Observer is told after the Service stored something.
+type Event struct {
+	Kind EventKind
+	// Enrollment is the identity the event belongs to.
+	Enrollment Enrollment
+	// Message is the check-in (nil for EventCommandResult).
+	Message Message
+	// Result is the command result (EventCommandResult only).
+	Result *CommandResult
+	// Request is the HTTP request that carried the message.
+	Request *http.Request
+	// Fingerprint is the identity certificate's fingerprint.
+	Fingerprint Fingerprint
+}
+
+// Observer is told after an Authenticate, TokenUpdate, CheckOut or command
+// result has been stored. An error fails the device request with 500 (the
+// device retries; the stored state is already in place, so observers must be
+// idempotent). Implementations must be safe for concurrent use.
+type Observer interface {
+	Observe(ctx context.Context, ev *Event) error
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(ctx context.Context, ev *Event) error
+
+// Observe calls f(ctx, ev).
+func (f ObserverFunc) Observe(ctx context.Context, ev *Event) error { return f(ctx, ev) }
+
+// Observers calls each observer in order and stops at the first error.
+type Observers []Observer
+
+// Observe calls every observer in order.
+func (o Observers) Observe(ctx context.Context, ev *Event) error {
+	for _, x := range o {
+		if err := x.Observe(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,311 @@
+package mdm
+
+import (
+	"bytes"
+
+	"fmt"
+
+	"howett.net/plist"
+)
+
+// MessageType names a check-in message.
+type MessageType string
+
+// Check-in message types.
+const (
+	MessageAuthenticate          MessageType = "Authenticate"
+	MessageTokenUpdate           MessageType = "TokenUpdate"
+	MessageCheckOut              MessageType = "CheckOut"
+	MessageUserAuthenticate      MessageType = "UserAuthenticate"
+	MessageSetBootstrapToken     MessageType = "SetBootstrapToken"
+	MessageGetBootstrapToken     MessageType = "GetBootstrapToken"
+	MessageDeclarativeManagement MessageType = "DeclarativeManagement"
+	MessageGetToken              MessageType = "GetToken"
+)
+
+// Header is what every check-in message carries. It is embedded in each
+// message type, which makes every *Authenticate, *TokenUpdate, ... a Message.
+type Header struct {
+	MessageType MessageType
+	Topic       string `plist:",omitempty"`
+	Identity
+	// Raw is the request body the message was decoded from. It is shared,
+	// not copied: do not modify it.
+	Raw []byte `plist:"-"`
+}
+
+// CheckinHeader returns h.
+func (h *Header) CheckinHeader() *Header { return h }
+
+// Message is a decoded check-in message: one of *Authenticate,
+// *TokenUpdate, *CheckOut, *UserAuthenticate, *SetBootstrapToken,
+// *GetBootstrapToken, *DeclarativeManagement or *GetToken.
+type Message interface {
+	CheckinHeader() *Header
+}
+
+// Authenticate is the first message of an enrollment. A User Enrollment
+// Authenticate carries only Topic, EnrollmentID, OSVersion, BuildVersion and
+// ProductName.
+type Authenticate struct {
+	Header
+	OSVersion    string `plist:",omitempty"`
+	BuildVersion string `plist:",omitempty"`
+	ProductName  string `plist:",omitempty"`
+	SerialNumber string `plist:",omitempty"`
+	IMEI         string `plist:",omitempty"`
+	MEID         string `plist:",omitempty"`
+	DeviceName   string `plist:",omitempty"`
+	Model        string `plist:",omitempty"`
+	ModelName    string `plist:",omitempty"`
+}
+
+// TokenUpdate reports (or renews) the push token of a channel; the first one
+// completes enrollment.
+type TokenUpdate struct {
+	Header
+	Token                 []byte `plist:",omitempty"`
+	PushMagic             string `plist:",omitempty"`
+	UnlockToken           []byte `plist:",omitempty"`
+	AwaitingConfiguration bool   `plist:",omitempty"`
+	NotOnConsole          bool   `plist:",omitempty"`
+}
+
+// CheckOut tells the server the MDM profile was removed.
+type CheckOut struct {
+	Header
+}
+
+// UserAuthenticate asks whether a network user needs a digest challenge.
+type UserAuthenticate struct {
+	Header
+	DigestResponse string `plist:",omitempty"`
+}
+
+// SetBootstrapToken escrows a bootstrap token.
+type SetBootstrapToken struct {
+	Header
+	BootstrapToken        []byte `plist:",omitempty"`
+	AwaitingConfiguration bool   `plist:",omitempty"`
+}
+
+// GetBootstrapToken asks for the escrowed bootstrap token.
+type GetBootstrapToken struct {
+	Header
+	AwaitingConfiguration bool `plist:",omitempty"`
+}
+
+// DeclarativeManagement is a declarative device management request.
+type DeclarativeManagement struct {
+	Header
+	Endpoint string `plist:",omitempty"`
+	Data     []byte `plist:",omitempty"`
+}
+
+// GetToken asks the server for a token of a given service type.
+type GetToken struct {
+	Header
+	TokenServiceType string         `plist:",omitempty"`
+	TokenParameters  map[string]any `plist:",omitempty"`
+}
+
+// Status is the Status of a command result.
+type Status string
+
+// Command result statuses.
+const (
+	StatusAcknowledged       Status = "Acknowledged"
+	StatusError              Status = "Error"
+	StatusCommandFormatError Status = "CommandFormatError"
+	StatusIdle               Status = "Idle"
+	StatusNotNow             Status = "NotNow"
+)
+
+// Valid reports whether s is one of the five statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusAcknowledged, StatusError, StatusCommandFormatError, StatusIdle, StatusNotNow:
+		return true
+	}
+	return false
+}
+
+// Final reports whether s completes a command (Acknowledged, Error,
+// CommandFormatError): it is not delivered again.
+func (s Status) Final() bool {
+	return s == StatusAcknowledged || s == StatusError || s == StatusCommandFormatError
+}
+
+// ErrorChainItem is one entry of a command result's ErrorChain.
+type ErrorChainItem struct {
+	ErrorCode            int    `plist:",omitempty"`
+	ErrorDomain          string `plist:",omitempty"`
+	LocalizedDescription string `plist:",omitempty"`
+	USEnglishDescription string `plist:",omitempty"`
+}
+
+// CommandResult is what a device sends to the server URL: the result of a
+// command, or Idle when it asks for the first command.
+type CommandResult struct {
+	Identity
+	Status       Status
+	CommandUUID  string           `plist:",omitempty"`
+	ErrorChain   []ErrorChainItem `plist:",omitempty"`
+	NotOnConsole bool             `plist:",omitempty"`
+	// Raw is the whole body, which keeps every result key. It is shared, not
+	// copied: do not modify it.
+	Raw []byte `plist:"-"`
+}
+
+// wire is every key a device message may carry, decoded in one pass.
+type wire struct {
+	MessageType string
+	Status      string
+	CommandUUID string
+	ErrorChain  []ErrorChainItem
+
+	Topic string
+	Identity
+
+	OSVersion, BuildVersion, ProductName, SerialNumber, IMEI, MEID string
+	DeviceName, Model, ModelName                                   string
+
+	Token                 []byte
+	PushMagic             string
+	UnlockToken           []byte
+	AwaitingConfiguration bool
+	NotOnConsole          bool
+
+	DigestResponse   string
+	BootstrapToken   []byte
+	Endpoint         string
+	Data             []byte
+	TokenServiceType string
+	TokenParameters  map[string]any
+}
+
+// DefaultMaxCheckinBytes bounds a check-in body unless configured otherwise.
+const DefaultMaxCheckinBytes = 1 << 20
+
+// DefaultMaxCommandBytes bounds a command result body unless configured
+// otherwise; results such as InstalledApplicationList can be large.
+const DefaultMaxCommandBytes = 16 << 20
+
+func decodeWire(body []byte, w *wire) error {
+	if !looksLikePlist(body) {
+		return &DecodeError{Err: fmt.Errorf("%w: not an XML or binary property list", ErrMalformed)}
+	}
+	d := plist.NewDecoder(bytes.NewReader(body))
+	if err := d.Decode(w); err != nil {
+		return &DecodeError{Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
+	}
+	if d.Format != plist.XMLFormat && d.Format != plist.BinaryFormat {
+		return &DecodeError{Err: fmt.Errorf("%w: not an XML or binary property list", ErrMalformed)}
+	}
+	return nil
+}
+
+// looksLikePlist accepts binary plists and XML documents; the text (OpenStep)
+// formats, which the plist package would also try, are not device formats.
+func looksLikePlist(b []byte) bool {
+	if bytes.HasPrefix(b, []byte("bplist")) {
+		return true
+	}
+	b = bytes.TrimLeft(b, " \t\r\n\ufeff")
+	return len(b) > 0 && b[0] == '<'
+}
+
+// DecodeCheckin decodes a check-in body (XML or binary plist) into its typed
+// message. Errors are *DecodeError wrapping ErrMalformed (including keys of the
+// wrong type), ErrMissingMessageType, ErrUnknownMessageType or
+// ErrNoEnrollmentID. The message keeps body as its Raw field.
+func DecodeCheckin(body []byte) (Message, error) {
+	var w wire
+	if err := decodeWire(body, &w); err != nil {
+		return nil, err
+	}
+	return w.checkin(body)
+}
+
+func (w *wire) checkin(body []byte) (Message, error) {
+	h := Header{MessageType: MessageType(w.MessageType), Topic: w.Topic, Identity: w.Identity, Raw: body}
+	if _, err := h.Identity.Resolve(); err != nil {
+		return nil, err
+	}
+	switch h.MessageType {
+	case "":
+		return nil, &DecodeError{Field: "MessageType", Err: ErrMissingMessageType}
+	case MessageAuthenticate:
+		return &Authenticate{Header: h, OSVersion: w.OSVersion, BuildVersion: w.BuildVersion, ProductName: w.ProductName,
+			SerialNumber: w.SerialNumber, IMEI: w.IMEI, MEID: w.MEID, DeviceName: w.DeviceName, Model: w.Model, ModelName: w.ModelName}, nil
+	case MessageTokenUpdate:
+		if len(w.Token) == 0 || w.PushMagic == "" {
+			return nil, &DecodeError{Field: "Token", Err: fmt.Errorf("%w: TokenUpdate without Token or PushMagic", ErrMalformed)}
+		}
+		return &TokenUpdate{Header: h, Token: w.Token, PushMagic: w.PushMagic, UnlockToken: w.UnlockToken,
+			AwaitingConfiguration: w.AwaitingConfiguration, NotOnConsole: w.NotOnConsole}, nil
+	case MessageCheckOut:
+		return &CheckOut{Header: h}, nil
+	case MessageUserAuthenticate:
+		return &UserAuthenticate{Header: h, DigestResponse: w.DigestResponse}, nil
+	case MessageSetBootstrapToken:
+		return &SetBootstrapToken{Header: h, BootstrapToken: w.BootstrapToken, AwaitingConfiguration: w.AwaitingConfiguration}, nil
+	case MessageGetBootstrapToken:
+		return &GetBootstrapToken{Header: h, AwaitingConfiguration: w.AwaitingConfiguration}, nil
+	case MessageDeclarativeManagement:
+		return &DeclarativeManagement{Header: h, Endpoint: w.Endpoint, Data: w.Data}, nil
+	case MessageGetToken:
+		return &GetToken{Header: h, TokenServiceType: w.TokenServiceType, TokenParameters: w.TokenParameters}, nil
+	}
+	return nil, &DecodeError{Field: "MessageType", Err: fmt.Errorf("%w: %q", ErrUnknownMessageType, truncate(w.MessageType))}
+}
+
+// DecodeCommandResult decodes a body sent to the server URL. Errors are
+// *DecodeError wrapping ErrMalformed, ErrUnknownStatus or ErrNoEnrollmentID.
+func DecodeCommandResult(body []byte) (*CommandResult, error) {
+	var w wire
+	if err := decodeWire(body, &w); err != nil {
+		return nil, err
+	}
+	return w.result(body)
+}
+
+func (w *wire) result(body []byte) (*CommandResult, error) {
+	r := &CommandResult{Identity: w.Identity, Status: Status(w.Status), CommandUUID: w.CommandUUID,
+		ErrorChain: w.ErrorChain, NotOnConsole: w.NotOnConsole, Raw: body}
+	if _, err := r.Identity.Resolve(); err != nil {
+		return nil, err
+	}
+	if !r.Status.Valid() {
+		return nil, &DecodeError{Field: "Status", Err: fmt.Errorf("%w: %q", ErrUnknownStatus, truncate(w.Status))}
+	}
+	if r.Status != StatusIdle && r.CommandUUID == "" {
+		return nil, &DecodeError{Field: "CommandUUID", Err: fmt.Errorf("%w: %s result without CommandUUID", ErrMalformed, r.Status)}
+	}
+	return r, nil
+}
+
+// Decode decodes either kind of device message, as one endpoint serving both
+// the check-in and the server URL must: a body with MessageType is a check-in
+// (returned as a Message), one with Status is a command result (returned as
+// *CommandResult).
+func Decode(body []byte) (any, error) {
+	var w wire
+	if err := decodeWire(body, &w); err != nil {
+		return nil, err
+	}
+	switch {
+	case w.MessageType != "":
+		return w.checkin(body)
+	case w.Status != "":
+		return w.result(body)
+	}
+	return nil, &DecodeError{Field: "MessageType", Err: fmt.Errorf("%w: neither MessageType nor Status", ErrMissingMessageType)}
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

@@ -1,0 +1,195 @@
+package mdm
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Options configures a Service. The zero value of every field but Roots has
+// a documented default.
+type Options struct {
+	// Roots are the CA certificates device identity certificates must chain
+	// to (the SCEP or ACME CA of the enrollment profiles). Required.
+	Roots []*x509.Certificate
+	// Intermediates are extra intermediate CA certificates used to build
+	// chains, besides those a device includes in its Mdm-Signature.
+	Intermediates []*x509.Certificate
+
+	// CertHeader names a header a TLS-terminating proxy puts the client
+	// certificate in. "Client-Cert" is read as RFC 9440 (:base64-DER:);
+	// other names accept base64 DER or (URL-escaped) PEM. Empty: no header is
+	// trusted. Only set it when the proxy strips the header from clients.
+	CertHeader string
+
+	// Pusher wakes devices after Enqueue. Nil: no pushes.
+	Pusher Pusher
+	// Prechecker vets every request before anything is stored. Nil: no
+	// extra check (and no rebinding of certificates).
+	Prechecker Prechecker
+	// Observer is told what was stored. Nil: nobody. Use Observers for
+	// several.
+	Observer Observer
+	// Logger receives diagnostics. Nil: discard.
+	Logger *slog.Logger
+
+	// MaxCheckinBytes bounds check-in bodies. Zero: DefaultMaxCheckinBytes.
+	MaxCheckinBytes int64
+	// MaxCommandBytes bounds command result bodies. Zero:
+	// DefaultMaxCommandBytes.
+	MaxCommandBytes int64
+	// MaxSignatureBytes bounds the decoded Mdm-Signature. Zero:
+	// DefaultMaxSignatureBytes.
+	MaxSignatureBytes int
+	// Lease is how long a delivered command stays reserved for the request
+	// it was handed to before it may be delivered again. Zero: one minute.
+	Lease time.Duration
+	// Now returns the current time. Nil: time.Now.
+	Now func() time.Time
+}
+
+// Service serves the MDM check-in and command protocol for enrolled
+// devices, and queues commands for them. It is an http.Handler that serves
+// both the check-in URL and the server URL. A Service is safe for concurrent
+// use.
+type Service struct {
+	store    Store
+	opts     Options
+	log      *slog.Logger
+	verifier *verifier
+}
+
+// NewService returns a Service keeping its state in store.
+func NewService(store Store, opts Options) (*Service, error) {
+	if store == nil {
+		return nil, errors.New("mdm: NewService: nil Store")
+	}
+	if len(opts.Roots) == 0 {
+		return nil, errors.New("mdm: NewService: Options.Roots is required")
+	}
+	if opts.MaxCheckinBytes <= 0 {
+		opts.MaxCheckinBytes = DefaultMaxCheckinBytes
+	}
+	if opts.MaxCommandBytes <= 0 {
+		opts.MaxCommandBytes = DefaultMaxCommandBytes
+	}
+	if opts.MaxSignatureBytes <= 0 {
+		opts.MaxSignatureBytes = DefaultMaxSignatureBytes
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Service{store: store, opts: opts, log: log}
+	s.verifier = newVerifier(opts.Roots, opts.Intermediates, opts.Now)
+	return s, nil
+}
+
+// Enqueue checks cmd against the enrollment policy of every id, queues it
+// for all of them (all or nothing) and pushes each one. Errors: ErrNotFound
+// (wrapped) for an unknown or checked-out enrollment, a *PolicyError for a
+// command a User Enrollment may not receive, ErrCommandExists. Push failures
+// do not fail Enqueue; they are in the returned results (nil without a
+// Pusher).
+func (s *Service) Enqueue(ctx context.Context, cmd *Command, ids ...EnrollmentID) ([]PushResult, error) {
+	if cmd == nil || cmd.UUID == "" || cmd.RequestType == "" || len(cmd.Raw) == 0 {
+		return nil, fmt.Errorf("mdm: enqueue: %w: incomplete command", ErrMalformed)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	for _, id := range ids {
+		rec, err := s.store.Enrollment(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("mdm: enqueue %s to %s: %w", cmd.RequestType, id, err)
+		}
+		if rec.CheckedOut {
+			return nil, fmt.Errorf("mdm: enqueue %s to %s: %w (checked out)", cmd.RequestType, id, ErrNotFound)
+		}
+		if err := CheckPolicy(rec.Type, cmd.RequestType); err != nil {
+			var pe *PolicyError
+			if errors.As(err, &pe) {
+				pe.Enrollment = id
+			}
+			return nil, err
+		}
+	}
+	if err := s.store.Enqueue(ctx, cmd, ids); err != nil {
+		return nil, fmt.Errorf("mdm: enqueue %s: %w", cmd.RequestType, err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "mdm: command queued",
+		slog.String("command_uuid", cmd.UUID), slog.String("request_type", cmd.RequestType), slog.Int("enrollments", len(ids)))
+	return s.Push(ctx, ids...)
+}
+
+// Push wakes the enrollments ids using the token from their latest
+// TokenUpdate, and makes commands they answered NotNow deliverable again.
+// Enrollments without a live token are skipped (no result). A result whose
+// error matches ErrPushTokenDead marks that token dead. Without a Pusher, Push
+// returns nil, nil.
+func (s *Service) Push(ctx context.Context, ids ...EnrollmentID) ([]PushResult, error) {
+	if err := s.store.ResetNotNow(ctx, ids); err != nil {
+		return nil, fmt.Errorf("mdm: push: %w", err)
+	}
+	if s.opts.Pusher == nil {
+		return nil, nil
+	}
+	targets := make([]PushTarget, 0, len(ids))
+	tokens := make(map[string][]byte, len(ids))
+	for _, id := range ids {
+		rec, err := s.store.Enrollment(ctx, id)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			return nil, fmt.Errorf("mdm: push %s: %w", id, err)
+		}
+		if rec.CheckedOut || rec.TokenDead || len(rec.Token) == 0 || rec.PushMagic == "" {
+			continue
+		}
+		targets = append(targets, PushTarget{EnrollmentID: string(id), Token: rec.Token, PushMagic: rec.PushMagic, Topic: rec.Topic})
+		tokens[string(id)] = rec.Token
+	}
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	results, err := s.opts.Pusher.Push(ctx, targets)
+	if err != nil {
+		return results, fmt.Errorf("mdm: push: %w", err)
+	}
+	for _, r := range results {
+		if r.Err == nil {
+			continue
+		}
+		s.log.LogAttrs(ctx, slog.LevelWarn, "mdm: push failed", slog.String("enrollment_id", r.EnrollmentID), slog.Any("error", r.Err))
+		if errors.Is(r.Err, ErrPushTokenDead) {
+			if tok, ok := tokens[r.EnrollmentID]; ok {
+				if err := s.store.MarkTokenDead(ctx, EnrollmentID(r.EnrollmentID), tok); err != nil {
+					return results, fmt.Errorf("mdm: push: mark token dead: %w", err)
+				}
+			}
+		}
+	}
+	return results, nil
+}
+
+// Result returns the latest result enrollment id reported for command uuid,
+// or ErrNotFound.
+func (s *Service) Result(ctx context.Context, id EnrollmentID, uuid string) (*CommandResult, error) {
+	return s.store.Result(ctx, id, uuid)
+}
+
+// Enrollment returns the stored record of id, or ErrNotFound.
+func (s *Service) Enrollment(ctx context.Context, id EnrollmentID) (*EnrollmentRecord, error) {
+	return s.store.Enrollment(ctx, id)
+}

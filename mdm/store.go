@@ -1,0 +1,111 @@
+package mdm
+
+import (
+	"context"
+	"time"
+)
+
+// EnrollmentRecord is what a Store keeps about one enrollment (one channel).
+type EnrollmentRecord struct {
+	// ID is the enrollment's key.
+	ID EnrollmentID
+	// Type is the kind of enrollment.
+	Type EnrollmentType
+	// ParentID is the device channel of a user channel; empty otherwise.
+	ParentID EnrollmentID
+	// Certificate is the fingerprint of the identity certificate bound at
+	// Authenticate. It is zero for user channels, which use their parent's.
+	Certificate Fingerprint
+
+	// Topic is the push topic the device reported.
+	Topic string
+	// Device facts from Authenticate (empty when the device does not send
+	// them, as under User Enrollment).
+	OSVersion, BuildVersion, ProductName, SerialNumber, DeviceName, Model, ModelName string
+
+	// Token and PushMagic come from the latest TokenUpdate.
+	Token     []byte
+	PushMagic string
+	// TokenDead is set when a push reported the token dead; cleared by the
+	// next TokenUpdate.
+	TokenDead bool
+	// Enrolled is set by the first TokenUpdate after Authenticate.
+	Enrolled bool
+	// CheckedOut is set by CheckOut and cleared by the next Authenticate.
+	CheckedOut bool
+
+	// AuthenticatedAt and UpdatedAt are when the record was last
+	// authenticated and last changed.
+	AuthenticatedAt, UpdatedAt time.Time
+}
+
+// Clone returns a deep copy of r.
+func (r *EnrollmentRecord) Clone() *EnrollmentRecord {
+	c := *r
+	if r.Token != nil {
+		c.Token = append([]byte(nil), r.Token...)
+	}
+	return &c
+}
+
+// EnrollmentStore keeps enrollment records and certificate bindings.
+//
+// Records passed in are not retained (implementations copy what they keep)
+// and records returned belong to the caller. Implementations must be safe for
+// concurrent use, also by several processes sharing one database.
+type EnrollmentStore interface {
+	// PutEnrollment creates or replaces the record rec.ID. A non-zero
+	// rec.Certificate binds that certificate to rec.ID: if it is already
+	// bound to a different enrollment PutEnrollment returns
+	// ErrCertificateInUse and changes nothing. This check and the write are
+	// atomic.
+	PutEnrollment(ctx context.Context, rec *EnrollmentRecord) error
+	// Enrollment returns the record id, or ErrNotFound.
+	Enrollment(ctx context.Context, id EnrollmentID) (*EnrollmentRecord, error)
+	// EnrollmentByCertificate returns the enrollment fp is bound to, or
+	// ErrNotFound.
+	EnrollmentByCertificate(ctx context.Context, fp Fingerprint) (EnrollmentID, error)
+	// MarkTokenDead sets TokenDead on id if its current Token equals token
+	// (a newer TokenUpdate wins). A missing enrollment or a different token
+	// is not an error.
+	MarkTokenDead(ctx context.Context, id EnrollmentID, token []byte) error
+}
+
+// CommandQueue keeps one ordered command queue per enrollment and the
+// results devices report.
+//
+// Commands passed in are not retained and values returned belong to the
+// caller. Implementations must be safe for concurrent use, also by several
+// processes sharing one database: NextCommand must hand a command to at most
+// one caller at a time.
+type CommandQueue interface {
+	// Enqueue appends cmd to the queue of every id, all or nothing. If cmd.UUID
+	// is already queued (pending or completed) for any id it returns
+	// ErrCommandExists and queues nothing.
+	Enqueue(ctx context.Context, cmd *Command, ids []EnrollmentID) error
+	// NextCommand returns the oldest pending command of id that is not marked
+	// NotNow and leases it until now+lease. If that command is leased to
+	// someone else (lease not expired), or nothing is pending, it returns
+	// ErrQueueEmpty: commands are delivered strictly in order.
+	NextCommand(ctx context.Context, id EnrollmentID, now time.Time, lease time.Duration) (*Command, error)
+	// PutResult records res for the pending command res.CommandUUID of id. A
+	// final status (Acknowledged, Error, CommandFormatError) completes the
+	// command; NotNow marks it to be skipped until ResetNotNow. Either way the
+	// lease ends and Result returns res afterwards. ErrNotFound if the command
+	// is not pending for id. Idle results are not passed to PutResult.
+	PutResult(ctx context.Context, id EnrollmentID, res *CommandResult) error
+	// ResetNotNow makes commands marked NotNow deliverable again for ids.
+	ResetNotNow(ctx context.Context, ids []EnrollmentID) error
+	// Result returns the latest result id reported for the command uuid, or
+	// ErrNotFound. The returned Status, CommandUUID, ErrorChain, Identity and
+	// Raw are as stored.
+	Result(ctx context.Context, id EnrollmentID, uuid string) (*CommandResult, error)
+}
+
+// Store is everything the Service keeps: enrollments, bindings, queues and
+// results. store/memory, store/sqlite and store/postgres implement it; run
+// mdmtest.Run to prove another implementation.
+type Store interface {
+	EnrollmentStore
+	CommandQueue
+}

@@ -139,6 +139,8 @@ func TestParsePHCMalformed(t *testing.T) {
 		{"salt non-canonical bits", strings.Replace(ok, salt, "c29tZXNhbHR", 1)},
 		{"salt too short", strings.Replace(ok, salt, "c29tZQ", 1)},
 		{"salt empty", strings.Replace(ok, salt, "", 1)},
+		{"line break in salt", strings.Replace(ok, salt, salt[:4]+"\n"+salt[4:], 1)},
+		{"carriage return in hash", strings.Replace(ok, key, key[:4]+"\r"+key[4:], 1)},
 		{"hash bad base64", strings.Replace(ok, key, key[:len(key)-1]+"!", 1)},
 		{"hash too short", strings.Replace(ok, key, "GpZ3sK/oH9p7VIiV", 1)},
 		{"hash too long", strings.Replace(ok, key, key+key, 1)},

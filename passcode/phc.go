@@ -50,15 +50,16 @@ const (
 // 5 in 10⁸, whatever the hash costs), and the hash matters only offline,
 // after a database leak. One verification costs about 18 ms of one core and
 // 19 MiB (BenchmarkVerify on a 2-core Xeon), so exhausting the 10⁸ 8-digit
-// codes costs some 500 core-hours per passcode, a week of a hundred cores
-// for a passcode that is void after 72 hours or its first use; codes from
-// the Unambiguous alphabet (2⁴⁰ per 8 characters) are out of reach. On the
-// portal side the same cost means about 55 verifications per second per
-// core, far above the enrollment rate of any workforce, while a burst of
-// wrong guesses cannot take more than one 19 MiB buffer per core (see
-// hashSlots). Raising the cost would not change the offline picture for
-// 8-digit codes and would halve the portal's headroom; lowering it would
-// fall below OWASP's minimum.
+// codes costs some 500 core-hours per passcode, five hours on a hundred
+// cores: that buys time, not safety. The real defence of a leaked digit code
+// is that it is void after 72 hours or its first use; a portal that fears
+// leaks should use the Unambiguous alphabet (2⁴⁰ codes of 8 characters, out
+// of reach at this cost). On the portal side the same cost allows about 55
+// verifications per second per core, far above the enrollment rate of any
+// workforce, and a burst of guesses cannot take more than one 19 MiB buffer
+// per core, because verifications beyond the number of cores queue. Raising
+// the cost would not change the offline picture for 8-digit codes and would
+// cut the portal's headroom; lowering it would fall below OWASP's minimum.
 func DefaultParams() Params {
 	return Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 }

@@ -1,0 +1,232 @@
+package profile
+
+import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mozilla.org/pkcs7"
+)
+
+// DefaultMaxSize is the input limit Parse applies when ParseOptions.MaxSize
+// is zero. Enrollment profiles are a few kilobytes; PKCS#12 payloads add a
+// few more.
+const DefaultMaxSize = 1 << 20
+
+// ParseOptions tunes Parse. The zero value accepts signed and unsigned
+// profiles up to DefaultMaxSize and checks signatures but not chains.
+type ParseOptions struct {
+	// Roots, when not nil, are the trusted roots: the signer's certificate
+	// must chain to one of them, through the certificates in the
+	// signature. When nil the signature is checked but the signer is not
+	// trusted or distrusted.
+	Roots *x509.CertPool
+	// CurrentTime is when chains are checked; zero means now.
+	CurrentTime time.Time
+	// MaxSize bounds the input in bytes; zero means DefaultMaxSize.
+	MaxSize int64
+	// RequireSignature rejects unsigned profiles with ErrUnsigned.
+	RequireSignature bool
+}
+
+// Parsed is a profile read by Parse.
+type Parsed struct {
+	// Profile is the decoded profile.
+	Profile *Profile
+	// Content is the property list, as it was signed.
+	Content []byte
+	// Format is the encoding of Content.
+	Format Format
+	// Signed reports whether the input was CMS SignedData.
+	Signed bool
+	// Chain is the signer's certificate first, then its issuers: the
+	// verified chain up to the root when ParseOptions.Roots was set,
+	// otherwise as far as the certificates in the signature reach. Nil for
+	// unsigned input.
+	Chain []*x509.Certificate
+}
+
+// Parse reads a profile as a device receives it: either a bare XML or
+// binary property list, or one wrapped in CMS SignedData (DER or BER). For
+// signed input it verifies the signature, the message digest and, when
+// opts.Roots is set, the signer's chain (any extended key usage). Errors
+// wrap ErrTooLarge (as a *SizeError), ErrNotProfile, ErrUnsigned,
+// ErrSignature or ErrUntrusted; decoding errors are *FieldError values.
+func Parse(data []byte, opts ParseOptions) (*Parsed, error) {
+	limit := opts.MaxSize
+	if limit <= 0 {
+		limit = DefaultMaxSize
+	}
+	if int64(len(data)) > limit {
+		return nil, &SizeError{Size: int64(len(data)), Limit: limit}
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty input", ErrNotProfile)
+	}
+	res := &Parsed{Content: data}
+	if data[0] == 0x30 { // ASN.1 SEQUENCE: CMS ContentInfo
+		content, chain, err := verifyCMS(data, opts)
+		if err != nil {
+			return nil, err
+		}
+		res.Content, res.Chain, res.Signed = content, chain, true
+	} else if opts.RequireSignature {
+		return nil, ErrUnsigned
+	}
+	p, f, err := unmarshal(res.Content)
+	if err != nil {
+		return nil, err
+	}
+	res.Profile, res.Format = p, f
+	return res, nil
+}
+
+func verifyCMS(data []byte, opts ParseOptions) (content []byte, chain []*x509.Certificate, err error) {
+	// The BER converter and ASN.1 decoder see attacker-controlled input;
+	// a panic in either must be an error, not a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: malformed CMS: %v", ErrNotProfile, r)
+		}
+	}()
+	if err := checkBERDepth(data, maxBERDepth); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrNotProfile, err)
+	}
+	p7, err := pkcs7.Parse(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: malformed CMS: %w", ErrNotProfile, err)
+	}
+	if len(p7.Content) == 0 {
+		return nil, nil, fmt.Errorf("%w: signature has no encapsulated content", ErrNotProfile)
+	}
+	if len(p7.Signers) != 1 {
+		return nil, nil, fmt.Errorf("%w: want one signer, got %d", ErrSignature, len(p7.Signers))
+	}
+	if err := p7.Verify(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrSignature, err)
+	}
+	leaf := p7.GetOnlySigner()
+	if leaf == nil {
+		return nil, nil, fmt.Errorf("%w: no certificate for the signer", ErrSignature)
+	}
+	if opts.Roots != nil {
+		inter := x509.NewCertPool()
+		for _, c := range p7.Certificates {
+			if c != leaf {
+				inter.AddCert(c)
+			}
+		}
+		chains, err := leaf.Verify(x509.VerifyOptions{
+			Roots:         opts.Roots,
+			Intermediates: inter,
+			CurrentTime:   opts.CurrentTime,
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrUntrusted, err)
+		}
+		return p7.Content, chains[0], nil
+	}
+	return p7.Content, issuerChain(leaf, p7.Certificates), nil
+}
+
+// issuerChain orders certs from leaf upwards by following issuers whose
+// signature checks, stopping at a self-issued certificate or a gap.
+func issuerChain(leaf *x509.Certificate, certs []*x509.Certificate) []*x509.Certificate {
+	chain := []*x509.Certificate{leaf}
+	cur := leaf
+	for len(chain) <= len(certs) {
+		if bytes.Equal(cur.RawIssuer, cur.RawSubject) {
+			break
+		}
+		var next *x509.Certificate
+		for _, c := range certs {
+			if c != cur && bytes.Equal(c.RawSubject, cur.RawIssuer) && cur.CheckSignatureFrom(c) == nil {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		chain = append(chain, next)
+		cur = next
+	}
+	return chain
+}
+
+// maxBERDepth bounds the nesting of the CMS structure. A signed profile
+// nests about ten levels deep (certificates included); hostile input
+// could otherwise nest thousands of levels into recursive decoders.
+const maxBERDepth = 64
+
+var errBERDepth = errors.New("ASN.1 nesting too deep")
+
+// checkBERDepth walks the BER/DER tag-length structure of data without
+// decoding values and fails when constructed values nest deeper than max.
+// It only guards the real decoder; anything it cannot walk is left for the
+// decoder to reject.
+func checkBERDepth(data []byte, max int) error {
+	type frame struct{ end int } // end < 0: indefinite length
+	var stack []frame
+	i := 0
+	for i < len(data) {
+		// End of an indefinite-length value.
+		if len(stack) > 0 && stack[len(stack)-1].end < 0 && i+1 < len(data) && data[i] == 0 && data[i+1] == 0 {
+			stack = stack[:len(stack)-1]
+			i += 2
+			continue
+		}
+		for len(stack) > 0 && stack[len(stack)-1].end >= 0 && i >= stack[len(stack)-1].end {
+			stack = stack[:len(stack)-1]
+		}
+		tag := data[i]
+		i++
+		if tag&0x1f == 0x1f { // high tag number
+			for i < len(data) && data[i]&0x80 != 0 {
+				i++
+			}
+			i++
+		}
+		if i >= len(data) {
+			return nil
+		}
+		l := int(data[i])
+		i++
+		length := -1
+		switch {
+		case l < 0x80:
+			length = l
+		case l == 0x80:
+			length = -1
+		default:
+			n := l & 0x7f
+			if n > 4 || i+n > len(data) {
+				return nil
+			}
+			length = 0
+			for k := 0; k < n; k++ {
+				length = length<<8 | int(data[i+k])
+			}
+			i += n
+		}
+		if tag&0x20 == 0 { // primitive
+			if length < 0 {
+				return nil
+			}
+			i += length
+			continue
+		}
+		end := -1
+		if length >= 0 {
+			end = i + length
+		}
+		stack = append(stack, frame{end: end})
+		if len(stack) > max {
+			return errBERDepth
+		}
+	}
+	return nil
+}

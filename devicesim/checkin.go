@@ -1,0 +1,229 @@
+package devicesim
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"howett.net/plist"
+)
+
+// Check-in messages exactly as an iOS User Enrollment sends them: the
+// device is named by EnrollmentID only; UDID, SerialNumber, IMEI, MEID and
+// UnlockToken are never sent.
+type authenticateMessage struct {
+	BuildVersion string
+	EnrollmentID string
+	MessageType  string
+	OSVersion    string
+	ProductName  string
+	Topic        string
+}
+
+type tokenUpdateMessage struct {
+	EnrollmentID string
+	MessageType  string
+	PushMagic    string
+	Token        []byte
+	Topic        string
+}
+
+type checkOutMessage struct {
+	EnrollmentID string
+	MessageType  string
+	Topic        string
+}
+
+func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// deviceIdentity returns the device's attestation identity, issuing it on
+// first use.
+func (d *Device) deviceIdentity() (*x509.Certificate, *rsa.PrivateKey, error) {
+	d.idOnce.Do(func() {
+		d.idCert, d.idKey, d.idErr = d.deviceCA.NewIdentity()
+	})
+	return d.idCert, d.idKey, d.idErr
+}
+
+// Install verifies an enrollment profile and installs it as iOS does:
+// checks its signature (against Options.ProfileRoots) and keys, obtains the
+// identity over SCEP, then sends Authenticate and TokenUpdate to the
+// CheckInURL. On success the device is enrolled and can Poll. A profile from
+// RequestProfile must be account-driven (EnrollmentMode BYOD), and the
+// access token received with it is sent on every MDM request.
+func (d *Device) Install(ctx context.Context, raw []byte) error {
+	info, err := ParseProfile(raw, d.opts.ProfileRoots)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if d.enr != nil {
+		d.mu.Unlock()
+		return ErrAlreadyEnrolled
+	}
+	token := d.pendingAT
+	d.mu.Unlock()
+	if token != "" && info.EnrollmentMode != "BYOD" {
+		return &ProfileError{Reason: "account-driven enrollment served a profile without EnrollmentMode BYOD"}
+	}
+	if token == "" && info.EnrollmentMode == "BYOD" {
+		return &ProfileError{Reason: "EnrollmentMode BYOD profile installed outside account-driven enrollment"}
+	}
+	cert, key, err := d.enrollSCEP(ctx, info.SCEP)
+	if err != nil {
+		return err
+	}
+	enrollmentID := d.opts.EnrollmentID
+	if enrollmentID == "" {
+		var b [20]byte
+		if _, err := io.ReadFull(d.rand, b[:]); err != nil {
+			return fmt.Errorf("devicesim: enrollment ID: %w", err)
+		}
+		enrollmentID = hex.EncodeToString(b[:]) // iOS writes a 40-hex-digit identifier
+	}
+	pushToken := make([]byte, 32)
+	if _, err := io.ReadFull(d.rand, pushToken); err != nil {
+		return fmt.Errorf("devicesim: push token: %w", err)
+	}
+	magic, err := d.randomUUID()
+	if err != nil {
+		return fmt.Errorf("devicesim: push magic: %w", err)
+	}
+	enr := &Enrollment{
+		EnrollmentID: enrollmentID, AccountDriven: token != "",
+		ManagedAppleID: info.ManagedAppleID, EnrollmentMode: info.EnrollmentMode,
+		Topic: info.Topic, ServerURL: info.ServerURL, CheckInURL: info.CheckInURL,
+		ProfileIdentifier: info.Identifier, AccessToken: token,
+		Certificate: cert, Key: key, Token: pushToken, PushMagic: magic,
+		CheckOutWhenRemoved: info.CheckOutWhenRemoved, SignMessage: info.SignMessage,
+	}
+	client, err := d.mdmClient(enr)
+	if err != nil {
+		return err
+	}
+
+	d.reqMu.Lock()
+	defer d.reqMu.Unlock()
+	if _, err := d.checkin(ctx, client, enr, "Authenticate", authenticateMessage{
+		BuildVersion: d.opts.BuildVersion, EnrollmentID: enrollmentID, MessageType: "Authenticate",
+		OSVersion: d.opts.OSVersion, ProductName: d.opts.ProductName, Topic: info.Topic,
+	}); err != nil {
+		return err
+	}
+	if _, err := d.checkin(ctx, client, enr, "TokenUpdate", tokenUpdateMessage{
+		EnrollmentID: enrollmentID, MessageType: "TokenUpdate", PushMagic: magic, Token: pushToken, Topic: info.Topic,
+	}); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.enr != nil {
+		return ErrAlreadyEnrolled
+	}
+	d.enr, d.client, d.pendingAT = enr, client, ""
+	d.profiles = append(d.profiles[:0], installedProfile{info: profileSummary(info.content, info.Signers), managed: true})
+	d.log.InfoContext(ctx, "devicesim: enrolled", "enrollment_id", enrollmentID, "account_driven", enr.AccountDriven)
+	return nil
+}
+
+// mdmClient returns the client for MDM requests: the base client, or a copy
+// presenting the identity in TLS when the profile does not ask for
+// Mdm-Signature.
+func (d *Device) mdmClient(enr *Enrollment) (*http.Client, error) {
+	if enr.SignMessage {
+		return d.base, nil
+	}
+	var tr *http.Transport
+	switch t := d.base.Transport.(type) {
+	case nil:
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	case *http.Transport:
+		tr = t.Clone()
+	default:
+		return nil, fmt.Errorf("devicesim: SignMessage is false and the HTTP client's transport %T cannot present a TLS client certificate", t)
+	}
+	if tr.TLSClientConfig == nil {
+		tr.TLSClientConfig = &tls.Config{}
+	}
+	tr.TLSClientConfig.Certificates = []tls.Certificate{{Certificate: [][]byte{enr.Certificate.Raw}, PrivateKey: enr.Key, Leaf: enr.Certificate}}
+	c := *d.base
+	c.Transport = tr
+	return &c, nil
+}
+
+// checkin PUTs a check-in message to the CheckInURL.
+func (d *Device) checkin(ctx context.Context, client *http.Client, enr *Enrollment, op string, msg any) ([]byte, error) {
+	return d.mdmRequest(ctx, client, enr, enr.CheckInURL, "application/x-apple-aspen-mdm-checkin", "checkin "+op, msg)
+}
+
+// mdmRequest encodes msg as an XML plist and PUTs it to u, signed as the
+// enrollment requires, and returns the response body of a 200.
+func (d *Device) mdmRequest(ctx context.Context, client *http.Client, enr *Enrollment, u, contentType, op string, msg any) ([]byte, error) {
+	body, err := plist.Marshal(msg, plist.XMLFormat)
+	if err != nil {
+		return nil, fmt.Errorf("devicesim: %s: %w", op, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("devicesim: %s: %w", op, err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("User-Agent", mdmUserAgent)
+	if enr.SignMessage {
+		sig, err := MdmSignature(body, enr.Certificate, enr.Key, d.opts.Signature)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Mdm-Signature", sig)
+	}
+	if enr.AccessToken != "" {
+		req.Header.Set("Authorization", "Bearer "+enr.AccessToken)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("devicesim: %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, httpError(op, resp)
+	}
+	b, err := readLimited(resp.Body, maxMDMBytes)
+	if err != nil {
+		return nil, fmt.Errorf("devicesim: %s: %w", op, err)
+	}
+	d.log.DebugContext(ctx, "devicesim: mdm request", "op", op, "status", resp.StatusCode, "response_bytes", len(b))
+	return b, nil
+}
+
+// Remove removes the enrollment profile, as when the user taps Remove
+// Management: the device sends CheckOut when the profile asked for it
+// (CheckOutWhenRemoved), then forgets the enrollment. The enrollment is
+// forgotten even if CheckOut fails; the error is returned.
+func (d *Device) Remove(ctx context.Context) error {
+	d.reqMu.Lock()
+	defer d.reqMu.Unlock()
+	d.mu.Lock()
+	enr, client := d.enr, d.client
+	d.enr, d.client, d.profiles = nil, nil, nil
+	d.mu.Unlock()
+	if enr == nil {
+		return ErrNotEnrolled
+	}
+	if !enr.CheckOutWhenRemoved {
+		return nil
+	}
+	_, err := d.checkin(ctx, client, enr, "CheckOut", checkOutMessage{
+		EnrollmentID: enr.EnrollmentID, MessageType: "CheckOut", Topic: enr.Topic,
+	})
+	return err
+}
+
+var errNoCommand = errors.New("no command")

@@ -1,0 +1,386 @@
+package devicesim
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.mozilla.org/pkcs7"
+	"howett.net/plist"
+)
+
+// maxCommandsPerPoll bounds one Poll, so that a server that never empties
+// its queue cannot keep the device busy forever.
+const maxCommandsPerPoll = 1000
+
+// CommandRecord is one command the device answered.
+type CommandRecord struct {
+	// CommandUUID and RequestType are the command's.
+	CommandUUID string
+	RequestType string
+	// Status is what the device answered: Acknowledged, Error or
+	// CommandFormatError.
+	Status string
+	// ErrorChain is the ErrorChain of an Error.
+	ErrorChain []ErrorChainItem
+	// Time is when the device answered.
+	Time time.Time
+}
+
+// ErrorChainItem is one entry of an Error response's ErrorChain.
+type ErrorChainItem struct {
+	ErrorCode            int
+	ErrorDomain          string
+	LocalizedDescription string
+	USEnglishDescription string
+}
+
+// installedProfile is one profile as ProfileList reports it.
+type installedProfile struct {
+	info    map[string]any
+	managed bool
+}
+
+// Push wakes the device as an MDM push would: Run polls the server soon
+// after. It never blocks; pushes arriving while a poll is pending coalesce,
+// as APNs does.
+func (d *Device) Push() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run waits for pushes and, after each, polls until the server's queue is
+// empty. It returns ctx.Err() when ctx is done, or the first Poll error.
+func (d *Device) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-d.wake:
+			if _, err := d.Poll(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Commands returns the commands answered so far, oldest first.
+func (d *Device) Commands() []CommandRecord {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.history)
+}
+
+// Poll does what a device does when pushed: it reports Idle to the
+// ServerURL and answers each command the server returns, until the server
+// answers with an empty body. It returns the number of commands answered.
+func (d *Device) Poll(ctx context.Context) (int, error) {
+	d.reqMu.Lock()
+	defer d.reqMu.Unlock()
+	d.mu.Lock()
+	enr, client := d.enr, d.client
+	d.mu.Unlock()
+	if enr == nil {
+		return 0, ErrNotEnrolled
+	}
+	msg := map[string]any{"Status": "Idle", "EnrollmentID": enr.EnrollmentID}
+	for n := 0; ; n++ {
+		body, err := d.mdmRequest(ctx, client, enr, enr.ServerURL, "application/x-apple-aspen-mdm", "command "+msg["Status"].(string), msg)
+		if err != nil {
+			return n, err
+		}
+		if len(bytes.TrimSpace(body)) == 0 {
+			return n, nil
+		}
+		if n == maxCommandsPerPoll {
+			return n, fmt.Errorf("devicesim: poll: server still sends commands after %d", n)
+		}
+		msg = d.answer(ctx, enr, body)
+	}
+}
+
+// answer decodes one command and returns the device's response.
+func (d *Device) answer(ctx context.Context, enr *Enrollment, body []byte) map[string]any {
+	var cmd struct {
+		CommandUUID string
+		Command     map[string]any
+	}
+	_, err := plist.Unmarshal(body, &cmd)
+	reqType := ""
+	if err == nil {
+		reqType = str(cmd.Command, "RequestType")
+	}
+	res := map[string]any{"EnrollmentID": enr.EnrollmentID, "CommandUUID": cmd.CommandUUID}
+	rec := CommandRecord{CommandUUID: cmd.CommandUUID, RequestType: reqType}
+	if err != nil || cmd.CommandUUID == "" || reqType == "" {
+		res["Status"] = "CommandFormatError"
+		rec.Status = "CommandFormatError"
+	} else {
+		result, chain := d.execute(enr, reqType, cmd.Command)
+		if chain != nil {
+			res["Status"] = "Error"
+			var items []map[string]any
+			for _, c := range chain {
+				items = append(items, map[string]any{"ErrorCode": c.ErrorCode, "ErrorDomain": c.ErrorDomain,
+					"LocalizedDescription": c.LocalizedDescription, "USEnglishDescription": c.USEnglishDescription})
+			}
+			res["ErrorChain"] = items
+			rec.Status, rec.ErrorChain = "Error", chain
+		} else {
+			res["Status"] = "Acknowledged"
+			rec.Status = "Acknowledged"
+			for k, v := range result {
+				res[k] = v
+			}
+		}
+	}
+	rec.Time = time.Now()
+	d.mu.Lock()
+	d.history = append(d.history, rec)
+	d.mu.Unlock()
+	d.log.InfoContext(ctx, "devicesim: command answered", "request_type", reqType, "command_uuid", cmd.CommandUUID, "status", rec.Status)
+	return res
+}
+
+// Error domains and codes the device reports, as iOS does.
+const (
+	mdmErrorDomain     = "MCMDMErrorDomain"
+	profileErrorDomain = "MCProfileErrorDomain"
+)
+
+func mdmError(code int, desc string) []ErrorChainItem {
+	return []ErrorChainItem{{ErrorCode: code, ErrorDomain: mdmErrorDomain, LocalizedDescription: desc, USEnglishDescription: desc}}
+}
+
+// forbiddenUnderUE are commands iOS knows but refuses for a User Enrollment.
+var forbiddenUnderUE = map[string]bool{
+	"EraseDevice": true, "DeviceLocation": true, "EnableLostMode": true, "DisableLostMode": true,
+	"PlayLostModeSound": true, "ClearPasscode": true, "RestartDevice": true, "ShutDownDevice": true,
+	"Restrictions": true, "UserList": true, "ScheduleOSUpdate": true, "ScheduleOSUpdateScan": true,
+	"AvailableOSUpdates": true, "OSUpdateStatus": true, "ActivationLockBypassCode": true,
+	"ClearActivationLockBypassCode": true, "ClearRestrictionsPassword": true, "RefreshCellularPlans": true,
+}
+
+// execute runs one command and returns its result keys, or an ErrorChain.
+func (d *Device) execute(enr *Enrollment, reqType string, cmd map[string]any) (map[string]any, []ErrorChainItem) {
+	switch reqType {
+	case "DeviceInformation":
+		return map[string]any{"QueryResponses": d.deviceInformation(enr, cmd["Queries"])}, nil
+	case "ProfileList":
+		d.mu.Lock()
+		list := make([]map[string]any, 0, len(d.profiles))
+		for _, p := range d.profiles {
+			list = append(list, p.info)
+		}
+		d.mu.Unlock()
+		return map[string]any{"ProfileList": list}, nil
+	case "InstallProfile":
+		return d.installProfileCommand(cmd)
+	case "RemoveProfile":
+		id := str(cmd, "Identifier")
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for i, p := range d.profiles {
+			if str(p.info, "PayloadIdentifier") == id && id != enr.ProfileIdentifier {
+				d.profiles = slices.Delete(d.profiles, i, i+1)
+				return nil, nil
+			}
+		}
+		return nil, []ErrorChainItem{{ErrorCode: 1001, ErrorDomain: profileErrorDomain,
+			LocalizedDescription: "The profile “" + id + "” could not be found.", USEnglishDescription: "The profile “" + id + "” could not be found."}}
+	case "InstalledApplicationList":
+		return map[string]any{"InstalledApplicationList": d.installedApps(cmd)}, nil
+	}
+	if forbiddenUnderUE[reqType] {
+		return nil, mdmError(12081, "The command “"+reqType+"” is not allowed for this type of enrollment.")
+	}
+	return nil, mdmError(12021, "Unknown command “"+reqType+"”.")
+}
+
+// ueDeviceInformation lists the DeviceInformation queries an iOS User
+// Enrollment answers (Apple's schema, userenrollment mode not forbidden),
+// with plausible values for an iPhone 15. Keys the schema forbids under
+// User Enrollment (UDID, SerialNumber, IMEI, MEID, …) are never answered.
+func (d *Device) ueDeviceInformation(enr *Enrollment) map[string]any {
+	return map[string]any{
+		"DeviceName":                    d.opts.DeviceName,
+		"OSVersion":                     d.opts.OSVersion,
+		"BuildVersion":                  d.opts.BuildVersion,
+		"SupplementalBuildVersion":      d.opts.BuildVersion,
+		"ModelName":                     "iPhone",
+		"Model":                         "MTLW3",
+		"ModelNumber":                   "MTLW3",
+		"ProductName":                   d.opts.ProductName,
+		"DeviceCapacity":                128.0,
+		"AvailableDeviceCapacity":       87.42,
+		"CellularTechnology":            3,
+		"BatteryLevel":                  0.86,
+		"IsSupervised":                  false,
+		"IsMultiUser":                   false,
+		"IsDeviceLocatorServiceEnabled": true,
+		"EASDeviceIdentifier":           easIdentifier(enr.EnrollmentID),
+		"DiagnosticSubmissionEnabled":   false,
+		"AppAnalyticsEnabled":           false,
+		"TimeZone":                      "Europe/Berlin",
+		"IsNetworkTethered":             false,
+	}
+}
+
+// easIdentifier derives the per-enrollment Exchange identifier (32 upper
+// hex digits) from the enrollment ID.
+func easIdentifier(enrollmentID string) string {
+	sum := sha256.Sum256([]byte("eas:" + enrollmentID))
+	return strings.ToUpper(hex.EncodeToString(sum[:16]))
+}
+
+func (d *Device) deviceInformation(enr *Enrollment, queries any) map[string]any {
+	all := d.ueDeviceInformation(enr)
+	out := map[string]any{}
+	qs, _ := queries.([]any)
+	for _, q := range qs {
+		if k, ok := q.(string); ok {
+			if v, ok := all[k]; ok {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+func (d *Device) installedApps(cmd map[string]any) []map[string]any {
+	var ids []string
+	if l, ok := cmd["Identifiers"].([]any); ok {
+		for _, v := range l {
+			if s, ok := v.(string); ok {
+				ids = append(ids, s)
+			}
+		}
+	}
+	var items []string
+	if l, ok := cmd["Items"].([]any); ok {
+		for _, v := range l {
+			if s, ok := v.(string); ok {
+				items = append(items, s)
+			}
+		}
+	}
+	out := []map[string]any{}
+	for _, a := range d.opts.Apps {
+		if len(ids) > 0 && !slices.Contains(ids, a.Identifier) {
+			continue
+		}
+		m := map[string]any{
+			"Identifier": a.Identifier, "Name": a.Name, "Version": a.Version, "ShortVersion": a.ShortVersion,
+			"BundleSize": a.BundleSize, "DynamicSize": a.BundleSize / 10, "IsValidated": true, "Installing": false,
+			"AppStoreVendable": true, "DeviceBasedVPP": false, "BetaApp": false, "AdHocCodeSigned": false,
+			"HasUpdateAvailable": false, "IsAppClip": false,
+		}
+		if len(items) > 0 {
+			for k := range m {
+				if k != "Identifier" && !slices.Contains(items, k) {
+					delete(m, k)
+				}
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func (d *Device) installProfileCommand(cmd map[string]any) (map[string]any, []ErrorChainItem) {
+	fail := func(desc string) (map[string]any, []ErrorChainItem) {
+		return nil, []ErrorChainItem{{ErrorCode: 1000, ErrorDomain: profileErrorDomain, LocalizedDescription: desc, USEnglishDescription: desc}}
+	}
+	raw, ok := cmd["Payload"].([]byte)
+	if !ok || len(raw) == 0 {
+		return fail("The profile is missing.")
+	}
+	content := raw
+	var signers []*x509.Certificate
+	if p7, err := pkcs7.Parse(raw); err == nil {
+		if err := p7.Verify(); err != nil {
+			return fail("The profile signature could not be verified.")
+		}
+		content, signers = p7.Content, p7.Certificates
+	}
+	var top map[string]any
+	if _, err := plist.Unmarshal(content, &top); err != nil {
+		return fail("The profile could not be read.")
+	}
+	if str(top, "PayloadType") != "Configuration" || str(top, "PayloadIdentifier") == "" || str(top, "PayloadUUID") == "" {
+		return fail("The profile is not a valid configuration profile.")
+	}
+	if pl, ok := top["PayloadContent"].([]any); ok {
+		for _, p := range pl {
+			if m, ok := p.(map[string]any); ok && str(m, "PayloadType") == "com.apple.mdm" {
+				return fail("An MDM profile can only be installed by the user.")
+			}
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id := str(top, "PayloadIdentifier")
+	for i, p := range d.profiles {
+		if str(p.info, "PayloadIdentifier") == id {
+			if !p.managed || i == 0 {
+				return fail("The profile “" + id + "” is already installed and cannot be replaced.")
+			}
+			d.profiles[i].info = profileSummary(top, signers)
+			return nil, nil
+		}
+	}
+	d.profiles = append(d.profiles, installedProfile{info: profileSummary(top, signers), managed: true})
+	return nil, nil
+}
+
+// profileSummary builds the ProfileList entry of an installed profile.
+func profileSummary(top map[string]any, signers []*x509.Certificate) map[string]any {
+	item := map[string]any{
+		"PayloadIdentifier":        str(top, "PayloadIdentifier"),
+		"PayloadUUID":              str(top, "PayloadUUID"),
+		"PayloadVersion":           1,
+		"PayloadRemovalDisallowed": boolean(top, "PayloadRemovalDisallowed"),
+		"HasRemovalPasscode":       false,
+		"IsEncrypted":              false,
+		"IsManaged":                true,
+	}
+	for _, k := range []string{"PayloadDisplayName", "PayloadOrganization", "PayloadDescription"} {
+		if v := str(top, k); v != "" {
+			item[k] = v
+		}
+	}
+	if len(signers) > 0 {
+		var certs [][]byte
+		for _, c := range signers {
+			certs = append(certs, c.Raw)
+		}
+		item["SignerCertificates"] = certs
+	}
+	var content []map[string]any
+	if pl, ok := top["PayloadContent"].([]any); ok {
+		for _, p := range pl {
+			m, ok := p.(map[string]any)
+			if !ok {
+				continue
+			}
+			c := map[string]any{"PayloadType": str(m, "PayloadType"), "PayloadIdentifier": str(m, "PayloadIdentifier"),
+				"PayloadUUID": str(m, "PayloadUUID"), "PayloadVersion": 1}
+			for _, k := range []string{"PayloadDisplayName", "PayloadOrganization", "PayloadDescription"} {
+				if v := str(m, k); v != "" {
+					c[k] = v
+				}
+			}
+			content = append(content, c)
+		}
+	}
+	item["PayloadContent"] = content
+	return item
+}

@@ -1,0 +1,400 @@
+package devicesim
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"strings"
+	"sync"
+
+	"github.com/enrollkit/enrollkit/mdm"
+)
+
+// Errors callers branch on. Errors returned by a Device match one of these
+// with errors.Is when it applies, and carry details in the typed errors
+// below.
+var (
+	// ErrNoIdentity means a signing operation had no certificate or key.
+	ErrNoIdentity = errors.New("devicesim: no identity certificate")
+	// ErrNotEnrolled is returned by operations that need an installed
+	// enrollment profile, before Install succeeded or after Remove.
+	ErrNotEnrolled = errors.New("devicesim: device is not enrolled")
+	// ErrAlreadyEnrolled is returned by Install when the device already
+	// carries an enrollment; iOS allows one MDM enrollment at a time.
+	ErrAlreadyEnrolled = errors.New("devicesim: device is already enrolled")
+	// ErrProfileInvalid is matched by every refusal of a downloaded profile
+	// (bad signature, missing or wrong keys); see ProfileError.
+	ErrProfileInvalid = errors.New("devicesim: profile refused")
+	// ErrPortal is matched by PortalError: the portal showed an error page.
+	ErrPortal = errors.New("devicesim: portal reported an error")
+	// ErrPortalFlow means the portal served something the device could not
+	// act on: no form and no download link, an unknown required field, or
+	// more steps than Options.MaxPortalSteps.
+	ErrPortalFlow = errors.New("devicesim: portal flow could not be followed")
+	// ErrUnauthorized is matched by an HTTPError with status 401.
+	ErrUnauthorized = errors.New("devicesim: server answered 401 Unauthorized")
+	// ErrUnexpectedResponse is matched by every HTTPError.
+	ErrUnexpectedResponse = errors.New("devicesim: unexpected HTTP response")
+	// ErrNoBYODServer means the well-known document listed no server with
+	// Version "mdm-byod".
+	ErrNoBYODServer = errors.New("devicesim: no mdm-byod server in the well-known document")
+	// ErrBadChallenge means a 401 carried no usable
+	// WWW-Authenticate: Bearer method="apple-as-web" challenge.
+	ErrBadChallenge = errors.New("devicesim: no apple-as-web bearer challenge")
+	// ErrSCEP is matched by SCEPError: the SCEP server refused or failed
+	// the certificate request.
+	ErrSCEP = errors.New("devicesim: SCEP enrollment failed")
+)
+
+// HTTPError is a response with a status the device did not expect.
+type HTTPError struct {
+	// Op names what the device was doing ("checkin Authenticate",
+	// "well-known", …).
+	Op string
+	// StatusCode is the HTTP status received.
+	StatusCode int
+	// Body is the start of the response body (at most 512 bytes).
+	Body string
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("devicesim: %s: unexpected HTTP status %d: %q", e.Op, e.StatusCode, e.Body)
+}
+
+// Unwrap returns ErrUnauthorized for a 401 and ErrUnexpectedResponse
+// otherwise, so that both can be matched with errors.Is.
+func (e *HTTPError) Unwrap() []error {
+	if e.StatusCode == http.StatusUnauthorized {
+		return []error{ErrUnauthorized, ErrUnexpectedResponse}
+	}
+	return []error{ErrUnexpectedResponse}
+}
+
+// PortalError is an error page of the enrollment portal: a 4xx or 5xx
+// response whose message is the text of its role="alert" element.
+type PortalError struct {
+	// URL is the page that showed the error.
+	URL string
+	// StatusCode is the HTTP status of the page.
+	StatusCode int
+	// Message is the text of the role="alert" element, whitespace
+	// collapsed; empty if the page had none.
+	Message string
+}
+
+func (e *PortalError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("devicesim: portal answered %d at %s", e.StatusCode, e.URL)
+	}
+	return fmt.Sprintf("devicesim: portal answered %d: %s", e.StatusCode, e.Message)
+}
+
+// Unwrap returns ErrPortal.
+func (e *PortalError) Unwrap() error { return ErrPortal }
+
+// ProfileError is the reason a profile was refused.
+type ProfileError struct {
+	// Reason says what was wrong, in words.
+	Reason string
+	// Err is the underlying error, if any (for example from signature
+	// verification).
+	Err error
+}
+
+func (e *ProfileError) Error() string {
+	if e.Err != nil {
+		return "devicesim: profile refused: " + e.Reason + ": " + e.Err.Error()
+	}
+	return "devicesim: profile refused: " + e.Reason
+}
+
+// Unwrap returns ErrProfileInvalid and the underlying error.
+func (e *ProfileError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrProfileInvalid, e.Err}
+	}
+	return []error{ErrProfileInvalid}
+}
+
+// Options configures a Device. Every field is optional; the zero value
+// describes an iPhone 15 on iOS 17.5.1 that signs like a real device and
+// verifies profile signatures without checking their chain.
+type Options struct {
+	// HTTPClient sends every request. nil means a client built on
+	// http.DefaultTransport. The device never modifies it: it uses copies
+	// with its own cookie jar (unless the client has one) and a redirect
+	// policy that stops at the account-driven hand-off URL.
+	HTTPClient *http.Client
+	// Logger receives debug and info records. nil discards them.
+	Logger *slog.Logger
+	// ProfileRoots are the roots a profile's signer must chain to. nil
+	// means the CMS signature is checked but its chain is not (an iPhone
+	// installs such a profile and shows it as not verified).
+	ProfileRoots *x509.CertPool
+	// DeviceCA issues the simulated device identity that signs the
+	// account-driven enrollment request. nil means New creates a fresh one
+	// (see Device.DeviceCA to configure a server with its root).
+	DeviceCA *DeviceCA
+	// ProductName is the hardware model identifier. "" means "iPhone15,4".
+	ProductName string
+	// OSVersion is the iOS version. "" means "17.5.1".
+	OSVersion string
+	// BuildVersion is the iOS build. "" means "21F90".
+	BuildVersion string
+	// DeviceName is the user-visible name. "" means "iPhone".
+	DeviceName string
+	// Language is the preferred language. "" means "en-US".
+	Language string
+	// EnrollmentID is the identifier the device checks in with. "" means a
+	// random one, generated per enrollment, as iOS does.
+	EnrollmentID string
+	// Signature chooses how MDM requests are signed. The zero value is what
+	// devices send: SHA-1, no signed attributes, BER.
+	Signature SignatureOptions
+	// Apps are the managed apps InstalledApplicationList reports. nil
+	// means none, as on a freshly user-enrolled device (personal apps are
+	// never visible under User Enrollment).
+	Apps []App
+	// MaxPortalSteps bounds how many portal pages the device follows
+	// before giving up with ErrPortalFlow. 0 means 20.
+	MaxPortalSteps int
+	// Rand is the source of randomness for keys and identifiers. nil means
+	// crypto/rand.
+	Rand io.Reader
+}
+
+// App is one managed app as InstalledApplicationList reports it.
+type App struct {
+	Identifier   string
+	Name         string
+	Version      string
+	ShortVersion string
+	BundleSize   int64
+}
+
+// Credentials are what the user types into the portal. Fields map to the
+// form fields of the same name.
+type Credentials struct {
+	// Username and Password are the corporate sign-in.
+	Username string
+	Password string
+	// Passcode is the one-time enrollment passcode delivered with the
+	// invitation.
+	Passcode string
+	// Ownership is the value chosen for the "ownership" field. "" means
+	// "employee".
+	Ownership string
+	// DeclineTerms leaves the "accept" checkbox unticked.
+	DeclineTerms bool
+}
+
+// Enrollment is what the device holds once a profile is installed.
+type Enrollment struct {
+	// EnrollmentID is what the device checks in with (never a UDID).
+	EnrollmentID string
+	// AccountDriven is true when the enrollment came from the
+	// account-driven flow.
+	AccountDriven bool
+	// ManagedAppleID is the profile's ManagedAppleID or
+	// AssignedManagedAppleID.
+	ManagedAppleID string
+	// EnrollmentMode is the profile's EnrollmentMode ("BYOD"), empty for a
+	// profile-based enrollment.
+	EnrollmentMode string
+	// Topic, ServerURL and CheckInURL come from the com.apple.mdm payload.
+	Topic      string
+	ServerURL  string
+	CheckInURL string
+	// ProfileIdentifier is the PayloadIdentifier of the enrollment profile.
+	ProfileIdentifier string
+	// AccessToken is the bearer token of an account-driven enrollment,
+	// sent on every MDM request.
+	AccessToken string
+	// Certificate is the identity obtained over SCEP.
+	Certificate *x509.Certificate
+	// Key is the identity's private key.
+	Key *rsa.PrivateKey
+	// Token and PushMagic are what TokenUpdate reported.
+	Token     []byte
+	PushMagic string
+	// CheckOutWhenRemoved is the MDM payload's key of that name.
+	CheckOutWhenRemoved bool
+	// SignMessage is the MDM payload's key of that name.
+	SignMessage bool
+}
+
+// Device is a simulated iPhone. Create it with New. Its methods are safe for
+// concurrent use; MDM requests (Poll, Remove) are serialised as on a real
+// device.
+type Device struct {
+	opts     Options
+	log      *slog.Logger
+	base     *http.Client
+	web      *http.Client
+	deviceCA *DeviceCA
+	rand     io.Reader
+
+	wake chan struct{}
+
+	idOnce sync.Once // the device identity, issued on first use
+	idCert *x509.Certificate
+	idKey  *rsa.PrivateKey
+	idErr  error
+
+	reqMu sync.Mutex // serialises MDM requests
+
+	mu        sync.Mutex
+	enr       *Enrollment
+	client    *http.Client // MDM client (TLS identity when SignMessage is false)
+	profiles  []installedProfile
+	history   []CommandRecord
+	pendingAT string // access token received before the profile was installed
+}
+
+// New returns a device configured by opts.
+func New(opts Options) (*Device, error) {
+	o := opts
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&o.ProductName, "iPhone15,4")
+	def(&o.OSVersion, "17.5.1")
+	def(&o.BuildVersion, "21F90")
+	def(&o.DeviceName, "iPhone")
+	def(&o.Language, "en-US")
+	if o.MaxPortalSteps <= 0 {
+		o.MaxPortalSteps = 20
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	d := &Device{opts: o, rand: o.Rand, wake: make(chan struct{}, 1)}
+	d.log = o.Logger
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	d.base = o.HTTPClient
+	if d.base == nil {
+		d.base = &http.Client{}
+	}
+	web := *d.base
+	if web.Jar == nil {
+		jar, err := cookiejar.New(nil)
+		if err != nil {
+			return nil, fmt.Errorf("devicesim: cookie jar: %w", err)
+		}
+		web.Jar = jar
+	}
+	next := d.base.CheckRedirect
+	web.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if s := req.URL.Scheme; s != "http" && s != "https" {
+			return http.ErrUseLastResponse // the account-driven hand-off
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	d.web = &web
+	d.deviceCA = o.DeviceCA
+	if d.deviceCA == nil {
+		ca, err := NewDeviceCA()
+		if err != nil {
+			return nil, err
+		}
+		d.deviceCA = ca
+	}
+	return d, nil
+}
+
+// DeviceCA returns the certificate authority standing in for Apple's iPhone
+// Device CA that issued this device's identity. Servers trust its Root to
+// accept the device's account-driven enrollment request.
+func (d *Device) DeviceCA() *DeviceCA { return d.deviceCA }
+
+// Enrollment returns a copy of the current enrollment and true, or false when
+// the device is not enrolled.
+func (d *Device) Enrollment() (Enrollment, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.enr == nil {
+		return Enrollment{}, false
+	}
+	e := *d.enr
+	e.Token = append([]byte(nil), d.enr.Token...)
+	return e, true
+}
+
+// PushTarget returns what a push service needs to wake this device (the
+// values of its last TokenUpdate), and false when it is not enrolled. A fake
+// push service compares the token of a push with Token and calls Push.
+func (d *Device) PushTarget() (mdm.PushTarget, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.enr == nil {
+		return mdm.PushTarget{}, false
+	}
+	return mdm.PushTarget{
+		EnrollmentID: d.enr.EnrollmentID,
+		Token:        append([]byte(nil), d.enr.Token...),
+		PushMagic:    d.enr.PushMagic,
+		Topic:        d.enr.Topic,
+	}, true
+}
+
+// safariUserAgent is the User-Agent of Mobile Safari on the configured iOS
+// version (also used by the web view of the account-driven flow).
+func (d *Device) safariUserAgent() string {
+	v := strings.ReplaceAll(d.opts.OSVersion, ".", "_")
+	major := d.opts.OSVersion
+	if i := strings.IndexByte(major, '.'); i >= 0 {
+		if j := strings.IndexByte(major[i+1:], '.'); j >= 0 {
+			major = major[:i+1+j]
+		}
+	}
+	return "Mozilla/5.0 (iPhone; CPU iPhone OS " + v + " like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/" + major + " Mobile/15E148 Safari/604.1"
+}
+
+// mdmUserAgent is the User-Agent of the iOS MDM client.
+const mdmUserAgent = "MDM/1.0"
+
+// readLimited reads at most limit bytes of r and fails if there is more.
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("response larger than %d bytes", limit)
+	}
+	return b, nil
+}
+
+// httpError builds an HTTPError from resp, reading the start of its body.
+func httpError(op string, resp *http.Response) *HTTPError {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	return &HTTPError{Op: op, StatusCode: resp.StatusCode, Body: string(b)}
+}
+
+// randomUUID returns a random (version 4) UUID in upper case, as iOS
+// writes them.
+func (d *Device) randomUUID() (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(d.rand, b[:]); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return strings.ToUpper(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])), nil
+}

@@ -1,0 +1,26 @@
+// Package devicesim is a simulated iPhone for integration tests of
+// User Enrollment servers. A Device follows the profile-based flow (it opens
+// an invitation URL like Mobile Safari, fills the portal's forms and
+// downloads the profile) or account-driven User Enrollment (well-known
+// discovery, the signed enrollment request, the 401 Bearer apple-as-web
+// challenge, the web authentication ending in the 308 hand-off, and the
+// request with the access token). It then does what iOS does with the
+// profile: verifies its CMS signature and keys, obtains its identity over
+// SCEP, and checks in with Authenticate and TokenUpdate naming itself by
+// EnrollmentID only, each request signed with an Mdm-Signature the way
+// devices sign (SHA-1, no signed attributes, BER). It answers commands when
+// pushed (DeviceInformation with only the keys a user-enrolled device
+// reveals, ProfileList, InstallProfile, RemoveProfile,
+// InstalledApplicationList, and an ErrorChain for anything else) and sends
+// CheckOut when removed.
+//
+// Nothing in the package knows a server's internals: it speaks only the
+// wire protocol, so any host's server can be tested with it. A DeviceCA
+// stands in for Apple's device identity CA; configure the server under test
+// with its root. ACME identity payloads are not supported.
+//
+// Apple documents the protocol at
+// https://developer.apple.com/documentation/devicemanagement/user-enrollment
+// and
+// https://developer.apple.com/documentation/devicemanagement/check-in.
+package devicesim

@@ -1,0 +1,253 @@
+package devicesim
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/smallstep/scep"
+	"github.com/smallstep/scep/x509util"
+)
+
+// SCEPError is a refusal by the SCEP server.
+type SCEPError struct {
+	// Status is the pkiStatus of the CertRep ("2" for FAILURE, "3" for
+	// PENDING).
+	Status string
+	// FailInfo is the failInfo of a FAILURE ("0" badAlg … "4" badCertId).
+	FailInfo string
+}
+
+func (e *SCEPError) Error() string {
+	if e.FailInfo != "" {
+		return fmt.Sprintf("devicesim: SCEP request refused: pkiStatus %s, failInfo %s", e.Status, e.FailInfo)
+	}
+	return fmt.Sprintf("devicesim: SCEP request not granted: pkiStatus %s", e.Status)
+}
+
+// Unwrap returns ErrSCEP.
+func (e *SCEPError) Unwrap() error { return ErrSCEP }
+
+// subjectOIDs maps the short attribute names Apple's Subject uses to OIDs.
+var subjectOIDs = map[string]asn1.ObjectIdentifier{
+	"CN": {2, 5, 4, 3}, "C": {2, 5, 4, 6}, "L": {2, 5, 4, 7}, "ST": {2, 5, 4, 8},
+	"O": {2, 5, 4, 10}, "OU": {2, 5, 4, 11}, "SERIALNUMBER": {2, 5, 4, 5},
+	"E": {1, 2, 840, 113549, 1, 9, 1}, "EMAIL": {1, 2, 840, 113549, 1, 9, 1},
+	"UID": {0, 9, 2342, 19200300, 100, 1, 1}, "DC": {0, 9, 2342, 19200300, 100, 1, 25},
+}
+
+// subjectName converts Apple's Subject array into a pkix.Name that keeps
+// the order of its attributes.
+func subjectName(s [][][]string) (pkix.Name, error) {
+	var n pkix.Name
+	for _, rdn := range s {
+		for _, pair := range rdn {
+			oid, ok := subjectOIDs[strings.ToUpper(pair[0])]
+			if !ok {
+				var err error
+				oid, err = parseOID(pair[0])
+				if err != nil {
+					return n, fmt.Errorf("devicesim: SCEP subject type %q: %w", pair[0], err)
+				}
+			}
+			n.ExtraNames = append(n.ExtraNames, pkix.AttributeTypeAndValue{Type: oid, Value: pair[1]})
+		}
+	}
+	return n, nil
+}
+
+func parseOID(s string) (asn1.ObjectIdentifier, error) {
+	parts := strings.Split(s, ".")
+	if len(parts) < 2 {
+		return nil, fmt.Errorf("not a dotted OID")
+	}
+	oid := make(asn1.ObjectIdentifier, len(parts))
+	for i, p := range parts {
+		v, err := strconv.Atoi(p)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("not a dotted OID")
+		}
+		oid[i] = v
+	}
+	return oid, nil
+}
+
+// enrollSCEP obtains an identity from the SCEP payload p as iOS does:
+// GetCACaps, GetCACert, then a PKCSReq carrying the challenge password,
+// signed with a self-signed certificate for the new key.
+func (d *Device) enrollSCEP(ctx context.Context, p SCEPPayload) (*x509.Certificate, *rsa.PrivateKey, error) {
+	caps, err := d.scepGet(ctx, p, "GetCACaps")
+	if err != nil {
+		return nil, nil, err
+	}
+	post := false
+	for _, c := range strings.Fields(string(caps.body)) {
+		if strings.EqualFold(c, "POSTPKIOperation") || strings.EqualFold(c, "SCEPStandard") {
+			post = true
+		}
+	}
+	caResp, err := d.scepGet(ctx, p, "GetCACert")
+	if err != nil {
+		return nil, nil, err
+	}
+	var caCerts []*x509.Certificate
+	switch caResp.mediaType {
+	case "application/x-x509-ca-cert":
+		caCerts, err = x509.ParseCertificates(caResp.body)
+	case "application/x-x509-ca-ra-cert":
+		caCerts, err = scep.CACerts(caResp.body)
+	default:
+		err = fmt.Errorf("unexpected Content-Type %q", caResp.mediaType)
+	}
+	if err != nil || len(caCerts) == 0 {
+		return nil, nil, fmt.Errorf("devicesim: SCEP GetCACert: no CA certificate: %v", err)
+	}
+
+	key, err := rsa.GenerateKey(d.rand, p.Keysize)
+	if err != nil {
+		return nil, nil, fmt.Errorf("devicesim: SCEP key: %w", err)
+	}
+	subject, err := subjectName(p.Subject)
+	if err != nil {
+		return nil, nil, err
+	}
+	csrDER, err := x509util.CreateCertificateRequest(d.rand, &x509util.CertificateRequest{
+		CertificateRequest: x509.CertificateRequest{Subject: subject, SignatureAlgorithm: x509.SHA256WithRSA},
+		ChallengePassword:  p.Challenge,
+	}, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("devicesim: SCEP CSR: %w", err)
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return nil, nil, fmt.Errorf("devicesim: SCEP CSR: %w", err)
+	}
+	now := time.Now()
+	selfDER, err := x509.CreateCertificate(d.rand, &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      subject,
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+	}, &x509.Certificate{Subject: subject}, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("devicesim: SCEP self-signed certificate: %w", err)
+	}
+	self, _ := x509.ParseCertificate(selfDER)
+
+	msg, err := scep.NewCSRRequest(csr, &scep.PKIMessage{
+		MessageType: scep.PKCSReq,
+		Recipients:  caCerts,
+		SignerKey:   key,
+		SignerCert:  self,
+	}, scep.WithCertsSelector(scep.EnciphermentCertsSelector()))
+	if err != nil {
+		// No certificate is marked for key encipherment: use them all,
+		// as iOS does with a CA that serves a single certificate.
+		msg, err = scep.NewCSRRequest(csr, &scep.PKIMessage{
+			MessageType: scep.PKCSReq, Recipients: caCerts[:1], SignerKey: key, SignerCert: self,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("devicesim: SCEP PKCSReq: %w", err)
+		}
+	}
+	var respBody []byte
+	if post {
+		r, err := d.scepDo(ctx, http.MethodPost, p.URL+queryJoin(p.URL)+"operation=PKIOperation", msg.Raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		respBody = r.body
+	} else {
+		q := url.Values{"operation": {"PKIOperation"}, "message": {base64Std(msg.Raw)}}
+		r, err := d.scepDo(ctx, http.MethodGet, p.URL+queryJoin(p.URL)+q.Encode(), nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		respBody = r.body
+	}
+	rep, err := scep.ParsePKIMessage(respBody, scep.WithCACerts(caCerts))
+	if err != nil {
+		return nil, nil, fmt.Errorf("devicesim: SCEP CertRep: %w", err)
+	}
+	if rep.MessageType != scep.CertRep || rep.CertRepMessage == nil {
+		return nil, nil, fmt.Errorf("devicesim: SCEP: answer is %s, not CertRep", rep.MessageType)
+	}
+	if rep.PKIStatus != scep.SUCCESS {
+		return nil, nil, &SCEPError{Status: string(rep.PKIStatus), FailInfo: string(rep.FailInfo)}
+	}
+	if err := rep.DecryptPKIEnvelope(self, key); err != nil {
+		return nil, nil, fmt.Errorf("devicesim: SCEP CertRep: %w", err)
+	}
+	cert := rep.CertRepMessage.Certificate
+	if cert == nil {
+		return nil, nil, fmt.Errorf("devicesim: SCEP CertRep carries no certificate")
+	}
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	if !ok || !pub.Equal(&key.PublicKey) {
+		return nil, nil, fmt.Errorf("devicesim: SCEP issued a certificate for another key")
+	}
+	d.log.InfoContext(ctx, "devicesim: SCEP identity issued", "subject", cert.Subject.String(), "issuer", cert.Issuer.String())
+	return cert, key, nil
+}
+
+type scepResponse struct {
+	mediaType string
+	body      []byte
+}
+
+func (d *Device) scepGet(ctx context.Context, p SCEPPayload, op string) (*scepResponse, error) {
+	q := url.Values{"operation": {op}}
+	if op == "GetCACert" {
+		q.Set("message", p.Name)
+	}
+	return d.scepDo(ctx, http.MethodGet, p.URL+queryJoin(p.URL)+q.Encode(), nil)
+}
+
+func (d *Device) scepDo(ctx context.Context, method, u string, body []byte) (*scepResponse, error) {
+	op := "SCEP " + method
+	if pu, err := url.Parse(u); err == nil {
+		op = "SCEP " + pu.Query().Get("operation")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("devicesim: %s: %w", op, err)
+	}
+	if body == nil {
+		req.Body, req.ContentLength = http.NoBody, 0
+	} else {
+		req.Header.Set("Content-Type", "application/x-pki-message")
+	}
+	req.Header.Set("User-Agent", d.systemUserAgent())
+	resp, err := d.base.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("devicesim: %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, httpError(op, resp)
+	}
+	b, err := readLimited(resp.Body, maxProfileBytes)
+	if err != nil {
+		return nil, fmt.Errorf("devicesim: %s: %w", op, err)
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return &scepResponse{mediaType: mt, body: b}, nil
+}
+
+func queryJoin(u string) string {
+	if strings.Contains(u, "?") {
+		return "&"
+	}
+	return "?"
+}

@@ -58,7 +58,7 @@ type EnrollmentStore interface {
 	// rec.Certificate binds that certificate to rec.ID: if it is already
 	// bound to a different enrollment PutEnrollment returns
 	// ErrCertificateInUse and changes nothing. This check and the write are
-	// atomic.
+	// atomic. Replacing a record's certificate releases the old one.
 	PutEnrollment(ctx context.Context, rec *EnrollmentRecord) error
 	// Enrollment returns the record id, or ErrNotFound.
 	Enrollment(ctx context.Context, id EnrollmentID) (*EnrollmentRecord, error)

@@ -1,0 +1,475 @@
+package mdmtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/enrollkit/enrollkit/mdm"
+)
+
+// Run runs the conformance suite. newStore must return an empty store for
+// each call (for example a fresh database schema per test); it may register
+// cleanups with t.
+func Run(t *testing.T, newStore func(t *testing.T) mdm.Store) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s mdm.Store)
+	}{
+		{"MissingKeys", testMissing},
+		{"EnrollmentRoundTrip", testRoundTrip},
+		{"EnrollmentCopies", testCopies},
+		{"CertificateBinding", testBinding},
+		{"MarkTokenDead", testTokenDead},
+		{"QueueOrder", testQueueOrder},
+		{"Lease", testLease},
+		{"NotNow", testNotNow},
+		{"EnqueueAllOrNothing", testAllOrNothing},
+		{"Results", testResults},
+		{"Fanout", testFanout},
+		{"ConcurrentDelivery", testConcurrentDelivery},
+		{"ConcurrentBinding", testConcurrentBinding},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, newStore(t))
+		})
+	}
+}
+
+// base is a fixed time with microsecond precision, as databases keep it.
+var base = time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC)
+
+func fp(b byte) mdm.Fingerprint {
+	var f mdm.Fingerprint
+	for i := range f {
+		f[i] = b ^ byte(i)
+	}
+	return f
+}
+
+func record(id mdm.EnrollmentID, cert byte) *mdm.EnrollmentRecord {
+	r := &mdm.EnrollmentRecord{
+		ID: id, Type: mdm.UserEnrollmentDevice, Topic: "com.apple.mgmt.External.0f4d1c2e",
+		OSVersion: "18.1", BuildVersion: "22B83", ProductName: "iPhone16,1",
+		AuthenticatedAt: base, UpdatedAt: base,
+	}
+	if cert != 0 {
+		r.Certificate = fp(cert)
+	}
+	return r
+}
+
+func command(t *testing.T, uuid, requestType string) *mdm.Command {
+	t.Helper()
+	c, err := mdm.NewCommand(uuid, map[string]any{"RequestType": requestType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func put(t *testing.T, s mdm.Store, r *mdm.EnrollmentRecord) {
+	t.Helper()
+	if err := s.PutEnrollment(context.Background(), r); err != nil {
+		t.Fatalf("PutEnrollment(%s): %v", r.ID, err)
+	}
+}
+
+func enqueue(t *testing.T, s mdm.Store, c *mdm.Command, ids ...mdm.EnrollmentID) {
+	t.Helper()
+	if err := s.Enqueue(context.Background(), c, ids); err != nil {
+		t.Fatalf("Enqueue(%s): %v", c.UUID, err)
+	}
+}
+
+// next returns the UUID NextCommand hands out, or "" for ErrQueueEmpty.
+func next(t *testing.T, s mdm.Store, id mdm.EnrollmentID, now time.Time) string {
+	t.Helper()
+	c, err := s.NextCommand(context.Background(), id, now, time.Minute)
+	if errors.Is(err, mdm.ErrQueueEmpty) {
+		if c != nil {
+			t.Fatalf("NextCommand returned a command with ErrQueueEmpty")
+		}
+		return ""
+	}
+	if err != nil {
+		t.Fatalf("NextCommand(%s): %v", id, err)
+	}
+	return c.UUID
+}
+
+func result(t *testing.T, s mdm.Store, id mdm.EnrollmentID, uuid string, st mdm.Status) {
+	t.Helper()
+	r := &mdm.CommandResult{Identity: mdm.Identity{EnrollmentID: string(id)}, Status: st, CommandUUID: uuid,
+		Raw: fmt.Appendf(nil, "<plist><dict><key>Status</key><string>%s</string></dict></plist>", st)}
+	if err := s.PutResult(context.Background(), id, r); err != nil {
+		t.Fatalf("PutResult(%s, %s, %s): %v", id, uuid, st, err)
+	}
+}
+
+func testMissing(t *testing.T, s mdm.Store) {
+	ctx := context.Background()
+	if _, err := s.Enrollment(ctx, "nope"); !errors.Is(err, mdm.ErrNotFound) {
+		t.Errorf("Enrollment(missing) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.EnrollmentByCertificate(ctx, fp(9)); !errors.Is(err, mdm.ErrNotFound) {
+		t.Errorf("EnrollmentByCertificate(missing) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Result(ctx, "nope", "x"); !errors.Is(err, mdm.ErrNotFound) {
+		t.Errorf("Result(missing) = %v, want ErrNotFound", err)
+	}
+	if c, err := s.NextCommand(ctx, "nope", base, time.Minute); !errors.Is(err, mdm.ErrQueueEmpty) || c != nil {
+		t.Errorf("NextCommand(missing) = %v, %v; want nil, ErrQueueEmpty", c, err)
+	}
+	if err := s.PutResult(ctx, "nope", &mdm.CommandResult{Status: mdm.StatusAcknowledged, CommandUUID: "x"}); !errors.Is(err, mdm.ErrNotFound) {
+		t.Errorf("PutResult(unknown command) = %v, want ErrNotFound", err)
+	}
+	if err := s.MarkTokenDead(ctx, "nope", []byte{1}); err != nil {
+		t.Errorf("MarkTokenDead(missing) = %v, want nil", err)
+	}
+	if err := s.ResetNotNow(ctx, []mdm.EnrollmentID{"nope"}); err != nil {
+		t.Errorf("ResetNotNow(missing) = %v, want nil", err)
+	}
+}
+
+func sameRecord(t *testing.T, got, want *mdm.EnrollmentRecord) {
+	t.Helper()
+	g, w := *got, *want
+	if !g.AuthenticatedAt.Equal(w.AuthenticatedAt) || !g.UpdatedAt.Equal(w.UpdatedAt) {
+		t.Errorf("times = %v, %v; want %v, %v", g.AuthenticatedAt, g.UpdatedAt, w.AuthenticatedAt, w.UpdatedAt)
+	}
+	if !bytes.Equal(g.Token, w.Token) {
+		t.Errorf("Token = %x, want %x", g.Token, w.Token)
+	}
+	g.AuthenticatedAt, g.UpdatedAt, w.AuthenticatedAt, w.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	g.Token, w.Token = nil, nil
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("record = %+v\nwant %+v", g, w)
+	}
+}
+
+func testRoundTrip(t *testing.T, s mdm.Store) {
+	ctx := context.Background()
+	dev := &mdm.EnrollmentRecord{
+		ID: "00008110-000A1C2E0E91801E", Type: mdm.Device, Certificate: fp(1),
+		Topic: "com.apple.mgmt.External.0f4d1c2e", OSVersion: "17.6", BuildVersion: "21G80",
+		ProductName: "iPad13,4", SerialNumber: "F9FXK0ABCD12", DeviceName: "Front desk", Model: "J517AP", ModelName: "iPad",
+		Token: []byte{0xde, 0xad, 0xbe, 0xef}, PushMagic: "7C1D2A88-AB2B-4A55-9F6E-0B3F3C6D2A11",
+		Enrolled: true, AuthenticatedAt: base, UpdatedAt: base.Add(time.Second),
+	}
+	user := &mdm.EnrollmentRecord{ID: "00008110-000A1C2E0E91801E:FFFF", Type: mdm.User, ParentID: dev.ID,
+		Token: []byte{1, 2}, PushMagic: "m", TokenDead: true, CheckedOut: true, AuthenticatedAt: base, UpdatedAt: base}
+	ue := record("A5B5C4D3-UE", 2)
+	for _, r := range []*mdm.EnrollmentRecord{dev, user, ue} {
+		put(t, s, r)
+		got, err := s.Enrollment(ctx, r.ID)
+		if err != nil {
+			t.Fatalf("Enrollment(%s): %v", r.ID, err)
+		}
+		sameRecord(t, got, r)
+	}
+	// Replace: the latest write wins.
+	dev2 := dev.Clone()
+	dev2.Token, dev2.PushMagic, dev2.UpdatedAt, dev2.OSVersion = []byte{9}, "new", base.Add(time.Hour), "18.0"
+	put(t, s, dev2)
+	got, err := s.Enrollment(ctx, dev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecord(t, got, dev2)
+	for f, want := range map[mdm.Fingerprint]mdm.EnrollmentID{fp(1): dev.ID, fp(2): ue.ID} {
+		id, err := s.EnrollmentByCertificate(ctx, f)
+		if err != nil || id != want {
+			t.Errorf("EnrollmentByCertificate(%s) = %q, %v; want %q", f, id, err, want)
+		}
+	}
+}
+
+func testCopies(t *testing.T, s mdm.Store) {
+	ctx := context.Background()
+	r := record("copy", 3)
+	r.Token = []byte{1, 2, 3}
+	put(t, s, r)
+	r.Token[0] = 99 // the store must not have kept the caller's slice
+	got, err := s.Enrollment(ctx, "copy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Token[0] != 1 {
+		t.Fatalf("store kept the caller's Token slice")
+	}
+	got.Token[1] = 99
+	got.Topic = "changed"
+	again, _ := s.Enrollment(ctx, "copy")
+	if again.Token[1] != 2 || again.Topic == "changed" {
+		t.Fatalf("store returned its own record, not a copy")
+	}
+
+	c := command(t, "cmd-copy", "ProfileList")
+	enqueue(t, s, c, "copy")
+	c.Raw[0] = 'X'
+	out, err := s.NextCommand(ctx, "copy", base, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Raw[0] == 'X' || out.RequestType != "ProfileList" || out.UUID != "cmd-copy" {
+		t.Fatalf("NextCommand = %+v: store kept the caller's Raw or lost fields", out)
+	}
+	if _, err := mdm.ParseCommand(out.Raw); err != nil {
+		t.Fatalf("stored Raw no longer parses: %v", err)
+	}
+}
+
+func testBinding(t *testing.T, s mdm.Store) {
+	ctx := context.Background()
+	put(t, s, record("a", 1))
+	err := s.PutEnrollment(ctx, record("b", 1))
+	if !errors.Is(err, mdm.ErrCertificateInUse) {
+		t.Fatalf("binding a's certificate to b = %v, want ErrCertificateInUse", err)
+	}
+	if _, err := s.Enrollment(ctx, "b"); !errors.Is(err, mdm.ErrNotFound) {
+		t.Fatalf("refused PutEnrollment created b: %v", err)
+	}
+	// Re-putting a with the same certificate is fine.
+	put(t, s, record("a", 1))
+	// A record without a certificate binds nothing.
+	put(t, s, record("c", 0))
+	put(t, s, record("d", 0))
+	// Rebinding a to a new certificate releases the old one.
+	put(t, s, record("a", 2))
+	if id, err := s.EnrollmentByCertificate(ctx, fp(2)); err != nil || id != "a" {
+		t.Fatalf("after rebinding: EnrollmentByCertificate(new) = %q, %v", id, err)
+	}
+	if _, err := s.EnrollmentByCertificate(ctx, fp(1)); !errors.Is(err, mdm.ErrNotFound) {
+		t.Fatalf("after rebinding: old certificate still bound (%v)", err)
+	}
+	put(t, s, record("b", 1))
+	if id, _ := s.EnrollmentByCertificate(ctx, fp(1)); id != "b" {
+		t.Fatalf("released certificate not bindable: %q", id)
+	}
+}
+
+func testTokenDead(t *testing.T, s mdm.Store) {
+	ctx := context.Background()
+	r := record("t", 1)
+	r.Token, r.PushMagic = []byte{1, 2, 3}, "magic"
+	put(t, s, r)
+	if err := s.MarkTokenDead(ctx, "t", []byte{9, 9}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Enrollment(ctx, "t"); got.TokenDead {
+		t.Fatal("MarkTokenDead with another token marked the current one dead")
+	}
+	if err := s.MarkTokenDead(ctx, "t", []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Enrollment(ctx, "t")
+	if !got.TokenDead {
+		t.Fatal("MarkTokenDead with the current token did not mark it dead")
+	}
+	// A TokenUpdate (a new record) clears it.
+	got.Token, got.TokenDead = []byte{4}, false
+	put(t, s, got)
+	if got, _ := s.Enrollment(ctx, "t"); got.TokenDead {
+		t.Fatal("new token still dead")
+	}
+}
+
+func testQueueOrder(t *testing.T, s mdm.Store) {
+	for i := range 5 {
+		enqueue(t, s, command(t, fmt.Sprintf("cmd-%d", i), "DeviceInformation"), "q")
+	}
+	now := base
+	for i := range 5 {
+		want := fmt.Sprintf("cmd-%d", i)
+		if got := next(t, s, "q", now); got != want {
+			t.Fatalf("delivery %d = %q, want %q", i, got, want)
+		}
+		st := []mdm.Status{mdm.StatusAcknowledged, mdm.StatusError, mdm.StatusCommandFormatError}[i%3]
+		result(t, s, "q", want, st)
+		// A completed command is not pending any more.
+		if err := s.PutResult(context.Background(), "q", &mdm.CommandResult{Status: mdm.StatusAcknowledged, CommandUUID: want}); !errors.Is(err, mdm.ErrNotFound) {
+			t.Fatalf("second final result for %s = %v, want ErrNotFound", want, err)
+		}
+	}
+	if got := next(t, s, "q", now); got != "" {
+		t.Fatalf("drained queue delivered %q", got)
+	}
+	// A completed UUID cannot be queued again for the same enrollment.
+	if err := s.Enqueue(context.Background(), command(t, "cmd-0", "DeviceInformation"), []mdm.EnrollmentID{"q"}); !errors.Is(err, mdm.ErrCommandExists) {
+		t.Fatalf("re-enqueue of a completed UUID = %v, want ErrCommandExists", err)
+	}
+	if err := s.Enqueue(context.Background(), command(t, "cmd-none", "DeviceInformation"), nil); err != nil {
+		t.Fatalf("Enqueue to no enrollment = %v", err)
+	}
+}
+
+func testLease(t *testing.T, s mdm.Store) {
+	enqueue(t, s, command(t, "one", "ProfileList"), "l")
+	enqueue(t, s, command(t, "two", "ProfileList"), "l")
+	if got := next(t, s, "l", base); got != "one" {
+		t.Fatalf("first = %q", got)
+	}
+	// While "one" is out, nothing is delivered: not "one" again, and not "two"
+	// ahead of it.
+	if got := next(t, s, "l", base.Add(30*time.Second)); got != "" {
+		t.Fatalf("during the lease NextCommand delivered %q", got)
+	}
+	// After the lease the same command is delivered again.
+	if got := next(t, s, "l", base.Add(61*time.Second)); got != "one" {
+		t.Fatalf("after the lease = %q, want one", got)
+	}
+	result(t, s, "l", "one", mdm.StatusAcknowledged)
+	if got := next(t, s, "l", base.Add(62*time.Second)); got != "two" {
+		t.Fatalf("after the result = %q, want two", got)
+	}
+}
+
+func testNotNow(t *testing.T, s mdm.Store) {
+	enqueue(t, s, command(t, "a", "InstallProfile"), "n")
+	enqueue(t, s, command(t, "b", "ProfileList"), "n")
+	if got := next(t, s, "n", base); got != "a" {
+		t.Fatalf("first = %q", got)
+	}
+	result(t, s, "n", "a", mdm.StatusNotNow)
+	if r, err := s.Result(context.Background(), "n", "a"); err != nil || r.Status != mdm.StatusNotNow {
+		t.Fatalf("Result after NotNow = %+v, %v", r, err)
+	}
+	if got := next(t, s, "n", base); got != "b" {
+		t.Fatalf("after NotNow = %q, want b (a is skipped)", got)
+	}
+	result(t, s, "n", "b", mdm.StatusAcknowledged)
+	if got := next(t, s, "n", base); got != "" {
+		t.Fatalf("only a NotNow command left, got %q", got)
+	}
+	if err := s.ResetNotNow(context.Background(), []mdm.EnrollmentID{"n", "other"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(t, s, "n", base); got != "a" {
+		t.Fatalf("after ResetNotNow = %q, want a", got)
+	}
+	result(t, s, "n", "a", mdm.StatusAcknowledged)
+	if r, _ := s.Result(context.Background(), "n", "a"); r.Status != mdm.StatusAcknowledged {
+		t.Fatalf("latest result = %s, want Acknowledged", r.Status)
+	}
+}
+
+func testAllOrNothing(t *testing.T, s mdm.Store) {
+	enqueue(t, s, command(t, "dup", "ProfileList"), "y")
+	err := s.Enqueue(context.Background(), command(t, "dup", "ProfileList"), []mdm.EnrollmentID{"x", "y", "z"})
+	if !errors.Is(err, mdm.ErrCommandExists) {
+		t.Fatalf("Enqueue with a duplicate = %v, want ErrCommandExists", err)
+	}
+	for _, id := range []mdm.EnrollmentID{"x", "z"} {
+		if got := next(t, s, id, base); got != "" {
+			t.Fatalf("refused Enqueue still queued %q for %s", got, id)
+		}
+	}
+	if got := next(t, s, "y", base); got != "dup" {
+		t.Fatalf("y = %q", got)
+	}
+	if got := next(t, s, "y", base.Add(2*time.Minute)); got != "dup" {
+		t.Fatalf("y has the command twice or lost it: %q", got)
+	}
+	result(t, s, "y", "dup", mdm.StatusAcknowledged)
+	if got := next(t, s, "y", base.Add(2*time.Minute)); got != "" {
+		t.Fatalf("y has the command twice: %q", got)
+	}
+}
+
+func testResults(t *testing.T, s mdm.Store) {
+	ctx := context.Background()
+	enqueue(t, s, command(t, "r1", "DeviceLock"), "res")
+	next(t, s, "res", base)
+	raw := []byte(`<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>CommandUUID</key><string>r1</string><key>ErrorChain</key><array><dict><key>ErrorCode</key><integer>12021</integer><key>ErrorDomain</key><string>MCMDMErrorDomain</string></dict></array><key>EnrollmentID</key><string>res</string><key>Status</key><string>Error</string></dict></plist>`)
+	in := &mdm.CommandResult{Identity: mdm.Identity{EnrollmentID: "res"}, Status: mdm.StatusError, CommandUUID: "r1",
+		ErrorChain:   []mdm.ErrorChainItem{{ErrorCode: 12021, ErrorDomain: "MCMDMErrorDomain", LocalizedDescription: "Locked", USEnglishDescription: "Locked"}},
+		NotOnConsole: true, Raw: raw}
+	if err := s.PutResult(ctx, "res", in); err != nil {
+		t.Fatal(err)
+	}
+	in.Raw[0] = 'X'
+	got, err := s.Result(ctx, "res", "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != mdm.StatusError || got.CommandUUID != "r1" || got.EnrollmentID != "res" || len(got.ErrorChain) != 1 ||
+		got.ErrorChain[0] != in.ErrorChain[0] || got.Raw[0] != '<' || !bytes.Equal(got.Raw[1:], raw[1:]) {
+		t.Fatalf("Result = %+v", got)
+	}
+	if _, err := s.Result(ctx, "other", "r1"); !errors.Is(err, mdm.ErrNotFound) {
+		t.Fatalf("Result for another enrollment = %v, want ErrNotFound", err)
+	}
+}
+
+func testFanout(t *testing.T, s mdm.Store) {
+	ids := []mdm.EnrollmentID{"f1", "f2", "f3"}
+	enqueue(t, s, command(t, "all", "InstalledApplicationList"), ids...)
+	for _, id := range ids {
+		if got := next(t, s, id, base); got != "all" {
+			t.Fatalf("%s = %q", id, got)
+		}
+	}
+	result(t, s, "f1", "all", mdm.StatusAcknowledged)
+	result(t, s, "f2", "all", mdm.StatusNotNow)
+	if got := next(t, s, "f3", base.Add(2*time.Minute)); got != "all" {
+		t.Fatalf("f3 lost its copy after f1 completed: %q", got)
+	}
+	if _, err := s.Result(context.Background(), "f3", "all"); !errors.Is(err, mdm.ErrNotFound) {
+		t.Fatalf("f3 has f1's result: %v", err)
+	}
+}
+
+func testConcurrentDelivery(t *testing.T, s mdm.Store) {
+	enqueue(t, s, command(t, "once", "DeviceInformation"), "c")
+	const n = 16
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := 0
+	for range n {
+		wg.Go(func() {
+			c, err := s.NextCommand(context.Background(), "c", base, time.Minute)
+			if err == nil && c != nil {
+				mu.Lock()
+				got++
+				mu.Unlock()
+			} else if !errors.Is(err, mdm.ErrQueueEmpty) {
+				t.Errorf("NextCommand: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if got != 1 {
+		t.Fatalf("%d concurrent requests received the command %d times, want once", n, got)
+	}
+}
+
+func testConcurrentBinding(t *testing.T, s mdm.Store) {
+	const n = 8
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for i := range n {
+		wg.Go(func() {
+			err := s.PutEnrollment(context.Background(), record(mdm.EnrollmentID(fmt.Sprintf("race-%d", i)), 7))
+			if err == nil {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			} else if !errors.Is(err, mdm.ErrCertificateInUse) {
+				t.Errorf("PutEnrollment: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok != 1 {
+		t.Fatalf("one certificate was bound by %d of %d concurrent enrollments, want 1", ok, n)
+	}
+}

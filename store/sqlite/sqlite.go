@@ -108,6 +108,10 @@ type DB struct {
 	log    *slog.Logger
 	path   string
 	closed atomic.Bool
+
+	// beforeCommit, when set (by tests), runs inside every write
+	// transaction after its statements and before COMMIT.
+	beforeCommit func(context.Context, *sql.Tx) error
 }
 
 // Open opens (creating if needed) the SQLite database file at path and brings
@@ -247,6 +251,11 @@ func (db *DB) writeTx(ctx context.Context, op string, fn func(*sql.Tx) error) er
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
 		return err
+	}
+	if db.beforeCommit != nil {
+		if err := db.beforeCommit(ctx, tx); err != nil {
+			return db.wrap(op, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return db.wrap(op, err)

@@ -1,0 +1,25 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/enroll/enrolltest"
+	"github.com/enrollkit/enrollkit/store/sqlite"
+)
+
+func open(t testing.TB) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "enrollkit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestEnrollConformance(t *testing.T) {
+	enrolltest.Run(t, func(t *testing.T) enroll.Store { return open(t).Enroll() })
+}

@@ -52,6 +52,9 @@ type portalSession struct {
 	Flow string `json:"f"`
 	// Expires is the Unix time after which the session is no longer honoured.
 	Expires int64 `json:"x"`
+	// Privacy is set once the privacy notice was acknowledged (the notice
+	// is a portal page, not a state of the enrollment).
+	Privacy bool `json:"p,omitempty"`
 }
 
 // sessionCodec signs and verifies session cookies.
@@ -124,10 +127,12 @@ func (c *sessionCodec) isSecure(r *http.Request) bool {
 	return false
 }
 
-// set writes a session cookie binding the browser to enrollment in flow.
-func (c *sessionCodec) set(w http.ResponseWriter, r *http.Request, now time.Time, enrollment, flow string) error {
+// set writes a session cookie carrying s, valid for the codec's TTL from
+// now (s.Expires is overwritten).
+func (c *sessionCodec) set(w http.ResponseWriter, r *http.Request, now time.Time, s portalSession) error {
 	exp := now.Add(c.ttl)
-	v, err := c.encode(portalSession{Enrollment: enrollment, Flow: flow, Expires: exp.Unix()})
+	s.Expires = exp.Unix()
+	v, err := c.encode(s)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,99 @@
+package enroll
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// handleBaseURL is the account-driven enrollment endpoint (the BaseURL of
+// the well-known answer). The device posts its CMS-signed MachineInfo:
+//
+//   - a body that is too large (413), of the wrong type (415), or not a
+//     valid signed MachineInfo (400) is refused;
+//   - without a valid bearer token the answer is 401 with a Bearer
+//     challenge whose url is the portal's account start page, which the
+//     device opens in a web view;
+//   - with the access token the portal handed over, the answer is the
+//     enrollment profile (EnrollmentMode BYOD, AssignedManagedAppleID).
+func (p *Portal) handleBaseURL(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	setSecurityHeaders(h)
+	h.Set("Cache-Control", "no-store")
+	if r.Method != http.MethodPost {
+		h.Set("Allow", http.MethodPost)
+		http.Error(w, "enroll: method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if ct := mediaType(r.Header.Get("Content-Type")); ct != "application/pkcs7-signature" {
+		http.Error(w, "enroll: body must be application/pkcs7-signature", http.StatusUnsupportedMediaType)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxMachineInfoSize))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, "enroll: body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "enroll: reading body failed", http.StatusBadRequest)
+		return
+	}
+	opts := p.deviceOpts
+	opts.Now = p.now()
+	mi, err := ParseMachineInfo(body, opts)
+	if err != nil {
+		p.logger.WarnContext(r.Context(), "enroll: refused machine info", "client", p.clientIP(r), "err", err)
+		http.Error(w, "enroll: the request body is not a valid signed MachineInfo", http.StatusBadRequest)
+		return
+	}
+	token, ok := bearerToken(r)
+	if !ok {
+		p.challenge(w)
+		return
+	}
+	m := p.meta(r)
+	m.Actor = "device"
+	prof, err := p.svc.FetchProfile(r.Context(), m, token)
+	if err != nil {
+		switch {
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalidTransition), errors.Is(err, ErrInvalidInput):
+			// Unknown, replaced, revoked or expired token: the device must
+			// authenticate again.
+			p.logger.InfoContext(r.Context(), "enroll: bearer token refused at BaseURL", "client", p.clientIP(r), "err", err)
+			p.challenge(w)
+		default:
+			p.logger.ErrorContext(r.Context(), "enroll: fetching account-driven profile", "err", err)
+			http.Error(w, "enroll: internal error", http.StatusInternalServerError)
+		}
+		return
+	}
+	p.logger.InfoContext(r.Context(), "enroll: account-driven profile served", "enrollment", prof.Enrollment.ID,
+		"product", mi.Product, "os_version", mi.OSVersion)
+	writeProfile(w, prof)
+}
+
+// challenge answers 401 with the Bearer challenge that sends the device to
+// the portal.
+func (p *Portal) challenge(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", BearerChallenge{Method: BearerChallengeMethodWeb, URL: p.AccountStartURL()}.String())
+	http.Error(w, "enroll: authentication required", http.StatusUnauthorized)
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header.
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// mediaType returns the lower-case media type of a Content-Type value,
+// without parameters.
+func mediaType(ct string) string {
+	t, _, _ := strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(t))
+}

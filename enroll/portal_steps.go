@@ -1,0 +1,549 @@
+package enroll
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// maxFormSize bounds the body of a portal form post.
+const maxFormSize = 64 << 10
+
+// Progress shown on step pages ("Step n of portalSteps").
+const portalSteps = 6
+
+// stepRequest is what a step handler works with: the verified session and
+// the enrollment it is bound to, as read at the start of the request.
+type stepRequest struct {
+	sess portalSession
+	e    *Enrollment
+}
+
+// account reports whether the step runs in the account-driven flow.
+func (s *stepRequest) account() bool { return s.sess.Flow == flowAccount }
+
+// place says where an enrollment stands from the portal's point of view:
+// either a page to show, or a final message with its status.
+type place struct {
+	page    string // portal path of the step page; "" for a final message
+	status  int
+	heading string
+	detail  string
+}
+
+// placeOf returns the page for e in session s.
+func (p *Portal) placeOf(e *Enrollment, s portalSession) place {
+	if e.State.expirable() && !e.ExpiresAt.IsZero() && !p.now().Before(e.ExpiresAt) {
+		return place{status: http.StatusGone, heading: "Invitation expired",
+			detail: "This enrollment was not finished in time. Ask your IT department for a new invitation."}
+	}
+	account := s.Flow == flowAccount
+	switch e.State {
+	case StateInvited:
+		return place{page: portalPathSignIn}
+	case StateAuthenticated:
+		if e.Ownership == OwnershipEmployee && !s.Privacy {
+			return place{page: portalPathPrivacy}
+		}
+		return place{page: portalPathPasscode}
+	case StatePasscodeVerified:
+		if e.InfoSeenAt.IsZero() {
+			return place{page: portalPathInfo}
+		}
+		return place{page: portalPathTerms}
+	case StateConsented:
+		if account {
+			return place{page: portalPathHandoff}
+		}
+		return place{page: portalPathDownload}
+	case StateProfileIssued:
+		if !account {
+			return place{page: portalPathDownload}
+		}
+	case StateTokenIssued:
+		if account {
+			return place{page: portalPathHandoff}
+		}
+	case StateCheckedIn, StateEnrolled:
+		return place{status: http.StatusOK, heading: "Your device is enrolled",
+			detail: "Enrollment is complete. You can close this page."}
+	case StateRemoved:
+		return place{status: http.StatusGone, heading: "Enrollment ended",
+			detail: "The work profile was removed from the device. Ask your IT department for a new invitation to enroll again."}
+	case StateExpired:
+		return place{status: http.StatusGone, heading: "Invitation expired",
+			detail: "This enrollment was not finished in time. Ask your IT department for a new invitation."}
+	case StateRevoked:
+		return place{status: http.StatusForbidden, heading: "Invitation withdrawn",
+			detail: "This enrollment was cancelled by your IT department."}
+	case StateLocked:
+		return place{status: http.StatusLocked, heading: "Enrollment locked",
+			detail: "Too many wrong passcodes were entered. Ask your IT department for a new invitation."}
+	}
+	return place{status: http.StatusConflict, heading: "Enrollment continues elsewhere",
+		detail: "This enrollment is already being finished another way. Continue on the device where you started it."}
+}
+
+// step wraps a step handler: it verifies the session, loads the enrollment
+// and checks that page is the enrollment's current step. A GET for another
+// step is redirected to the current one; a POST for another step is refused
+// with 403 and changes nothing.
+func (p *Portal) step(page string, h func(http.ResponseWriter, *http.Request, *stepRequest)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, err := p.sessions.get(r, p.now())
+		if err != nil {
+			p.startOver(w, r, err)
+			return
+		}
+		e, err := p.svc.Get(r.Context(), sess.Enrollment)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				p.startOver(w, r, err)
+				return
+			}
+			p.fail(w, r, err)
+			return
+		}
+		pl := p.placeOf(e, sess)
+		if pl.page != page {
+			if r.Method == http.MethodGet && pl.page != "" {
+				p.redirect(w, r, pl.page)
+				return
+			}
+			if pl.page == "" {
+				p.renderError(w, r, pl.status, pl.heading, pl.detail, "")
+				return
+			}
+			p.renderError(w, r, http.StatusForbidden, "This step is not available now",
+				"The enrollment is at another step.", p.url(pl.page))
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormSize)
+			if err := r.ParseForm(); err != nil {
+				p.renderError(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.", p.url(pl.page))
+				return
+			}
+		}
+		h(w, r, &stepRequest{sess: sess, e: e})
+	}
+}
+
+// startOver answers a request whose session is missing, tampered with,
+// expired or bound to an unknown enrollment: the cookie is cleared and the
+// user is asked to open the invitation again.
+func (p *Portal) startOver(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errSessionTampered) {
+		p.logger.WarnContext(r.Context(), "enroll: tampered portal session cookie", "client", p.clientIP(r))
+	}
+	p.sessions.clear(w, r)
+	detail := "Your session has ended. Open the link from your invitation again to start over."
+	if errors.Is(err, errSessionExpired) {
+		detail = "Your session has expired. Open the link from your invitation again to continue."
+	}
+	p.renderError(w, r, http.StatusForbidden, "Please start over", detail, "")
+}
+
+// fail maps a Service error to a status and renders the error page.
+func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, heading, detail := describeError(err)
+	if status >= 500 {
+		p.logger.ErrorContext(r.Context(), "enroll: portal step failed", "path", r.URL.Path, "err", err)
+	}
+	p.renderError(w, r, status, heading, detail, "")
+}
+
+// describeError maps an error of the Service to an HTTP status and words
+// for the user.
+func describeError(err error) (status int, heading, detail string) {
+	switch {
+	case errors.Is(err, ErrInvalidInput):
+		return http.StatusBadRequest, "Please check your entry", "Something you entered could not be used."
+	case errors.Is(err, ErrLocked):
+		return http.StatusLocked, "Enrollment locked", "Too many wrong passcodes were entered. Ask your IT department for a new invitation."
+	case errors.Is(err, ErrWrongPasscode):
+		return http.StatusUnauthorized, "Wrong passcode", "That passcode is not right."
+	case errors.Is(err, ErrBadCredentials):
+		return http.StatusUnauthorized, "Sign-in failed", "The username or password is not right."
+	case errors.Is(err, ErrCorporateRefused):
+		return http.StatusForbidden, "Company devices are enrolled another way", "This portal enrolls personal devices only. Ask your IT department how to enroll a company-owned device."
+	case errors.Is(err, ErrRevoked):
+		return http.StatusForbidden, "Invitation withdrawn", "This enrollment was cancelled by your IT department."
+	case errors.Is(err, ErrExpired):
+		return http.StatusGone, "Invitation expired", "This enrollment was not finished in time. Ask your IT department for a new invitation."
+	case errors.Is(err, ErrLinkUsed):
+		return http.StatusGone, "Link already used", "This download link works only once. Go back to the portal for a new link."
+	case errors.Is(err, ErrLinkExpired):
+		return http.StatusGone, "Link expired", "This download link was valid for 8 minutes. Go back to the portal for a new link."
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnknownUser):
+		return http.StatusNotFound, "Link not valid", "This link is not valid. Check that you opened the whole link from your invitation."
+	case errors.Is(err, ErrTermsMismatch), errors.Is(err, ErrVersionConflict):
+		return http.StatusConflict, "Something changed", "The enrollment changed while you were on this page. Please review it again."
+	case errors.Is(err, ErrInvalidTransition), errors.Is(err, ErrInfoNotSeen):
+		return http.StatusForbidden, "This step is not available now", "The enrollment is at another step."
+	}
+	return http.StatusInternalServerError, "Something went wrong", "The enrollment could not continue because of a problem on our side. Please try again in a few minutes."
+}
+
+// renderError renders the error page. restart, if set, is offered as a
+// link to continue.
+func (p *Portal) renderError(w http.ResponseWriter, r *http.Request, status int, heading, detail, restart string) {
+	d := pageData{Heading: heading, RestartURL: restart, Device: deviceName(r)}
+	if status >= 400 {
+		d.Error = detail
+	} else {
+		d.Detail = detail
+	}
+	p.render(w, r, status, "error", d)
+}
+
+// next sends the browser to the current step of e.
+func (p *Portal) next(w http.ResponseWriter, r *http.Request, e *Enrollment, s portalSession) {
+	pl := p.placeOf(e, s)
+	if pl.page == "" {
+		p.renderError(w, r, pl.status, pl.heading, pl.detail, "")
+		return
+	}
+	p.redirect(w, r, pl.page)
+}
+
+// handleInvitation opens an invitation link: the browser is bound to the
+// invitation's enrollment and sent to its current step.
+func (p *Portal) handleInvitation(w http.ResponseWriter, r *http.Request) {
+	e, err := p.svc.OpenInvitation(r.Context(), p.meta(r), r.PathValue("token"))
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	s := portalSession{Enrollment: e.ID, Flow: flowProfile}
+	if old, err := p.sessions.get(r, p.now()); err == nil && old.Enrollment == e.ID && old.Flow == flowProfile {
+		s.Privacy = old.Privacy
+	}
+	if err := p.sessions.set(w, r, p.now(), s); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.next(w, r, e, s)
+}
+
+// handleInvitationQR serves the invitation link as a QR code PNG, for a
+// page opened on a computer to hand over to the phone.
+func (p *Portal) handleInvitationQR(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	if _, err := p.svc.OpenInvitation(r.Context(), p.meta(r), token); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	png, err := QRCode(p.svc.cfg.InvitationURL(token), 0)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	h := w.Header()
+	setSecurityHeaders(h)
+	h.Set("Content-Type", "image/png")
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write(png)
+}
+
+// handleAccountStart is where the device's web view lands in account-driven
+// enrollment (the url of the Bearer challenge, with user-identifier added).
+// It binds the web view to the user's open enrollment. An enrollment that
+// was already started is continued only by the browser that started it:
+// the user-identifier alone proves nothing.
+func (p *Portal) handleAccountStart(w http.ResponseWriter, r *http.Request) {
+	q, err := ParseWellKnownQuery(r.URL.RawQuery)
+	if err != nil {
+		p.renderError(w, r, http.StatusBadRequest, "Account missing",
+			"Start enrollment from Settings on your device, signing in with your work account.", "")
+		return
+	}
+	e, err := p.svc.LookupAccount(r.Context(), q.UserIdentifier)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnknownUser) {
+			p.renderError(w, r, http.StatusNotFound, "No invitation for this account",
+				"There is no open enrollment invitation for this account. Ask your IT department for one.", "")
+			return
+		}
+		p.fail(w, r, err)
+		return
+	}
+	s := portalSession{Enrollment: e.ID, Flow: flowAccount}
+	if old, err := p.sessions.get(r, p.now()); err == nil && old.Enrollment == e.ID && old.Flow == flowAccount {
+		s = old
+	} else if e.State != StateInvited {
+		p.renderError(w, r, http.StatusConflict, "Enrollment already started",
+			"This enrollment was started on another device or browser. Continue there, or ask your IT department for a new invitation.", "")
+		return
+	}
+	if err := p.sessions.set(w, r, p.now(), s); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.next(w, r, e, s)
+}
+
+// handleContinue sends a browser with a session to its current step.
+func (p *Portal) handleContinue(w http.ResponseWriter, r *http.Request) {
+	sess, err := p.sessions.get(r, p.now())
+	if err != nil {
+		p.startOver(w, r, err)
+		return
+	}
+	e, err := p.svc.Get(r.Context(), sess.Enrollment)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			p.startOver(w, r, err)
+			return
+		}
+		p.fail(w, r, err)
+		return
+	}
+	p.next(w, r, e, sess)
+}
+
+// stepPage returns the common data of a step page.
+func (p *Portal) stepPage(r *http.Request, s *stepRequest, path string, step int) pageData {
+	return pageData{Action: p.url(path), Step: step, Steps: portalSteps, Device: deviceName(r), AccountFlow: s.account()}
+}
+
+func (p *Portal) signInPage(r *http.Request, s *stepRequest) pageData {
+	d := p.stepPage(r, s, portalPathSignIn, 1)
+	d.ChooseOwnership = !s.account()
+	if s.account() {
+		d.Username = strings.TrimSpace(r.URL.Query().Get("user-identifier"))
+	}
+	return d
+}
+
+func (p *Portal) showSignIn(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	p.render(w, r, http.StatusOK, "signin", p.signInPage(r, s))
+}
+
+func (p *Portal) postSignIn(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	username := strings.TrimSpace(r.PostFormValue("username"))
+	password := r.PostFormValue("password")
+	ownership := Ownership(r.PostFormValue("ownership"))
+	if s.account() {
+		ownership = OwnershipEmployee // account-driven enrollment is BYOD
+	}
+	d := p.signInPage(r, s)
+	d.Username, d.Ownership = username, string(ownership)
+	if username == "" || password == "" {
+		d.Error = "Enter your username and password."
+		p.render(w, r, http.StatusBadRequest, "signin", d)
+		return
+	}
+	if !ownership.Valid() {
+		d.Error = "Choose who owns this device."
+		p.render(w, r, http.StatusBadRequest, "signin", d)
+		return
+	}
+	e, err := p.svc.Authenticate(r.Context(), p.meta(r), s.e.ID, username, password, ownership)
+	if err != nil {
+		status, _, detail := describeError(err)
+		if status == http.StatusInternalServerError || errors.Is(err, ErrInvalidTransition) {
+			p.fail(w, r, err)
+			return
+		}
+		d.Error = detail
+		p.render(w, r, status, "signin", d)
+		return
+	}
+	p.next(w, r, e, s.sess)
+}
+
+func (p *Portal) showPrivacy(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	p.render(w, r, http.StatusOK, "privacy", p.stepPage(r, s, portalPathPrivacy, 2))
+}
+
+func (p *Portal) postPrivacy(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	s.sess.Privacy = true
+	if err := p.sessions.set(w, r, p.now(), s.sess); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.next(w, r, s.e, s.sess)
+}
+
+func (p *Portal) showPasscode(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	p.render(w, r, http.StatusOK, "passcode", p.stepPage(r, s, portalPathPasscode, 3))
+}
+
+func (p *Portal) postPasscode(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	code := strings.TrimSpace(r.PostFormValue("passcode"))
+	d := p.stepPage(r, s, portalPathPasscode, 3)
+	if code == "" {
+		d.Error = "Enter the passcode from your invitation."
+		p.render(w, r, http.StatusBadRequest, "passcode", d)
+		return
+	}
+	e, err := p.svc.SubmitPasscode(r.Context(), p.meta(r), s.e.ID, code)
+	if err != nil {
+		var pe *PasscodeError
+		switch {
+		case errors.Is(err, ErrLocked):
+			p.fail(w, r, err)
+		case errors.As(err, &pe):
+			d.Error = "That passcode is not right."
+			d.AttemptsLeft = pe.AttemptsLeft
+			p.render(w, r, http.StatusUnauthorized, "passcode", d)
+		case errors.Is(err, ErrInvalidInput):
+			d.Error = "That passcode is not in the right form."
+			p.render(w, r, http.StatusBadRequest, "passcode", d)
+		default:
+			p.fail(w, r, err)
+		}
+		return
+	}
+	p.next(w, r, e, s.sess)
+}
+
+func (p *Portal) showInfo(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	p.render(w, r, http.StatusOK, "info", p.stepPage(r, s, portalPathInfo, 4))
+}
+
+func (p *Portal) postInfo(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	e, err := p.svc.AcknowledgeInfo(r.Context(), p.meta(r), s.e.ID)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.next(w, r, e, s.sess)
+}
+
+func (p *Portal) termsPage(r *http.Request, s *stepRequest) pageData {
+	t := p.portalTerms()
+	d := p.stepPage(r, s, portalPathTerms, 5)
+	d.TermsText, d.TermsVersion, d.TermsDigest = t.Text, t.Version, t.Digest()
+	return d
+}
+
+func (p *Portal) showTerms(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	p.render(w, r, http.StatusOK, "terms", p.termsPage(r, s))
+}
+
+// postTerms records consent to exactly the terms that were shown: the form
+// carries the digest of the text it displayed, and if the terms changed in
+// the meantime the new ones are shown again (409) instead.
+func (p *Portal) postTerms(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	d := p.termsPage(r, s)
+	if r.PostFormValue("accept") != "yes" {
+		d.Error = "To continue, accept the terms of use."
+		p.render(w, r, http.StatusBadRequest, "terms", d)
+		return
+	}
+	shown := strings.ToLower(strings.TrimSpace(r.PostFormValue("terms_digest")))
+	if shown == "" {
+		// A client that does not send hidden fields accepts the page it
+		// was given, which is the current text.
+		shown = d.TermsDigest
+	}
+	if shown != d.TermsDigest {
+		d.Error = "The terms were updated while you were reading them. Please review the current terms."
+		p.render(w, r, http.StatusConflict, "terms", d)
+		return
+	}
+	e, err := p.svc.AcceptTerms(r.Context(), p.meta(r), s.e.ID, Consent{Version: d.TermsVersion, Digest: shown})
+	if err != nil {
+		if errors.Is(err, ErrTermsMismatch) {
+			d.Error = "The terms were updated while you were reading them. Please review the current terms."
+			p.render(w, r, http.StatusConflict, "terms", d)
+			return
+		}
+		p.fail(w, r, err)
+		return
+	}
+	if s.account() {
+		p.handOff(w, r, e.ID)
+		return
+	}
+	p.next(w, r, e, s.sess)
+}
+
+// showDownload issues a fresh single-use download link and shows it. Each
+// visit replaces the previous link, so a user whose link ran out reloads
+// the page.
+func (p *Portal) showDownload(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	link, err := p.svc.IssueDownloadLink(r.Context(), p.meta(r), s.e.ID)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	d := p.stepPage(r, s, portalPathDownload, 6)
+	d.Action = ""
+	d.DownloadURL = p.url(portalPathProfile + url.PathEscape(link.Token))
+	d.ExpiresIn = humanDuration(link.ExpiresAt.Sub(p.now()))
+	p.render(w, r, http.StatusOK, "download", d)
+}
+
+// showHandoff is shown in the account-driven flow when the terms were
+// accepted but the access token was not handed over (a reload, or a device
+// that asks again): one button finishes.
+func (p *Portal) showHandoff(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	d := p.stepPage(r, s, portalPathFinish, 6)
+	p.render(w, r, http.StatusOK, "complete", d)
+}
+
+func (p *Portal) postFinish(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	if !s.account() {
+		p.renderError(w, r, http.StatusForbidden, "This step is not available now", "The enrollment is at another step.", "")
+		return
+	}
+	p.handOff(w, r, s.e.ID)
+}
+
+// handOff issues the access token and hands it to the device: 308 to the
+// authentication-results URL that ends the device's web view.
+func (p *Portal) handOff(w http.ResponseWriter, r *http.Request, id string) {
+	tok, err := p.svc.IssueAccessToken(r.Context(), p.meta(r), id)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.sessions.clear(w, r)
+	h := w.Header()
+	setSecurityHeaders(h)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Location", AccessTokenCallbackURL+"?access-token="+url.QueryEscape(tok.Token))
+	w.WriteHeader(http.StatusPermanentRedirect)
+}
+
+// handleDownloadProfile serves the signed profile for a download link,
+// once. The link itself is the credential; it is single use and short
+// lived.
+func (p *Portal) handleDownloadProfile(w http.ResponseWriter, r *http.Request) {
+	prof, err := p.svc.DownloadProfile(r.Context(), p.meta(r), r.PathValue("token"))
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	writeProfile(w, prof)
+}
+
+// writeProfile writes a signed enrollment profile response.
+func writeProfile(w http.ResponseWriter, prof *Profile) {
+	h := w.Header()
+	setSecurityHeaders(h)
+	ct := prof.ContentType
+	if ct == "" {
+		ct = ProfileContentType
+	}
+	h.Set("Content-Type", ct)
+	h.Set("Content-Disposition", `attachment; filename="enroll.mobileconfig"`)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", fmt.Sprint(len(prof.Data)))
+	_, _ = w.Write(prof.Data)
+}
+
+// humanDuration formats d in whole minutes (at least one) for page text.
+func humanDuration(d time.Duration) string {
+	m := int((d + 30*time.Second) / time.Minute)
+	if m <= 1 {
+		return "1 minute"
+	}
+	return fmt.Sprintf("%d minutes", m)
+}

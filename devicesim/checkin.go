@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/enrollkit/enrollkit/profile"
 	"howett.net/plist"
 )
 
@@ -60,10 +61,11 @@ func (d *Device) deviceIdentity() (*x509.Certificate, *rsa.PrivateKey, error) {
 // RequestProfile must be account-driven (EnrollmentMode BYOD), and the
 // access token received with it is sent on every MDM request.
 func (d *Device) Install(ctx context.Context, raw []byte) error {
-	info, err := ParseProfile(raw, d.opts.ProfileRoots)
+	info, err := CheckProfile(raw, ProfileCheckOptions{Roots: d.opts.ProfileRoots, AllowInsecureURLs: d.opts.AllowInsecureURLs})
 	if err != nil {
 		return err
 	}
+	m := info.MDM
 	d.mu.Lock()
 	if d.enr != nil {
 		d.mu.Unlock()
@@ -71,10 +73,10 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 	}
 	token := d.pendingAT
 	d.mu.Unlock()
-	if token != "" && info.EnrollmentMode != "BYOD" {
+	if token != "" && m.EnrollmentMode != profile.ModeBYOD {
 		return &ProfileError{Reason: "account-driven enrollment served a profile without EnrollmentMode BYOD"}
 	}
-	if token == "" && info.EnrollmentMode == "BYOD" {
+	if token == "" && m.EnrollmentMode == profile.ModeBYOD {
 		return &ProfileError{Reason: "EnrollmentMode BYOD profile installed outside account-driven enrollment"}
 	}
 	cert, key, err := d.enrollSCEP(ctx, info.SCEP)
@@ -99,11 +101,11 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 	}
 	enr := &Enrollment{
 		EnrollmentID: enrollmentID, AccountDriven: token != "",
-		ManagedAppleID: info.ManagedAppleID, EnrollmentMode: info.EnrollmentMode,
-		Topic: info.Topic, ServerURL: info.ServerURL, CheckInURL: info.CheckInURL,
-		ProfileIdentifier: info.Identifier, AccessToken: token,
+		ManagedAppleID: info.ManagedAppleID, EnrollmentMode: string(m.EnrollmentMode),
+		Topic: m.Topic, ServerURL: m.ServerURL, CheckInURL: info.CheckInURL,
+		ProfileIdentifier: info.Profile.PayloadIdentifier, AccessToken: token,
 		Certificate: cert, Key: key, Token: pushToken, PushMagic: magic,
-		CheckOutWhenRemoved: info.CheckOutWhenRemoved, SignMessage: info.SignMessage,
+		CheckOutWhenRemoved: m.CheckOutWhenRemoved, SignMessage: m.SignMessage,
 	}
 	client, err := d.mdmClient(enr)
 	if err != nil {
@@ -114,12 +116,12 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 	defer d.reqMu.Unlock()
 	if _, err := d.checkin(ctx, client, enr, "Authenticate", authenticateMessage{
 		BuildVersion: d.opts.BuildVersion, EnrollmentID: enrollmentID, MessageType: "Authenticate",
-		OSVersion: d.opts.OSVersion, ProductName: d.opts.ProductName, Topic: info.Topic,
+		OSVersion: d.opts.OSVersion, ProductName: d.opts.ProductName, Topic: m.Topic,
 	}); err != nil {
 		return err
 	}
 	if _, err := d.checkin(ctx, client, enr, "TokenUpdate", tokenUpdateMessage{
-		EnrollmentID: enrollmentID, MessageType: "TokenUpdate", PushMagic: magic, Token: pushToken, Topic: info.Topic,
+		EnrollmentID: enrollmentID, MessageType: "TokenUpdate", PushMagic: magic, Token: pushToken, Topic: m.Topic,
 	}); err != nil {
 		return err
 	}
@@ -129,7 +131,7 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 		return ErrAlreadyEnrolled
 	}
 	d.enr, d.client, d.pendingAT = enr, client, ""
-	d.profiles = append(d.profiles[:0], installedProfile{info: profileSummary(info.content, info.Signers), managed: true})
+	d.profiles = append(d.profiles[:0], installedProfile{info: profileSummary(info.Profile, info.Chain), managed: true})
 	d.log.InfoContext(ctx, "devicesim: enrolled", "enrollment_id", enrollmentID, "account_driven", enr.AccountDriven)
 	return nil
 }

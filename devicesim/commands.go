@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"go.mozilla.org/pkcs7"
+	"github.com/enrollkit/enrollkit/profile"
 	"howett.net/plist"
 )
 
@@ -303,84 +302,28 @@ func (d *Device) installProfileCommand(cmd map[string]any) (map[string]any, []Er
 	if !ok || len(raw) == 0 {
 		return fail("The profile is missing.")
 	}
-	content := raw
-	var signers []*x509.Certificate
-	if p7, err := pkcs7.Parse(raw); err == nil {
-		if err := p7.Verify(); err != nil {
-			return fail("The profile signature could not be verified.")
-		}
-		content, signers = p7.Content, p7.Certificates
+	parsed, err := profile.Parse(raw, profile.ParseOptions{})
+	if err != nil {
+		return fail("The profile could not be read: " + err.Error())
 	}
-	var top map[string]any
-	if _, err := plist.Unmarshal(content, &top); err != nil {
-		return fail("The profile could not be read.")
+	p := parsed.Profile
+	if err := p.Validate(profile.Options{}); err != nil {
+		return fail("The profile is not valid: " + err.Error())
 	}
-	if str(top, "PayloadType") != "Configuration" || str(top, "PayloadIdentifier") == "" || str(top, "PayloadUUID") == "" {
-		return fail("The profile is not a valid configuration profile.")
-	}
-	if pl, ok := top["PayloadContent"].([]any); ok {
-		for _, p := range pl {
-			if m, ok := p.(map[string]any); ok && str(m, "PayloadType") == "com.apple.mdm" {
-				return fail("An MDM profile can only be installed by the user.")
-			}
-		}
+	if p.MDM() != nil {
+		return fail("An MDM profile can only be installed by the user.")
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	id := str(top, "PayloadIdentifier")
-	for i, p := range d.profiles {
-		if str(p.info, "PayloadIdentifier") == id {
-			if !p.managed || i == 0 {
-				return fail("The profile “" + id + "” is already installed and cannot be replaced.")
+	for i, ip := range d.profiles {
+		if str(ip.info, "PayloadIdentifier") == p.PayloadIdentifier {
+			if i == 0 {
+				return fail("The profile “" + p.PayloadIdentifier + "” is already installed and cannot be replaced.")
 			}
-			d.profiles[i].info = profileSummary(top, signers)
+			d.profiles[i].info = profileSummary(p, parsed.Chain)
 			return nil, nil
 		}
 	}
-	d.profiles = append(d.profiles, installedProfile{info: profileSummary(top, signers), managed: true})
+	d.profiles = append(d.profiles, installedProfile{info: profileSummary(p, parsed.Chain), managed: true})
 	return nil, nil
-}
-
-// profileSummary builds the ProfileList entry of an installed profile.
-func profileSummary(top map[string]any, signers []*x509.Certificate) map[string]any {
-	item := map[string]any{
-		"PayloadIdentifier":        str(top, "PayloadIdentifier"),
-		"PayloadUUID":              str(top, "PayloadUUID"),
-		"PayloadVersion":           1,
-		"PayloadRemovalDisallowed": boolean(top, "PayloadRemovalDisallowed"),
-		"HasRemovalPasscode":       false,
-		"IsEncrypted":              false,
-		"IsManaged":                true,
-	}
-	for _, k := range []string{"PayloadDisplayName", "PayloadOrganization", "PayloadDescription"} {
-		if v := str(top, k); v != "" {
-			item[k] = v
-		}
-	}
-	if len(signers) > 0 {
-		var certs [][]byte
-		for _, c := range signers {
-			certs = append(certs, c.Raw)
-		}
-		item["SignerCertificates"] = certs
-	}
-	var content []map[string]any
-	if pl, ok := top["PayloadContent"].([]any); ok {
-		for _, p := range pl {
-			m, ok := p.(map[string]any)
-			if !ok {
-				continue
-			}
-			c := map[string]any{"PayloadType": str(m, "PayloadType"), "PayloadIdentifier": str(m, "PayloadIdentifier"),
-				"PayloadUUID": str(m, "PayloadUUID"), "PayloadVersion": 1}
-			for _, k := range []string{"PayloadDisplayName", "PayloadOrganization", "PayloadDescription"} {
-				if v := str(m, k); v != "" {
-					c[k] = v
-				}
-			}
-			content = append(content, c)
-		}
-	}
-	item["PayloadContent"] = content
-	return item
 }

@@ -47,6 +47,9 @@ var (
 	// ErrBadChallenge means a 401 carried no usable
 	// WWW-Authenticate: Bearer method="apple-as-web" challenge.
 	ErrBadChallenge = errors.New("devicesim: no apple-as-web bearer challenge")
+	// ErrCAFingerprint means no certificate from GetCACert matches the
+	// SCEP payload's CAFingerprint.
+	ErrCAFingerprint = errors.New("devicesim: SCEP CA certificate does not match CAFingerprint")
 	// ErrSCEP is matched by SCEPError: the SCEP server refused or failed
 	// the certificate request.
 	ErrSCEP = errors.New("devicesim: SCEP enrollment failed")
@@ -137,6 +140,9 @@ type Options struct {
 	// means the CMS signature is checked but its chain is not (an iPhone
 	// installs such a profile and shows it as not verified).
 	ProfileRoots *x509.CertPool
+	// AllowInsecureURLs accepts profiles whose MDM URLs are http:// (an
+	// iPhone refuses them). For local tests against plain-HTTP servers.
+	AllowInsecureURLs bool
 	// DeviceCA issues the simulated device identity that signs the
 	// account-driven enrollment request. nil means New creates a fresh one
 	// (see Device.DeviceCA to configure a server with its root).

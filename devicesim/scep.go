@@ -3,7 +3,11 @@ package devicesim
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -15,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enrollkit/enrollkit/profile"
 	"github.com/smallstep/scep"
 	"github.com/smallstep/scep/x509util"
 )
@@ -85,7 +90,7 @@ func parseOID(s string) (asn1.ObjectIdentifier, error) {
 // enrollSCEP obtains an identity from the SCEP payload p as iOS does:
 // GetCACaps, GetCACert, then a PKCSReq carrying the challenge password,
 // signed with a self-signed certificate for the new key.
-func (d *Device) enrollSCEP(ctx context.Context, p SCEPPayload) (*x509.Certificate, *rsa.PrivateKey, error) {
+func (d *Device) enrollSCEP(ctx context.Context, p *profile.SCEP) (*x509.Certificate, *rsa.PrivateKey, error) {
 	caps, err := d.scepGet(ctx, p, "GetCACaps")
 	if err != nil {
 		return nil, nil, err
@@ -112,12 +117,18 @@ func (d *Device) enrollSCEP(ctx context.Context, p SCEPPayload) (*x509.Certifica
 	if err != nil || len(caCerts) == 0 {
 		return nil, nil, fmt.Errorf("devicesim: SCEP GetCACert: no CA certificate: %v", err)
 	}
-
-	key, err := rsa.GenerateKey(d.rand, p.Keysize)
+	if len(p.CAFingerprint) > 0 && !fingerprintMatches(caCerts, p.CAFingerprint) {
+		return nil, nil, fmt.Errorf("devicesim: SCEP GetCACert: %w", ErrCAFingerprint)
+	}
+	keySize := p.Keysize
+	if keySize == 0 {
+		keySize = 1024 // the iOS default
+	}
+	key, err := rsa.GenerateKey(d.rand, keySize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("devicesim: SCEP key: %w", err)
 	}
-	subject, err := subjectName(p.Subject)
+	subject, err := subjectName(subjectPairs(p.Subject))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -206,7 +217,7 @@ type scepResponse struct {
 	body      []byte
 }
 
-func (d *Device) scepGet(ctx context.Context, p SCEPPayload, op string) (*scepResponse, error) {
+func (d *Device) scepGet(ctx context.Context, p *profile.SCEP, op string) (*scepResponse, error) {
 	q := url.Values{"operation": {op}}
 	if op == "GetCACert" {
 		q.Set("message", p.Name)
@@ -243,6 +254,30 @@ func (d *Device) scepDo(ctx context.Context, method, u string, body []byte) (*sc
 	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	return &scepResponse{mediaType: mt, body: b}, nil
+}
+
+// fingerprintMatches reports whether one of certs has the digest fp
+// (MD5, SHA-1 or SHA-256, chosen by its length), as the SCEP payload's
+// CAFingerprint requires.
+func fingerprintMatches(certs []*x509.Certificate, fp []byte) bool {
+	for _, c := range certs {
+		var sum []byte
+		switch len(fp) {
+		case md5.Size:
+			s := md5.Sum(c.Raw)
+			sum = s[:]
+		case sha1.Size:
+			s := sha1.Sum(c.Raw)
+			sum = s[:]
+		case sha256.Size:
+			s := sha256.Sum256(c.Raw)
+			sum = s[:]
+		}
+		if sum != nil && subtle.ConstantTimeCompare(sum, fp) == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 func queryJoin(u string) string {

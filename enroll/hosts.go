@@ -3,6 +3,8 @@ package enroll
 import (
 	"context"
 	"time"
+
+	"github.com/enrollkit/enrollkit/profile"
 )
 
 // User is a person the host knows, as far as enrollment needs to know them.
@@ -102,3 +104,26 @@ func (f ClockFunc) Now() time.Time { return f() }
 type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
+
+// IdentityProvider supplies the identity payload of enrollment profiles
+// and vouches for the challenges in them. [SCEPChallenges] is a ready
+// implementation; a host with its own certificate authority may write
+// another (an ACME payload, a PKCS#12 identity, …).
+//
+// Identity returns the identity payload (a *profile.SCEP, *profile.ACME or
+// *profile.PKCS12) for the profile about to be served for e. It may record
+// what it issued in e's Challenge fields; the Service stores e together with
+// the step that serves the profile, so nothing is kept for a profile that was
+// not served. It is called once per profile served.
+//
+// ChallengeEnrollment returns the ID of the enrollment a challenge was issued
+// for, when the certificate authority asks (before it signs a certificate),
+// or an error matching ErrChallengeInvalid. It need not enforce single use:
+// [Service.RedeemChallenge] does, and refuses enrollments that are not waiting
+// for their device.
+//
+// Implementations must be safe for concurrent use.
+type IdentityProvider interface {
+	Identity(ctx context.Context, e *Enrollment) (profile.Payload, error)
+	ChallengeEnrollment(ctx context.Context, challenge string) (string, error)
+}

@@ -3,30 +3,133 @@ package enroll
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/enrollkit/enrollkit/profile"
 )
 
-// ProfileConfig describes the enrollment profiles the Service builds.
+// DefaultProfileIdentifier is the PayloadIdentifier of enrollment profiles
+// when ProfileConfig.Identifier is empty.
+const DefaultProfileIdentifier = "enrollkit.enrollment"
+
+// ProfileConfig describes the enrollment profiles the Service builds. Every
+// profile asks the device to sign its messages (SignMessage) and to check
+// out when it is removed (CheckOutWhenRemoved): the Service relies on both to
+// tie check-ins to enrollments and to notice removal.
 type ProfileConfig struct {
-	// ServerURL is the MDM server URL (https).
+	// ServerURL is the MDM server URL (https). Required.
 	ServerURL string
 	// CheckInURL is the check-in URL; empty means ServerURL.
 	CheckInURL string
 	// Topic is the push topic (the push certificate's UID, starting
-	// "com.apple.mgmt.").
+	// "com.apple.mgmt."). Required.
 	Topic string
-	// Organization and DisplayName are shown on the device.
-	Organization string
-	DisplayName  string
-	// Identifier is the profile's PayloadIdentifier prefix, for example
-	// "com.example.mdm"; empty means "enrollkit.enrollment".
+	// Identifier is the profile's PayloadIdentifier; empty means
+	// DefaultProfileIdentifier. Payload UUIDs derive from it and the
+	// enrollment ID.
 	Identifier string
+	// DisplayName, Organization and Description are shown on the device.
+	DisplayName  string
+	Organization string
+	Description  string
+	// Certificates are further payloads (*profile.Root or *profile.PEM
+	// anchors for the server's TLS certificate); PinCertificates pins
+	// them for ServerURL and CheckInURL.
+	Certificates    []profile.Payload
+	PinCertificates bool
+	// ServerCapabilities lists profile.Capability… strings.
+	ServerCapabilities []string
+	// UseDevelopmentAPNS selects the APNs sandbox.
+	UseDevelopmentAPNS bool
+	// DeviceAccessRights are the AccessRights of device-enrollment
+	// profiles (corporate devices under CorporateDeviceEnrollment); zero
+	// means profile.AllRights.
+	DeviceAccessRights profile.AccessRights
+	// AllowInsecureURLs accepts http URLs, for local tests only: devices
+	// refuse such profiles.
+	AllowInsecureURLs bool
 }
 
-func (c ProfileConfig) check() error { return nil }
+func (c ProfileConfig) check() error {
+	if c.Topic == "" || !strings.HasPrefix(c.Topic, profile.TopicPrefix) {
+		return fmt.Errorf("enroll: New: Config.Profile.Topic %q must start with %q", c.Topic, profile.TopicPrefix)
+	}
+	urls := []string{c.ServerURL}
+	if c.CheckInURL != "" {
+		urls = append(urls, c.CheckInURL)
+	}
+	for _, u := range urls {
+		p, err := url.Parse(u)
+		if err != nil || p.Host == "" || (p.Scheme != "https" && (!c.AllowInsecureURLs || p.Scheme != "http")) {
+			return fmt.Errorf("enroll: New: Config.Profile URL %q is not an absolute https URL", u)
+		}
+	}
+	return nil
+}
 
-// buildProfile builds and signs the enrollment profile for e. It may set
-// identity fields of e (see IdentityProvider), which are stored with the
-// step.
+// buildProfile builds and signs the enrollment profile for e: a User
+// Enrollment profile with e's Managed Apple ID (profile-based flow), an
+// account-driven BYOD profile with it as AssignedManagedAppleID, or, for a
+// corporate device under CorporateDeviceEnrollment in the profile-based
+// flow, a device-enrollment profile. The IdentityProvider may record its
+// challenge in e.
 func (s *Service) buildProfile(ctx context.Context, e *Enrollment) ([]byte, error) {
-	return nil, errors.New("enroll: building profiles waits for package profile")
+	c := s.cfg.Profile
+	id, err := s.cfg.Identity.Identity(ctx, e)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if id == nil {
+		return nil, errors.New("enroll: identity provider returned no payload")
+	}
+	ident := c.Identifier
+	if ident == "" {
+		ident = DefaultProfileIdentifier
+	}
+	pe := profile.Enrollment{
+		Identifier:          ident,
+		Seed:                e.ID,
+		DisplayName:         c.DisplayName,
+		Organization:        c.Organization,
+		Description:         c.Description,
+		Topic:               c.Topic,
+		ServerURL:           c.ServerURL,
+		CheckInURL:          c.CheckInURL,
+		SignMessage:         true,
+		CheckOutWhenRemoved: true,
+		UseDevelopmentAPNS:  c.UseDevelopmentAPNS,
+		ServerCapabilities:  c.ServerCapabilities,
+		Identity:            id,
+		Certificates:        c.Certificates,
+		PinCertificates:     c.PinCertificates,
+		Options:             profile.Options{AllowInsecureURLs: c.AllowInsecureURLs},
+	}
+	if pe.DisplayName == "" {
+		pe.DisplayName = "Device Management"
+	}
+	var p *profile.Profile
+	switch {
+	case e.Ownership == OwnershipCorporate && e.Flow == FlowProfile:
+		rights := c.DeviceAccessRights
+		if rights == 0 {
+			rights = profile.AllRights
+		}
+		p, err = profile.NewDeviceEnrollment(pe, rights)
+	case e.Ownership == OwnershipCorporate:
+		return nil, ErrCorporateRefused
+	case e.Flow == FlowAccountDriven:
+		p, err = profile.NewAccountDrivenUserEnrollment(pe, e.ManagedAppleID)
+	default:
+		p, err = profile.NewUserEnrollment(pe, e.ManagedAppleID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("building profile: %w", err)
+	}
+	signed, err := s.cfg.Signer.SignProfile(p)
+	if err != nil {
+		return nil, fmt.Errorf("signing profile: %w", err)
+	}
+	return signed, nil
 }

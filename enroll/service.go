@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/enrollkit/enrollkit/passcode"
+	"github.com/enrollkit/enrollkit/profile"
 )
 
 // Defaults for zero Config fields.
@@ -131,7 +132,13 @@ type Config struct {
 	CompletionTTL time.Duration
 
 	// Profile describes the enrollment profiles the Service builds.
+	// Required: ServerURL and Topic.
 	Profile ProfileConfig
+	// Signer signs every profile served. Required.
+	Signer *profile.Signer
+	// Identity supplies the profiles' identity payload. Required; a
+	// *SCEPChallenges whose Store or Clock is nil gets the Service's.
+	Identity IdentityProvider
 
 	// Clock tells the time; nil means the system clock.
 	Clock Clock
@@ -164,6 +171,10 @@ func New(store Store, cfg Config) (*Service, error) {
 		return nil, errors.New("enroll: New: Config.Authenticator is required")
 	case cfg.Directory == nil:
 		return nil, errors.New("enroll: New: Config.Directory is required")
+	case cfg.Signer == nil:
+		return nil, errors.New("enroll: New: Config.Signer is required")
+	case cfg.Identity == nil:
+		return nil, errors.New("enroll: New: Config.Identity is required")
 	case cfg.InvitationURL == nil && cfg.PortalURL == "":
 		return nil, errors.New("enroll: New: Config.InvitationURL or Config.PortalURL is required")
 	}
@@ -201,6 +212,16 @@ func New(store Store, cfg Config) (*Service, error) {
 		s.passcodes.MaxAttempts = DefaultPasscodeAttempts
 	}
 	s.passcodes.TTL = -1 // the enrollment's ExpiresAt governs
+	if sc, ok := cfg.Identity.(*SCEPChallenges); ok && (sc.Store == nil || sc.Clock == nil) {
+		c := *sc
+		if c.Store == nil {
+			c.Store = store
+		}
+		if c.Clock == nil {
+			c.Clock = s.clock
+		}
+		s.cfg.Identity = &c
+	}
 	return s, nil
 }
 
@@ -567,6 +588,11 @@ func (s *Service) IssueAccessToken(ctx context.Context, m Meta, id string) (*Acc
 		return nil, err
 	}
 	e, err := s.apply(ctx, m, id, EventIssueToken, func(st *step) error {
+		if st.e.Ownership == OwnershipCorporate {
+			// Discovery announced a BYOD server: a corporate device
+			// belongs in Automated Device Enrollment.
+			return ErrCorporateRefused
+		}
 		st.e.Flow = FlowAccountDriven
 		st.e.AccessTokenHash = hashToken(token)
 		st.e.ExpiresAt = st.now.Add(s.cfg.CompletionTTL)

@@ -1,0 +1,190 @@
+package enroll
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/enrollkit/enrollkit/profile"
+)
+
+// DefaultChallengeTTL is how long a SCEP challenge stays valid when
+// SCEPChallenges.TTL is zero.
+const DefaultChallengeTTL = time.Hour
+
+var _ IdentityProvider = (*SCEPChallenges)(nil)
+
+// SCEPChallenges is the built-in IdentityProvider: every profile gets a SCEP
+// payload with a fresh 256-bit challenge bound to its enrollment. The
+// challenge is stored only as its SHA-256 hash in the enrollment
+// (ChallengeHash), expires after TTL, and is good for one certificate
+// (Service.RedeemChallenge marks it used). A host needs only a SCEP server
+// whose challenge check calls Service.RedeemChallenge and which reports the
+// certificates it issues with Service.RecordCertificate.
+type SCEPChallenges struct {
+	// URL is the SCEP server's URL. Required.
+	URL string
+	// Name is the CA instance name sent to the server, if it wants one.
+	Name string
+	// Subject is the certificate subject the device requests; nil means
+	// CN=<enrollment ID>.
+	Subject profile.Subject
+	// Keysize is the RSA key size; zero means 2048.
+	Keysize int
+	// CAFingerprint, if set, is the digest of the CA certificate the
+	// device checks.
+	CAFingerprint []byte
+	// TTL is how long a challenge is valid; zero means
+	// DefaultChallengeTTL.
+	TTL time.Duration
+
+	// Store is where challenges are looked up; nil means the Store of the
+	// Service it is configured in.
+	Store Store
+	// Clock tells the time; nil means the Service's clock.
+	Clock Clock
+	// Rand is the source of challenges; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// Identity implements IdentityProvider: it draws a challenge, records its
+// hash and expiry in e, and returns the SCEP payload carrying it.
+func (p *SCEPChallenges) Identity(ctx context.Context, e *Enrollment) (profile.Payload, error) {
+	if p.URL == "" {
+		return nil, errors.New("enroll: SCEPChallenges.URL is required")
+	}
+	r := p.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("enroll: reading randomness: %w", err)
+	}
+	challenge := base64.RawURLEncoding.EncodeToString(b)
+	ttl := p.TTL
+	if ttl <= 0 {
+		ttl = DefaultChallengeTTL
+	}
+	e.ChallengeHash = hashToken(challenge)
+	e.ChallengeExpiresAt = p.now().Add(ttl)
+	e.ChallengeUsed = false
+	subject := p.Subject
+	if subject == nil {
+		subject = profile.CommonName(e.ID)
+	}
+	keysize := p.Keysize
+	if keysize == 0 {
+		keysize = 2048
+	}
+	return &profile.SCEP{
+		URL:           p.URL,
+		Name:          p.Name,
+		Subject:       subject,
+		Challenge:     challenge,
+		Keysize:       keysize,
+		KeyType:       "RSA",
+		KeyUsage:      5, // signing and encryption
+		CAFingerprint: p.CAFingerprint,
+	}, nil
+}
+
+// ChallengeEnrollment implements IdentityProvider: it finds the enrollment
+// whose stored challenge hash matches and checks that the challenge has not
+// expired.
+func (p *SCEPChallenges) ChallengeEnrollment(ctx context.Context, challenge string) (string, error) {
+	if p.Store == nil {
+		return "", errors.New("enroll: SCEPChallenges has no Store")
+	}
+	if challenge == "" || len(challenge) > maxInputLen {
+		return "", ErrChallengeInvalid
+	}
+	e, err := p.Store.Find(ctx, IndexChallenge, hashToken(challenge))
+	if errors.Is(err, ErrNotFound) {
+		return "", ErrChallengeInvalid
+	}
+	if err != nil {
+		return "", err
+	}
+	if !p.now().Before(e.ChallengeExpiresAt) {
+		return "", fmt.Errorf("%w: expired", ErrChallengeInvalid)
+	}
+	return e.ID, nil
+}
+
+func (p *SCEPChallenges) now() time.Time {
+	if p.Clock == nil {
+		return time.Now()
+	}
+	return p.Clock.Now()
+}
+
+// RedeemChallenge is what a SCEP server's challenge check calls: it asks the
+// IdentityProvider which enrollment the challenge belongs to, makes sure the
+// enrollment is waiting for its device (ProfileIssued or TokenIssued, not
+// expired or revoked) and that the challenge was not redeemed before, and
+// records the redemption (EventRedeemChallenge). Any failure matches
+// ErrChallengeInvalid or is a *TransitionError; the certificate must then not
+// be issued.
+func (s *Service) RedeemChallenge(ctx context.Context, m Meta, challenge string) (*Enrollment, error) {
+	if challenge == "" || len(challenge) > maxInputLen {
+		return nil, fmt.Errorf("enroll: redeem challenge: %w", ErrChallengeInvalid)
+	}
+	id, err := s.cfg.Identity.ChallengeEnrollment(ctx, challenge)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: redeem challenge: %w", err)
+	}
+	h := hashToken(challenge)
+	e, err := s.apply(ctx, m, id, EventRedeemChallenge, func(st *step) error {
+		if st.e.ChallengeUsed && sameHash(st.e.ChallengeHash, h) {
+			return fmt.Errorf("%w: already used", ErrChallengeInvalid)
+		}
+		st.e.ChallengeHash = h
+		st.e.ChallengeUsed = true
+		st.commit(EventRedeemChallenge)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enroll: redeem challenge: %w", err)
+	}
+	return e, nil
+}
+
+// RecordCertificate binds the identity certificate issued for enrollment id
+// (DER) to it (EventBindCertificate), so that the device's Authenticate is
+// accepted only with this certificate. A certificate already bound to another
+// enrollment gives ErrDeviceMismatch.
+func (s *Service) RecordCertificate(ctx context.Context, m Meta, id string, certDER []byte) (*Enrollment, error) {
+	if _, err := x509.ParseCertificate(certDER); err != nil {
+		return nil, invalid("certificate: %v", err)
+	}
+	h := CertificateHash(certDER)
+	if other, err := s.store.Find(ctx, IndexCertificate, h); err == nil && other.ID != id {
+		return nil, fmt.Errorf("enroll: record certificate: bound to another enrollment: %w", ErrDeviceMismatch)
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("enroll: record certificate: %w", err)
+	}
+	e, err := s.apply(ctx, m, id, EventBindCertificate, func(st *step) error {
+		st.e.CertificateHash = h
+		st.commit(EventBindCertificate)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enroll: record certificate: %w", err)
+	}
+	return e, nil
+}
+
+// CertificateHash returns the hex SHA-256 of a DER certificate, the form
+// Enrollment.CertificateHash takes (and mdm.Fingerprint in hex).
+func CertificateHash(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
+}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/enroll/enrolltest"
+	"github.com/enrollkit/enrollkit/mdm"
+	"github.com/enrollkit/enrollkit/mdm/mdmtest"
 	"github.com/enrollkit/enrollkit/store/sqlite"
 )
 
@@ -22,4 +24,8 @@ func open(t testing.TB) *sqlite.DB {
 
 func TestEnrollConformance(t *testing.T) {
 	enrolltest.Run(t, func(t *testing.T) enroll.Store { return open(t).Enroll() })
+}
+
+func TestMDMConformance(t *testing.T) {
+	mdmtest.Run(t, func(t *testing.T) mdm.Store { return open(t).MDM() })
 }

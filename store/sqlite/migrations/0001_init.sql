@@ -86,21 +86,20 @@ CREATE TABLE mdm_enrollments (
 	updated_us       INTEGER
 ) STRICT;
 
--- A certificate, once bound, stays bound to its enrollment.
-CREATE TABLE mdm_certificates (
-	fingerprint BLOB PRIMARY KEY,
-	enrollment  TEXT NOT NULL
-) STRICT, WITHOUT ROWID;
+-- A certificate is bound to at most one enrollment: the one whose record
+-- carries it.
+CREATE UNIQUE INDEX mdm_enrollments_certificate ON mdm_enrollments (certificate) WHERE certificate IS NOT NULL;
 
 -- One row per command queued for one enrollment. state: 0 pending,
 -- 1 pending but skipped after NotNow, 2 completed. The latest result is kept
--- on the row.
+-- on the row; a completed row drops the command body and stays to refuse the
+-- UUID a second time.
 CREATE TABLE mdm_queue (
 	seq           INTEGER PRIMARY KEY,
 	enrollment    TEXT    NOT NULL,
 	uuid          TEXT    NOT NULL,
 	request_type  TEXT    NOT NULL,
-	raw           BLOB    NOT NULL,
+	raw           BLOB,
 	state         INTEGER NOT NULL DEFAULT 0,
 	lease_us      INTEGER,
 	result_status TEXT,

@@ -208,7 +208,7 @@ func New(cert tls.Certificate, opts *Options) (*Client, error) {
 			RootCAs:      opts.RootCAs,
 			MinVersion:   tls.VersionTLS12,
 		}
-		c.sender = newHTTPTransportSender(tc, "https://"+u.Host)
+		c.sender = newConnSender(tc, u.Host, c.logger)
 	}
 	return c, nil
 }
@@ -317,7 +317,11 @@ func (c *Client) pushOne(ctx context.Context, t *mdm.PushTarget, exp string) mdm
 			return res
 		}
 		d := c.backoff(attempt)
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		var ns *notSentError
+		if errors.As(err, &ns) {
+			d = 0 // APNs never saw it: send it again at once
+		}
+		if dl, ok := ctx.Deadline(); ok && d > 0 && time.Until(dl) < d {
 			c.logFailure(ctx, t, perr)
 			return res
 		}

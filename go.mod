@@ -14,6 +14,7 @@ require (
 	golang.org/x/net v0.62.0
 	howett.net/plist v1.0.1
 	modernc.org/sqlite v1.62.0
+	software.sslmate.com/src/go-pkcs12 v0.7.4
 )
 
 require (

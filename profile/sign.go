@@ -8,13 +8,14 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
 	"io"
-	"math/big"
 	"slices"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Object identifiers of the CMS structures Sign writes (RFC 5652, 5754,
@@ -42,53 +43,15 @@ var (
 // A Signer is immutable after NewSigner and safe for concurrent use if its
 // key is.
 type Signer struct {
-	key      crypto.Signer
-	certs    asn1.RawValue // [0] IMPLICIT SET OF Certificate
-	sid      issuerAndSerial
-	sigAlg   pkix.AlgorithmIdentifier
-	chainLen int
+	key    crypto.Signer
+	certs  []byte // the certificates' DER, concatenated
+	sid    []byte // DER IssuerAndSerialNumber of the signer
+	sigAlg []byte // DER AlgorithmIdentifier of the signature
 
 	// Now returns the signing time; nil means time.Now.
 	Now func() time.Time
 	// Rand is the randomness handed to the key; nil means crypto/rand.
 	Rand io.Reader
-}
-
-type issuerAndSerial struct {
-	Issuer asn1.RawValue
-	Serial *big.Int
-}
-
-type signerInfo struct {
-	Version            int
-	SID                issuerAndSerial
-	DigestAlgorithm    pkix.AlgorithmIdentifier
-	SignedAttrs        asn1.RawValue
-	SignatureAlgorithm pkix.AlgorithmIdentifier
-	Signature          []byte
-}
-
-type signedData struct {
-	Version          int
-	DigestAlgorithms []pkix.AlgorithmIdentifier `asn1:"set"`
-	EncapContentInfo encapContentInfo
-	Certificates     asn1.RawValue
-	SignerInfos      []signerInfo `asn1:"set"`
-}
-
-type encapContentInfo struct {
-	EContentType asn1.ObjectIdentifier
-	EContent     asn1.RawValue
-}
-
-type contentInfo struct {
-	ContentType asn1.ObjectIdentifier
-	Content     asn1.RawValue
-}
-
-type attribute struct {
-	Type   asn1.ObjectIdentifier
-	Values asn1.RawValue // SET OF value
 }
 
 // NewSigner returns a Signer for key. chain[0] is the certificate of key;
@@ -107,18 +70,30 @@ func NewSigner(key crypto.Signer, chain []*x509.Certificate) (*Signer, error) {
 	if !ok || !pub.Equal(leaf.PublicKey) {
 		return nil, fmt.Errorf("%w: key does not match the certificate %q", ErrSigner, leaf.Subject)
 	}
-	s := &Signer{
-		key:      key,
-		sid:      issuerAndSerial{Issuer: asn1.RawValue{FullBytes: leaf.RawIssuer}, Serial: leaf.SerialNumber},
-		chainLen: len(chain),
-	}
+	s := &Signer{key: key}
+	var alg cryptobyte.Builder
 	switch key.Public().(type) {
 	case *rsa.PublicKey:
-		s.sigAlg = pkix.AlgorithmIdentifier{Algorithm: oidRSAEncryption, Parameters: asn1.NullRawValue}
+		alg.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1ObjectIdentifier(oidRSAEncryption)
+			b.AddASN1NULL()
+		})
 	case *ecdsa.PublicKey:
-		s.sigAlg = pkix.AlgorithmIdentifier{Algorithm: oidECDSAWithSHA2}
+		alg.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidECDSAWithSHA2) })
 	default:
 		return nil, fmt.Errorf("%w: unsupported key type %T (want RSA or ECDSA)", ErrSigner, key.Public())
+	}
+	var sid cryptobyte.Builder
+	sid.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(leaf.RawIssuer)
+		b.AddASN1BigInt(leaf.SerialNumber)
+	})
+	var err error
+	if s.sigAlg, err = alg.Bytes(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSigner, err)
+	}
+	if s.sid, err = sid.Bytes(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSigner, err)
 	}
 	var raw []byte
 	for i, c := range chain {
@@ -132,7 +107,7 @@ func NewSigner(key crypto.Signer, chain []*x509.Certificate) (*Signer, error) {
 		}
 		raw = append(raw, c.Raw...)
 	}
-	s.certs = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: raw}
+	s.certs = raw
 	return s, nil
 }
 
@@ -176,31 +151,39 @@ func (s *Signer) Sign(content []byte) ([]byte, error) {
 	}
 	digest := sha256.Sum256(content)
 
-	// Signed attributes, DER-sorted as a SET OF requires.
-	attrs := make([][]byte, 0, 3)
-	for _, a := range []struct {
-		oid asn1.ObjectIdentifier
-		val any
+	// Signed attributes. DER sorts a SET OF by the members' encodings, so
+	// encode each, sort, then wrap them in a SET.
+	var buf [3][]byte
+	members := buf[:0]
+	for _, a := range [...]struct {
+		oid   asn1.ObjectIdentifier
+		value cryptobyte.BuilderContinuation
 	}{
-		{oidContentType, oidData},
-		{oidMessageDigest, digest[:]},
-		{oidSigningTime, now().UTC()},
+		{oidContentType, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidData) }},
+		{oidMessageDigest, func(b *cryptobyte.Builder) { b.AddASN1OctetString(digest[:]) }},
+		{oidSigningTime, func(b *cryptobyte.Builder) { b.AddASN1UTCTime(now().UTC()) }},
 	} {
-		v, err := asn1.Marshal(a.val)
+		b := cryptobyte.NewBuilder(make([]byte, 0, 64))
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1ObjectIdentifier(a.oid)
+			b.AddASN1(cbasn1.SET, a.value)
+		})
+		m, err := b.Bytes()
 		if err != nil {
 			return nil, fmt.Errorf("profile: sign: %w", err)
 		}
-		b, err := asn1.Marshal(attribute{Type: a.oid, Values: asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: v}})
-		if err != nil {
-			return nil, fmt.Errorf("profile: sign: %w", err)
-		}
-		attrs = append(attrs, b)
+		members = append(members, m)
 	}
-	slices.SortFunc(attrs, bytes.Compare)
-	attrBytes := bytes.Join(attrs, nil)
-
-	// The signature covers the attributes encoded as a universal SET.
-	toSign, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: attrBytes})
+	slices.SortFunc(members, bytes.Compare)
+	attrs := cryptobyte.NewBuilder(make([]byte, 0, 128))
+	attrs.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
+		for _, m := range members {
+			b.AddBytes(m)
+		}
+	})
+	// The signature covers the attributes encoded as a universal SET; the
+	// SignerInfo carries the same contents under an implicit [0] tag.
+	toSign, err := attrs.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("profile: sign: %w", err)
 	}
@@ -209,39 +192,58 @@ func (s *Signer) Sign(content []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("profile: sign: %w", err)
 	}
+	attrBody := toSign[len(toSign)-attrContentLen(toSign):]
 
-	octets, err := asn1.Marshal(content)
-	if err != nil {
-		return nil, fmt.Errorf("profile: sign: %w", err)
-	}
-	digestAlg := pkix.AlgorithmIdentifier{Algorithm: oidSHA256}
-	sd := signedData{
-		Version:          1,
-		DigestAlgorithms: []pkix.AlgorithmIdentifier{digestAlg},
-		EncapContentInfo: encapContentInfo{
-			EContentType: oidData,
-			EContent:     asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: octets},
-		},
-		Certificates: s.certs,
-		SignerInfos: []signerInfo{{
-			Version:            1,
-			SID:                s.sid,
-			DigestAlgorithm:    digestAlg,
-			SignedAttrs:        asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: attrBytes},
-			SignatureAlgorithm: s.sigAlg,
-			Signature:          sig,
-		}},
-	}
-	inner, err := asn1.Marshal(sd)
-	if err != nil {
-		return nil, fmt.Errorf("profile: sign: %w", err)
-	}
-	out, err := asn1.Marshal(contentInfo{
-		ContentType: oidSignedData,
-		Content:     asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: inner},
+	out := cryptobyte.NewBuilder(make([]byte, 0, len(content)+len(s.certs)+len(sig)+512))
+	out.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // ContentInfo
+		b.AddASN1ObjectIdentifier(oidSignedData)
+		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // SignedData
+				b.AddASN1Int64(1)
+				b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) { addSHA256(b) })
+				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // EncapsulatedContentInfo
+					b.AddASN1ObjectIdentifier(oidData)
+					b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+						b.AddASN1OctetString(content)
+					})
+				})
+				b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+					b.AddBytes(s.certs)
+				})
+				b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // SignerInfo
+						b.AddASN1Int64(1)
+						b.AddBytes(s.sid)
+						addSHA256(b)
+						b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+							b.AddBytes(attrBody)
+						})
+						b.AddBytes(s.sigAlg)
+						b.AddASN1OctetString(sig)
+					})
+				})
+			})
+		})
 	})
+	der, err := out.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("profile: sign: %w", err)
 	}
-	return out, nil
+	return der, nil
+}
+
+func addSHA256(b *cryptobyte.Builder) {
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidSHA256) })
+}
+
+// attrContentLen returns the length of the contents of the DER element
+// that makes up all of der.
+func attrContentLen(der []byte) int {
+	var body cryptobyte.String
+	s := cryptobyte.String(der)
+	var tag cbasn1.Tag
+	if !s.ReadAnyASN1(&body, &tag) {
+		return 0
+	}
+	return len(body)
 }

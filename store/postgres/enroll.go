@@ -1,0 +1,283 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/store/internal/rows"
+)
+
+var _ enroll.Store = (*EnrollStore)(nil)
+
+// EnrollStore is the enroll.Store of a DB. Get it with DB.Enroll.
+type EnrollStore struct{ db *DB }
+
+// Enroll returns the database's enroll.Store.
+func (db *DB) Enroll() *EnrollStore { return &EnrollStore{db: db} }
+
+// placeholders returns "$from, $from+1, …" for n parameters.
+func placeholders(from, n int) string {
+	p := make([]string, n)
+	for i := range p {
+		p[i] = "$" + strconv.Itoa(from+i)
+	}
+	return strings.Join(p, ", ")
+}
+
+var (
+	enrollInsert = "INSERT INTO enrollments (" + rows.EnrollSelect + ") VALUES (" +
+		placeholders(1, len(rows.EnrollColumns)) + ") ON CONFLICT (id) DO NOTHING RETURNING seq"
+	// enrollUpdate sets every column but id from $2…, matching id = $1 and
+	// version = $N.
+	enrollUpdate = func() string {
+		set := make([]string, 0, len(rows.EnrollColumns)-1)
+		for i, c := range rows.EnrollColumns[1:] {
+			set = append(set, c+" = $"+strconv.Itoa(i+2))
+		}
+		return "UPDATE enrollments SET " + strings.Join(set, ", ") +
+			" WHERE id = $1 AND version = $" + strconv.Itoa(len(rows.EnrollColumns)+1) + " RETURNING seq"
+	}()
+	auditInsert = "INSERT INTO audit_events (enrollment, " + rows.AuditSelect + ") VALUES ($1, " +
+		placeholders(2, len(rows.AuditColumns)) + ")"
+)
+
+// Create implements enroll.Store.
+func (s *EnrollStore) Create(ctx context.Context, e *enroll.Enrollment, events ...enroll.AuditEvent) error {
+	const op = "postgres: create enrollment"
+	if e == nil || e.ID == "" {
+		return fmt.Errorf("%s: enrollment without ID: %w", op, enroll.ErrInvalidInput)
+	}
+	err := s.db.tx(ctx, op, func(tx pgx.Tx) error {
+		var seq int64
+		err := tx.QueryRow(ctx, enrollInsert, rows.EnrollValues(e, 1)...).Scan(&seq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%s %s: %w", op, e.ID, enroll.ErrExists)
+		}
+		if err != nil {
+			return s.db.wrap(op, err)
+		}
+		return s.appendAudit(ctx, tx, op, seq, events)
+	})
+	if err != nil {
+		return err
+	}
+	e.Version = 1
+	return nil
+}
+
+// appendAudit stores events for enrollment seq in one round trip.
+func (s *EnrollStore) appendAudit(ctx context.Context, tx pgx.Tx, op string, seq int64, events []enroll.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	var b pgx.Batch
+	for i := range events {
+		b.Queue(auditInsert, append([]any{seq}, rows.AuditValues(&events[i])...)...)
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return s.db.wrap(op, err)
+	}
+	return nil
+}
+
+// Get implements enroll.Store.
+func (s *EnrollStore) Get(ctx context.Context, id string) (*enroll.Enrollment, error) {
+	const op = "postgres: get enrollment"
+	p, err := s.db.q(op)
+	if err != nil {
+		return nil, err
+	}
+	e, err := rows.ScanEnroll(p.QueryRow(ctx, "SELECT "+rows.EnrollSelect+" FROM enrollments WHERE id = $1", id).Scan)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%s %s: %w", op, id, enroll.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.db.wrap(op, err)
+	}
+	return e, nil
+}
+
+// Find implements enroll.Store.
+func (s *EnrollStore) Find(ctx context.Context, index enroll.Index, key string) (*enroll.Enrollment, error) {
+	const op = "postgres: find enrollment"
+	col, err := rows.IndexColumn(index)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	p, err := s.db.q(op)
+	if err != nil {
+		return nil, err
+	}
+	if key == "" {
+		return nil, fmt.Errorf("%s by %s: empty key: %w", op, index, enroll.ErrNotFound)
+	}
+	// The "<> ''" term lets the planner use the partial index.
+	q := "SELECT " + rows.EnrollSelect + " FROM enrollments WHERE " + col + " = $1 AND " + col +
+		" <> '' ORDER BY created_us DESC NULLS LAST, id DESC LIMIT 1"
+	e, err := rows.ScanEnroll(p.QueryRow(ctx, q, key).Scan)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%s by %s: %w", op, index, enroll.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.db.wrap(op, err)
+	}
+	return e, nil
+}
+
+// Update implements enroll.Store. The UPDATE matches the expected version,
+// so of several replicas updating the same enrollment exactly one matches;
+// the others wait for its row lock, then find the new version and write
+// nothing.
+func (s *EnrollStore) Update(ctx context.Context, e *enroll.Enrollment, expectedVersion int64, events ...enroll.AuditEvent) error {
+	const op = "postgres: update enrollment"
+	if e == nil || e.ID == "" {
+		return fmt.Errorf("%s: enrollment without ID: %w", op, enroll.ErrInvalidInput)
+	}
+	next := expectedVersion + 1
+	err := s.db.tx(ctx, op, func(tx pgx.Tx) error {
+		args := append(rows.EnrollValues(e, next), expectedVersion)
+		var seq int64
+		err := tx.QueryRow(ctx, enrollUpdate, args...).Scan(&seq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			var version int64
+			err := tx.QueryRow(ctx, `SELECT version FROM enrollments WHERE id = $1`, e.ID).Scan(&version)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("%s %s: %w", op, e.ID, enroll.ErrNotFound)
+			}
+			if err != nil {
+				return s.db.wrap(op, err)
+			}
+			return fmt.Errorf("%s %s: version %d, expected %d: %w", op, e.ID, version, expectedVersion, enroll.ErrVersionConflict)
+		}
+		if err != nil {
+			return s.db.wrap(op, err)
+		}
+		return s.appendAudit(ctx, tx, op, seq, events)
+	})
+	if err != nil {
+		return err
+	}
+	e.Version = next
+	return nil
+}
+
+// List implements enroll.Store.
+func (s *EnrollStore) List(ctx context.Context, o enroll.ListOptions) ([]*enroll.Enrollment, error) {
+	const op = "postgres: list enrollments"
+	p, err := s.db.q(op)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if o.UserID != "" {
+		where = append(where, "user_id = "+arg(o.UserID))
+	}
+	if o.ManagedAppleID != "" {
+		where = append(where, "managed_apple_id = "+arg(o.ManagedAppleID))
+	}
+	if len(o.States) > 0 {
+		states := make([]string, len(o.States))
+		for i, st := range o.States {
+			states[i] = string(st)
+		}
+		where = append(where, "state = ANY("+arg(states)+")")
+	}
+	if !o.ExpiresBefore.IsZero() {
+		where = append(where, "expires_us IS NOT NULL AND expires_us <= "+arg(o.ExpiresBefore.UnixMicro()))
+	}
+	q := "SELECT " + rows.EnrollSelect + " FROM enrollments"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	// COLLATE "C" orders IDs bytewise, as Go compares strings.
+	q += ` ORDER BY created_us NULLS FIRST, id COLLATE "C"`
+	if o.Limit > 0 {
+		q += " LIMIT " + arg(o.Limit)
+	}
+	rs, err := p.Query(ctx, q, args...)
+	if err != nil {
+		return nil, s.db.wrap(op, err)
+	}
+	defer rs.Close()
+	var out []*enroll.Enrollment
+	for rs.Next() {
+		e, err := rows.ScanEnroll(rs.Scan)
+		if err != nil {
+			return nil, s.db.wrap(op, err)
+		}
+		out = append(out, e)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, s.db.wrap(op, err)
+	}
+	return out, nil
+}
+
+// Audit implements enroll.Store.
+func (s *EnrollStore) Audit(ctx context.Context, id string) ([]enroll.AuditEvent, error) {
+	const op = "postgres: audit"
+	p, err := s.db.q(op)
+	if err != nil {
+		return nil, err
+	}
+	// The LEFT JOIN tells a missing enrollment (no row) from one without
+	// events (one row whose event columns are NULL) in one statement, so
+	// both come from the same snapshot.
+	rs, err := p.Query(ctx, `SELECT a.seq, `+auditCoalesced+`
+		FROM enrollments e LEFT JOIN audit_events a ON a.enrollment = e.seq
+		WHERE e.id = $1 ORDER BY a.seq`, id)
+	if err != nil {
+		return nil, s.db.wrap(op, err)
+	}
+	defer rs.Close()
+	var out []enroll.AuditEvent
+	for rs.Next() {
+		if out == nil {
+			out = []enroll.AuditEvent{}
+		}
+		var seq *int64
+		ev, err := rows.ScanAudit(func(dest ...any) error {
+			return rs.Scan(append([]any{&seq}, dest...)...)
+		}, id)
+		if err != nil {
+			return nil, s.db.wrap(op, err)
+		}
+		if seq != nil {
+			out = append(out, ev)
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return nil, s.db.wrap(op, err)
+	}
+	if out == nil {
+		return nil, fmt.Errorf("%s %s: %w", op, id, enroll.ErrNotFound)
+	}
+	return out, nil
+}
+
+// auditCoalesced selects the audit columns of a, with '' for the NULLs of a
+// missing row (time_us stays NULL).
+var auditCoalesced = func() string {
+	out := make([]string, len(rows.AuditColumns))
+	for i, c := range rows.AuditColumns {
+		if strings.HasSuffix(c, "_us") {
+			out[i] = "a." + c
+		} else {
+			out[i] = "COALESCE(a." + c + ", '')"
+		}
+	}
+	return strings.Join(out, ", ")
+}()

@@ -268,7 +268,7 @@ func (s *EnrollStore) Audit(ctx context.Context, id string) ([]enroll.AuditEvent
 	return out, nil
 }
 
-// auditCoalesced selects the audit columns of a, with '' for the NULLs of a
+// auditCoalesced selects the audit columns of a, with ” for the NULLs of a
 // missing row (time_us stays NULL).
 var auditCoalesced = func() string {
 	out := make([]string, len(rows.AuditColumns))

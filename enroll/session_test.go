@@ -37,7 +37,7 @@ func TestSessionRejects(t *testing.T) {
 	noID, _ := c.encode(portalSession{Flow: flowAccount, Expires: now.Add(time.Minute).Unix()})
 	badFlow, _ := c.encode(portalSession{Enrollment: "abc", Flow: "other", Expires: now.Add(time.Minute).Unix()})
 	other := &sessionCodec{key: []byte("ffffffffffffffffffffffffffffffff"), ttl: time.Minute}
-	foreign, _ := other.encode(portalSession{Enrollment: "abc", Flow: flowAccount, Expires: now.Add(time.Minute).Unix()})
+	foreign, _ := other.encode(portalSession{Enrollment: "xyz", Flow: flowAccount, Expires: now.Add(time.Minute).Unix()})
 	p, m, _ := strings.Cut(good, ".")
 	flipped := []byte(m)
 	if flipped[0] == 'A' {

@@ -1,0 +1,426 @@
+package enroll_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/profile"
+	"github.com/enrollkit/enrollkit/store/memory"
+)
+
+// Test fixtures: one invited user with corporate credentials and a Managed
+// Apple ID.
+const (
+	testUsername = "jane"
+	testPassword = "correct horse"
+	testUserID   = "u-1001"
+	testMAID     = "jane@example.com"
+	testTermsVer = "2026-01"
+	testTopic    = "com.apple.mgmt.External.11111111-2222-3333-4444-555555555555"
+	safariUA     = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+const testTermsText = "Work data on this device is managed by Example Corp.\n\nPersonal data stays private."
+
+// fakeClock is a settable clock shared by the Service and the test.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// keyPair is a certificate with its key.
+type keyPair struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+// issue makes a certificate for cn signed by parent (self-signed when nil).
+func issue(t testing.TB, cn string, parent *keyPair, isCA bool) *keyPair {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(48 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  isCA,
+	}
+	pc, pk := tmpl, key
+	if parent != nil {
+		pc, pk = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, pc, &key.PublicKey, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &keyPair{cert: c, key: key}
+}
+
+// harness is a Service and Portal behind one httptest server: the portal
+// at /portal/, discovery at the well-known path, and extra handlers (the
+// MDM server) a test may add to mux.
+type harness struct {
+	t       *testing.T
+	srv     *httptest.Server
+	mux     *http.ServeMux
+	clock   *fakeClock
+	store   *memory.EnrollStore
+	svc     *enroll.Service
+	portal  *enroll.Portal
+	signer  *keyPair // profile signer
+	roots   *x509.CertPool
+	mu      sync.Mutex
+	invites []*enroll.Invitation
+}
+
+// harnessOptions vary the harness.
+type harnessOptions struct {
+	corporate   enroll.CorporatePolicy
+	noTerms     bool
+	portalCfg   func(*enroll.PortalConfig)
+	deviceRoots *x509.CertPool
+}
+
+func newHarness(t *testing.T, o harnessOptions) *harness {
+	t.Helper()
+	h := &harness{t: t, mux: http.NewServeMux(), clock: &fakeClock{t: time.Now().Truncate(time.Second)}}
+	h.srv = httptest.NewServer(h.mux)
+	t.Cleanup(h.srv.Close)
+	h.store = memory.NewEnrollStore()
+
+	ca := issue(t, "Profile Signing CA", nil, true)
+	h.signer = issue(t, "Profile Signer", ca, false)
+	h.roots = x509.NewCertPool()
+	h.roots.AddCert(ca.cert)
+	ps, err := profile.NewSigner(h.signer.key, []*x509.Certificate{h.signer.cert, ca.cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := enroll.Config{
+		Authenticator: enroll.AuthenticatorFunc(func(ctx context.Context, username, password string) (enroll.User, error) {
+			if username == testUsername && password == testPassword {
+				return enroll.User{ID: testUserID, Name: "Jane"}, nil
+			}
+			if username == "bob" && password == "bobpw" {
+				return enroll.User{ID: "u-2002", Name: "Bob"}, nil
+			}
+			return enroll.User{}, enroll.ErrBadCredentials
+		}),
+		Directory: testDirectory{},
+		Notifier: enroll.NotifierFunc(func(ctx context.Context, inv *enroll.Invitation) error {
+			h.mu.Lock()
+			h.invites = append(h.invites, inv)
+			h.mu.Unlock()
+			return nil
+		}),
+		PortalURL: h.srv.URL + "/portal",
+		Terms:     enroll.Terms{Version: testTermsVer, Text: testTermsText},
+		Corporate: o.corporate,
+		Profile: enroll.ProfileConfig{
+			ServerURL:         h.srv.URL + "/mdm/server",
+			CheckInURL:        h.srv.URL + "/mdm/checkin",
+			Topic:             testTopic,
+			Organization:      "Example Corp",
+			AllowInsecureURLs: true,
+		},
+		Signer:   ps,
+		Identity: &enroll.SCEPChallenges{URL: h.srv.URL + "/scep"},
+		Clock:    h.clock,
+	}
+	if o.noTerms {
+		cfg.Terms = enroll.Terms{}
+	}
+	h.svc, err = enroll.New(h.store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcfg := enroll.PortalConfig{
+		PublicURL:    h.srv.URL + "/portal/",
+		SessionKey:   []byte("test session key, 32 bytes long!"),
+		Organization: "Example Corp",
+		DeviceRoots:  o.deviceRoots,
+	}
+	if o.portalCfg != nil {
+		o.portalCfg(&pcfg)
+	}
+	h.portal, err = enroll.NewPortal(h.svc, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mux.Handle("/portal/", h.portal)
+	h.mux.Handle(enroll.WellKnownPath, h.portal.WellKnownHandler())
+	return h
+}
+
+// testDirectory knows jane and bob.
+type testDirectory struct{}
+
+func (testDirectory) ManagedAppleID(ctx context.Context, userID string) (string, error) {
+	switch userID {
+	case testUserID:
+		return testMAID, nil
+	case "u-2002":
+		return "bob@example.com", nil
+	}
+	return "", enroll.ErrUnknownUser
+}
+
+func (testDirectory) UserID(ctx context.Context, maid string) (string, error) {
+	switch strings.ToLower(maid) {
+	case testMAID:
+		return testUserID, nil
+	case "bob@example.com":
+		return "u-2002", nil
+	}
+	return "", enroll.ErrUnknownUser
+}
+
+// invite creates an invitation for jane and returns it.
+func (h *harness) invite() *enroll.Invitation {
+	h.t.Helper()
+	inv, err := h.svc.CreateInvitation(context.Background(), enroll.Meta{Actor: "admin"}, enroll.User{ID: testUserID, Name: "Jane"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return inv
+}
+
+// browser is a cookie-keeping client that behaves like Safari towards the
+// portal: it follows http(s) redirects and stops at any other scheme.
+type browser struct {
+	t      *testing.T
+	c      *http.Client
+	ua     string
+	origin string // sent as Origin on POSTs when set
+	site   string // sent as Sec-Fetch-Site on POSTs when set
+}
+
+func (h *harness) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: h.t, ua: safariUA, c: &http.Client{
+		Jar: jar,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}}
+}
+
+// page is a fetched response with its body and parsed form.
+type page struct {
+	status int
+	header http.Header
+	url    *url.URL
+	body   string
+	forms  []form
+	alert  string
+	link   string // href of #download-profile
+}
+
+type form struct {
+	method string
+	action string
+	fields url.Values // every named input with its value (checkbox/radio only when checked)
+	names  []string   // every named control
+}
+
+func (b *browser) do(req *http.Request) *page {
+	b.t.Helper()
+	req.Header.Set("User-Agent", b.ua)
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	p := &page{status: resp.StatusCode, header: resp.Header, url: resp.Request.URL, body: string(body)}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		parsePage(b.t, p)
+	}
+	return p
+}
+
+func (b *browser) get(u string) *page {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.do(req)
+}
+
+func (b *browser) post(u string, v url.Values) *page {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(v.Encode()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if b.origin != "" {
+		req.Header.Set("Origin", b.origin)
+	}
+	if b.site != "" {
+		req.Header.Set("Sec-Fetch-Site", b.site)
+	}
+	return b.do(req)
+}
+
+// submit fills the page's only form with values (on top of its hidden and
+// preset fields) and posts it.
+func (b *browser) submit(p *page, values map[string]string) *page {
+	b.t.Helper()
+	if len(p.forms) != 1 {
+		b.t.Fatalf("page %s has %d forms, want exactly 1:\n%s", p.url, len(p.forms), p.body)
+	}
+	f := p.forms[0]
+	if f.method != "post" {
+		b.t.Fatalf("form method %q, want post", f.method)
+	}
+	v := url.Values{}
+	for k, vs := range f.fields {
+		v[k] = append([]string(nil), vs...)
+	}
+	for k, val := range values {
+		v.Set(k, val)
+	}
+	action, err := p.url.Parse(f.action)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.post(action.String(), v)
+}
+
+// parsePage extracts forms, the alert and the download link.
+func parsePage(t *testing.T, p *page) {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(p.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur *form
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			switch n.Data {
+			case "form":
+				p.forms = append(p.forms, form{method: strings.ToLower(attr(n, "method")), action: attr(n, "action"), fields: url.Values{}})
+				cur = &p.forms[len(p.forms)-1]
+				for c := n.FirstChild; c != nil; c = c.NextSibling {
+					walk(c)
+				}
+				cur = nil
+				return
+			case "input":
+				if cur != nil && attr(n, "name") != "" {
+					name := attr(n, "name")
+					cur.names = append(cur.names, name)
+					typ := attr(n, "type")
+					if (typ != "checkbox" && typ != "radio") || hasAttr(n, "checked") {
+						cur.fields.Add(name, attr(n, "value"))
+					}
+				}
+			case "a":
+				if attr(n, "id") == "download-profile" {
+					p.link = attr(n, "href")
+				}
+			}
+			if attr(n, "role") == "alert" && p.alert == "" {
+				p.alert = strings.Join(strings.Fields(text(n)), " ")
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func hasAttr(n *html.Node, key string) bool {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func text(n *html.Node) string {
+	if n.Type == html.TextNode {
+		return n.Data
+	}
+	var b strings.Builder
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		b.WriteString(text(c))
+	}
+	return b.String()
+}
+
+// wantStatus fails the test unless p has status want.
+func wantStatus(t *testing.T, p *page, want int) {
+	t.Helper()
+	if p.status != want {
+		t.Fatalf("%s: status %d, want %d; alert %q\n%s", p.url, p.status, want, p.alert, p.body)
+	}
+}
+
+// wantPath fails the test unless p was served from the portal path want.
+func wantPath(t *testing.T, p *page, want string) {
+	t.Helper()
+	if got := strings.TrimPrefix(p.url.Path, "/portal/"); got != want {
+		t.Fatalf("landed on %q, want %q (status %d, alert %q)", got, want, p.status, p.alert)
+	}
+}

@@ -268,8 +268,8 @@ func (s *EnrollStore) Audit(ctx context.Context, id string) ([]enroll.AuditEvent
 	return out, nil
 }
 
-// auditCoalesced selects the audit columns of a, with ” for the NULLs of a
-// missing row (time_us stays NULL).
+// auditCoalesced selects the audit columns of a, with empty strings for the
+// NULLs of a missing row (time_us stays NULL).
 var auditCoalesced = func() string {
 	out := make([]string, len(rows.AuditColumns))
 	for i, c := range rows.AuditColumns {

@@ -31,6 +31,9 @@ type Options struct {
 	// Prechecker vets every request before anything is stored. Nil: no
 	// extra check (and no rebinding of certificates).
 	Prechecker Prechecker
+	// Responder answers SetBootstrapToken, GetBootstrapToken,
+	// DeclarativeManagement and GetToken. Nil: they get 404.
+	Responder Responder
 	// Observer is told what was stored. Nil: nobody. Use Observers for
 	// several.
 	Observer Observer

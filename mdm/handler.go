@@ -1,0 +1,375 @@
+package mdm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+)
+
+// Content types of device requests.
+const (
+	ContentTypeCheckin = "application/x-apple-aspen-mdm-checkin"
+	ContentTypeCommand = "application/x-apple-aspen-mdm"
+)
+
+// Responder answers the check-in messages the Service does not handle
+// itself: SetBootstrapToken, GetBootstrapToken, DeclarativeManagement and
+// GetToken. The returned bytes are the response body (200). Returning an
+// error wrapping ErrUnsupported answers 404; other errors map as in
+// ServeHTTP. Implementations must be safe for concurrent use.
+type Responder interface {
+	Respond(ctx context.Context, r *Request) ([]byte, error)
+}
+
+// ResponderFunc adapts a function to Responder.
+type ResponderFunc func(ctx context.Context, r *Request) ([]byte, error)
+
+// Respond calls f(ctx, r).
+func (f ResponderFunc) Respond(ctx context.Context, r *Request) ([]byte, error) { return f(ctx, r) }
+
+// ServeHTTP serves both the check-in URL and the server URL: a body with
+// MessageType is a check-in, one with Status a command result.
+//
+// Status codes: 405 for methods other than PUT, 415 for a foreign
+// Content-Type, 413 for an oversize body, 400 for a malformed message, 401 for
+// a missing or unverifiable identity (or a Prechecker asking for one), 403 for
+// an untrusted certificate, a certificate bound elsewhere or a refused
+// Prechecker, 404 for an unknown (or checked-out) enrollment and unsupported
+// messages, 410 to decline UserAuthenticate, 500 for store and observer
+// failures. A command request answers 200 with the next command, or an empty
+// body when none is due. Nothing is stored for a refused request.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPut {
+		w.Header().Set("Allow", http.MethodPut)
+		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		return
+	}
+	out, err := s.serve(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if out != nil {
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		w.Write(out)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// errDecline makes ServeHTTP answer 410 to a UserAuthenticate.
+var errDecline = errors.New("mdm: UserAuthenticate declined")
+
+func (s *Service) serve(r *http.Request) ([]byte, error) {
+	ctx := r.Context()
+	limit := s.opts.MaxCommandBytes
+	wantCheckin, wantCommand := false, false
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		switch {
+		case err != nil:
+			return nil, errUnsupportedMedia
+		case mt == ContentTypeCheckin:
+			wantCheckin, limit = true, s.opts.MaxCheckinBytes
+		case mt == ContentTypeCommand:
+			wantCommand = true
+		default:
+			return nil, errUnsupportedMedia
+		}
+	}
+	body, err := readBody(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	v, err := Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	msg, _ := v.(Message)
+	res, _ := v.(*CommandResult)
+	switch {
+	case msg != nil && wantCommand, res != nil && wantCheckin:
+		return nil, &DecodeError{Field: "Content-Type", Err: fmt.Errorf("%w: message does not match its Content-Type", ErrMalformed)}
+	case msg != nil && int64(len(body)) > s.opts.MaxCheckinBytes:
+		return nil, &DecodeError{Err: fmt.Errorf("%w: check-in over %d bytes", ErrBodyTooLarge, s.opts.MaxCheckinBytes)}
+	}
+
+	id, err := s.verifier.identify(r, body, s.opts.CertHeader, s.opts.MaxSignatureBytes)
+	if err != nil {
+		return nil, err
+	}
+	var ident Identity
+	if msg != nil {
+		ident = msg.CheckinHeader().Identity
+	} else {
+		ident = res.Identity
+	}
+	e, err := ident.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	req := &Request{HTTP: r, Enrollment: e, Message: msg, Result: res, Certificate: id.cert, Chain: id.chain, Fingerprint: id.fp}
+	rec, err := s.authorize(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if msg != nil {
+		return s.checkin(ctx, req, rec)
+	}
+	return s.command(ctx, req)
+}
+
+var errUnsupportedMedia = errors.New("mdm: unsupported Content-Type")
+
+// readBody reads at most limit bytes of the request body.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, &DecodeError{Err: fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, r.ContentLength, limit)}
+	}
+	if r.Body == nil {
+		return nil, &DecodeError{Err: fmt.Errorf("%w: empty body", ErrMalformed)}
+	}
+	var buf []byte
+	if r.ContentLength > 0 {
+		buf = make([]byte, 0, r.ContentLength+1)
+	} else {
+		buf = make([]byte, 0, 4096)
+	}
+	lr := io.LimitedReader{R: r.Body, N: limit + 1}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, &DecodeError{Err: fmt.Errorf("%w: reading body: %v", ErrMalformed, err)}
+		}
+	}
+	if int64(len(buf)) > limit {
+		return nil, &DecodeError{Err: fmt.Errorf("%w: limit %d", ErrBodyTooLarge, limit)}
+	}
+	return buf, nil
+}
+
+// authorize checks the certificate binding and runs the Prechecker. It
+// returns the record the message will update (nil for a first Authenticate
+// or a new user channel).
+func (s *Service) authorize(ctx context.Context, req *Request) (*EnrollmentRecord, error) {
+	e := req.Enrollment
+	_, isAuth := req.Message.(*Authenticate)
+	if isAuth && e.Type.IsUserChannel() {
+		return nil, &DecodeError{Field: "UserID", Err: fmt.Errorf("%w: Authenticate on a user channel", ErrMalformed)}
+	}
+	var rec *EnrollmentRecord
+	deviceID := e.ID
+	if e.Type.IsUserChannel() {
+		deviceID = e.ParentID
+	}
+	bound, err := s.store.EnrollmentByCertificate(ctx, req.Fingerprint)
+	switch {
+	case err == nil && bound != deviceID:
+		return nil, &IdentityError{Err: ErrCertificateInUse}
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return nil, err
+	}
+	dev, err := s.store.Enrollment(ctx, deviceID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if !isAuth {
+			return nil, fmt.Errorf("%w: %s", ErrUnknownEnrollment, deviceID)
+		}
+	case err != nil:
+		return nil, err
+	case isAuth:
+		rec = dev
+		req.Rebind = dev.Certificate != req.Fingerprint
+		if req.Rebind && s.opts.Prechecker == nil {
+			return nil, &IdentityError{Err: fmt.Errorf("%w: re-Authenticate with a different certificate", ErrCertificateMismatch)}
+		}
+	default:
+		if dev.CheckedOut {
+			return nil, fmt.Errorf("%w: %s checked out", ErrUnknownEnrollment, deviceID)
+		}
+		if dev.Certificate != req.Fingerprint {
+			return nil, &IdentityError{Err: ErrCertificateMismatch}
+		}
+		rec = dev
+	}
+	if e.Type.IsUserChannel() {
+		u, err := s.store.Enrollment(ctx, e.ID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			// A user channel starts with UserAuthenticate and TokenUpdate.
+			switch req.Message.(type) {
+			case *TokenUpdate, *UserAuthenticate:
+			default:
+				return nil, fmt.Errorf("%w: %s", ErrUnknownEnrollment, e.ID)
+			}
+			rec = nil
+		case err != nil:
+			return nil, err
+		default:
+			if u.CheckedOut {
+				if _, ok := req.Message.(*TokenUpdate); !ok {
+					return nil, fmt.Errorf("%w: %s checked out", ErrUnknownEnrollment, e.ID)
+				}
+			}
+			rec = u
+		}
+	}
+	if s.opts.Prechecker != nil {
+		if err := s.opts.Prechecker.Precheck(ctx, req); err != nil {
+			var re *RejectError
+			if errors.As(err, &re) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) {
+				return nil, err
+			}
+			return nil, &RejectError{Status: http.StatusForbidden, Err: err}
+		}
+	}
+	return rec, nil
+}
+
+func (s *Service) checkin(ctx context.Context, req *Request, rec *EnrollmentRecord) ([]byte, error) {
+	now := s.opts.Now()
+	e := req.Enrollment
+	var kind EventKind
+	switch m := req.Message.(type) {
+	case *Authenticate:
+		rec = &EnrollmentRecord{
+			ID: e.ID, Type: e.Type, Certificate: req.Fingerprint, Topic: m.Topic,
+			OSVersion: m.OSVersion, BuildVersion: m.BuildVersion, ProductName: m.ProductName, SerialNumber: m.SerialNumber,
+			DeviceName: m.DeviceName, Model: m.Model, ModelName: m.ModelName,
+			AuthenticatedAt: now, UpdatedAt: now,
+		}
+		kind = EventAuthenticate
+	case *TokenUpdate:
+		if rec == nil { // a new user channel
+			rec = &EnrollmentRecord{ID: e.ID, Type: e.Type, ParentID: e.ParentID, AuthenticatedAt: now}
+		} else {
+			rec = rec.Clone()
+		}
+		if m.Topic != "" {
+			rec.Topic = m.Topic
+		}
+		rec.Token, rec.PushMagic, rec.TokenDead, rec.Enrolled, rec.CheckedOut, rec.UpdatedAt = m.Token, m.PushMagic, false, true, false, now
+		kind = EventTokenUpdate
+	case *CheckOut:
+		rec = rec.Clone()
+		rec.CheckedOut, rec.Enrolled, rec.UpdatedAt = true, false, now
+		kind = EventCheckOut
+	case *UserAuthenticate:
+		return nil, errDecline
+	default:
+		if s.opts.Responder == nil {
+			return nil, fmt.Errorf("%w: %s", ErrUnsupported, req.Message.CheckinHeader().MessageType)
+		}
+		out, err := s.opts.Responder.Respond(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = []byte{}
+		}
+		return out, nil
+	}
+	if err := s.store.PutEnrollment(ctx, rec); err != nil {
+		if errors.Is(err, ErrCertificateInUse) {
+			return nil, &IdentityError{Err: err}
+		}
+		return nil, fmt.Errorf("mdm: store %s: %w", kind, err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "mdm: check-in", slog.String("message_type", kind.String()),
+		slog.String("enrollment_id", string(e.ID)), slog.String("enrollment_type", e.Type.String()))
+	return nil, s.observe(ctx, &Event{Kind: kind, Enrollment: e, Message: req.Message, Request: req.HTTP, Fingerprint: req.Fingerprint})
+}
+
+func (s *Service) observe(ctx context.Context, ev *Event) error {
+	if s.opts.Observer == nil {
+		return nil
+	}
+	if err := s.opts.Observer.Observe(ctx, ev); err != nil {
+		return fmt.Errorf("mdm: observer (%s): %w", ev.Kind, err)
+	}
+	return nil
+}
+
+func (s *Service) command(ctx context.Context, req *Request) ([]byte, error) {
+	id, res := req.Enrollment.ID, req.Result
+	if res.Status == StatusIdle {
+		if err := s.store.ResetNotNow(ctx, []EnrollmentID{id}); err != nil {
+			return nil, fmt.Errorf("mdm: idle: %w", err)
+		}
+	} else {
+		err := s.store.PutResult(ctx, id, res)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			s.log.LogAttrs(ctx, slog.LevelWarn, "mdm: result for a command not pending",
+				slog.String("enrollment_id", string(id)), slog.String("command_uuid", res.CommandUUID), slog.String("status", string(res.Status)))
+		case err != nil:
+			return nil, fmt.Errorf("mdm: store result: %w", err)
+		default:
+			if err := s.observe(ctx, &Event{Kind: EventCommandResult, Enrollment: req.Enrollment, Result: res, Request: req.HTTP, Fingerprint: req.Fingerprint}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	cmd, err := s.store.NextCommand(ctx, id, s.opts.Now(), s.opts.Lease)
+	if errors.Is(err, ErrQueueEmpty) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mdm: next command: %w", err)
+	}
+	return cmd.Raw, nil
+}
+
+// StatusCode returns the HTTP status ServeHTTP answers for err.
+func StatusCode(err error) int {
+	var re *RejectError
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.As(err, &re):
+		return re.status()
+	case errors.Is(err, errUnsupportedMedia):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, errDecline):
+		return http.StatusGone
+	case errors.Is(err, ErrBodyTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrNoCertificate), errors.Is(err, ErrBadSignature):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden), errors.Is(err, ErrUntrustedCertificate), errors.Is(err, ErrCertificateMismatch),
+		errors.Is(err, ErrCertificateInUse):
+		return http.StatusForbidden
+	case errors.Is(err, ErrUnknownEnrollment), errors.Is(err, ErrUnsupported):
+		return http.StatusNotFound
+	case errors.Is(err, ErrMalformed), errors.Is(err, ErrMissingMessageType), errors.Is(err, ErrUnknownMessageType),
+		errors.Is(err, ErrNoEnrollmentID), errors.Is(err, ErrUnknownStatus):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := StatusCode(err)
+	level := slog.LevelInfo
+	if code >= 500 {
+		level = slog.LevelError
+	}
+	s.log.LogAttrs(r.Context(), level, "mdm: request refused", slog.Int("status", code), slog.Any("error", err))
+	var re *RejectError
+	if code == http.StatusUnauthorized && errors.As(err, &re) && re.Challenge != "" {
+		w.Header().Set("WWW-Authenticate", re.Challenge)
+	}
+	http.Error(w, http.StatusText(code), code)
+}

@@ -1,0 +1,473 @@
+package mdm_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/enrollkit/enrollkit/mdm"
+)
+
+func ueDevice(t testing.TB, h *harness, eid string, key int) *device {
+	return newDevice(t, h.ca, mdm.Identity{EnrollmentID: eid}, key)
+}
+
+func TestUserEnrollmentFlow(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	d := ueDevice(t, h, "B7C8D9E0-1F2A-4B3C-9D4E-5F6A7B8C9D0E", 1)
+	h.enroll(d)
+
+	rec, err := h.svc.Enrollment(ctx, "B7C8D9E0-1F2A-4B3C-9D4E-5F6A7B8C9D0E")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Type != mdm.UserEnrollmentDevice || !rec.Enrolled || rec.SerialNumber != "" || rec.OSVersion != "18.1" ||
+		string(rec.Token) != "\xde\xad\xbe\xef" || rec.Certificate != mdm.FingerprintOf(d.cert.Raw) {
+		t.Fatalf("record = %+v", rec)
+	}
+
+	// An allowed command is queued, pushed and delivered.
+	cmd, err := mdm.NewCommand("0001-profile-list", map[string]any{"RequestType": "ProfileList"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Enqueue(ctx, cmd, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.pushed) != 1 || h.pushed[0].PushMagic != "5A2B3C4D-0000-4E5F-8A9B-1C2D3E4F5A6B" ||
+		string(h.pushed[0].Token) != "\xde\xad\xbe\xef" || h.pushed[0].Topic != topic || h.pushed[0].EnrollmentID != string(rec.ID) {
+		t.Fatalf("pushes = %+v", h.pushed)
+	}
+	w := d.command(t, h.svc, d.status(mdm.StatusIdle, ""))
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "<string>ProfileList</string>") {
+		t.Fatalf("Idle: %d %q", w.Code, w.Body)
+	}
+	if _, err := mdm.ParseCommand(w.Body.Bytes()); err != nil {
+		t.Fatalf("delivered command does not parse: %v", err)
+	}
+	ack := plistDoc(`<key>CommandUUID</key><string>0001-profile-list</string><key>EnrollmentID</key><string>` + d.ident.EnrollmentID +
+		`</string><key>ProfileList</key><array><dict><key>PayloadIdentifier</key><string>com.example.mdm</string></dict></array><key>Status</key><string>Acknowledged</string>`)
+	w = d.command(t, h.svc, ack)
+	if w.Code != http.StatusOK || w.Body.Len() != 0 {
+		t.Fatalf("Acknowledged: %d %q, want 200 with an empty body", w.Code, w.Body)
+	}
+	res, err := h.svc.Result(ctx, rec.ID, "0001-profile-list")
+	if err != nil || res.Status != mdm.StatusAcknowledged || !strings.Contains(string(res.Raw), "com.example.mdm") {
+		t.Fatalf("Result = %+v, %v", res, err)
+	}
+
+	// A command User Enrollment forbids is refused at enqueue and not queued.
+	erase, _ := mdm.NewCommand("0002-erase", map[string]any{"RequestType": "EraseDevice", "PIN": "123456"})
+	_, err = h.svc.Enqueue(ctx, erase, rec.ID)
+	var pe *mdm.PolicyError
+	if !errors.As(err, &pe) || !errors.Is(err, mdm.ErrCommandNotAllowed) || pe.RequestType != "EraseDevice" || pe.Enrollment != rec.ID {
+		t.Fatalf("Enqueue(EraseDevice) = %v, want a PolicyError", err)
+	}
+	if w := d.command(t, h.svc, d.status(mdm.StatusIdle, "")); w.Body.Len() != 0 {
+		t.Fatalf("refused command was queued: %q", w.Body)
+	}
+
+	// CheckOut ends it; later requests are unknown.
+	if w := d.checkin(t, h.svc, d.checkOut()); w.Code != http.StatusOK {
+		t.Fatalf("CheckOut: %d", w.Code)
+	}
+	if w := d.command(t, h.svc, d.status(mdm.StatusIdle, "")); w.Code != http.StatusNotFound {
+		t.Fatalf("Idle after CheckOut: %d, want 404", w.Code)
+	}
+	if _, err := h.svc.Enqueue(ctx, cmd, rec.ID); !errors.Is(err, mdm.ErrNotFound) {
+		t.Fatalf("Enqueue after CheckOut = %v", err)
+	}
+	want := []string{"Authenticate " + string(rec.ID), "TokenUpdate " + string(rec.ID), "CommandResult " + string(rec.ID), "CheckOut " + string(rec.ID)}
+	if got := h.kinds(); !slices.Equal(got, want) {
+		t.Fatalf("events = %q, want %q", got, want)
+	}
+}
+
+func TestDeviceEnrollmentPolicyAndChannels(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	d := newDevice(t, h.ca, mdm.Identity{UDID: "00008110-000A1C2E0E91801E"}, 1)
+	h.enroll(d)
+	erase, _ := mdm.NewCommand("erase-1", map[string]any{"RequestType": "EraseDevice"})
+	if _, err := h.svc.Enqueue(ctx, erase, "00008110-000A1C2E0E91801E"); err != nil {
+		t.Fatalf("device enrollment refused EraseDevice: %v", err)
+	}
+	// A user channel rides on the device certificate.
+	u := &device{ident: mdm.Identity{UDID: d.ident.UDID, UserID: "501A-USER", UserShortName: "alice"}, cert: d.cert, key: d.key}
+	if w := u.checkin(t, h.svc, u.tokenUpdate("AQI=")); w.Code != http.StatusOK {
+		t.Fatalf("user TokenUpdate: %d %s", w.Code, w.Body)
+	}
+	rec, err := h.svc.Enrollment(ctx, "00008110-000A1C2E0E91801E:501A-USER")
+	if err != nil || rec.Type != mdm.User || rec.ParentID != "00008110-000A1C2E0E91801E" || !rec.Certificate.IsZero() {
+		t.Fatalf("user channel = %+v, %v", rec, err)
+	}
+	// ... but not on another device's certificate.
+	other := newDevice(t, h.ca, mdm.Identity{UDID: "OTHER-UDID"}, 2)
+	h.enroll(other)
+	u2 := &device{ident: u.ident, cert: other.cert, key: other.key}
+	if w := u2.checkin(t, h.svc, u2.tokenUpdate("AQI=")); w.Code != http.StatusForbidden {
+		t.Fatalf("user channel with another device's certificate: %d, want 403", w.Code)
+	}
+	// A user channel of an unknown device is refused.
+	u3 := &device{ident: mdm.Identity{UDID: "NOPE", UserID: "x"}, cert: d.cert, key: d.key}
+	if w := u3.checkin(t, h.svc, u3.tokenUpdate("AQI=")); w.Code != http.StatusForbidden && w.Code != http.StatusNotFound {
+		t.Fatalf("user channel of unknown device: %d", w.Code)
+	}
+}
+
+func TestStatusCodes(t *testing.T) {
+	h := newHarness(t, nil)
+	ue := ueDevice(t, h, "UE-1", 1)
+	h.enroll(ue)
+	other := newCA(t, "Someone Else's CA", 3)
+	stranger := newDevice(t, other, mdm.Identity{EnrollmentID: "UE-1"}, 4)
+	thief := &device{ident: mdm.Identity{EnrollmentID: "UE-2"}, cert: ue.cert, key: ue.key}
+	unknown := ueDevice(t, h, "UE-UNKNOWN", 2)
+	newcomer := ueDevice(t, h, "UE-NEW", 2)
+	body := ue.status(mdm.StatusIdle, "")
+	goodSig, _ := mdm.Sign(body, ue.cert, ue.key, nil)
+	otherSig, _ := mdm.Sign([]byte("something else"), ue.cert, ue.key, nil)
+	userAuth := plistDoc(`<key>MessageType</key><string>UserAuthenticate</string><key>UDID</key><string>X</string><key>UserID</key><string>U</string>`)
+
+	tests := []struct {
+		name string
+		do   func() *httptest.ResponseRecorder
+		want int
+	}{
+		{"GET", func() *httptest.ResponseRecorder {
+			w := httptest.NewRecorder()
+			h.svc.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/mdm", nil))
+			return w
+		}, http.StatusMethodNotAllowed},
+		{"foreign content type", func() *httptest.ResponseRecorder {
+			return send(h.svc, "application/json", body, map[string]string{"Mdm-Signature": goodSig})
+		}, http.StatusUnsupportedMediaType},
+		{"malformed plist", func() *httptest.ResponseRecorder { return ue.command(t, h.svc, []byte("<plist><dict><key>")) }, http.StatusBadRequest},
+		{"not a plist", func() *httptest.ResponseRecorder { return ue.command(t, h.svc, []byte("Status = Idle;")) }, http.StatusBadRequest},
+		{"unknown MessageType", func() *httptest.ResponseRecorder {
+			return ue.checkin(t, h.svc, plistDoc(`<key>MessageType</key><string>Reboot</string><key>EnrollmentID</key><string>UE-1</string>`))
+		}, http.StatusBadRequest},
+		{"check-in body as command", func() *httptest.ResponseRecorder { return ue.command(t, h.svc, ue.checkOut()) }, http.StatusBadRequest},
+		{"oversize", func() *httptest.ResponseRecorder {
+			big := plistDoc(`<key>MessageType</key><string>CheckOut</string><key>EnrollmentID</key><string>UE-1</string><key>Pad</key><string>` + strings.Repeat("A", 1<<20) + `</string>`)
+			return ue.checkin(t, h.svc, big)
+		}, http.StatusRequestEntityTooLarge},
+		{"no signature", func() *httptest.ResponseRecorder { return send(h.svc, mdm.ContentTypeCommand, body, nil) }, http.StatusUnauthorized},
+		{"garbage signature", func() *httptest.ResponseRecorder {
+			return send(h.svc, mdm.ContentTypeCommand, body, map[string]string{"Mdm-Signature": "bm90IGNtcw=="})
+		}, http.StatusUnauthorized},
+		{"tampered body", func() *httptest.ResponseRecorder {
+			return send(h.svc, mdm.ContentTypeCommand, body, map[string]string{"Mdm-Signature": otherSig})
+		}, http.StatusUnauthorized},
+		{"certificate from another CA", func() *httptest.ResponseRecorder { return stranger.command(t, h.svc, body) }, http.StatusForbidden},
+		{"certificate reused by another enrollment", func() *httptest.ResponseRecorder { return thief.checkin(t, h.svc, thief.authenticate()) }, http.StatusForbidden},
+		{"unknown enrollment", func() *httptest.ResponseRecorder {
+			return unknown.checkin(t, h.svc, unknown.tokenUpdate("AQI="))
+		}, http.StatusNotFound},
+		{"unknown enrollment polls", func() *httptest.ResponseRecorder {
+			return newcomer.command(t, h.svc, newcomer.status(mdm.StatusIdle, ""))
+		}, http.StatusNotFound},
+		{"another certificate for a bound enrollment", func() *httptest.ResponseRecorder {
+			imp := &device{ident: ue.ident, cert: newcomer.cert, key: newcomer.key}
+			return imp.command(t, h.svc, body)
+		}, http.StatusForbidden},
+		{"re-Authenticate with another certificate and no Prechecker", func() *httptest.ResponseRecorder {
+			imp := &device{ident: ue.ident, cert: newcomer.cert, key: newcomer.key}
+			return imp.checkin(t, h.svc, imp.authenticate())
+		}, http.StatusForbidden},
+		{"UserAuthenticate declined", func() *httptest.ResponseRecorder {
+			d := newDevice(t, h.ca, mdm.Identity{UDID: "X"}, 5)
+			h.enroll(d)
+			return d.checkin(t, h.svc, userAuth)
+		}, http.StatusGone},
+		{"unsupported DeclarativeManagement", func() *httptest.ResponseRecorder {
+			return ue.checkin(t, h.svc, plistDoc(`<key>MessageType</key><string>DeclarativeManagement</string><key>EnrollmentID</key><string>UE-1</string><key>Endpoint</key><string>tokens</string>`))
+		}, http.StatusNotFound},
+		{"empty queue", func() *httptest.ResponseRecorder { return ue.command(t, h.svc, body) }, http.StatusOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(h.kinds())
+			w := tc.do()
+			if w.Code != tc.want {
+				t.Fatalf("status = %d (%s), want %d", w.Code, strings.TrimSpace(w.Body.String()), tc.want)
+			}
+			if tc.want != http.StatusOK && len(h.kinds()) != before {
+				t.Fatalf("refused request reached the observer: %q", h.kinds()[before:])
+			}
+		})
+	}
+	// Nothing the refused requests carried was stored.
+	for _, id := range []mdm.EnrollmentID{"UE-2", "UE-UNKNOWN", "UE-NEW"} {
+		if _, err := h.svc.Enrollment(context.Background(), id); !errors.Is(err, mdm.ErrNotFound) {
+			t.Errorf("%s was stored: %v", id, err)
+		}
+	}
+	rec, _ := h.svc.Enrollment(context.Background(), "UE-1")
+	if rec.Certificate != mdm.FingerprintOf(ue.cert.Raw) {
+		t.Errorf("UE-1 was rebound")
+	}
+}
+
+func TestPrecheck(t *testing.T) {
+	var seen []*mdm.Request
+	h := newHarness(t, func(o *mdm.Options) {
+		o.Prechecker = mdm.PrecheckFunc(func(ctx context.Context, r *mdm.Request) error {
+			seen = append(seen, r)
+			switch r.HTTP.Header.Get("Authorization") {
+			case "Bearer good":
+				return nil
+			case "":
+				return &mdm.RejectError{Status: http.StatusUnauthorized, Challenge: `Bearer method="apple-as-web", url="https://portal.example.com/enroll"`, Err: mdm.ErrUnauthorized}
+			}
+			return errors.New("token belongs to another enrollment")
+		})
+	})
+	d := ueDevice(t, h, "UE-B", 1)
+	do := func(dev *device, body []byte, bearer string) *httptest.ResponseRecorder {
+		sig, _ := mdm.Sign(body, dev.cert, dev.key, &mdm.SignOptions{Hash: crypto.SHA1})
+		hdr := map[string]string{"Mdm-Signature": sig}
+		if bearer != "" {
+			hdr["Authorization"] = "Bearer " + bearer
+		}
+		return send(h.svc, mdm.ContentTypeCheckin, body, hdr)
+	}
+	w := do(d, d.authenticate(), "")
+	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Header().Get("WWW-Authenticate"), "apple-as-web") {
+		t.Fatalf("no bearer: %d %q", w.Code, w.Header())
+	}
+	if w := do(d, d.authenticate(), "stolen"); w.Code != http.StatusForbidden {
+		t.Fatalf("wrong bearer: %d", w.Code)
+	}
+	if _, err := h.svc.Enrollment(context.Background(), "UE-B"); !errors.Is(err, mdm.ErrNotFound) {
+		t.Fatalf("refused Authenticate stored: %v", err)
+	}
+	if w := do(d, d.authenticate(), "good"); w.Code != http.StatusOK {
+		t.Fatalf("good bearer: %d", w.Code)
+	}
+	last := seen[len(seen)-1]
+	if last.Certificate == nil || last.Certificate.Equal(d.cert) == false || len(last.Chain) != 2 || last.Rebind ||
+		last.Enrollment.Type != mdm.UserEnrollmentDevice || last.Message.CheckinHeader().MessageType != mdm.MessageAuthenticate {
+		t.Fatalf("Precheck saw %+v", last)
+	}
+	// A re-Authenticate with a new certificate rebinds when the hook allows.
+	d2 := &device{ident: d.ident, cert: h.ca.issue(t, "renewed", rsaKey(t, 2).Public()), key: rsaKey(t, 2)}
+	if w := do(d2, d2.authenticate(), "stolen"); w.Code != http.StatusForbidden {
+		t.Fatalf("rebinding refused by hook: %d", w.Code)
+	}
+	if w := do(d2, d2.authenticate(), "good"); w.Code != http.StatusOK || !seen[len(seen)-1].Rebind {
+		t.Fatalf("rebinding allowed by hook: %d (Rebind=%v)", w.Code, seen[len(seen)-1].Rebind)
+	}
+	if w := do(d, d.tokenUpdate("AQI="), "good"); w.Code != http.StatusForbidden {
+		t.Fatalf("old certificate after rebinding: %d", w.Code)
+	}
+	if w := do(d2, d2.tokenUpdate("AQI="), "good"); w.Code != http.StatusOK {
+		t.Fatalf("new certificate after rebinding: %d", w.Code)
+	}
+}
+
+func TestObserverErrorIs500(t *testing.T) {
+	h := newHarness(t, func(o *mdm.Options) {
+		o.Observer = mdm.Observers{mdm.ObserverFunc(func(ctx context.Context, ev *mdm.Event) error {
+			if ev.Kind == mdm.EventTokenUpdate {
+				return errors.New("enroll: store unavailable")
+			}
+			return nil
+		})}
+	})
+	d := ueDevice(t, h, "UE-O", 1)
+	if w := d.checkin(t, h.svc, d.authenticate()); w.Code != http.StatusOK {
+		t.Fatal(w.Code)
+	}
+	if w := d.checkin(t, h.svc, d.tokenUpdate("AQI=")); w.Code != http.StatusInternalServerError {
+		t.Fatalf("observer failure: %d, want 500", w.Code)
+	}
+}
+
+func TestQueueNotNowAndPush(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	a := ueDevice(t, h, "UE-A", 1)
+	b := ueDevice(t, h, "UE-B", 2)
+	h.enroll(a)
+	h.enroll(b)
+	for i, rt := range []string{"InstallProfile", "ProfileList", "DeviceInformation"} {
+		c, _ := mdm.NewCommand(fmt.Sprintf("c%d", i), map[string]any{"RequestType": rt})
+		if _, err := h.svc.Enqueue(ctx, c, "UE-A", "UE-B"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uuidOf := func(w *httptest.ResponseRecorder) string {
+		t.Helper()
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d", w.Code)
+		}
+		if w.Body.Len() == 0 {
+			return ""
+		}
+		c, err := mdm.ParseCommand(w.Body.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.UUID
+	}
+	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "c0" {
+		t.Fatalf("first = %s", got)
+	}
+	// A second concurrent poll does not get c0 too (nor c1 ahead of it).
+	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "" {
+		t.Fatalf("c0 delivered twice / out of order: %s", got)
+	}
+	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusNotNow, "c0"))); got != "c1" {
+		t.Fatalf("after NotNow = %s, want c1", got)
+	}
+	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusError, "c1"))); got != "c2" {
+		t.Fatalf("after Error = %s, want c2 (errored commands are not retried)", got)
+	}
+	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusAcknowledged, "c2"))); got != "" {
+		t.Fatalf("only the NotNow command is left, got %s", got)
+	}
+	// Idle makes NotNow commands deliverable again.
+	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "c0" {
+		t.Fatalf("Idle after NotNow = %s, want c0", got)
+	}
+	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusNotNow, "c0"))); got != "" {
+		t.Fatalf("got %s", got)
+	}
+	// So does a push.
+	if _, err := h.svc.Push(ctx, "UE-A"); err != nil {
+		t.Fatal(err)
+	}
+	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "c0" {
+		t.Fatalf("after a push = %s, want c0", got)
+	}
+	// A result for a command that is not pending is ignored, not stored.
+	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusAcknowledged, "nope"))); got != "" {
+		t.Fatalf("got %s", got)
+	}
+	if _, err := h.svc.Result(ctx, "UE-A", "nope"); !errors.Is(err, mdm.ErrNotFound) {
+		t.Fatal("stored a result for an unknown command")
+	}
+	// B's queue is independent.
+	if got := uuidOf(b.command(t, h.svc, b.status(mdm.StatusIdle, ""))); got != "c0" {
+		t.Fatalf("B first = %s", got)
+	}
+}
+
+func TestPushTokenDead(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	a := ueDevice(t, h, "UE-DEAD", 1)
+	h.enroll(a)
+	h.pushFn = func(tg mdm.PushTarget) error { return fmt.Errorf("apns: 410 Unregistered: %w", mdm.ErrPushTokenDead) }
+	res, err := h.svc.Push(ctx, "UE-DEAD")
+	if err != nil || len(res) != 1 || !errors.Is(res[0].Err, mdm.ErrPushTokenDead) {
+		t.Fatalf("Push = %+v, %v", res, err)
+	}
+	if rec, _ := h.svc.Enrollment(ctx, "UE-DEAD"); !rec.TokenDead {
+		t.Fatal("token not marked dead")
+	}
+	h.pushFn = nil
+	n := len(h.pushed)
+	if res, _ := h.svc.Push(ctx, "UE-DEAD"); len(res) != 0 || len(h.pushed) != n {
+		t.Fatal("pushed a dead token")
+	}
+	// A new TokenUpdate revives it.
+	if w := a.checkin(t, h.svc, a.tokenUpdate("AAEC")); w.Code != http.StatusOK {
+		t.Fatal(w.Code)
+	}
+	if res, _ := h.svc.Push(ctx, "UE-DEAD"); len(res) != 1 || string(h.pushed[len(h.pushed)-1].Token) != "\x00\x01\x02" {
+		t.Fatalf("no push after a new TokenUpdate: %+v", res)
+	}
+	// Unknown enrollments and a nil Pusher push nothing.
+	if res, err := h.svc.Push(ctx, "nobody"); err != nil || len(res) != 0 {
+		t.Fatalf("Push(unknown) = %v, %v", res, err)
+	}
+	h2 := newHarness(t, func(o *mdm.Options) { o.Pusher = nil })
+	h2.enroll(ueDevice(t, h2, "UE-X", 1))
+	c, _ := mdm.NewCommand("x", map[string]any{"RequestType": "ProfileList"})
+	if res, err := h2.svc.Enqueue(ctx, c, "UE-X"); err != nil || res != nil {
+		t.Fatalf("Enqueue without Pusher = %v, %v", res, err)
+	}
+}
+
+func TestAlternativeIdentitySources(t *testing.T) {
+	h := newHarness(t, func(o *mdm.Options) { o.CertHeader = "Client-Cert" })
+	d := ueDevice(t, h, "UE-TLS", 1)
+	auth := d.authenticate()
+
+	r := httptest.NewRequest(http.MethodPut, "/mdm", strings.NewReader(string(auth)))
+	r.Header.Set("Content-Type", mdm.ContentTypeCheckin)
+	r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{d.cert}}
+	w := httptest.NewRecorder()
+	h.svc.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Fatalf("TLS client certificate: %d %s", w.Code, w.Body)
+	}
+	hdr := ":" + base64.StdEncoding.EncodeToString(d.cert.Raw) + ":"
+	if w := send(h.svc, mdm.ContentTypeCheckin, d.tokenUpdate("AQI="), map[string]string{"Client-Cert": hdr}); w.Code != http.StatusOK {
+		t.Fatalf("RFC 9440 Client-Cert: %d %s", w.Code, w.Body)
+	}
+	if w := send(h.svc, mdm.ContentTypeCheckin, d.tokenUpdate("AQI="), map[string]string{"Client-Cert": "garbage"}); w.Code != http.StatusUnauthorized {
+		t.Fatalf("bad Client-Cert: %d", w.Code)
+	}
+
+	// A proxy that forwards URL-escaped PEM under its own header name.
+	h2 := newHarness(t, func(o *mdm.Options) { o.CertHeader = "X-Ssl-Client-Cert" })
+	d2 := ueDevice(t, h2, "UE-PROXY", 1)
+	esc := url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d2.cert.Raw})))
+	if w := send(h2.svc, mdm.ContentTypeCheckin, d2.authenticate(), map[string]string{"X-Ssl-Client-Cert": esc}); w.Code != http.StatusOK {
+		t.Fatalf("escaped PEM header: %d %s", w.Code, w.Body)
+	}
+	if w := send(h2.svc, mdm.ContentTypeCheckin, d2.tokenUpdate("AQI="), map[string]string{"X-Ssl-Client-Cert": base64.StdEncoding.EncodeToString(d2.cert.Raw)}); w.Code != http.StatusOK {
+		t.Fatalf("base64 DER header: %d %s", w.Code, w.Body)
+	}
+	// Without CertHeader configured the header is not trusted.
+	h3 := newHarness(t, nil)
+	if w := send(h3.svc, mdm.ContentTypeCheckin, d2.authenticate(), map[string]string{"Client-Cert": ":" + base64.StdEncoding.EncodeToString(d2.cert.Raw) + ":"}); w.Code != http.StatusUnauthorized {
+		t.Fatalf("untrusted header accepted: %d", w.Code)
+	}
+}
+
+func TestResponder(t *testing.T) {
+	h := newHarness(t, func(o *mdm.Options) {
+		o.Responder = mdm.ResponderFunc(func(ctx context.Context, r *mdm.Request) ([]byte, error) {
+			if m, ok := r.Message.(*mdm.DeclarativeManagement); ok && m.Endpoint == "tokens" {
+				return []byte(`{"SyncTokens":{"DeclarationsToken":"x","Timestamp":"2026-01-01T00:00:00Z"}}`), nil
+			}
+			return nil, mdm.ErrUnsupported
+		})
+	})
+	d := ueDevice(t, h, "UE-DDM", 1)
+	h.enroll(d)
+	w := d.checkin(t, h.svc, plistDoc(`<key>MessageType</key><string>DeclarativeManagement</string><key>EnrollmentID</key><string>UE-DDM</string><key>Endpoint</key><string>tokens</string>`))
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "SyncTokens") {
+		t.Fatalf("DeclarativeManagement: %d %s", w.Code, w.Body)
+	}
+	w = d.checkin(t, h.svc, plistDoc(`<key>MessageType</key><string>GetToken</string><key>EnrollmentID</key><string>UE-DDM</string><key>TokenServiceType</key><string>com.apple.maid</string>`))
+	if w.Code != http.StatusNotFound {
+		t.Fatalf("GetToken: %d", w.Code)
+	}
+}
+
+func TestNewServiceRequiresStoreAndRoots(t *testing.T) {
+	if _, err := mdm.NewService(nil, mdm.Options{}); err == nil {
+		t.Fatal("nil store accepted")
+	}
+	h := newHarness(t, nil)
+	if _, err := mdm.NewService(h.store, mdm.Options{}); err == nil {
+		t.Fatal("no roots accepted")
+	}
+}

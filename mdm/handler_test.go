@@ -136,6 +136,8 @@ func TestStatusCodes(t *testing.T) {
 	thief := &device{ident: mdm.Identity{EnrollmentID: "UE-2"}, cert: ue.cert, key: ue.key}
 	unknown := ueDevice(t, h, "UE-UNKNOWN", 2)
 	newcomer := ueDevice(t, h, "UE-NEW", 2)
+	mac := newDevice(t, h.ca, mdm.Identity{UDID: "X"}, 5)
+	h.enroll(mac)
 	body := ue.status(mdm.StatusIdle, "")
 	goodSig, _ := mdm.Sign(body, ue.cert, ue.key, nil)
 	otherSig, _ := mdm.Sign([]byte("something else"), ue.cert, ue.key, nil)
@@ -187,11 +189,7 @@ func TestStatusCodes(t *testing.T) {
 			imp := &device{ident: ue.ident, cert: newcomer.cert, key: newcomer.key}
 			return imp.checkin(t, h.svc, imp.authenticate())
 		}, http.StatusForbidden},
-		{"UserAuthenticate declined", func() *httptest.ResponseRecorder {
-			d := newDevice(t, h.ca, mdm.Identity{UDID: "X"}, 5)
-			h.enroll(d)
-			return d.checkin(t, h.svc, userAuth)
-		}, http.StatusGone},
+		{"UserAuthenticate declined", func() *httptest.ResponseRecorder { return mac.checkin(t, h.svc, userAuth) }, http.StatusGone},
 		{"unsupported DeclarativeManagement", func() *httptest.ResponseRecorder {
 			return ue.checkin(t, h.svc, plistDoc(`<key>MessageType</key><string>DeclarativeManagement</string><key>EnrollmentID</key><string>UE-1</string><key>Endpoint</key><string>tokens</string>`))
 		}, http.StatusNotFound},

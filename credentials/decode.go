@@ -104,7 +104,7 @@ func decodePEM(data []byte) (contents, error) {
 			// bodies under "PRIVATE KEY" too.
 			k, err := parseDERKey(block.Bytes)
 			if err != nil {
-				return contents{}, fmt.Errorf("PEM block %d: %w", n, err)
+				return contents{}, fmt.Errorf("%w (PEM block %d)", err, n)
 			}
 			c.keys = append(c.keys, k)
 		default:
@@ -123,7 +123,7 @@ func (l *Loader) decodePKCS12(ctx context.Context, data []byte) (contents, error
 	if l.Password != nil {
 		var err error
 		if password, err = l.Password.Password(ctx); err != nil {
-			return contents{}, fmt.Errorf("credentials: PKCS#12 password: %w", err)
+			return contents{}, chain(ErrNoPassword, err)
 		}
 	}
 	key, leaf, cas, err := pkcs12.DecodeChain(trimLeading(data), password)
@@ -156,10 +156,7 @@ func (l *Loader) openVault(ctx context.Context, data []byte) ([]byte, error) {
 	}
 	password, err := l.VaultPassword.Password(ctx)
 	if err != nil {
-		if errors.Is(err, ErrNoVaultPassword) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %w", ErrNoVaultPassword, err)
+		return nil, chain(ErrNoVaultPassword, err)
 	}
 	if password == "" {
 		return nil, fmt.Errorf("%w: the password source gave an empty password", ErrNoVaultPassword)

@@ -51,8 +51,13 @@ var (
 	// ErrWrongPassword means the PKCS#12 password is wrong (or missing).
 	ErrWrongPassword = errors.New("credentials: wrong PKCS#12 password")
 
+	// ErrNoPassword means a PasswordSource could not supply a password,
+	// such as PasswordEnv naming an unset variable.
+	ErrNoPassword = errors.New("credentials: password not available")
+
 	// ErrNoVaultPassword means an Ansible Vault file was found but no vault
-	// password is configured, or its source gave an empty one.
+	// password is configured, its source failed (the error also matches
+	// the source's error), or it gave an empty one.
 	ErrNoVaultPassword = errors.New("credentials: no Ansible Vault password")
 
 	// ErrWrongVaultPassword means the Ansible Vault password does not open
@@ -121,3 +126,15 @@ func describe(c *x509.Certificate) string {
 	}
 	return "\"" + name + "\""
 }
+
+// chained is an error that matches both outer and inner, and reads
+// "outer: inner" with the package prefix once.
+type chained struct{ outer, inner error }
+
+func chain(outer, inner error) error { return &chained{outer, inner} }
+
+func (e *chained) Error() string {
+	return e.outer.Error() + ": " + strings.TrimPrefix(e.inner.Error(), "credentials: ")
+}
+
+func (e *chained) Unwrap() []error { return []error{e.outer, e.inner} }

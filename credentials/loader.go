@@ -200,12 +200,12 @@ func readFile(ctx context.Context, path string) ([]byte, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &FileError{Path: path, Err: fmt.Errorf("%w: %w", ErrUnreadable, err)}
+		return nil, &FileError{Path: path, Err: chain(ErrUnreadable, err)}
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return nil, &FileError{Path: path, Err: fmt.Errorf("%w: %w", ErrUnreadable, err)}
+		return nil, &FileError{Path: path, Err: chain(ErrUnreadable, err)}
 	}
 	if len(data) > MaxFileSize {
 		return nil, &FileError{Path: path, Err: fmt.Errorf("%w: larger than %d bytes", ErrUnreadable, MaxFileSize)}

@@ -53,7 +53,7 @@ type PasswordEnv string
 func (name PasswordEnv) Password(context.Context) (string, error) {
 	v, ok := os.LookupEnv(string(name))
 	if !ok {
-		return "", fmt.Errorf("%w: environment variable %s is not set", ErrNoVaultPassword, string(name))
+		return "", fmt.Errorf("%w: environment variable %s is not set", ErrNoPassword, string(name))
 	}
 	return v, nil
 }

@@ -122,7 +122,13 @@ func ParseWWWAuthenticate(v string) ([]Challenge, error) {
 				}
 				val, s = b.String(), s[i:]
 			} else {
-				val = token()
+				// A bare value: a token by the RFC, but servers send
+				// unquoted URLs too, so read up to a separator.
+				i := strings.IndexAny(s, " \t,")
+				if i < 0 {
+					i = len(s)
+				}
+				val, s = s[:i], s[i:]
 			}
 			ch.Params[strings.ToLower(name)] = val
 		}

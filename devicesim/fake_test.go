@@ -99,9 +99,9 @@ type mdmRequest struct {
 }
 
 type fakeServer struct {
-	t      *testing.T
-	srv    *httptest.Server
-	pki    pki
+	t       *testing.T
+	srv     *httptest.Server
+	pki     pki
 	openssl string // when set, every Mdm-Signature is also checked with openssl
 
 	deviceRoots *x509.CertPool // the DeviceCA root for account-driven requests

@@ -1,0 +1,193 @@
+package mdm_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/enrollkit/enrollkit/internal/testenv"
+	"github.com/enrollkit/enrollkit/mdm"
+)
+
+// opensslSign signs body with openssl cms -sign and the given arguments and
+// returns the DER (or BER) signature.
+func opensslSign(t *testing.T, openssl, dir string, body []byte, cert, key string, args ...string) []byte {
+	t.Helper()
+	in := filepath.Join(dir, "body")
+	out := filepath.Join(dir, "sig")
+	if err := os.WriteFile(in, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	argv := append([]string{"cms", "-sign", "-in", in, "-signer", cert, "-inkey", key, "-out", out}, args...)
+	if cmd := exec.Command(openssl, argv...); true {
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+	}
+	sig, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+func writeKey(t *testing.T, dir, name string, key crypto.Signer) string {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writePEM(t, dir, name, "PRIVATE KEY", der)
+}
+
+func TestOpenSSLSignatures(t *testing.T) {
+	openssl := testenv.LookPath(t, "openssl")
+	dir := t.TempDir()
+	ca := newCA(t, "Example Device CA", 0)
+	rsaDev := rsaKey(t, 1)
+	rsaCert := ca.issue(t, "rsa device", rsaDev.Public())
+	ecDev, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecCert := ca.issue(t, "ec device", ecDev.Public())
+	rsaCertPath := writePEM(t, dir, "rsa.pem", "CERTIFICATE", rsaCert.Raw)
+	rsaKeyPath := writeKey(t, dir, "rsa.key", rsaDev)
+	ecCertPath := writePEM(t, dir, "ec.pem", "CERTIFICATE", ecCert.Raw)
+	ecKeyPath := writeKey(t, dir, "ec.key", ecDev)
+	body := plistDoc(`<key>MessageType</key><string>TokenUpdate</string><key>EnrollmentID</key><string>E</string><key>Token</key><data>AQI=</data><key>PushMagic</key><string>m</string>`)
+
+	tests := []struct {
+		name       string
+		cert, key  string
+		want       *x509.Certificate
+		args       []string
+		ber        bool
+		wantErr    error
+		noTamperOK bool
+	}{
+		{"sha1 stream noattr (BER)", rsaCertPath, rsaKeyPath, rsaCert, []string{"-md", "sha1", "-stream", "-noattr", "-binary", "-outform", "DER"}, true, nil, false},
+		{"default attributes", rsaCertPath, rsaKeyPath, rsaCert, []string{"-binary", "-outform", "DER"}, false, nil, false},
+		{"sha1 with attributes", rsaCertPath, rsaKeyPath, rsaCert, []string{"-md", "sha1", "-binary", "-outform", "DER"}, false, nil, false},
+		{"sha256", rsaCertPath, rsaKeyPath, rsaCert, []string{"-md", "sha256", "-binary", "-outform", "DER"}, false, nil, false},
+		{"sha256 noattr", rsaCertPath, rsaKeyPath, rsaCert, []string{"-md", "sha256", "-noattr", "-binary", "-outform", "DER"}, false, nil, false},
+		{"sha1 noattr detached DER", rsaCertPath, rsaKeyPath, rsaCert, []string{"-md", "sha1", "-noattr", "-binary", "-outform", "DER"}, false, nil, false},
+		{"stream with attributes (BER)", rsaCertPath, rsaKeyPath, rsaCert, []string{"-stream", "-binary", "-outform", "DER"}, true, nil, false},
+		{"sha512", rsaCertPath, rsaKeyPath, rsaCert, []string{"-md", "sha512", "-binary", "-outform", "DER"}, false, nil, false},
+		{"ecdsa sha256", ecCertPath, ecKeyPath, ecCert, []string{"-md", "sha256", "-binary", "-outform", "DER"}, false, nil, false},
+		{"ecdsa noattr", ecCertPath, ecKeyPath, ecCert, []string{"-md", "sha256", "-noattr", "-binary", "-outform", "DER"}, false, nil, false},
+		{"no certificate", rsaCertPath, rsaKeyPath, nil, []string{"-nocerts", "-binary", "-outform", "DER"}, false, mdm.ErrNoCertificate, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sig := opensslSign(t, openssl, dir, body, tc.cert, tc.key, tc.args...)
+			if isBER := sig[1] == 0x80; isBER != tc.ber {
+				t.Fatalf("openssl produced BER=%v, want %v", isBER, tc.ber)
+			}
+			leaf, certs, err := mdm.VerifySignature(sig, body)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("VerifySignature = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("VerifySignature: %v", err)
+			}
+			if !leaf.Equal(tc.want) || len(certs) != 1 {
+				t.Fatalf("signer = %s (%d certificates)", leaf.Subject, len(certs))
+			}
+			tampered := bytes.Replace(body, []byte("AQI="), []byte("AQM="), 1)
+			if _, _, err := mdm.VerifySignature(sig, tampered); !errors.Is(err, mdm.ErrBadSignature) {
+				t.Fatalf("tampered body: %v, want ErrBadSignature", err)
+			}
+			// The same signature through the handler, as a device sends it.
+			h := newHarness(t, func(o *mdm.Options) { o.Roots = []*x509.Certificate{ca.cert} })
+			auth := plistDoc(`<key>MessageType</key><string>Authenticate</string><key>EnrollmentID</key><string>E</string><key>Topic</key><string>t</string>`)
+			asig := opensslSign(t, openssl, dir, auth, tc.cert, tc.key, tc.args...)
+			w := send(h.svc, mdm.ContentTypeCheckin, auth, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(asig)})
+			if w.Code != http.StatusOK {
+				t.Fatalf("handler: %d %s", w.Code, w.Body)
+			}
+			w = send(h.svc, mdm.ContentTypeCheckin, body, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(sig)})
+			if w.Code != http.StatusOK {
+				t.Fatalf("handler TokenUpdate: %d %s", w.Code, w.Body)
+			}
+			w = send(h.svc, mdm.ContentTypeCheckin, tampered, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(sig)})
+			if w.Code != http.StatusUnauthorized {
+				t.Fatalf("handler, tampered: %d", w.Code)
+			}
+		})
+	}
+}
+
+// TestOpenSSLSHA1Chain checks an identity certificate signed with SHA-1 by
+// its CA, which crypto/x509 refuses in chains, and one from a foreign CA.
+func TestOpenSSLSHA1Chain(t *testing.T) {
+	openssl := testenv.LookPath(t, "openssl")
+	dir := t.TempDir()
+	ca := newCA(t, "Legacy SCEP CA", 0)
+	caPath := writePEM(t, dir, "ca.pem", "CERTIFICATE", ca.cert.Raw)
+	caKey := writeKey(t, dir, "ca.key", ca.key)
+	devKey := writeKey(t, dir, "dev.key", rsaKey(t, 1))
+	run := func(args ...string) {
+		t.Helper()
+		if b, err := exec.Command(openssl, args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, b)
+		}
+	}
+	run("req", "-new", "-key", devKey, "-subj", "/CN=legacy device", "-out", filepath.Join(dir, "dev.csr"))
+	run("x509", "-req", "-in", filepath.Join(dir, "dev.csr"), "-CA", caPath, "-CAkey", caKey, "-sha1", "-days", "1",
+		"-set_serial", "4242", "-out", filepath.Join(dir, "dev.pem"))
+	raw, _ := os.ReadFile(filepath.Join(dir, "dev.pem"))
+	blk, _ := pem.Decode(raw)
+	leaf, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf.SignatureAlgorithm != x509.SHA1WithRSA {
+		t.Fatalf("leaf signed with %v", leaf.SignatureAlgorithm)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool(ca.cert)}); err == nil {
+		t.Log("crypto/x509 now accepts SHA-1 chains; the fallback is unused")
+	}
+	h := newHarness(t, func(o *mdm.Options) { o.Roots = []*x509.Certificate{ca.cert} })
+	auth := plistDoc(`<key>MessageType</key><string>Authenticate</string><key>EnrollmentID</key><string>LEGACY</string><key>Topic</key><string>t</string>`)
+	sig := opensslSign(t, openssl, dir, auth, filepath.Join(dir, "dev.pem"), devKey, "-md", "sha1", "-stream", "-noattr", "-binary", "-outform", "DER")
+	w := send(h.svc, mdm.ContentTypeCheckin, auth, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(sig)})
+	if w.Code != http.StatusOK {
+		t.Fatalf("SHA-1 leaf: %d %s", w.Code, w.Body)
+	}
+	// A second request hits the verified-certificate cache.
+	w = send(h.svc, mdm.ContentTypeCheckin, auth, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(sig)})
+	if w.Code != http.StatusOK {
+		t.Fatalf("SHA-1 leaf, cached: %d %s", w.Code, w.Body)
+	}
+	// The same SHA-1 leaf is refused by a service trusting another CA.
+	other := newHarness(t, nil)
+	w = send(other.svc, mdm.ContentTypeCheckin, auth, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(sig)})
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("SHA-1 leaf from a foreign CA: %d, want 403", w.Code)
+	}
+	if _, err := other.svc.Enrollment(context.Background(), "LEGACY"); !errors.Is(err, mdm.ErrNotFound) {
+		t.Fatal("refused Authenticate was stored")
+	}
+}
+
+func pool(certs ...*x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range certs {
+		p.AddCert(c)
+	}
+	return p
+}

@@ -201,3 +201,9 @@ func exportPKCS12(t *testing.T, key crypto.PrivateKey, leaf *x509.Certificate, c
 // legacyPKCS12 are the algorithms of PKCS#12 files from older tools
 // (SHA-1 MAC, 3DES), which OpenSSL 3's default provider still writes.
 var legacyPKCS12 = []string{"-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1"}
+
+func x509MarshalPKCS1(k crypto.Signer) []byte {
+	return x509.MarshalPKCS1PrivateKey(k.(*rsa.PrivateKey))
+}
+
+func bigOne() *big.Int { return big.NewInt(1) }

@@ -1,0 +1,198 @@
+package enroll_test
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/mdm"
+)
+
+// coreDevice stands in for package mdm calling the Service's hooks for a
+// device: it builds the mdm.Request a verified check-in would give, calls
+// Precheck, and on success Observe, as mdm.Service does.
+type coreDevice struct {
+	f            *coreFixture
+	cert         []byte
+	enrollmentID string
+	bearer       string
+}
+
+// checkin sends a check-in of the given MessageType, or a command result
+// ("Idle").
+func (d coreDevice) checkin(t testing.TB, messageType string) error {
+	t.Helper()
+	ctx := context.Background()
+	hr := httptest.NewRequest(http.MethodPut, "https://mdm.example.com/checkin", nil)
+	hr.RemoteAddr = "203.0.113.9:51234"
+	hr.Header.Set("User-Agent", "MDM/1.0")
+	if d.bearer != "" {
+		hr.Header.Set("Authorization", "Bearer "+d.bearer)
+	}
+	cert, err := x509.ParseCertificate(d.cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := mdm.Header{MessageType: mdm.MessageType(messageType), Identity: mdm.Identity{EnrollmentID: d.enrollmentID}}
+	ident := mdm.Enrollment{ID: mdm.EnrollmentID(d.enrollmentID), Type: mdm.UserEnrollmentDevice}
+	r := &mdm.Request{HTTP: hr, Enrollment: ident, Certificate: cert, Fingerprint: mdm.FingerprintOf(d.cert)}
+	kind := mdm.EventKind(0)
+	switch messageType {
+	case "Authenticate":
+		r.Message, kind = &mdm.Authenticate{Header: hdr}, mdm.EventAuthenticate
+	case "TokenUpdate":
+		r.Message, kind = &mdm.TokenUpdate{Header: hdr, Token: []byte{1}, PushMagic: "magic"}, mdm.EventTokenUpdate
+	case "CheckOut":
+		r.Message, kind = &mdm.CheckOut{Header: hdr}, mdm.EventCheckOut
+	default:
+		r.Result, kind = &mdm.CommandResult{Identity: hdr.Identity, Status: mdm.Status(messageType)}, mdm.EventCommandResult
+	}
+	if err := d.f.svc.Precheck(ctx, r); err != nil {
+		return err
+	}
+	return d.f.svc.Observe(ctx, &mdm.Event{Kind: kind, Enrollment: ident, Message: r.Message, Result: r.Result, Request: hr, Fingerprint: r.Fingerprint})
+}
+
+// coreWantReject fails unless err is an *mdm.RejectError with the status.
+func coreWantReject(t testing.TB, what string, err error, status int) {
+	t.Helper()
+	var re *mdm.RejectError
+	if !errors.As(err, &re) || re.Status != status {
+		t.Fatalf("%s: err = %v, want a %d *mdm.RejectError", what, err, status)
+	}
+}
+
+// issued returns an enrollment of the user in ProfileIssued with its
+// certificate recorded.
+func (f *coreFixture) issued(t testing.TB, username string) (*enroll.Enrollment, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	inv := f.invite(t, username)
+	e := f.toConsented(t, inv, username, enroll.OwnershipEmployee)
+	if _, err := f.svc.IssueDownloadLink(ctx, coreMeta, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	cert := coreDeviceCert(t, e.ID)
+	e, err := f.svc.RecordCertificate(ctx, enroll.Meta{}, e.ID, cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, cert
+}
+
+func TestPrecheckRefuses(t *testing.T) {
+	ctx := context.Background()
+	t.Run("certificate of another enrollment", func(t *testing.T) {
+		f := newCoreFixture(t)
+		alice, aliceCert := f.issued(t, "alice")
+		bob, _ := f.issued(t, "bob")
+		// Bob's device presents Alice's certificate: it is Alice's enrollment
+		// that the certificate names, so Bob's stays untouched; and once
+		// Alice's device checked in, nobody else can with that certificate.
+		if err := (coreDevice{f: f, cert: aliceCert, enrollmentID: "UE-A"}).checkin(t, "Authenticate"); err != nil {
+			t.Fatal(err)
+		}
+		err := coreDevice{f: f, cert: aliceCert, enrollmentID: "UE-B"}.checkin(t, "Authenticate")
+		coreWantReject(t, "second device with the same certificate", err, 403)
+		coreWantErr(t, "second device", err, enroll.ErrDeviceMismatch)
+		if f.state(t, alice.ID) != enroll.StateCheckedIn || f.state(t, bob.ID) != enroll.StateProfileIssued {
+			t.Fatal("states changed")
+		}
+		// Recording Alice's certificate for Bob is refused.
+		_, err = f.svc.RecordCertificate(ctx, enroll.Meta{}, bob.ID, aliceCert)
+		coreWantErr(t, "binding a certificate twice", err, enroll.ErrDeviceMismatch)
+	})
+	t.Run("unknown certificate", func(t *testing.T) {
+		f := newCoreFixture(t)
+		f.issued(t, "alice")
+		err := coreDevice{f: f, cert: coreDeviceCert(t, "stranger"), enrollmentID: "UE-X"}.checkin(t, "Authenticate")
+		coreWantReject(t, "unknown certificate", err, 403)
+	})
+	t.Run("token and certificate disagree", func(t *testing.T) {
+		f := newCoreFixture(t)
+		_, aliceCert := f.issued(t, "alice")
+		inv := f.invite(t, "bob")
+		e := f.toConsented(t, inv, "bob", enroll.OwnershipEmployee)
+		tok, err := f.svc.IssueAccessToken(ctx, coreMeta, e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = coreDevice{f: f, cert: aliceCert, enrollmentID: "UE-B", bearer: tok.Token}.checkin(t, "Authenticate")
+		coreWantReject(t, "mixed credentials", err, 403)
+		err = coreDevice{f: f, cert: aliceCert, enrollmentID: "UE-B", bearer: "forged"}.checkin(t, "Authenticate")
+		coreWantReject(t, "forged token", err, 401)
+	})
+	t.Run("account-driven certificate without token", func(t *testing.T) {
+		f := newCoreFixture(t)
+		inv := f.invite(t, "bob")
+		e := f.toConsented(t, inv, "bob", enroll.OwnershipEmployee)
+		if _, err := f.svc.IssueAccessToken(ctx, coreMeta, e.ID); err != nil {
+			t.Fatal(err)
+		}
+		cert := coreDeviceCert(t, "bob")
+		if _, err := f.svc.RecordCertificate(ctx, enroll.Meta{}, e.ID, cert); err != nil {
+			t.Fatal(err)
+		}
+		err := coreDevice{f: f, cert: cert, enrollmentID: "UE-B"}.checkin(t, "Authenticate")
+		coreWantReject(t, "account-driven without token", err, 401)
+	})
+	t.Run("revoked before check-in", func(t *testing.T) {
+		f := newCoreFixture(t)
+		e, cert := f.issued(t, "alice")
+		f.svc.Revoke(ctx, enroll.Meta{}, e.ID, "")
+		err := coreDevice{f: f, cert: cert, enrollmentID: "UE-A"}.checkin(t, "Authenticate")
+		coreWantReject(t, "revoked", err, 403)
+		coreWantErr(t, "revoked", err, enroll.ErrRevoked)
+	})
+	t.Run("unknown device", func(t *testing.T) {
+		f := newCoreFixture(t)
+		err := coreDevice{f: f, cert: coreDeviceCert(t, "x"), enrollmentID: "UE-NONE"}.checkin(t, "TokenUpdate")
+		coreWantReject(t, "TokenUpdate from unknown device", err, 403)
+	})
+	t.Run("token update before check-in", func(t *testing.T) {
+		f := newCoreFixture(t)
+		e, cert := f.issued(t, "alice")
+		// Observe ignores devices it does not know.
+		err := f.svc.Observe(ctx, &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Enrollment{ID: "UE-A"}})
+		if err != nil || f.state(t, e.ID) != enroll.StateProfileIssued {
+			t.Fatalf("Observe of an unknown device: %v", err)
+		}
+		d := coreDevice{f: f, cert: cert, enrollmentID: "UE-A"}
+		if err := d.checkin(t, "Authenticate"); err != nil {
+			t.Fatal(err)
+		}
+		f.svc.Revoke(ctx, enroll.Meta{}, e.ID, "")
+		coreWantReject(t, "TokenUpdate after revocation", d.checkin(t, "TokenUpdate"), 403)
+		// An observer call for a revoked enrollment does not fail the device.
+		if err := f.svc.Observe(ctx, &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Enrollment{ID: "UE-A"}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestRedeemChallengeRejects(t *testing.T) {
+	ctx := context.Background()
+	f := newCoreFixture(t)
+	for _, c := range []string{"", "unknown"} {
+		_, err := f.svc.RedeemChallenge(ctx, enroll.Meta{}, c)
+		coreWantErr(t, "challenge "+c, err, enroll.ErrChallengeInvalid)
+	}
+	inv := f.invite(t, "alice")
+	e := f.toConsented(t, inv, "alice", enroll.OwnershipEmployee)
+	link, _ := f.svc.IssueDownloadLink(ctx, coreMeta, e.ID)
+	prof, err := f.svc.DownloadProfile(ctx, coreMeta, link.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	challenge := coreSCEP(t, coreParseProfile(t, prof.Data)).Challenge
+	f.clock.advance(enroll.DefaultChallengeTTL)
+	_, err = f.svc.RedeemChallenge(ctx, enroll.Meta{}, challenge)
+	coreWantErr(t, "expired challenge", err, enroll.ErrChallengeInvalid)
+
+	_, err = f.svc.RecordCertificate(ctx, enroll.Meta{}, e.ID, []byte("not DER"))
+	coreWantErr(t, "bad certificate", err, enroll.ErrInvalidInput)
+}

@@ -16,15 +16,15 @@ import (
 	"howett.net/plist"
 )
 
-// testCert is a certificate with its key for signing test messages.
-type testCert struct {
+// miCert is a certificate with its key for signing test messages.
+type miCert struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 }
 
-// newTestCert issues a certificate named cn, signed by parent (self-signed
+// newMICert issues a certificate named cn, signed by parent (self-signed
 // when parent is nil).
-func newTestCert(t testing.TB, cn string, parent *testCert, isCA bool) *testCert {
+func newMICert(t testing.TB, cn string, parent *miCert, isCA bool) *miCert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -52,12 +52,12 @@ func newTestCert(t testing.TB, cn string, parent *testCert, isCA bool) *testCert
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testCert{cert: c, key: key}
+	return &miCert{cert: c, key: key}
 }
 
 // signMachineInfo returns content wrapped in CMS SignedData signed by
 // signer, with chain included.
-func signMachineInfo(t testing.TB, content []byte, signer *testCert, chain ...*x509.Certificate) []byte {
+func signMachineInfo(t testing.TB, content []byte, signer *miCert, chain ...*x509.Certificate) []byte {
 	t.Helper()
 	sd, err := pkcs7.NewSignedData(content)
 	if err != nil {
@@ -84,9 +84,9 @@ func machineInfoPlist(t testing.TB, m map[string]any) []byte {
 }
 
 func TestParseMachineInfo(t *testing.T) {
-	ca := newTestCert(t, "Test Device CA", nil, true)
-	device := newTestCert(t, "device", ca, false)
-	stranger := newTestCert(t, "Other CA", nil, true)
+	ca := newMICert(t, "Test Device CA", nil, true)
+	device := newMICert(t, "device", ca, false)
+	stranger := newMICert(t, "Other CA", nil, true)
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.cert)
 	otherRoots := x509.NewCertPool()
@@ -167,8 +167,8 @@ func TestParseMachineInfo(t *testing.T) {
 }
 
 func FuzzParseMachineInfo(f *testing.F) {
-	ca := newTestCert(f, "Test Device CA", nil, true)
-	device := newTestCert(f, "device", ca, false)
+	ca := newMICert(f, "Test Device CA", nil, true)
+	device := newMICert(f, "device", ca, false)
 	f.Add(signMachineInfo(f, machineInfoPlist(f, map[string]any{"PRODUCT": "iPhone16,1", "LANGUAGE": "en"}), device, ca.cert))
 	f.Add([]byte{0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02, 0xa0, 0x80})
 	f.Add([]byte("not cms"))

@@ -22,25 +22,25 @@ import (
 
 // walkToTerms takes a browser from an invitation link through sign-in,
 // privacy notice, passcode and information screen to the terms page.
-func walkToTerms(t *testing.T, b *browser, inv *enroll.Invitation) *page {
+func portalWalkToTerms(t *testing.T, b *browser, inv *enroll.Invitation) *page {
 	t.Helper()
 	p := b.get(inv.URL)
-	wantStatus(t, p, http.StatusOK)
-	wantPath(t, p, "signin")
+	portalWantStatus(t, p, http.StatusOK)
+	portalWantPath(t, p, "signin")
 	p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
-	wantPath(t, p, "privacy")
+	portalWantPath(t, p, "privacy")
 	p = b.submit(p, nil)
-	wantPath(t, p, "passcode")
+	portalWantPath(t, p, "passcode")
 	p = b.submit(p, map[string]string{"passcode": inv.Passcode})
-	wantPath(t, p, "info")
+	portalWantPath(t, p, "info")
 	p = b.submit(p, nil)
-	wantPath(t, p, "terms")
-	wantStatus(t, p, http.StatusOK)
+	portalWantPath(t, p, "terms")
+	portalWantStatus(t, p, http.StatusOK)
 	return p
 }
 
 // fetch GETs u without cookies and returns the response with its body.
-func fetch(t *testing.T, u string) (*http.Response, []byte) {
+func portalFetch(t *testing.T, u string) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := http.Get(u)
 	if err != nil {
@@ -72,17 +72,17 @@ func (h *harness) parseProfile(t *testing.T, data []byte) (*profile.Parsed, *pro
 	return parsed, m
 }
 
-func TestProfileFlow(t *testing.T) {
+func TestFlowProfileBased(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	inv := h.invite()
 	b := h.browser()
-	p := walkToTerms(t, b, inv)
+	p := portalWalkToTerms(t, b, inv)
 	if !strings.Contains(p.body, "Personal data stays private.") {
 		t.Fatal("terms page does not show the configured terms text")
 	}
 	p = b.submit(p, map[string]string{"accept": "yes"})
-	wantStatus(t, p, http.StatusOK)
-	wantPath(t, p, "download")
+	portalWantStatus(t, p, http.StatusOK)
+	portalWantPath(t, p, "download")
 	if p.link == "" {
 		t.Fatalf("download page has no #download-profile link:\n%s", p.body)
 	}
@@ -90,7 +90,7 @@ func TestProfileFlow(t *testing.T) {
 		t.Fatalf("download page has %d forms, want none", len(p.forms))
 	}
 
-	resp, data := fetch(t, p.link)
+	resp, data := portalFetch(t, p.link)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("download: status %d: %s", resp.StatusCode, data)
 	}
@@ -112,7 +112,7 @@ func TestProfileFlow(t *testing.T) {
 	}
 
 	// The link is single use.
-	resp, _ = fetch(t, p.link)
+	resp, _ = portalFetch(t, p.link)
 	if resp.StatusCode != http.StatusGone {
 		t.Fatalf("second download: status %d, want 410", resp.StatusCode)
 	}
@@ -145,58 +145,58 @@ func TestProfileFlow(t *testing.T) {
 	}
 }
 
-func TestProfileFlowReloadIssuesNewLink(t *testing.T) {
+func TestFlowDownloadLinkReload(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	inv := h.invite()
 	b := h.browser()
-	p := b.submit(walkToTerms(t, b, inv), map[string]string{"accept": "yes"})
+	p := b.submit(portalWalkToTerms(t, b, inv), map[string]string{"accept": "yes"})
 	first := p.link
 
 	t.Run("late link", func(t *testing.T) {
 		h.clock.Advance(8*time.Minute + time.Second)
-		resp, _ := fetch(t, first)
+		resp, _ := portalFetch(t, first)
 		if resp.StatusCode != http.StatusGone {
 			t.Fatalf("late download: status %d, want 410", resp.StatusCode)
 		}
 	})
 	t.Run("reload gives a working link and retires the old one", func(t *testing.T) {
 		p := b.get(h.srv.URL + "/portal/download")
-		wantStatus(t, p, http.StatusOK)
+		portalWantStatus(t, p, http.StatusOK)
 		if p.link == "" || p.link == first {
 			t.Fatalf("reload link %q (first %q)", p.link, first)
 		}
 		second := p.link
 		p = b.get(h.srv.URL + "/portal/download")
-		resp, _ := fetch(t, second)
+		resp, _ := portalFetch(t, second)
 		if resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("replaced link: status %d, want 404", resp.StatusCode)
 		}
-		resp, _ = fetch(t, p.link)
+		resp, _ = portalFetch(t, p.link)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("newest link: status %d, want 200", resp.StatusCode)
 		}
 	})
 }
 
-// deviceCA is an Apple-device-CA stand-in that signs MachineInfo bodies.
-type deviceCA struct {
-	root, inter, leaf *keyPair
+// portalDeviceCA is an Apple-device-CA stand-in that signs MachineInfo bodies.
+type portalDeviceCA struct {
+	root, inter, leaf *portalKeyPair
 }
 
-func newDeviceCA(t *testing.T) *deviceCA {
-	root := issue(t, "Test Device Root", nil, true)
-	inter := issue(t, "Test iPhone Device CA", root, true)
-	return &deviceCA{root: root, inter: inter, leaf: issue(t, "device", inter, false)}
+func newPortalDeviceCA(t *testing.T) *portalDeviceCA {
+	root := portalIssue(t, "Test Device Root", nil, true)
+	inter := portalIssue(t, "Test iPhone Device CA", root, true)
+	return &portalDeviceCA{root: root, inter: inter, leaf: portalIssue(t, "device", inter, false)}
 }
 
-func (d *deviceCA) pool() *x509.CertPool {
+func (d *portalDeviceCA) pool() *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(d.root.cert)
 	return p
 }
 
 // machineInfo returns a CMS-signed MachineInfo as a device posts it.
-func (d *deviceCA) machineInfo(t *testing.T) []byte {
+func (d *portalDeviceCA) machineInfo(t *testing.T) []byte {
 	t.Helper()
 	body, err := plist.Marshal(map[string]any{"LANGUAGE": "en", "PRODUCT": "iPhone16,1", "VERSION": "22B83", "OS_VERSION": "18.1"}, plist.XMLFormat)
 	if err != nil {
@@ -219,7 +219,7 @@ func (d *deviceCA) machineInfo(t *testing.T) []byte {
 
 // postBaseURL posts a MachineInfo body to the BaseURL with an optional
 // bearer token.
-func postBaseURL(t *testing.T, baseURL string, body []byte, token string) (*http.Response, []byte) {
+func portalPostBaseURL(t *testing.T, baseURL string, body []byte, token string) (*http.Response, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, baseURL, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/pkcs7-signature")
@@ -238,9 +238,9 @@ func postBaseURL(t *testing.T, baseURL string, body []byte, token string) (*http
 
 // accountDiscover runs discovery and the first BaseURL post and returns
 // the BaseURL and the web view URL of the Bearer challenge.
-func accountDiscover(t *testing.T, h *harness, dev *deviceCA) (baseURL, webURL string) {
+func portalDiscover(t *testing.T, h *harness, dev *portalDeviceCA) (baseURL, webURL string) {
 	t.Helper()
-	resp, body := fetch(t, h.srv.URL+enroll.WellKnownPath+"?user-identifier="+url.QueryEscape(testMAID)+"&model-family=iPhone")
+	resp, body := portalFetch(t, h.srv.URL+enroll.WellKnownPath+"?user-identifier="+url.QueryEscape(testMAID)+"&model-family=iPhone")
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("well-known: %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
@@ -249,7 +249,7 @@ func accountDiscover(t *testing.T, h *harness, dev *deviceCA) (baseURL, webURL s
 		t.Fatalf("well-known body %s (%v)", body, err)
 	}
 	baseURL = wk.Servers[0].BaseURL
-	resp, body = postBaseURL(t, baseURL, dev.machineInfo(t), "")
+	resp, body = portalPostBaseURL(t, baseURL, dev.machineInfo(t), "")
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("BaseURL without token: %d %s", resp.StatusCode, body)
 	}
@@ -266,28 +266,28 @@ func accountDiscover(t *testing.T, h *harness, dev *deviceCA) (baseURL, webURL s
 
 // accountWalk runs the portal steps in the web view and returns the access
 // token from the 308 hand-off.
-func accountWalk(t *testing.T, h *harness, webURL string) string {
+func portalAccountWalk(t *testing.T, h *harness, webURL string) string {
 	t.Helper()
 	b := h.browser()
 	b.ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
 	p := b.get(webURL)
-	wantPath(t, p, "signin")
+	portalWantPath(t, p, "signin")
 	for _, n := range p.forms[0].names {
 		if n == "ownership" {
 			t.Fatal("account-driven sign-in asks for ownership; Employee is implied")
 		}
 	}
 	p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword})
-	wantPath(t, p, "privacy")
+	portalWantPath(t, p, "privacy")
 	p = b.submit(p, nil)
-	wantPath(t, p, "passcode")
+	portalWantPath(t, p, "passcode")
 	h.mu.Lock()
 	code := h.invites[len(h.invites)-1].Passcode
 	h.mu.Unlock()
 	p = b.submit(p, map[string]string{"passcode": code})
-	wantPath(t, p, "info")
+	portalWantPath(t, p, "info")
 	p = b.submit(p, nil)
-	wantPath(t, p, "terms")
+	portalWantPath(t, p, "terms")
 	p = b.submit(p, map[string]string{"accept": "yes"})
 	if p.status != http.StatusPermanentRedirect {
 		t.Fatalf("terms in account flow: status %d, want 308\n%s", p.status, p.body)
@@ -303,17 +303,17 @@ func accountWalk(t *testing.T, h *harness, webURL string) string {
 	return tok
 }
 
-func TestAccountDrivenFlow(t *testing.T) {
-	dev := newDeviceCA(t)
+func TestFlowAccountDriven(t *testing.T) {
+	dev := newPortalDeviceCA(t)
 	h := newHarness(t, harnessOptions{deviceRoots: dev.pool()})
 	inv := h.invite()
-	baseURL, webURL := accountDiscover(t, h, dev)
+	baseURL, webURL := portalDiscover(t, h, dev)
 	if !strings.HasPrefix(webURL, h.srv.URL+"/portal/") {
 		t.Fatalf("challenge url %q is not in the portal", webURL)
 	}
-	tok := accountWalk(t, h, webURL)
+	tok := portalAccountWalk(t, h, webURL)
 
-	resp, data := postBaseURL(t, baseURL, dev.machineInfo(t), tok)
+	resp, data := portalPostBaseURL(t, baseURL, dev.machineInfo(t), tok)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-apple-aspen-config" {
 		t.Fatalf("BaseURL with token: %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), data)
 	}
@@ -339,7 +339,7 @@ func TestAccountDrivenFlow(t *testing.T) {
 	}
 
 	// A wrong token is refused with a fresh challenge.
-	resp, _ = postBaseURL(t, baseURL, dev.machineInfo(t), "not-the-token")
+	resp, _ = portalPostBaseURL(t, baseURL, dev.machineInfo(t), "not-the-token")
 	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ") {
 		t.Fatalf("wrong token: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
@@ -348,54 +348,54 @@ func TestAccountDrivenFlow(t *testing.T) {
 	if _, err := h.svc.Revoke(context.Background(), enroll.Meta{Actor: "admin"}, inv.EnrollmentID, "device lost"); err != nil {
 		t.Fatal(err)
 	}
-	resp, body := postBaseURL(t, baseURL, dev.machineInfo(t), tok)
+	resp, body := portalPostBaseURL(t, baseURL, dev.machineInfo(t), tok)
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("replayed token after revocation: %d %s", resp.StatusCode, body)
 	}
-	resp, body = fetch(t, h.srv.URL+enroll.WellKnownPath+"?user-identifier="+url.QueryEscape(testMAID))
+	resp, body = portalFetch(t, h.srv.URL+enroll.WellKnownPath+"?user-identifier="+url.QueryEscape(testMAID))
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "com.apple.well-known.failed") {
 		t.Fatalf("well-known after revocation: %d %s", resp.StatusCode, body)
 	}
 }
 
-func TestAccountDrivenUntrustedDevice(t *testing.T) {
-	trusted := newDeviceCA(t)
+func TestFlowAccountUntrustedDevice(t *testing.T) {
+	trusted := newPortalDeviceCA(t)
 	h := newHarness(t, harnessOptions{deviceRoots: trusted.pool()})
 	h.invite()
-	stranger := newDeviceCA(t)
-	resp, _ := postBaseURL(t, h.portal.BaseURL(), stranger.machineInfo(t), "")
+	stranger := newPortalDeviceCA(t)
+	resp, _ := portalPostBaseURL(t, h.portal.BaseURL(), stranger.machineInfo(t), "")
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("MachineInfo from an untrusted device CA: %d, want 400", resp.StatusCode)
 	}
 }
 
-func TestAccountStartedElsewhere(t *testing.T) {
+func TestFlowAccountStartedElsewhere(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	h.invite()
-	dev := newDeviceCA(t)
-	_, webURL := accountDiscover(t, h, dev)
+	dev := newPortalDeviceCA(t)
+	_, webURL := portalDiscover(t, h, dev)
 	b := h.browser()
 	p := b.get(webURL)
 	p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword})
-	wantPath(t, p, "privacy")
+	portalWantPath(t, p, "privacy")
 	// Someone else who only knows the account name cannot take over the
 	// enrollment that was started.
 	other := h.browser()
 	p = other.get(webURL)
-	wantStatus(t, p, http.StatusConflict)
+	portalWantStatus(t, p, http.StatusConflict)
 	if p.alert == "" {
 		t.Fatal("no alert on the refusal page")
 	}
 	// The browser that started continues.
 	p = b.get(webURL)
-	wantPath(t, p, "privacy")
+	portalWantPath(t, p, "privacy")
 }
 
-func TestUnhappyPaths(t *testing.T) {
+func TestFlowUnhappyPaths(t *testing.T) {
 	t.Run("unknown invitation", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
 		p := h.browser().get(h.srv.URL + "/portal/invitation/nope")
-		wantStatus(t, p, http.StatusNotFound)
+		portalWantStatus(t, p, http.StatusNotFound)
 		if p.alert == "" {
 			t.Fatal("no alert")
 		}
@@ -405,7 +405,7 @@ func TestUnhappyPaths(t *testing.T) {
 		inv := h.invite()
 		h.clock.Advance(enroll.DefaultInvitationTTL + time.Minute)
 		p := h.browser().get(inv.URL)
-		wantStatus(t, p, http.StatusGone)
+		portalWantStatus(t, p, http.StatusGone)
 	})
 	t.Run("expired while in the portal", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
@@ -415,7 +415,7 @@ func TestUnhappyPaths(t *testing.T) {
 		p := b.get(inv.URL)
 		h.clock.Advance(11 * time.Minute)
 		p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
-		wantStatus(t, p, http.StatusGone)
+		portalWantStatus(t, p, http.StatusGone)
 	})
 	t.Run("revoked invitation", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
@@ -425,9 +425,9 @@ func TestUnhappyPaths(t *testing.T) {
 		if _, err := h.svc.Revoke(context.Background(), enroll.Meta{}, inv.EnrollmentID, "test"); err != nil {
 			t.Fatal(err)
 		}
-		wantStatus(t, b.get(inv.URL), http.StatusForbidden)
+		portalWantStatus(t, b.get(inv.URL), http.StatusForbidden)
 		p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
-		wantStatus(t, p, http.StatusForbidden)
+		portalWantStatus(t, p, http.StatusForbidden)
 	})
 	t.Run("wrong passcode until locked", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
@@ -436,24 +436,24 @@ func TestUnhappyPaths(t *testing.T) {
 		p := b.get(inv.URL)
 		p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
 		p = b.submit(p, nil)
-		wantPath(t, p, "passcode")
+		portalWantPath(t, p, "passcode")
 		wrong := "00000000"
 		if strings.ReplaceAll(inv.Passcode, "-", "") == wrong {
 			wrong = "11111111"
 		}
 		for left := enroll.DefaultPasscodeAttempts - 1; left > 0; left-- {
 			p = b.submit(p, map[string]string{"passcode": wrong})
-			wantStatus(t, p, http.StatusUnauthorized)
+			portalWantStatus(t, p, http.StatusUnauthorized)
 			if p.alert == "" || len(p.forms) != 1 {
 				t.Fatalf("wrong passcode page: alert %q forms %d", p.alert, len(p.forms))
 			}
 		}
 		p = b.submit(p, map[string]string{"passcode": wrong})
-		wantStatus(t, p, http.StatusLocked)
+		portalWantStatus(t, p, http.StatusLocked)
 		// Even the right passcode no longer helps.
 		p = b.post(h.srv.URL+"/portal/passcode", url.Values{"passcode": {inv.Passcode}})
-		wantStatus(t, p, http.StatusLocked)
-		wantStatus(t, b.get(inv.URL), http.StatusLocked)
+		portalWantStatus(t, p, http.StatusLocked)
+		portalWantStatus(t, b.get(inv.URL), http.StatusLocked)
 	})
 	t.Run("bad credentials", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
@@ -461,7 +461,7 @@ func TestUnhappyPaths(t *testing.T) {
 		b := h.browser()
 		p := b.get(inv.URL)
 		q := b.submit(p, map[string]string{"username": testUsername, "password": "wrong", "ownership": "employee"})
-		wantStatus(t, q, http.StatusUnauthorized)
+		portalWantStatus(t, q, http.StatusUnauthorized)
 		if q.alert == "" || q.forms[0].fields.Get("username") != testUsername {
 			t.Fatalf("alert %q, username kept %q", q.alert, q.forms[0].fields.Get("username"))
 		}
@@ -470,19 +470,19 @@ func TestUnhappyPaths(t *testing.T) {
 		}
 		// Another employee's credentials do not open Jane's invitation.
 		q = b.submit(p, map[string]string{"username": "bob", "password": "bobpw", "ownership": "employee"})
-		wantStatus(t, q, http.StatusUnauthorized)
+		portalWantStatus(t, q, http.StatusUnauthorized)
 		// Missing fields.
 		q = b.submit(p, map[string]string{"username": "", "password": "", "ownership": "employee"})
-		wantStatus(t, q, http.StatusBadRequest)
+		portalWantStatus(t, q, http.StatusBadRequest)
 		q = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "someone"})
-		wantStatus(t, q, http.StatusBadRequest)
+		portalWantStatus(t, q, http.StatusBadRequest)
 	})
 	t.Run("corporate refused", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
 		inv := h.invite()
 		b := h.browser()
 		p := b.submit(b.get(inv.URL), map[string]string{"username": testUsername, "password": testPassword, "ownership": "corporate"})
-		wantStatus(t, p, http.StatusForbidden)
+		portalWantStatus(t, p, http.StatusForbidden)
 		if p.alert == "" {
 			t.Fatal("no alert")
 		}
@@ -492,15 +492,15 @@ func TestUnhappyPaths(t *testing.T) {
 		inv := h.invite()
 		b := h.browser()
 		p := b.submit(b.get(inv.URL), map[string]string{"username": testUsername, "password": testPassword, "ownership": "corporate"})
-		wantPath(t, p, "passcode")
+		portalWantPath(t, p, "passcode")
 	})
 	t.Run("consent not given", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
 		inv := h.invite()
 		b := h.browser()
-		p := walkToTerms(t, b, inv)
+		p := portalWalkToTerms(t, b, inv)
 		q := b.submit(p, map[string]string{"accept": ""})
-		wantStatus(t, q, http.StatusBadRequest)
+		portalWantStatus(t, q, http.StatusBadRequest)
 		if q.alert == "" {
 			t.Fatal("no alert")
 		}
@@ -510,15 +510,15 @@ func TestUnhappyPaths(t *testing.T) {
 		}
 		// Nor can the download be reached.
 		q = b.get(h.srv.URL + "/portal/download")
-		wantPath(t, q, "terms")
+		portalWantPath(t, q, "terms")
 	})
 	t.Run("terms changed while shown", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
 		inv := h.invite()
 		b := h.browser()
-		p := walkToTerms(t, b, inv)
+		p := portalWalkToTerms(t, b, inv)
 		q := b.submit(p, map[string]string{"accept": "yes", "terms_digest": enroll.TermsDigest("older text")})
-		wantStatus(t, q, http.StatusConflict)
+		portalWantStatus(t, q, http.StatusConflict)
 	})
 	t.Run("step out of order", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
@@ -526,12 +526,12 @@ func TestUnhappyPaths(t *testing.T) {
 		b := h.browser()
 		b.get(inv.URL)
 		p := b.post(h.srv.URL+"/portal/terms", url.Values{"accept": {"yes"}})
-		wantStatus(t, p, http.StatusForbidden)
+		portalWantStatus(t, p, http.StatusForbidden)
 		p = b.post(h.srv.URL+"/portal/account/finish", nil)
-		wantStatus(t, p, http.StatusForbidden)
+		portalWantStatus(t, p, http.StatusForbidden)
 		// A GET of a later step lands on the current one.
 		p = b.get(h.srv.URL + "/portal/terms")
-		wantPath(t, p, "signin")
+		portalWantPath(t, p, "signin")
 	})
 	t.Run("tampered cookie", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
@@ -547,7 +547,7 @@ func TestUnhappyPaths(t *testing.T) {
 		v[2] ^= 1
 		b.c.Jar.SetCookies(u, []*http.Cookie{{Name: cs[0].Name, Value: string(v), Path: "/portal/"}})
 		q := b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
-		wantStatus(t, q, http.StatusForbidden)
+		portalWantStatus(t, q, http.StatusForbidden)
 		if !strings.Contains(q.body, "start over") && !strings.Contains(q.body, "Start over") && !strings.Contains(q.body, "start over") {
 			t.Fatalf("not the start-over page:\n%s", q.body)
 		}
@@ -559,7 +559,7 @@ func TestUnhappyPaths(t *testing.T) {
 	t.Run("no cookie", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
 		p := h.browser().get(h.srv.URL + "/portal/passcode")
-		wantStatus(t, p, http.StatusForbidden)
+		portalWantStatus(t, p, http.StatusForbidden)
 	})
 	t.Run("session expired", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
@@ -568,7 +568,7 @@ func TestUnhappyPaths(t *testing.T) {
 		p := b.get(inv.URL)
 		h.clock.Advance(enroll.DefaultSessionTTL + time.Second)
 		q := b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
-		wantStatus(t, q, http.StatusForbidden)
+		portalWantStatus(t, q, http.StatusForbidden)
 	})
 	t.Run("cross-origin post refused", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
@@ -577,7 +577,7 @@ func TestUnhappyPaths(t *testing.T) {
 		p := b.get(inv.URL)
 		b.origin, b.site = "https://evil.example", "cross-site"
 		q := b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
-		wantStatus(t, q, http.StatusForbidden)
+		portalWantStatus(t, q, http.StatusForbidden)
 		e, _ := h.svc.Get(context.Background(), inv.EnrollmentID)
 		if e.State != enroll.StateInvited {
 			t.Fatalf("state %s after a cross-origin post", e.State)
@@ -585,11 +585,11 @@ func TestUnhappyPaths(t *testing.T) {
 		// The same post from the portal's own origin goes through.
 		b.origin, b.site = h.srv.URL, "same-origin"
 		q = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
-		wantPath(t, q, "privacy")
+		portalWantPath(t, q, "privacy")
 	})
 }
 
-func TestDownloadLinkErrors(t *testing.T) {
+func TestPortalDownloadLinkErrors(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	for _, tt := range []struct {
 		path string
@@ -598,7 +598,7 @@ func TestDownloadLinkErrors(t *testing.T) {
 		{"/portal/profile/unknown-token", http.StatusNotFound},
 		{"/portal/profile/" + strings.Repeat("x", 2000), http.StatusNotFound},
 	} {
-		resp, _ := fetch(t, h.srv.URL+tt.path)
+		resp, _ := portalFetch(t, h.srv.URL+tt.path)
 		if resp.StatusCode != tt.want {
 			t.Errorf("%s: %d, want %d", tt.path[:30], resp.StatusCode, tt.want)
 		}

@@ -39,32 +39,32 @@ const (
 
 const testTermsText = "Work data on this device is managed by Example Corp.\n\nPersonal data stays private."
 
-// fakeClock is a settable clock shared by the Service and the test.
-type fakeClock struct {
+// portalClock is a settable clock shared by the Service and the test.
+type portalClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *fakeClock) Now() time.Time {
+func (c *portalClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *fakeClock) Advance(d time.Duration) {
+func (c *portalClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
 
-// keyPair is a certificate with its key.
-type keyPair struct {
+// portalKeyPair is a certificate with its key.
+type portalKeyPair struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 }
 
 // issue makes a certificate for cn signed by parent (self-signed when nil).
-func issue(t testing.TB, cn string, parent *keyPair, isCA bool) *keyPair {
+func portalIssue(t testing.TB, cn string, parent *portalKeyPair, isCA bool) *portalKeyPair {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -93,7 +93,7 @@ func issue(t testing.TB, cn string, parent *keyPair, isCA bool) *keyPair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &keyPair{cert: c, key: key}
+	return &portalKeyPair{cert: c, key: key}
 }
 
 // harness is a Service and Portal behind one httptest server: the portal
@@ -103,11 +103,11 @@ type harness struct {
 	t       *testing.T
 	srv     *httptest.Server
 	mux     *http.ServeMux
-	clock   *fakeClock
+	clock   *portalClock
 	store   *memory.EnrollStore
 	svc     *enroll.Service
 	portal  *enroll.Portal
-	signer  *keyPair // profile signer
+	signer  *portalKeyPair // profile signer
 	roots   *x509.CertPool
 	mu      sync.Mutex
 	invites []*enroll.Invitation
@@ -123,13 +123,13 @@ type harnessOptions struct {
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, mux: http.NewServeMux(), clock: &fakeClock{t: time.Now().Truncate(time.Second)}}
+	h := &harness{t: t, mux: http.NewServeMux(), clock: &portalClock{t: time.Now().Truncate(time.Second)}}
 	h.srv = httptest.NewServer(h.mux)
 	t.Cleanup(h.srv.Close)
 	h.store = memory.NewEnrollStore()
 
-	ca := issue(t, "Profile Signing CA", nil, true)
-	h.signer = issue(t, "Profile Signer", ca, false)
+	ca := portalIssue(t, "Profile Signing CA", nil, true)
+	h.signer = portalIssue(t, "Profile Signer", ca, false)
 	h.roots = x509.NewCertPool()
 	h.roots.AddCert(ca.cert)
 	ps, err := profile.NewSigner(h.signer.key, []*x509.Certificate{h.signer.cert, ca.cert})
@@ -146,7 +146,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 			}
 			return enroll.User{}, enroll.ErrBadCredentials
 		}),
-		Directory: testDirectory{},
+		Directory: portalDirectory{},
 		Notifier: enroll.NotifierFunc(func(ctx context.Context, inv *enroll.Invitation) error {
 			h.mu.Lock()
 			h.invites = append(h.invites, inv)
@@ -192,10 +192,10 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	return h
 }
 
-// testDirectory knows jane and bob.
-type testDirectory struct{}
+// portalDirectory knows jane and bob.
+type portalDirectory struct{}
 
-func (testDirectory) ManagedAppleID(ctx context.Context, userID string) (string, error) {
+func (portalDirectory) ManagedAppleID(ctx context.Context, userID string) (string, error) {
 	switch userID {
 	case testUserID:
 		return testMAID, nil
@@ -205,7 +205,7 @@ func (testDirectory) ManagedAppleID(ctx context.Context, userID string) (string,
 	return "", enroll.ErrUnknownUser
 }
 
-func (testDirectory) UserID(ctx context.Context, maid string) (string, error) {
+func (portalDirectory) UserID(ctx context.Context, maid string) (string, error) {
 	switch strings.ToLower(maid) {
 	case testMAID:
 		return testUserID, nil
@@ -280,7 +280,7 @@ func (b *browser) do(req *http.Request) *page {
 	}
 	p := &page{status: resp.StatusCode, header: resp.Header, url: resp.Request.URL, body: string(body)}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
-		parsePage(b.t, p)
+		portalParsePage(b.t, p)
 	}
 	return p
 }
@@ -336,7 +336,7 @@ func (b *browser) submit(p *page, values map[string]string) *page {
 }
 
 // parsePage extracts forms, the alert and the download link.
-func parsePage(t *testing.T, p *page) {
+func portalParsePage(t *testing.T, p *page) {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(p.body))
 	if err != nil {
@@ -348,7 +348,7 @@ func parsePage(t *testing.T, p *page) {
 		if n.Type == html.ElementNode {
 			switch n.Data {
 			case "form":
-				p.forms = append(p.forms, form{method: strings.ToLower(attr(n, "method")), action: attr(n, "action"), fields: url.Values{}})
+				p.forms = append(p.forms, form{method: strings.ToLower(nodeAttr(n, "method")), action: nodeAttr(n, "action"), fields: url.Values{}})
 				cur = &p.forms[len(p.forms)-1]
 				for c := n.FirstChild; c != nil; c = c.NextSibling {
 					walk(c)
@@ -356,21 +356,21 @@ func parsePage(t *testing.T, p *page) {
 				cur = nil
 				return
 			case "input":
-				if cur != nil && attr(n, "name") != "" {
-					name := attr(n, "name")
+				if cur != nil && nodeAttr(n, "name") != "" {
+					name := nodeAttr(n, "name")
 					cur.names = append(cur.names, name)
-					typ := attr(n, "type")
-					if (typ != "checkbox" && typ != "radio") || hasAttr(n, "checked") {
-						cur.fields.Add(name, attr(n, "value"))
+					typ := nodeAttr(n, "type")
+					if (typ != "checkbox" && typ != "radio") || nodeHasAttr(n, "checked") {
+						cur.fields.Add(name, nodeAttr(n, "value"))
 					}
 				}
 			case "a":
-				if attr(n, "id") == "download-profile" {
-					p.link = attr(n, "href")
+				if nodeAttr(n, "id") == "download-profile" {
+					p.link = nodeAttr(n, "href")
 				}
 			}
-			if attr(n, "role") == "alert" && p.alert == "" {
-				p.alert = strings.Join(strings.Fields(text(n)), " ")
+			if nodeAttr(n, "role") == "alert" && p.alert == "" {
+				p.alert = strings.Join(strings.Fields(nodeText(n)), " ")
 			}
 		}
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
@@ -380,7 +380,7 @@ func parsePage(t *testing.T, p *page) {
 	walk(doc)
 }
 
-func attr(n *html.Node, key string) string {
+func nodeAttr(n *html.Node, key string) string {
 	for _, a := range n.Attr {
 		if a.Key == key {
 			return a.Val
@@ -389,7 +389,7 @@ func attr(n *html.Node, key string) string {
 	return ""
 }
 
-func hasAttr(n *html.Node, key string) bool {
+func nodeHasAttr(n *html.Node, key string) bool {
 	for _, a := range n.Attr {
 		if a.Key == key {
 			return true
@@ -398,19 +398,19 @@ func hasAttr(n *html.Node, key string) bool {
 	return false
 }
 
-func text(n *html.Node) string {
+func nodeText(n *html.Node) string {
 	if n.Type == html.TextNode {
 		return n.Data
 	}
 	var b strings.Builder
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		b.WriteString(text(c))
+		b.WriteString(nodeText(c))
 	}
 	return b.String()
 }
 
 // wantStatus fails the test unless p has status want.
-func wantStatus(t *testing.T, p *page, want int) {
+func portalWantStatus(t *testing.T, p *page, want int) {
 	t.Helper()
 	if p.status != want {
 		t.Fatalf("%s: status %d, want %d; alert %q\n%s", p.url, p.status, want, p.alert, p.body)
@@ -418,7 +418,7 @@ func wantStatus(t *testing.T, p *page, want int) {
 }
 
 // wantPath fails the test unless p was served from the portal path want.
-func wantPath(t *testing.T, p *page, want string) {
+func portalWantPath(t *testing.T, p *page, want string) {
 	t.Helper()
 	if got := strings.TrimPrefix(p.url.Path, "/portal/"); got != want {
 		t.Fatalf("landed on %q, want %q (status %d, alert %q)", got, want, p.status, p.alert)

@@ -109,7 +109,7 @@ type pageData struct {
 func newNonce() string {
 	var b [18]byte
 	_, _ = rand.Read(b[:])
-	return base64.RawStdEncoding.EncodeToString(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // contentSecurityPolicy returns the CSP of a portal page whose inline style

@@ -313,9 +313,6 @@ func (p *Portal) stepPage(r *http.Request, s *stepRequest, path string, step int
 func (p *Portal) signInPage(r *http.Request, s *stepRequest) pageData {
 	d := p.stepPage(r, s, portalPathSignIn, 1)
 	d.ChooseOwnership = !s.account()
-	if s.account() {
-		d.Username = strings.TrimSpace(r.URL.Query().Get("user-identifier"))
-	}
 	return d
 }
 

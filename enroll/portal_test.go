@@ -1,0 +1,417 @@
+package enroll_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/enrollkit/enrollkit/enroll"
+)
+
+func TestPortalSecurityHeaders(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	inv := h.invite()
+	b := h.browser()
+	p := b.get(inv.URL)
+	portalWantStatus(t, p, http.StatusOK)
+	csp := p.header.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "style-src 'nonce-", "frame-ancestors 'none'", "form-action 'self' apple-remotemanagement-user-login:"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	for k, want := range map[string]string{
+		"X-Content-Type-Options": "nosniff",
+		"Referrer-Policy":        "no-referrer",
+		"X-Frame-Options":        "DENY",
+		"Cache-Control":          "no-store",
+		"Content-Type":           "text/html; charset=utf-8",
+	} {
+		if got := p.header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	// The nonce in the header is the one on the page's only style element,
+	// and it changes per response.
+	nonce := strings.TrimSuffix(strings.SplitN(strings.SplitN(csp, "'nonce-", 2)[1], "'", 2)[0], "'")
+	if !strings.Contains(p.body, `<style nonce="`+nonce+`">`) {
+		t.Error("page style does not carry the CSP nonce")
+	}
+	if q := b.get(h.srv.URL + "/portal/signin"); strings.Contains(q.header.Get("Content-Security-Policy"), nonce) {
+		t.Error("nonce reused across responses")
+	}
+	// Accessibility and mobile basics.
+	for _, want := range []string{`<html lang="en">`, `name="viewport"`, `<label for="username">`, `<label for="password">`, "<h1>", "<legend>"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("sign-in page lacks %s", want)
+		}
+	}
+	for _, bad := range []string{"<script", "src=\"http", "href=\"http://", "<link"} {
+		if strings.Contains(p.body, bad) {
+			t.Errorf("page loads an external asset or script: %s", bad)
+		}
+	}
+	ck := p.header.Values("Set-Cookie")
+	if len(ck) == 0 {
+		// The cookie was set on the invitation redirect; check it in the jar.
+		u, _ := url.Parse(h.srv.URL + "/portal/")
+		if len(b.c.Jar.Cookies(u)) != 1 {
+			t.Fatal("no session cookie")
+		}
+	}
+}
+
+func TestPortalSessionCookie(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	inv := h.invite()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(inv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != h.srv.URL+"/portal/signin" {
+		t.Fatalf("invitation: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	cs := resp.Cookies()
+	if len(cs) != 1 {
+		t.Fatalf("%d cookies", len(cs))
+	}
+	ck := cs[0]
+	if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/portal/" || ck.Secure || ck.MaxAge <= 0 {
+		t.Fatalf("cookie %+v", ck)
+	}
+	if strings.Contains(ck.Value, inv.Token) || strings.Contains(ck.Value, strings.ReplaceAll(inv.Passcode, "-", "")) {
+		t.Fatal("cookie carries a secret")
+	}
+}
+
+func TestPortalPagesRender(t *testing.T) {
+	h := newHarness(t, harnessOptions{noTerms: true})
+	inv := h.invite()
+	b := h.browser()
+	b.ua = "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X)"
+	p := portalWalkToTerms(t, b, inv)
+	if !strings.Contains(p.body, "Version "+enroll.DefaultTermsVersion) || !strings.Contains(p.body, "separate work area") {
+		t.Fatal("default terms not shown when the Service has none")
+	}
+	if !strings.Contains(p.body, "iPad") && !strings.Contains(b.get(h.srv.URL+"/portal/signin").body, "iPad") {
+		t.Log("device name not mentioned on terms page")
+	}
+	p = b.submit(p, map[string]string{"accept": "yes"})
+	portalWantPath(t, p, "download")
+	if !strings.Contains(p.body, "8 minutes") {
+		t.Errorf("download page does not say how long the link lasts:\n%s", p.body)
+	}
+	trail, _ := h.svc.Audit(context.Background(), inv.EnrollmentID)
+	last := trail[len(trail)-1]
+	for _, ev := range trail {
+		if ev.Event == enroll.EventConsent {
+			last = ev
+		}
+	}
+	if last.TermsVersion != enroll.DefaultTermsVersion || last.TermsDigest != enroll.TermsDigest(enroll.DefaultTermsText) {
+		t.Fatalf("consent %q %q", last.TermsVersion, last.TermsDigest)
+	}
+	// Continue and the portal root send the browser to its step.
+	for _, path := range []string{"/portal/continue", "/portal/", "/portal"} {
+		q := b.get(h.srv.URL + path)
+		portalWantPath(t, q, "download")
+	}
+	portalWantStatus(t, b.get(h.srv.URL+"/portal/no-such-page"), http.StatusNotFound)
+}
+
+func TestPortalFinalStates(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	inv := h.invite()
+	b := h.browser()
+	b.submit(portalWalkToTerms(t, b, inv), map[string]string{"accept": "yes"})
+	ctx := context.Background()
+	for _, tt := range []struct {
+		state  enroll.State
+		status int
+	}{
+		{enroll.StateCheckedIn, http.StatusOK},
+		{enroll.StateEnrolled, http.StatusOK},
+		{enroll.StateRemoved, http.StatusGone},
+		{enroll.StateTokenIssued, http.StatusConflict},
+		{enroll.StateLocked, http.StatusLocked},
+		{enroll.StateExpired, http.StatusGone},
+		{enroll.StateRevoked, http.StatusForbidden},
+	} {
+		t.Run(string(tt.state), func(t *testing.T) {
+			e, err := h.store.Get(ctx, inv.EnrollmentID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := e.Version
+			e.State = tt.state
+			if err := h.store.Update(ctx, e, v); err != nil {
+				t.Fatal(err)
+			}
+			p := b.get(h.srv.URL + "/portal/continue")
+			portalWantStatus(t, p, tt.status)
+			if len(p.forms) != 0 {
+				t.Fatal("a final page offers a form")
+			}
+			p = b.post(h.srv.URL+"/portal/passcode", url.Values{"passcode": {"1"}})
+			portalWantStatus(t, p, tt.status)
+		})
+	}
+}
+
+func TestPortalAccountHandoff(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	inv := h.invite()
+	dev := newPortalDeviceCA(t)
+	_, webURL := portalDiscover(t, h, dev)
+	b := h.browser()
+	p := b.get(webURL)
+	p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword})
+	p = b.submit(p, nil)
+	p = b.submit(p, map[string]string{"passcode": inv.Passcode})
+	p = b.submit(p, nil)
+	portalWantPath(t, p, "terms")
+	// Consent given through the Service directly (as if the hand-off
+	// response was lost): the web view shows one button to finish.
+	if _, err := h.svc.AcceptTerms(context.Background(), enroll.Meta{}, inv.EnrollmentID,
+		enroll.Consent{Version: testTermsVer, Digest: enroll.TermsDigest(testTermsText)}); err != nil {
+		t.Fatal(err)
+	}
+	p = b.get(h.srv.URL + "/portal/continue")
+	portalWantPath(t, p, "account/complete")
+	if len(p.forms) != 1 || len(p.forms[0].names) != 0 {
+		t.Fatalf("hand-off page forms %+v", p.forms)
+	}
+	p = b.submit(p, nil)
+	if p.status != http.StatusPermanentRedirect || !strings.HasPrefix(p.header.Get("Location"), enroll.AccessTokenCallbackURL+"?access-token=") {
+		t.Fatalf("finish: %d %q", p.status, p.header.Get("Location"))
+	}
+}
+
+func TestPortalInvitationQRCode(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	inv := h.invite()
+	resp, body := portalFetch(t, inv.URL+"/qr.png")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("QR: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if _, err := png.Decode(bytes.NewReader(body)); err != nil {
+		t.Fatalf("QR is not a PNG: %v", err)
+	}
+	resp, _ = portalFetch(t, h.srv.URL+"/portal/invitation/unknown/qr.png")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("QR of unknown invitation: %d", resp.StatusCode)
+	}
+	if got := h.portal.InvitationURL(inv.Token); got != inv.URL {
+		t.Fatalf("Portal.InvitationURL = %q, Service built %q", got, inv.URL)
+	}
+}
+
+func TestPortalTemplateOverride(t *testing.T) {
+	fsys := fstest.MapFS{
+		"signin.html": {Data: []byte(`{{define "title"}}Welcome to {{.Organization}}{{end}}{{define "main"}}<form method="post" action="{{.Action}}"><input name="username"><input name="password" type="password"><button>Go</button></form>{{end}}`)},
+	}
+	h := newHarness(t, harnessOptions{portalCfg: func(c *enroll.PortalConfig) { c.Templates = fsys; c.Lang = "de" }})
+	inv := h.invite()
+	p := h.browser().get(inv.URL)
+	portalWantStatus(t, p, http.StatusOK)
+	if !strings.Contains(p.body, "<h1>Welcome to Example Corp</h1>") || !strings.Contains(p.body, `<html lang="de">`) {
+		t.Fatalf("override not used:\n%s", p.body)
+	}
+
+	bad := []fstest.MapFS{
+		{"signin.html": {Data: []byte(`{{define "main"}}{{.Nope`)}},
+		{"layout.html": {Data: []byte(`{{define "other"}}{{end}}`)}},
+		{"terms.html": {Data: []byte(`no definitions`)}},
+		{"info.html": {Mode: 0o200 | 1<<31}}, // a directory named like a page
+	}
+	for i, fsys := range bad {
+		_, err := enroll.NewPortal(h.svc, enroll.PortalConfig{PublicURL: "https://e.example/", SessionKey: make([]byte, 32), Templates: fsys})
+		if err == nil {
+			t.Errorf("bad template set %d accepted", i)
+		}
+	}
+}
+
+func TestNewPortalConfig(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	key := make([]byte, 32)
+	for _, tt := range []struct {
+		name string
+		svc  *enroll.Service
+		cfg  enroll.PortalConfig
+	}{
+		{"nil service", nil, enroll.PortalConfig{PublicURL: "https://e.example/", SessionKey: key}},
+		{"no url", h.svc, enroll.PortalConfig{SessionKey: key}},
+		{"relative url", h.svc, enroll.PortalConfig{PublicURL: "/portal/", SessionKey: key}},
+		{"ftp url", h.svc, enroll.PortalConfig{PublicURL: "ftp://e.example/", SessionKey: key}},
+		{"url with query", h.svc, enroll.PortalConfig{PublicURL: "https://e.example/?a=b", SessionKey: key}},
+		{"short key", h.svc, enroll.PortalConfig{PublicURL: "https://e.example/", SessionKey: key[:31]}},
+		{"bad origin", h.svc, enroll.PortalConfig{PublicURL: "https://e.example/", SessionKey: key, TrustedOrigins: []string{"not an origin"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := enroll.NewPortal(tt.svc, tt.cfg); err == nil || !strings.HasPrefix(err.Error(), "enroll: ") {
+				t.Fatalf("error = %v", err)
+			}
+		})
+	}
+	p, err := enroll.NewPortal(h.svc, enroll.PortalConfig{PublicURL: "https://e.example/enroll", SessionKey: key, TrustedOrigins: []string{"https://intranet.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.BaseURL() != "https://e.example/enroll/account/enroll" || p.AccountStartURL() != "https://e.example/enroll/account/start" {
+		t.Fatalf("BaseURL %q AccountStartURL %q", p.BaseURL(), p.AccountStartURL())
+	}
+}
+
+func TestPortalMounting(t *testing.T) {
+	h := newHarness(t, harnessOptions{portalCfg: func(c *enroll.PortalConfig) {
+		c.ClientIP = func(r *http.Request) string { return r.Header.Get("X-Test-Client") }
+	}})
+	inv := h.invite()
+	// Behind http.StripPrefix the portal sees paths without its prefix.
+	stripped := http.StripPrefix("/portal", h.portal)
+	r := httptest.NewRequest(http.MethodGet, "/portal/invitation/"+inv.Token, nil)
+	r.Header.Set("X-Test-Client", "203.0.113.9")
+	w := httptest.NewRecorder()
+	stripped.ServeHTTP(w, r)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("stripped mount: %d", w.Code)
+	}
+	form := url.Values{"username": {testUsername}, "password": {testPassword}, "ownership": {"employee"}}
+	r = httptest.NewRequest(http.MethodPost, "/portal/signin", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("X-Test-Client", "203.0.113.9")
+	r.AddCookie(w.Result().Cookies()[0])
+	w = httptest.NewRecorder()
+	stripped.ServeHTTP(w, r)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != h.srv.URL+"/portal/privacy" {
+		t.Fatalf("stripped sign-in: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	trail, _ := h.svc.Audit(context.Background(), inv.EnrollmentID)
+	if trail[len(trail)-1].ClientIP != "203.0.113.9" {
+		t.Errorf("ClientIP hook not used: %+v", trail[len(trail)-1])
+	}
+	// Mounted at the root with a root PublicURL.
+	root, err := enroll.NewPortal(h.svc, enroll.PortalConfig{PublicURL: "https://e.example", SessionKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = httptest.NewRecorder()
+	root.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "https://e.example/invitation/"+h.invite().Token, nil))
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "https://e.example/signin" {
+		t.Fatalf("root mount: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	ck := w.Result().Cookies()
+	if len(ck) != 1 || !ck[0].Secure || ck[0].Path != "/" {
+		t.Fatalf("cookie for an https portal: %+v", ck)
+	}
+}
+
+func TestPortalWellKnown(t *testing.T) {
+	h := newHarness(t, harnessOptions{portalCfg: func(c *enroll.PortalConfig) { c.WellKnownMessage = "Ask IT." }})
+	h.invite()
+	wk := h.srv.URL + enroll.WellKnownPath
+	for _, tt := range []struct {
+		name   string
+		method string
+		query  string
+		status int
+	}{
+		{"known user", http.MethodGet, "user-identifier=jane%40example.com&model-family=iPhone", http.StatusOK},
+		{"known user, other case", http.MethodGet, "user-identifier=Jane%40Example.com", http.StatusOK},
+		{"user without invitation", http.MethodGet, "user-identifier=bob%40example.com", http.StatusForbidden},
+		{"unknown user", http.MethodGet, "user-identifier=eve%40example.com", http.StatusForbidden},
+		{"unknown domain", http.MethodGet, "user-identifier=jane%40other.example", http.StatusForbidden},
+		{"no identifier", http.MethodGet, "model-family=iPhone", http.StatusBadRequest},
+		{"post", http.MethodPost, "user-identifier=jane%40example.com", http.StatusMethodNotAllowed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, wk+"?"+tt.query, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tt.status || resp.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("status %d type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			if tt.status == http.StatusOK {
+				var ok enroll.WellKnownResponse
+				if err := json.NewDecoder(resp.Body).Decode(&ok); err != nil || len(ok.Servers) != 1 ||
+					ok.Servers[0].Version != enroll.WellKnownVersionBYOD || ok.Servers[0].BaseURL != h.portal.BaseURL() {
+					t.Fatalf("body %+v %v", ok, err)
+				}
+				return
+			}
+			var fail enroll.WellKnownError
+			if err := json.NewDecoder(resp.Body).Decode(&fail); err != nil || fail.Code != enroll.WellKnownFailedCode || fail.Message != "Ask IT." || fail.Description == "" {
+				t.Fatalf("body %+v %v", fail, err)
+			}
+		})
+	}
+}
+
+func TestPortalBaseURLRefusals(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.invite()
+	dev := newPortalDeviceCA(t)
+	good := dev.machineInfo(t)
+	for _, tt := range []struct {
+		name   string
+		method string
+		ctype  string
+		body   []byte
+		auth   string
+		status int
+	}{
+		{"get", http.MethodGet, "", nil, "", http.StatusMethodNotAllowed},
+		{"wrong type", http.MethodPost, "application/xml", good, "", http.StatusUnsupportedMediaType},
+		{"too large", http.MethodPost, "application/pkcs7-signature", make([]byte, enroll.MaxMachineInfoSize+1), "", http.StatusRequestEntityTooLarge},
+		{"not signed", http.MethodPost, "application/pkcs7-signature", []byte("<plist/>"), "", http.StatusBadRequest},
+		{"empty", http.MethodPost, "application/pkcs7-signature; charset=binary", nil, "", http.StatusBadRequest},
+		{"basic auth", http.MethodPost, "application/pkcs7-signature", good, "Basic amFuZTpwdw==", http.StatusUnauthorized},
+		{"empty bearer", http.MethodPost, "application/pkcs7-signature", good, "Bearer ", http.StatusUnauthorized},
+		{"unknown bearer", http.MethodPost, "application/pkcs7-signature", good, "Bearer abc", http.StatusUnauthorized},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, h.portal.BaseURL(), bytes.NewReader(tt.body))
+			if tt.ctype != "" {
+				req.Header.Set("Content-Type", tt.ctype)
+			}
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if tt.status == http.StatusUnauthorized {
+				ch, err := enroll.ParseBearerChallenge(resp.Header.Get("WWW-Authenticate"))
+				if err != nil || ch.Method != enroll.BearerChallengeMethodWeb || ch.URL != h.portal.AccountStartURL() {
+					t.Fatalf("challenge %+v %v", ch, err)
+				}
+			}
+		})
+	}
+}
+
+func TestPortalAccountStartRefusals(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	b := h.browser()
+	portalWantStatus(t, b.get(h.srv.URL+"/portal/account/start"), http.StatusBadRequest)
+	portalWantStatus(t, b.get(h.srv.URL+"/portal/account/start?user-identifier=eve%40example.com"), http.StatusNotFound)
+	portalWantStatus(t, b.get(h.srv.URL+"/portal/account/start?user-identifier=jane%40example.com"), http.StatusNotFound)
+}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/profile"
 	"github.com/enrollkit/enrollkit/store/memory"
 )
@@ -109,6 +110,7 @@ type harness struct {
 	portal  *enroll.Portal
 	signer  *portalKeyPair // profile signer
 	roots   *x509.CertPool
+	idCA    *portalKeyPair // CA of device identity certificates (the SCEP CA)
 	mu      sync.Mutex
 	invites []*enroll.Invitation
 }
@@ -188,6 +190,19 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	h.mux.Handle("/portal/", h.portal)
+
+	// The MDM server, wired with the enrollment Service's hooks.
+	h.idCA = portalIssue(t, "Device Identity CA", nil, true)
+	mdmSvc, err := mdm.NewService(memory.NewMDMStore(), mdm.Options{
+		Roots:      []*x509.Certificate{h.idCA.cert},
+		Prechecker: h.svc,
+		Observer:   h.svc,
+		Now:        h.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mux.Handle("/mdm/", mdmSvc)
 	h.mux.Handle(enroll.WellKnownPath, h.portal.WellKnownHandler())
 	return h
 }

@@ -1,0 +1,208 @@
+package enroll_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"net/http"
+	"testing"
+
+	"go.mozilla.org/pkcs7"
+	"howett.net/plist"
+
+	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/profile"
+)
+
+// portalDevice is the device side after a profile was installed: it holds
+// the identity certificate the SCEP server issued for the profile's
+// challenge and speaks the check-in protocol to the MDM server.
+type portalDevice struct {
+	h            *harness
+	id           *portalKeyPair
+	enrollmentID string
+	bearer       string
+	checkInURL   string
+	topic        string
+}
+
+// installProfile verifies a served profile and plays the SCEP server's part
+// for its challenge: redeem it and record the certificate issued.
+func (h *harness) installProfile(t *testing.T, data []byte, enrollmentID, bearer string) *portalDevice {
+	t.Helper()
+	parsed, m := h.parseProfile(t, data)
+	var scep *profile.SCEP
+	for _, pl := range parsed.Profile.Payloads {
+		if s, ok := pl.(*profile.SCEP); ok {
+			scep = s
+		}
+	}
+	if scep == nil || scep.Challenge == "" {
+		t.Fatal("profile has no SCEP payload with a challenge")
+	}
+	ctx := context.Background()
+	e, err := h.svc.RedeemChallenge(ctx, enroll.Meta{Actor: "scep"}, scep.Challenge)
+	if err != nil {
+		t.Fatalf("redeem challenge: %v", err)
+	}
+	id := portalIssue(t, e.ID, h.idCA, false)
+	if _, err := h.svc.RecordCertificate(ctx, enroll.Meta{Actor: "scep"}, e.ID, id.cert.Raw); err != nil {
+		t.Fatalf("record certificate: %v", err)
+	}
+	if _, err := h.svc.RedeemChallenge(ctx, enroll.Meta{Actor: "scep"}, scep.Challenge); err == nil {
+		t.Fatal("a SCEP challenge was redeemed twice")
+	}
+	return &portalDevice{h: h, id: id, enrollmentID: enrollmentID, bearer: bearer, checkInURL: m.CheckInURL, topic: m.Topic}
+}
+
+// checkin sends a signed check-in message and returns the HTTP status.
+func (d *portalDevice) checkin(t *testing.T, messageType string, extra map[string]any) int {
+	t.Helper()
+	msg := map[string]any{"MessageType": messageType, "Topic": d.topic, "EnrollmentID": d.enrollmentID}
+	for k, v := range extra {
+		msg[k] = v
+	}
+	body, err := plist.Marshal(msg, plist.XMLFormat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := pkcs7.NewSignedData(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+	if err := sd.AddSigner(d.id.cert, d.id.key, pkcs7.SignerInfoConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	sd.Detach()
+	sig, err := sd.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPut, d.checkInURL, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-apple-aspen-mdm-checkin")
+	req.Header.Set("Mdm-Signature", base64.StdEncoding.EncodeToString(sig))
+	if d.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+d.bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// wantState fails unless the enrollment is in state want.
+func (h *harness) wantState(t *testing.T, id string, want enroll.State) {
+	t.Helper()
+	e, err := h.svc.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.State != want {
+		t.Fatalf("enrollment %s is %s, want %s", id, e.State, want)
+	}
+}
+
+// enrollChecks runs Authenticate, TokenUpdate and CheckOut for d.
+func enrollChecks(t *testing.T, h *harness, d *portalDevice, id string) {
+	t.Helper()
+	if st := d.checkin(t, "Authenticate", map[string]any{"OSVersion": "17.5", "BuildVersion": "21F79", "ProductName": "iPhone15,2"}); st != http.StatusOK {
+		t.Fatalf("Authenticate: %d", st)
+	}
+	h.wantState(t, id, enroll.StateCheckedIn)
+	if st := d.checkin(t, "TokenUpdate", map[string]any{"Token": []byte{1, 2, 3, 4}, "PushMagic": "magic"}); st != http.StatusOK {
+		t.Fatalf("TokenUpdate: %d", st)
+	}
+	h.wantState(t, id, enroll.StateEnrolled)
+	if st := d.checkin(t, "CheckOut", nil); st != http.StatusOK {
+		t.Fatalf("CheckOut: %d", st)
+	}
+	h.wantState(t, id, enroll.StateRemoved)
+}
+
+func TestFlowProfileBasedCheckIn(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	inv := h.invite()
+	b := h.browser()
+	p := b.submit(portalWalkToTerms(t, b, inv), map[string]string{"accept": "yes"})
+	resp, data := portalFetch(t, p.link)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("download: %d", resp.StatusCode)
+	}
+	dev := h.installProfile(t, data, "UE-PROFILE-1", "")
+
+	// A second user enrolls a second device meanwhile.
+	other := h.invite()
+	ob := h.browser()
+	op := ob.submit(portalWalkToTerms(t, ob, other), map[string]string{"accept": "yes"})
+	_, odata := portalFetch(t, op.link)
+	otherDev := h.installProfile(t, odata, "UE-PROFILE-2", "")
+
+	// A certificate the CA never issued for an enrollment is refused.
+	stranger := *otherDev
+	stranger.id = portalIssue(t, "stranger", h.idCA, false)
+	if st := stranger.checkin(t, "Authenticate", nil); st != http.StatusForbidden {
+		t.Fatalf("Authenticate with an unbound certificate: %d, want 403", st)
+	}
+
+	if st := dev.checkin(t, "Authenticate", map[string]any{"OSVersion": "17.5", "BuildVersion": "21F79", "ProductName": "iPhone15,2"}); st != http.StatusOK {
+		t.Fatalf("Authenticate: %d", st)
+	}
+	// The second device, signing with the certificate issued for the first
+	// enrollment, cannot check in: the certificate is bound to the first.
+	thief := *dev
+	thief.enrollmentID = otherDev.enrollmentID
+	if st := thief.checkin(t, "Authenticate", nil); st != http.StatusForbidden {
+		t.Fatalf("Authenticate with another enrollment's certificate: %d, want 403", st)
+	}
+	h.wantState(t, other.EnrollmentID, enroll.StateProfileIssued)
+	if st := otherDev.checkin(t, "Authenticate", nil); st != http.StatusOK {
+		t.Fatalf("second device with its own certificate: %d", st)
+	}
+	h.wantState(t, other.EnrollmentID, enroll.StateCheckedIn)
+
+	enrollChecks(t, h, dev, inv.EnrollmentID)
+	p = b.get(h.srv.URL + "/portal/continue")
+	portalWantStatus(t, p, http.StatusGone)
+}
+
+func TestFlowAccountDrivenCheckIn(t *testing.T) {
+	devCA := newPortalDeviceCA(t)
+	h := newHarness(t, harnessOptions{deviceRoots: devCA.pool()})
+	inv := h.invite()
+	baseURL, webURL := portalDiscover(t, h, devCA)
+	tok := portalAccountWalk(t, h, webURL)
+	resp, data := portalPostBaseURL(t, baseURL, devCA.machineInfo(t), tok)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("BaseURL with token: %d", resp.StatusCode)
+	}
+	dev := h.installProfile(t, data, "UE-ACCOUNT-1", tok)
+
+	// Without the access token the check-in is refused.
+	noToken := *dev
+	noToken.bearer = ""
+	if st := noToken.checkin(t, "Authenticate", nil); st != http.StatusUnauthorized {
+		t.Fatalf("Authenticate without the access token: %d, want 401", st)
+	}
+	h.wantState(t, inv.EnrollmentID, enroll.StateTokenIssued)
+	enrollChecks(t, h, dev, inv.EnrollmentID)
+}
+
+func TestFlowAccountDrivenRevokedCheckIn(t *testing.T) {
+	devCA := newPortalDeviceCA(t)
+	h := newHarness(t, harnessOptions{deviceRoots: devCA.pool()})
+	inv := h.invite()
+	baseURL, webURL := portalDiscover(t, h, devCA)
+	tok := portalAccountWalk(t, h, webURL)
+	_, data := portalPostBaseURL(t, baseURL, devCA.machineInfo(t), tok)
+	dev := h.installProfile(t, data, "UE-ACCOUNT-2", tok)
+	if _, err := h.svc.Revoke(context.Background(), enroll.Meta{Actor: "admin"}, inv.EnrollmentID, "left the company"); err != nil {
+		t.Fatal(err)
+	}
+	if st := dev.checkin(t, "Authenticate", nil); st != http.StatusForbidden && st != http.StatusUnauthorized {
+		t.Fatalf("Authenticate after revocation: %d, want 401 or 403", st)
+	}
+	h.wantState(t, inv.EnrollmentID, enroll.StateRevoked)
+}

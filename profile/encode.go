@@ -39,6 +39,10 @@ func MarshalFormat(p *Profile, f Format) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	buf.Grow(4096)
+	if f == XML && appendXMLPlist(&buf, d) {
+		return buf.Bytes(), nil
+	}
+	buf.Reset()
 	var enc *plist.Encoder
 	if f == Binary {
 		enc = plist.NewBinaryEncoder(&buf)

@@ -1,7 +1,6 @@
 package profile
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -11,7 +10,6 @@ import (
 	"encoding/asn1"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -151,99 +149,164 @@ func (s *Signer) Sign(content []byte) ([]byte, error) {
 	}
 	digest := sha256.Sum256(content)
 
-	// Signed attributes. DER sorts a SET OF by the members' encodings, so
-	// encode each, sort, then wrap them in a SET.
-	var buf [3][]byte
-	members := buf[:0]
-	for _, a := range [...]struct {
-		oid   asn1.ObjectIdentifier
-		value cryptobyte.BuilderContinuation
-	}{
-		{oidContentType, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidData) }},
-		{oidMessageDigest, func(b *cryptobyte.Builder) { b.AddASN1OctetString(digest[:]) }},
-		{oidSigningTime, func(b *cryptobyte.Builder) { b.AddASN1UTCTime(now().UTC()) }},
-	} {
-		b := cryptobyte.NewBuilder(make([]byte, 0, 64))
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			b.AddASN1ObjectIdentifier(a.oid)
-			b.AddASN1(cbasn1.SET, a.value)
-		})
-		m, err := b.Bytes()
-		if err != nil {
-			return nil, fmt.Errorf("profile: sign: %w", err)
-		}
-		members = append(members, m)
-	}
-	slices.SortFunc(members, bytes.Compare)
-	attrs := cryptobyte.NewBuilder(make([]byte, 0, 128))
-	attrs.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
-		for _, m := range members {
-			b.AddBytes(m)
-		}
-	})
-	// The signature covers the attributes encoded as a universal SET; the
-	// SignerInfo carries the same contents under an implicit [0] tag.
-	toSign, err := attrs.Bytes()
-	if err != nil {
-		return nil, fmt.Errorf("profile: sign: %w", err)
-	}
+	// Signed attributes, encoded as a universal SET: that is what the
+	// signature covers (RFC 5652 §5.4); the SignerInfo carries the same
+	// contents under an implicit [0] tag.
+	var attrBuf [160]byte
+	toSign := appendSignedAttrs(attrBuf[:0], digest[:], now())
 	h := sha256.Sum256(toSign)
 	sig, err := s.key.Sign(rnd, h[:], crypto.SHA256)
 	if err != nil {
 		return nil, fmt.Errorf("profile: sign: %w", err)
 	}
-	attrBody := toSign[len(toSign)-attrContentLen(toSign):]
+	attrBody := toSign[2:] // after the SET's tag and one-byte length
 
-	out := cryptobyte.NewBuilder(make([]byte, 0, len(content)+len(s.certs)+len(sig)+512))
-	out.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // ContentInfo
-		b.AddASN1ObjectIdentifier(oidSignedData)
-		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // SignedData
-				b.AddASN1Int64(1)
-				b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) { addSHA256(b) })
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // EncapsulatedContentInfo
-					b.AddASN1ObjectIdentifier(oidData)
-					b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-						b.AddASN1OctetString(content)
-					})
-				})
-				b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-					b.AddBytes(s.certs)
-				})
-				b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
-					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // SignerInfo
-						b.AddASN1Int64(1)
-						b.AddBytes(s.sid)
-						addSHA256(b)
-						b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-							b.AddBytes(attrBody)
-						})
-						b.AddBytes(s.sigAlg)
-						b.AddASN1OctetString(sig)
-					})
-				})
-			})
-		})
-	})
-	der, err := out.Bytes()
-	if err != nil {
-		return nil, fmt.Errorf("profile: sign: %w", err)
+	return s.assemble(content, attrBody, sig), nil
+}
+
+// Fixed DER pieces of every signature.
+var (
+	derOIDSignedData = mustDER(func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidSignedData) })
+	derOIDData       = mustDER(func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidData) })
+	derSHA256        = mustDER(addSHA256)
+	derVersion1      = mustDER(func(b *cryptobyte.Builder) { b.AddASN1Int64(1) })
+)
+
+func mustDER(f cryptobyte.BuilderContinuation) []byte {
+	var b cryptobyte.Builder
+	f(&b)
+	return b.BytesOrPanic()
+}
+
+// DER tags written by assemble.
+const (
+	tagOctetString = 0x04
+	tagSequence    = 0x30
+	tagSet         = 0x31
+	tagContext0    = 0xa0 // [0], constructed
+)
+
+// assemble writes the ContentInfo around content in one pass: lengths are
+// known up front, so every byte is written once into a buffer of the
+// exact size.
+func (s *Signer) assemble(content, attrBody, sig []byte) []byte {
+	// Sizes, innermost first.
+	eContent := tlvLen(len(content))                    // OCTET STRING
+	encap := tlvLen(len(derOIDData) + tlvLen(eContent)) // SEQUENCE { OID, [0] { OCTET STRING } }
+	digestAlgs := tlvLen(len(derSHA256))                // SET { AlgorithmIdentifier }
+	certs := tlvLen(len(s.certs))                       // [0] certificates
+	signerInfoBody := len(derVersion1) + len(s.sid) + len(derSHA256) +
+		tlvLen(len(attrBody)) + len(s.sigAlg) + tlvLen(len(sig))
+	signerInfos := tlvLen(tlvLen(signerInfoBody)) // SET { SEQUENCE }
+	signedDataBody := len(derVersion1) + digestAlgs + encap + certs + signerInfos
+	contentInfoBody := len(derOIDSignedData) + tlvLen(tlvLen(signedDataBody))
+
+	out := make([]byte, 0, tlvLen(contentInfoBody))
+	out = appendHeader(out, tagSequence, contentInfoBody)
+	out = append(out, derOIDSignedData...)
+	out = appendHeader(out, tagContext0, tlvLen(signedDataBody))
+	out = appendHeader(out, tagSequence, signedDataBody)
+	out = append(out, derVersion1...)
+	out = appendHeader(out, tagSet, len(derSHA256))
+	out = append(out, derSHA256...)
+	out = appendHeader(out, tagSequence, len(derOIDData)+tlvLen(eContent))
+	out = append(out, derOIDData...)
+	out = appendHeader(out, tagContext0, eContent)
+	out = appendHeader(out, tagOctetString, len(content))
+	out = append(out, content...)
+	out = appendHeader(out, tagContext0, len(s.certs))
+	out = append(out, s.certs...)
+	out = appendHeader(out, tagSet, tlvLen(signerInfoBody))
+	out = appendHeader(out, tagSequence, signerInfoBody)
+	out = append(out, derVersion1...)
+	out = append(out, s.sid...)
+	out = append(out, derSHA256...)
+	out = appendHeader(out, tagContext0, len(attrBody))
+	out = append(out, attrBody...)
+	out = append(out, s.sigAlg...)
+	out = appendHeader(out, tagOctetString, len(sig))
+	out = append(out, sig...)
+	return out
+}
+
+// tlvLen returns the encoded size of a DER element with n content bytes.
+func tlvLen(n int) int { return 1 + lenLen(n) + n }
+
+func lenLen(n int) int {
+	switch {
+	case n < 0x80:
+		return 1
+	case n < 0x100:
+		return 2
+	case n < 0x10000:
+		return 3
+	case n < 0x1000000:
+		return 4
 	}
-	return der, nil
+	return 5
+}
+
+func appendHeader(out []byte, tag byte, n int) []byte {
+	out = append(out, tag)
+	switch l := lenLen(n); l {
+	case 1:
+		return append(out, byte(n))
+	default:
+		out = append(out, 0x80|byte(l-1))
+		for i := l - 2; i >= 0; i-- {
+			out = append(out, byte(n>>(8*i)))
+		}
+		return out
+	}
 }
 
 func addSHA256(b *cryptobyte.Builder) {
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidSHA256) })
 }
 
-// attrContentLen returns the length of the contents of the DER element
-// that makes up all of der.
-func attrContentLen(der []byte) int {
-	var body cryptobyte.String
-	s := cryptobyte.String(der)
-	var tag cbasn1.Tag
-	if !s.ReadAnyASN1(&body, &tag) {
-		return 0
+// Encoded attributes up to their varying part (RFC 5652 §11).
+var (
+	// SEQUENCE { contentType, SET { id-data } }: constant.
+	attrContentType = mustDER(func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1ObjectIdentifier(oidContentType)
+			b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidData) })
+		})
+	})
+	// SEQUENCE { messageDigest, SET { OCTET STRING (32 bytes) } } without
+	// the digest.
+	attrMessageDigestPrefix = mustDER(func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1ObjectIdentifier(oidMessageDigest)
+			b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) { b.AddASN1OctetString(make([]byte, sha256.Size)) })
+		})
+	})[:2+11+2+2]
+	oidSigningTimeDER = mustDER(func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidSigningTime) })
+)
+
+// appendSignedAttrs appends SET { contentType, signingTime, messageDigest }
+// in DER order. A DER SET OF is sorted by the members' encodings; all three
+// start with the SEQUENCE tag, so their lengths (0x18, 0x1c or 0x1e, 0x2f)
+// decide the order.
+func appendSignedAttrs(out, digest []byte, t time.Time) []byte {
+	t = t.UTC()
+	// UTCTime for 1950–2049, GeneralizedTime otherwise (RFC 5280 §4.1.2.5).
+	tag, layout := byte(0x17), "060102150405Z"
+	if t.Year() < 1950 || t.Year() >= 2050 {
+		tag, layout = 0x18, "20060102150405Z"
 	}
-	return len(body)
+	var tb [16]byte
+	ts := t.AppendFormat(tb[:0], layout)
+	timeAttrBody := len(oidSigningTimeDER) + 2 + 2 + len(ts)
+	body := len(attrContentType) + 2 + timeAttrBody + len(attrMessageDigestPrefix) + len(digest)
+
+	out = append(out, tagSet, byte(body))
+	out = append(out, attrContentType...)
+	out = append(out, tagSequence, byte(timeAttrBody))
+	out = append(out, oidSigningTimeDER...)
+	out = append(out, tagSet, byte(2+len(ts)), tag, byte(len(ts)))
+	out = append(out, ts...)
+	out = append(out, attrMessageDigestPrefix...)
+	out = append(out, digest...)
+	return out
 }

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"howett.net/plist"
+
+	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/mdm"
+)
+
+// maxAdminBody bounds admin API request bodies.
+const maxAdminBody = 64 << 10
+
+// adminHandler is the example's admin API, protected by the bearer token
+// printed at start (or ENROLLKIT_ADMIN_TOKEN):
+//
+//	POST /admin/invitations                      {"user":"alice"} → invitation
+//	GET  /admin/enrollments[?state=enrolled]     → enrollments with their state
+//	GET  /admin/enrollments/{id}                 → one enrollment, its audit trail and MDM record
+//	POST /admin/enrollments/{id}/commands        {"request_type":"DeviceInformation","fields":{…}} → queued
+//	GET  /admin/enrollments/{id}/commands/{uuid} → the device's result
+//	POST /admin/enrollments/{id}/revoke          {"reason":"…"}
+func (st *stack) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /invitations", st.adminInvite)
+	mux.HandleFunc("GET /enrollments", st.adminList)
+	mux.HandleFunc("GET /enrollments/{id}", st.adminGet)
+	mux.HandleFunc("POST /enrollments/{id}/commands", st.adminEnqueue)
+	mux.HandleFunc("GET /enrollments/{id}/commands/{uuid}", st.adminResult)
+	mux.HandleFunc("POST /enrollments/{id}/revoke", st.adminRevoke)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(st.admin)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="enrollkit admin"`)
+			writeJSONError(w, http.StatusUnauthorized, "missing or wrong admin token")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+type enrollmentOut struct {
+	ID             string       `json:"id"`
+	State          enroll.State `json:"state"`
+	Flow           enroll.Flow  `json:"flow,omitempty"`
+	User           string       `json:"user"`
+	ManagedAppleID string       `json:"managed_apple_id"`
+	DeviceID       string       `json:"device_id,omitempty"`
+	CreatedAt      time.Time    `json:"created_at"`
+	UpdatedAt      time.Time    `json:"updated_at"`
+	ExpiresAt      *time.Time   `json:"expires_at,omitempty"`
+}
+
+func enrollmentJSON(e *enroll.Enrollment) enrollmentOut {
+	out := enrollmentOut{
+		ID: e.ID, State: e.State, Flow: e.Flow, User: e.UserID, ManagedAppleID: e.ManagedAppleID,
+		DeviceID: e.DeviceID, CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(),
+	}
+	if !e.ExpiresAt.IsZero() {
+		t := e.ExpiresAt.UTC()
+		out.ExpiresAt = &t
+	}
+	return out
+}
+
+func (st *stack) adminInvite(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		User string `json:"user"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	u, ok := st.users.lookup(req.User)
+	if !ok {
+		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("no user %q", req.User))
+		return
+	}
+	inv, err := st.enroll.CreateInvitation(r.Context(), st.adminMeta(r), u.user())
+	if err != nil {
+		st.writeEnrollError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, invitationJSON(inv))
+}
+
+func (st *stack) adminList(w http.ResponseWriter, r *http.Request) {
+	var opts enroll.ListOptions
+	for _, s := range r.URL.Query()["state"] {
+		opts.States = append(opts.States, enroll.State(s))
+	}
+	opts.UserID = r.URL.Query().Get("user")
+	list, err := st.enroll.List(r.Context(), opts)
+	if err != nil {
+		st.writeEnrollError(w, r, err)
+		return
+	}
+	out := make([]enrollmentOut, 0, len(list))
+	for _, e := range list {
+		out = append(out, enrollmentJSON(e))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (st *stack) adminGet(w http.ResponseWriter, r *http.Request) {
+	e, err := st.enroll.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		st.writeEnrollError(w, r, err)
+		return
+	}
+	audit, err := st.enroll.Audit(r.Context(), e.ID)
+	if err != nil {
+		st.writeEnrollError(w, r, err)
+		return
+	}
+	out := struct {
+		enrollmentOut
+		Audit []enroll.AuditEvent     `json:"audit"`
+		MDM   *mdm.EnrollmentRecord `json:"mdm,omitempty"`
+	}{enrollmentOut: enrollmentJSON(e), Audit: audit}
+	if e.DeviceID != "" {
+		if rec, err := st.mdm.Enrollment(r.Context(), mdm.EnrollmentID(e.DeviceID)); err == nil {
+			out.MDM = rec
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (st *stack) adminEnqueue(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		RequestType string         `json:"request_type"`
+		Fields      map[string]any `json:"fields"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.RequestType == "" {
+		writeJSONError(w, http.StatusBadRequest, "request_type is required")
+		return
+	}
+	e, err := st.enroll.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		st.writeEnrollError(w, r, err)
+		return
+	}
+	if e.DeviceID == "" {
+		writeJSONError(w, http.StatusConflict, fmt.Sprintf("enrollment is %s: no device has checked in yet", e.State))
+		return
+	}
+	payload := map[string]any{}
+	for k, v := range req.Fields {
+		payload[k] = v
+	}
+	payload["RequestType"] = req.RequestType
+	cmd, err := mdm.NewCommand(newUUID(), payload)
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	pushes, err := st.mdm.Enqueue(r.Context(), cmd, mdm.EnrollmentID(e.DeviceID))
+	var pe *mdm.PolicyError
+	switch {
+	case errors.As(err, &pe):
+		writeJSONError(w, http.StatusForbidden, err.Error())
+		return
+	case err != nil:
+		writeJSONError(w, mdm.StatusCode(err), err.Error())
+		return
+	}
+	type pushOut struct {
+		ID    string `json:"apns_id,omitempty"`
+		Error string `json:"error,omitempty"`
+	}
+	out := struct {
+		CommandUUID string    `json:"command_uuid"`
+		RequestType string    `json:"request_type"`
+		Pushes      []pushOut `json:"pushes"`
+	}{CommandUUID: cmd.UUID, RequestType: cmd.RequestType, Pushes: []pushOut{}}
+	for _, p := range pushes {
+		po := pushOut{ID: p.ID}
+		if p.Err != nil {
+			po.Error = p.Err.Error()
+		}
+		out.Pushes = append(out.Pushes, po)
+	}
+	writeJSON(w, http.StatusAccepted, out)
+}
+
+func (st *stack) adminResult(w http.ResponseWriter, r *http.Request) {
+	e, err := st.enroll.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		st.writeEnrollError(w, r, err)
+		return
+	}
+	res, err := st.mdm.Result(r.Context(), mdm.EnrollmentID(e.DeviceID), r.PathValue("uuid"))
+	if errors.Is(err, mdm.ErrNotFound) {
+		writeJSONError(w, http.StatusNotFound, "no result yet")
+		return
+	}
+	if err != nil {
+		writeJSONError(w, mdm.StatusCode(err), err.Error())
+		return
+	}
+	var body map[string]any
+	if _, err := plist.Unmarshal(res.Raw, &body); err != nil {
+		writeJSONError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		CommandUUID string         `json:"command_uuid"`
+		Status      mdm.Status     `json:"status"`
+		Result      map[string]any `json:"result"`
+	}{res.CommandUUID, res.Status, body})
+}
+
+func (st *stack) adminRevoke(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if r.ContentLength != 0 && !decodeJSON(w, r, &req) {
+		return
+	}
+	e, err := st.enroll.Revoke(r.Context(), st.adminMeta(r), r.PathValue("id"), req.Reason)
+	if err != nil {
+		st.writeEnrollError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, enrollmentJSON(e))
+}
+
+func (st *stack) adminMeta(r *http.Request) enroll.Meta {
+	return enroll.Meta{ClientIP: clientIP(r), UserAgent: r.UserAgent(), Actor: "admin"}
+}
+
+// writeEnrollError maps enroll's errors to statuses for the admin API.
+func (st *stack) writeEnrollError(w http.ResponseWriter, r *http.Request, err error) {
+	var te *enroll.TransitionError
+	switch {
+	case errors.Is(err, enroll.ErrNotFound):
+		writeJSONError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, enroll.ErrUnknownUser):
+		writeJSONError(w, http.StatusNotFound, err.Error())
+	case errors.As(err, &te):
+		writeJSONError(w, http.StatusConflict, err.Error())
+	default:
+		st.logger.ErrorContext(r.Context(), "admin API", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeJSONError(w, http.StatusBadRequest, "bad JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// newUUID returns a random (version 4) UUID in upper case, as MDM servers
+// usually name commands.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return strings.ToUpper(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]))
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// devPKI is the development public-key infrastructure the example server
+// creates on first start: one certificate authority, and under it the
+// profile-signing certificate and the TLS server certificate. The CA key is
+// RSA because SCEP clients encrypt their certificate requests to it.
+type devPKI struct {
+	dir string
+
+	CA     *x509.Certificate
+	CAKey  *rsa.PrivateKey
+	Signer *x509.Certificate
+	// SignerKey signs enrollment profiles.
+	SignerKey crypto.Signer
+	TLS       tls.Certificate
+}
+
+const (
+	caCertFile     = "ca.pem"
+	caKeyFile      = "ca.key"
+	signerCertFile = "profile-signer.pem"
+	signerKeyFile  = "profile-signer.key"
+	tlsCertFile    = "tls.pem"
+	tlsKeyFile     = "tls.key"
+)
+
+// loadOrCreatePKI loads the development PKI from dir, creating whatever is
+// missing. hosts are the names and addresses the TLS certificate must cover.
+// created reports whether anything was generated.
+func loadOrCreatePKI(dir string, hosts []string) (pki *devPKI, created bool, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("pki: %w", err)
+	}
+	pki = &devPKI{dir: dir}
+
+	caKey, caCert, err := loadPair(dir, caCertFile, caKeyFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		k, kerr := rsa.GenerateKey(rand.Reader, 2048)
+		if kerr != nil {
+			return nil, false, fmt.Errorf("pki: ca key: %w", kerr)
+		}
+		tmpl := &x509.Certificate{
+			Subject:               pkix.Name{CommonName: "enrollkit development CA", Organization: []string{"enrollkit example"}},
+			NotBefore:             time.Now().Add(-time.Hour),
+			NotAfter:              time.Now().AddDate(10, 0, 0),
+			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+			BasicConstraintsValid: true,
+			IsCA:                  true,
+		}
+		c, cerr := issue(tmpl, k.Public(), nil, k)
+		if cerr != nil {
+			return nil, false, cerr
+		}
+		if err := savePair(dir, caCertFile, caKeyFile, c, k); err != nil {
+			return nil, false, err
+		}
+		caKey, caCert, created = k, c, true
+	case err != nil:
+		return nil, false, err
+	}
+	rk, ok := caKey.(*rsa.PrivateKey)
+	if !ok {
+		return nil, false, errors.New("pki: the CA key must be RSA (SCEP needs it)")
+	}
+	pki.CA, pki.CAKey = caCert, rk
+
+	signerKey, signerCert, err := loadPair(dir, signerCertFile, signerKeyFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		k, kerr := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if kerr != nil {
+			return nil, false, fmt.Errorf("pki: signer key: %w", kerr)
+		}
+		tmpl := &x509.Certificate{
+			Subject:     pkix.Name{CommonName: "enrollkit profile signing", Organization: []string{"enrollkit example"}},
+			NotBefore:   time.Now().Add(-time.Hour),
+			NotAfter:    time.Now().AddDate(2, 0, 0),
+			KeyUsage:    x509.KeyUsageDigitalSignature,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		}
+		c, cerr := issue(tmpl, k.Public(), caCert, rk)
+		if cerr != nil {
+			return nil, false, cerr
+		}
+		if err := savePair(dir, signerCertFile, signerKeyFile, c, k); err != nil {
+			return nil, false, err
+		}
+		signerKey, signerCert, created = k, c, true
+	case err != nil:
+		return nil, false, err
+	}
+	pki.Signer, pki.SignerKey = signerCert, signerKey
+
+	tlsKey, tlsCert, err := loadPair(dir, tlsCertFile, tlsKeyFile)
+	if err == nil && !coversHosts(tlsCert, hosts) {
+		err = fs.ErrNotExist // the public URL changed: make a new one
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		k, kerr := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if kerr != nil {
+			return nil, false, fmt.Errorf("pki: tls key: %w", kerr)
+		}
+		tmpl := &x509.Certificate{
+			Subject:     pkix.Name{CommonName: hosts[0], Organization: []string{"enrollkit example"}},
+			NotBefore:   time.Now().Add(-time.Hour),
+			NotAfter:    time.Now().AddDate(1, 0, 0),
+			KeyUsage:    x509.KeyUsageDigitalSignature,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		}
+		for _, h := range hosts {
+			if ip := net.ParseIP(h); ip != nil {
+				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			} else {
+				tmpl.DNSNames = append(tmpl.DNSNames, h)
+			}
+		}
+		c, cerr := issue(tmpl, k.Public(), caCert, rk)
+		if cerr != nil {
+			return nil, false, cerr
+		}
+		if err := savePair(dir, tlsCertFile, tlsKeyFile, c, k); err != nil {
+			return nil, false, err
+		}
+		tlsKey, tlsCert, created = k, c, true
+	case err != nil:
+		return nil, false, err
+	}
+	pki.TLS = tls.Certificate{
+		Certificate: [][]byte{tlsCert.Raw, caCert.Raw},
+		PrivateKey:  tlsKey,
+		Leaf:        tlsCert,
+	}
+	return pki, created, nil
+}
+
+// Path returns the location of one of the PKI's files.
+func (p *devPKI) Path(name string) string { return filepath.Join(p.dir, name) }
+
+// Roots returns a pool holding only the development CA.
+func (p *devPKI) Roots() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(p.CA)
+	return pool
+}
+
+func coversHosts(c *x509.Certificate, hosts []string) bool {
+	for _, h := range hosts {
+		if c.VerifyHostname(h) != nil {
+			return false
+		}
+	}
+	return time.Now().Before(c.NotAfter)
+}
+
+func issue(tmpl *x509.Certificate, pub crypto.PublicKey, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("pki: serial: %w", err)
+	}
+	tmpl.SerialNumber = serial
+	if parent == nil {
+		parent = tmpl
+	}
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	ski := sha256.Sum256(spki)
+	tmpl.SubjectKeyId = ski[:20]
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, parentKey)
+	if err != nil {
+		return nil, fmt.Errorf("pki: issue %q: %w", tmpl.Subject.CommonName, err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+func savePair(dir, certName, keyName string, c *x509.Certificate, key crypto.Signer) error {
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, keyName), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, certName), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), 0o644); err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	return nil
+}
+
+func loadPair(dir, certName, keyName string) (crypto.Signer, *x509.Certificate, error) {
+	certPEM, err := os.ReadFile(filepath.Join(dir, certName))
+	if err != nil {
+		return nil, nil, err
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, keyName))
+	if err != nil {
+		return nil, nil, err
+	}
+	cb, _ := pem.Decode(certPEM)
+	kb, _ := pem.Decode(keyPEM)
+	if cb == nil || kb == nil {
+		return nil, nil, fmt.Errorf("pki: %s or %s is not PEM", certName, keyName)
+	}
+	c, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: %s: %w", certName, err)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: %s: %w", keyName, err)
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, nil, fmt.Errorf("pki: %s: not a signing key", keyName)
+	}
+	return s, c, nil
+}

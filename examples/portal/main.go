@@ -1,0 +1,287 @@
+// Command portal is a complete User Enrollment server built from enrollkit's
+// packages, running on embedded defaults:
+//
+//	go run ./examples/portal
+//
+// On first start it creates a data directory (-data, default
+// ./enrollkit-data) with a SQLite database, a development certificate
+// authority, a profile-signing certificate and a TLS certificate. It serves
+// the enrollment portal (profile-based User Enrollment), account-driven User
+// Enrollment (.well-known discovery and the BaseURL), the MDM check-in and
+// command endpoints, a SCEP server whose challenges are the single-use,
+// per-enrollment ones of package enroll, and a small admin API.
+//
+// Demo users and invitations are made from the command line:
+//
+//	go run ./examples/portal adduser -user alice -password secret -managed-apple-id alice@example.com
+//	go run ./examples/portal invite -user alice
+//
+// invite prints one JSON object with the invitation's url, passcode and
+// expires_at; the server prints the same invitation, with a QR code, to the
+// terminal and writes the QR code PNG into the data directory.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/enrollkit/enrollkit/enroll"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "portal:", err)
+		os.Exit(1)
+	}
+}
+
+// config is everything the flags set.
+type config struct {
+	Listen            string
+	PublicURL         string
+	Data              string
+	TLS               bool
+	APNSURL           string
+	APNSCA            string
+	PushCert          string
+	PushKey           string
+	VaultPasswordFile string
+	Organization      string
+	LogLevel          string
+
+	// publicURLSet records that -public-url was given, not derived.
+	publicURLSet bool
+}
+
+const usageText = `usage:
+  portal [flags]                        run the enrollment server
+  portal [flags] adduser -user NAME -password PW -managed-apple-id ID
+  portal [flags] invite -user NAME      print {"url","passcode","expires_at"}
+
+flags:
+`
+
+func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
+	var c config
+	fs := flag.NewFlagSet("portal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&c.PublicURL, "public-url", "", "URL devices reach the server at (default: derived from -listen and -tls)")
+	fs.StringVar(&c.Data, "data", "enrollkit-data", "data directory (database, certificates, invitations)")
+	fs.BoolVar(&c.TLS, "tls", false, "serve https with the generated TLS certificate")
+	fs.StringVar(&c.APNSURL, "apns-url", "", "APNs base URL (default: Apple's production service)")
+	fs.StringVar(&c.APNSCA, "apns-ca", "", "PEM file of a CA to trust for -apns-url besides the system roots (a local APNs stand-in)")
+	fs.StringVar(&c.PushCert, "push-cert", "", "MDM push certificate: PEM (with key), PKCS#12, or either inside an Ansible Vault file")
+	fs.StringVar(&c.PushKey, "push-key", "", "private key of the push certificate, if not in -push-cert")
+	fs.StringVar(&c.VaultPasswordFile, "vault-password-file", "", "file holding the Ansible Vault password for vaulted credentials")
+	fs.StringVar(&c.Organization, "org", "Example Corp", "organization name shown on the portal and in profiles")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return c, nil, err
+	}
+	c.publicURLSet = c.PublicURL != ""
+	if c.PublicURL == "" {
+		scheme := "http"
+		if c.TLS {
+			scheme = "https"
+		}
+		c.PublicURL = scheme + "://" + c.Listen
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, nil, fmt.Errorf("-public-url %q: want http(s)://host[:port]", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimRight(u.String(), "/")
+	return c, fs.Args(), nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, rest, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	if len(rest) > 0 {
+		switch rest[0] {
+		case "adduser":
+			return cmdAddUser(cfg, rest[1:], stdout, stderr)
+		case "invite":
+			return cmdInvite(ctx, cfg, rest[1:], stdout, stderr, logger)
+		case "serve":
+			rest = rest[1:]
+		default:
+			return fmt.Errorf("unknown command %q (want adduser, invite or serve)", rest[0])
+		}
+		if len(rest) > 0 {
+			return fmt.Errorf("unexpected arguments %q", rest)
+		}
+	}
+	return serve(ctx, cfg, stderr, logger)
+}
+
+func cmdAddUser(cfg config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("adduser", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	user := fs.String("user", "", "username (what the user types on the portal)")
+	password := fs.String("password", "", "password")
+	mai := fs.String("managed-apple-id", "", "the user's Managed Apple ID (name@domain)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return err
+	}
+	dir, err := openDirectory(filepath.Join(cfg.Data, usersFile))
+	if err != nil {
+		return err
+	}
+	if err := dir.add(*user, *password, *mai); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "added %s (%s)\n", *user, *mai)
+	return nil
+}
+
+func cmdInvite(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("invite", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	user := fs.String("user", "", "username to invite (added with adduser)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *user == "" {
+		return errors.New("invite: -user is required")
+	}
+	// Invitations must carry the URL the running server is reachable at.
+	if saved, err := readServerInfo(cfg.Data); err == nil && !cfg.publicURLSet {
+		cfg.PublicURL = saved.PublicURL
+	}
+	st, err := newStack(ctx, cfg, stderr, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	inv, err := st.invite(ctx, *user)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(invitationJSON(inv))
+}
+
+type invitationOut struct {
+	EnrollmentID string    `json:"enrollment_id"`
+	User         string    `json:"user"`
+	URL          string    `json:"url"`
+	Passcode     string    `json:"passcode"`
+	ExpiresAt    time.Time `json:"expires_at"`
+}
+
+func invitationJSON(inv *enroll.Invitation) invitationOut {
+	return invitationOut{
+		EnrollmentID: inv.EnrollmentID,
+		User:         inv.User.ID,
+		URL:          inv.URL,
+		Passcode:     inv.Passcode,
+		ExpiresAt:    inv.ExpiresAt.UTC(),
+	}
+}
+
+func serve(ctx context.Context, cfg config, stderr io.Writer, logger *slog.Logger) error {
+	st, err := newStack(ctx, cfg, stderr, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           st.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if cfg.TLS {
+		srv.TLSConfig = st.tlsConfig()
+	}
+	if err := writeServerInfo(cfg.Data, serverInfo{PublicURL: cfg.PublicURL}); err != nil {
+		return err
+	}
+	st.announce(stderr, ln.Addr().String())
+
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLS {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// serverInfo is what a running server leaves in the data directory for the
+// command-line tools.
+type serverInfo struct {
+	PublicURL string `json:"public_url"`
+}
+
+const serverInfoFile = "server.json"
+
+func writeServerInfo(dir string, si serverInfo) error {
+	b, _ := json.Marshal(si)
+	return os.WriteFile(filepath.Join(dir, serverInfoFile), b, 0o600)
+}
+
+func readServerInfo(dir string) (serverInfo, error) {
+	var si serverInfo
+	b, err := os.ReadFile(filepath.Join(dir, serverInfoFile))
+	if err != nil {
+		return si, err
+	}
+	return si, json.Unmarshal(b, &si)
+}

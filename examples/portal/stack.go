@@ -1,0 +1,347 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/enrollkit/enrollkit/apns"
+	"github.com/enrollkit/enrollkit/credentials"
+	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/mdm"
+	"github.com/enrollkit/enrollkit/profile"
+	"github.com/enrollkit/enrollkit/store/sqlite"
+)
+
+// Paths inside the data directory.
+const (
+	dbFile         = "enrollkit.db"
+	usersFile      = "users.json"
+	pkiDir         = "pki"
+	invitationsDir = "invitations"
+	sessionKeyFile = "session.key"
+	topicFile      = "push-topic"
+)
+
+// URL paths the server mounts its parts at.
+const (
+	portalPath = "/portal/"
+	mdmPath    = "/mdm"
+	scepPath   = "/scep"
+	adminPath  = "/admin/"
+)
+
+// stack is the whole server: stores, services and handlers, wired.
+type stack struct {
+	cfg    config
+	logger *slog.Logger
+
+	db       *sqlite.DB
+	pki      *devPKI
+	users    *directory
+	enroll   *enroll.Service
+	portal   *enroll.Portal
+	mdm      *mdm.Service
+	pusher   *apns.Client // nil: pushes are off
+	topic    string
+	admin    string // the admin API's bearer token
+	notices  io.Writer
+	pkiFresh bool
+}
+
+// newStack opens (or creates) the data directory and wires every part.
+// notices receives what a person at the terminal should read (invitations).
+func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.Logger) (*stack, error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, err
+	}
+	st := &stack{cfg: cfg, logger: logger, notices: notices}
+
+	u, _ := url.Parse(cfg.PublicURL)
+	hosts := []string{u.Hostname()}
+	if h := u.Hostname(); h != "localhost" && h != "127.0.0.1" {
+		hosts = append(hosts, "localhost", "127.0.0.1")
+	}
+	var err error
+	st.pki, st.pkiFresh, err = loadOrCreatePKI(filepath.Join(cfg.Data, pkiDir), hosts)
+	if err != nil {
+		return nil, err
+	}
+	if st.users, err = openDirectory(filepath.Join(cfg.Data, usersFile)); err != nil {
+		return nil, err
+	}
+	sessionKey, err := loadOrCreateSecret(filepath.Join(cfg.Data, sessionKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := st.loadPush(ctx); err != nil {
+		return nil, err
+	}
+
+	st.db, err = sqlite.Open(ctx, filepath.Join(cfg.Data, dbFile), sqlite.WithLogger(logger))
+	if err != nil {
+		return nil, err
+	}
+
+	signer, err := profile.NewSigner(st.pki.SignerKey, []*x509.Certificate{st.pki.Signer, st.pki.CA})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	insecure := u.Scheme != "https"
+	anchor := &profile.Root{Certificate: profile.Certificate{
+		Header:  profile.Header{PayloadDisplayName: "Development CA", PayloadIdentifier: "enrollkit.example.ca"},
+		Content: st.pki.CA.Raw,
+	}}
+	st.enroll, err = enroll.New(st.db.Enroll(), enroll.Config{
+		Authenticator: st.users,
+		Directory:     st.users,
+		Notifier:      enroll.NotifierFunc(st.notify),
+		PortalURL:     strings.TrimRight(cfg.PublicURL+portalPath, "/"),
+		Terms: enroll.Terms{
+			Version: "2026-01",
+			Text:    strings.ReplaceAll(enroll.DefaultTermsText, "your organization", cfg.Organization),
+		},
+		Profile: enroll.ProfileConfig{
+			ServerURL:         cfg.PublicURL + mdmPath,
+			Topic:             st.topic,
+			DisplayName:       cfg.Organization + " enrollment",
+			Organization:      cfg.Organization,
+			Description:       "Installs " + cfg.Organization + "'s management of your work account and apps. Your personal data stays private.",
+			Certificates:      []profile.Payload{anchor},
+			AllowInsecureURLs: insecure,
+		},
+		Signer: signer,
+		Identity: &enroll.SCEPChallenges{
+			URL: cfg.PublicURL + scepPath,
+		},
+		Logger: logger.With("component", "enroll"),
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	st.portal, err = enroll.NewPortal(st.enroll, enroll.PortalConfig{
+		PublicURL:    cfg.PublicURL + portalPath,
+		SessionKey:   sessionKey,
+		Organization: cfg.Organization,
+		Logger:       logger.With("component", "portal"),
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	mopts := mdm.Options{
+		Roots:      []*x509.Certificate{st.pki.CA},
+		Prechecker: st.enroll,
+		Observer:   st.enroll,
+		Logger:     logger.With("component", "mdm"),
+	}
+	if st.pusher != nil {
+		mopts.Pusher = st.pusher
+	}
+	st.mdm, err = mdm.NewService(st.db.MDM(), mopts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	st.admin = os.Getenv("ENROLLKIT_ADMIN_TOKEN")
+	if st.admin == "" {
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			st.Close()
+			return nil, err
+		}
+		st.admin = base64.RawURLEncoding.EncodeToString(b)
+	}
+	return st, nil
+}
+
+// loadPush loads the MDM push certificate, if one was given, and sets the
+// push topic: the certificate's, or without one a stable placeholder so that
+// profiles are still valid for the simulated device.
+func (st *stack) loadPush(ctx context.Context) error {
+	if st.cfg.PushCert == "" {
+		t, err := os.ReadFile(filepath.Join(st.cfg.Data, topicFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			b := make([]byte, 16)
+			if _, err := rand.Read(b); err != nil {
+				return err
+			}
+			h := hex.EncodeToString(b)
+			t = []byte(fmt.Sprintf("%s%s-%s-%s-%s-%s", apns.TopicPrefix+"External.", h[:8], h[8:12], h[12:16], h[16:20], h[20:]))
+			if err := os.WriteFile(filepath.Join(st.cfg.Data, topicFile), t, 0o600); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		st.topic = strings.TrimSpace(string(t))
+		return nil
+	}
+	loader := credentials.Loader{
+		Password: credentials.PasswordEnv("ENROLLKIT_PUSH_CERT_PASSWORD"),
+		Logger:   st.logger,
+	}
+	if st.cfg.VaultPasswordFile != "" {
+		loader.VaultPassword = credentials.PasswordFile(st.cfg.VaultPasswordFile)
+	}
+	paths := []string{st.cfg.PushCert}
+	if st.cfg.PushKey != "" {
+		paths = append(paths, st.cfg.PushKey)
+	}
+	id, err := loader.LoadIdentity(ctx, paths...)
+	if err != nil {
+		return fmt.Errorf("-push-cert: %w", err)
+	}
+	if st.topic, err = apns.Topic(id.Leaf()); err != nil {
+		return fmt.Errorf("-push-cert: %w", err)
+	}
+	roots, err := apnsRoots(st.cfg.APNSCA)
+	if err != nil {
+		return err
+	}
+	st.pusher, err = apns.New(id.TLSCertificate(), &apns.Options{
+		BaseURL: st.cfg.APNSURL,
+		RootCAs: roots,
+		Logger:  st.logger.With("component", "apns"),
+	})
+	if err != nil {
+		return fmt.Errorf("-push-cert: %w", err)
+	}
+	return nil
+}
+
+// apnsRoots returns the roots that verify the APNs server: the system's,
+// plus the CA in -apns-ca for a local stand-in of APNs (a test server).
+func apnsRoots(caFile string) (*x509.CertPool, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("-apns-ca: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("-apns-ca: %s holds no PEM certificate", caFile)
+	}
+	return pool, nil
+}
+
+// Close releases the database and the push connection.
+func (st *stack) Close() {
+	if st.pusher != nil {
+		st.pusher.Close()
+	}
+	if st.db != nil {
+		st.db.Close()
+	}
+}
+
+// Handler routes every part of the server.
+func (st *stack) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(portalPath, st.portal)
+	mux.Handle(enroll.WellKnownPath, st.portal.WellKnownHandler())
+	mux.Handle(mdmPath, st.mdm)
+	mux.Handle(scepPath, st.scepHandler())
+	mux.Handle(adminPath, http.StripPrefix(strings.TrimSuffix(adminPath, "/"), st.adminHandler()))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "enrollkit example server\n\nportal:   %s\nMDM:      %s\nSCEP:     %s\n",
+			st.cfg.PublicURL+portalPath, st.cfg.PublicURL+mdmPath, st.cfg.PublicURL+scepPath)
+	})
+	return mux
+}
+
+func (st *stack) tlsConfig() *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{st.pki.TLS},
+		MinVersion:   tls.VersionTLS12,
+		// Devices may authenticate with their identity certificate at the
+		// TLS layer; the mdm service checks it when it is there.
+		ClientAuth: tls.RequestClientCert,
+	}
+}
+
+// invite creates an invitation for a user of the demo directory.
+func (st *stack) invite(ctx context.Context, username string) (*enroll.Invitation, error) {
+	u, ok := st.users.lookup(username)
+	if !ok {
+		return nil, fmt.Errorf("invite: no user %q (add one with adduser)", username)
+	}
+	return st.enroll.CreateInvitation(ctx, enroll.Meta{Actor: "admin"}, u.user())
+}
+
+// announce tells the person who started the server where everything is.
+func (st *stack) announce(w io.Writer, addr string) {
+	pushes := "off (no -push-cert): commands wait until the device polls"
+	if st.pusher != nil {
+		pushes = "on, topic " + st.topic
+	}
+	fmt.Fprintf(w, "\nenrollkit example server listening on %s\n", addr)
+	fmt.Fprintf(w, "  portal:       %s\n", st.cfg.PublicURL+portalPath)
+	fmt.Fprintf(w, "  discovery:    %s\n", st.cfg.PublicURL+enroll.WellKnownPath)
+	fmt.Fprintf(w, "  MDM:          %s\n", st.cfg.PublicURL+mdmPath)
+	fmt.Fprintf(w, "  SCEP:         %s\n", st.cfg.PublicURL+scepPath)
+	fmt.Fprintf(w, "  admin API:    %s (Authorization: Bearer %s)\n", st.cfg.PublicURL+adminPath, st.admin)
+	fmt.Fprintf(w, "  pushes:       %s\n", pushes)
+	fmt.Fprintf(w, "  data:         %s\n", st.cfg.Data)
+	if st.pkiFresh {
+		fmt.Fprintf(w, "  created a development CA, profile signer and TLS certificate in %s\n", st.pki.dir)
+	} else {
+		fmt.Fprintf(w, "  certificates: %s\n", st.pki.dir)
+	}
+	if !strings.HasPrefix(st.cfg.PublicURL, "https://") {
+		fmt.Fprintf(w, "  note: profiles carry http URLs, which real devices refuse; use -tls and a -public-url devices can reach\n")
+	}
+	fmt.Fprintf(w, "\nnext: go run ./examples/portal -data %s adduser -user alice -password secret -managed-apple-id alice@example.com\n", st.cfg.Data)
+	fmt.Fprintf(w, "      go run ./examples/portal -data %s invite -user alice\n\n", st.cfg.Data)
+}
+
+// loadOrCreateSecret returns the 32-byte secret in path, creating it.
+func loadOrCreateSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return b, os.WriteFile(path, b, 0o600)
+}
+
+// clientIP is the host part of the request's remote address.
+func clientIP(r *http.Request) string {
+	h, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return h
+}

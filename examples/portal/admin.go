@@ -122,7 +122,7 @@ func (st *stack) adminGet(w http.ResponseWriter, r *http.Request) {
 	}
 	out := struct {
 		enrollmentOut
-		Audit []enroll.AuditEvent     `json:"audit"`
+		Audit []enroll.AuditEvent   `json:"audit"`
 		MDM   *mdm.EnrollmentRecord `json:"mdm,omitempty"`
 	}{enrollmentOut: enrollmentJSON(e), Audit: audit}
 	if e.DeviceID != "" {

@@ -62,7 +62,7 @@ var (
 	testPKI pki
 )
 
-func sharedPKI(t testing.TB) pki {
+func sharedPKI(t fixtureTB) pki {
 	t.Helper()
 	pkiOnce.Do(func() {
 		caKey, err := rsa.GenerateKey(rand.Reader, 2048)

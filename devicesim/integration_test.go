@@ -26,6 +26,14 @@ import (
 	"github.com/enrollkit/enrollkit/store/memory"
 )
 
+// fixtureTB is the part of testing.TB the fixtures use, so that examples
+// can run them too.
+type fixtureTB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
 // realServer wires the real enroll and mdm packages in-process: the portal,
 // discovery and BaseURL, a SCEP server whose challenge check redeems the
 // enrollment's single-use challenge, the MDM service with enroll's
@@ -58,7 +66,7 @@ func (realDirectory) UserID(_ context.Context, maid string) (string, error) {
 	return "", enroll.ErrUnknownUser
 }
 
-func newRealServer(t *testing.T, deviceRoots *x509.CertPool) *realServer {
+func newRealServer(t fixtureTB, deviceRoots *x509.CertPool) *realServer {
 	t.Helper()
 	p := sharedPKI(t)
 	rs := &realServer{}
@@ -158,7 +166,7 @@ func (rs *realServer) push(_ context.Context, targets []mdm.PushTarget) ([]mdm.P
 	return out, nil
 }
 
-func (rs *realServer) newDevice(t *testing.T, ca *devicesim.DeviceCA) *devicesim.Device {
+func (rs *realServer) newDevice(t fixtureTB, ca *devicesim.DeviceCA) *devicesim.Device {
 	t.Helper()
 	roots := x509.NewCertPool()
 	roots.AddCert(sharedPKI(t).ca)

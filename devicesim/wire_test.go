@@ -21,6 +21,7 @@ import (
 
 	"github.com/enrollkit/enrollkit/devicesim"
 	"github.com/enrollkit/enrollkit/internal/testenv"
+	"github.com/enrollkit/enrollkit/mdm"
 )
 
 func testIdentity(t testing.TB) (*x509.Certificate, *rsa.PrivateKey) {
@@ -98,6 +99,26 @@ func TestMdmSignatureOpenSSL(t *testing.T) {
 				t.Errorf("pkcs7 Verify: %v", err)
 			}
 		})
+	}
+}
+
+// TestMdmSignatureAcceptedByMDM checks every signing variant against the
+// server-side verifier of package mdm.
+func TestMdmSignatureAcceptedByMDM(t *testing.T) {
+	cert, key := testIdentity(t)
+	body := []byte("<plist><dict/></plist>")
+	for _, opts := range []devicesim.SignatureOptions{{}, {SHA256: true}, {DER: true}, {SHA256: true, DER: true}} {
+		sig, err := devicesim.SignDetached(body, cert, key, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer, _, err := mdm.VerifySignature(sig, body)
+		if err != nil || !signer.Equal(cert) {
+			t.Errorf("%+v: mdm.VerifySignature = %v", opts, err)
+		}
+		if _, _, err := mdm.VerifySignature(sig, append(body, 'x')); err == nil {
+			t.Errorf("%+v: accepted over another body", opts)
+		}
 	}
 }
 

@@ -21,6 +21,26 @@ func BenchmarkVerify(b *testing.B) {
 	}
 }
 
+// BenchmarkVerifyParallel runs verifications from many goroutines at once, as
+// a portal under load does: throughput is bounded by the cores, and memory by
+// one argon2id buffer per core however many requests wait.
+func BenchmarkVerifyParallel(b *testing.B) {
+	enc, err := Hash("12345678", Params{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := Verify(enc, "12345678"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 // BenchmarkCheck measures a wrong attempt through Policy.Check, the path a
 // guessing attacker drives.
 func BenchmarkCheck(b *testing.B) {

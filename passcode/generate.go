@@ -154,17 +154,29 @@ func isDash(r rune) bool {
 	return false
 }
 
-// Format groups a code for display in an invitation, four characters at a
-// time separated by dashes ("1234-5678"). Normalize undoes it.
+// Format groups a code for display in an invitation, with dashes between
+// groups of four characters, or of three or five when that divides the code
+// evenly: "1234-5678", "123-456", "ABCDE-FGHJK". Codes of four characters or
+// fewer are returned unchanged. Normalize undoes it.
 func Format(code string) string {
+	runes := []rune(code)
+	n := len(runes)
+	if n <= 4 {
+		return code
+	}
+	size := 4
+	for _, g := range [...]int{4, 3, 5} {
+		if n%g == 0 {
+			size = g
+			break
+		}
+	}
 	var b strings.Builder
-	n := 0
-	for _, r := range code {
-		if n > 0 && n%4 == 0 {
+	for i, r := range runes {
+		if i > 0 && i%size == 0 {
 			b.WriteByte('-')
 		}
 		b.WriteRune(r)
-		n++
 	}
 	return b.String()
 }

@@ -254,9 +254,13 @@ func TestFormat(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"", ""},
 		{"1234", "1234"},
-		{"123456", "1234-56"},
+		{"12345", "12345"},
+		{"123456", "123-456"},
+		{"1234567", "1234-567"},
 		{"12345678", "1234-5678"},
-		{"ABCDEFGHJK", "ABCD-EFGH-JK"},
+		{"123456789", "123-456-789"},
+		{"ABCDEFGHJK", "ABCDE-FGHJK"},
+		{"ABCDEFGHJKLMN", "ABCD-EFGH-JKLM-N"},
 	}
 	for _, tt := range tests {
 		got := Format(tt.in)

@@ -1,0 +1,469 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/enrollkit/enrollkit/devicesim"
+	"github.com/enrollkit/enrollkit/enroll"
+)
+
+// pushSeen is one push the APNs stand-in received.
+type pushSeen struct {
+	Path   string
+	Header http.Header
+	Body   string
+	Cert   string // subject of the client certificate
+}
+
+// fakeAPNs is a local HTTP/2 stand-in for APNs that demands a client
+// certificate, records every push and wakes the simulated device the push
+// is for.
+type fakeAPNs struct {
+	srv *httptest.Server
+
+	mu      sync.Mutex
+	pushes  []pushSeen
+	devices map[string]*devicesim.Device // by hex token
+}
+
+func newFakeAPNs(t *testing.T) *fakeAPNs {
+	t.Helper()
+	f := &fakeAPNs{devices: map[string]*devicesim.Device{}}
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	f.srv.EnableHTTP2 = true
+	f.srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	f.srv.StartTLS()
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeAPNs) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	p := pushSeen{Path: r.URL.Path, Header: r.Header.Clone(), Body: string(body)}
+	if r.ProtoMajor != 2 {
+		http.Error(w, `{"reason":"NotHTTP2"}`, http.StatusBadRequest)
+		return
+	}
+	if len(r.TLS.PeerCertificates) > 0 {
+		p.Cert = r.TLS.PeerCertificates[0].Subject.String()
+	}
+	f.mu.Lock()
+	f.pushes = append(f.pushes, p)
+	d := f.devices[strings.TrimPrefix(r.URL.Path, "/3/device/")]
+	f.mu.Unlock()
+	if d == nil {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"reason":"BadDeviceToken"}`)
+		return
+	}
+	w.Header().Set("apns-id", "11111111-2222-3333-4444-555555555555")
+	w.WriteHeader(http.StatusOK)
+	d.Push()
+}
+
+func (f *fakeAPNs) register(d *devicesim.Device) {
+	pt, ok := d.PushTarget()
+	if !ok {
+		panic("device has no push token")
+	}
+	f.mu.Lock()
+	f.devices[hex.EncodeToString(pt.Token)] = d
+	f.mu.Unlock()
+}
+
+func (f *fakeAPNs) seen() []pushSeen {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]pushSeen(nil), f.pushes...)
+}
+
+// testServer is the example server running in-process on a loopback port.
+type testServer struct {
+	st    *stack
+	url   string
+	apns  *fakeAPNs
+	topic string
+	out   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// oidUID is the subject attribute APNs reads the push topic from.
+var oidUID = asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}
+
+// writePushCert writes a self-signed MDM push certificate with topic to a
+// PEM file holding the certificate and its key.
+func writePushCert(t *testing.T, dir, topic string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7),
+		Subject: pkix.Name{
+			CommonName: "APSP:" + topic,
+			ExtraNames: []pkix.AttributeTypeAndValue{{Type: oidUID, Value: topic}},
+		},
+		NotBefore:   time.Now().Add(-time.Hour),
+		NotAfter:    time.Now().Add(24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "push.pem")
+	var b bytes.Buffer
+	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	pem.Encode(&b, &pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func startServer(t *testing.T) *testServer {
+	t.Helper()
+	ctx := t.Context()
+	work := t.TempDir()
+	ts := &testServer{apns: newFakeAPNs(t), topic: "com.apple.mgmt.External.5b3d4a5c-1e2f-4a6b-8c9d-0e1f2a3b4c5d", out: &syncBuffer{}}
+
+	caFile := filepath.Join(work, "apns-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.apns.srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, rest, err := parseFlags([]string{
+		"-data", filepath.Join(work, "data"),
+		"-listen", ln.Addr().String(),
+		"-push-cert", writePushCert(t, work, ts.topic),
+		"-apns-url", ts.apns.srv.URL,
+		"-apns-ca", caFile,
+	}, io.Discard)
+	if err != nil || len(rest) != 0 {
+		t.Fatalf("parseFlags: %v %q", err, rest)
+	}
+	logger := slog.New(slog.NewTextHandler(ts.out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts.st, err = newStack(ctx, cfg, ts.out, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.st.users.add("alice", "correct horse", "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: ts.st.Handler()}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		srv.Close()
+		ts.st.Close()
+		if t.Failed() {
+			t.Logf("server output:\n%s", ts.out.String())
+		}
+	})
+	ts.url = cfg.PublicURL
+	return ts
+}
+
+// admin calls the admin API and decodes the JSON answer into out.
+func (ts *testServer) admin(t *testing.T, method, path string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, ts.url+"/admin"+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+ts.st.admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (ts *testServer) enrollment(t *testing.T, id string) enrollmentOut {
+	t.Helper()
+	var e enrollmentOut
+	if code := ts.admin(t, "GET", "/enrollments/"+id, nil, &e); code != http.StatusOK {
+		t.Fatalf("GET enrollment %s: %d", id, code)
+	}
+	return e
+}
+
+func (ts *testServer) newDevice(t *testing.T) *devicesim.Device {
+	t.Helper()
+	d, err := devicesim.New(devicesim.Options{
+		AllowInsecureURLs: true,
+		ProfileRoots:      ts.st.pki.Roots(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// exerciseMDM runs what both flows share once the device is enrolled: a
+// command queued through the admin API is pushed, fetched and answered; a
+// command forbidden under User Enrollment is refused; removing the
+// enrollment on the device ends it as Removed.
+func exerciseMDM(t *testing.T, ts *testServer, d *devicesim.Device, id string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ts.apns.register(d)
+	runErr := make(chan error, 1)
+	go func() { runErr <- d.Run(ctx) }()
+
+	var queued struct {
+		CommandUUID string `json:"command_uuid"`
+		Pushes      []struct {
+			ID    string `json:"apns_id"`
+			Error string `json:"error"`
+		} `json:"pushes"`
+	}
+	code := ts.admin(t, "POST", "/enrollments/"+id+"/commands", map[string]any{
+		"request_type": "DeviceInformation",
+		"fields":       map[string]any{"Queries": []string{"OSVersion", "ProductName", "DeviceName"}},
+	}, &queued)
+	if code != http.StatusAccepted || queued.CommandUUID == "" {
+		t.Fatalf("enqueue DeviceInformation: %d %+v", code, queued)
+	}
+	if len(queued.Pushes) != 1 || queued.Pushes[0].Error != "" {
+		t.Fatalf("push results: %+v", queued.Pushes)
+	}
+
+	pt, _ := d.PushTarget()
+	pushes := ts.apns.seen()
+	last := pushes[len(pushes)-1]
+	want := map[string]string{"apns-push-type": "mdm", "apns-topic": ts.topic}
+	for k, v := range want {
+		if got := last.Header.Get(k); got != v {
+			t.Errorf("push header %s = %q, want %q", k, got, v)
+		}
+	}
+	if last.Header.Get("apns-expiration") == "" {
+		t.Error("push without apns-expiration: APNs would not store it for an offline device")
+	}
+	if wantBody := fmt.Sprintf(`{"mdm":%q}`, pt.PushMagic); last.Body != wantBody {
+		t.Errorf("push body = %s, want %s", last.Body, wantBody)
+	}
+	if last.Path != "/3/device/"+hex.EncodeToString(pt.Token) {
+		t.Errorf("push path = %s", last.Path)
+	}
+	if !strings.Contains(last.Cert, ts.topic) {
+		t.Errorf("push client certificate = %q, want the push certificate", last.Cert)
+	}
+
+	// The push woke the device; wait until its answer is stored.
+	var result struct {
+		Status string         `json:"status"`
+		Result map[string]any `json:"result"`
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code = ts.admin(t, "GET", "/enrollments/"+id+"/commands/"+queued.CommandUUID, nil, &result)
+		if code == http.StatusOK || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code != http.StatusOK || result.Status != "Acknowledged" {
+		t.Fatalf("DeviceInformation result: %d %+v", code, result)
+	}
+	info, _ := result.Result["QueryResponses"].(map[string]any)
+	if info["ProductName"] == nil {
+		t.Errorf("DeviceInformation answered without ProductName: %v", result.Result)
+	}
+	for _, forbidden := range []string{"SerialNumber", "UDID", "IMEI"} {
+		if _, ok := info[forbidden]; ok {
+			t.Errorf("a user-enrolled device reported %s", forbidden)
+		}
+	}
+
+	var refused map[string]string
+	if code := ts.admin(t, "POST", "/enrollments/"+id+"/commands", map[string]any{"request_type": "EraseDevice"}, &refused); code != http.StatusForbidden {
+		t.Fatalf("EraseDevice for a user enrollment: status %d %v, want 403", code, refused)
+	}
+
+	cancel()
+	<-runErr
+	if err := d.Remove(t.Context()); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	if e := ts.enrollment(t, id); e.State != enroll.StateRemoved {
+		t.Fatalf("after CheckOut the enrollment is %s, want %s", e.State, enroll.StateRemoved)
+	}
+}
+
+func TestProfileBasedEnrollmentEndToEnd(t *testing.T) {
+	ts := startServer(t)
+	var inv invitationOut
+	if code := ts.admin(t, "POST", "/invitations", map[string]string{"user": "alice"}, &inv); code != http.StatusCreated {
+		t.Fatalf("invite: %d", code)
+	}
+	if !strings.Contains(ts.out.String(), inv.Passcode) {
+		t.Error("the development notifier did not print the invitation")
+	}
+	if _, err := os.Stat(filepath.Join(ts.st.cfg.Data, invitationsDir, inv.EnrollmentID+".png")); err != nil {
+		t.Errorf("QR code PNG: %v", err)
+	}
+
+	d := ts.newDevice(t)
+	if err := d.EnrollWithInvitation(t.Context(), inv.URL, devicesim.Credentials{
+		Username: "alice", Password: "correct horse", Passcode: inv.Passcode,
+	}); err != nil {
+		t.Fatalf("enroll: %v", err)
+	}
+	e := ts.enrollment(t, inv.EnrollmentID)
+	if e.State != enroll.StateEnrolled {
+		t.Fatalf("state after enrollment = %s, want %s", e.State, enroll.StateEnrolled)
+	}
+	de, _ := d.Enrollment()
+	if e.DeviceID != de.EnrollmentID || de.AccountDriven {
+		t.Fatalf("device ID %q vs device's EnrollmentID %q (account-driven %v)", e.DeviceID, de.EnrollmentID, de.AccountDriven)
+	}
+	exerciseMDM(t, ts, d, inv.EnrollmentID)
+}
+
+func TestAccountDrivenEnrollmentEndToEnd(t *testing.T) {
+	ts := startServer(t)
+	var inv invitationOut
+	if code := ts.admin(t, "POST", "/invitations", map[string]string{"user": "alice"}, &inv); code != http.StatusCreated {
+		t.Fatalf("invite: %d", code)
+	}
+	d := ts.newDevice(t)
+	if err := d.EnrollWithAccount(t.Context(), "alice@example.com", ts.url, devicesim.Credentials{
+		Username: "alice", Password: "correct horse", Passcode: inv.Passcode,
+	}); err != nil {
+		t.Fatalf("enroll: %v", err)
+	}
+	e := ts.enrollment(t, inv.EnrollmentID)
+	if e.State != enroll.StateEnrolled || e.Flow != enroll.FlowAccountDriven {
+		t.Fatalf("after enrollment: state %s flow %s", e.State, e.Flow)
+	}
+	de, _ := d.Enrollment()
+	if !de.AccountDriven || de.AccessToken == "" || de.EnrollmentMode != "BYOD" {
+		t.Fatalf("device enrollment %+v", de)
+	}
+	exerciseMDM(t, ts, d, inv.EnrollmentID)
+}
+
+func TestDiscoveryRefusesUnknownDomain(t *testing.T) {
+	ts := startServer(t)
+	d := ts.newDevice(t)
+	if _, err := d.Discover(t.Context(), "bob@elsewhere.example", ts.url); err == nil {
+		t.Fatal("discovery succeeded for a domain the server does not serve")
+	}
+}
+
+func TestAdminAPIRequiresToken(t *testing.T) {
+	ts := startServer(t)
+	for _, tok := range []string{"", "Bearer wrong", "Basic " + ts.st.admin} {
+		req, _ := http.NewRequest("GET", ts.url+"/admin/enrollments", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("Authorization %q: status %d, want 401", tok, resp.StatusCode)
+		}
+	}
+	var list []enrollmentOut
+	if code := ts.admin(t, "GET", "/enrollments", nil, &list); code != http.StatusOK {
+		t.Fatalf("with the token: %d", code)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	data := t.TempDir()
+	var out, errOut bytes.Buffer
+	if err := run(t.Context(), []string{"-data", data, "adduser", "-user", "bob", "-password", "pw", "-managed-apple-id", "bob@example.com"}, &out, &errOut); err != nil {
+		t.Fatalf("adduser: %v\n%s", err, errOut.String())
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"-data", data, "invite", "-user", "bob"}, &out, &errOut); err != nil {
+		t.Fatalf("invite: %v\n%s", err, errOut.String())
+	}
+	dec := json.NewDecoder(&out)
+	var inv map[string]any
+	if err := dec.Decode(&inv); err != nil {
+		t.Fatalf("invite output is not JSON: %v", err)
+	}
+	if dec.More() {
+		t.Fatal("invite printed more than one JSON object")
+	}
+	for _, k := range []string{"url", "passcode", "expires_at"} {
+		if s, _ := inv[k].(string); s == "" {
+			t.Errorf("invite output lacks %q: %v", k, inv)
+		}
+	}
+	if err := run(t.Context(), []string{"-data", data, "invite", "-user", "nobody"}, io.Discard, io.Discard); err == nil {
+		t.Error("invite of an unknown user succeeded")
+	}
+	if err := run(t.Context(), []string{"-data", data, "adduser", "-user", "x"}, io.Discard, io.Discard); err == nil {
+		t.Error("adduser without password succeeded")
+	}
+}

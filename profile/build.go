@@ -2,9 +2,7 @@ package profile
 
 import (
 	"crypto/sha1"
-	"encoding/hex"
 	"strconv"
-	"strings"
 )
 
 // Enrollment is what every enrollment profile needs: the MDM server, its
@@ -208,15 +206,16 @@ func DeriveUUID(seed, identifier string) string {
 	b := h.Sum(sum[:0])[:16]
 	b[6] = b[6]&0x0f | 0x50 // version 5
 	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
+	const hexdigits = "0123456789ABCDEF"
 	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:16])
-	return strings.ToUpper(string(out[:]))
+	n := 0
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[n] = '-'
+			n++
+		}
+		out[n], out[n+1] = hexdigits[c>>4], hexdigits[c&0x0f]
+		n += 2
+	}
+	return string(out[:])
 }

@@ -267,56 +267,93 @@ func plistTypeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// dictWriter builds a plist dictionary, leaving out zero values.
-type dictWriter map[string]any
+// dictWriter builds a plist dictionary as key/value pairs, leaving out
+// zero values. The XML writer sorts the pairs; the plist library gets a map
+// (see plain).
+type dictWriter struct {
+	kv []kv
+	// merged is set once unmodelled keys were copied in; later keys then
+	// replace equal ones instead of being appended.
+	merged bool
+}
 
-func (w dictWriter) str(key, v string) {
+type kv struct {
+	k string
+	v any
+}
+
+func newDict(n int) *dictWriter { return &dictWriter{kv: make([]kv, 0, n)} }
+
+func (w *dictWriter) set(key string, v any) {
+	if w.merged {
+		for i := range w.kv {
+			if w.kv[i].k == key {
+				w.kv[i].v = v
+				return
+			}
+		}
+	}
+	w.kv = append(w.kv, kv{key, v})
+}
+
+// merge copies extra keys in; modelled keys written afterwards win.
+func (w *dictWriter) merge(extra map[string]any) {
+	if len(extra) == 0 {
+		return
+	}
+	for k, v := range extra {
+		w.kv = append(w.kv, kv{k, v})
+	}
+	w.merged = true
+}
+
+func (w *dictWriter) str(key, v string) {
 	if v != "" {
-		w[key] = v
+		w.set(key, v)
 	}
 }
 
-func (w dictWriter) boolean(key string, v bool) {
+func (w *dictWriter) boolean(key string, v bool) {
 	if v {
-		w[key] = true
+		w.set(key, true)
 	}
 }
 
-func (w dictWriter) boolPtr(key string, v *bool) {
+func (w *dictWriter) boolPtr(key string, v *bool) {
 	if v != nil {
-		w[key] = *v
+		w.set(key, *v)
 	}
 }
 
-func (w dictWriter) integer(key string, v int) {
+func (w *dictWriter) integer(key string, v int) {
 	if v != 0 {
-		w[key] = v
+		w.set(key, v)
 	}
 }
 
-func (w dictWriter) intPtr(key string, v *int) {
+func (w *dictWriter) intPtr(key string, v *int) {
 	if v != nil {
-		w[key] = *v
+		w.set(key, *v)
 	}
 }
 
-func (w dictWriter) data(key string, v []byte) {
+func (w *dictWriter) data(key string, v []byte) {
 	if v != nil {
-		w[key] = v
+		w.set(key, v)
 	}
 }
 
-func (w dictWriter) strings(key string, v []string) {
+func (w *dictWriter) strings(key string, v []string) {
 	if v != nil {
 		a := make([]any, len(v))
 		for i, s := range v {
 			a[i] = s
 		}
-		w[key] = a
+		w.set(key, a)
 	}
 }
 
-func (w dictWriter) subject(key string, s Subject) {
+func (w *dictWriter) subject(key string, s Subject) {
 	if s == nil {
 		return
 	}
@@ -328,33 +365,46 @@ func (w dictWriter) subject(key string, s Subject) {
 		}
 		rdns[i] = pairs
 	}
-	w[key] = rdns
+	w.set(key, rdns)
 }
 
-func (w dictWriter) subjectAltName(key string, san *SubjectAltName) {
+func (w *dictWriter) subjectAltName(key string, san *SubjectAltName) {
 	if san == nil {
 		return
 	}
-	d := dictWriter{}
+	d := newDict(4)
 	d.merge(san.Extra)
 	d.stringOrStrings("rfc822Name", san.RFC822Name)
 	d.stringOrStrings("dNSName", san.DNSName)
 	d.stringOrStrings("uniformResourceIdentifier", san.URI)
 	d.stringOrStrings("ntPrincipalName", san.NTPrincipalName)
-	w[key] = map[string]any(d)
+	w.set(key, d)
 }
 
-func (w dictWriter) stringOrStrings(key string, v []string) {
+func (w *dictWriter) stringOrStrings(key string, v []string) {
 	if len(v) == 1 {
-		w[key] = v[0]
+		w.set(key, v[0])
 		return
 	}
 	w.strings(key, v)
 }
 
-// merge copies extra keys in; modelled keys written afterwards win.
-func (w dictWriter) merge(extra map[string]any) {
-	for k, v := range extra {
-		w[k] = v
+// plain returns v with every *dictWriter turned into a map, as the plist
+// library expects.
+func plain(v any) any {
+	switch v := v.(type) {
+	case *dictWriter:
+		m := make(map[string]any, len(v.kv))
+		for _, e := range v.kv {
+			m[e.k] = plain(e.v)
+		}
+		return m
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = plain(e)
+		}
+		return out
 	}
+	return v
 }

@@ -38,11 +38,11 @@ func MarshalFormat(p *Profile, f Format) ([]byte, error) {
 		return nil, err
 	}
 	var buf bytes.Buffer
-	buf.Grow(4096)
-	if f == XML && appendXMLPlist(&buf, d) {
-		return buf.Bytes(), nil
+	if f == XML {
+		if out, ok := appendXMLPlist(make([]byte, 0, 4096), d); ok {
+			return out, nil
+		}
 	}
-	buf.Reset()
 	var enc *plist.Encoder
 	if f == Binary {
 		enc = plist.NewBinaryEncoder(&buf)
@@ -50,17 +50,17 @@ func MarshalFormat(p *Profile, f Format) ([]byte, error) {
 		enc = plist.NewEncoderForFormat(&buf, plist.XMLFormat)
 		enc.Indent("\t")
 	}
-	if err := enc.Encode(d); err != nil {
+	if err := enc.Encode(plain(d)); err != nil {
 		return nil, fmt.Errorf("profile: encode: %w", err)
 	}
 	return buf.Bytes(), nil
 }
 
-func (p *Profile) toDict() (map[string]any, error) {
-	w := dictWriter{}
+func (p *Profile) toDict() (*dictWriter, error) {
+	w := newDict(12)
 	w.merge(p.Extra)
-	w["PayloadType"] = TypeConfiguration
-	w["PayloadVersion"] = 1
+	w.set("PayloadType", TypeConfiguration)
+	w.set("PayloadVersion", 1)
 	w.str("PayloadIdentifier", p.PayloadIdentifier)
 	w.str("PayloadUUID", p.PayloadUUID)
 	w.str("PayloadDisplayName", p.PayloadDisplayName)
@@ -73,7 +73,7 @@ func (p *Profile) toDict() (map[string]any, error) {
 		for k, v := range p.ConsentText {
 			ct[k] = v
 		}
-		w["ConsentText"] = ct
+		w.set("ConsentText", ct)
 	}
 	content := make([]any, len(p.Payloads))
 	for i, pl := range p.Payloads {
@@ -82,7 +82,7 @@ func (p *Profile) toDict() (map[string]any, error) {
 		}
 		content[i] = pl.toDict()
 	}
-	w["PayloadContent"] = content
+	w.set("PayloadContent", content)
 	return w, nil
 }
 

@@ -51,7 +51,7 @@ type Payload interface {
 	// setting.
 	PayloadHeader() *Header
 
-	toDict() map[string]any
+	toDict() *dictWriter
 }
 
 // Compile-time checks that every payload type is a Payload.
@@ -79,8 +79,8 @@ type Header struct {
 // that part of Payload.
 func (h *Header) PayloadHeader() *Header { return h }
 
-func (h *Header) write(w dictWriter, typ string) {
-	w["PayloadType"] = typ
+func (h *Header) write(w *dictWriter, typ string) {
+	w.set("PayloadType", typ)
 	w.str("PayloadIdentifier", h.PayloadIdentifier)
 	w.str("PayloadUUID", h.PayloadUUID)
 	w.integer("PayloadVersion", h.PayloadVersion)
@@ -191,8 +191,8 @@ type MDM struct {
 // Type returns TypeMDM.
 func (*MDM) Type() string { return TypeMDM }
 
-func (p *MDM) toDict() map[string]any {
-	w := dictWriter{}
+func (p *MDM) toDict() *dictWriter {
+	w := newDict(16)
 	w.merge(p.Extra)
 	p.Header.write(w, TypeMDM)
 	w.str("IdentityCertificateUUID", p.IdentityCertificateUUID)
@@ -296,8 +296,8 @@ type SCEP struct {
 // Type returns TypeSCEP.
 func (*SCEP) Type() string { return TypeSCEP }
 
-func (p *SCEP) toDict() map[string]any {
-	in := dictWriter{}
+func (p *SCEP) toDict() *dictWriter {
+	in := newDict(16)
 	in.merge(p.Extra)
 	in.str("URL", p.URL)
 	in.str("Name", p.Name)
@@ -312,10 +312,10 @@ func (p *SCEP) toDict() map[string]any {
 	in.subjectAltName("SubjectAltName", p.SubjectAltName)
 	in.boolPtr("KeyIsExtractable", p.KeyIsExtractable)
 	in.boolean("AllowAllAppsAccess", p.AllowAllAppsAccess)
-	w := dictWriter{}
+	w := newDict(16)
 	w.merge(p.OuterExtra)
 	p.Header.write(w, TypeSCEP)
-	w["PayloadContent"] = map[string]any(in)
+	w.set("PayloadContent", in)
 	return w
 }
 
@@ -385,15 +385,15 @@ type ACME struct {
 // Type returns TypeACME.
 func (*ACME) Type() string { return TypeACME }
 
-func (p *ACME) toDict() map[string]any {
-	w := dictWriter{}
+func (p *ACME) toDict() *dictWriter {
+	w := newDict(16)
 	w.merge(p.Extra)
 	p.Header.write(w, TypeACME)
 	w.str("DirectoryURL", p.DirectoryURL)
 	w.str("ClientIdentifier", p.ClientIdentifier)
 	w.integer("KeySize", p.KeySize)
 	w.str("KeyType", p.KeyType)
-	w["HardwareBound"] = p.HardwareBound
+	w.set("HardwareBound", p.HardwareBound)
 	w.subject("Subject", p.Subject)
 	w.subjectAltName("SubjectAltName", p.SubjectAltName)
 	w.integer("UsageFlags", p.UsageFlags)
@@ -439,8 +439,8 @@ type PKCS12 struct {
 // Type returns TypePKCS12.
 func (*PKCS12) Type() string { return TypePKCS12 }
 
-func (p *PKCS12) toDict() map[string]any {
-	w := dictWriter{}
+func (p *PKCS12) toDict() *dictWriter {
+	w := newDict(16)
 	w.merge(p.Extra)
 	p.Header.write(w, TypePKCS12)
 	w.str("PayloadCertificateFileName", p.PayloadCertificateFileName)
@@ -472,8 +472,8 @@ type Certificate struct {
 	Extra map[string]any
 }
 
-func (p *Certificate) toDictAs(typ string) map[string]any {
-	w := dictWriter{}
+func (p *Certificate) toDictAs(typ string) *dictWriter {
+	w := newDict(16)
 	w.merge(p.Extra)
 	p.Header.write(w, typ)
 	w.str("PayloadCertificateFileName", p.PayloadCertificateFileName)
@@ -495,7 +495,7 @@ type Root struct{ Certificate }
 // Type returns TypeRoot.
 func (*Root) Type() string { return TypeRoot }
 
-func (p *Root) toDict() map[string]any { return p.toDictAs(TypeRoot) }
+func (p *Root) toDict() *dictWriter { return p.toDictAs(TypeRoot) }
 
 // PEM is the com.apple.security.pem payload: a PEM-encoded certificate.
 type PEM struct{ Certificate }
@@ -503,7 +503,7 @@ type PEM struct{ Certificate }
 // Type returns TypePEM.
 func (*PEM) Type() string { return TypePEM }
 
-func (p *PEM) toDict() map[string]any { return p.toDictAs(TypePEM) }
+func (p *PEM) toDict() *dictWriter { return p.toDictAs(TypePEM) }
 
 // Generic is any payload type this package does not model. Everything but
 // the header is kept in Content exactly as decoded and written back
@@ -519,8 +519,8 @@ type Generic struct {
 // Type returns g.PayloadType.
 func (g *Generic) Type() string { return g.PayloadType }
 
-func (g *Generic) toDict() map[string]any {
-	w := dictWriter{}
+func (g *Generic) toDict() *dictWriter {
+	w := newDict(16)
 	w.merge(g.Content)
 	g.Header.write(w, g.PayloadType)
 	return w

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,104 +25,137 @@ const (
 	xmlFooter = "\n</plist>"
 )
 
-// appendXMLPlist appends the XML property list document of v to buf. It
-// reports false, leaving buf in an unspecified state, when v holds a type
-// it does not handle.
-func appendXMLPlist(buf *bytes.Buffer, v any) bool {
-	buf.WriteString(xmlHeader)
-	if !appendXMLValue(buf, v, 1) {
-		return false
+// appendXMLPlist appends the XML property list document of v to out. It
+// reports false when v holds a type it does not handle.
+func appendXMLPlist(out []byte, v any) ([]byte, bool) {
+	out = append(out, xmlHeader...)
+	out, ok := appendXMLValue(out, v, 1)
+	if !ok {
+		return nil, false
 	}
-	buf.WriteString(xmlFooter)
-	return true
+	return append(out, xmlFooter...), true
 }
 
-func xmlIndent(buf *bytes.Buffer, depth int) {
-	buf.WriteByte('\n')
-	for range depth {
-		buf.WriteByte('\t')
+const tabs = "\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t"
+
+func xmlIndent(out []byte, depth int) []byte {
+	out = append(out, '\n')
+	for depth > len(tabs) {
+		out = append(out, tabs...)
+		depth -= len(tabs)
 	}
+	return append(out, tabs[:depth]...)
 }
 
-func xmlElement(buf *bytes.Buffer, depth int, tag, text string) {
-	xmlIndent(buf, depth)
-	buf.WriteByte('<')
-	buf.WriteString(tag)
+func xmlElement(out []byte, depth int, tag, text string) []byte {
+	out = xmlIndent(out, depth)
+	out = append(out, '<')
+	out = append(out, tag...)
 	if text == "" {
-		buf.WriteString("/>")
-		return
+		return append(out, "/>"...)
 	}
-	buf.WriteByte('>')
-	xmlEscape(buf, text)
-	buf.WriteString("</")
-	buf.WriteString(tag)
-	buf.WriteByte('>')
+	out = append(out, '>')
+	out = xmlEscape(out, text)
+	out = append(out, "</"...)
+	out = append(out, tag...)
+	return append(out, '>')
 }
 
-// xmlEscape writes s as encoding/xml.EscapeText does.
-func xmlEscape(buf *bytes.Buffer, s string) {
+// xmlElementRaw writes an element whose text needs no escaping and is
+// appended by f.
+func xmlElementRaw(out []byte, depth int, tag string, f func([]byte) []byte) []byte {
+	out = xmlIndent(out, depth)
+	out = append(out, '<')
+	out = append(out, tag...)
+	out = append(out, '>')
+	out = f(out)
+	out = append(out, "</"...)
+	out = append(out, tag...)
+	return append(out, '>')
+}
+
+// xmlEscape appends s escaped as encoding/xml.EscapeText does.
+func xmlEscape(out []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < 0x20 || c >= 0x7f || c == '&' || c == '<' || c == '>' || c == '"' || c == '\'' {
-			xml.EscapeText(buf, []byte(s))
-			return
+			var buf bytes.Buffer
+			xml.EscapeText(&buf, []byte(s))
+			return append(out, buf.Bytes()...)
 		}
 	}
-	buf.WriteString(s)
+	return append(out, s...)
 }
 
-func appendXMLValue(buf *bytes.Buffer, v any, depth int) bool {
+func appendXMLValue(out []byte, v any, depth int) ([]byte, bool) {
+	ok := true
 	switch v := v.(type) {
 	case string:
-		xmlElement(buf, depth, "string", v)
+		out = xmlElement(out, depth, "string", v)
 	case bool:
 		if v {
-			xmlElement(buf, depth, "true", "")
+			out = xmlElement(out, depth, "true", "")
 		} else {
-			xmlElement(buf, depth, "false", "")
+			out = xmlElement(out, depth, "false", "")
 		}
 	case int:
-		xmlElement(buf, depth, "integer", strconv.Itoa(v))
+		out = xmlElementRaw(out, depth, "integer", func(b []byte) []byte { return strconv.AppendInt(b, int64(v), 10) })
 	case int64:
-		xmlElement(buf, depth, "integer", strconv.FormatInt(v, 10))
+		out = xmlElementRaw(out, depth, "integer", func(b []byte) []byte { return strconv.AppendInt(b, v, 10) })
 	case uint64:
-		xmlElement(buf, depth, "integer", strconv.FormatUint(v, 10))
+		out = xmlElementRaw(out, depth, "integer", func(b []byte) []byte { return strconv.AppendUint(b, v, 10) })
 	case float64:
-		xmlElement(buf, depth, "real", xmlFloat(v))
+		out = xmlElement(out, depth, "real", xmlFloat(v))
 	case []byte:
-		xmlElement(buf, depth, "data", base64.StdEncoding.EncodeToString(v))
+		if len(v) == 0 {
+			out = xmlElement(out, depth, "data", "")
+		} else {
+			out = xmlElementRaw(out, depth, "data", func(b []byte) []byte { return base64.StdEncoding.AppendEncode(b, v) })
+		}
 	case time.Time:
-		xmlElement(buf, depth, "date", v.In(time.UTC).Format(time.RFC3339))
+		out = xmlElementRaw(out, depth, "date", func(b []byte) []byte { return v.In(time.UTC).AppendFormat(b, time.RFC3339) })
 	case []any:
-		xmlIndent(buf, depth)
-		buf.WriteString("<array>")
+		out = xmlIndent(out, depth)
+		out = append(out, "<array>"...)
 		for _, e := range v {
-			if !appendXMLValue(buf, e, depth+1) {
-				return false
+			if out, ok = appendXMLValue(out, e, depth+1); !ok {
+				return nil, false
 			}
 		}
-		xmlIndent(buf, depth)
-		buf.WriteString("</array>")
+		out = xmlIndent(out, depth)
+		out = append(out, "</array>"...)
+	case *dictWriter:
+		slices.SortFunc(v.kv, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+		out = xmlIndent(out, depth)
+		out = append(out, "<dict>"...)
+		for _, e := range v.kv {
+			out = xmlElement(out, depth+1, "key", e.k)
+			if out, ok = appendXMLValue(out, e.v, depth+1); !ok {
+				return nil, false
+			}
+		}
+		out = xmlIndent(out, depth)
+		out = append(out, "</dict>"...)
 	case map[string]any:
 		keys := make([]string, 0, len(v))
 		for k := range v {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		xmlIndent(buf, depth)
-		buf.WriteString("<dict>")
+		out = xmlIndent(out, depth)
+		out = append(out, "<dict>"...)
 		for _, k := range keys {
-			xmlElement(buf, depth+1, "key", k)
-			if !appendXMLValue(buf, v[k], depth+1) {
-				return false
+			out = xmlElement(out, depth+1, "key", k)
+			if out, ok = appendXMLValue(out, v[k], depth+1); !ok {
+				return nil, false
 			}
 		}
-		xmlIndent(buf, depth)
-		buf.WriteString("</dict>")
+		out = xmlIndent(out, depth)
+		out = append(out, "</dict>"...)
 	default:
-		return false
+		return nil, false
 	}
-	return true
+	return out, true
 }
 
 func xmlFloat(f float64) string {

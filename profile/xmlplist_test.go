@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,23 +33,22 @@ func TestXMLWriterMatchesLibrary(t *testing.T) {
 		values = append(values, randomDict(rng, 3))
 	}
 	for i, v := range values {
-		var buf bytes.Buffer
-		if !appendXMLPlist(&buf, v) {
+		got, ok := appendXMLPlist(nil, v)
+		if !ok {
 			t.Fatalf("value %d: fast writer refused %#v", i, v)
 		}
 		want, err := plist.MarshalIndent(v, plist.XMLFormat, "\t")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(buf.Bytes(), want) {
-			t.Fatalf("value %d differs:\n got %s\nwant %s", i, buf.Bytes(), want)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("value %d differs:\n got %s\nwant %s", i, got, want)
 		}
 	}
 
 	// Unhandled types make it refuse, and Marshal falls back.
-	var buf bytes.Buffer
 	for _, v := range []any{map[string]any{"x": nil}, map[string]any{"x": []string{"a"}}, map[string]any{"x": int32(1)}} {
-		if appendXMLPlist(&buf, v) {
+		if _, ok := appendXMLPlist(nil, v); ok {
 			t.Errorf("fast writer accepted %#v", v)
 		}
 	}
@@ -108,4 +109,37 @@ func randomString(rng *rand.Rand) string {
 		b.WriteByte(alphabet[rng.IntN(len(alphabet))])
 	}
 	return b.String()
+}
+
+// TestMarshalMatchesLibrary compares Marshal's fast path with the plist
+// library on profiles holding every payload type.
+func TestMarshalMatchesLibrary(t *testing.T) {
+	for _, name := range []string{"user-enrollment", "account-driven", "device-enrollment"} {
+		raw, err := os.ReadFile(filepath.Join("testdata", name+".mobileconfig"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Unmarshal(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Extra = map[string]any{"ZExtra": []any{map[string]any{"k": uint64(1)}}}
+		p.Payloads = append(p.Payloads, &Generic{PayloadType: "com.example.x", Content: map[string]any{"A": "b"}},
+			&PKCS12{Content: []byte{1}, KeyIsExtractable: new(bool)}, &PEM{Certificate: Certificate{Content: []byte("x")}})
+		d, err := p.toDict()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := plist.MarshalIndent(plain(d), plist.XMLFormat, "\t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: Marshal differs from the plist library:\n got %s\nwant %s", name, got, want)
+		}
+	}
 }

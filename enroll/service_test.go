@@ -633,3 +633,75 @@ func TestQRCode(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceAccessors(t *testing.T) {
+	f := newCoreFixture(t)
+	ctx := context.Background()
+	if f.svc.Store() != enroll.Store(f.store) || f.svc.Terms() != coreTerms {
+		t.Fatal("Store or Terms accessor")
+	}
+	_, err := f.svc.Get(ctx, "nope")
+	coreWantErr(t, "Get", err, enroll.ErrNotFound)
+	_, err = f.svc.Audit(ctx, "nope")
+	coreWantErr(t, "Audit", err, enroll.ErrNotFound)
+	inv := f.invite(t, "alice")
+	list, err := f.svc.List(ctx, enroll.ListOptions{States: []enroll.State{enroll.StateInvited}})
+	if err != nil || len(list) != 1 || list[0].ID != inv.EnrollmentID {
+		t.Fatalf("List = %v, %v", list, err)
+	}
+	if got := enroll.ClockFunc(func() time.Time { return coreStart }).Now(); !got.Equal(coreStart) {
+		t.Fatal("ClockFunc")
+	}
+	var nilE *enroll.Enrollment
+	if nilE.Clone() != nil {
+		t.Fatal("Clone of nil")
+	}
+	if (&enroll.Enrollment{DeviceID: "d"}).Key("bogus") != "" {
+		t.Fatal("Key of an unknown index")
+	}
+	_, err = f.svc.Revoke(ctx, enroll.Meta{}, inv.EnrollmentID, strings.Repeat("r", 2000))
+	coreWantErr(t, "long reason", err, enroll.ErrInvalidInput)
+	_, err = f.svc.SubmitPasscode(ctx, coreMeta, inv.EnrollmentID, strings.Repeat("1", 2000))
+	coreWantErr(t, "long passcode", err, enroll.ErrInvalidInput)
+	_, err = f.svc.LookupAccount(ctx, "")
+	coreWantErr(t, "empty account", err, enroll.ErrInvalidInput)
+}
+
+func TestLookupAccountSkipsExpired(t *testing.T) {
+	f := newCoreFixture(t)
+	ctx := context.Background()
+	old := f.invite(t, "bob")
+	f.clock.advance(enroll.DefaultInvitationTTL)
+	_, err := f.svc.LookupAccount(ctx, "bob@appleid.example.com")
+	coreWantErr(t, "only an expired invitation", err, enroll.ErrNotFound)
+	if f.state(t, old.EnrollmentID) != enroll.StateExpired {
+		t.Fatal("LookupAccount did not expire the stale invitation")
+	}
+	fresh := f.invite(t, "bob")
+	if e, err := f.svc.LookupAccount(ctx, "bob@appleid.example.com"); err != nil || e.ID != fresh.EnrollmentID {
+		t.Fatalf("LookupAccount = %v, %v", e, err)
+	}
+}
+
+func TestSubmitPasscodeAfterLimitLowered(t *testing.T) {
+	// A passcode with more failures on record than the policy now allows is
+	// locked on the next attempt, right code or not.
+	f := newCoreFixture(t)
+	ctx := context.Background()
+	inv := f.invite(t, "alice")
+	f.svc.Authenticate(ctx, coreMeta, inv.EnrollmentID, "alice", corePassword, enroll.OwnershipEmployee)
+	for range 3 {
+		f.svc.SubmitPasscode(ctx, coreMeta, inv.EnrollmentID, "0")
+	}
+	cfg := f.cfg
+	cfg.Passcodes.MaxAttempts = 2
+	strict, err := enroll.New(f.store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = strict.SubmitPasscode(ctx, coreMeta, inv.EnrollmentID, inv.Passcode)
+	coreWantErr(t, "over the lowered limit", err, enroll.ErrLocked)
+	if f.state(t, inv.EnrollmentID) != enroll.StateLocked {
+		t.Fatal("not locked")
+	}
+}

@@ -1,0 +1,77 @@
+package enroll
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/enrollkit/enrollkit/mdm"
+)
+
+func TestCoreDeviceBearer(t *testing.T) {
+	tests := []struct {
+		header string
+		want   string
+		ok     bool
+	}{
+		{"Bearer abc", "abc", true},
+		{"bearer  abc ", "abc", true},
+		{"Basic abc", "", false},
+		{"Bearer", "", false},
+		{"Bearer   ", "", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		r, _ := http.NewRequest(http.MethodPut, "https://mdm.example.com/", nil)
+		if tt.header != "" {
+			r.Header.Set("Authorization", tt.header)
+		}
+		got, ok := deviceBearer(r)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("deviceBearer(%q) = %q, %v; want %q, %v", tt.header, got, ok, tt.want, tt.ok)
+		}
+	}
+	if _, ok := deviceBearer(nil); ok {
+		t.Error("deviceBearer(nil) found a token")
+	}
+}
+
+// FuzzDeviceBearer feeds arbitrary Authorization headers, as a device (or
+// anyone) may send them with a check-in.
+func FuzzDeviceBearer(f *testing.F) {
+	for _, s := range []string{"Bearer abc", "bearer x", "Basic Zm9v", "", "Bearer \x00", "BEARER  a b c  "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		r := &http.Request{Header: http.Header{"Authorization": {h}}}
+		tok, ok := deviceBearer(r)
+		if ok != (tok != "") {
+			t.Fatalf("ok %v with token %q", ok, tok)
+		}
+		if ok && (strings.TrimSpace(tok) != tok || !strings.Contains(h, tok)) {
+			t.Fatalf("token %q not trimmed or not from %q", tok, h)
+		}
+	})
+}
+
+func TestCoreSmallHelpers(t *testing.T) {
+	if got := deviceKey(mdm.Enrollment{ID: "E:u", ParentID: "E"}); got != "E" {
+		t.Errorf("deviceKey of a user channel = %q", got)
+	}
+	if got := clip(strings.Repeat("a", 3000)); len(got) != maxInputLen {
+		t.Errorf("clip kept %d bytes", len(got))
+	}
+	m := deviceMeta(&http.Request{RemoteAddr: "not-an-address", Header: http.Header{}})
+	if m.ClientIP != "not-an-address" || m.Actor != "device" {
+		t.Errorf("deviceMeta = %+v", m)
+	}
+	if m := deviceMeta(nil); m.Actor != "device" {
+		t.Errorf("deviceMeta(nil) = %+v", m)
+	}
+	if (systemClock{}).Now().IsZero() {
+		t.Error("system clock is zero")
+	}
+	if sameHash("", "") || !sameHash("ab", "ab") || sameHash("ab", "ac") {
+		t.Error("sameHash")
+	}
+}

@@ -1,0 +1,208 @@
+// Command devicesim runs a simulated iPhone against an enrollment server:
+// it follows an invitation link (profile-based User Enrollment) or signs in
+// with a Managed Apple ID (account-driven User Enrollment), installs the
+// profile, then polls the server for commands until interrupted, and checks
+// out on exit.
+//
+//	go run ./examples/devicesim -invite URL -user NAME -password PW -passcode CODE -ca DATA/ca.pem
+//	go run ./examples/devicesim -account NAME@DOMAIN -base-url URL -user NAME -password PW -passcode CODE -ca DATA/ca.pem
+//	go run ./examples/devicesim device-ca -device-ca FILE
+//
+// With no push service the device polls every -poll interval; -once stops
+// after the first poll. The device identity that signs account-driven
+// requests comes from the -device-ca file (created when missing); configure
+// the server to trust the root printed by the device-ca subcommand.
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/enrollkit/enrollkit/devicesim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "devicesim:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	invite, account, baseURL string
+	creds                    devicesim.Credentials
+	caFile, deviceCAFile     string
+	allowHTTP, once          bool
+	checkout                 bool
+	poll                     time.Duration
+	logLevel                 string
+}
+
+func parse(args []string, stderr io.Writer) (*config, []string, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("devicesim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: devicesim [flags]            enroll and poll\n       devicesim [flags] device-ca  create the device CA and print its root")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.invite, "invite", "", "invitation URL (profile-based User Enrollment)")
+	fs.StringVar(&c.account, "account", "", "Managed Apple ID (account-driven User Enrollment)")
+	fs.StringVar(&c.baseURL, "base-url", "", "URL of the server answering the well-known request (default: https://<domain of -account>)")
+	fs.StringVar(&c.creds.Username, "user", "", "corporate user name typed on the portal")
+	fs.StringVar(&c.creds.Password, "password", "", "corporate password")
+	fs.StringVar(&c.creds.Passcode, "passcode", "", "one-time enrollment passcode from the invitation")
+	fs.StringVar(&c.caFile, "ca", "", "PEM file of CA certificates to trust for the server's TLS certificate and the profile signature")
+	fs.StringVar(&c.deviceCAFile, "device-ca", "devicesim-device-ca.pem", "file holding the simulated Apple device CA (created if missing)")
+	fs.BoolVar(&c.allowHTTP, "allow-http", false, "accept profiles with http:// MDM URLs (local servers only; real devices refuse them)")
+	fs.DurationVar(&c.poll, "poll", 10*time.Second, "how often to poll for commands")
+	fs.BoolVar(&c.once, "once", false, "poll once after enrolling, then exit")
+	fs.BoolVar(&c.checkout, "checkout", true, "send CheckOut (remove the enrollment) on exit")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	return c, fs.Args(), nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, rest, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ca, created, err := loadOrCreateDeviceCA(c.deviceCAFile)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		if rest[0] != "device-ca" || len(rest) > 1 {
+			return fmt.Errorf("unknown arguments %q", rest)
+		}
+		rootFile := strings.TrimSuffix(c.deviceCAFile, filepath.Ext(c.deviceCAFile)) + "-root.pem"
+		if err := os.WriteFile(rootFile, ca.RootPEM(), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "device CA: %s (created: %v)\nroot for servers to trust: %s\n", c.deviceCAFile, created, rootFile)
+		return nil
+	}
+	if (c.invite == "") == (c.account == "") {
+		return errors.New("give exactly one of -invite and -account")
+	}
+
+	opts := devicesim.Options{Logger: logger, DeviceCA: ca, AllowInsecureURLs: c.allowHTTP}
+	if c.caFile != "" {
+		pemData, err := os.ReadFile(c.caFile)
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemData) {
+			return fmt.Errorf("%s holds no PEM certificate", c.caFile)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig.RootCAs = pool
+		opts.HTTPClient = &http.Client{Transport: tr, Timeout: time.Minute}
+		opts.ProfileRoots = pool
+	}
+	phone, err := devicesim.New(opts)
+	if err != nil {
+		return err
+	}
+	if c.invite != "" {
+		err = phone.EnrollWithInvitation(ctx, c.invite, c.creds)
+	} else {
+		err = phone.EnrollWithAccount(ctx, c.account, c.baseURL, c.creds)
+	}
+	if err != nil {
+		return err
+	}
+	enr, _ := phone.Enrollment()
+	summary, _ := json.Marshal(map[string]any{
+		"enrollment_id": enr.EnrollmentID, "managed_apple_id": enr.ManagedAppleID,
+		"account_driven": enr.AccountDriven, "server_url": enr.ServerURL,
+	})
+	fmt.Fprintf(stdout, "%s\n", summary)
+
+	defer func() {
+		if !c.checkout {
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := phone.Remove(cctx); err != nil {
+			logger.Error("check-out failed", "err", err)
+			return
+		}
+		fmt.Fprintln(stdout, "checked out")
+	}()
+	ticker := time.NewTicker(c.poll)
+	defer ticker.Stop()
+	for {
+		n, err := phone.Poll(ctx)
+		if err != nil && ctx.Err() == nil {
+			logger.Warn("poll failed", "err", err)
+		}
+		if n > 0 {
+			for _, r := range phone.Commands()[len(phone.Commands())-n:] {
+				fmt.Fprintf(stdout, "answered %s %s: %s\n", r.RequestType, r.CommandUUID, r.Status)
+			}
+		}
+		if c.once {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// loadOrCreateDeviceCA reads the device CA from path, creating it first if
+// the file does not exist.
+func loadOrCreateDeviceCA(path string) (*devicesim.DeviceCA, bool, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		ca, err := devicesim.LoadDeviceCA(data)
+		return ca, false, err
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	ca, err := devicesim.NewDeviceCA()
+	if err != nil {
+		return nil, false, err
+	}
+	out, err := ca.MarshalPEM()
+	if err != nil {
+		return nil, false, err
+	}
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		return nil, false, err
+	}
+	return ca, true, nil
+}

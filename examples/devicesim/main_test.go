@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/enrollkit/enrollkit/devicesim"
+)
+
+func TestDeviceCASubcommand(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "ca.pem")
+	var out bytes.Buffer
+	for i, wantCreated := range []string{"created: true", "created: false"} {
+		out.Reset()
+		if err := run(context.Background(), []string{"-device-ca", file, "device-ca"}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), wantCreated) {
+			t.Errorf("run %d: %q lacks %q", i, out.String(), wantCreated)
+		}
+	}
+	root, err := os.ReadFile(filepath.Join(dir, "ca-root.pem"))
+	if err != nil || !bytes.Contains(root, []byte("BEGIN CERTIFICATE")) || bytes.Contains(root, []byte("PRIVATE KEY")) {
+		t.Fatalf("root file: %v\n%s", err, root)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusGone)
+		io.WriteString(w, `<p role="alert">This invitation has expired.</p>`)
+	}))
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want func(error) bool
+	}{
+		{"no flow", []string{"-device-ca", ca}, func(err error) bool { return err != nil && strings.Contains(err.Error(), "exactly one") }},
+		{"both flows", []string{"-device-ca", ca, "-invite", "x", "-account", "a@b"}, func(err error) bool { return err != nil }},
+		{"bad flag", []string{"-nope"}, func(err error) bool { return err != nil }},
+		{"bad log level", []string{"-log-level", "loud"}, func(err error) bool { return err != nil }},
+		{"unknown subcommand", []string{"-device-ca", ca, "frobnicate"}, func(err error) bool { return err != nil }},
+		{"missing -ca file", []string{"-device-ca", ca, "-invite", srv.URL, "-ca", filepath.Join(t.TempDir(), "none.pem")}, func(err error) bool { return errors.Is(err, os.ErrNotExist) }},
+		{"expired invitation", []string{"-device-ca", ca, "-invite", srv.URL + "/invitation/x"}, func(err error) bool {
+			var pe *devicesim.PortalError
+			return errors.As(err, &pe) && pe.StatusCode == http.StatusGone && pe.Message == "This invitation has expired."
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(context.Background(), tc.args, io.Discard, io.Discard)
+			if !tc.want(err) {
+				t.Errorf("run = %v", err)
+			}
+		})
+	}
+}

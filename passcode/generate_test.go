@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestGenerateDefaults(t *testing.T) {
@@ -271,4 +273,27 @@ func TestFormat(t *testing.T) {
 			t.Errorf("Normalize(Format(%q)) = %q", tt.in, Normalize(got))
 		}
 	}
+}
+
+// FuzzNormalize checks what the portal relies on for any typed input:
+// normalising twice changes nothing, the result has no white space, dashes or
+// lower-case letters, and any code Format groups comes back unchanged.
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{"1234 5678", "k7mq-2x9p", "１２３４\u3000５６７８", "\u2212\u00ad", "ß", "ǅ", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := Normalize(s)
+		if Normalize(n) != n {
+			t.Fatalf("Normalize not idempotent: %q -> %q -> %q", s, n, Normalize(n))
+		}
+		for _, r := range n {
+			if unicode.IsSpace(r) || isDash(r) || (r < utf8.RuneSelf && unicode.IsLower(r)) {
+				t.Fatalf("Normalize(%q) = %q keeps %q", s, n, r)
+			}
+		}
+		if strings.Trim(n, Unambiguous) == "" && Normalize(Format(n)) != n {
+			t.Fatalf("Normalize(Format(%q)) = %q", n, Normalize(Format(n)))
+		}
+	})
 }

@@ -183,7 +183,7 @@ type portalDeviceCA struct {
 	root, inter, leaf *portalKeyPair
 }
 
-func newPortalDeviceCA(t *testing.T) *portalDeviceCA {
+func newPortalDeviceCA(t testing.TB) *portalDeviceCA {
 	root := portalIssue(t, "Test Device Root", nil, true)
 	inter := portalIssue(t, "Test iPhone Device CA", root, true)
 	return &portalDeviceCA{root: root, inter: inter, leaf: portalIssue(t, "device", inter, false)}
@@ -196,7 +196,7 @@ func (d *portalDeviceCA) pool() *x509.CertPool {
 }
 
 // machineInfo returns a CMS-signed MachineInfo as a device posts it.
-func (d *portalDeviceCA) machineInfo(t *testing.T) []byte {
+func (d *portalDeviceCA) machineInfo(t testing.TB) []byte {
 	t.Helper()
 	body, err := plist.Marshal(map[string]any{"LANGUAGE": "en", "PRODUCT": "iPhone16,1", "VERSION": "22B83", "OS_VERSION": "18.1"}, plist.XMLFormat)
 	if err != nil {

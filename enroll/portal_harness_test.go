@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"io"
 	"math/big"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
+	"github.com/enrollkit/enrollkit/passcode"
 	"github.com/enrollkit/enrollkit/profile"
 	"github.com/enrollkit/enrollkit/store/memory"
 )
@@ -101,11 +104,11 @@ func portalIssue(t testing.TB, cn string, parent *portalKeyPair, isCA bool) *por
 // at /portal/, discovery at the well-known path, and extra handlers (the
 // MDM server) a test may add to mux.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *httptest.Server
 	mux     *http.ServeMux
 	clock   *portalClock
-	store   *memory.EnrollStore
+	store   *flakyStore
 	svc     *enroll.Service
 	portal  *enroll.Portal
 	signer  *portalKeyPair // profile signer
@@ -123,12 +126,12 @@ type harnessOptions struct {
 	deviceRoots *x509.CertPool
 }
 
-func newHarness(t *testing.T, o harnessOptions) *harness {
+func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, mux: http.NewServeMux(), clock: &portalClock{t: time.Now().Truncate(time.Second)}}
 	h.srv = httptest.NewServer(h.mux)
 	t.Cleanup(h.srv.Close)
-	h.store = memory.NewEnrollStore()
+	h.store = &flakyStore{EnrollStore: memory.NewEnrollStore()}
 
 	ca := portalIssue(t, "Profile Signing CA", nil, true)
 	h.signer = portalIssue(t, "Profile Signer", ca, false)
@@ -157,6 +160,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		}),
 		PortalURL: h.srv.URL + "/portal",
 		Terms:     enroll.Terms{Version: testTermsVer, Text: testTermsText},
+		// Cheap argon2id parameters keep the tests fast; the hashing
+		// itself is package passcode's to test.
+		Passcodes: passcode.Policy{Params: passcode.Params{Memory: 64, Iterations: 1}},
 		Corporate: o.corporate,
 		Profile: enroll.ProfileConfig{
 			ServerURL:         h.srv.URL + "/mdm/server",
@@ -207,6 +213,43 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	return h
 }
 
+// flakyStore is the in-memory store with a switch that makes every call
+// fail, as a database that went away would.
+type flakyStore struct {
+	*memory.EnrollStore
+	down atomic.Bool
+}
+
+var errStoreDown = errors.New("test store is down")
+
+func (s *flakyStore) Get(ctx context.Context, id string) (*enroll.Enrollment, error) {
+	if s.down.Load() {
+		return nil, errStoreDown
+	}
+	return s.EnrollStore.Get(ctx, id)
+}
+
+func (s *flakyStore) Find(ctx context.Context, i enroll.Index, key string) (*enroll.Enrollment, error) {
+	if s.down.Load() {
+		return nil, errStoreDown
+	}
+	return s.EnrollStore.Find(ctx, i, key)
+}
+
+func (s *flakyStore) Update(ctx context.Context, e *enroll.Enrollment, v int64, ev ...enroll.AuditEvent) error {
+	if s.down.Load() {
+		return errStoreDown
+	}
+	return s.EnrollStore.Update(ctx, e, v, ev...)
+}
+
+func (s *flakyStore) List(ctx context.Context, o enroll.ListOptions) ([]*enroll.Enrollment, error) {
+	if s.down.Load() {
+		return nil, errStoreDown
+	}
+	return s.EnrollStore.List(ctx, o)
+}
+
 // portalDirectory knows jane and bob.
 type portalDirectory struct{}
 
@@ -243,7 +286,7 @@ func (h *harness) invite() *enroll.Invitation {
 // browser is a cookie-keeping client that behaves like Safari towards the
 // portal: it follows http(s) redirects and stops at any other scheme.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	c      *http.Client
 	ua     string
 	origin string // sent as Origin on POSTs when set
@@ -351,7 +394,7 @@ func (b *browser) submit(p *page, values map[string]string) *page {
 }
 
 // parsePage extracts forms, the alert and the download link.
-func portalParsePage(t *testing.T, p *page) {
+func portalParsePage(t testing.TB, p *page) {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(p.body))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -414,4 +415,74 @@ func TestPortalAccountStartRefusals(t *testing.T) {
 	portalWantStatus(t, b.get(h.srv.URL+"/portal/account/start"), http.StatusBadRequest)
 	portalWantStatus(t, b.get(h.srv.URL+"/portal/account/start?user-identifier=eve%40example.com"), http.StatusNotFound)
 	portalWantStatus(t, b.get(h.srv.URL+"/portal/account/start?user-identifier=jane%40example.com"), http.StatusNotFound)
+}
+
+func TestPortalStoreFailure(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	inv := h.invite()
+	b := h.browser()
+	signin := b.get(inv.URL)
+	dev := newPortalDeviceCA(t)
+
+	h.store.down.Store(true)
+	defer h.store.down.Store(false)
+	for name, p := range map[string]*page{
+		"invitation": b.get(inv.URL),
+		"step page":  b.get(h.srv.URL + "/portal/signin"),
+		"continue":   b.get(h.srv.URL + "/portal/continue"),
+		"sign in":    b.submit(signin, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"}),
+		"download":   b.get(h.srv.URL + "/portal/profile/some-token"),
+		"account":    b.get(h.srv.URL + "/portal/account/start?user-identifier=jane%40example.com"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			portalWantStatus(t, p, http.StatusInternalServerError)
+			if p.alert == "" || strings.Contains(p.body, errStoreDown.Error()) {
+				t.Fatalf("500 page alert %q leaks the error: %v", p.alert, strings.Contains(p.body, errStoreDown.Error()))
+			}
+		})
+	}
+	resp, body := portalFetch(t, h.srv.URL+enroll.WellKnownPath+"?user-identifier=jane%40example.com")
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), enroll.WellKnownFailedCode) {
+		t.Fatalf("well-known with the store down: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = portalPostBaseURL(t, h.portal.BaseURL(), dev.machineInfo(t), "some-token")
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("BaseURL with the store down: %d", resp.StatusCode)
+	}
+}
+
+// TestPortalConcurrentPasscodes posts wrong passcodes from many goroutines
+// with one session: the attempt limit holds exactly, whatever the
+// interleaving.
+func TestPortalConcurrentPasscodes(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	inv := h.invite()
+	b := h.browser()
+	p := b.submit(b.get(inv.URL), map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
+	p = b.submit(p, nil)
+	portalWantPath(t, p, "passcode")
+	wrong := "00000000"
+	if strings.ReplaceAll(inv.Passcode, "-", "") == wrong {
+		wrong = "11111111"
+	}
+	const n = 24
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- b.post(h.srv.URL+"/portal/passcode", url.Values{"passcode": {wrong}}).status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for st := range statuses {
+		count[st]++
+	}
+	if count[http.StatusUnauthorized] != enroll.DefaultPasscodeAttempts-1 || count[http.StatusLocked] != n-enroll.DefaultPasscodeAttempts+1 {
+		t.Fatalf("statuses %v, want %d×401 and the rest 423", count, enroll.DefaultPasscodeAttempts-1)
+	}
+	h.wantState(t, inv.EnrollmentID, enroll.StateLocked)
 }

@@ -2,9 +2,12 @@ package enroll_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/passcode"
 )
 
@@ -72,9 +75,17 @@ func BenchmarkPrecheckEnrolled(b *testing.B) {
 	if err := dev.checkin(b, "TokenUpdate"); err != nil {
 		b.Fatal(err)
 	}
+	hr := httptest.NewRequest(http.MethodPut, "https://mdm.example.com/mdm", nil)
+	hr.Header.Set("Authorization", "Bearer "+tok.Token)
+	r := &mdm.Request{
+		HTTP:        hr,
+		Enrollment:  mdm.Enrollment{ID: "UE-BENCH", Type: mdm.UserEnrollmentDevice},
+		Result:      &mdm.CommandResult{Identity: mdm.Identity{EnrollmentID: "UE-BENCH"}, Status: "Acknowledged"},
+		Fingerprint: mdm.FingerprintOf(dev.cert),
+	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := dev.checkin(b, "Acknowledged"); err != nil {
+		if err := f.svc.Precheck(ctx, r); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -57,24 +57,6 @@ func MarshalFormat(p *Profile, f Format) ([]byte, error) {
 }
 
 func (p *Profile) toDict() (*dictWriter, error) {
-	w := newDict(12)
-	w.merge(p.Extra)
-	w.set("PayloadType", TypeConfiguration)
-	w.set("PayloadVersion", 1)
-	w.str("PayloadIdentifier", p.PayloadIdentifier)
-	w.str("PayloadUUID", p.PayloadUUID)
-	w.str("PayloadDisplayName", p.PayloadDisplayName)
-	w.str("PayloadOrganization", p.PayloadOrganization)
-	w.str("PayloadDescription", p.PayloadDescription)
-	w.str("PayloadScope", p.PayloadScope)
-	w.boolean("PayloadRemovalDisallowed", p.PayloadRemovalDisallowed)
-	if p.ConsentText != nil {
-		ct := make(map[string]any, len(p.ConsentText))
-		for k, v := range p.ConsentText {
-			ct[k] = v
-		}
-		w.set("ConsentText", ct)
-	}
 	content := make([]any, len(p.Payloads))
 	for i, pl := range p.Payloads {
 		if pl == nil {
@@ -82,7 +64,26 @@ func (p *Profile) toDict() (*dictWriter, error) {
 		}
 		content[i] = pl.toDict()
 	}
+	// Keys in sorted order; see Header.write.
+	w := newDict(12)
+	w.merge(p.Extra)
+	if p.ConsentText != nil {
+		ct := make(map[string]any, len(p.ConsentText))
+		for k, v := range p.ConsentText {
+			ct[k] = v
+		}
+		w.set("ConsentText", ct)
+	}
 	w.set("PayloadContent", content)
+	w.str("PayloadDescription", p.PayloadDescription)
+	w.str("PayloadDisplayName", p.PayloadDisplayName)
+	w.str("PayloadIdentifier", p.PayloadIdentifier)
+	w.str("PayloadOrganization", p.PayloadOrganization)
+	w.boolean("PayloadRemovalDisallowed", p.PayloadRemovalDisallowed)
+	w.str("PayloadScope", p.PayloadScope)
+	w.set("PayloadType", TypeConfiguration)
+	w.str("PayloadUUID", p.PayloadUUID)
+	w.set("PayloadVersion", 1)
 	return w, nil
 }
 

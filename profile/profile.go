@@ -79,14 +79,16 @@ type Header struct {
 // that part of Payload.
 func (h *Header) PayloadHeader() *Header { return h }
 
+// write adds the header keys. Like every toDict, it writes keys in sorted
+// order where it can, which spares the encoder a sort.
 func (h *Header) write(w *dictWriter, typ string) {
-	w.set("PayloadType", typ)
+	w.str("PayloadDescription", h.PayloadDescription)
+	w.str("PayloadDisplayName", h.PayloadDisplayName)
 	w.str("PayloadIdentifier", h.PayloadIdentifier)
+	w.str("PayloadOrganization", h.PayloadOrganization)
+	w.set("PayloadType", typ)
 	w.str("PayloadUUID", h.PayloadUUID)
 	w.integer("PayloadVersion", h.PayloadVersion)
-	w.str("PayloadDisplayName", h.PayloadDisplayName)
-	w.str("PayloadDescription", h.PayloadDescription)
-	w.str("PayloadOrganization", h.PayloadOrganization)
 }
 
 func (h *Header) read(r *dictReader) {
@@ -192,26 +194,26 @@ type MDM struct {
 func (*MDM) Type() string { return TypeMDM }
 
 func (p *MDM) toDict() *dictWriter {
-	w := newDict(16)
+	w := newDict(24)
 	w.merge(p.Extra)
-	p.Header.write(w, TypeMDM)
-	w.str("IdentityCertificateUUID", p.IdentityCertificateUUID)
-	w.str("Topic", p.Topic)
-	w.str("ServerURL", p.ServerURL)
-	w.str("CheckInURL", p.CheckInURL)
-	w.boolean("SignMessage", p.SignMessage)
 	w.integer("AccessRights", int(p.AccessRights))
-	w.boolean("UseDevelopmentAPNS", p.UseDevelopmentAPNS)
-	w.str("ManagedAppleID", p.ManagedAppleID)
 	w.str("AssignedManagedAppleID", p.AssignedManagedAppleID)
-	w.str("EnrollmentMode", string(p.EnrollmentMode))
-	w.strings("ServerURLPinningCertificateUUIDs", p.ServerURLPinningCertificateUUIDs)
+	w.str("CheckInURL", p.CheckInURL)
 	w.strings("CheckInURLPinningCertificateUUIDs", p.CheckInURLPinningCertificateUUIDs)
-	w.boolean("PinningRevocationCheckRequired", p.PinningRevocationCheckRequired)
-	w.strings("ServerCapabilities", p.ServerCapabilities)
 	w.boolean("CheckOutWhenRemoved", p.CheckOutWhenRemoved)
-	w.integer("RequiredAppIDForMDM", p.RequiredAppIDForMDM)
+	w.str("EnrollmentMode", string(p.EnrollmentMode))
+	w.str("IdentityCertificateUUID", p.IdentityCertificateUUID)
+	w.str("ManagedAppleID", p.ManagedAppleID)
+	p.Header.write(w, TypeMDM)
+	w.boolean("PinningRevocationCheckRequired", p.PinningRevocationCheckRequired)
 	w.boolean("PromptUserToAllowBootstrapTokenForAuthentication", p.PromptUserToAllowBootstrapTokenForAuthentication)
+	w.integer("RequiredAppIDForMDM", p.RequiredAppIDForMDM)
+	w.strings("ServerCapabilities", p.ServerCapabilities)
+	w.str("ServerURL", p.ServerURL)
+	w.strings("ServerURLPinningCertificateUUIDs", p.ServerURLPinningCertificateUUIDs)
+	w.boolean("SignMessage", p.SignMessage)
+	w.str("Topic", p.Topic)
+	w.boolean("UseDevelopmentAPNS", p.UseDevelopmentAPNS)
 	return w
 }
 
@@ -299,23 +301,23 @@ func (*SCEP) Type() string { return TypeSCEP }
 func (p *SCEP) toDict() *dictWriter {
 	in := newDict(16)
 	in.merge(p.Extra)
-	in.str("URL", p.URL)
-	in.str("Name", p.Name)
-	in.subject("Subject", p.Subject)
+	in.boolean("AllowAllAppsAccess", p.AllowAllAppsAccess)
+	in.data("CAFingerprint", p.CAFingerprint)
 	in.str("Challenge", p.Challenge)
-	in.integer("Keysize", p.Keysize)
 	in.str("Key Type", p.KeyType)
 	in.integer("Key Usage", p.KeyUsage)
-	in.data("CAFingerprint", p.CAFingerprint)
+	in.boolPtr("KeyIsExtractable", p.KeyIsExtractable)
+	in.integer("Keysize", p.Keysize)
+	in.str("Name", p.Name)
 	in.intPtr("Retries", p.Retries)
 	in.intPtr("RetryDelay", p.RetryDelay)
+	in.subject("Subject", p.Subject)
 	in.subjectAltName("SubjectAltName", p.SubjectAltName)
-	in.boolPtr("KeyIsExtractable", p.KeyIsExtractable)
-	in.boolean("AllowAllAppsAccess", p.AllowAllAppsAccess)
-	w := newDict(16)
+	in.str("URL", p.URL)
+	w := newDict(8)
 	w.merge(p.OuterExtra)
-	p.Header.write(w, TypeSCEP)
 	w.set("PayloadContent", in)
+	p.Header.write(w, TypeSCEP)
 	return w
 }
 

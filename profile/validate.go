@@ -39,23 +39,26 @@ func (v *validator) add(field string, err error, format string, args ...any) {
 	v.errs = append(v.errs, fieldErr(field, err, format, args...))
 }
 
-func (v *validator) required(field, value string) bool {
+// required reports whether value is set and records ErrMissing on
+// path+key when not. The path is joined only on failure: validation runs
+// on every profile served.
+func (v *validator) required(path, key, value string) bool {
 	if value == "" {
-		v.add(field, ErrMissing, "")
+		v.add(path+key, ErrMissing, "")
 		return false
 	}
 	return true
 }
 
 func (v *validator) profile(p *Profile) {
-	v.required("PayloadIdentifier", p.PayloadIdentifier)
-	v.required("PayloadUUID", p.PayloadUUID)
+	v.required("", "PayloadIdentifier", p.PayloadIdentifier)
+	v.required("", "PayloadUUID", p.PayloadUUID)
 	if p.PayloadScope != "" && p.PayloadScope != "System" && p.PayloadScope != "User" {
 		v.add("PayloadScope", ErrInvalidValue, "got %q, want System or User", p.PayloadScope)
 	}
 	uuids := map[string]string{}
 	if p.PayloadUUID != "" {
-		uuids[p.PayloadUUID] = "PayloadUUID"
+		uuids[p.PayloadUUID] = "the profile"
 	}
 	ids := map[string]string{}
 	mdms := 0
@@ -66,18 +69,18 @@ func (v *validator) profile(p *Profile) {
 			continue
 		}
 		h := pl.PayloadHeader()
-		v.required(path+".PayloadType", pl.Type())
-		if v.required(path+".PayloadIdentifier", h.PayloadIdentifier) {
+		v.required(path, ".PayloadType", pl.Type())
+		if v.required(path, ".PayloadIdentifier", h.PayloadIdentifier) {
 			if prev, dup := ids[h.PayloadIdentifier]; dup {
 				v.add(path+".PayloadIdentifier", ErrDuplicateIdentifier, "%q also used by %s", h.PayloadIdentifier, prev)
 			}
 			ids[h.PayloadIdentifier] = path
 		}
-		if v.required(path+".PayloadUUID", h.PayloadUUID) {
+		if v.required(path, ".PayloadUUID", h.PayloadUUID) {
 			if prev, dup := uuids[h.PayloadUUID]; dup {
 				v.add(path+".PayloadUUID", ErrDuplicateUUID, "%q also used by %s", h.PayloadUUID, prev)
 			}
-			uuids[h.PayloadUUID] = path + ".PayloadUUID"
+			uuids[h.PayloadUUID] = path
 		}
 		switch pl := pl.(type) {
 		case *MDM:
@@ -110,7 +113,11 @@ func (v *validator) profile(p *Profile) {
 	}
 }
 
-func (v *validator) url(field, raw string, allowHTTP bool) {
+func (v *validator) url(path, key, raw string, allowHTTP bool) {
+	if simpleHTTPSURL(raw) {
+		return
+	}
+	field := path + key
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		v.add(field, ErrInvalidValue, "%q is not an absolute http(s) URL", raw)
@@ -121,17 +128,45 @@ func (v *validator) url(field, raw string, allowHTTP bool) {
 	}
 }
 
+// simpleHTTPSURL reports, without allocating, whether raw is an https URL
+// of the plainest form: a host of letters, digits, dots and hyphens, then
+// printable ASCII without escapes. Anything else gets the full parse.
+func simpleHTTPSURL(raw string) bool {
+	rest, ok := strings.CutPrefix(raw, "https://")
+	if !ok {
+		return false
+	}
+	host := true
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if host {
+			switch {
+			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-':
+				continue
+			case c == '/' && i > 0:
+				host = false
+				continue
+			}
+			return false
+		}
+		if c <= 0x20 || c >= 0x7f || c == '%' || c == '#' {
+			return false
+		}
+	}
+	return !host || len(rest) > 0
+}
+
 func (v *validator) mdm(p *Profile, m *MDM, path string) {
-	if v.required(path+".Topic", m.Topic) && !strings.HasPrefix(m.Topic, TopicPrefix) {
+	if v.required(path, ".Topic", m.Topic) && !strings.HasPrefix(m.Topic, TopicPrefix) {
 		v.add(path+".Topic", ErrTopic, "got %q", m.Topic)
 	}
-	if v.required(path+".ServerURL", m.ServerURL) {
-		v.url(path+".ServerURL", m.ServerURL, v.opts.AllowInsecureURLs)
+	if v.required(path, ".ServerURL", m.ServerURL) {
+		v.url(path, ".ServerURL", m.ServerURL, v.opts.AllowInsecureURLs)
 	}
 	if m.CheckInURL != "" {
-		v.url(path+".CheckInURL", m.CheckInURL, v.opts.AllowInsecureURLs)
+		v.url(path, ".CheckInURL", m.CheckInURL, v.opts.AllowInsecureURLs)
 	}
-	if v.required(path+".IdentityCertificateUUID", m.IdentityCertificateUUID) {
+	if v.required(path, ".IdentityCertificateUUID", m.IdentityCertificateUUID) {
 		if target := p.Payload(m.IdentityCertificateUUID); target == nil || !isIdentity(target) {
 			v.add(path+".IdentityCertificateUUID", ErrNoIdentity, "%q", m.IdentityCertificateUUID)
 		}
@@ -161,7 +196,7 @@ func (v *validator) mdm(p *Profile, m *MDM, path string) {
 	switch m.EnrollmentMode {
 	case "":
 	case ModeBYOD, ModeADDE:
-		v.required(path+".AssignedManagedAppleID", m.AssignedManagedAppleID)
+		v.required(path, ".AssignedManagedAppleID", m.AssignedManagedAppleID)
 		if m.ManagedAppleID != "" {
 			v.add(path+".ManagedAppleID", ErrInvalidValue, "profile-based ManagedAppleID cannot be combined with EnrollmentMode %s", m.EnrollmentMode)
 		}
@@ -192,10 +227,10 @@ func (v *validator) mdm(p *Profile, m *MDM, path string) {
 
 func (v *validator) scep(s *SCEP, path string) {
 	in := path + ".PayloadContent"
-	if v.required(in+".URL", s.URL) {
+	if v.required(in, ".URL", s.URL) {
 		// SCEP messages are signed and encrypted on their own; Apple
 		// accepts plain http for the SCEP URL.
-		v.url(in+".URL", s.URL, true)
+		v.url(in, ".URL", s.URL, true)
 	}
 	switch s.Keysize {
 	case 0, 1024, 2048, 4096:
@@ -218,10 +253,10 @@ func (v *validator) scep(s *SCEP, path string) {
 }
 
 func (v *validator) acme(a *ACME, path string) {
-	if v.required(path+".DirectoryURL", a.DirectoryURL) {
-		v.url(path+".DirectoryURL", a.DirectoryURL, v.opts.AllowInsecureURLs)
+	if v.required(path, ".DirectoryURL", a.DirectoryURL) {
+		v.url(path, ".DirectoryURL", a.DirectoryURL, v.opts.AllowInsecureURLs)
 	}
-	v.required(path+".ClientIdentifier", a.ClientIdentifier)
+	v.required(path, ".ClientIdentifier", a.ClientIdentifier)
 	if len(a.Subject) == 0 {
 		v.add(path+".Subject", ErrMissing, "")
 	}

@@ -328,3 +328,35 @@ func withCert(c profile.Payload) (*profile.Profile, error) {
 	e.Certificates = []profile.Payload{c}
 	return profile.NewAccountDrivenUserEnrollment(e, "jane@example.com")
 }
+
+func TestValidateURLs(t *testing.T) {
+	tests := []struct {
+		url  string
+		want error
+	}{
+		{"https://mdm.example.com", nil},
+		{"https://mdm.example.com/mdm?x=1", nil},
+		{"https://mdm.example.com:8443/mdm", nil},
+		{"https://[::1]:8443/mdm", nil},
+		{"https://mdm.example.com/a%20b", nil},
+		{"https://mdm.example.com:bad/mdm", profile.ErrInvalidValue},
+		{"https://mdm.example.com/a%zz", profile.ErrInvalidValue},
+		{"https://mdm.exa mple.com/", profile.ErrInvalidValue},
+		{"https://", profile.ErrInvalidValue},
+		{"https:///path", profile.ErrInvalidValue},
+		{"ftp://mdm.example.com", profile.ErrInvalidValue},
+		{"mdm.example.com", profile.ErrInvalidValue},
+		{"http://mdm.example.com", profile.ErrInsecureURL},
+		{"https://mdm.example.com/\x7f", profile.ErrInvalidValue},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			e := testEnrollment()
+			e.ServerURL = tt.url
+			_, err := profile.NewAccountDrivenUserEnrollment(e, "jane@example.com")
+			if !errors.Is(err, tt.want) || (tt.want != nil && !hasFieldError(err, "PayloadContent[0].ServerURL", tt.want)) {
+				t.Errorf("error = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}

@@ -125,7 +125,10 @@ func appendXMLValue(out []byte, v any, depth int) ([]byte, bool) {
 		out = xmlIndent(out, depth)
 		out = append(out, "</array>"...)
 	case *dictWriter:
-		slices.SortFunc(v.kv, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+		cmp := func(a, b kv) int { return strings.Compare(a.k, b.k) }
+		if !slices.IsSortedFunc(v.kv, cmp) {
+			slices.SortFunc(v.kv, cmp)
+		}
 		out = xmlIndent(out, depth)
 		out = append(out, "<dict>"...)
 		for _, e := range v.kv {

@@ -464,7 +464,7 @@ func (s *Service) SubmitPasscode(ctx context.Context, m Meta, id, code string) (
 		return err
 	})
 	if err != nil {
-		return e, fmt.Errorf("enroll: submit passcode: %w", err)
+		return nil, fmt.Errorf("enroll: submit passcode: %w", err)
 	}
 	return e, nil
 }

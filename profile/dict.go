@@ -277,23 +277,49 @@ type dictWriter struct {
 	merged bool
 }
 
+// kv is one pair. Strings and integers are held unboxed (kind), which
+// saves an allocation per key on the serving path.
 type kv struct {
-	k string
-	v any
+	k    string
+	kind kvKind
+	s    string
+	n    int
+	v    any
+}
+
+type kvKind uint8
+
+const (
+	kvAny kvKind = iota
+	kvString
+	kvInt
+)
+
+// value returns the pair's value as an interface.
+func (e *kv) value() any {
+	switch e.kind {
+	case kvString:
+		return e.s
+	case kvInt:
+		return e.n
+	}
+	return e.v
 }
 
 func newDict(n int) *dictWriter { return &dictWriter{kv: make([]kv, 0, n)} }
 
-func (w *dictWriter) set(key string, v any) {
+func (w *dictWriter) set(key string, v any) { w.put(kv{k: key, v: v}) }
+
+func (w *dictWriter) put(e kv) {
 	if w.merged {
 		for i := range w.kv {
-			if w.kv[i].k == key {
-				w.kv[i].v = v
+			if w.kv[i].k == e.k {
+				w.kv[i] = e
 				return
 			}
 		}
 	}
-	w.kv = append(w.kv, kv{key, v})
+	w.kv = append(w.kv, e)
 }
 
 // merge copies extra keys in; modelled keys written afterwards win.
@@ -302,16 +328,19 @@ func (w *dictWriter) merge(extra map[string]any) {
 		return
 	}
 	for k, v := range extra {
-		w.kv = append(w.kv, kv{k, v})
+		w.kv = append(w.kv, kv{k: k, v: v})
 	}
 	w.merged = true
 }
 
 func (w *dictWriter) str(key, v string) {
 	if v != "" {
-		w.set(key, v)
+		w.put(kv{k: key, kind: kvString, s: v})
 	}
 }
+
+// strAlways writes v even when empty.
+func (w *dictWriter) strAlways(key, v string) { w.put(kv{k: key, kind: kvString, s: v}) }
 
 func (w *dictWriter) boolean(key string, v bool) {
 	if v {
@@ -327,13 +356,13 @@ func (w *dictWriter) boolPtr(key string, v *bool) {
 
 func (w *dictWriter) integer(key string, v int) {
 	if v != 0 {
-		w.set(key, v)
+		w.put(kv{k: key, kind: kvInt, n: v})
 	}
 }
 
 func (w *dictWriter) intPtr(key string, v *int) {
 	if v != nil {
-		w.set(key, *v)
+		w.put(kv{k: key, kind: kvInt, n: *v})
 	}
 }
 
@@ -383,7 +412,7 @@ func (w *dictWriter) subjectAltName(key string, san *SubjectAltName) {
 
 func (w *dictWriter) stringOrStrings(key string, v []string) {
 	if len(v) == 1 {
-		w.set(key, v[0])
+		w.strAlways(key, v[0])
 		return
 	}
 	w.strings(key, v)
@@ -395,8 +424,8 @@ func plain(v any) any {
 	switch v := v.(type) {
 	case *dictWriter:
 		m := make(map[string]any, len(v.kv))
-		for _, e := range v.kv {
-			m[e.k] = plain(e.v)
+		for i := range v.kv {
+			m[v.kv[i].k] = plain(v.kv[i].value())
 		}
 		return m
 	case []any:

@@ -81,9 +81,9 @@ func (p *Profile) toDict() (*dictWriter, error) {
 	w.str("PayloadOrganization", p.PayloadOrganization)
 	w.boolean("PayloadRemovalDisallowed", p.PayloadRemovalDisallowed)
 	w.str("PayloadScope", p.PayloadScope)
-	w.set("PayloadType", TypeConfiguration)
+	w.strAlways("PayloadType", TypeConfiguration)
 	w.str("PayloadUUID", p.PayloadUUID)
-	w.set("PayloadVersion", 1)
+	w.put(kv{k: "PayloadVersion", kind: kvInt, n: 1})
 	return w, nil
 }
 

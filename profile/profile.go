@@ -86,7 +86,7 @@ func (h *Header) write(w *dictWriter, typ string) {
 	w.str("PayloadDisplayName", h.PayloadDisplayName)
 	w.str("PayloadIdentifier", h.PayloadIdentifier)
 	w.str("PayloadOrganization", h.PayloadOrganization)
-	w.set("PayloadType", typ)
+	w.strAlways("PayloadType", typ)
 	w.str("PayloadUUID", h.PayloadUUID)
 	w.integer("PayloadVersion", h.PayloadVersion)
 }

@@ -131,10 +131,18 @@ func appendXMLValue(out []byte, v any, depth int) ([]byte, bool) {
 		}
 		out = xmlIndent(out, depth)
 		out = append(out, "<dict>"...)
-		for _, e := range v.kv {
+		for i := range v.kv {
+			e := &v.kv[i]
 			out = xmlElement(out, depth+1, "key", e.k)
-			if out, ok = appendXMLValue(out, e.v, depth+1); !ok {
-				return nil, false
+			switch e.kind {
+			case kvString:
+				out = xmlElement(out, depth+1, "string", e.s)
+			case kvInt:
+				out = xmlElementRaw(out, depth+1, "integer", func(b []byte) []byte { return strconv.AppendInt(b, int64(e.n), 10) })
+			default:
+				if out, ok = appendXMLValue(out, e.v, depth+1); !ok {
+					return nil, false
+				}
 			}
 		}
 		out = xmlIndent(out, depth)

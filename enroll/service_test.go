@@ -705,3 +705,61 @@ func TestSubmitPasscodeAfterLimitLowered(t *testing.T) {
 		t.Fatal("not locked")
 	}
 }
+
+// coreFlakyStore wraps a Store: Update always conflicts when conflict is
+// set, and List fails when listErr is set.
+type coreFlakyStore struct {
+	enroll.Store
+	conflict bool
+	listErr  error
+}
+
+func (s *coreFlakyStore) Update(ctx context.Context, e *enroll.Enrollment, v int64, evs ...enroll.AuditEvent) error {
+	if s.conflict {
+		return enroll.ErrVersionConflict
+	}
+	return s.Store.Update(ctx, e, v, evs...)
+}
+
+func (s *coreFlakyStore) List(ctx context.Context, o enroll.ListOptions) ([]*enroll.Enrollment, error) {
+	if s.listErr != nil {
+		return nil, s.listErr
+	}
+	return s.Store.List(ctx, o)
+}
+
+func TestStoreFailures(t *testing.T) {
+	ctx := context.Background()
+	f := newCoreFixture(t)
+	inv := f.invite(t, "alice")
+	flaky := &coreFlakyStore{Store: f.store, conflict: true, listErr: errors.New("disk on fire")}
+	svc, err := enroll.New(flaky, f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A step that never wins its compare-and-swap gives up with
+	// ErrVersionConflict and leaves the enrollment as it was.
+	_, err = svc.Authenticate(ctx, coreMeta, inv.EnrollmentID, "alice", corePassword, enroll.OwnershipEmployee)
+	coreWantErr(t, "endless conflicts", err, enroll.ErrVersionConflict)
+	if f.state(t, inv.EnrollmentID) != enroll.StateInvited {
+		t.Fatal("state changed")
+	}
+	_, err = svc.Sweep(ctx)
+	coreWantErr(t, "Sweep", err, flaky.listErr)
+	_, err = svc.LookupAccount(ctx, "alice@appleid.example.com")
+	coreWantErr(t, "LookupAccount", err, flaky.listErr)
+	_, err = svc.List(ctx, enroll.ListOptions{})
+	coreWantErr(t, "List", err, flaky.listErr)
+
+	// A cancelled context stops a step before it touches the store.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = f.svc.AcknowledgeInfo(cctx, coreMeta, inv.EnrollmentID)
+	coreWantErr(t, "cancelled", err, context.Canceled)
+
+	// Expiry that keeps conflicting gives up too.
+	f.clock.advance(enroll.DefaultInvitationTTL)
+	flaky.listErr = nil
+	_, err = svc.Sweep(ctx)
+	coreWantErr(t, "Sweep with endless conflicts", err, enroll.ErrVersionConflict)
+}

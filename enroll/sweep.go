@@ -21,7 +21,8 @@ var expiringStates = func() []State {
 // many it expired. Enrollments also expire lazily when a step touches them;
 // Sweep lets the host clean up those nobody touches (call it every few
 // minutes). It is safe to run on several replicas at once: each enrollment
-// is expired once.
+// is expired once. An enrollment that cannot be expired does not stop the
+// sweep; the errors are joined in the result.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
 	now := s.clock.Now()
 	list, err := s.store.List(ctx, ListOptions{States: expiringStates, ExpiresBefore: now})
@@ -29,10 +30,16 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("enroll: sweep: %w", err)
 	}
 	n := 0
+	var errs []error
 	for _, e := range list {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
 		ok, err := s.expire(ctx, e.ID)
 		if err != nil {
-			return n, fmt.Errorf("enroll: sweep: %w", err)
+			errs = append(errs, err)
+			continue
 		}
 		if ok {
 			n++
@@ -40,6 +47,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	}
 	if n > 0 {
 		s.log.InfoContext(ctx, "enroll: sweep expired enrollments", "count", n)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return n, fmt.Errorf("enroll: sweep: %w", err)
 	}
 	return n, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -108,22 +109,18 @@ func (d *Device) Poll(ctx context.Context) (int, error) {
 
 // answer decodes one command and returns the device's response.
 func (d *Device) answer(ctx context.Context, enr *Enrollment, body []byte) map[string]any {
-	var cmd struct {
-		CommandUUID string
-		Command     map[string]any
+	cmd, err := ParseCommand(body)
+	reqType := cmd.RequestType
+	res := map[string]any{"EnrollmentID": enr.EnrollmentID}
+	if cmd.CommandUUID != "" {
+		res["CommandUUID"] = cmd.CommandUUID
 	}
-	_, err := plist.Unmarshal(body, &cmd)
-	reqType := ""
-	if err == nil {
-		reqType = str(cmd.Command, "RequestType")
-	}
-	res := map[string]any{"EnrollmentID": enr.EnrollmentID, "CommandUUID": cmd.CommandUUID}
 	rec := CommandRecord{CommandUUID: cmd.CommandUUID, RequestType: reqType}
-	if err != nil || cmd.CommandUUID == "" || reqType == "" {
+	if err != nil {
 		res["Status"] = "CommandFormatError"
 		rec.Status = "CommandFormatError"
 	} else {
-		result, chain := d.execute(enr, reqType, cmd.Command)
+		result, chain := d.execute(enr, reqType, cmd.Fields)
 		if chain != nil {
 			res["Status"] = "Error"
 			var items []map[string]any
@@ -147,6 +144,55 @@ func (d *Device) answer(ctx context.Context, enr *Enrollment, body []byte) map[s
 	d.mu.Unlock()
 	d.log.InfoContext(ctx, "devicesim: command answered", "request_type", reqType, "command_uuid", cmd.CommandUUID, "status", rec.Status)
 	return res
+}
+
+// Command is a command as the server sent it.
+type Command struct {
+	// CommandUUID identifies the command.
+	CommandUUID string
+	// RequestType is Command.RequestType.
+	RequestType string
+	// Fields is the Command dictionary, RequestType included.
+	Fields map[string]any
+}
+
+// ParseCommand decodes a command body sent by the server:
+// {CommandUUID, Command: {RequestType, …}}. Hostile input gives an error,
+// never a panic. On error the returned Command holds whatever could be
+// read (possibly the CommandUUID, so that the device can answer
+// CommandFormatError for it).
+func ParseCommand(body []byte) (Command, error) {
+	var raw struct {
+		CommandUUID any
+		Command     any
+	}
+	if err := decodePlist(body, &raw); err != nil {
+		return Command{}, fmt.Errorf("devicesim: command: %w", err)
+	}
+	var c Command
+	c.CommandUUID, _ = raw.CommandUUID.(string)
+	fields, _ := raw.Command.(map[string]any)
+	if c.CommandUUID == "" || fields == nil {
+		return c, errors.New("devicesim: command: CommandUUID and a Command dictionary are required")
+	}
+	c.RequestType = str(fields, "RequestType")
+	if c.RequestType == "" {
+		return c, errors.New("devicesim: command: Command has no RequestType")
+	}
+	c.Fields = fields
+	return c, nil
+}
+
+// decodePlist runs the plist decoder, turning a panic on hostile input into
+// an error.
+func decodePlist(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed property list: %v", r)
+		}
+	}()
+	_, err = plist.Unmarshal(data, v)
+	return err
 }
 
 // Error domains and codes the device reports, as iOS does.

@@ -170,7 +170,8 @@ type Options struct {
 	// MaxPortalSteps bounds how many portal pages the device follows
 	// before giving up with ErrPortalFlow. 0 means 20.
 	MaxPortalSteps int
-	// Rand is the source of randomness for keys and identifiers. nil means
+	// Rand is the source of the enrollment's identifiers (EnrollmentID,
+	// push token, PushMagic). nil means crypto/rand. Keys always come from
 	// crypto/rand.
 	Rand io.Reader
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -124,7 +125,7 @@ func (d *Device) enrollSCEP(ctx context.Context, p *profile.SCEP) (*x509.Certifi
 	if keySize == 0 {
 		keySize = 1024 // the iOS default
 	}
-	key, err := rsa.GenerateKey(d.rand, keySize)
+	key, err := rsa.GenerateKey(rand.Reader, keySize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("devicesim: SCEP key: %w", err)
 	}
@@ -132,7 +133,7 @@ func (d *Device) enrollSCEP(ctx context.Context, p *profile.SCEP) (*x509.Certifi
 	if err != nil {
 		return nil, nil, err
 	}
-	csrDER, err := x509util.CreateCertificateRequest(d.rand, &x509util.CertificateRequest{
+	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
 		CertificateRequest: x509.CertificateRequest{Subject: subject, SignatureAlgorithm: x509.SHA256WithRSA},
 		ChallengePassword:  p.Challenge,
 	}, key)
@@ -144,7 +145,7 @@ func (d *Device) enrollSCEP(ctx context.Context, p *profile.SCEP) (*x509.Certifi
 		return nil, nil, fmt.Errorf("devicesim: SCEP CSR: %w", err)
 	}
 	now := time.Now()
-	selfDER, err := x509.CreateCertificate(d.rand, &x509.Certificate{
+	selfDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
 		SerialNumber: randomSerial(),
 		Subject:      subject,
 		NotBefore:    now.Add(-time.Hour),

@@ -292,3 +292,35 @@ func BenchmarkParsePage(b *testing.B) {
 		}
 	}
 }
+
+func TestParseCommand(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, uuid, reqType string
+		ok                        bool
+	}{
+		{"valid", `<plist><dict><key>CommandUUID</key><string>u1</string><key>Command</key><dict><key>RequestType</key><string>ProfileList</string></dict></dict></plist>`, "u1", "ProfileList", true},
+		{"no RequestType", `<plist><dict><key>CommandUUID</key><string>u2</string><key>Command</key><dict/></dict></plist>`, "u2", "", false},
+		{"Command not a dictionary", `<plist><dict><key>CommandUUID</key><string>u3</string><key>Command</key><string>x</string></dict></plist>`, "u3", "", false},
+		{"CommandUUID not a string", `<plist><dict><key>CommandUUID</key><integer>4</integer><key>Command</key><dict/></dict></plist>`, "", "", false},
+		{"not a plist", `{"CommandUUID":"u5"}`, "", "", false},
+		{"binary garbage", "bplist00\xff\xff\xff\xff", "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := devicesim.ParseCommand([]byte(tc.body))
+			if (err == nil) != tc.ok || c.CommandUUID != tc.uuid || c.RequestType != tc.reqType {
+				t.Errorf("ParseCommand = %+v, %v", c, err)
+			}
+		})
+	}
+}
+
+func FuzzParseCommand(f *testing.F) {
+	f.Add([]byte(`<plist><dict><key>CommandUUID</key><string>u1</string><key>Command</key><dict><key>RequestType</key><string>ProfileList</string></dict></dict></plist>`))
+	f.Add([]byte("bplist00\xd1\x01\x02QaQb\x08\x0b\x0d\x00\x00\x00\x00\x00\x00\x01\x01\x00\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x0f"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := devicesim.ParseCommand(b)
+		if err == nil && (c.CommandUUID == "" || c.RequestType == "" || c.Fields == nil) {
+			t.Fatalf("accepted an incomplete command %+v", c)
+		}
+	})
+}

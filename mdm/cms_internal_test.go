@@ -3,13 +3,17 @@ package mdm
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"math/big"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -53,12 +57,20 @@ func derToBER(t testing.TB, der []byte, chunk int) []byte {
 	return out
 }
 
+// testCert returns a self-signed certificate for the RSA-2048 key in
+// testdata (read, not generated, so that fuzz workers start quickly).
 func testCert(t testing.TB) (*x509.Certificate, *rsa.PrivateKey) {
 	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	raw, err := os.ReadFile("testdata/device-key.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
+	blk, _ := pem.Decode(raw)
+	pk, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := pk.(*rsa.PrivateKey)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "d"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
 	if err != nil {
@@ -132,7 +144,13 @@ func TestBERGuards(t *testing.T) {
 
 func TestSignatureRefusals(t *testing.T) {
 	cert, key := testCert(t)
-	other, _ := testCert(t)
+	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "d"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	oder, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, ek.Public(), ek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := x509.ParseCertificate(oder)
 	body := []byte("body")
 	b64, _ := Sign(body, cert, key, &SignOptions{SignedAttributes: true})
 	der, _ := base64.StdEncoding.DecodeString(b64)
@@ -151,6 +169,12 @@ func TestSignatureRefusals(t *testing.T) {
 	// An unsupported digest algorithm.
 	if _, err := Sign(body, cert, key, &SignOptions{Hash: crypto.MD5}); err == nil {
 		t.Error("MD5 accepted by Sign")
+	}
+	// An ECDSA signature by a key that is not the certificate's.
+	ecSig, _ := Sign(body, other, mismatchedEC(t), nil)
+	ecder, _ := base64.StdEncoding.DecodeString(ecSig)
+	if _, _, err := VerifySignature(ecder, body); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("ECDSA by another key: %v", err)
 	}
 	sd, err := parseSignedData(der, DefaultMaxSignatureBytes)
 	if err != nil {
@@ -201,4 +225,12 @@ func TestParseCertHeader(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mismatchedEC(t *testing.T) *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -482,3 +482,22 @@ func TestDeviceCARoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPoll measures one command round trip as a pushed device does it:
+// Idle, the command, the signed result, the empty answer (each request
+// signed with SHA-1/BER and verified by the server).
+func BenchmarkPoll(b *testing.B) {
+	ctx := b.Context()
+	f := newFakeServer(b)
+	d := f.newDevice(b, devicesim.Options{})
+	if err := d.EnrollWithInvitation(ctx, f.srv.URL+"/invite/good", goodCreds); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		f.enqueue(b, "bench", map[string]any{"RequestType": "DeviceInformation", "Queries": []string{"OSVersion", "DeviceName"}})
+		if n, err := d.Poll(ctx); err != nil || n != 1 {
+			b.Fatalf("Poll = %d, %v", n, err)
+		}
+	}
+}

@@ -99,7 +99,7 @@ type mdmRequest struct {
 }
 
 type fakeServer struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *httptest.Server
 	pki     pki
 	openssl string // when set, every Mdm-Signature is also checked with openssl
@@ -128,7 +128,7 @@ type portalSession struct {
 	userID        string
 }
 
-func newFakeServer(t *testing.T) *fakeServer {
+func newFakeServer(t testing.TB) *fakeServer {
 	t.Helper()
 	f := &fakeServer{t: t, pki: sharedPKI(t), signMessage: true,
 		sessions: map[string]*portalSession{}, downloads: map[string]bool{}, tokens: map[string]bool{}}
@@ -512,7 +512,7 @@ func opensslVerify(openssl, dir string, sig, body []byte) error {
 }
 
 // enqueue queues a command for the device.
-func (f *fakeServer) enqueue(t *testing.T, uuid string, cmd map[string]any) {
+func (f *fakeServer) enqueue(t testing.TB, uuid string, cmd map[string]any) {
 	t.Helper()
 	b, err := plist.Marshal(map[string]any{"CommandUUID": uuid, "Command": cmd}, plist.XMLFormat)
 	if err != nil {
@@ -552,7 +552,7 @@ func sortedKeys(m map[string]any) []string {
 }
 
 // newDevice returns a device that trusts the fake server.
-func (f *fakeServer) newDevice(t *testing.T, opts devicesim.Options) *devicesim.Device {
+func (f *fakeServer) newDevice(t testing.TB, opts devicesim.Options) *devicesim.Device {
 	t.Helper()
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = f.client()

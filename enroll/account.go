@@ -203,7 +203,8 @@ type BearerChallenge struct {
 }
 
 // String formats c as a WWW-Authenticate header value with comma separated
-// parameters, method and url first.
+// parameters, method and url first. Method and URL are written when set or
+// present in Params; they take precedence over Params.
 func (c BearerChallenge) String() string {
 	var b strings.Builder
 	b.WriteString("Bearer")
@@ -215,10 +216,10 @@ func (c BearerChallenge) String() string {
 		b.WriteString(quoteHTTP(v))
 		sep = ", "
 	}
-	if c.Method != "" {
+	if _, ok := c.Params["method"]; ok || c.Method != "" {
 		add("method", c.Method)
 	}
-	if c.URL != "" {
+	if _, ok := c.Params["url"]; ok || c.URL != "" {
 		add("url", c.URL)
 	}
 	keys := make([]string, 0, len(c.Params))
@@ -299,6 +300,9 @@ func ParseBearerChallenge(header string) (BearerChallenge, error) {
 			val = v
 		} else {
 			val = p.token68()
+			if val == "" {
+				return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: parameter %q has no value", ErrInvalidInput, tok)
+			}
 		}
 		if !inBearer {
 			continue

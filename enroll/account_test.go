@@ -217,6 +217,8 @@ func TestParseBearerChallenge(t *testing.T) {
 		{name: "dangling escape", header: `Bearer method="a\`, wantErr: true},
 		{name: "repeated", header: `Bearer url="a", url="b"`, wantErr: true},
 		{name: "garbage", header: `Bearer "quoted"`, wantErr: true},
+		{name: "empty token value", header: `Bearer url=`, wantErr: true},
+		{name: "empty quoted value", header: `Bearer url=""`, wantParams: map[string]string{"url": ""}},
 		{name: "too long", header: `Bearer url="` + strings.Repeat("a", maxChallengeLen) + `"`, wantErr: true},
 	}
 	for _, tt := range tests {

@@ -13,6 +13,9 @@ const (
 	TypePEM           = "com.apple.security.pem"
 )
 
+// ContentType is the media type of a profile download.
+const ContentType = "application/x-apple-aspen-config"
+
 // TopicPrefix starts every MDM push topic.
 const TopicPrefix = "com.apple.mgmt."
 
@@ -20,8 +23,13 @@ const TopicPrefix = "com.apple.mgmt."
 // .mobileconfig. PayloadType ("Configuration") and PayloadVersion (1) are
 // implied and written by Marshal.
 type Profile struct {
-	PayloadIdentifier   string
-	PayloadUUID         string
+	// PayloadIdentifier names the profile (reverse-DNS); installing a
+	// profile with the same identifier replaces the installed one.
+	PayloadIdentifier string
+	// PayloadUUID identifies this version of the profile.
+	PayloadUUID string
+	// PayloadDisplayName, PayloadOrganization and PayloadDescription are
+	// shown to the user.
 	PayloadDisplayName  string
 	PayloadOrganization string
 	PayloadDescription  string
@@ -67,9 +75,15 @@ var (
 
 // Header holds the keys common to every payload.
 type Header struct {
-	PayloadIdentifier   string
-	PayloadUUID         string
-	PayloadVersion      int
+	// PayloadIdentifier is unique within the profile (reverse-DNS).
+	PayloadIdentifier string
+	// PayloadUUID is unique within the profile; other payloads refer to
+	// a payload by it.
+	PayloadUUID string
+	// PayloadVersion is 1; zero leaves it out.
+	PayloadVersion int
+	// PayloadDisplayName, PayloadDescription and PayloadOrganization are
+	// shown to the user.
 	PayloadDisplayName  string
 	PayloadDescription  string
 	PayloadOrganization string
@@ -246,6 +260,7 @@ type Subject [][]Attribute
 // Attribute is one type/value pair of a Subject. Type is a dotted OID or
 // one of the shortcuts C, L, ST, O, OU, CN.
 type Attribute struct {
+	// Type is the attribute type, Value its value.
 	Type, Value string
 }
 
@@ -268,9 +283,13 @@ type SubjectAltName struct {
 // PayloadContent dictionary.
 type SCEP struct {
 	Header
-	URL       string
-	Name      string
-	Subject   Subject
+	// URL is the SCEP server. Required.
+	URL string
+	// Name selects a CA when the server has several.
+	Name string
+	// Subject is the requested certificate's subject.
+	Subject Subject
+	// Challenge is the one-time password the SCEP server expects.
 	Challenge string
 	// Keysize is the RSA key size in bits (1024, 2048, 4096); zero leaves
 	// the device default (1024).
@@ -359,7 +378,10 @@ const (
 // hardware-bound key and attestation.
 type ACME struct {
 	Header
-	DirectoryURL     string
+	// DirectoryURL is the ACME directory (https). Required.
+	DirectoryURL string
+	// ClientIdentifier identifies this device to the ACME server, which
+	// may use it against replay. Required.
 	ClientIdentifier string
 	// KeySize is RSA 1024–4096 (multiple of 8) or an EC curve size (192,
 	// 256, 384, 521); hardware-bound keys are EC 256 or 384.
@@ -368,8 +390,9 @@ type ACME struct {
 	KeyType string
 	// HardwareBound puts the key in the Secure Enclave. Always written.
 	HardwareBound bool
-	// Subject is required.
-	Subject        Subject
+	// Subject is the requested certificate's subject. Required.
+	Subject Subject
+	// SubjectAltName lists names requested for the certificate.
 	SubjectAltName *SubjectAltName
 	// UsageFlags: 1 digital signature, 4 encryption.
 	UsageFlags int
@@ -427,9 +450,11 @@ func (p *ACME) read(r *dictReader) {
 // certificate) delivered inside the profile.
 type PKCS12 struct {
 	Header
+	// PayloadCertificateFileName is the file name shown to the user.
 	PayloadCertificateFileName string
 	// Content is the PKCS#12 file (written as PayloadContent).
-	Content  []byte
+	Content []byte
+	// Password opens Content; empty lets the device ask the user.
 	Password string
 	// KeyIsExtractable (default true) and AllowAllAppsAccess are macOS keys.
 	KeyIsExtractable   *bool
@@ -466,6 +491,7 @@ func (p *PKCS12) read(r *dictReader) {
 // Certificate holds what the root and PEM certificate payloads share.
 type Certificate struct {
 	Header
+	// PayloadCertificateFileName is the file name shown to the user.
 	PayloadCertificateFileName string
 	// Content is the certificate (DER for Root, PEM text for PEM), written
 	// as PayloadContent.

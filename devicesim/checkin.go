@@ -215,6 +215,9 @@ func (d *Device) Remove(ctx context.Context) error {
 	d.mu.Lock()
 	enr, client := d.enr, d.client
 	d.enr, d.client, d.profiles = nil, nil, nil
+	if enr != nil {
+		d.retired = append(d.retired, enr.Token)
+	}
 	d.mu.Unlock()
 	if enr == nil {
 		return ErrNotEnrolled

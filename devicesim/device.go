@@ -1,6 +1,7 @@
 package devicesim
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -261,7 +262,8 @@ type Device struct {
 	client    *http.Client // MDM client (TLS identity when SignMessage is false)
 	profiles  []installedProfile
 	history   []CommandRecord
-	pendingAT string // access token received before the profile was installed
+	pendingAT string   // access token received before the profile was installed
+	retired   [][]byte // push tokens of removed enrollments
 }
 
 // New returns a device configured by opts.
@@ -404,4 +406,16 @@ func (d *Device) randomUUID() (string, error) {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return strings.ToUpper(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])), nil
+}
+
+// hadToken reports whether token belonged to an enrollment since removed.
+func (d *Device) hadToken(token []byte) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range d.retired {
+		if bytes.Equal(t, token) {
+			return true
+		}
+	}
+	return false
 }

@@ -195,6 +195,10 @@ func decodeWire(body []byte, w *wire) error {
 	if !looksLikePlist(body) {
 		return &DecodeError{Err: fmt.Errorf("%w: not an XML or binary property list", ErrMalformed)}
 	}
+	if decodeFastXML(body, w) {
+		return nil
+	}
+	*w = wire{}
 	d := plist.NewDecoder(bytes.NewReader(body))
 	if err := d.Decode(w); err != nil {
 		return &DecodeError{Err: fmt.Errorf("%w: %v", ErrMalformed, err)}

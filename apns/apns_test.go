@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -430,6 +432,220 @@ func TestPushConnectionLostForGood(t *testing.T) {
 		var pe *apns.PushError
 		if !errors.Is(r.Err, apns.ErrUnavailable) || !errors.As(r.Err, &pe) || pe.Attempts != 3 || pe.Err == nil {
 			t.Errorf("Err = %#v, want ErrUnavailable after 3 attempts with a cause", r.Err)
+		}
+	}
+}
+
+// handoff routes the connections accepted by one listener to whichever
+// server is current, so that a second server can take over the new
+// connections while the first one shuts down gracefully (GOAWAY).
+type handoff struct {
+	raw    net.Listener
+	active atomic.Pointer[chanListener]
+}
+
+func (h *handoff) route() {
+	for {
+		c, err := h.raw.Accept()
+		if err != nil {
+			return
+		}
+		for {
+			l := h.active.Load()
+			select {
+			case l.conns <- c:
+			case <-l.done:
+				continue
+			}
+			break
+		}
+	}
+}
+
+// chanListener accepts the connections handoff gives it.
+type chanListener struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+func TestPushGoAwayMidBatch(t *testing.T) {
+	p := newPKI(t)
+	f := unstartedFakeAPNs(t, p, nil)
+	h := &handoff{raw: f.srv.Listener}
+	first, next := newChanListener(h.raw.Addr()), newChanListener(h.raw.Addr())
+	h.active.Store(first)
+	routed := make(chan struct{})
+	go func() {
+		defer close(routed)
+		h.route()
+	}()
+	f.srv.Listener = first
+	f.start()
+	second := &http.Server{Handler: f.srv.Config.Handler, ErrorLog: f.srv.Config.ErrorLog}
+	var once sync.Once
+	served := make(chan struct{})
+	shut := make(chan struct{})
+	f.before = func(r *http.Request, n int) {
+		if n != 50 {
+			return
+		}
+		once.Do(func() {
+			// New connections go to the second server; the first
+			// says GOAWAY to the client and drains.
+			h.active.Store(next)
+			go func() {
+				defer close(served)
+				second.Serve(tls.NewListener(next, f.srv.TLS))
+			}()
+			go func() {
+				defer close(shut)
+				f.srv.Config.Shutdown(context.Background())
+			}()
+		})
+	}
+	t.Cleanup(func() {
+		h.raw.Close()
+		<-routed
+		second.Close()
+		<-served
+		<-shut
+	})
+	c := newClient(t, p, f, apns.Options{Concurrency: 32, MaxAttempts: 2})
+	ts := targets(300)
+	res, err := c.Push(context.Background(), ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.check(t)
+	for i, r := range res {
+		if r.Err != nil || r.EnrollmentID != ts[i].EnrollmentID {
+			t.Errorf("result %d = %+v", i, r)
+		}
+	}
+	byServer := map[*http.Server]int{}
+	for _, r := range f.requests() {
+		byServer[r.server]++
+	}
+	if byServer[f.srv.Config] < 50 || byServer[second] == 0 {
+		t.Errorf("requests by server: first %d, second %d; want the batch to move to the second after GOAWAY",
+			byServer[f.srv.Config], byServer[second])
+	}
+}
+
+func TestPushCancelled(t *testing.T) {
+	p := newPKI(t)
+	f := newFakeAPNs(t, p, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.before = func(r *http.Request, n int) {
+		if n == 5 { // 8 are in flight
+			cancel()
+		}
+		<-r.Context().Done() // never answer; the client must reset the stream
+	}
+	before := runtime.NumGoroutine()
+	c := newClient(t, p, f, apns.Options{Concurrency: 8})
+	ts := targets(100)
+	res, err := c.Push(ctx, ts)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Push error = %v, want context.Canceled", err)
+	}
+	if len(res) != len(ts) {
+		t.Fatalf("%d results", len(res))
+	}
+	for i, r := range res {
+		if !errors.Is(r.Err, context.Canceled) || !errors.Is(r.Err, apns.ErrUnavailable) || r.EnrollmentID != ts[i].EnrollmentID {
+			t.Errorf("result %d = %+v, want a cancelled push", i, r)
+		}
+	}
+	if _, err := c.Push(ctx, ts); !errors.Is(err, context.Canceled) {
+		t.Errorf("Push with a cancelled context: %v", err)
+	}
+	c.Close()
+	settle(t, before) // no client goroutine, and every server handler returned
+}
+
+func TestNoGoroutineLeak(t *testing.T) {
+	p := newPKI(t)
+	f := newFakeAPNs(t, p, func(token string, attempt int) answer {
+		switch token[0] {
+		case '1':
+			return answer{410, `{"reason":"Unregistered","timestamp":1700000000000}`}
+		case '2':
+			if attempt == 1 {
+				return answer{503, ""}
+			}
+		}
+		return answer{status: 200}
+	})
+	before := runtime.NumGoroutine()
+	c := newClient(t, p, f, apns.Options{Concurrency: 20})
+	ts := targets(60)
+	for i := range ts {
+		ts[i].Token[0] = byte(i % 3 << 4)
+	}
+	for range 3 {
+		res, err := c.Push(context.Background(), ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if dead := errors.Is(r.Err, mdm.ErrPushTokenDead); dead != (i%3 == 1) || (!dead && r.Err != nil) {
+				t.Errorf("result %d: %v", i, r.Err)
+			}
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Push(context.Background(), ts); !errors.Is(err, apns.ErrClosed) {
+		t.Errorf("Push after Close: %v, want ErrClosed", err)
+	}
+	settle(t, before)
+}
+
+func TestPushCertificateRefusedDuringHandshake(t *testing.T) {
+	// With TLS 1.2 the server refuses the certificate inside the
+	// handshake, before any request.
+	p := newPKI(t)
+	f := unstartedFakeAPNs(t, p, nil)
+	f.srv.TLS.MaxVersion = tls.VersionTLS12
+	f.start()
+	c, err := apns.New(newPKI(t).pushCert(t, testTopic), &apns.Options{BaseURL: f.URL(), RootCAs: p.pool, MaxAttempts: 3, MinBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Push(context.Background(), targets(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		var pe *apns.PushError
+		if !errors.Is(r.Err, apns.ErrCertificate) || !errors.As(r.Err, &pe) || pe.Attempts != 1 {
+			t.Errorf("Err = %v, want ErrCertificate after one attempt", r.Err)
 		}
 	}
 }

@@ -122,6 +122,7 @@ type received struct {
 	header http.Header
 	body   string
 	client string // subject UID of the client certificate
+	server *http.Server
 }
 
 // fakeAPNs is a local HTTP/2 server that behaves like APNs: it demands the
@@ -140,6 +141,15 @@ type fakeAPNs struct {
 
 func newFakeAPNs(tb testing.TB, p *pki, reply func(token string, attempt int) answer) *fakeAPNs {
 	tb.Helper()
+	f := unstartedFakeAPNs(tb, p, reply)
+	f.start()
+	return f
+}
+
+// unstartedFakeAPNs returns a fake APNs whose server and TLS settings may
+// still be changed before start.
+func unstartedFakeAPNs(tb testing.TB, p *pki, reply func(token string, attempt int) answer) *fakeAPNs {
+	tb.Helper()
 	f := &fakeAPNs{tb: tb, reply: reply, attempts: map[string]int{}}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	f.srv.EnableHTTP2 = true
@@ -150,9 +160,12 @@ func newFakeAPNs(tb testing.TB, p *pki, reply func(token string, attempt int) an
 		MinVersion:   tls.VersionTLS12,
 	}
 	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	f.srv.StartTLS()
-	tb.Cleanup(f.srv.Close)
 	return f
+}
+
+func (f *fakeAPNs) start() {
+	f.srv.StartTLS()
+	f.tb.Cleanup(f.srv.Close)
 }
 
 func (f *fakeAPNs) URL() string { return f.srv.URL }
@@ -196,7 +209,8 @@ func (f *fakeAPNs) serve(w http.ResponseWriter, r *http.Request) {
 		f.problem("body %q is not {\"mdm\":…}", body)
 	}
 	f.mu.Lock()
-	f.reqs = append(f.reqs, received{token: token, header: r.Header.Clone(), body: string(body), client: client})
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	f.reqs = append(f.reqs, received{token: token, header: r.Header.Clone(), body: string(body), client: client, server: srv})
 	f.attempts[token]++
 	attempt := f.attempts[token]
 	n := len(f.reqs)

@@ -339,6 +339,7 @@ func (b *browser) do(req *http.Request) *page {
 	p := &page{status: resp.StatusCode, header: resp.Header, url: resp.Request.URL, body: string(body)}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		portalParsePage(b.t, p)
+		portalCheckPage(b.t, p)
 	}
 	return p
 }
@@ -436,6 +437,71 @@ func portalParsePage(t testing.TB, p *page) {
 		}
 	}
 	walk(doc)
+}
+
+// portalCheckPage holds every page the tests see to the portal contract
+// for scripted clients and to basic accessibility: at most one form, and it
+// posts; every visible control has a label; one h1; a lang attribute; a
+// viewport; and an element with role="alert" on every error status.
+func portalCheckPage(t testing.TB, p *page) {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(p.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		h1, viewport int
+		lang         string
+		labelFor     = map[string]bool{}
+		controls     []*html.Node
+		wrapped      = map[*html.Node]bool{}
+	)
+	var walk func(n *html.Node, inLabel bool)
+	walk = func(n *html.Node, inLabel bool) {
+		if n.Type == html.ElementNode {
+			switch n.Data {
+			case "html":
+				lang = nodeAttr(n, "lang")
+			case "h1":
+				h1++
+			case "meta":
+				if nodeAttr(n, "name") == "viewport" {
+					viewport++
+				}
+			case "label":
+				labelFor[nodeAttr(n, "for")] = true
+				inLabel = true
+			case "input", "select", "textarea":
+				if nodeAttr(n, "type") != "hidden" {
+					controls = append(controls, n)
+					wrapped[n] = inLabel
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, inLabel)
+		}
+	}
+	walk(doc, false)
+	if len(p.forms) > 1 {
+		t.Errorf("%s: %d forms, want at most 1", p.url, len(p.forms))
+	}
+	for _, f := range p.forms {
+		if f.method != "post" {
+			t.Errorf("%s: form method %q, want post", p.url, f.method)
+		}
+	}
+	for _, c := range controls {
+		if id := nodeAttr(c, "id"); !wrapped[c] && (id == "" || !labelFor[id]) {
+			t.Errorf("%s: control %q has no label", p.url, nodeAttr(c, "name"))
+		}
+	}
+	if h1 != 1 || lang == "" || viewport != 1 {
+		t.Errorf("%s: %d h1, lang %q, %d viewport metas", p.url, h1, lang, viewport)
+	}
+	if p.status >= 400 && p.alert == "" {
+		t.Errorf("%s: status %d without a role=alert message", p.url, p.status)
+	}
 }
 
 func nodeAttr(n *html.Node, key string) string {

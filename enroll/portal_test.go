@@ -218,7 +218,7 @@ func TestPortalInvitationQRCode(t *testing.T) {
 
 func TestPortalTemplateOverride(t *testing.T) {
 	fsys := fstest.MapFS{
-		"signin.html": {Data: []byte(`{{define "title"}}Welcome to {{.Organization}}{{end}}{{define "main"}}<form method="post" action="{{.Action}}"><input name="username"><input name="password" type="password"><button>Go</button></form>{{end}}`)},
+		"signin.html": {Data: []byte(`{{define "title"}}Welcome to {{.Organization}}{{end}}{{define "main"}}<form method="post" action="{{.Action}}"><label>User <input name="username"></label><label>Password <input name="password" type="password"></label><button>Go</button></form>{{end}}`)},
 	}
 	h := newHarness(t, harnessOptions{portalCfg: func(c *enroll.PortalConfig) { c.Templates = fsys; c.Lang = "de" }})
 	inv := h.invite()

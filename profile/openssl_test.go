@@ -76,11 +76,19 @@ func TestOpenSSLVerifiesOurSignature(t *testing.T) {
 func TestWeVerifyOpenSSLSignature(t *testing.T) {
 	bin := testenv.LookPath(t, "openssl")
 	for _, kind := range []string{"rsa", "ecdsa"} {
-		for _, mode := range []string{"der", "ber-stream", "binary-plist"} {
+		for _, mode := range []string{"der", "ber-stream", "ber-stream-large", "binary-plist"} {
 			t.Run(kind+"/"+mode, func(t *testing.T) {
 				ca := testPKI(t, kind, "Corp")
 				dir := t.TempDir()
 				p := testProfile(t)
+				if mode == "ber-stream-large" {
+					// Larger than openssl's 4096-byte stream chunks.
+					p.Payloads = append(p.Payloads, &profile.Generic{
+						Header:      profile.Header{PayloadIdentifier: "com.example.blob", PayloadUUID: "B10B", PayloadVersion: 1},
+						PayloadType: "com.example.blob",
+						Content:     map[string]any{"Blob": bytes.Repeat([]byte{0xA5}, 20000)},
+					})
+				}
 				format := profile.XML
 				if mode == "binary-plist" {
 					format = profile.Binary
@@ -98,7 +106,7 @@ func TestWeVerifyOpenSSLSignature(t *testing.T) {
 				out := filepath.Join(dir, "signed.der")
 				args := []string{"cms", "-sign", "-nodetach", "-binary", "-outform", "DER", "-md", "sha256",
 					"-in", in, "-signer", signerFile, "-certfile", interFile, "-out", out}
-				if mode == "ber-stream" {
+				if strings.HasPrefix(mode, "ber-stream") {
 					args = append(args, "-stream")
 				}
 				runOpenSSL(t, bin, args...)
@@ -106,7 +114,7 @@ func TestWeVerifyOpenSSLSignature(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if mode == "ber-stream" && !bytes.Contains(signed[:4], []byte{0x80}) {
+				if strings.HasPrefix(mode, "ber-stream") && !bytes.Contains(signed[:4], []byte{0x80}) {
 					t.Fatalf("openssl -stream did not produce indefinite-length BER: % x", signed[:4])
 				}
 				got, err := profile.Parse(signed, profile.ParseOptions{Roots: ca.roots(), RequireSignature: true})

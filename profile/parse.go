@@ -3,7 +3,6 @@ package profile
 import (
 	"bytes"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"time"
 
@@ -91,10 +90,11 @@ func verifyCMS(data []byte, opts ParseOptions) (content []byte, chain []*x509.Ce
 			err = fmt.Errorf("%w: malformed CMS: %v", ErrNotProfile, r)
 		}
 	}()
-	if err := checkBERDepth(data, maxBERDepth); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrNotProfile, err)
+	der, err := normalizeBER(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: malformed CMS: %w", ErrNotProfile, err)
 	}
-	p7, err := pkcs7.Parse(data)
+	p7, err := pkcs7.Parse(der)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: malformed CMS: %w", ErrNotProfile, err)
 	}
@@ -155,78 +155,4 @@ func issuerChain(leaf *x509.Certificate, certs []*x509.Certificate) []*x509.Cert
 		cur = next
 	}
 	return chain
-}
-
-// maxBERDepth bounds the nesting of the CMS structure. A signed profile
-// nests about ten levels deep (certificates included); hostile input
-// could otherwise nest thousands of levels into recursive decoders.
-const maxBERDepth = 64
-
-var errBERDepth = errors.New("ASN.1 nesting too deep")
-
-// checkBERDepth walks the BER/DER tag-length structure of data without
-// decoding values and fails when constructed values nest deeper than max.
-// It only guards the real decoder; anything it cannot walk is left for the
-// decoder to reject.
-func checkBERDepth(data []byte, max int) error {
-	type frame struct{ end int } // end < 0: indefinite length
-	var stack []frame
-	i := 0
-	for i < len(data) {
-		// End of an indefinite-length value.
-		if len(stack) > 0 && stack[len(stack)-1].end < 0 && i+1 < len(data) && data[i] == 0 && data[i+1] == 0 {
-			stack = stack[:len(stack)-1]
-			i += 2
-			continue
-		}
-		for len(stack) > 0 && stack[len(stack)-1].end >= 0 && i >= stack[len(stack)-1].end {
-			stack = stack[:len(stack)-1]
-		}
-		tag := data[i]
-		i++
-		if tag&0x1f == 0x1f { // high tag number
-			for i < len(data) && data[i]&0x80 != 0 {
-				i++
-			}
-			i++
-		}
-		if i >= len(data) {
-			return nil
-		}
-		l := int(data[i])
-		i++
-		length := -1
-		switch {
-		case l < 0x80:
-			length = l
-		case l == 0x80:
-			length = -1
-		default:
-			n := l & 0x7f
-			if n > 4 || i+n > len(data) {
-				return nil
-			}
-			length = 0
-			for k := 0; k < n; k++ {
-				length = length<<8 | int(data[i+k])
-			}
-			i += n
-		}
-		if tag&0x20 == 0 { // primitive
-			if length < 0 {
-				return nil
-			}
-			i += length
-			continue
-		}
-		end := -1
-		if length >= 0 {
-			end = i + length
-		}
-		stack = append(stack, frame{end: end})
-		if len(stack) > max {
-			return errBERDepth
-		}
-	}
-	return nil
 }

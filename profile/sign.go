@@ -247,17 +247,7 @@ func lenLen(n int) int {
 }
 
 func appendHeader(out []byte, tag byte, n int) []byte {
-	out = append(out, tag)
-	switch l := lenLen(n); l {
-	case 1:
-		return append(out, byte(n))
-	default:
-		out = append(out, 0x80|byte(l-1))
-		for i := l - 2; i >= 0; i-- {
-			out = append(out, byte(n>>(8*i)))
-		}
-		return out
-	}
+	return appendLength(append(out, tag), n)
 }
 
 func addSHA256(b *cryptobyte.Builder) {

@@ -57,3 +57,10 @@ func (name PasswordEnv) Password(context.Context) (string, error) {
 	}
 	return v, nil
 }
+
+var (
+	_ PasswordSource = PasswordFunc(nil)
+	_ PasswordSource = PasswordString("")
+	_ PasswordSource = PasswordFile("")
+	_ PasswordSource = PasswordEnv("")
+)

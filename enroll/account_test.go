@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -115,6 +116,29 @@ func TestParseMachineInfo(t *testing.T) {
 	t.Run("valid with roots", func(t *testing.T) {
 		if _, err := ParseMachineInfo(body, MachineInfoOptions{Roots: roots}); err != nil {
 			t.Fatal(err)
+		}
+	})
+	t.Run("sha1 and rsa as older devices sign", func(t *testing.T) {
+		rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "rsa device"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &rsaKey.PublicKey, ca.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, _ := x509.ParseCertificate(der)
+		sd, _ := pkcs7.NewSignedData(info)
+		sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA1)
+		if err := sd.AddSigner(cert, rsaKey, pkcs7.SignerInfoConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := sd.Finish()
+		mi, err := ParseMachineInfo(b, MachineInfoOptions{Roots: roots})
+		if err != nil || mi.Product != "iPhone16,1" {
+			t.Fatalf("got %+v, %v", mi, err)
 		}
 	})
 	t.Run("string boolean", func(t *testing.T) {

@@ -151,7 +151,7 @@ func (p *Portal) startOver(w http.ResponseWriter, r *http.Request, err error) {
 func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, heading, detail := describeError(err)
 	if status >= 500 {
-		p.logger.ErrorContext(r.Context(), "enroll: portal step failed", "path", r.URL.Path, "err", err)
+		p.logger.ErrorContext(r.Context(), "enroll: portal step failed", "path", r.URL.Path, "error", err)
 	}
 	p.renderError(w, r, status, heading, detail, "")
 }
@@ -198,6 +198,17 @@ func (p *Portal) renderError(w http.ResponseWriter, r *http.Request, status int,
 		d.Detail = detail
 	}
 	p.render(w, r, status, "error", d)
+}
+
+// advance ends a successful step: the session cookie is written again (so
+// its lifetime counts from the last step, and it carries any change to s)
+// and the browser is sent to the enrollment's current step.
+func (p *Portal) advance(w http.ResponseWriter, r *http.Request, e *Enrollment, s portalSession) {
+	if err := p.sessions.set(w, r, p.now(), s); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.next(w, r, e, s)
 }
 
 // next sends the browser to the current step of e.
@@ -350,7 +361,7 @@ func (p *Portal) postSignIn(w http.ResponseWriter, r *http.Request, s *stepReque
 		p.render(w, r, status, "signin", d)
 		return
 	}
-	p.next(w, r, e, s.sess)
+	p.advance(w, r, e, s.sess)
 }
 
 func (p *Portal) showPrivacy(w http.ResponseWriter, r *http.Request, s *stepRequest) {
@@ -359,11 +370,7 @@ func (p *Portal) showPrivacy(w http.ResponseWriter, r *http.Request, s *stepRequ
 
 func (p *Portal) postPrivacy(w http.ResponseWriter, r *http.Request, s *stepRequest) {
 	s.sess.Privacy = true
-	if err := p.sessions.set(w, r, p.now(), s.sess); err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	p.next(w, r, s.e, s.sess)
+	p.advance(w, r, s.e, s.sess)
 }
 
 func (p *Portal) showPasscode(w http.ResponseWriter, r *http.Request, s *stepRequest) {
@@ -396,7 +403,7 @@ func (p *Portal) postPasscode(w http.ResponseWriter, r *http.Request, s *stepReq
 		}
 		return
 	}
-	p.next(w, r, e, s.sess)
+	p.advance(w, r, e, s.sess)
 }
 
 func (p *Portal) showInfo(w http.ResponseWriter, r *http.Request, s *stepRequest) {
@@ -409,7 +416,7 @@ func (p *Portal) postInfo(w http.ResponseWriter, r *http.Request, s *stepRequest
 		p.fail(w, r, err)
 		return
 	}
-	p.next(w, r, e, s.sess)
+	p.advance(w, r, e, s.sess)
 }
 
 func (p *Portal) termsPage(r *http.Request, s *stepRequest) pageData {
@@ -458,7 +465,7 @@ func (p *Portal) postTerms(w http.ResponseWriter, r *http.Request, s *stepReques
 		p.handOff(w, r, e.ID)
 		return
 	}
-	p.next(w, r, e, s.sess)
+	p.advance(w, r, e, s.sess)
 }
 
 // showDownload issues a fresh single-use download link and shows it. Each

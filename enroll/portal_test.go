@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/enrollkit/enrollkit/enroll"
 )
@@ -485,4 +486,19 @@ func TestPortalConcurrentPasscodes(t *testing.T) {
 		t.Fatalf("statuses %v, want %d×401 and the rest 423", count, enroll.DefaultPasscodeAttempts-1)
 	}
 	h.wantState(t, inv.EnrollmentID, enroll.StateLocked)
+}
+
+func TestPortalSessionSlides(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	inv := h.invite()
+	b := h.browser()
+	p := b.get(inv.URL)
+	h.clock.Advance(enroll.DefaultSessionTTL - time.Minute)
+	p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
+	portalWantPath(t, p, "privacy")
+	// More than the TTL after the invitation was opened, but less after
+	// the last step: the session is still good.
+	h.clock.Advance(enroll.DefaultSessionTTL - time.Minute)
+	p = b.submit(p, nil)
+	portalWantPath(t, p, "passcode")
 }

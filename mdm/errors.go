@@ -101,7 +101,11 @@ type PolicyError struct {
 }
 
 func (e *PolicyError) Error() string {
-	return fmt.Sprintf("mdm: command %s not allowed for %s enrollment %s", e.RequestType, e.Type, e.Enrollment)
+	msg := fmt.Sprintf("mdm: command %s not allowed for %s enrollment", e.RequestType, e.Type)
+	if e.Enrollment != "" {
+		msg += " " + string(e.Enrollment)
+	}
+	return msg
 }
 
 // Unwrap returns ErrCommandNotAllowed.

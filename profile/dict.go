@@ -281,10 +281,10 @@ type dictWriter struct {
 // saves an allocation per key on the serving path.
 type kv struct {
 	k    string
-	kind kvKind
 	s    string
-	n    int
 	v    any
+	n    int
+	kind kvKind
 }
 
 type kvKind uint8

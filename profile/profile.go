@@ -208,7 +208,7 @@ type MDM struct {
 func (*MDM) Type() string { return TypeMDM }
 
 func (p *MDM) toDict() *dictWriter {
-	w := newDict(24)
+	w := newDict(16)
 	w.merge(p.Extra)
 	w.integer("AccessRights", int(p.AccessRights))
 	w.str("AssignedManagedAppleID", p.AssignedManagedAppleID)
@@ -318,7 +318,7 @@ type SCEP struct {
 func (*SCEP) Type() string { return TypeSCEP }
 
 func (p *SCEP) toDict() *dictWriter {
-	in := newDict(16)
+	in := newDict(8)
 	in.merge(p.Extra)
 	in.boolean("AllowAllAppsAccess", p.AllowAllAppsAccess)
 	in.data("CAFingerprint", p.CAFingerprint)
@@ -467,7 +467,7 @@ type PKCS12 struct {
 func (*PKCS12) Type() string { return TypePKCS12 }
 
 func (p *PKCS12) toDict() *dictWriter {
-	w := newDict(16)
+	w := newDict(12)
 	w.merge(p.Extra)
 	p.Header.write(w, TypePKCS12)
 	w.str("PayloadCertificateFileName", p.PayloadCertificateFileName)
@@ -501,7 +501,7 @@ type Certificate struct {
 }
 
 func (p *Certificate) toDictAs(typ string) *dictWriter {
-	w := newDict(16)
+	w := newDict(10)
 	w.merge(p.Extra)
 	p.Header.write(w, typ)
 	w.str("PayloadCertificateFileName", p.PayloadCertificateFileName)
@@ -548,7 +548,7 @@ type Generic struct {
 func (g *Generic) Type() string { return g.PayloadType }
 
 func (g *Generic) toDict() *dictWriter {
-	w := newDict(16)
+	w := newDict(len(g.Content) + 7)
 	w.merge(g.Content)
 	g.Header.write(w, g.PayloadType)
 	return w

@@ -89,6 +89,7 @@ func TestPushSendsMDMPush(t *testing.T) {
 			return "11111111-2222-4333-8444-" + hex.EncodeToString(t.Token[:6])
 		}}, priority: "10", expiration: 7 * 24 * time.Hour, withID: true},
 		{name: "sequential", opts: apns.Options{Concurrency: 1}, priority: "10", expiration: 7 * 24 * time.Hour},
+		{name: "host's net/http client", opts: apns.Options{HTTPClient: hostHTTPClient(t, p), Priority: 5}, priority: "5", expiration: 7 * 24 * time.Hour},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,55 +200,61 @@ func TestPushErrorClasses(t *testing.T) {
 		{name: "garbage body", answers: []answer{{400, `<html>`}}, class: apns.ErrRejected, status: 400, attempts: 1},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeAPNs(t, p, func(_ string, attempt int) answer {
-				return tt.answers[min(attempt, len(tt.answers))-1]
+		for _, via := range []string{"own connection", "net/http client"} {
+			t.Run(tt.name+"/"+via, func(t *testing.T) {
+				f := newFakeAPNs(t, p, func(_ string, attempt int) answer {
+					return tt.answers[min(attempt, len(tt.answers))-1]
+				})
+				opts := apns.Options{MaxAttempts: maxAttempts}
+				if via == "net/http client" {
+					opts.HTTPClient = hostHTTPClient(t, p)
+				}
+				c := newClient(t, p, f, opts)
+				ts := targets(1)
+				res, err := c.Push(context.Background(), ts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.check(t)
+				if n := len(f.requests()); n != tt.attempts {
+					t.Errorf("server got %d requests, want %d", n, tt.attempts)
+				}
+				r := res[0]
+				if r.EnrollmentID != ts[0].EnrollmentID {
+					t.Errorf("EnrollmentID %q", r.EnrollmentID)
+				}
+				if tt.class == nil {
+					if r.Err != nil {
+						t.Fatalf("Err = %v", r.Err)
+					}
+					if r.ID == "" {
+						t.Error("no ID")
+					}
+					return
+				}
+				var pe *apns.PushError
+				if !errors.As(r.Err, &pe) {
+					t.Fatalf("Err = %v (%T), want *PushError", r.Err, r.Err)
+				}
+				for _, class := range []error{apns.ErrRejected, apns.ErrCertificate, apns.ErrUnavailable, apns.ErrInvalidTarget} {
+					if got := errors.Is(r.Err, class); got != (class == tt.class) {
+						t.Errorf("errors.Is(%v, %v) = %v", r.Err, class, got)
+					}
+				}
+				if got := errors.Is(r.Err, mdm.ErrPushTokenDead); got != tt.dead {
+					t.Errorf("errors.Is(err, mdm.ErrPushTokenDead) = %v, want %v", got, tt.dead)
+				}
+				if pe.TokenDead() != tt.dead || pe.Temporary() != (tt.class == apns.ErrUnavailable) {
+					t.Errorf("TokenDead %v Temporary %v", pe.TokenDead(), pe.Temporary())
+				}
+				if pe.Status != tt.status || pe.Reason != tt.reason || !pe.Timestamp.Equal(tt.ts) || pe.Attempts != tt.attempts {
+					t.Errorf("PushError = %+v, want status %d reason %q timestamp %v attempts %d", pe, tt.status, tt.reason, tt.ts, tt.attempts)
+				}
+				if pe.ID == "" || !strings.HasPrefix(pe.Error(), "apns: push to ") || !strings.Contains(pe.Error(), strconv.Itoa(tt.status)) {
+					t.Errorf("ID %q, Error() %q", pe.ID, pe.Error())
+				}
 			})
-			c := newClient(t, p, f, apns.Options{MaxAttempts: maxAttempts})
-			ts := targets(1)
-			res, err := c.Push(context.Background(), ts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.check(t)
-			if n := len(f.requests()); n != tt.attempts {
-				t.Errorf("server got %d requests, want %d", n, tt.attempts)
-			}
-			r := res[0]
-			if r.EnrollmentID != ts[0].EnrollmentID {
-				t.Errorf("EnrollmentID %q", r.EnrollmentID)
-			}
-			if tt.class == nil {
-				if r.Err != nil {
-					t.Fatalf("Err = %v", r.Err)
-				}
-				if r.ID == "" {
-					t.Error("no ID")
-				}
-				return
-			}
-			var pe *apns.PushError
-			if !errors.As(r.Err, &pe) {
-				t.Fatalf("Err = %v (%T), want *PushError", r.Err, r.Err)
-			}
-			for _, class := range []error{apns.ErrRejected, apns.ErrCertificate, apns.ErrUnavailable, apns.ErrInvalidTarget} {
-				if got := errors.Is(r.Err, class); got != (class == tt.class) {
-					t.Errorf("errors.Is(%v, %v) = %v", r.Err, class, got)
-				}
-			}
-			if got := errors.Is(r.Err, mdm.ErrPushTokenDead); got != tt.dead {
-				t.Errorf("errors.Is(err, mdm.ErrPushTokenDead) = %v, want %v", got, tt.dead)
-			}
-			if pe.TokenDead() != tt.dead || pe.Temporary() != (tt.class == apns.ErrUnavailable) {
-				t.Errorf("TokenDead %v Temporary %v", pe.TokenDead(), pe.Temporary())
-			}
-			if pe.Status != tt.status || pe.Reason != tt.reason || !pe.Timestamp.Equal(tt.ts) || pe.Attempts != tt.attempts {
-				t.Errorf("PushError = %+v, want status %d reason %q timestamp %v attempts %d", pe, tt.status, tt.reason, tt.ts, tt.attempts)
-			}
-			if pe.ID == "" || !strings.HasPrefix(pe.Error(), "apns: push to ") || !strings.Contains(pe.Error(), strconv.Itoa(tt.status)) {
-				t.Errorf("ID %q, Error() %q", pe.ID, pe.Error())
-			}
-		})
+		}
 	}
 }
 

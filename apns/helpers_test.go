@@ -250,3 +250,15 @@ func (f *fakeAPNs) check(tb testing.TB) {
 		tb.Errorf("server: %s", p)
 	}
 }
+
+// hostHTTPClient is a net/http client such as a host would pass in
+// Options.HTTPClient: HTTP/2 with the push certificate.
+func hostHTTPClient(tb testing.TB, p *pki) *http.Client {
+	tb.Helper()
+	tr := &http.Transport{
+		TLSClientConfig:   &tls.Config{Certificates: []tls.Certificate{p.pushCert(tb, testTopic)}, RootCAs: p.pool},
+		ForceAttemptHTTP2: true,
+	}
+	tb.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}

@@ -3,41 +3,18 @@ package apns
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"io"
 	"net/http"
-	"time"
 )
 
 // maxErrorBody bounds how much of an APNs answer is read.
 const maxErrorBody = 4 << 10
 
-// httpSender sends pushes with a net/http client.
+// httpSender sends pushes with a host's net/http client
+// (Options.HTTPClient).
 type httpSender struct {
 	client *http.Client
 	base   string
-	own    bool // the transport is ours to close
-}
-
-// newHTTPTransportSender returns a sender over a net/http transport that
-// keeps a single HTTP/2 connection and queues requests on it when its stream
-// limit is reached instead of opening more connections.
-func newHTTPTransportSender(tc *tls.Config, base string) *httpSender {
-	var protos http.Protocols
-	protos.SetHTTP2(true)
-	tr := &http.Transport{
-		TLSClientConfig:     tc,
-		ForceAttemptHTTP2:   true,
-		Protocols:           &protos,
-		MaxConnsPerHost:     1,
-		TLSHandshakeTimeout: 10 * time.Second,
-		HTTP2: &http.HTTP2Config{
-			StrictMaxConcurrentRequests: true,
-			SendPingTimeout:             60 * time.Second,
-			PingTimeout:                 15 * time.Second,
-		},
-	}
-	return &httpSender{client: &http.Client{Transport: tr}, base: base, own: true}
 }
 
 func (s *httpSender) send(ctx context.Context, r *request) (response, error) {
@@ -70,9 +47,5 @@ func (s *httpSender) send(ctx context.Context, r *request) (response, error) {
 	return out, nil
 }
 
-func (s *httpSender) close() error {
-	if s.own {
-		s.client.CloseIdleConnections()
-	}
-	return nil
-}
+// close leaves the host's client alone: it may serve others.
+func (s *httpSender) close() error { return nil }

@@ -50,8 +50,8 @@ type Challenge struct {
 func ParseWWWAuthenticate(v string) ([]Challenge, error) {
 	var out []Challenge
 	s := v
-	skip := func() {
-		for len(s) > 0 && (s[0] == ' ' || s[0] == '\t' || s[0] == ',') {
+	skip := func(seps string) {
+		for len(s) > 0 && strings.IndexByte(seps, s[0]) >= 0 {
 			s = s[1:]
 		}
 	}
@@ -65,7 +65,7 @@ func ParseWWWAuthenticate(v string) ([]Challenge, error) {
 		return t
 	}
 	for {
-		skip()
+		skip(" \t,")
 		if s == "" {
 			break
 		}
@@ -74,30 +74,29 @@ func ParseWWWAuthenticate(v string) ([]Challenge, error) {
 			return nil, fmt.Errorf("devicesim: WWW-Authenticate: unexpected %q", s[:1])
 		}
 		ch := Challenge{Scheme: scheme, Params: map[string]string{}}
+		skip(" \t")
+		if t68, rest, ok := cutToken68(s); ok {
+			ch.Params[""] = t68
+			s = rest
+			out = append(out, ch)
+			continue
+		}
 		for {
-			skip()
+			skip(" \t,")
 			if s == "" {
 				break
 			}
 			save := s
 			name := token()
 			rest := strings.TrimLeft(s, " \t")
-			if name == "" || !strings.HasPrefix(rest, "=") {
-				if name != "" && len(ch.Params) == 0 && (rest == "" || rest[0] == ',' || rest[0] == '=') {
-					// token68
-					ch.Params[""] = name
-					s = rest
-					continue
-				}
+			if name == "" {
+				return nil, fmt.Errorf("devicesim: WWW-Authenticate: unexpected %q", s[:1])
+			}
+			if !strings.HasPrefix(rest, "=") {
 				s = save // the next challenge's scheme
 				break
 			}
 			s = strings.TrimLeft(rest[1:], " \t")
-			if strings.HasPrefix(s, "=") { // token68 padding such as "abc=="
-				ch.Params[""] = name + strings.TrimRight("="+s, " ,")
-				s = ""
-				break
-			}
 			var val string
 			if strings.HasPrefix(s, `"`) {
 				var b strings.Builder
@@ -140,11 +139,33 @@ func ParseWWWAuthenticate(v string) ([]Challenge, error) {
 	return out, nil
 }
 
+// cutToken68 reads a token68 credential (RFC 9110 §11.2) at the start of s:
+// token68 characters, optional "=" padding, then the end of the challenge.
+func cutToken68(s string) (t68, rest string, ok bool) {
+	i := 0
+	for i < len(s) && (isAlnum(s[i]) || strings.IndexByte("-._~+/", s[i]) >= 0) {
+		i++
+	}
+	j := i
+	for j < len(s) && s[j] == '=' {
+		j++
+	}
+	after := strings.TrimLeft(s[j:], " \t")
+	if i == 0 || (after != "" && after[0] != ',') {
+		return "", s, false
+	}
+	return s[:j], after, true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
 func isTokenChar(c byte) bool {
-	if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+	if isAlnum(c) {
 		return true
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~/", c) >= 0
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // asWebURL finds the URL of a Bearer method="apple-as-web" challenge among

@@ -20,6 +20,7 @@ import (
 	"go.mozilla.org/pkcs7"
 
 	"github.com/enrollkit/enrollkit/devicesim"
+	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/internal/testenv"
 	"github.com/enrollkit/enrollkit/mdm"
 )
@@ -321,6 +322,45 @@ func FuzzParseCommand(f *testing.F) {
 		c, err := devicesim.ParseCommand(b)
 		if err == nil && (c.CommandUUID == "" || c.RequestType == "" || c.Fields == nil) {
 			t.Fatalf("accepted an incomplete command %+v", c)
+		}
+	})
+}
+
+// FuzzBearerChallengeAgreesWithEnroll checks the device's challenge parser
+// against the server's: a challenge enroll writes (BearerChallenge.String)
+// reads back with the same method and url, and on any input both parsers
+// accept they read the same method and url.
+func FuzzBearerChallengeAgreesWithEnroll(f *testing.F) {
+	f.Add("apple-as-web", "https://x/y?a=b", `Bearer method="apple-as-web" url="https://x/y"`)
+	f.Add("apple-oauth2", `https://x/"q"\`, `Basic realm=x, bearer  method = "apple-oauth2" ,url="u"`)
+	f.Fuzz(func(t *testing.T, method, u, header string) {
+		if method != "" && u != "" {
+			written := enroll.BearerChallenge{Method: method, URL: u}.String()
+			if back, err := enroll.ParseBearerChallenge(written); err == nil && back.Method == method && back.URL == u {
+				chs, err := devicesim.ParseWWWAuthenticate(written)
+				if err != nil || len(chs) != 1 || chs[0].Params["method"] != method || chs[0].Params["url"] != u {
+					t.Fatalf("%q: devicesim reads %+v, %v", written, chs, err)
+				}
+			}
+		}
+		want, err := enroll.ParseBearerChallenge(header)
+		if err != nil {
+			return
+		}
+		chs, err := devicesim.ParseWWWAuthenticate(header)
+		if err != nil {
+			return // devicesim is stricter about what follows a challenge
+		}
+		for _, c := range chs {
+			if strings.EqualFold(c.Scheme, "Bearer") {
+				if _, t68 := c.Params[""]; t68 {
+					return // "Bearer x==" is token68 by the grammar; enroll reads a parameter
+				}
+				if c.Params["method"] != want.Method || c.Params["url"] != want.URL {
+					t.Fatalf("%q: enroll reads %q %q, devicesim %q %q", header, want.Method, want.URL, c.Params["method"], c.Params["url"])
+				}
+				return
+			}
 		}
 	})
 }

@@ -31,14 +31,17 @@ const (
 	dialTimeout = 20 * time.Second
 	// writeTimeout bounds one write to the socket.
 	writeTimeout = 30 * time.Second
-	// pingInterval is how long streams may wait without any frame from APNs
-	// before the connection is checked with a PING; pingTimeout is how long
-	// the answer may take before the connection is declared dead.
-	pingInterval = 15 * time.Second
-	pingTimeout  = 15 * time.Second
 	// maxStreamID is where a connection stops opening streams and a new one
 	// is dialled.
 	maxStreamID = 1<<31 - 1 - 2
+)
+
+// pingInterval is how long streams may wait without any frame from APNs
+// before the connection is checked with a PING; pingTimeout is how long the
+// answer may take before the connection is declared dead. Tests shorten them.
+var (
+	pingInterval = 15 * time.Second
+	pingTimeout  = 15 * time.Second
 )
 
 // errConnLost is the cause of failures of pushes that were in flight when

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -103,9 +104,9 @@ func classify(token []byte, resp response, err error) (*PushError, bool) {
 		case errors.Is(err, ErrClosed):
 			e.class = ErrUnavailable
 			return e, false
-		case errors.As(err, &op) && op.Op == "remote error":
-			// The server ended the TLS handshake with an alert: it
-			// refused the push certificate.
+		case errors.As(err, &op) && op.Op == "remote error" && certificateAlert(op.Err):
+			// The server ended the TLS handshake with an alert about
+			// the push certificate.
 			e.class = ErrCertificate
 			return e, false
 		case errors.As(err, &verr):
@@ -134,4 +135,12 @@ func classify(token []byte, resp response, err error) (*PushError, bool) {
 		e.class = ErrUnavailable
 		return e, false
 	}
+}
+
+// certificateAlert reports whether a TLS alert from the server is about our
+// certificate: bad, unsupported, revoked, expired or unknown certificate,
+// unknown CA, access denied, certificate required.
+func certificateAlert(alert error) bool {
+	msg := alert.Error()
+	return strings.Contains(msg, "certificate") || strings.Contains(msg, "access denied")
 }

@@ -110,6 +110,7 @@ func TestClassifyTransportErrors(t *testing.T) {
 		{"deadline", fmt.Errorf("read: %w", context.DeadlineExceeded), ErrUnavailable, false},
 		{"closed", ErrClosed, ErrUnavailable, false},
 		{"alert", &net.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}, ErrCertificate, false},
+		{"alert about something else", &net.OpError{Op: "remote error", Err: errors.New("tls: no application protocol")}, ErrUnavailable, true},
 		{"reset", &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, ErrUnavailable, true},
 		{"lost", fmt.Errorf("%w: EOF", errConnLost), ErrUnavailable, true},
 		{"goaway", &notSentError{&goAwayError{code: http2.ErrCodeNo}}, ErrUnavailable, true},

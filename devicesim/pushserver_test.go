@@ -1,6 +1,7 @@
 package devicesim_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -94,10 +95,19 @@ func TestPushServerWithAPNsClient(t *testing.T) {
 	if c := d.Commands()[0]; c.CommandUUID != "pushed-1" || c.Status != "Acknowledged" {
 		t.Errorf("answered %+v", c)
 	}
-	pushes := ps.Pushes()
-	if len(pushes) != 3 || !pushes[0].Delivered || pushes[0].Header.Get("apns-push-type") != "mdm" ||
-		pushes[0].Header.Get("apns-topic") != testTopic || string(pushes[0].Body) != `{"mdm":"`+target.PushMagic+`"}` {
-		t.Errorf("pushes %+v", pushes)
+	pushes := ps.Pushes() // in arrival order; the client sends concurrently
+	delivered := 0
+	for _, p := range pushes {
+		if p.Delivered {
+			delivered++
+			if p.Header.Get("apns-push-type") != "mdm" || p.Header.Get("apns-topic") != testTopic ||
+				string(p.Body) != `{"mdm":"`+target.PushMagic+`"}` || !bytes.Equal(p.Token, target.Token) {
+				t.Errorf("delivered push %+v", p)
+			}
+		}
+	}
+	if len(pushes) != 3 || delivered != 1 {
+		t.Errorf("%d pushes, %d delivered, want 3 and 1", len(pushes), delivered)
 	}
 
 	// After removal the token is dead, as APNs reports with 410.

@@ -36,10 +36,14 @@ var (
 //
 // The key is any crypto.Signer with an RSA or ECDSA public key, so keys
 // held in an HSM or a cloud KMS work as well as in-memory keys. RSA keys
-// sign with PKCS #1 v1.5, as devices expect.
+// sign with PKCS #1 v1.5, as devices expect. (The structure is written
+// here rather than by the pkcs7 package, whose signer only accepts
+// *rsa.PrivateKey and *ecdsa.PrivateKey values; Parse verifies with it, and
+// the tests verify with OpenSSL.)
 //
-// A Signer is immutable after NewSigner and safe for concurrent use if its
-// key is.
+// Create one Signer per key with NewSigner and reuse it: it encodes the
+// certificates once. Set Now and Rand, if at all, before first use; after
+// that a Signer is safe for concurrent use if its key is.
 type Signer struct {
 	key    crypto.Signer
 	certs  []byte // the certificates' DER, concatenated

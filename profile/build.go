@@ -12,7 +12,9 @@ import (
 //
 // Payload identifiers derive from Identifier and payload UUIDs from
 // Identifier and Seed, unless the payloads given already carry them, so the
-// same Enrollment always gives byte-identical output.
+// same Enrollment always gives byte-identical output. Every builder
+// validates the profile it built and returns either it or, with a nil
+// profile, the errors Validate reports.
 type Enrollment struct {
 	// Identifier is the profile's PayloadIdentifier (reverse-DNS, such as
 	// "com.example.mdm.enroll"). Required.
@@ -69,7 +71,7 @@ func NewUserEnrollment(e Enrollment, managedAppleID string) (*Profile, error) {
 	if managedAppleID == "" {
 		return nil, fieldErr(itemPath(0)+".ManagedAppleID", ErrMissing, "")
 	}
-	return p, finish(p, e.Options)
+	return finish(p, e.Options)
 }
 
 // NewAccountDrivenUserEnrollment builds the profile of an account-driven
@@ -80,7 +82,7 @@ func NewAccountDrivenUserEnrollment(e Enrollment, assignedManagedAppleID string)
 	p, m := e.build()
 	m.EnrollmentMode = ModeBYOD
 	m.AssignedManagedAppleID = assignedManagedAppleID
-	return p, finish(p, e.Options)
+	return finish(p, e.Options)
 }
 
 // NewDeviceEnrollment builds a device enrollment profile for a
@@ -88,14 +90,15 @@ func NewAccountDrivenUserEnrollment(e Enrollment, assignedManagedAppleID string)
 func NewDeviceEnrollment(e Enrollment, rights AccessRights) (*Profile, error) {
 	p, m := e.build()
 	m.AccessRights = rights
-	return p, finish(p, e.Options)
+	return finish(p, e.Options)
 }
 
-func finish(p *Profile, opts Options) error {
+// finish validates p, returning it only when valid.
+func finish(p *Profile, opts Options) (*Profile, error) {
 	if err := p.Validate(opts); err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	return p, nil
 }
 
 // build assembles the profile and its MDM payload (always Payloads[0]).

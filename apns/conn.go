@@ -210,7 +210,7 @@ func (s *connSender) dial(ctx context.Context) (*h2conn, error) {
 		tc.Close()
 		return nil, fmt.Errorf("apns: %s does not speak HTTP/2 (ALPN %q)", s.addr, p)
 	}
-	c := newH2Conn(s, tc)
+	c := newH2Conn(s, raw, tc)
 	// Preface and settings, then wait for the server's settings: with TLS
 	// 1.3 this is also where a refused client certificate shows.
 	c.buf = append(c.buf, http2.ClientPreface...)
@@ -288,6 +288,7 @@ var streamPool = sync.Pool{New: func() any { return &stream{done: make(chan stru
 // h2conn is one HTTP/2 connection to APNs.
 type h2conn struct {
 	s   *connSender
+	raw net.Conn // closed directly: no close_notify that could block
 	nc  *tls.Conn
 	rfr *http2.Framer // used by the reader goroutine only
 
@@ -330,13 +331,14 @@ func (h *headerBuf) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func newH2Conn(s *connSender, nc *tls.Conn) *h2conn {
+func newH2Conn(s *connSender, raw net.Conn, nc *tls.Conn) *h2conn {
 	c := &h2conn{
 		s:          s,
+		raw:        raw,
 		nc:         nc,
 		streams:    map[uint32]*stream{},
 		nextID:     1,
-		maxStreams: 100,
+		maxStreams: 1000, // unless SETTINGS say otherwise
 		maxFrame:   16384,
 		initWindow: 65535,
 		sendWindow: 65535,
@@ -540,7 +542,7 @@ func (c *h2conn) closeLocked() {
 		st.done <- struct{}{}
 	}
 	close(c.closing)
-	c.nc.Close()
+	c.raw.Close()
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
@@ -597,15 +599,20 @@ func (c *h2conn) checkHealth() bool {
 		return true
 	}
 	now := time.Now()
+	last := time.Unix(0, c.lastRead.Load())
 	if !c.pingSent.IsZero() {
-		if now.Sub(c.pingSent) > pingTimeout && time.Unix(0, c.lastRead.Load()).Before(c.pingSent) {
+		switch {
+		case last.After(c.pingSent):
+			c.pingSent = time.Time{} // APNs spoke since: alive
+		case now.Sub(c.pingSent) > pingTimeout:
 			c.err = errors.New("apns: APNs did not answer a PING")
 			c.closeLocked()
 			return false
+		default:
+			return true
 		}
-		return true
 	}
-	if now.Sub(time.Unix(0, c.lastRead.Load())) > pingInterval {
+	if now.Sub(last) > pingInterval {
 		c.pingSent = now
 		c.wfr.WritePing(false, [8]byte{'e', 'n', 'r', 'o', 'l', 'l', 'k', 't'})
 		c.flush()

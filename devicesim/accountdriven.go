@@ -24,6 +24,7 @@ type WellKnownError struct {
 	Message     string
 }
 
+// Error describes the refusal.
 func (e *WellKnownError) Error() string {
 	if e.Code != "" {
 		return fmt.Sprintf("devicesim: well-known answered %d %s: %s", e.StatusCode, e.Code, e.Description)
@@ -345,7 +346,7 @@ func (d *Device) RequestProfile(ctx context.Context, userIdentifier, baseURL str
 		return nil, fmt.Errorf("devicesim: enroll with token: %w", err)
 	}
 	d.mu.Lock()
-	d.pendingAT = res.accessToken
+	d.pendingAT, d.pendingID = res.accessToken, userIdentifier
 	d.mu.Unlock()
 	return prof, nil
 }

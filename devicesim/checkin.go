@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/enrollkit/enrollkit/profile"
 	"howett.net/plist"
@@ -71,10 +72,13 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 		d.mu.Unlock()
 		return ErrAlreadyEnrolled
 	}
-	token := d.pendingAT
+	token, account := d.pendingAT, d.pendingID
 	d.mu.Unlock()
 	if token != "" && m.EnrollmentMode != profile.ModeBYOD {
 		return &ProfileError{Reason: "account-driven enrollment served a profile without EnrollmentMode BYOD"}
+	}
+	if token != "" && !strings.EqualFold(info.ManagedAppleID, account) {
+		return &ProfileError{Reason: fmt.Sprintf("AssignedManagedAppleID %q is not the account %q that signed in", info.ManagedAppleID, account)}
 	}
 	if token == "" && m.EnrollmentMode == profile.ModeBYOD {
 		return &ProfileError{Reason: "EnrollmentMode BYOD profile installed outside account-driven enrollment"}

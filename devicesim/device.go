@@ -67,6 +67,7 @@ type HTTPError struct {
 	Body string
 }
 
+// Error describes the refusal.
 func (e *HTTPError) Error() string {
 	return fmt.Sprintf("devicesim: %s: unexpected HTTP status %d: %q", e.Op, e.StatusCode, e.Body)
 }
@@ -92,6 +93,7 @@ type PortalError struct {
 	Message string
 }
 
+// Error describes the refusal.
 func (e *PortalError) Error() string {
 	if e.Message == "" {
 		return fmt.Sprintf("devicesim: portal answered %d at %s", e.StatusCode, e.URL)
@@ -111,6 +113,7 @@ type ProfileError struct {
 	Err error
 }
 
+// Error describes the refusal.
 func (e *ProfileError) Error() string {
 	if e.Err != nil {
 		return "devicesim: profile refused: " + e.Reason + ": " + e.Err.Error()
@@ -263,6 +266,7 @@ type Device struct {
 	profiles  []installedProfile
 	history   []CommandRecord
 	pendingAT string   // access token received before the profile was installed
+	pendingID string   // the Managed Apple ID that access token was issued for
 	retired   [][]byte // push tokens of removed enrollments
 }
 

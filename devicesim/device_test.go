@@ -347,6 +347,9 @@ func TestProfileRefused(t *testing.T) {
 		{"AccessRights under BYOD", true, func(f *fakeServer, _ *devicesim.Options) {
 			f.profileMutator = func(p *profile.Profile) { p.MDM().AccessRights = profile.AllRights }
 		}, devicesim.ErrProfileInvalid},
+		{"AssignedManagedAppleID of another account", true, func(f *fakeServer, _ *devicesim.Options) {
+			f.profileMutator = func(p *profile.Profile) { p.MDM().AssignedManagedAppleID = "mallory@example.com" }
+		}, devicesim.ErrProfileInvalid},
 		{"AccessRights in a profile-based user enrollment", false, func(f *fakeServer, _ *devicesim.Options) {
 			f.profileMutator = func(p *profile.Profile) { p.MDM().AccessRights = profile.RightDeviceErase }
 		}, devicesim.ErrProfileInvalid},

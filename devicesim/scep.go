@@ -34,6 +34,7 @@ type SCEPError struct {
 	FailInfo string
 }
 
+// Error describes the refusal.
 func (e *SCEPError) Error() string {
 	if e.FailInfo != "" {
 		return fmt.Sprintf("devicesim: SCEP request refused: pkiStatus %s, failInfo %s", e.Status, e.FailInfo)

@@ -147,3 +147,41 @@ func TestWeVerifyOpenSSLSignature(t *testing.T) {
 		}
 	}
 }
+
+// TestParseRejectsOpenSSLShapes covers signatures a profile must not
+// take: detached (no content) and with two signers.
+func TestParseRejectsOpenSSLShapes(t *testing.T) {
+	bin := testenv.LookPath(t, "openssl")
+	ca := testPKI(t, "ecdsa", "Corp")
+	other := testPKI(t, "ecdsa", "Foreign")
+	dir := t.TempDir()
+	content, _ := profile.Marshal(testProfile(t))
+	in := filepath.Join(dir, "profile.plist")
+	if err := os.WriteFile(in, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signer := writePEM(t, dir, "signer.pem", ca.chain()[:1], ca.leafKey)
+	second := writePEM(t, dir, "second.pem", other.chain()[:1], other.leafKey)
+	tests := []struct {
+		name string
+		args []string
+		want error
+	}{
+		{"detached", []string{"-signer", signer}, profile.ErrNotProfile},
+		{"two signers", []string{"-nodetach", "-signer", signer, "-signer", second}, profile.ErrSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(dir, tt.name+".der")
+			args := append([]string{"cms", "-sign", "-binary", "-outform", "DER", "-md", "sha256", "-in", in, "-out", out}, tt.args...)
+			runOpenSSL(t, bin, args...)
+			signed, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := profile.Parse(signed, profile.ParseOptions{}); !errors.Is(err, tt.want) {
+				t.Errorf("error = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}

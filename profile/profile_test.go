@@ -298,3 +298,35 @@ func TestUnmarshalTypeErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestProfileKeysRoundTrip(t *testing.T) {
+	p := testProfile(t)
+	p.PayloadScope = "User"
+	p.PayloadRemovalDisallowed = true
+	p.ConsentText = map[string]string{"default": "Work data only.", "de": "Nur Arbeitsdaten."}
+	// A modelled key in Extra loses to the field.
+	p.MDM().Extra = map[string]any{"Topic": "com.apple.mgmt.stale", "Future": uint64(7)}
+	b, err := profile.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := profile.Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.PayloadScope != "User" || !q.PayloadRemovalDisallowed || q.ConsentText["de"] != "Nur Arbeitsdaten." {
+		t.Errorf("top-level keys lost: %+v", q)
+	}
+	if m := q.MDM(); m.Topic != p.MDM().Topic || m.Extra["Future"] != uint64(7) || len(m.Extra) != 1 {
+		t.Errorf("MDM Topic = %q, Extra = %v", m.Topic, m.Extra)
+	}
+	if profile.XML.String() != "xml" || profile.Binary.String() != "binary" {
+		t.Error("Format.String")
+	}
+	if (&profile.Profile{}).MDM() != nil {
+		t.Error("MDM() of an empty profile is not nil")
+	}
+	if err := (&profile.SizeError{Size: 2, Limit: 1}).Error(); err != "profile: input is too large (2 bytes, limit 1)" {
+		t.Errorf("SizeError = %q", err)
+	}
+}

@@ -135,7 +135,7 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 		return ErrAlreadyEnrolled
 	}
 	d.enr, d.client, d.pendingAT = enr, client, ""
-	d.profiles = append(d.profiles[:0], installedProfile{info: profileSummary(info.Profile, info.Chain), managed: true})
+	d.profiles = append(d.profiles[:0], installedProfile{info: profileSummary(info.Profile, info.Chain)})
 	d.log.InfoContext(ctx, "devicesim: enrolled", "enrollment_id", enrollmentID, "account_driven", enr.AccountDriven)
 	return nil
 }

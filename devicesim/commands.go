@@ -43,8 +43,7 @@ type ErrorChainItem struct {
 
 // installedProfile is one profile as ProfileList reports it.
 type installedProfile struct {
-	info    map[string]any
-	managed bool
+	info map[string]any
 }
 
 // Push wakes the device as an MDM push would: Run polls the server soon
@@ -370,6 +369,6 @@ func (d *Device) installProfileCommand(cmd map[string]any) (map[string]any, []Er
 			return nil, nil
 		}
 	}
-	d.profiles = append(d.profiles, installedProfile{info: profileSummary(p, parsed.Chain), managed: true})
+	d.profiles = append(d.profiles, installedProfile{info: profileSummary(p, parsed.Chain)})
 	return nil, nil
 }

@@ -1,11 +1,14 @@
 package apns_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -243,6 +246,9 @@ func TestPushErrorClasses(t *testing.T) {
 				}
 				if got := errors.Is(r.Err, mdm.ErrPushTokenDead); got != tt.dead {
 					t.Errorf("errors.Is(err, mdm.ErrPushTokenDead) = %v, want %v", got, tt.dead)
+				}
+				if r.ID != pe.ID {
+					t.Errorf("result ID %q, error ID %q", r.ID, pe.ID)
 				}
 				if pe.TokenDead() != tt.dead || pe.Temporary() != (tt.class == apns.ErrUnavailable) {
 					t.Errorf("TokenDead %v Temporary %v", pe.TokenDead(), pe.Temporary())
@@ -655,4 +661,46 @@ func TestPushCertificateRefusedDuringHandshake(t *testing.T) {
 			t.Errorf("Err = %v, want ErrCertificate after one attempt", r.Err)
 		}
 	}
+}
+
+func TestPushLogs(t *testing.T) {
+	p := newPKI(t)
+	f := newFakeAPNs(t, p, func(token string, attempt int) answer {
+		if token[3] == '1' {
+			return answer{403, `{"reason":"BadCertificate"}`}
+		}
+		if attempt == 1 {
+			return answer{503, ""}
+		}
+		return answer{status: 200}
+	})
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := newClient(t, p, f, apns.Options{Logger: logger})
+	if _, err := c.Push(context.Background(), targets(2)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	for _, want := range []string{
+		`level=DEBUG msg="apns: retrying push" enrollment_id=enrollment-0 attempt=1`,
+		`level=ERROR msg="apns: push failed" enrollment_id=enrollment-1 status=403 reason=BadCertificate`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

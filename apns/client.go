@@ -230,7 +230,9 @@ func (c *Client) Close() error {
 // failures are [*PushError] values in the results. The error return is
 // non-nil when the whole call failed: the client is closed, or ctx ended
 // before every push was done (the results then say which pushes went out).
-// Push returns promptly when ctx is cancelled and leaves no goroutine behind.
+// Push returns promptly when ctx is cancelled, and every goroutine it starts
+// has ended when it returns; only the connection's reader and writer live
+// on, until Close.
 func (c *Client) Push(ctx context.Context, targets []mdm.PushTarget) ([]mdm.PushResult, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
@@ -312,6 +314,7 @@ func (c *Client) pushOne(ctx context.Context, t *mdm.PushTarget, exp string) mdm
 			perr.Err = ctx.Err()
 		}
 		res.Err = perr
+		res.ID = perr.ID
 		if !retry || attempt >= c.maxAttempts || ctx.Err() != nil {
 			c.logFailure(ctx, t, perr)
 			return res
@@ -342,9 +345,12 @@ func (c *Client) pushOne(ctx context.Context, t *mdm.PushTarget, exp string) mdm
 }
 
 func (c *Client) logFailure(ctx context.Context, t *mdm.PushTarget, err *PushError) {
-	level := slog.LevelInfo
-	if err.class == ErrCertificate {
+	level := slog.LevelDebug // a rejected push is the caller's to handle
+	switch err.class {
+	case ErrCertificate:
 		level = slog.LevelError
+	case ErrUnavailable:
+		level = slog.LevelWarn
 	}
 	c.logger.Log(ctx, level, "apns: push failed",
 		slog.String("enrollment_id", t.EnrollmentID),

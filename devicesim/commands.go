@@ -242,6 +242,27 @@ func (d *Device) execute(enr *Enrollment, reqType string, cmd map[string]any) (m
 			LocalizedDescription: "The profile “" + id + "” could not be found.", USEnglishDescription: "The profile “" + id + "” could not be found."}}
 	case "InstalledApplicationList":
 		return map[string]any{"InstalledApplicationList": d.installedApps(cmd)}, nil
+	case "ManagedApplicationList":
+		apps := map[string]any{}
+		for _, a := range d.installedApps(cmd) {
+			apps[a["Identifier"].(string)] = map[string]any{"Status": "Managed", "ManagementFlags": 0,
+				"HasConfiguration": false, "HasFeedback": false, "IsValidated": true}
+		}
+		return map[string]any{"ManagedApplicationList": apps}, nil
+	case "SecurityInfo":
+		// Only the keys Apple's schema allows under User Enrollment.
+		return map[string]any{"SecurityInfo": map[string]any{
+			"HardwareEncryptionCaps": 3, "PasscodeCompliant": true,
+			"ManagementStatus": map[string]any{"IsUserEnrollment": true},
+		}}, nil
+	case "CertificateList":
+		// Under User Enrollment only the enrollment's own certificates
+		// are visible.
+		return map[string]any{"CertificateList": []map[string]any{{
+			"CommonName": enr.Certificate.Subject.CommonName, "IsIdentity": true, "Data": enr.Certificate.Raw,
+		}}}, nil
+	case "DeviceLock":
+		return map[string]any{}, nil
 	}
 	if forbiddenUnderUE[reqType] {
 		return nil, mdmError(12081, "The command “"+reqType+"” is not allowed for this type of enrollment.")

@@ -504,3 +504,37 @@ func BenchmarkPoll(b *testing.B) {
 		}
 	}
 }
+
+func TestMoreUserEnrollmentCommands(t *testing.T) {
+	ctx := testContext(t)
+	f := newFakeServer(t)
+	d := f.newDevice(t, devicesim.Options{Apps: []devicesim.App{{Identifier: "com.example.mail", Name: "Mail+", Version: "1"}}})
+	if err := d.EnrollWithInvitation(ctx, f.srv.URL+"/invite/good", goodCreds); err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range []string{"SecurityInfo", "CertificateList", "DeviceLock", "ManagedApplicationList"} {
+		f.enqueue(t, rt, map[string]any{"RequestType": rt})
+	}
+	if n, err := d.Poll(ctx); err != nil || n != 4 {
+		t.Fatalf("Poll = %d, %v", n, err)
+	}
+	res := map[string]map[string]any{}
+	for _, r := range f.mdmRequests("/mdm")[1:] {
+		res[r.Msg["CommandUUID"].(string)] = r.Msg
+		if r.Msg["Status"] != "Acknowledged" {
+			t.Errorf("%v", r.Msg)
+		}
+	}
+	si, _ := res["SecurityInfo"]["SecurityInfo"].(map[string]any)
+	if _, ok := si["PasscodePresent"]; ok || si["ManagementStatus"].(map[string]any)["IsUserEnrollment"] != true {
+		t.Errorf("SecurityInfo = %v", si)
+	}
+	enr, _ := d.Enrollment()
+	cl, _ := res["CertificateList"]["CertificateList"].([]any)
+	if len(cl) != 1 || !bytes.Equal(cl[0].(map[string]any)["Data"].([]byte), enr.Certificate.Raw) {
+		t.Errorf("CertificateList = %v", cl)
+	}
+	if apps, _ := res["ManagedApplicationList"]["ManagedApplicationList"].(map[string]any); len(apps) != 1 || apps["com.example.mail"] == nil {
+		t.Errorf("ManagedApplicationList = %v", apps)
+	}
+}

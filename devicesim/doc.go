@@ -9,10 +9,11 @@
 // SCEP, and checks in with Authenticate and TokenUpdate naming itself by
 // EnrollmentID only, each request signed with an Mdm-Signature the way
 // devices sign (SHA-1, no signed attributes, BER). It answers commands when
-// pushed (DeviceInformation with only the keys a user-enrolled device
-// reveals, ProfileList, InstallProfile, RemoveProfile,
-// InstalledApplicationList, and an ErrorChain for anything else) and sends
-// CheckOut when removed.
+// pushed (DeviceInformation and SecurityInfo with only the keys a
+// user-enrolled device reveals, ProfileList, InstallProfile, RemoveProfile,
+// InstalledApplicationList, ManagedApplicationList, CertificateList,
+// DeviceLock, and an ErrorChain for anything else) and sends CheckOut when
+// removed. PushServer stands in for APNs and wakes the devices it serves.
 //
 // Nothing in the package knows a server's internals: it speaks only the
 // wire protocol, so any host's server can be tested with it. A DeviceCA

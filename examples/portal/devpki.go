@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,6 +20,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/enrollkit/enrollkit/credentials"
 )
 
 // devPKI is the development public-key infrastructure the example server
@@ -114,7 +117,8 @@ func loadOrCreatePKI(dir string, hosts []string) (pki *devPKI, created bool, err
 	pki.Signer, pki.SignerKey = signerCert, signerKey
 
 	tlsKey, tlsCert, err := loadPair(dir, tlsCertFile, tlsKeyFile)
-	if err == nil && !coversHosts(tlsCert, hosts) {
+	var expired *credentials.ValidityError
+	if errors.As(err, &expired) || (err == nil && !coversHosts(tlsCert, hosts)) {
 		err = fs.ErrNotExist // the public URL changed: make a new one
 	}
 	switch {
@@ -212,30 +216,15 @@ func savePair(dir, certName, keyName string, c *x509.Certificate, key crypto.Sig
 }
 
 func loadPair(dir, certName, keyName string) (crypto.Signer, *x509.Certificate, error) {
-	certPEM, err := os.ReadFile(filepath.Join(dir, certName))
+	certPath, keyPath := filepath.Join(dir, certName), filepath.Join(dir, keyName)
+	for _, p := range []string{certPath, keyPath} {
+		if _, err := os.Stat(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	id, err := credentials.LoadIdentity(context.Background(), certPath, keyPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("pki: %w", err)
 	}
-	keyPEM, err := os.ReadFile(filepath.Join(dir, keyName))
-	if err != nil {
-		return nil, nil, err
-	}
-	cb, _ := pem.Decode(certPEM)
-	kb, _ := pem.Decode(keyPEM)
-	if cb == nil || kb == nil {
-		return nil, nil, fmt.Errorf("pki: %s or %s is not PEM", certName, keyName)
-	}
-	c, err := x509.ParseCertificate(cb.Bytes)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pki: %s: %w", certName, err)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pki: %s: %w", keyName, err)
-	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, nil, fmt.Errorf("pki: %s: not a signing key", keyName)
-	}
-	return s, c, nil
+	return id.Signer, id.Leaf(), nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"testing"
+	"time"
 
 	"github.com/enrollkit/enrollkit/profile"
 )
@@ -50,6 +51,45 @@ func BenchmarkRawSign(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkSignOverhead alternates one bare signature and one build and
+// sign with the same key, so that both see the same machine load, and
+// reports their costs and the ratio (the target is at most 1.5).
+func BenchmarkSignOverhead(b *testing.B) {
+	for _, k := range benchKinds {
+		b.Run(k.name, func(b *testing.B) {
+			ca := testPKI(b, k.kind, "Corp")
+			s, err := profile.NewSigner(ca.leafKey, ca.chain())
+			if err != nil {
+				b.Fatal(err)
+			}
+			e := testEnrollment()
+			digest := sha256.Sum256([]byte("profile"))
+			var raw, full time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				t0 := time.Now()
+				if _, err := ca.leafKey.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				p, err := profile.NewAccountDrivenUserEnrollment(e, "jane@example.com")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.SignProfile(p); err != nil {
+					b.Fatal(err)
+				}
+				t2 := time.Now()
+				raw += t1.Sub(t0)
+				full += t2.Sub(t1)
+			}
+			b.ReportMetric(float64(raw.Nanoseconds())/float64(b.N), "raw-ns/op")
+			b.ReportMetric(float64(full.Nanoseconds())/float64(b.N), "build+sign-ns/op")
+			b.ReportMetric(float64(full)/float64(raw), "ratio")
 		})
 	}
 }

@@ -33,16 +33,24 @@ func Marshal(p *Profile) ([]byte, error) { return MarshalFormat(p, XML) }
 
 // MarshalFormat encodes p as a property list in format f.
 func MarshalFormat(p *Profile, f Format) ([]byte, error) {
+	return appendMarshal(nil, p, f)
+}
+
+// appendMarshal appends the encoding of p to dst.
+func appendMarshal(dst []byte, p *Profile, f Format) ([]byte, error) {
 	d, err := p.toDict()
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
 	if f == XML {
-		if out, ok := appendXMLPlist(make([]byte, 0, 4096), d); ok {
+		if dst == nil {
+			dst = make([]byte, 0, 4096)
+		}
+		if out, ok := appendXMLPlist(dst, d); ok {
 			return out, nil
 		}
 	}
+	var buf bytes.Buffer
 	var enc *plist.Encoder
 	if f == Binary {
 		enc = plist.NewBinaryEncoder(&buf)
@@ -53,7 +61,7 @@ func MarshalFormat(p *Profile, f Format) ([]byte, error) {
 	if err := enc.Encode(plain(d)); err != nil {
 		return nil, fmt.Errorf("profile: encode: %w", err)
 	}
-	return buf.Bytes(), nil
+	return append(dst, buf.Bytes()...), nil
 }
 
 func (p *Profile) toDict() (*dictWriter, error) {

@@ -10,6 +10,7 @@ import (
 	"encoding/asn1"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -134,12 +135,20 @@ func SignProfile(p *Profile, key crypto.Signer, chain []*x509.Certificate) ([]by
 
 // SignProfile encodes p as XML and signs it.
 func (s *Signer) SignProfile(p *Profile) ([]byte, error) {
-	b, err := Marshal(p)
+	// The XML is copied into the signature, so its buffer is reused.
+	bp := xmlBuffers.Get().(*[]byte)
+	defer xmlBuffers.Put(bp)
+	b, err := appendMarshal((*bp)[:0], p, XML)
 	if err != nil {
 		return nil, err
 	}
+	if cap(b) <= 1<<16 {
+		*bp = b
+	}
 	return s.Sign(b)
 }
+
+var xmlBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
 
 // Sign returns content wrapped in a DER-encoded CMS SignedData.
 func (s *Signer) Sign(content []byte) ([]byte, error) {

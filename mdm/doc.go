@@ -1,23 +1,36 @@
 // Package mdm is the server side of Apple's MDM check-in and command
 // protocol, as an enrolled iPhone or iPad speaks it after installing an
-// enrollment profile.
+// enrollment profile (profile-based or account-driven User Enrollment, and
+// device enrollment).
 //
-// A [Service] decodes check-in messages (Authenticate, TokenUpdate, CheckOut
-// and the rest) and command results, works out who is speaking (the
-// Mdm-Signature header, a TLS client certificate, or a certificate forwarded by
-// a TLS-terminating proxy), binds the identity certificate seen at
-// Authenticate to its enrollment, keeps a command queue per enrollment, wakes
-// devices through a [Pusher], refuses commands that Apple's User Enrollment does
-// not allow, and tells a host (and package enroll) what happened through
-// [Prechecker] and [Observer] hooks. Everything durable goes through the small
-// [Store] interface; store/memory, store/sqlite and store/postgres implement it
-// and prove it with the conformance suite in mdm/mdmtest.
+// A [Service] is an http.Handler for both the check-in URL and the server
+// URL. It decodes check-in messages (Authenticate, TokenUpdate, CheckOut and
+// the rest) and command results, works out who is speaking (the Mdm-Signature
+// header, a TLS client certificate, or a certificate forwarded by a
+// TLS-terminating proxy), binds the identity certificate seen at Authenticate
+// to its enrollment and refuses it for any other, keeps an ordered command
+// queue per enrollment, wakes devices through a [Pusher], refuses at enqueue
+// the commands Apple's User Enrollment does not allow ([CheckPolicy]), and
+// tells a host (and package enroll) what happens through [Prechecker] and
+// [Observer] hooks. Everything durable goes through the small [Store]
+// interface; store/memory, store/sqlite and store/postgres implement it and
+// prove it with the conformance suite in mdm/mdmtest.
 //
-// Enrollments are keyed by [EnrollmentID]: the EnrollmentID the device reports
-// under User Enrollment, the UDID for a device enrollment, and the
-// "parent:user" form for user channels.
+// Enrollments are keyed by [EnrollmentID]: the EnrollmentID a device reports
+// under User Enrollment, the UDID for a device enrollment, and
+// "<device id>:<user>" for user channels.
 //
-// Apple's documentation of the protocol this package implements:
+// Mdm-Signature verification is done here on cryptobyte rather than with a
+// general PKCS #7 package: devices sign with SHA-1 and sha1WithRSAEncryption,
+// with or without signed attributes, often BER-encoded; the verifier
+// normalises BER within size and depth limits, checks the contentType and
+// messageDigest attributes, verifies RSA PKCS #1 v1.5 or ECDSA, and checks the
+// certificate chain separately (crypto/x509 refuses SHA-1 in chains, so a
+// SHA-1-signed identity certificate is checked against its issuer directly and
+// the issuer's chain with crypto/x509). Verified certificates are cached, so a
+// device's repeated requests cost one signature check each.
+//
+// Apple's documentation of the protocol:
 // https://developer.apple.com/documentation/devicemanagement/check-in and
 // https://developer.apple.com/documentation/devicemanagement/commands-and-queries
 package mdm

@@ -1,6 +1,7 @@
 package mdm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -54,7 +55,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if out != nil {
-		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		ct := "application/xml; charset=utf-8"
+		if bytes.HasPrefix(out, []byte("bplist")) {
+			ct = "application/x-plist"
+		}
+		w.Header().Set("Content-Type", ct)
 		w.WriteHeader(http.StatusOK)
 		w.Write(out)
 		return
@@ -192,7 +197,10 @@ func (s *Service) authorize(ctx context.Context, req *Request) (*EnrollmentRecor
 	case isAuth:
 		rec = dev
 		req.Rebind = dev.Certificate != req.Fingerprint
-		if req.Rebind && s.opts.Prechecker == nil {
+		// A checked-out enrollment is over: a device enrolling again with a
+		// new identity may take its ID back. Otherwise only a Prechecker can
+		// approve moving the binding.
+		if req.Rebind && !dev.CheckedOut && s.opts.Prechecker == nil {
 			return nil, &IdentityError{Err: fmt.Errorf("%w: re-Authenticate with a different certificate", ErrCertificateMismatch)}
 		}
 	default:

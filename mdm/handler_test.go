@@ -89,7 +89,16 @@ func TestUserEnrollmentFlow(t *testing.T) {
 	if _, err := h.svc.Enqueue(ctx, cmd, rec.ID); !errors.Is(err, mdm.ErrNotFound) {
 		t.Fatalf("Enqueue after CheckOut = %v", err)
 	}
-	want := []string{"Authenticate " + string(rec.ID), "TokenUpdate " + string(rec.ID), "CommandResult " + string(rec.ID), "CheckOut " + string(rec.ID)}
+	// After CheckOut the device may enroll again with a new identity
+	// certificate, and the old certificate is released.
+	again := &device{ident: d.ident, cert: h.ca.issue(t, "new identity", rsaKey(t, 2).Public()), key: rsaKey(t, 2)}
+	if w := again.checkin(t, h.svc, again.authenticate()); w.Code != http.StatusOK {
+		t.Fatalf("re-enrollment after CheckOut: %d", w.Code)
+	}
+	if w := d.command(t, h.svc, d.status(mdm.StatusIdle, "")); w.Code != http.StatusForbidden {
+		t.Fatalf("old certificate after re-enrollment: %d, want 403", w.Code)
+	}
+	want := []string{"Authenticate " + string(rec.ID), "TokenUpdate " + string(rec.ID), "CommandResult " + string(rec.ID), "CheckOut " + string(rec.ID), "Authenticate " + string(rec.ID)}
 	if got := h.kinds(); !slices.Equal(got, want) {
 		t.Fatalf("events = %q, want %q", got, want)
 	}

@@ -25,8 +25,9 @@ type Request struct {
 	Fingerprint Fingerprint
 	// Rebind is true for an Authenticate whose enrollment is bound to a
 	// different certificate. A Prechecker that returns nil for such a request
-	// approves moving the binding to this certificate; without a Prechecker
-	// rebinding is refused.
+	// approves moving the binding to this certificate. Without a Prechecker
+	// rebinding is refused, unless the enrollment has checked out (the
+	// device is enrolling again).
 	Rebind bool
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/http/cookiejar"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/enrollkit/enrollkit/mdm"
 )
@@ -171,6 +172,9 @@ type Options struct {
 	// means none, as on a freshly user-enrolled device (personal apps are
 	// never visible under User Enrollment).
 	Apps []App
+	// SCEPRetryDelay, if positive, replaces the SCEP payload's RetryDelay
+	// (10 seconds when absent) between attempts of a PENDING request.
+	SCEPRetryDelay time.Duration
 	// MaxPortalSteps bounds how many portal pages the device follows
 	// before giving up with ErrPortalFlow. 0 means 20.
 	MaxPortalSteps int

@@ -538,3 +538,38 @@ func TestMoreUserEnrollmentCommands(t *testing.T) {
 		t.Errorf("ManagedApplicationList = %v", apps)
 	}
 }
+
+func TestSCEPPending(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		pending int
+		wantErr bool
+	}{
+		{"granted after two PENDING answers", 2, false},
+		{"still PENDING after the retries", 4, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testContext(t)
+			f := newFakeServer(t)
+			f.scepPending = tc.pending
+			d := f.newDevice(t, devicesim.Options{SCEPRetryDelay: time.Millisecond})
+			err := d.EnrollWithInvitation(ctx, f.srv.URL+"/invite/good", goodCreds)
+			var se *devicesim.SCEPError
+			if tc.wantErr {
+				if !errors.As(err, &se) || se.Status != "3" || !errors.Is(err, devicesim.ErrSCEP) {
+					t.Fatalf("err = %v, want a PENDING SCEPError", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			left := f.scepPending
+			f.mu.Unlock()
+			if left != 0 {
+				t.Errorf("%d PENDING answers left", left)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"fmt"
 	"html"
@@ -110,6 +111,7 @@ type fakeServer struct {
 	profileMutator func(*profile.Profile)
 	signMessage    bool
 	spaceSeparated bool // WWW-Authenticate parameters without a comma
+	scepPending    int  // how many PKIOperations to answer PENDING
 
 	mu          sync.Mutex
 	sessions    map[string]*portalSession
@@ -156,7 +158,20 @@ func newFakeServer(t testing.TB) *fakeServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux.Handle("/scep", scepserver.MakeHTTPHandler(scepserver.MakeServerEndpoints(svc), svc, kitlog.NewNopLogger()))
+	scepHandler := scepserver.MakeHTTPHandler(scepserver.MakeServerEndpoints(svc), svc, kitlog.NewNopLogger())
+	mux.HandleFunc("/scep", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		pending := f.scepPending > 0 && r.URL.Query().Get("operation") == "PKIOperation"
+		if pending {
+			f.scepPending--
+		}
+		f.mu.Unlock()
+		if pending {
+			f.answerPending(w, r)
+			return
+		}
+		scepHandler.ServeHTTP(w, r)
+	})
 
 	mux.HandleFunc("GET /invite/{id}", f.invite)
 	mux.HandleFunc("/portal/{step}", f.portal)
@@ -327,6 +342,37 @@ func (f *fakeServer) portal(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	}
+}
+
+// answerPending answers a PKCSReq with a CertRep of pkiStatus PENDING.
+func (f *fakeServer) answerPending(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	req, err := scep.ParsePKIMessage(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	oid := func(n int) asn1.ObjectIdentifier { return asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, n} }
+	sd, err := pkcs7.NewSignedData(nil)
+	if err == nil {
+		err = sd.AddSigner(f.pki.ca, f.pki.caKey, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{
+			{Type: oid(7), Value: string(req.TransactionID)},
+			{Type: oid(2), Value: "3"}, // CertRep
+			{Type: oid(3), Value: "3"}, // PENDING
+			{Type: oid(6), Value: []byte(req.SenderNonce)},
+			{Type: oid(5), Value: []byte(randomHex(8))},
+		}})
+	}
+	var out []byte
+	if err == nil {
+		out, err = sd.Finish()
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pki-message")
+	w.Write(out)
 }
 
 // buildProfile returns a signed enrollment profile.

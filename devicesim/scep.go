@@ -158,43 +158,40 @@ func (d *Device) enrollSCEP(ctx context.Context, p *profile.SCEP) (*x509.Certifi
 	}
 	self, _ := x509.ParseCertificate(selfDER)
 
-	msg, err := scep.NewCSRRequest(csr, &scep.PKIMessage{
-		MessageType: scep.PKCSReq,
-		Recipients:  caCerts,
-		SignerKey:   key,
-		SignerCert:  self,
-	}, scep.WithCertsSelector(scep.EnciphermentCertsSelector()))
-	if err != nil {
-		// No certificate is marked for key encipherment: use them all,
-		// as iOS does with a CA that serves a single certificate.
-		msg, err = scep.NewCSRRequest(csr, &scep.PKIMessage{
-			MessageType: scep.PKCSReq, Recipients: caCerts[:1], SignerKey: key, SignerCert: self,
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("devicesim: SCEP PKCSReq: %w", err)
-		}
+	retries, delay := 3, 10*time.Second // iOS defaults
+	if p.Retries != nil {
+		retries = *p.Retries
 	}
-	var respBody []byte
-	if post {
-		r, err := d.scepDo(ctx, http.MethodPost, p.URL+queryJoin(p.URL)+"operation=PKIOperation", msg.Raw)
+	if p.RetryDelay != nil {
+		delay = time.Duration(*p.RetryDelay) * time.Second
+	}
+	if d.opts.SCEPRetryDelay > 0 {
+		delay = d.opts.SCEPRetryDelay
+	}
+	var rep *scep.PKIMessage
+	for attempt := 0; ; attempt++ {
+		msg, err := newPKCSReq(csr, caCerts, key, self)
 		if err != nil {
 			return nil, nil, err
 		}
-		respBody = r.body
-	} else {
-		q := url.Values{"operation": {"PKIOperation"}, "message": {base64Std(msg.Raw)}}
-		r, err := d.scepDo(ctx, http.MethodGet, p.URL+queryJoin(p.URL)+q.Encode(), nil)
+		rep, err = d.pkiOperation(ctx, p, post, msg.Raw, caCerts)
 		if err != nil {
 			return nil, nil, err
 		}
-		respBody = r.body
-	}
-	rep, err := scep.ParsePKIMessage(respBody, scep.WithCACerts(caCerts))
-	if err != nil {
-		return nil, nil, fmt.Errorf("devicesim: SCEP CertRep: %w", err)
-	}
-	if rep.MessageType != scep.CertRep || rep.CertRepMessage == nil {
-		return nil, nil, fmt.Errorf("devicesim: SCEP: answer is %s, not CertRep", rep.MessageType)
+		if rep.TransactionID != msg.TransactionID || !bytes.Equal(rep.RecipientNonce, msg.SenderNonce) {
+			return nil, nil, fmt.Errorf("devicesim: SCEP CertRep answers another request (transactionID or recipientNonce differs)")
+		}
+		if rep.PKIStatus != scep.PENDING || attempt >= retries {
+			break
+		}
+		// A PENDING request is sent again after RetryDelay, as iOS does;
+		// the transaction ID (derived from the key) stays the same.
+		d.log.InfoContext(ctx, "devicesim: SCEP request pending", "attempt", attempt+1, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(delay):
+		}
 	}
 	if rep.PKIStatus != scep.SUCCESS {
 		return nil, nil, &SCEPError{Status: string(rep.PKIStatus), FailInfo: string(rep.FailInfo)}
@@ -212,6 +209,60 @@ func (d *Device) enrollSCEP(ctx context.Context, p *profile.SCEP) (*x509.Certifi
 	}
 	d.log.InfoContext(ctx, "devicesim: SCEP identity issued", "subject", cert.Subject.String(), "issuer", cert.Issuer.String())
 	return cert, key, nil
+}
+
+// newPKCSReq builds a PKCSReq for csr, encrypted to the CA certificates
+// meant for key encipherment (all of them if none is marked so).
+func newPKCSReq(csr *x509.CertificateRequest, caCerts []*x509.Certificate, key *rsa.PrivateKey, self *x509.Certificate) (*scep.PKIMessage, error) {
+	tmpl := &scep.PKIMessage{MessageType: scep.PKCSReq, Recipients: caCerts, SignerKey: key, SignerCert: self}
+	msg, err := scep.NewCSRRequest(csr, tmpl, scep.WithCertsSelector(scep.EnciphermentCertsSelector()))
+	if err != nil {
+		tmpl.Recipients = caCerts[:1]
+		msg, err = scep.NewCSRRequest(csr, tmpl)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("devicesim: SCEP PKCSReq: %w", err)
+	}
+	return msg, nil
+}
+
+// pkiOperation sends a PKIMessage (POST when the server supports it) and
+// parses the CertRep, whose signature must come from one of caCerts.
+func (d *Device) pkiOperation(ctx context.Context, p *profile.SCEP, post bool, raw []byte, caCerts []*x509.Certificate) (*scep.PKIMessage, error) {
+	var r *scepResponse
+	var err error
+	if post {
+		r, err = d.scepDo(ctx, http.MethodPost, p.URL+queryJoin(p.URL)+"operation=PKIOperation", raw)
+	} else {
+		q := url.Values{"operation": {"PKIOperation"}, "message": {base64Std(raw)}}
+		r, err = d.scepDo(ctx, http.MethodGet, p.URL+queryJoin(p.URL)+q.Encode(), nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep, err := parseCertRep(r.body, caCerts)
+	if err != nil {
+		return nil, fmt.Errorf("devicesim: SCEP CertRep: %w", err)
+	}
+	return rep, nil
+}
+
+// parseCertRep parses a server's answer, turning a panic of the parser on
+// hostile input into an error.
+func parseCertRep(body []byte, caCerts []*x509.Certificate) (rep *scep.PKIMessage, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			rep, err = nil, fmt.Errorf("malformed PKIMessage: %v", r)
+		}
+	}()
+	rep, err = scep.ParsePKIMessage(body, scep.WithCACerts(caCerts))
+	if err != nil {
+		return nil, err
+	}
+	if rep.MessageType != scep.CertRep || rep.CertRepMessage == nil {
+		return nil, fmt.Errorf("answer is messageType %q, not CertRep", string(rep.MessageType))
+	}
+	return rep, nil
 }
 
 type scepResponse struct {

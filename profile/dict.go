@@ -271,6 +271,7 @@ func plistTypeName(v any) string {
 // zero values. The XML writer sorts the pairs; the plist library gets a map
 // (see plain).
 type dictWriter struct {
+	a  *arena
 	kv []kv
 	// merged is set once unmodelled keys were copied in; later keys then
 	// replace equal ones instead of being appended.
@@ -306,7 +307,29 @@ func (e *kv) value() any {
 	return e.v
 }
 
-func newDict(n int) *dictWriter { return &dictWriter{kv: make([]kv, 0, n)} }
+// arena hands out the dictionaries of one encoding from a few large
+// allocations instead of two per dictionary.
+type arena struct {
+	dicts []dictWriter
+	kvs   []kv
+}
+
+// newDict returns an empty dictionary with room for n pairs; more may be
+// added (they then move to their own allocation).
+func (a *arena) newDict(n int) *dictWriter {
+	if len(a.dicts) == cap(a.dicts) {
+		a.dicts = make([]dictWriter, 0, 8) // earlier dictionaries stay where they are
+	}
+	a.dicts = append(a.dicts, dictWriter{a: a})
+	d := &a.dicts[len(a.dicts)-1]
+	if cap(a.kvs)-len(a.kvs) < n {
+		a.kvs = make([]kv, 0, max(48, n))
+	}
+	l := len(a.kvs)
+	d.kv = a.kvs[l : l : l+n]
+	a.kvs = a.kvs[:l+n]
+	return d
+}
 
 func (w *dictWriter) set(key string, v any) { w.put(kv{k: key, v: v}) }
 
@@ -401,7 +424,7 @@ func (w *dictWriter) subjectAltName(key string, san *SubjectAltName) {
 	if san == nil {
 		return
 	}
-	d := newDict(4)
+	d := w.a.newDict(4)
 	d.merge(san.Extra)
 	d.stringOrStrings("rfc822Name", san.RFC822Name)
 	d.stringOrStrings("dNSName", san.DNSName)

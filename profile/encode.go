@@ -65,15 +65,16 @@ func appendMarshal(dst []byte, p *Profile, f Format) ([]byte, error) {
 }
 
 func (p *Profile) toDict() (*dictWriter, error) {
+	a := new(arena)
 	content := make([]any, len(p.Payloads))
 	for i, pl := range p.Payloads {
 		if pl == nil {
 			return nil, fieldErr(itemPath(i), ErrMissing, "nil payload")
 		}
-		content[i] = pl.toDict()
+		content[i] = pl.toDict(a)
 	}
 	// Keys in sorted order; see Header.write.
-	w := newDict(12)
+	w := a.newDict(12)
 	w.merge(p.Extra)
 	if p.ConsentText != nil {
 		ct := make(map[string]any, len(p.ConsentText))

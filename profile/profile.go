@@ -59,7 +59,7 @@ type Payload interface {
 	// setting.
 	PayloadHeader() *Header
 
-	toDict() *dictWriter
+	toDict(a *arena) *dictWriter
 }
 
 // Compile-time checks that every payload type is a Payload.
@@ -207,8 +207,8 @@ type MDM struct {
 // Type returns TypeMDM.
 func (*MDM) Type() string { return TypeMDM }
 
-func (p *MDM) toDict() *dictWriter {
-	w := newDict(16)
+func (p *MDM) toDict(a *arena) *dictWriter {
+	w := a.newDict(16)
 	w.merge(p.Extra)
 	w.integer("AccessRights", int(p.AccessRights))
 	w.str("AssignedManagedAppleID", p.AssignedManagedAppleID)
@@ -317,8 +317,8 @@ type SCEP struct {
 // Type returns TypeSCEP.
 func (*SCEP) Type() string { return TypeSCEP }
 
-func (p *SCEP) toDict() *dictWriter {
-	in := newDict(8)
+func (p *SCEP) toDict(a *arena) *dictWriter {
+	in := a.newDict(8)
 	in.merge(p.Extra)
 	in.boolean("AllowAllAppsAccess", p.AllowAllAppsAccess)
 	in.data("CAFingerprint", p.CAFingerprint)
@@ -333,7 +333,7 @@ func (p *SCEP) toDict() *dictWriter {
 	in.subject("Subject", p.Subject)
 	in.subjectAltName("SubjectAltName", p.SubjectAltName)
 	in.str("URL", p.URL)
-	w := newDict(8)
+	w := a.newDict(8)
 	w.merge(p.OuterExtra)
 	w.set("PayloadContent", in)
 	p.Header.write(w, TypeSCEP)
@@ -410,8 +410,8 @@ type ACME struct {
 // Type returns TypeACME.
 func (*ACME) Type() string { return TypeACME }
 
-func (p *ACME) toDict() *dictWriter {
-	w := newDict(16)
+func (p *ACME) toDict(a *arena) *dictWriter {
+	w := a.newDict(16)
 	w.merge(p.Extra)
 	p.Header.write(w, TypeACME)
 	w.str("DirectoryURL", p.DirectoryURL)
@@ -466,8 +466,8 @@ type PKCS12 struct {
 // Type returns TypePKCS12.
 func (*PKCS12) Type() string { return TypePKCS12 }
 
-func (p *PKCS12) toDict() *dictWriter {
-	w := newDict(12)
+func (p *PKCS12) toDict(a *arena) *dictWriter {
+	w := a.newDict(12)
 	w.merge(p.Extra)
 	p.Header.write(w, TypePKCS12)
 	w.str("PayloadCertificateFileName", p.PayloadCertificateFileName)
@@ -500,8 +500,8 @@ type Certificate struct {
 	Extra map[string]any
 }
 
-func (p *Certificate) toDictAs(typ string) *dictWriter {
-	w := newDict(10)
+func (p *Certificate) toDictAs(a *arena, typ string) *dictWriter {
+	w := a.newDict(10)
 	w.merge(p.Extra)
 	p.Header.write(w, typ)
 	w.str("PayloadCertificateFileName", p.PayloadCertificateFileName)
@@ -523,7 +523,7 @@ type Root struct{ Certificate }
 // Type returns TypeRoot.
 func (*Root) Type() string { return TypeRoot }
 
-func (p *Root) toDict() *dictWriter { return p.toDictAs(TypeRoot) }
+func (p *Root) toDict(a *arena) *dictWriter { return p.toDictAs(a, TypeRoot) }
 
 // PEM is the com.apple.security.pem payload: a PEM-encoded certificate.
 type PEM struct{ Certificate }
@@ -531,7 +531,7 @@ type PEM struct{ Certificate }
 // Type returns TypePEM.
 func (*PEM) Type() string { return TypePEM }
 
-func (p *PEM) toDict() *dictWriter { return p.toDictAs(TypePEM) }
+func (p *PEM) toDict(a *arena) *dictWriter { return p.toDictAs(a, TypePEM) }
 
 // Generic is any payload type this package does not model. Everything but
 // the header is kept in Content exactly as decoded and written back
@@ -547,8 +547,8 @@ type Generic struct {
 // Type returns g.PayloadType.
 func (g *Generic) Type() string { return g.PayloadType }
 
-func (g *Generic) toDict() *dictWriter {
-	w := newDict(len(g.Content) + 7)
+func (g *Generic) toDict(a *arena) *dictWriter {
+	w := a.newDict(len(g.Content) + 7)
 	w.merge(g.Content)
 	g.Header.write(w, g.PayloadType)
 	return w

@@ -94,7 +94,7 @@ func (d *portalDevice) checkin(t *testing.T, messageType string, extra map[strin
 }
 
 // wantState fails unless the enrollment is in state want.
-func (h *harness) wantState(t *testing.T, id string, want enroll.State) {
+func (h *harness) wantState(t testing.TB, id string, want enroll.State) {
 	t.Helper()
 	e, err := h.svc.Get(context.Background(), id)
 	if err != nil {

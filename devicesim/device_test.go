@@ -98,6 +98,13 @@ func TestProfileBasedEnrollment(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCheckins(t, f, d, false)
+	f.mu.Lock()
+	uas := f.portalUAs
+	f.mu.Unlock()
+	const safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+	if len(uas) < 5 || slices.ContainsFunc(uas, func(ua string) bool { return ua != safari }) {
+		t.Errorf("portal User-Agents %q, want Mobile Safari's on every page", uas)
+	}
 	enr, _ := d.Enrollment()
 	if enr.AccountDriven || enr.ManagedAppleID != "alice@example.com" || enr.EnrollmentMode != "" {
 		t.Errorf("enrollment = %+v", enr)

@@ -122,6 +122,7 @@ type fakeServer struct {
 	requests    []mdmRequest
 	queue       [][]byte
 	scepIssued  []*x509.Certificate
+	portalUAs   []string
 }
 
 type portalSession struct {
@@ -247,6 +248,7 @@ func (f *fakeServer) page(w http.ResponseWriter, status int, body string) {
 func (f *fakeServer) portal(w http.ResponseWriter, r *http.Request) {
 	c, err := r.Cookie("sid")
 	f.mu.Lock()
+	f.portalUAs = append(f.portalUAs, r.UserAgent())
 	var s *portalSession
 	if err == nil {
 		s = f.sessions[c.Value]

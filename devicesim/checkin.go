@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -59,8 +58,9 @@ func (d *Device) deviceIdentity() (*x509.Certificate, *rsa.PrivateKey, error) {
 // checks its signature (against Options.ProfileRoots) and keys, obtains the
 // identity over SCEP, then sends Authenticate and TokenUpdate to the
 // CheckInURL. On success the device is enrolled and can Poll. A profile from
-// RequestProfile must be account-driven (EnrollmentMode BYOD), and the
-// access token received with it is sent on every MDM request.
+// RequestProfile must be account-driven (EnrollmentMode BYOD) and assigned
+// to the account that signed in, and the access token received with it is
+// sent on every MDM request.
 func (d *Device) Install(ctx context.Context, raw []byte) error {
 	info, err := CheckProfile(raw, ProfileCheckOptions{Roots: d.opts.ProfileRoots, AllowInsecureURLs: d.opts.AllowInsecureURLs})
 	if err != nil {
@@ -234,5 +234,3 @@ func (d *Device) Remove(ctx context.Context) error {
 	})
 	return err
 }
-
-var errNoCommand = errors.New("no command")

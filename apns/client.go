@@ -242,26 +242,12 @@ func (c *Client) Push(ctx context.Context, targets []mdm.PushTarget) ([]mdm.Push
 	}
 	results := make([]mdm.PushResult, len(targets))
 	exp := c.expirationHeader(time.Now())
-	n := min(c.concurrency, len(targets))
-	if n <= 1 {
-		for i := range targets {
-			results[i] = c.pushOne(ctx, &targets[i], exp)
-		}
+	if cs, ok := c.sender.(*connSender); ok {
+		c.pushPipelined(ctx, cs, targets, exp, results)
 	} else {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range n {
-			wg.Go(func() {
-				for {
-					i := int(next.Add(1) - 1)
-					if i >= len(targets) {
-						return
-					}
-					results[i] = c.pushOne(ctx, &targets[i], exp)
-				}
-			})
-		}
-		wg.Wait()
+		c.forEach(len(targets), func(i int) {
+			results[i] = c.pushOne(ctx, &targets[i], exp)
+		})
 	}
 	if err := ctx.Err(); err != nil {
 		for i := range results {
@@ -284,9 +270,87 @@ func (c *Client) expirationHeader(now time.Time) string {
 	return strconv.FormatInt(now.Add(c.expiration).Unix(), 10)
 }
 
-// pushOne sends one push, retrying transient failures.
-func (c *Client) pushOne(ctx context.Context, t *mdm.PushTarget, exp string) mdm.PushResult {
-	res := mdm.PushResult{EnrollmentID: t.EnrollmentID}
+// forEach calls fn(i) for every i below n, from at most Concurrency
+// goroutines, and returns when all calls have.
+func (c *Client) forEach(n int, fn func(i int)) {
+	workers := min(c.concurrency, n)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// pushPipelined sends a batch over the client's own connection: this
+// goroutine frames the requests as streams free up and the connection's
+// reader records the answers, so that no goroutine waits per push. Pushes
+// that fail go through the per-push path, which retries them.
+func (c *Client) pushPipelined(ctx context.Context, cs *connSender, targets []mdm.PushTarget, exp string, results []mdm.PushResult) {
+	b := &batchCall{
+		reqs:  make([]request, len(targets)),
+		resps: make([]response, len(targets)),
+		errs:  make([]error, len(targets)),
+		wake:  make(chan struct{}, 1),
+	}
+	idx := make([]int, 0, len(targets))
+	for i := range targets {
+		results[i].EnrollmentID = targets[i].EnrollmentID
+		r, err := c.prepare(&targets[i], exp)
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		b.reqs[i] = r
+		idx = append(idx, i)
+	}
+	todo := idx
+	for try := 0; len(todo) > 0; try++ {
+		conn, err := cs.conn(ctx)
+		if err == nil {
+			var sent int
+			sent, err = conn.pipeline(ctx, b, todo, c.concurrency)
+			todo = todo[sent:]
+		}
+		var ns *notSentError
+		if err != nil && (!errors.As(err, &ns) || try >= 3) {
+			for _, i := range todo {
+				b.errs[i] = err
+			}
+			break
+		}
+	}
+	failed := idx[:0]
+	for _, i := range idx {
+		if b.errs[i] == nil && b.resps[i].status == http.StatusOK {
+			results[i].ID = b.resps[i].id
+			continue
+		}
+		failed = append(failed, i)
+	}
+	c.forEach(len(failed), func(k int) {
+		i := failed[k]
+		results[i] = c.deliver(ctx, &targets[i], &b.reqs[i], &outcome{b.resps[i], b.errs[i]})
+	})
+}
+
+// prepare returns the request for a target, or the error that keeps it
+// from being sent.
+func (c *Client) prepare(t *mdm.PushTarget, exp string) (request, error) {
 	r := request{
 		token:      t.Token,
 		magic:      t.PushMagic,
@@ -297,12 +361,36 @@ func (c *Client) pushOne(ctx context.Context, t *mdm.PushTarget, exp string) mdm
 	if c.id != nil {
 		r.id = c.id(*t)
 	}
-	if err := c.check(t, r.id); err != nil {
-		res.Err = err
-		return res
+	return r, c.check(t, r.id)
+}
+
+// pushOne sends one push, retrying transient failures.
+func (c *Client) pushOne(ctx context.Context, t *mdm.PushTarget, exp string) mdm.PushResult {
+	r, err := c.prepare(t, exp)
+	if err != nil {
+		return mdm.PushResult{EnrollmentID: t.EnrollmentID, Err: err}
 	}
+	return c.deliver(ctx, t, &r, nil)
+}
+
+// outcome is how an attempt ended.
+type outcome struct {
+	resp response
+	err  error
+}
+
+// deliver makes the attempts for one push, retrying transient failures.
+// first, when set, is how the first attempt already ended.
+func (c *Client) deliver(ctx context.Context, t *mdm.PushTarget, r *request, first *outcome) mdm.PushResult {
+	res := mdm.PushResult{EnrollmentID: t.EnrollmentID}
 	for attempt := 1; ; attempt++ {
-		resp, err := c.sender.send(ctx, &r)
+		var resp response
+		var err error
+		if attempt == 1 && first != nil {
+			resp, err = first.resp, first.err
+		} else {
+			resp, err = c.sender.send(ctx, r)
+		}
 		if err == nil && resp.status == http.StatusOK {
 			res.ID = resp.id
 			res.Err = nil
@@ -333,6 +421,9 @@ func (c *Client) pushOne(ctx context.Context, t *mdm.PushTarget, exp string) mdm
 			slog.Int("attempt", attempt),
 			slog.Duration("backoff", d),
 			slog.Any("error", perr))
+		if d == 0 {
+			continue
+		}
 		timer := time.NewTimer(d)
 		select {
 		case <-timer.C:

@@ -278,9 +278,28 @@ func (s *connSender) close() error {
 // stream is one push in flight.
 type stream struct {
 	id   uint32
-	done chan struct{} // receives one value when the stream ends
+	done chan struct{} // receives one value when the stream ends (b == nil)
 	resp response
 	err  error
+	b    *batchCall // the pipelined batch the stream belongs to, if any
+	idx  int        // its index in b
+}
+
+// reset clears st for the pool.
+func (st *stream) reset() { *st = stream{done: st.done} }
+
+// batchCall is a batch of pushes pipelined on one connection by a single
+// goroutine: answers are recorded in place, and the goroutine is woken only
+// when enough streams have ended. Its fields are guarded by the mutex of the
+// connection it is on.
+type batchCall struct {
+	reqs     []request
+	resps    []response
+	errs     []error
+	inflight int
+	lowWater int  // wake the sender when inflight falls to this
+	waiting  bool // the sender waits on wake
+	wake     chan struct{}
 }
 
 var streamPool = sync.Pool{New: func() any { return &stream{done: make(chan struct{}, 1)} }}
@@ -451,7 +470,7 @@ func (c *h2conn) roundTrip(ctx context.Context, r *request) (response, error) {
 			c.wfr.WriteRSTStream(st.id, http2.ErrCodeCancel)
 			c.mu.Unlock()
 			c.flush()
-			st.resp, st.err = response{}, nil
+			st.reset()
 			streamPool.Put(st)
 			return response{}, ctx.Err()
 		}
@@ -459,9 +478,115 @@ func (c *h2conn) roundTrip(ctx context.Context, r *request) (response, error) {
 		<-st.done // the answer arrived meanwhile
 	}
 	resp, err := st.resp, st.err
-	st.resp, st.err = response{}, nil
+	st.reset()
 	streamPool.Put(st)
 	return resp, err
+}
+
+// unusableError returns the error for a push that finds the connection no
+// longer taking streams. The caller holds c.mu.
+func (c *h2conn) unusableError() error {
+	if c.err == nil {
+		return &notSentError{errConnUnusable}
+	}
+	if errors.Is(c.err, ErrClosed) {
+		return ErrClosed
+	}
+	return &notSentError{fmt.Errorf("%w: %w", errConnUnusable, c.err)}
+}
+
+// pipeline sends b.reqs[i] for each i in idx, in order, with at most limit
+// streams of b in flight, and waits until every stream it opened has ended.
+// It returns how many requests it sent; err says why the others were not
+// (the connection stopped taking streams, ctx ended, the client closed).
+func (c *h2conn) pipeline(ctx context.Context, b *batchCall, idx []int, limit int) (sent int, err error) {
+	c.mu.Lock()
+	for sent < len(idx) {
+		if c.err != nil || c.goingAway {
+			err = c.unusableError()
+			break
+		}
+		i := idx[sent]
+		c.body = appendBody(c.body[:0], b.reqs[i].magic)
+		n := int64(len(c.body))
+		if b.inflight < limit && len(c.streams) < c.maxStreams && c.sendWindow >= n && c.initWindow >= n {
+			st := streamPool.Get().(*stream)
+			st.id, st.b, st.idx = c.nextID, b, i
+			c.nextID += 2
+			if c.nextID > maxStreamID {
+				c.goingAway = true
+			}
+			c.streams[st.id] = st
+			c.sendWindow -= n
+			c.writeRequest(st.id, &b.reqs[i])
+			b.inflight++
+			sent++
+			if sent%32 == 0 { // let the writer start on what is framed
+				c.mu.Unlock()
+				c.flush()
+				c.mu.Lock()
+			}
+			continue
+		}
+		// Wait for our own streams to drain to half the limit, or for
+		// the connection to free a stream or window.
+		var ch <-chan struct{}
+		own := b.inflight >= limit
+		if own {
+			b.lowWater, b.waiting = limit/2, true
+			ch = b.wake
+		} else {
+			c.waiting++
+			ch = c.changed
+		}
+		c.mu.Unlock()
+		c.flush()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		if own {
+			b.waiting = false
+		} else {
+			c.waiting--
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err()
+			break
+		}
+	}
+	c.mu.Unlock()
+	c.flush()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for b.inflight > 0 {
+		if cerr := ctx.Err(); cerr != nil {
+			for id, st := range c.streams {
+				if st.b == b {
+					st.err = cerr
+					c.endStream(id)
+					c.wfr.WriteRSTStream(id, http2.ErrCodeCancel)
+					c.complete(st)
+				}
+			}
+			c.flush()
+			if err == nil {
+				err = cerr
+			}
+			break
+		}
+		b.lowWater, b.waiting = 0, true
+		c.mu.Unlock()
+		select {
+		case <-b.wake:
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		b.waiting = false
+	}
+	return sent, err
 }
 
 // writeRequest frames the HEADERS and DATA of a push. The caller holds c.mu
@@ -516,7 +641,28 @@ func (c *h2conn) endStream(id uint32) {
 // c.mu.
 func (c *h2conn) finish(st *stream) {
 	c.endStream(st.id)
-	st.done <- struct{}{}
+	c.complete(st)
+}
+
+// complete hands a finished stream's outcome to whoever waits for it. The
+// caller holds c.mu and has removed st from c.streams.
+func (c *h2conn) complete(st *stream) {
+	b := st.b
+	if b == nil {
+		st.done <- struct{}{}
+		return
+	}
+	b.resps[st.idx], b.errs[st.idx] = st.resp, st.err
+	b.inflight--
+	if b.waiting && b.inflight <= b.lowWater {
+		b.waiting = false
+		select {
+		case b.wake <- struct{}{}:
+		default:
+		}
+	}
+	st.reset()
+	streamPool.Put(st)
 }
 
 // fail breaks the connection: every stream in flight ends with err.
@@ -539,7 +685,7 @@ func (c *h2conn) closeLocked() {
 		} else {
 			st.err = fmt.Errorf("%w: %w", errConnLost, c.err)
 		}
-		st.done <- struct{}{}
+		c.complete(st)
 	}
 	close(c.closing)
 	c.raw.Close()

@@ -502,3 +502,16 @@ func TestPortalSessionSlides(t *testing.T) {
 	p = b.submit(p, nil)
 	portalWantPath(t, p, "passcode")
 }
+
+func TestPortalTemplateExecutionError(t *testing.T) {
+	fsys := fstest.MapFS{
+		"signin.html": {Data: []byte(`{{define "title"}}x{{end}}{{define "main"}}{{.NoSuchField}}{{end}}`)},
+	}
+	h := newHarness(t, harnessOptions{portalCfg: func(c *enroll.PortalConfig) { c.Templates = fsys }})
+	inv := h.invite()
+	p := h.browser().get(inv.URL)
+	portalWantStatus(t, p, http.StatusInternalServerError)
+	if p.header.Get("X-Content-Type-Options") != "nosniff" || p.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("headers %v", p.header)
+	}
+}

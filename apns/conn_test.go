@@ -578,3 +578,76 @@ func TestConnRequestHeaders(t *testing.T) {
 		t.Errorf("ID %q", res[0].ID)
 	}
 }
+
+func TestConnRoundTripWaitsAndCancels(t *testing.T) {
+	gotA := make(chan uint32, 1)
+	problems := make(chan string, 4)
+	_, c := newRawServer(t, func(rc *rawConn) {
+		rc.settings = []http2.Setting{{ID: http2.SettingMaxConcurrentStreams, Val: 1}}
+		if !rc.handshake() {
+			return
+		}
+		a, ok := rc.next()
+		if !ok {
+			return
+		}
+		gotA <- a.id // never answered: the client resets it
+		for {
+			r, ok := rc.next()
+			if !ok {
+				return
+			}
+			if rc.open[a.id] {
+				problems <- "a later request arrived before the cancelled stream was reset"
+			}
+			rc.respond(r.id, 200, "")
+		}
+	})
+	cs := c.sender.(*connSender)
+	req := func(b byte) *request {
+		return &request{token: []byte{b}, magic: "m", topic: rawTopic, priority: "10", expiration: "0"}
+	}
+	ctxA, cancelA := context.WithCancel(context.Background())
+	ctxB, cancelB := context.WithCancel(context.Background())
+	errA, errB := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := cs.send(ctxA, req(0xa)); errA <- err }()
+	<-gotA
+	go func() { _, err := cs.send(ctxB, req(0xb)); errB <- err }()
+	// Wait until B waits for the one stream.
+	for {
+		cs.mu.Lock()
+		conn := cs.cur
+		cs.mu.Unlock()
+		conn.mu.Lock()
+		w := conn.waiting
+		conn.mu.Unlock()
+		if w == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancelB()
+	if err := <-errB; !errors.Is(err, context.Canceled) {
+		t.Errorf("waiting push: %v", err)
+	}
+	cancelA()
+	if err := <-errA; !errors.Is(err, context.Canceled) {
+		t.Errorf("push in flight: %v", err)
+	}
+	resp, err := cs.send(context.Background(), req(0xc))
+	if err != nil || resp.status != 200 {
+		t.Errorf("push after the cancellations: %v, %d", err, resp.status)
+	}
+	c.Close()
+	if _, err := cs.send(context.Background(), req(0xd)); !errors.Is(err, ErrClosed) {
+		t.Errorf("push after Close: %v", err)
+	}
+	for {
+		select {
+		case p := <-problems:
+			t.Error(p)
+		default:
+			return
+		}
+	}
+}

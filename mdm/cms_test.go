@@ -86,6 +86,7 @@ func TestOpenSSLSignatures(t *testing.T) {
 		{"sha512", rsaCertPath, rsaKeyPath, rsaCert, []string{"-md", "sha512", "-binary", "-outform", "DER"}, false, nil, false},
 		{"ecdsa sha256", ecCertPath, ecKeyPath, ecCert, []string{"-md", "sha256", "-binary", "-outform", "DER"}, false, nil, false},
 		{"ecdsa noattr", ecCertPath, ecKeyPath, ecCert, []string{"-md", "sha256", "-noattr", "-binary", "-outform", "DER"}, false, nil, false},
+		{"signer by subjectKeyIdentifier", rsaCertPath, rsaKeyPath, rsaCert, []string{"-keyid", "-md", "sha1", "-noattr", "-binary", "-outform", "DER"}, false, nil, false},
 		{"no certificate", rsaCertPath, rsaKeyPath, nil, []string{"-nocerts", "-binary", "-outform", "DER"}, false, mdm.ErrNoCertificate, true},
 	}
 	for _, tc := range tests {

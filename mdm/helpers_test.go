@@ -77,6 +77,7 @@ func (ca *testCA) issue(t testing.TB, cn string, pub crypto.PublicKey) *x509.Cer
 		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		SubjectKeyId: nextSerial().Bytes(), // lets openssl cms -keyid name the signer by key identifier
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
 	if err != nil {

@@ -27,8 +27,6 @@ const (
 	// recvWindow is the flow-control window we grant APNs per stream and,
 	// topped up continuously, for the connection.
 	recvWindow = 1 << 20
-	// dialTimeout bounds connecting and the TLS handshake.
-	dialTimeout = 20 * time.Second
 	// writeTimeout bounds one write to the socket.
 	writeTimeout = 30 * time.Second
 	// maxStreamID is where a connection stops opening streams and a new one
@@ -40,6 +38,9 @@ const (
 // before the connection is checked with a PING; pingTimeout is how long the
 // answer may take before the connection is declared dead. Tests shorten them.
 var (
+	// dialTimeout bounds connecting, the TLS handshake and the exchange of
+	// settings.
+	dialTimeout  = 20 * time.Second
 	pingInterval = 15 * time.Second
 	pingTimeout  = 15 * time.Second
 )
@@ -192,8 +193,22 @@ func (s *connSender) conn(ctx context.Context) (*h2conn, error) {
 }
 
 // dial connects, completes the TLS handshake with the push certificate and
-// exchanges HTTP/2 settings.
+// exchanges HTTP/2 settings. An error is ctx's own only when ctx ended.
 func (s *connSender) dial(ctx context.Context) (*h2conn, error) {
+	c, err := s.dialTimeout(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("apns: connecting to %s took longer than %v", s.addr, dialTimeout)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *connSender) dialTimeout(ctx context.Context) (*h2conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	var d net.Dialer
@@ -207,7 +222,7 @@ func (s *connSender) dial(ctx context.Context) (*h2conn, error) {
 		return nil, err
 	}
 	if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
-		tc.Close()
+		raw.Close()
 		return nil, fmt.Errorf("apns: %s does not speak HTTP/2 (ALPN %q)", s.addr, p)
 	}
 	c := newH2Conn(s, raw, tc)
@@ -223,29 +238,29 @@ func (s *connSender) dial(ctx context.Context) (*h2conn, error) {
 	stop := context.AfterFunc(ctx, func() { tc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if _, err := tc.Write(c.buf); err != nil {
-		tc.Close()
+		raw.Close()
 		return nil, ctxErr(ctx, err)
 	}
 	c.buf = c.buf[:0]
 	f, err := c.rfr.ReadFrame()
 	if err != nil {
-		tc.Close()
+		raw.Close()
 		return nil, ctxErr(ctx, err)
 	}
 	sf, ok := f.(*http2.SettingsFrame)
 	if !ok || sf.IsAck() {
-		tc.Close()
+		raw.Close()
 		return nil, fmt.Errorf("apns: %s: first frame is %v, not SETTINGS", s.addr, f.Header().Type)
 	}
 	c.mu.Lock()
 	err = c.applySettings(sf)
 	c.mu.Unlock()
 	if err != nil {
-		tc.Close()
+		raw.Close()
 		return nil, err
 	}
 	if !stop() {
-		tc.Close()
+		raw.Close()
 		return nil, ctx.Err()
 	}
 	tc.SetDeadline(time.Time{})

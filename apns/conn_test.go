@@ -651,3 +651,48 @@ func TestConnRoundTripWaitsAndCancels(t *testing.T) {
 		}
 	}
 }
+
+func TestConnDialTimeoutIsTransient(t *testing.T) {
+	defer func(d time.Duration) { dialTimeout = d }(dialTimeout)
+	dialTimeout = 50 * time.Millisecond
+	_, roots, push := rawPKI(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never speaks TLS
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	defer wg.Wait()
+	defer ln.Close()
+	c, err := New(push, &Options{BaseURL: "https://" + ln.Addr().String(), RootCAs: roots, MaxAttempts: 2, MinBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Push(context.Background(), rawTargets(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		var pe *PushError
+		if !errors.As(r.Err, &pe) || !pe.Temporary() || pe.Attempts != 2 || !strings.Contains(r.Err.Error(), "took longer than") {
+			t.Errorf("Err = %v, want a transient timeout after 2 attempts", r.Err)
+		}
+	}
+}

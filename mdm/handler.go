@@ -276,18 +276,15 @@ func (s *Service) checkin(ctx context.Context, req *Request, rec *EnrollmentReco
 		kind = EventCheckOut
 	case *UserAuthenticate:
 		return nil, errDecline
+	case *SetBootstrapToken, *GetBootstrapToken:
+		if e.Type.IsUserEnrollment() {
+			// Bootstrap tokens are not part of User Enrollment: nothing is
+			// escrowed for a personal device.
+			return nil, fmt.Errorf("%w: %s under User Enrollment", ErrUnsupported, req.Message.CheckinHeader().MessageType)
+		}
+		return s.respond(ctx, req)
 	default:
-		if s.opts.Responder == nil {
-			return nil, fmt.Errorf("%w: %s", ErrUnsupported, req.Message.CheckinHeader().MessageType)
-		}
-		out, err := s.opts.Responder.Respond(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		if out == nil {
-			out = []byte{}
-		}
-		return out, nil
+		return s.respond(ctx, req)
 	}
 	if err := s.store.PutEnrollment(ctx, rec); err != nil {
 		if errors.Is(err, ErrCertificateInUse) {
@@ -298,6 +295,22 @@ func (s *Service) checkin(ctx context.Context, req *Request, rec *EnrollmentReco
 	s.log.LogAttrs(ctx, slog.LevelInfo, "mdm: check-in", slog.String("message_type", kind.String()),
 		slog.String("enrollment_id", string(e.ID)), slog.String("enrollment_type", e.Type.String()))
 	return nil, s.observe(ctx, &Event{Kind: kind, Enrollment: e, Message: req.Message, Request: req.HTTP, Fingerprint: req.Fingerprint})
+}
+
+// respond hands a message the Service does not handle itself to the
+// Responder.
+func (s *Service) respond(ctx context.Context, req *Request) ([]byte, error) {
+	if s.opts.Responder == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnsupported, req.Message.CheckinHeader().MessageType)
+	}
+	out, err := s.opts.Responder.Respond(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []byte{}
+	}
+	return out, nil
 }
 
 func (s *Service) observe(ctx context.Context, ev *Event) error {

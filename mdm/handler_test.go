@@ -449,8 +449,10 @@ func TestAlternativeIdentitySources(t *testing.T) {
 }
 
 func TestResponder(t *testing.T) {
+	calls := 0
 	h := newHarness(t, func(o *mdm.Options) {
 		o.Responder = mdm.ResponderFunc(func(ctx context.Context, r *mdm.Request) ([]byte, error) {
+			calls++
 			if m, ok := r.Message.(*mdm.DeclarativeManagement); ok && m.Endpoint == "tokens" {
 				return []byte(`{"SyncTokens":{"DeclarationsToken":"x","Timestamp":"2026-01-01T00:00:00Z"}}`), nil
 			}
@@ -462,6 +464,16 @@ func TestResponder(t *testing.T) {
 	w := d.checkin(t, h.svc, plistDoc(`<key>MessageType</key><string>DeclarativeManagement</string><key>EnrollmentID</key><string>UE-DDM</string><key>Endpoint</key><string>tokens</string>`))
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "SyncTokens") {
 		t.Fatalf("DeclarativeManagement: %d %s", w.Code, w.Body)
+	}
+	// Bootstrap tokens are refused for a User Enrollment before the Responder.
+	w = d.checkin(t, h.svc, plistDoc(`<key>MessageType</key><string>SetBootstrapToken</string><key>EnrollmentID</key><string>UE-DDM</string><key>BootstrapToken</key><data>AQI=</data>`))
+	if w.Code != http.StatusNotFound || calls != 1 {
+		t.Fatalf("SetBootstrapToken under User Enrollment: %d (Responder calls %d)", w.Code, calls)
+	}
+	dev := newDevice(t, h.ca, mdm.Identity{UDID: "MAC-1"}, 2)
+	h.enroll(dev)
+	if w := dev.checkin(t, h.svc, plistDoc(`<key>MessageType</key><string>GetBootstrapToken</string><key>UDID</key><string>MAC-1</string>`)); w.Code != http.StatusNotFound || calls != 2 {
+		t.Fatalf("GetBootstrapToken for a device enrollment: %d (Responder calls %d)", w.Code, calls)
 	}
 	w = d.checkin(t, h.svc, plistDoc(`<key>MessageType</key><string>GetToken</string><key>EnrollmentID</key><string>UE-DDM</string><key>TokenServiceType</key><string>com.apple.maid</string>`))
 	if w.Code != http.StatusNotFound {

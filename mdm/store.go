@@ -23,7 +23,8 @@ type EnrollmentRecord struct {
 	// them, as under User Enrollment).
 	OSVersion, BuildVersion, ProductName, SerialNumber, DeviceName, Model, ModelName string
 
-	// Token and PushMagic come from the latest TokenUpdate.
+	// Token and PushMagic come from the latest TokenUpdate. (UnlockToken is
+	// not kept: observers see it in the TokenUpdate message.)
 	Token     []byte
 	PushMagic string
 	// TokenDead is set when a push reported the token dead; cleared by the

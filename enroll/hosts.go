@@ -114,7 +114,9 @@ func (systemClock) Now() time.Time { return time.Now() }
 // *profile.PKCS12) for the profile about to be served for e. It may record
 // what it issued in e's Challenge fields; the Service stores e together with
 // the step that serves the profile, so nothing is kept for a profile that was
-// not served. It is called once per profile served.
+// not served. It is called for every profile served, and again when a step
+// is retried after a concurrent change (only the last payload is served), so
+// anything it keeps outside e must tolerate challenges that are never used.
 //
 // ChallengeEnrollment returns the ID of the enrollment a challenge was issued
 // for, when the certificate authority asks (before it signs a certificate),

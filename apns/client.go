@@ -68,8 +68,9 @@ type Options struct {
 	// UUID); an empty string sends none and APNs assigns one.
 	ID func(mdm.PushTarget) string
 
-	// Concurrency bounds the number of pushes one Push call has in flight.
-	// Zero means DefaultConcurrency.
+	// Concurrency bounds the number of pushes one Push call has in flight
+	// (the server's stream limit bounds it too). Zero means
+	// DefaultConcurrency.
 	Concurrency int
 
 	// MaxAttempts bounds the requests made for one push when APNs answers
@@ -83,8 +84,10 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 
 	// HTTPClient, when set, sends the pushes instead of the Client's own
-	// HTTP/2 connection. Its transport must present the push certificate
-	// and speak HTTP/2; RootCAs is then ignored.
+	// HTTP/2 connection, one goroutine per push in flight (slower: the own
+	// connection pipelines a batch from one goroutine). Its transport must
+	// present the push certificate and speak HTTP/2; RootCAs is then
+	// ignored, and Close leaves the client alone.
 	HTTPClient *http.Client
 
 	// Logger receives retry and failure records. Nil discards them.

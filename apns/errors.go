@@ -36,8 +36,8 @@ var (
 	ErrUnavailable = errors.New("apns: push service unavailable")
 
 	// ErrInvalidTarget means the target cannot be pushed at all (no token,
-	// no PushMagic, or a topic other than the certificate's); nothing was
-	// sent.
+	// no PushMagic, a topic other than the certificate's, or an apns-id
+	// that is not a lowercase UUID); nothing was sent.
 	ErrInvalidTarget = errors.New("apns: invalid push target")
 
 	// ErrClosed is returned by a Client after Close.

@@ -118,11 +118,15 @@ func (s *EnrollStore) Update(ctx context.Context, e *enroll.Enrollment, expected
 	if old.Version != expectedVersion {
 		return fmt.Errorf("memory: update %s: version %d, expected %d: %w", e.ID, old.Version, expectedVersion, enroll.ErrVersionConflict)
 	}
-	s.removeIndex(old)
 	c := e.Clone()
 	c.Version = expectedVersion + 1
 	s.enrollments[c.ID] = c
-	s.addIndex(c)
+	for _, i := range enroll.Indexes() {
+		if ok, nk := old.Key(i), c.Key(i); ok != nk {
+			s.unindex(i, ok, c.ID)
+			s.index1(i, nk, c.ID)
+		}
+	}
 	s.audit[c.ID] = append(s.audit[c.ID], events...)
 	e.Version = c.Version
 	return nil
@@ -172,28 +176,30 @@ func (s *EnrollStore) Audit(ctx context.Context, id string) ([]enroll.AuditEvent
 
 func (s *EnrollStore) addIndex(e *enroll.Enrollment) {
 	for _, i := range enroll.Indexes() {
-		k := e.Key(i)
-		if k == "" {
-			continue
-		}
-		ids := s.index[i][k]
-		if ids == nil {
-			ids = make(map[string]struct{}, 1)
-			s.index[i][k] = ids
-		}
-		ids[e.ID] = struct{}{}
+		s.index1(i, e.Key(i), e.ID)
 	}
 }
 
-func (s *EnrollStore) removeIndex(e *enroll.Enrollment) {
-	for _, i := range enroll.Indexes() {
-		k := e.Key(i)
-		if k == "" {
-			continue
-		}
-		delete(s.index[i][k], e.ID)
-		if len(s.index[i][k]) == 0 {
-			delete(s.index[i], k)
-		}
+// index1 records that enrollment id has key k in index i.
+func (s *EnrollStore) index1(i enroll.Index, k, id string) {
+	if k == "" {
+		return
+	}
+	ids := s.index[i][k]
+	if ids == nil {
+		ids = make(map[string]struct{}, 1)
+		s.index[i][k] = ids
+	}
+	ids[id] = struct{}{}
+}
+
+// unindex removes enrollment id's key k from index i.
+func (s *EnrollStore) unindex(i enroll.Index, k, id string) {
+	if k == "" {
+		return
+	}
+	delete(s.index[i][k], id)
+	if len(s.index[i][k]) == 0 {
+		delete(s.index[i], k)
 	}
 }

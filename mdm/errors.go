@@ -80,6 +80,7 @@ type DecodeError struct {
 	Err error
 }
 
+// Error describes the field and the reason.
 func (e *DecodeError) Error() string {
 	if e.Field != "" {
 		return fmt.Sprintf("mdm: decode %s: %v", e.Field, e.Err)
@@ -100,6 +101,7 @@ type PolicyError struct {
 	Type EnrollmentType
 }
 
+// Error describes the refused command and enrollment.
 func (e *PolicyError) Error() string {
 	msg := fmt.Sprintf("mdm: command %s not allowed for %s enrollment", e.RequestType, e.Type)
 	if e.Enrollment != "" {
@@ -125,6 +127,7 @@ type RejectError struct {
 	Err error
 }
 
+// Error describes the status and the reason.
 func (e *RejectError) Error() string {
 	if e.Err == nil {
 		return fmt.Sprintf("mdm: request rejected (%d)", e.status())
@@ -152,6 +155,7 @@ type IdentityError struct {
 	Err error
 }
 
+// Error describes the certificate source and the reason.
 func (e *IdentityError) Error() string {
 	if e.Source == "" {
 		return "mdm: identity: " + e.Err.Error()

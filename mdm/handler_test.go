@@ -490,3 +490,36 @@ func TestNewServiceRequiresStoreAndRoots(t *testing.T) {
 		t.Fatal("no roots accepted")
 	}
 }
+
+// TestTLSClientCertificate runs a real TLS handshake: the server asks for any
+// client certificate and leaves verification to the Service.
+func TestTLSClientCertificate(t *testing.T) {
+	h := newHarness(t, nil)
+	d := ueDevice(t, h, "UE-MTLS", 1)
+	srv := httptest.NewUnstartedServer(h.svc)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	srv.StartTLS()
+	defer srv.Close()
+	client := srv.Client()
+	client.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{{Certificate: [][]byte{d.cert.Raw}, PrivateKey: d.key}}
+	put := func(body []byte) int {
+		req, _ := http.NewRequest(http.MethodPut, srv.URL, strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", mdm.ContentTypeCheckin)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := put(d.authenticate()); code != http.StatusOK {
+		t.Fatalf("Authenticate over mutual TLS: %d", code)
+	}
+	if code := put(d.tokenUpdate("AQI=")); code != http.StatusOK {
+		t.Fatalf("TokenUpdate over mutual TLS: %d", code)
+	}
+	rec, err := h.svc.Enrollment(context.Background(), "UE-MTLS")
+	if err != nil || !rec.Enrolled || rec.Certificate != mdm.FingerprintOf(d.cert.Raw) {
+		t.Fatalf("record = %+v, %v", rec, err)
+	}
+}

@@ -78,8 +78,10 @@ func TermsDigest(text string) string {
 // Consent is what the user accepted: the terms version and the digest of the
 // text shown (see TermsDigest).
 type Consent struct {
+	// Version is the version of the terms shown.
 	Version string
-	Digest  string
+	// Digest is the hex SHA-256 of the terms text shown.
+	Digest string
 }
 
 // Meta describes the request behind a step, for the audit trail.

@@ -148,9 +148,12 @@ func Events() []Event {
 // Transition is one row of the transition table: in state From, event Event
 // moves the enrollment to state To.
 type Transition struct {
-	From  State
+	// From is the state the event applies in.
+	From State
+	// Event is what happens.
 	Event Event
-	To    State
+	// To is the state the enrollment is in afterwards.
+	To State
 }
 
 // transitions is the whole state machine. Nothing else moves an enrollment.

@@ -350,7 +350,7 @@ type h2conn struct {
 	closing chan struct{}
 }
 
-// buffer adapts h2conn.buf as the writer of the framer and encoder.
+// connBuf adapts h2conn.buf as the writer of the framer.
 type connBuf struct{ c *h2conn }
 
 func (w connBuf) Write(p []byte) (int, error) {
@@ -358,6 +358,7 @@ func (w connBuf) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// headerBuf collects the header block the encoder writes.
 type headerBuf struct{ b []byte }
 
 func (h *headerBuf) Write(p []byte) (int, error) {

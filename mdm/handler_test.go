@@ -523,3 +523,41 @@ func TestTLSClientCertificate(t *testing.T) {
 		t.Fatalf("record = %+v, %v", rec, err)
 	}
 }
+
+// TestConcurrentPolls sends many Idle polls of one device at once: the
+// queued command goes to exactly one of them.
+func TestConcurrentPolls(t *testing.T) {
+	h := newHarness(t, nil)
+	d := ueDevice(t, h, "UE-RACE", 1)
+	h.enroll(d)
+	c, _ := mdm.NewCommand("only-once", map[string]any{"RequestType": "DeviceInformation"})
+	if _, err := h.svc.Enqueue(context.Background(), c, "UE-RACE"); err != nil {
+		t.Fatal(err)
+	}
+	body := d.status(mdm.StatusIdle, "")
+	sig, _ := mdm.Sign(body, d.cert, d.key, nil)
+	const n = 12
+	got := make(chan int, n)
+	for range n {
+		go func() {
+			w := send(h.svc, mdm.ContentTypeCommand, body, map[string]string{"Mdm-Signature": sig})
+			if w.Code != http.StatusOK {
+				got <- -1
+				return
+			}
+			got <- w.Body.Len()
+		}()
+	}
+	delivered := 0
+	for range n {
+		switch l := <-got; {
+		case l < 0:
+			t.Fatal("a poll failed")
+		case l > 0:
+			delivered++
+		}
+	}
+	if delivered != 1 {
+		t.Fatalf("the command was delivered %d times, want once", delivered)
+	}
+}

@@ -11,10 +11,14 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"io"
+	"mime"
 	"net/http"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,11 +91,19 @@ func TestOpenSSLSignatures(t *testing.T) {
 		{"ecdsa sha256", ecCertPath, ecKeyPath, ecCert, []string{"-md", "sha256", "-binary", "-outform", "DER"}, false, nil, false},
 		{"ecdsa noattr", ecCertPath, ecKeyPath, ecCert, []string{"-md", "sha256", "-noattr", "-binary", "-outform", "DER"}, false, nil, false},
 		{"signer by subjectKeyIdentifier", rsaCertPath, rsaKeyPath, rsaCert, []string{"-keyid", "-md", "sha1", "-noattr", "-binary", "-outform", "DER"}, false, nil, false},
+		{"sha1 stream noattr as S/MIME (detached)", rsaCertPath, rsaKeyPath, rsaCert, []string{"-md", "sha1", "-stream", "-noattr", "-binary"}, false, nil, false},
 		{"no certificate", rsaCertPath, rsaKeyPath, nil, []string{"-nocerts", "-binary", "-outform", "DER"}, false, mdm.ErrNoCertificate, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sig := opensslSign(t, openssl, dir, body, tc.cert, tc.key, tc.args...)
+			sign := func(b []byte) []byte {
+				sig := opensslSign(t, openssl, dir, b, tc.cert, tc.key, tc.args...)
+				if !slices.Contains(tc.args, "-outform") {
+					sig = smimeSignature(t, sig)
+				}
+				return sig
+			}
+			sig := sign(body)
 			if isBER := sig[1] == 0x80; isBER != tc.ber {
 				t.Fatalf("openssl produced BER=%v, want %v", isBER, tc.ber)
 			}
@@ -115,7 +127,7 @@ func TestOpenSSLSignatures(t *testing.T) {
 			// The same signature through the handler, as a device sends it.
 			h := newHarness(t, func(o *mdm.Options) { o.Roots = []*x509.Certificate{ca.cert} })
 			auth := plistDoc(`<key>MessageType</key><string>Authenticate</string><key>EnrollmentID</key><string>E</string><key>Topic</key><string>t</string>`)
-			asig := opensslSign(t, openssl, dir, auth, tc.cert, tc.key, tc.args...)
+			asig := sign(auth)
 			w := send(h.svc, mdm.ContentTypeCheckin, auth, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(asig)})
 			if w.Code != http.StatusOK {
 				t.Fatalf("handler: %d %s", w.Code, w.Body)
@@ -183,6 +195,35 @@ func TestOpenSSLSHA1Chain(t *testing.T) {
 	if _, err := other.svc.Enrollment(context.Background(), "LEGACY"); !errors.Is(err, mdm.ErrNotFound) {
 		t.Fatal("refused Authenticate was stored")
 	}
+}
+
+// smimeSignature extracts the detached signature from openssl's S/MIME
+// (multipart/signed) output. The signed part has no headers of its own with
+// -binary, so the parts are split by hand rather than with mime/multipart.
+func smimeSignature(t *testing.T, smime []byte) []byte {
+	t.Helper()
+	msg, err := mail.ReadMessage(bytes.NewReader(smime))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(msg.Body)
+	for _, part := range strings.Split(string(rest), "--"+params["boundary"]) {
+		part = strings.ReplaceAll(part, "\r\n", "\n")
+		hdr, content, ok := strings.Cut(strings.TrimLeft(part, "\n"), "\n\n")
+		if ok && strings.Contains(hdr, "application/pkcs7-signature") {
+			sig, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(content), ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sig
+		}
+	}
+	t.Fatal("no signature part in the S/MIME output")
+	return nil
 }
 
 func pool(certs ...*x509.Certificate) *x509.CertPool {

@@ -285,6 +285,29 @@ func TestPrecheck(t *testing.T) {
 	}
 }
 
+func TestMultiplexers(t *testing.T) {
+	var order []string
+	pc := func(name string, err error) mdm.Prechecker {
+		return mdm.PrecheckFunc(func(ctx context.Context, r *mdm.Request) error { order = append(order, name); return err })
+	}
+	ob := func(name string, err error) mdm.Observer {
+		return mdm.ObserverFunc(func(ctx context.Context, ev *mdm.Event) error { order = append(order, name); return err })
+	}
+	stop := errors.New("stop")
+	if err := (mdm.Prechecks{pc("a", nil), pc("b", stop), pc("c", nil)}).Precheck(context.Background(), &mdm.Request{}); err != stop {
+		t.Fatalf("Prechecks = %v", err)
+	}
+	if err := (mdm.Observers{ob("d", nil), ob("e", stop), ob("f", nil)}).Observe(context.Background(), &mdm.Event{}); err != stop {
+		t.Fatalf("Observers = %v", err)
+	}
+	if err := (mdm.Prechecks{pc("g", nil)}).Precheck(context.Background(), &mdm.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(order, ""); got != "abdeg" {
+		t.Fatalf("call order %q, want abdeg", got)
+	}
+}
+
 func TestObserverErrorIs500(t *testing.T) {
 	h := newHarness(t, func(o *mdm.Options) {
 		o.Observer = mdm.Observers{mdm.ObserverFunc(func(ctx context.Context, ev *mdm.Event) error {

@@ -47,6 +47,20 @@ type PrecheckFunc func(ctx context.Context, r *Request) error
 // Precheck calls f(ctx, r).
 func (f PrecheckFunc) Precheck(ctx context.Context, r *Request) error { return f(ctx, r) }
 
+// Prechecks runs each Prechecker in order and returns the first error, so
+// that a host can add its own checks to package enroll's.
+type Prechecks []Prechecker
+
+// Precheck calls every Prechecker in order.
+func (p Prechecks) Precheck(ctx context.Context, r *Request) error {
+	for _, x := range p {
+		if err := x.Precheck(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // EventKind says what an Event reports.
 type EventKind int
 

@@ -34,7 +34,7 @@ const (
 	maxStreamID = 1<<31 - 1 - 2
 )
 
-// pingInterval is how long streams may wait without any frame from APNs
+// pingInterval is how long the connection may go without any frame from APNs
 // before the connection is checked with a PING; pingTimeout is how long the
 // answer may take before the connection is declared dead. Tests shorten them.
 var (
@@ -748,17 +748,15 @@ func (c *h2conn) writeLoop() {
 	}
 }
 
-// checkHealth sends a PING when streams have waited pingInterval without any
-// frame from APNs, and fails the connection when the PING goes unanswered.
+// checkHealth sends a PING when no frame came from APNs for pingInterval,
+// whether or not pushes wait, and fails the connection when the PING goes
+// unanswered: a connection that died quietly is found before a push is lost
+// in it.
 func (c *h2conn) checkHealth() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return false
-	}
-	if len(c.streams) == 0 {
-		c.pingSent = time.Time{}
-		return true
 	}
 	now := time.Now()
 	last := time.Unix(0, c.lastRead.Load())

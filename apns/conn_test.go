@@ -696,3 +696,36 @@ func TestConnDialTimeoutIsTransient(t *testing.T) {
 		}
 	}
 }
+
+func TestConnHealthCheckWhileIdle(t *testing.T) {
+	defer func(i, d time.Duration) { pingInterval, pingTimeout = i, d }(pingInterval, pingTimeout)
+	pingInterval, pingTimeout = 30*time.Millisecond, 30*time.Millisecond
+	closed := make(chan struct{})
+	_, c := newRawServer(t, func(rc *rawConn) {
+		if !rc.handshake() {
+			return
+		}
+		r, ok := rc.next()
+		if !ok {
+			return
+		}
+		rc.respond(r.id, 200, "")
+		// Then fall silent: read on, answer nothing, not even PINGs.
+		for {
+			if _, err := rc.fr.ReadFrame(); err != nil {
+				close(closed)
+				return
+			}
+		}
+	})
+	res, err := c.Push(context.Background(), rawTargets(1))
+	mustSucceed(t, res, err)
+	<-closed // the client gave up on the idle connection by itself
+	cs := c.sender.(*connSender)
+	cs.mu.Lock()
+	conn := cs.cur
+	cs.mu.Unlock()
+	if !conn.dead() {
+		t.Error("the silent connection is still in use")
+	}
+}

@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/enrollkit/enrollkit/enroll"
@@ -19,23 +21,52 @@ type EnrollStore struct{ db *DB }
 // Enroll returns the database's enroll.Store.
 func (db *DB) Enroll() *EnrollStore { return &EnrollStore{db: db} }
 
-var (
-	enrollInsert = "INSERT INTO enrollments (" + rows.EnrollSelect + ") VALUES (" +
-		strings.TrimSuffix(strings.Repeat("?, ", len(rows.EnrollColumns)), ", ") + ")"
-	enrollUpdate = func() string {
-		var b strings.Builder
-		b.WriteString("UPDATE enrollments SET ")
-		for i, c := range rows.EnrollColumns[1:] {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(c + " = ?")
+// indexedColumns are the enrollment columns some index covers. Update
+// rewrites them only when one of them changes: an index entry rewritten to
+// the same value still costs a page write.
+var indexedColumns = []string{
+	"invitation_hash", "download_hash", "access_token_hash", "challenge_hash",
+	"certificate_hash", "device_id", "user_id", "expires_us",
+}
+
+// setList returns "c1 = ?, c2 = ?, …" for the enrollment columns after id,
+// leaving out the indexed ones unless withIndexed.
+func setList(withIndexed bool) string {
+	var set []string
+	for _, c := range rows.EnrollColumns[1:] {
+		if withIndexed || !slices.Contains(indexedColumns, c) {
+			set = append(set, c+" = ?")
 		}
-		b.WriteString(" WHERE id = ? AND version = ?")
-		return b.String()
-	}()
-	auditInsert = "INSERT INTO audit_events (enrollment, n, " + rows.AuditSelect + ") VALUES (?, ?, " +
-		strings.TrimSuffix(strings.Repeat("?, ", len(rows.AuditColumns)), ", ") + ")"
+	}
+	return strings.Join(set, ", ")
+}
+
+// updateArgs returns the SET arguments for setList(withIndexed) from
+// values (EnrollValues, compacted).
+func updateArgs(values []any, withIndexed bool) []any {
+	args := make([]any, 0, len(values))
+	for i, c := range rows.EnrollColumns[1:] {
+		if withIndexed || !slices.Contains(indexedColumns, c) {
+			args = append(args, values[i+1])
+		}
+	}
+	return args
+}
+
+var (
+	enrollInsert = writeQuery("INSERT INTO enrollments (" + rows.EnrollSelect + ") VALUES (" +
+		strings.TrimSuffix(strings.Repeat("?, ", len(rows.EnrollColumns)), ", ") + ") ON CONFLICT (id) DO NOTHING")
+	// enrollCurrent reads what Update compares before it writes.
+	enrollCurrent = writeQuery("SELECT seq, version, " + strings.Join(indexedColumns, ", ") +
+		" FROM enrollments WHERE id = ?")
+	enrollUpdateAll  = writeQuery("UPDATE enrollments SET " + setList(true) + " WHERE seq = ?")
+	enrollUpdateLite = writeQuery("UPDATE enrollments SET " + setList(false) + " WHERE seq = ?")
+	// auditInsert appends one event after the enrollment's last.
+	auditInsert = writeQuery("INSERT INTO audit_events (enrollment, n, " + rows.AuditSelect + ") VALUES (?1, " +
+		"(SELECT COALESCE(MAX(n) + 1, 0) FROM audit_events WHERE enrollment = ?1), " +
+		strings.TrimSuffix(strings.Repeat("?, ", len(rows.AuditColumns)), ", ") + ")")
+	textSelect = writeQuery(`SELECT id FROM texts WHERE value = ?`)
+	textInsert = writeQuery(`INSERT INTO texts (value) VALUES (?) RETURNING id`)
 )
 
 // Create implements enroll.Store.
@@ -44,20 +75,7 @@ func (s *EnrollStore) Create(ctx context.Context, e *enroll.Enrollment, events .
 	if e == nil || e.ID == "" {
 		return fmt.Errorf("%s: enrollment without ID: %w", op, enroll.ErrInvalidInput)
 	}
-	err := s.db.writeTx(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, enrollInsert+" ON CONFLICT (id) DO NOTHING", rows.EnrollValues(e, 1)...)
-		if err != nil {
-			return s.db.wrap(op, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%s %s: %w", op, e.ID, enroll.ErrExists)
-		}
-		seq, err := res.LastInsertId()
-		if err != nil {
-			return s.db.wrap(op, err)
-		}
-		return s.appendAudit(ctx, tx, op, seq, 0, events)
-	})
+	err := s.db.writeTx(ctx, op, func(tx *wtx) error { return s.insert(ctx, tx, op, e, events) })
 	if err != nil {
 		return err
 	}
@@ -65,19 +83,44 @@ func (s *EnrollStore) Create(ctx context.Context, e *enroll.Enrollment, events .
 	return nil
 }
 
-// appendAudit stores events after the first n events of enrollment seq.
-func (s *EnrollStore) appendAudit(ctx context.Context, tx *sql.Tx, op string, seq int64, n int, events []enroll.AuditEvent) error {
-	if len(events) == 0 {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, auditInsert)
+// insert stores a new enrollment at version 1 with its events in tx.
+func (s *EnrollStore) insert(ctx context.Context, tx *wtx, op string, e *enroll.Enrollment, events []enroll.AuditEvent) error {
+	st, err := s.db.txStmt(ctx, tx, enrollInsert)
 	if err != nil {
 		return s.db.wrap(op, err)
 	}
-	defer stmt.Close()
+	res, err := st.ExecContext(ctx, rows.CompactEnrollValues(rows.EnrollValues(e, 1))...)
+	if err != nil {
+		return s.db.wrap(op, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%s %s: %w", op, e.ID, enroll.ErrExists)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return s.db.wrap(op, err)
+	}
+	return s.appendAudit(ctx, tx, op, seq, events)
+}
+
+// appendAudit appends events to the audit trail of enrollment seq, their
+// strings interned in texts.
+func (s *EnrollStore) appendAudit(ctx context.Context, tx *wtx, op string, seq int64, events []enroll.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	st, err := s.db.txStmt(ctx, tx, auditInsert)
+	if err != nil {
+		return s.db.wrap(op, err)
+	}
 	for i := range events {
-		args := append([]any{seq, n + i}, rows.AuditValues(&events[i])...)
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+		args := append([]any{seq}, rows.AuditValues(&events[i])...)
+		for k := 2; k < len(args); k++ { // after enrollment and time
+			if args[k], err = s.db.textID(ctx, tx, args[k].(string)); err != nil {
+				return s.db.wrap(op, err)
+			}
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return s.db.wrap(op, err)
 		}
 	}
@@ -87,11 +130,11 @@ func (s *EnrollStore) appendAudit(ctx context.Context, tx *sql.Tx, op string, se
 // Get implements enroll.Store.
 func (s *EnrollStore) Get(ctx context.Context, id string) (*enroll.Enrollment, error) {
 	const op = "sqlite: get enrollment"
-	r, err := s.db.reader(op)
+	st, err := s.db.readStmt(ctx, op, "SELECT "+rows.EnrollSelect+" FROM enrollments WHERE id = ?")
 	if err != nil {
 		return nil, err
 	}
-	e, err := rows.ScanEnroll(r.QueryRowContext(ctx, "SELECT "+rows.EnrollSelect+" FROM enrollments WHERE id = ?", id).Scan)
+	e, err := rows.ScanEnroll(st.QueryRowContext(ctx, id).Scan, true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s %s: %w", op, id, enroll.ErrNotFound)
 	}
@@ -108,17 +151,23 @@ func (s *EnrollStore) Find(ctx context.Context, index enroll.Index, key string) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	r, err := s.db.reader(op)
+	if key == "" {
+		if _, err := s.db.reader(op); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s by %s: empty key: %w", op, index, enroll.ErrNotFound)
+	}
+	var arg any = key
+	if rows.IsHexColumn(col) {
+		arg = rows.CompactHex(key)
+	}
+	// The "!= ''" term lets SQLite use the partial index.
+	st, err := s.db.readStmt(ctx, op, "SELECT "+rows.EnrollSelect+" FROM enrollments WHERE "+col+" = ? AND "+col+
+		" != '' ORDER BY created_us DESC NULLS LAST, id DESC LIMIT 1")
 	if err != nil {
 		return nil, err
 	}
-	if key == "" {
-		return nil, fmt.Errorf("%s by %s: empty key: %w", op, index, enroll.ErrNotFound)
-	}
-	// The "!= ''" term lets SQLite use the partial index.
-	q := "SELECT " + rows.EnrollSelect + " FROM enrollments WHERE " + col + " = ? AND " + col +
-		" != '' ORDER BY created_us DESC NULLS LAST, id DESC LIMIT 1"
-	e, err := rows.ScanEnroll(r.QueryRowContext(ctx, q, key).Scan)
+	e, err := rows.ScanEnroll(st.QueryRowContext(ctx, arg).Scan, true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s by %s: %w", op, index, enroll.ErrNotFound)
 	}
@@ -135,34 +184,50 @@ func (s *EnrollStore) Update(ctx context.Context, e *enroll.Enrollment, expected
 		return fmt.Errorf("%s: enrollment without ID: %w", op, enroll.ErrInvalidInput)
 	}
 	next := expectedVersion + 1
-	err := s.db.writeTx(ctx, op, func(tx *sql.Tx) error {
-		args := append(rows.EnrollValues(e, next)[1:], e.ID, expectedVersion)
-		res, err := tx.ExecContext(ctx, enrollUpdate, args...)
+	err := s.db.writeTx(ctx, op, func(tx *wtx) error {
+		// The write transaction holds SQLite's write lock from its
+		// first statement, so the version read here cannot change
+		// before the UPDATE: the compare-and-swap is the read.
+		cur, err := s.db.txStmt(ctx, tx, enrollCurrent)
 		if err != nil {
 			return s.db.wrap(op, err)
 		}
-		var (
-			seq     int64
-			version int64
-		)
-		err = tx.QueryRowContext(ctx, `SELECT seq, version FROM enrollments WHERE id = ?`, e.ID).Scan(&seq, &version)
+		old := make([]any, 2+len(indexedColumns))
+		dest := make([]any, len(old))
+		for i := range old {
+			dest[i] = &old[i]
+		}
+		err = cur.QueryRowContext(ctx, e.ID).Scan(dest...)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%s %s: %w", op, e.ID, enroll.ErrNotFound)
 		}
 		if err != nil {
 			return s.db.wrap(op, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		seq, version := old[0].(int64), old[1].(int64)
+		if version != expectedVersion {
 			return fmt.Errorf("%s %s: version %d, expected %d: %w", op, e.ID, version, expectedVersion, enroll.ErrVersionConflict)
 		}
-		if len(events) == 0 {
-			return nil
+		values := rows.CompactEnrollValues(rows.EnrollValues(e, next))
+		same := true
+		for i, c := range indexedColumns {
+			if !sameValue(old[2+i], values[slices.Index(rows.EnrollColumns, c)]) {
+				same = false
+				break
+			}
 		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(n) + 1, 0) FROM audit_events WHERE enrollment = ?`, seq).Scan(&n); err != nil {
+		q := enrollUpdateAll
+		if same {
+			q = enrollUpdateLite
+		}
+		st, err := s.db.txStmt(ctx, tx, q)
+		if err != nil {
 			return s.db.wrap(op, err)
 		}
-		return s.appendAudit(ctx, tx, op, seq, n, events)
+		if _, err := st.ExecContext(ctx, append(updateArgs(values, !same), seq)...); err != nil {
+			return s.db.wrap(op, err)
+		}
+		return s.appendAudit(ctx, tx, op, seq, events)
 	})
 	if err != nil {
 		return err
@@ -213,7 +278,7 @@ func (s *EnrollStore) List(ctx context.Context, o enroll.ListOptions) ([]*enroll
 	defer rs.Close()
 	var out []*enroll.Enrollment
 	for rs.Next() {
-		e, err := rows.ScanEnroll(rs.Scan)
+		e, err := rows.ScanEnroll(rs.Scan, true)
 		if err != nil {
 			return nil, s.db.wrap(op, err)
 		}
@@ -247,7 +312,7 @@ func (s *EnrollStore) Audit(ctx context.Context, id string) ([]enroll.AuditEvent
 	if err != nil {
 		return nil, s.db.wrap(op, err)
 	}
-	rs, err := tx.QueryContext(ctx, "SELECT "+rows.AuditSelect+" FROM audit_events WHERE enrollment = ? ORDER BY n", seq)
+	rs, err := tx.QueryContext(ctx, auditSelect, seq)
 	if err != nil {
 		return nil, s.db.wrap(op, err)
 	}
@@ -264,4 +329,32 @@ func (s *EnrollStore) Audit(ctx context.Context, id string) ([]enroll.AuditEvent
 		return nil, s.db.wrap(op, err)
 	}
 	return out, nil
+}
+
+// auditSelect reads an enrollment's events with their strings resolved.
+var auditSelect = func() string {
+	cols := []string{"a.time_us"}
+	for _, c := range rows.AuditColumns[1:] {
+		cols = append(cols, "COALESCE((SELECT value FROM texts WHERE id = a."+c+"), '')")
+	}
+	return "SELECT " + strings.Join(cols, ", ") + " FROM audit_events a WHERE a.enrollment = ? ORDER BY a.n"
+}()
+
+// sameValue reports whether a value read from SQLite equals one about to be
+// written.
+func sameValue(old, v any) bool {
+	switch o := old.(type) {
+	case nil:
+		return v == nil
+	case []byte:
+		b, ok := v.([]byte)
+		return ok && bytes.Equal(o, b)
+	case string:
+		s, ok := v.(string)
+		return ok && o == s
+	case int64:
+		n, ok := v.(int64)
+		return ok && o == n
+	}
+	return false
 }

@@ -27,7 +27,7 @@ const (
 	queueDone    = 2 // completed; kept so the UUID is refused again
 )
 
-var mdmUpsert = func() string {
+var mdmUpsert = writeQuery(func() string {
 	var set []string
 	for _, c := range rows.MDMColumns[1:] {
 		set = append(set, c+" = excluded."+c)
@@ -35,7 +35,38 @@ var mdmUpsert = func() string {
 	return "INSERT INTO mdm_enrollments (" + rows.MDMSelect + ") VALUES (" +
 		strings.TrimSuffix(strings.Repeat("?, ", len(rows.MDMColumns)), ", ") +
 		") ON CONFLICT (id) DO UPDATE SET " + strings.Join(set, ", ")
-}()
+}())
+
+// The other statements of the MDM store's write transactions.
+var (
+	// mdmUpdateSameCert rewrites a record whose certificate stays the same
+	// without touching the certificate index.
+	mdmUpdateSameCert = writeQuery(func() string {
+		var set []string
+		for _, c := range rows.MDMColumns[1:] {
+			if c != "certificate" {
+				set = append(set, c+" = ?")
+			}
+		}
+		return "UPDATE mdm_enrollments SET " + strings.Join(set, ", ") + " WHERE id = ? AND certificate IS ?"
+	}())
+	mdmTokenDead = writeQuery(`UPDATE mdm_enrollments SET token_dead = 1 WHERE id = ? AND token = ?`)
+	queueInsert  = writeQuery(`INSERT INTO mdm_queue (enrollment, uuid, request_type, raw)
+		VALUES (?, ?, ?, ?) ON CONFLICT (enrollment, uuid) DO NOTHING`)
+	queueHead = writeQuery(`SELECT seq, lease_us, uuid, request_type, raw FROM mdm_queue
+		WHERE enrollment = ? AND state = 0 ORDER BY seq LIMIT 1`)
+	queueLease = writeQuery(`UPDATE mdm_queue SET lease_us = ? WHERE seq = ?`)
+	// Results: a final status completes the command and drops its body,
+	// NotNow sets it aside until ResetNotNow, anything else leaves it
+	// pending. Each ends the lease.
+	resultFinal = writeQuery(`UPDATE mdm_queue SET state = 2, lease_us = NULL, raw = NULL,
+		result_status = ?, result_raw = ?, result_meta = ? WHERE enrollment = ? AND uuid = ? AND state != 2`)
+	resultNotNow = writeQuery(`UPDATE mdm_queue SET state = 1, lease_us = NULL,
+		result_status = ?, result_raw = ?, result_meta = ? WHERE enrollment = ? AND uuid = ? AND state != 2`)
+	resultOther = writeQuery(`UPDATE mdm_queue SET state = 0, lease_us = NULL,
+		result_status = ?, result_raw = ?, result_meta = ? WHERE enrollment = ? AND uuid = ? AND state != 2`)
+	queueResetNotNow = writeQuery(`UPDATE mdm_queue SET state = 0 WHERE enrollment = ? AND state = 1`)
+)
 
 // PutEnrollment implements mdm.Store.
 func (s *MDMStore) PutEnrollment(ctx context.Context, rec *mdm.EnrollmentRecord) error {
@@ -43,32 +74,51 @@ func (s *MDMStore) PutEnrollment(ctx context.Context, rec *mdm.EnrollmentRecord)
 	if rec == nil || rec.ID == "" {
 		return fmt.Errorf("%s: empty enrollment ID", op)
 	}
-	return s.db.writeTx(ctx, op, func(tx *sql.Tx) error {
-		if !rec.Certificate.IsZero() {
-			var owner string
-			err := tx.QueryRowContext(ctx, `SELECT id FROM mdm_enrollments WHERE certificate = ?`, rec.Certificate[:]).Scan(&owner)
-			switch {
-			case err == nil && owner != string(rec.ID):
-				return fmt.Errorf("%s %s: %w", op, rec.ID, mdm.ErrCertificateInUse)
-			case err != nil && !errors.Is(err, sql.ErrNoRows):
-				return s.db.wrap(op, err)
-			}
+	return s.db.writeTx(ctx, op, func(tx *wtx) error { return s.put(ctx, tx, op, rec) })
+}
+
+// put creates or replaces rec in tx. The unique index on certificates
+// refuses a certificate bound to another enrollment.
+func (s *MDMStore) put(ctx context.Context, tx *wtx, op string, rec *mdm.EnrollmentRecord) error {
+	values := rows.MDMValues(rec)
+	same, err := s.db.txStmt(ctx, tx, mdmUpdateSameCert)
+	if err != nil {
+		return s.db.wrap(op, err)
+	}
+	args := make([]any, 0, len(values)+1)
+	for i, c := range rows.MDMColumns[1:] {
+		if c != "certificate" {
+			args = append(args, values[i+1])
 		}
-		if _, err := tx.ExecContext(ctx, mdmUpsert, rows.MDMValues(rec)...); err != nil {
-			return s.db.wrap(op, err)
-		}
+	}
+	res, err := same.ExecContext(ctx, append(args, values[0], values[3])...)
+	if err != nil {
+		return s.db.wrap(op, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
 		return nil
-	})
+	}
+	st, err := s.db.txStmt(ctx, tx, mdmUpsert)
+	if err != nil {
+		return s.db.wrap(op, err)
+	}
+	if _, err := st.ExecContext(ctx, values...); err != nil {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("%s %s: %w", op, rec.ID, mdm.ErrCertificateInUse)
+		}
+		return s.db.wrap(op, err)
+	}
+	return nil
 }
 
 // Enrollment implements mdm.Store.
 func (s *MDMStore) Enrollment(ctx context.Context, id mdm.EnrollmentID) (*mdm.EnrollmentRecord, error) {
 	const op = "sqlite: enrollment"
-	r, err := s.db.reader(op)
+	st, err := s.db.readStmt(ctx, op, "SELECT "+rows.MDMSelect+" FROM mdm_enrollments WHERE id = ?")
 	if err != nil {
 		return nil, err
 	}
-	rec, err := rows.ScanMDM(r.QueryRowContext(ctx, "SELECT "+rows.MDMSelect+" FROM mdm_enrollments WHERE id = ?", string(id)).Scan)
+	rec, err := rows.ScanMDM(st.QueryRowContext(ctx, string(id)).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s %s: %w", op, id, mdm.ErrNotFound)
 	}
@@ -81,12 +131,12 @@ func (s *MDMStore) Enrollment(ctx context.Context, id mdm.EnrollmentID) (*mdm.En
 // EnrollmentByCertificate implements mdm.Store.
 func (s *MDMStore) EnrollmentByCertificate(ctx context.Context, fp mdm.Fingerprint) (mdm.EnrollmentID, error) {
 	const op = "sqlite: enrollment by certificate"
-	r, err := s.db.reader(op)
+	st, err := s.db.readStmt(ctx, op, `SELECT id FROM mdm_enrollments WHERE certificate = ?`)
 	if err != nil {
 		return "", err
 	}
 	var id string
-	err = r.QueryRowContext(ctx, `SELECT id FROM mdm_enrollments WHERE certificate = ?`, fp[:]).Scan(&id)
+	err = st.QueryRowContext(ctx, fp[:]).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("%s %s: %w", op, fp, mdm.ErrNotFound)
 	}
@@ -102,8 +152,11 @@ func (s *MDMStore) MarkTokenDead(ctx context.Context, id mdm.EnrollmentID, token
 	if len(token) == 0 {
 		return nil
 	}
-	return s.db.writeTx(ctx, op, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE mdm_enrollments SET token_dead = 1 WHERE id = ? AND token = ?`, string(id), token)
+	return s.db.writeTx(ctx, op, func(tx *wtx) error {
+		st, err := s.db.txStmt(ctx, tx, mdmTokenDead)
+		if err == nil {
+			_, err = st.ExecContext(ctx, string(id), token)
+		}
 		return s.db.wrap(op, err)
 	})
 }
@@ -114,13 +167,11 @@ func (s *MDMStore) Enqueue(ctx context.Context, cmd *mdm.Command, ids []mdm.Enro
 	if cmd == nil || cmd.UUID == "" {
 		return fmt.Errorf("%s: empty command UUID", op)
 	}
-	return s.db.writeTx(ctx, op, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO mdm_queue (enrollment, uuid, request_type, raw)
-			VALUES (?, ?, ?, ?) ON CONFLICT (enrollment, uuid) DO NOTHING`)
+	return s.db.writeTx(ctx, op, func(tx *wtx) error {
+		stmt, err := s.db.txStmt(ctx, tx, queueInsert)
 		if err != nil {
 			return s.db.wrap(op, err)
 		}
-		defer stmt.Close()
 		for _, id := range ids {
 			res, err := stmt.ExecContext(ctx, string(id), cmd.UUID, cmd.RequestType, cmd.Raw)
 			if err != nil {
@@ -140,15 +191,17 @@ func (s *MDMStore) Enqueue(ctx context.Context, cmd *mdm.Command, ids []mdm.Enro
 func (s *MDMStore) NextCommand(ctx context.Context, id mdm.EnrollmentID, now time.Time, lease time.Duration) (*mdm.Command, error) {
 	const op = "sqlite: next command"
 	var cmd *mdm.Command
-	err := s.db.writeTx(ctx, op, func(tx *sql.Tx) error {
+	err := s.db.writeTx(ctx, op, func(tx *wtx) error {
 		var (
 			seq     int64
 			leaseUs sql.NullInt64
 			c       mdm.Command
 		)
-		err := tx.QueryRowContext(ctx, `SELECT seq, lease_us, uuid, request_type, raw FROM mdm_queue
-			WHERE enrollment = ? AND state = 0 ORDER BY seq LIMIT 1`, string(id)).
-			Scan(&seq, &leaseUs, &c.UUID, &c.RequestType, &c.Raw)
+		head, err := s.db.txStmt(ctx, tx, queueHead)
+		if err != nil {
+			return s.db.wrap(op, err)
+		}
+		err = head.QueryRowContext(ctx, string(id)).Scan(&seq, &leaseUs, &c.UUID, &c.RequestType, &c.Raw)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%s for %s: %w", op, id, mdm.ErrQueueEmpty)
 		}
@@ -158,7 +211,11 @@ func (s *MDMStore) NextCommand(ctx context.Context, id mdm.EnrollmentID, now tim
 		if leaseUs.Valid && now.Before(rows.Time(leaseUs)) {
 			return fmt.Errorf("%s for %s: %s is leased: %w", op, id, c.UUID, mdm.ErrQueueEmpty)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE mdm_queue SET lease_us = ? WHERE seq = ?`, now.Add(lease).UnixMicro(), seq); err != nil {
+		upd, err := s.db.txStmt(ctx, tx, queueLease)
+		if err != nil {
+			return s.db.wrap(op, err)
+		}
+		if _, err := upd.ExecContext(ctx, now.Add(lease).UnixMicro(), seq); err != nil {
 			return s.db.wrap(op, err)
 		}
 		cmd = &c
@@ -180,20 +237,19 @@ func (s *MDMStore) PutResult(ctx context.Context, id mdm.EnrollmentID, res *mdm.
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	var q string
+	q := resultOther
 	switch {
 	case res.Status.Final():
-		q = `UPDATE mdm_queue SET state = 2, lease_us = NULL, raw = NULL, result_status = ?, result_raw = ?, result_meta = ?
-			WHERE enrollment = ? AND uuid = ? AND state != 2`
+		q = resultFinal
 	case res.Status == mdm.StatusNotNow:
-		q = `UPDATE mdm_queue SET state = 1, lease_us = NULL, result_status = ?, result_raw = ?, result_meta = ?
-			WHERE enrollment = ? AND uuid = ? AND state != 2`
-	default:
-		q = `UPDATE mdm_queue SET state = 0, lease_us = NULL, result_status = ?, result_raw = ?, result_meta = ?
-			WHERE enrollment = ? AND uuid = ? AND state != 2`
+		q = resultNotNow
 	}
-	return s.db.writeTx(ctx, op, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, q, string(res.Status), res.Raw, meta, string(id), res.CommandUUID)
+	return s.db.writeTx(ctx, op, func(tx *wtx) error {
+		st, err := s.db.txStmt(ctx, tx, q)
+		if err != nil {
+			return s.db.wrap(op, err)
+		}
+		r, err := st.ExecContext(ctx, string(res.Status), res.Raw, meta, string(id), res.CommandUUID)
 		if err != nil {
 			return s.db.wrap(op, err)
 		}
@@ -210,12 +266,11 @@ func (s *MDMStore) ResetNotNow(ctx context.Context, ids []mdm.EnrollmentID) erro
 	if len(ids) == 0 {
 		return nil
 	}
-	return s.db.writeTx(ctx, op, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE mdm_queue SET state = 0 WHERE enrollment = ? AND state = 1`)
+	return s.db.writeTx(ctx, op, func(tx *wtx) error {
+		stmt, err := s.db.txStmt(ctx, tx, queueResetNotNow)
 		if err != nil {
 			return s.db.wrap(op, err)
 		}
-		defer stmt.Close()
 		for _, id := range ids {
 			if _, err := stmt.ExecContext(ctx, string(id)); err != nil {
 				return s.db.wrap(op, err)
@@ -228,7 +283,8 @@ func (s *MDMStore) ResetNotNow(ctx context.Context, ids []mdm.EnrollmentID) erro
 // Result implements mdm.Store.
 func (s *MDMStore) Result(ctx context.Context, id mdm.EnrollmentID, uuid string) (*mdm.CommandResult, error) {
 	const op = "sqlite: result"
-	r, err := s.db.reader(op)
+	st, err := s.db.readStmt(ctx, op, `SELECT result_status, result_raw, result_meta FROM mdm_queue
+		WHERE enrollment = ? AND uuid = ? AND result_status IS NOT NULL`)
 	if err != nil {
 		return nil, err
 	}
@@ -236,8 +292,7 @@ func (s *MDMStore) Result(ctx context.Context, id mdm.EnrollmentID, uuid string)
 		status    string
 		raw, meta []byte
 	)
-	err = r.QueryRowContext(ctx, `SELECT result_status, result_raw, result_meta FROM mdm_queue
-		WHERE enrollment = ? AND uuid = ? AND result_status IS NOT NULL`, string(id), uuid).Scan(&status, &raw, &meta)
+	err = st.QueryRowContext(ctx, string(id), uuid).Scan(&status, &raw, &meta)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s %s for %s: %w", op, uuid, id, mdm.ErrNotFound)
 	}

@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/enrollkit/enrollkit/store/internal/migrate"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	driver "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 //go:embed migrations/*.sql
@@ -104,7 +106,13 @@ type DB struct {
 	write *sql.DB
 	// read serves queries outside write transactions. In WAL mode readers
 	// never block the writer nor each other.
-	read   *sql.DB
+	read *sql.DB
+	// wstmts and rstmts hold the statements prepared on write and read;
+	// SQLite compiles a statement once per connection instead of once per
+	// call.
+	wstmts, rstmts stmtCache
+	// texts caches the ids of committed interned strings.
+	texts  textCache
 	log    *slog.Logger
 	path   string
 	closed atomic.Bool
@@ -170,9 +178,17 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	write.SetConnMaxIdleTime(0)
 
 	db := &DB{write: write, log: o.logger, path: path}
+	db.wstmts.pool = write
 	if err := db.migrate(ctx); err != nil {
 		write.Close()
 		return nil, err
+	}
+	for _, q := range writeQueries {
+		if _, err := db.wstmts.get(ctx, q); err != nil {
+			db.wstmts.close()
+			write.Close()
+			return nil, fmt.Errorf("sqlite: prepare: %w", err)
+		}
 	}
 	read, err := sql.Open("sqlite", dsn("query_only(1)"))
 	if err != nil {
@@ -182,6 +198,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	read.SetMaxOpenConns(o.readers)
 	read.SetMaxIdleConns(o.readers)
 	db.read = read
+	db.rstmts.pool = read
 	return db, nil
 }
 
@@ -192,7 +209,7 @@ func (db *DB) Close() error {
 	if db.closed.Swap(true) {
 		return nil
 	}
-	err := errors.Join(db.read.Close(), db.write.Close())
+	err := errors.Join(db.wstmts.close(), db.rstmts.close(), db.read.Close(), db.write.Close())
 	if err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
@@ -240,27 +257,38 @@ func (db *DB) migrate(ctx context.Context) error {
 // writeTx runs fn in one write transaction and commits it when fn returns
 // nil. It returns ErrClosed after Close. fn's error is returned unchanged so
 // that callers can match the enroll and mdm sentinels.
-func (db *DB) writeTx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+func (db *DB) writeTx(ctx context.Context, op string, fn func(*wtx) error) error {
 	if db.closed.Load() {
 		return fmt.Errorf("%s: %w", op, ErrClosed)
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return db.wrap(op, err)
 	}
-	defer tx.Rollback()
+	defer sqlTx.Rollback()
+	tx := &wtx{Tx: sqlTx}
 	if err := fn(tx); err != nil {
 		return err
 	}
 	if db.beforeCommit != nil {
-		if err := db.beforeCommit(ctx, tx); err != nil {
+		if err := db.beforeCommit(ctx, sqlTx); err != nil {
 			return db.wrap(op, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlTx.Commit(); err != nil {
 		return db.wrap(op, err)
 	}
+	if len(tx.texts) > 0 {
+		db.texts.add(tx.texts)
+	}
 	return nil
+}
+
+// wtx is a write transaction and what it learned about interned strings,
+// which becomes cacheable only once it committed.
+type wtx struct {
+	*sql.Tx
+	texts map[string]int64
 }
 
 // reader returns the pool for reads, or ErrClosed.
@@ -281,4 +309,155 @@ func (db *DB) wrap(op string, err error) error {
 		return fmt.Errorf("%s: %w (%v)", op, ErrClosed, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// isUniqueViolation reports whether err is SQLite's UNIQUE constraint
+// failure.
+func isUniqueViolation(err error) bool {
+	var se *driver.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// stmtCache prepares each query once per pool.
+type stmtCache struct {
+	pool *sql.DB
+	mu   sync.Mutex
+	m    map[string]*sql.Stmt
+}
+
+func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st := c.m[q]
+	c.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := c.pool.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev := c.m[q]; prev != nil {
+		st.Close()
+		return prev, nil
+	}
+	if c.m == nil {
+		c.m = make(map[string]*sql.Stmt)
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.m {
+		errs = append(errs, st.Close())
+	}
+	c.m = nil
+	return errors.Join(errs...)
+}
+
+// writeQueries are the statements write transactions run; Open prepares
+// them on the writer connection before any transaction holds it.
+var writeQueries []string
+
+// writeQuery registers q in writeQueries and returns it.
+func writeQuery(q string) string {
+	writeQueries = append(writeQueries, q)
+	return q
+}
+
+// txStmt returns the prepared statement for q bound to the write
+// transaction tx. q must have been registered with writeQuery: preparing on
+// the one-connection pool while tx holds the connection would wait forever,
+// so an unregistered q is prepared in tx only.
+func (db *DB) txStmt(ctx context.Context, tx *wtx, q string) (*sql.Stmt, error) {
+	db.wstmts.mu.Lock()
+	st := db.wstmts.m[q]
+	db.wstmts.mu.Unlock()
+	if st == nil {
+		return tx.PrepareContext(ctx, q)
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+// readStmt returns the prepared statement for q on the read pool, or
+// ErrClosed.
+func (db *DB) readStmt(ctx context.Context, op, q string) (*sql.Stmt, error) {
+	if db.closed.Load() {
+		return nil, fmt.Errorf("%s: %w", op, ErrClosed)
+	}
+	st, err := db.rstmts.get(ctx, q)
+	if err != nil {
+		return nil, db.wrap(op, err)
+	}
+	return st, nil
+}
+
+// textCache remembers the ids of strings interned in the texts table.
+// Interned strings are never changed or deleted, so a committed id stays
+// right for every process. It is bounded: when full it starts over.
+type textCache struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+const textCacheSize = 4096
+
+func (c *textCache) get(value string) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.m[value]
+	return id, ok
+}
+
+func (c *textCache) add(m map[string]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m)+len(m) > textCacheSize {
+		c.m = make(map[string]int64, len(m))
+	}
+	for k, v := range m {
+		c.m[k] = v
+	}
+}
+
+// textID returns the id of value in texts, interning it in tx if needed,
+// or nil for the empty string. What tx learns is cached after it commits.
+func (db *DB) textID(ctx context.Context, tx *wtx, value string) (any, error) {
+	if value == "" {
+		return nil, nil
+	}
+	if id, ok := tx.texts[value]; ok {
+		return id, nil
+	}
+	id, ok := db.texts.get(value)
+	if ok {
+		return id, nil
+	}
+	sel, err := db.txStmt(ctx, tx, textSelect)
+	if err != nil {
+		return nil, err
+	}
+	err = sel.QueryRowContext(ctx, value).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		ins, err2 := db.txStmt(ctx, tx, textInsert)
+		if err2 != nil {
+			return nil, err2
+		}
+		err = ins.QueryRowContext(ctx, value).Scan(&id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if tx.texts == nil {
+		tx.texts = make(map[string]int64)
+	}
+	if len(tx.texts) < textCacheSize {
+		tx.texts[value] = id
+	}
+	return id, nil
 }

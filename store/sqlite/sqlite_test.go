@@ -140,7 +140,7 @@ func TestClosed(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatalf("second Close = %v", err)
 	}
-	err := db.writeTx(context.Background(), "sqlite: test", func(*sql.Tx) error { return nil })
+	err := db.writeTx(context.Background(), "sqlite: test", func(*wtx) error { return nil })
 	if !errors.Is(err, ErrClosed) {
 		t.Errorf("writeTx after Close = %v, want ErrClosed", err)
 	}

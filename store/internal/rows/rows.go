@@ -6,6 +6,7 @@ package rows
 
 import (
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -58,22 +59,86 @@ func EnrollValues(e *enroll.Enrollment, version int64) []any {
 	}
 }
 
-// ScanEnroll reads one row selected with EnrollSelect.
-func ScanEnroll(scan func(dest ...any) error) (*enroll.Enrollment, error) {
+// HexColumns are the positions in EnrollColumns of the columns that hold
+// lower-case hex SHA-256 digests. A store may keep such values as 32-byte
+// blobs (see CompactHex) and read them back with ScanEnroll(…, true).
+var HexColumns = []int{7, 15, 17, 20, 21, 24}
+
+// IsHexColumn reports whether the column named col is in HexColumns.
+func IsHexColumn(col string) bool {
+	for _, i := range HexColumns {
+		if EnrollColumns[i] == col {
+			return true
+		}
+	}
+	return false
+}
+
+// CompactHex returns s as 32 bytes if it is exactly 64 lower-case hex
+// digits, and s unchanged otherwise, so that HexText restores it exactly.
+func CompactHex(s string) any {
+	if len(s) != 64 {
+		return s
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return s
+		}
+	}
+	b, _ := hex.DecodeString(s)
+	return b
+}
+
+// CompactEnrollValues applies CompactHex to the HexColumns of values (from
+// EnrollValues) in place and returns them.
+func CompactEnrollValues(values []any) []any {
+	for _, i := range HexColumns {
+		values[i] = CompactHex(values[i].(string))
+	}
+	return values
+}
+
+// hexText scans a column written with CompactHex: a blob is hex-encoded, a
+// string taken as it is.
+type hexText struct{ s *string }
+
+func (h hexText) Scan(src any) error {
+	switch v := src.(type) {
+	case []byte:
+		*h.s = hex.EncodeToString(v)
+	case string:
+		*h.s = v
+	case nil:
+		*h.s = ""
+	default:
+		return fmt.Errorf("hex column holds %T", src)
+	}
+	return nil
+}
+
+// ScanEnroll reads one row selected with EnrollSelect. With compact set the
+// HexColumns are read as CompactEnrollValues wrote them.
+func ScanEnroll(scan func(dest ...any) error, compact bool) (*enroll.Enrollment, error) {
 	var (
 		e                                    enroll.Enrollment
 		state, ownership, flow               string
 		pcExp, info, consented, dlExp, chExp sql.NullInt64
 		created, updated, expires            sql.NullInt64
 	)
-	err := scan(
+	dest := []any{
 		&e.ID, &e.Version, &state, &e.UserID, &e.ManagedAppleID, &ownership, &flow,
 		&e.InvitationHash, &e.Passcode.Hash, &pcExp, &e.Passcode.Attempts,
 		&e.Passcode.Locked, &e.Passcode.Used, &info, &e.TermsVersion, &e.TermsDigest,
 		&consented, &e.DownloadHash, &dlExp, &e.DownloadUsed,
 		&e.AccessTokenHash, &e.ChallengeHash, &chExp, &e.ChallengeUsed,
 		&e.CertificateHash, &e.DeviceID, &created, &updated, &expires,
-	)
+	}
+	if compact {
+		for _, i := range HexColumns {
+			dest[i] = hexText{dest[i].(*string)}
+		}
+	}
+	err := scan(dest...)
 	if err != nil {
 		return nil, err
 	}

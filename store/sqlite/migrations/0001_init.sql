@@ -1,6 +1,15 @@
 -- Schema version 1: enrollments with their audit trail, MDM enrollment
 -- records, and command queues with results. Times are integer microseconds
--- since the Unix epoch (NULL for none); flags are 0/1.
+-- since the Unix epoch (NULL for none); flags are 0/1. Columns typed ANY
+-- hold a lower-case hex SHA-256 as its 32 bytes (a blob) and any other value
+-- as text, which halves the largest columns and their indexes.
+
+-- Strings the audit trail repeats (event and state names, user agents,
+-- actors, addresses, terms) are stored once and referred to by id.
+CREATE TABLE texts (
+	id    INTEGER PRIMARY KEY,
+	value TEXT NOT NULL UNIQUE
+) STRICT;
 
 CREATE TABLE enrollments (
 	seq                  INTEGER PRIMARY KEY,
@@ -11,7 +20,7 @@ CREATE TABLE enrollments (
 	managed_apple_id     TEXT    NOT NULL,
 	ownership            TEXT    NOT NULL,
 	flow                 TEXT    NOT NULL,
-	invitation_hash      TEXT    NOT NULL,
+	invitation_hash      ANY     NOT NULL,
 	passcode_hash        TEXT    NOT NULL,
 	passcode_expires_us  INTEGER,
 	passcode_attempts    INTEGER NOT NULL,
@@ -19,16 +28,16 @@ CREATE TABLE enrollments (
 	passcode_used        INTEGER NOT NULL,
 	info_seen_us         INTEGER,
 	terms_version        TEXT    NOT NULL,
-	terms_digest         TEXT    NOT NULL,
+	terms_digest         ANY     NOT NULL,
 	consented_us         INTEGER,
-	download_hash        TEXT    NOT NULL,
+	download_hash        ANY     NOT NULL,
 	download_expires_us  INTEGER,
 	download_used        INTEGER NOT NULL,
-	access_token_hash    TEXT    NOT NULL,
-	challenge_hash       TEXT    NOT NULL,
+	access_token_hash    ANY     NOT NULL,
+	challenge_hash       ANY     NOT NULL,
 	challenge_expires_us INTEGER,
 	challenge_used       INTEGER NOT NULL,
-	certificate_hash     TEXT    NOT NULL,
+	certificate_hash     ANY     NOT NULL,
 	device_id            TEXT    NOT NULL,
 	created_us           INTEGER,
 	updated_us           INTEGER,
@@ -47,20 +56,20 @@ CREATE INDEX enrollments_user        ON enrollments (user_id);
 CREATE INDEX enrollments_expires     ON enrollments (expires_us)        WHERE expires_us IS NOT NULL;
 
 -- The audit trail, clustered by enrollment so one enrollment's events are
--- read in one range scan.
+-- read in one range scan. Text columns refer to texts.id (NULL for '').
 CREATE TABLE audit_events (
 	enrollment    INTEGER NOT NULL REFERENCES enrollments (seq),
 	n             INTEGER NOT NULL,
 	time_us       INTEGER,
-	event         TEXT    NOT NULL,
-	from_state    TEXT    NOT NULL,
-	to_state      TEXT    NOT NULL,
-	actor         TEXT    NOT NULL,
-	client_ip     TEXT    NOT NULL,
-	user_agent    TEXT    NOT NULL,
-	terms_version TEXT    NOT NULL,
-	terms_digest  TEXT    NOT NULL,
-	detail        TEXT    NOT NULL,
+	event         INTEGER,
+	from_state    INTEGER,
+	to_state      INTEGER,
+	actor         INTEGER,
+	client_ip     INTEGER,
+	user_agent    INTEGER,
+	terms_version INTEGER,
+	terms_digest  INTEGER,
+	detail        INTEGER,
 	PRIMARY KEY (enrollment, n)
 ) STRICT, WITHOUT ROWID;
 
@@ -84,7 +93,7 @@ CREATE TABLE mdm_enrollments (
 	checked_out      INTEGER NOT NULL,
 	authenticated_us INTEGER,
 	updated_us       INTEGER
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- A certificate is bound to at most one enrollment: the one whose record
 -- carries it.

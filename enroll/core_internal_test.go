@@ -61,11 +61,19 @@ func TestCoreSmallHelpers(t *testing.T) {
 	if got := clip(strings.Repeat("a", 3000)); len(got) != maxInputLen {
 		t.Errorf("clip kept %d bytes", len(got))
 	}
-	m := deviceMeta(&http.Request{RemoteAddr: "not-an-address", Header: http.Header{}})
+	var s Service
+	m := s.deviceMeta(&http.Request{RemoteAddr: "not-an-address", Header: http.Header{}})
 	if m.ClientIP != "not-an-address" || m.Actor != "device" {
 		t.Errorf("deviceMeta = %+v", m)
 	}
-	if m := deviceMeta(nil); m.Actor != "device" {
+	if m := s.deviceMeta(&http.Request{RemoteAddr: "192.0.2.1:443", Header: http.Header{}}); m.ClientIP != "192.0.2.1" {
+		t.Errorf("deviceMeta = %+v", m)
+	}
+	s.cfg.ClientIP = func(r *http.Request) string { return r.Header.Get("X-Forwarded-For") }
+	if m := s.deviceMeta(&http.Request{RemoteAddr: "192.0.2.1:443", Header: http.Header{"X-Forwarded-For": {"203.0.113.5"}}}); m.ClientIP != "203.0.113.5" {
+		t.Errorf("deviceMeta with ClientIP = %+v", m)
+	}
+	if m := s.deviceMeta(nil); m.Actor != "device" {
 		t.Errorf("deviceMeta(nil) = %+v", m)
 	}
 	if (systemClock{}).Now().IsZero() {

@@ -33,12 +33,13 @@ var (
 //     CheckedIn or Enrolled, and for account-driven enrollment carry its
 //     access token.
 //
-// A certificate issued for another enrollment, a revoked, expired or unknown
+// Devices that were not enrolled through this Service are refused. A
+// certificate issued for another enrollment, a revoked, expired or unknown
 // enrollment, or another device gives a 403 *mdm.RejectError; a missing or
 // wrong bearer token a 401. Every error matches ErrDeviceMismatch or a
 // *TransitionError as well.
 func (s *Service) Precheck(ctx context.Context, r *mdm.Request) error {
-	m := deviceMeta(r.HTTP)
+	m := s.deviceMeta(r.HTTP)
 	device := deviceKey(r.Enrollment)
 	bearer, hasBearer := deviceBearer(r.HTTP)
 	fp := hex.EncodeToString(r.Fingerprint[:])
@@ -140,7 +141,7 @@ func (s *Service) Observe(ctx context.Context, ev *mdm.Event) error {
 	if err != nil {
 		return fmt.Errorf("enroll: observe %s: %w", ev.Kind, err)
 	}
-	_, err = s.apply(ctx, deviceMeta(ev.Request), e.ID, want, func(st *step) error {
+	_, err = s.apply(ctx, s.deviceMeta(ev.Request), e.ID, want, func(st *step) error {
 		for _, f := range from {
 			if st.e.State == f {
 				st.commit(want)
@@ -197,12 +198,16 @@ func deviceBearer(r *http.Request) (string, bool) {
 }
 
 // deviceMeta describes a device request for the audit trail.
-func deviceMeta(r *http.Request) Meta {
+func (s *Service) deviceMeta(r *http.Request) Meta {
 	m := Meta{Actor: "device"}
 	if r == nil {
 		return m
 	}
 	m.UserAgent = r.UserAgent()
+	if s.cfg.ClientIP != nil {
+		m.ClientIP = s.cfg.ClientIP(r)
+		return m
+	}
 	m.ClientIP = r.RemoteAddr
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		m.ClientIP = host

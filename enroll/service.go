@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -141,6 +142,12 @@ type Config struct {
 	// Identity supplies the profiles' identity payload. Required; a
 	// *SCEPChallenges whose Store or Clock is nil gets the Service's.
 	Identity IdentityProvider
+
+	// ClientIP returns the client address of a device request for the
+	// audit trail of the mdm hooks (Precheck, Observe); nil means the host
+	// part of the request's RemoteAddr. Set it when a proxy forwards the
+	// address in a header.
+	ClientIP func(r *http.Request) string
 
 	// Clock tells the time; nil means the system clock.
 	Clock Clock

@@ -140,6 +140,9 @@ func TestProfileFlow(t *testing.T) {
 				t.Errorf("consent audit meta = %+v", a)
 			}
 		}
+		if a.Event == enroll.EventCheckIn && (a.ClientIP != "203.0.113.9" || a.UserAgent != "MDM/1.0" || a.Actor != "device") {
+			t.Errorf("check-in audit = %+v", a)
+		}
 		if a.Time.IsZero() || a.EnrollmentID != e.ID {
 			t.Errorf("audit event %+v", a)
 		}

@@ -593,8 +593,14 @@ func TestPushCancelled(t *testing.T) {
 			t.Errorf("result %d = %+v, want a cancelled push", i, r)
 		}
 	}
-	if _, err := c.Push(ctx, ts); !errors.Is(err, context.Canceled) {
-		t.Errorf("Push with a cancelled context: %v", err)
+	res, err = c.Push(ctx, ts)
+	if !errors.Is(err, context.Canceled) || len(res) != len(ts) {
+		t.Errorf("Push with a cancelled context: %d results, %v", len(res), err)
+	}
+	for i, r := range res {
+		if !errors.Is(r.Err, context.Canceled) || r.EnrollmentID != ts[i].EnrollmentID {
+			t.Errorf("result %d after cancellation = %+v", i, r)
+		}
 	}
 	c.Close()
 	settle(t, before) // no client goroutine, and every server handler returned
@@ -633,8 +639,8 @@ func TestNoGoroutineLeak(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Push(context.Background(), ts); !errors.Is(err, apns.ErrClosed) {
-		t.Errorf("Push after Close: %v, want ErrClosed", err)
+	if res, err := c.Push(context.Background(), ts); !errors.Is(err, apns.ErrClosed) || len(res) != len(ts) || !errors.Is(res[0].Err, apns.ErrClosed) {
+		t.Errorf("Push after Close: %d results, %v; want one ErrClosed result per target", len(res), err)
 	}
 	settle(t, before)
 }

@@ -232,18 +232,19 @@ func (c *Client) Close() error {
 // time, and returns one result per target in the same order. Per-device
 // failures are [*PushError] values in the results. The error return is
 // non-nil when the whole call failed: the client is closed, or ctx ended
-// before every push was done (the results then say which pushes went out).
+// before every push was done; the results then still hold one entry per
+// target and say which pushes went out.
 // Push returns promptly when ctx is cancelled, and every goroutine it starts
 // has ended when it returns; only the connection's reader and writer live
 // on, until Close.
 func (c *Client) Push(ctx context.Context, targets []mdm.PushTarget) ([]mdm.PushResult, error) {
+	results := make([]mdm.PushResult, len(targets))
 	if c.closed.Load() {
-		return nil, ErrClosed
+		return failAll(results, targets, ErrClosed), ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("apns: push: %w", err)
+		return failAll(results, targets, err), fmt.Errorf("apns: push: %w", err)
 	}
-	results := make([]mdm.PushResult, len(targets))
 	exp := c.expirationHeader(time.Now())
 	if cs, ok := c.sender.(*connSender); ok {
 		c.pushPipelined(ctx, cs, targets, exp, results)
@@ -263,6 +264,17 @@ func (c *Client) Push(ctx context.Context, targets []mdm.PushTarget) ([]mdm.Push
 		return results, ErrClosed
 	}
 	return results, nil
+}
+
+// failAll fills results with err for every target: nothing was sent.
+func failAll(results []mdm.PushResult, targets []mdm.PushTarget, err error) []mdm.PushResult {
+	for i := range targets {
+		results[i] = mdm.PushResult{
+			EnrollmentID: targets[i].EnrollmentID,
+			Err:          &PushError{Token: targets[i].Token, Err: err, class: ErrUnavailable},
+		}
+	}
+	return results
 }
 
 // expirationHeader returns the apns-expiration value for pushes sent at now.

@@ -32,10 +32,8 @@ func portalWalkToTerms(t *testing.T, b *browser, inv *enroll.Invitation) *page {
 	p = b.submit(p, nil)
 	portalWantPath(t, p, "passcode")
 	p = b.submit(p, map[string]string{"passcode": inv.Passcode})
-	for range 3 {
-		portalWantPath(t, p, "info")
-		p = b.submit(p, nil)
-	}
+	portalWantPath(t, p, "info")
+	p = b.submit(p, nil)
 	portalWantPath(t, p, "terms")
 	portalWantStatus(t, p, http.StatusOK)
 	return p
@@ -287,10 +285,8 @@ func portalAccountWalk(t *testing.T, h *harness, webURL string) string {
 	code := h.invites[len(h.invites)-1].Passcode
 	h.mu.Unlock()
 	p = b.submit(p, map[string]string{"passcode": code})
-	for range 3 {
-		portalWantPath(t, p, "info")
-		p = b.submit(p, nil)
-	}
+	portalWantPath(t, p, "info")
+	p = b.submit(p, nil)
 	portalWantPath(t, p, "terms")
 	p = b.submit(p, map[string]string{"accept": "yes"})
 	if p.status != http.StatusPermanentRedirect {

@@ -92,10 +92,7 @@ type pageData struct {
 	AttemptsLeft int
 	// AccountFlow is true in the account-driven flow.
 	AccountFlow bool
-	// InfoScreen (1 to InfoScreens) is the information screen shown;
 	// ManagedAppleID is the account the user signs in with at the end.
-	InfoScreen     int
-	InfoScreens    int
 	ManagedAppleID string
 	// TermsText, TermsVersion and TermsDigest describe the terms shown.
 	TermsText    string

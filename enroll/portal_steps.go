@@ -13,12 +13,8 @@ import (
 const maxFormSize = 64 << 10
 
 // Progress shown on step pages ("Step n of portalSteps"): sign-in,
-// privacy, passcode, three information screens, terms, download or
-// hand-off.
-const portalSteps = 8
-
-// infoScreens is the number of screens of the information step.
-const infoScreens = 3
+// privacy, passcode, information, terms, download or hand-off.
+const portalSteps = 6
 
 // stepRequest is what a step handler works with: the verified session and
 // the enrollment it is bound to, as read at the start of the request.
@@ -411,26 +407,14 @@ func (p *Portal) postPasscode(w http.ResponseWriter, r *http.Request, s *stepReq
 	p.advance(w, r, e, s.sess)
 }
 
-// infoPage returns the data of the information screen the session is at.
-func (p *Portal) infoPage(r *http.Request, s *stepRequest) pageData {
-	n := min(max(s.sess.Info, 0), infoScreens-1) + 1
-	d := p.stepPage(r, s, portalPathInfo, 3+n)
-	d.InfoScreen, d.InfoScreens, d.ManagedAppleID = n, infoScreens, s.e.ManagedAppleID
-	return d
-}
-
 func (p *Portal) showInfo(w http.ResponseWriter, r *http.Request, s *stepRequest) {
-	p.render(w, r, http.StatusOK, "info", p.infoPage(r, s))
+	d := p.stepPage(r, s, portalPathInfo, 4)
+	d.ManagedAppleID = s.e.ManagedAppleID
+	p.render(w, r, http.StatusOK, "info", d)
 }
 
-// postInfo acknowledges one information screen; the last one records in
-// the Service that the information was seen.
+// postInfo records that the information screen was seen.
 func (p *Portal) postInfo(w http.ResponseWriter, r *http.Request, s *stepRequest) {
-	if s.sess.Info < infoScreens-1 {
-		s.sess.Info++
-		p.advance(w, r, s.e, s.sess)
-		return
-	}
 	e, err := p.svc.AcknowledgeInfo(r.Context(), p.meta(r), s.e.ID)
 	if err != nil {
 		p.fail(w, r, err)
@@ -441,7 +425,7 @@ func (p *Portal) postInfo(w http.ResponseWriter, r *http.Request, s *stepRequest
 
 func (p *Portal) termsPage(r *http.Request, s *stepRequest) pageData {
 	t := p.portalTerms()
-	d := p.stepPage(r, s, portalPathTerms, 7)
+	d := p.stepPage(r, s, portalPathTerms, 5)
 	d.TermsText, d.TermsVersion, d.TermsDigest = t.Text, t.Version, t.Digest()
 	return d
 }
@@ -497,7 +481,7 @@ func (p *Portal) showDownload(w http.ResponseWriter, r *http.Request, s *stepReq
 		p.fail(w, r, err)
 		return
 	}
-	d := p.stepPage(r, s, portalPathDownload, 8)
+	d := p.stepPage(r, s, portalPathDownload, 6)
 	d.Action = ""
 	d.DownloadURL = p.url(portalPathProfile + url.PathEscape(link.Token))
 	d.ExpiresIn = humanDuration(link.ExpiresAt.Sub(p.now()))
@@ -508,7 +492,7 @@ func (p *Portal) showDownload(w http.ResponseWriter, r *http.Request, s *stepReq
 // accepted but the access token was not handed over (a reload, or a device
 // that asks again): one button finishes.
 func (p *Portal) showHandoff(w http.ResponseWriter, r *http.Request, s *stepRequest) {
-	d := p.stepPage(r, s, portalPathFinish, 8)
+	d := p.stepPage(r, s, portalPathFinish, 6)
 	p.render(w, r, http.StatusOK, "complete", d)
 }
 

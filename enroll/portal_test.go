@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
@@ -180,9 +179,7 @@ func TestPortalAccountHandoff(t *testing.T) {
 	p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword})
 	p = b.submit(p, nil)
 	p = b.submit(p, map[string]string{"passcode": inv.Passcode})
-	for range 3 {
-		p = b.submit(p, nil)
-	}
+	p = b.submit(p, nil)
 	portalWantPath(t, p, "terms")
 	// Consent given through the Service directly (as if the hand-off
 	// response was lost): the web view shows one button to finish.
@@ -519,37 +516,30 @@ func TestPortalTemplateExecutionError(t *testing.T) {
 	}
 }
 
-func TestPortalInfoScreens(t *testing.T) {
+func TestPortalInfoScreen(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	inv := h.invite()
 	b := h.browser()
 	p := b.submit(b.get(inv.URL), map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
 	p = b.submit(p, nil)
 	p = b.submit(p, map[string]string{"passcode": inv.Passcode})
-	for i, want := range []string{"Download the profile", "Install it in Settings", "Sign in with your work account"} {
-		portalWantPath(t, p, "info")
-		if !strings.Contains(p.body, want) || !strings.Contains(p.body, fmt.Sprintf("%d of 3", i+1)) {
-			t.Fatalf("screen %d lacks %q:\n%s", i+1, want, p.body)
+	portalWantPath(t, p, "info")
+	for _, want := range []string{"Download the profile", "Install it", "Sign in with your work account", testMAID} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("information screen lacks %q", want)
 		}
-		if len(p.forms) != 1 || len(p.forms[0].names) != 0 {
-			t.Fatalf("screen %d: want one form with only a button", i+1)
-		}
-		e, _ := h.svc.Get(context.Background(), inv.EnrollmentID)
-		if !e.InfoSeenAt.IsZero() {
-			t.Fatalf("information acknowledged before the last screen (screen %d)", i+1)
-		}
-		// A reload shows the same screen.
-		if q := b.get(h.srv.URL + "/portal/info"); !strings.Contains(q.body, want) {
-			t.Fatalf("reload of screen %d shows another screen", i+1)
-		}
-		if i == 2 && !strings.Contains(p.body, testMAID) {
-			t.Error("last screen does not name the Managed Apple Account")
-		}
-		p = b.submit(p, nil)
 	}
-	portalWantPath(t, p, "terms")
+	if len(p.forms) != 1 || len(p.forms[0].names) != 0 {
+		t.Fatal("want one form with only a button")
+	}
 	e, _ := h.svc.Get(context.Background(), inv.EnrollmentID)
+	if !e.InfoSeenAt.IsZero() {
+		t.Fatal("information acknowledged by showing it")
+	}
+	p = b.submit(p, nil)
+	portalWantPath(t, p, "terms")
+	e, _ = h.svc.Get(context.Background(), inv.EnrollmentID)
 	if e.InfoSeenAt.IsZero() {
-		t.Fatal("information not acknowledged after the third screen")
+		t.Fatal("information not acknowledged")
 	}
 }

@@ -55,10 +55,6 @@ type portalSession struct {
 	// Privacy is set once the privacy notice was acknowledged (the notice
 	// is a portal page, not a state of the enrollment).
 	Privacy bool `json:"p,omitempty"`
-	// Info counts the screens of the three-step information screen
-	// acknowledged so far (0 to 2); the third acknowledges it in the
-	// Service.
-	Info int `json:"i,omitempty"`
 }
 
 // sessionCodec signs and verifies session cookies.

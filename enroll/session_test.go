@@ -15,7 +15,7 @@ func testCodec() *sessionCodec {
 func TestSessionRoundTrip(t *testing.T) {
 	c := testCodec()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	in := portalSession{Enrollment: "abc123", Flow: flowProfile, Expires: now.Add(time.Minute).Unix(), Privacy: true, Info: 2}
+	in := portalSession{Enrollment: "abc123", Flow: flowProfile, Expires: now.Add(time.Minute).Unix(), Privacy: true}
 	v, err := c.encode(in)
 	if err != nil {
 		t.Fatal(err)

@@ -87,8 +87,9 @@ type PortalConfig struct {
 	// DeviceIntermediates are extra intermediates for that chain.
 	DeviceIntermediates []*x509.Certificate
 
-	// TrustedOrigins are other origins (scheme://host[:port]) allowed to
-	// post to the portal's forms.
+	// TrustedOrigins are origins (scheme://host[:port]) besides
+	// PublicURL's that may post to the portal's forms. PublicURL's origin
+	// is always trusted, also when a proxy rewrites the Host header.
 	TrustedOrigins []string
 	// ClientIP returns the client address recorded in the audit trail;
 	// nil means the host part of the request's RemoteAddr. Set it when a
@@ -196,6 +197,11 @@ func NewPortal(svc *Service, cfg PortalConfig) (*Portal, error) {
 	}
 
 	csrf := http.NewCrossOriginProtection()
+	// The portal's own public origin is trusted even when a proxy in front
+	// rewrites the Host header the protection compares Origin with.
+	if err := csrf.AddTrustedOrigin(base.Scheme + "://" + base.Host); err != nil {
+		return nil, fmt.Errorf("enroll: NewPortal: PublicURL origin: %w", err)
+	}
 	for _, o := range cfg.TrustedOrigins {
 		if err := csrf.AddTrustedOrigin(o); err != nil {
 			return nil, fmt.Errorf("enroll: NewPortal: trusted origin: %w", err)

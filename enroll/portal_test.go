@@ -543,3 +543,37 @@ func TestPortalInfoScreen(t *testing.T) {
 		t.Fatal("information not acknowledged")
 	}
 }
+
+// TestPortalBehindProxy checks that a browser post whose Origin is the
+// public URL is accepted even when a proxy changed the Host header, and
+// that other origins are still refused.
+func TestPortalBehindProxy(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	p, err := enroll.NewPortal(h.svc, enroll.PortalConfig{PublicURL: "https://enroll.example.com/portal/", SessionKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := h.invite()
+	w := httptest.NewRecorder()
+	p.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://backend:8080/portal/invitation/"+inv.Token, nil))
+	cookie := w.Result().Cookies()[0]
+	for _, tt := range []struct {
+		origin string
+		status int
+	}{
+		{"https://enroll.example.com", http.StatusSeeOther},
+		{"https://evil.example", http.StatusForbidden},
+	} {
+		form := url.Values{"username": {testUsername}, "password": {testPassword}, "ownership": {"employee"}}
+		r := httptest.NewRequest(http.MethodPost, "http://backend:8080/portal/signin", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Origin", tt.origin)
+		r.Header.Set("Sec-Fetch-Site", "cross-site")
+		r.AddCookie(cookie)
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, r)
+		if w.Code != tt.status {
+			t.Errorf("origin %s: %d, want %d", tt.origin, w.Code, tt.status)
+		}
+	}
+}

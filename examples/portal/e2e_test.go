@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -31,29 +30,30 @@ import (
 	"github.com/enrollkit/enrollkit/enroll"
 )
 
-// pushSeen is one push the APNs stand-in received.
-type pushSeen struct {
-	Path   string
-	Header http.Header
-	Body   string
-	Cert   string // subject of the client certificate
-}
-
-// fakeAPNs is a local HTTP/2 stand-in for APNs that demands a client
-// certificate, records every push and wakes the simulated device the push
-// is for.
+// fakeAPNs serves devicesim's stand-in for APNs over HTTP/2 with TLS,
+// demanding a client certificate as APNs does; it records the subject of
+// every client certificate it sees.
 type fakeAPNs struct {
+	devicesim.PushServer
 	srv *httptest.Server
 
-	mu      sync.Mutex
-	pushes  []pushSeen
-	devices map[string]*devicesim.Device // by hex token
+	mu    sync.Mutex
+	certs []string
 }
 
 func newFakeAPNs(t *testing.T) *fakeAPNs {
 	t.Helper()
-	f := &fakeAPNs{devices: map[string]*devicesim.Device{}}
-	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	f := &fakeAPNs{}
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 {
+			http.Error(w, `{"reason":"NotHTTP2"}`, http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		f.certs = append(f.certs, r.TLS.PeerCertificates[0].Subject.String())
+		f.mu.Unlock()
+		f.PushServer.ServeHTTP(w, r)
+	}))
 	f.srv.EnableHTTP2 = true
 	f.srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
 	f.srv.StartTLS()
@@ -61,44 +61,13 @@ func newFakeAPNs(t *testing.T) *fakeAPNs {
 	return f
 }
 
-func (f *fakeAPNs) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	p := pushSeen{Path: r.URL.Path, Header: r.Header.Clone(), Body: string(body)}
-	if r.ProtoMajor != 2 {
-		http.Error(w, `{"reason":"NotHTTP2"}`, http.StatusBadRequest)
-		return
-	}
-	if len(r.TLS.PeerCertificates) > 0 {
-		p.Cert = r.TLS.PeerCertificates[0].Subject.String()
-	}
-	f.mu.Lock()
-	f.pushes = append(f.pushes, p)
-	d := f.devices[strings.TrimPrefix(r.URL.Path, "/3/device/")]
-	f.mu.Unlock()
-	if d == nil {
-		w.WriteHeader(http.StatusBadRequest)
-		io.WriteString(w, `{"reason":"BadDeviceToken"}`)
-		return
-	}
-	w.Header().Set("apns-id", "11111111-2222-3333-4444-555555555555")
-	w.WriteHeader(http.StatusOK)
-	d.Push()
-}
-
-func (f *fakeAPNs) register(d *devicesim.Device) {
-	pt, ok := d.PushTarget()
-	if !ok {
-		panic("device has no push token")
-	}
-	f.mu.Lock()
-	f.devices[hex.EncodeToString(pt.Token)] = d
-	f.mu.Unlock()
-}
-
-func (f *fakeAPNs) seen() []pushSeen {
+func (f *fakeAPNs) lastCert() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]pushSeen(nil), f.pushes...)
+	if len(f.certs) == 0 {
+		return ""
+	}
+	return f.certs[len(f.certs)-1]
 }
 
 // testServer is the example server running in-process on a loopback port.
@@ -167,7 +136,9 @@ func writePushCert(t *testing.T, dir, topic string) string {
 	return path
 }
 
-func startServer(t *testing.T) *testServer {
+// startServer starts the example server with a push certificate and a
+// local APNs stand-in; extra flags are appended to the command line.
+func startServer(t *testing.T, extra ...string) *testServer {
 	t.Helper()
 	ctx := t.Context()
 	work := t.TempDir()
@@ -181,13 +152,13 @@ func startServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, rest, err := parseFlags([]string{
+	cfg, rest, err := parseFlags(append([]string{
 		"-data", filepath.Join(work, "data"),
 		"-listen", ln.Addr().String(),
 		"-push-cert", writePushCert(t, work, ts.topic),
 		"-apns-url", ts.apns.srv.URL,
 		"-apns-ca", caFile,
-	}, io.Discard)
+	}, extra...), io.Discard)
 	if err != nil || len(rest) != 0 {
 		t.Fatalf("parseFlags: %v %q", err, rest)
 	}
@@ -269,7 +240,7 @@ func exerciseMDM(t *testing.T, ts *testServer, d *devicesim.Device, id string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	ts.apns.register(d)
+	ts.apns.Add(d)
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx) }()
 
@@ -292,8 +263,14 @@ func exerciseMDM(t *testing.T, ts *testServer, d *devicesim.Device, id string) {
 	}
 
 	pt, _ := d.PushTarget()
-	pushes := ts.apns.seen()
+	pushes := ts.apns.Pushes()
+	if len(pushes) == 0 {
+		t.Fatal("no push reached the APNs stand-in")
+	}
 	last := pushes[len(pushes)-1]
+	if !last.Delivered || last.Status != http.StatusOK {
+		t.Fatalf("push refused by the APNs stand-in: %d %s", last.Status, last.Reason)
+	}
 	want := map[string]string{"apns-push-type": "mdm", "apns-topic": ts.topic}
 	for k, v := range want {
 		if got := last.Header.Get(k); got != v {
@@ -303,14 +280,14 @@ func exerciseMDM(t *testing.T, ts *testServer, d *devicesim.Device, id string) {
 	if last.Header.Get("apns-expiration") == "" {
 		t.Error("push without apns-expiration: APNs would not store it for an offline device")
 	}
-	if wantBody := fmt.Sprintf(`{"mdm":%q}`, pt.PushMagic); last.Body != wantBody {
+	if wantBody := fmt.Sprintf(`{"mdm":%q}`, pt.PushMagic); string(last.Body) != wantBody {
 		t.Errorf("push body = %s, want %s", last.Body, wantBody)
 	}
-	if last.Path != "/3/device/"+hex.EncodeToString(pt.Token) {
-		t.Errorf("push path = %s", last.Path)
+	if !bytes.Equal(last.Token, pt.Token) {
+		t.Errorf("push token = %x, want %x", last.Token, pt.Token)
 	}
-	if !strings.Contains(last.Cert, ts.topic) {
-		t.Errorf("push client certificate = %q, want the push certificate", last.Cert)
+	if c := ts.apns.lastCert(); !strings.Contains(c, ts.topic) {
+		t.Errorf("push client certificate = %q, want the push certificate", c)
 	}
 
 	// The push woke the device; wait until its answer is stored.
@@ -385,15 +362,42 @@ func TestProfileBasedEnrollmentEndToEnd(t *testing.T) {
 }
 
 func TestAccountDrivenEnrollmentEndToEnd(t *testing.T) {
-	ts := startServer(t)
+	// The server trusts only devices whose identity chains to this root,
+	// as a production server trusts only Apple's device CA.
+	deviceCA, err := devicesim.NewDeviceCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootFile := filepath.Join(t.TempDir(), "device-root.pem")
+	if err := os.WriteFile(rootFile, deviceCA.RootPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, "-device-ca-root", rootFile)
 	var inv invitationOut
 	if code := ts.admin(t, "POST", "/invitations", map[string]string{"user": "alice"}, &inv); code != http.StatusCreated {
 		t.Fatalf("invite: %d", code)
 	}
-	d := ts.newDevice(t)
-	if err := d.EnrollWithAccount(t.Context(), "alice@example.com", ts.url, devicesim.Credentials{
-		Username: "alice", Password: "correct horse", Passcode: inv.Passcode,
-	}); err != nil {
+	creds := devicesim.Credentials{Username: "alice", Password: "correct horse", Passcode: inv.Passcode}
+
+	// A device whose identity comes from another CA is turned away
+	// before the portal.
+	stranger := ts.newDevice(t)
+	if _, err := stranger.RequestProfile(t.Context(), "alice@example.com", ts.url, creds); err == nil {
+		t.Fatal("a device identity from an untrusted CA got a profile")
+	}
+	if e := ts.enrollment(t, inv.EnrollmentID); e.State != enroll.StateInvited {
+		t.Fatalf("the refused device moved the enrollment to %s", e.State)
+	}
+
+	d, err := devicesim.New(devicesim.Options{
+		AllowInsecureURLs: true,
+		ProfileRoots:      ts.st.pki.Roots(),
+		DeviceCA:          deviceCA,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.EnrollWithAccount(t.Context(), "alice@example.com", ts.url, creds); err != nil {
 		t.Fatalf("enroll: %v", err)
 	}
 	e := ts.enrollment(t, inv.EnrollmentID)

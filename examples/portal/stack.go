@@ -135,10 +135,23 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 		st.Close()
 		return nil, err
 	}
+	var deviceRoots *x509.CertPool
+	if cfg.DeviceCARoot != "" {
+		certs, err := new(credentials.Loader).LoadCertificates(ctx, cfg.DeviceCARoot)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("-device-ca-root: %w", err)
+		}
+		deviceRoots = x509.NewCertPool()
+		for _, c := range certs {
+			deviceRoots.AddCert(c)
+		}
+	}
 	st.portal, err = enroll.NewPortal(st.enroll, enroll.PortalConfig{
 		PublicURL:    cfg.PublicURL + portalPath,
 		SessionKey:   sessionKey,
 		Organization: cfg.Organization,
+		DeviceRoots:  deviceRoots,
 		Logger:       logger.With("component", "portal"),
 	})
 	if err != nil {

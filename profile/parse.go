@@ -50,7 +50,9 @@ type Parsed struct {
 // Parse reads a profile as a device receives it: either a bare XML or
 // binary property list, or one wrapped in CMS SignedData (DER or BER). For
 // signed input it verifies the signature, the message digest and, when
-// opts.Roots is set, the signer's chain (any extended key usage). Errors
+// opts.Roots is set, the signer's chain (any extended key usage). Exactly
+// one signer is accepted, with RSA or ECDSA and any digest from SHA-1 to
+// SHA-512, so that profiles signed by older tools still read. Errors
 // wrap ErrTooLarge (as a *SizeError), ErrNotProfile, ErrUnsigned,
 // ErrSignature or ErrUntrusted; decoding errors are *FieldError values.
 func Parse(data []byte, opts ParseOptions) (*Parsed, error) {

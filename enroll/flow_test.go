@@ -527,6 +527,9 @@ func TestFlowUnhappyPaths(t *testing.T) {
 		b.get(inv.URL)
 		p := b.post(h.srv.URL+"/portal/terms", url.Values{"accept": {"yes"}})
 		portalWantStatus(t, p, http.StatusForbidden)
+		if !strings.Contains(p.body, `href="`+h.srv.URL+`/portal/signin">Continue</a>`) {
+			t.Fatalf("refusal does not lead back to the current step:\n%s", p.body)
+		}
 		p = b.post(h.srv.URL+"/portal/account/finish", nil)
 		portalWantStatus(t, p, http.StatusForbidden)
 		// A GET of a later step lands on the current one.

@@ -101,10 +101,12 @@ type pageData struct {
 	// DownloadURL and ExpiresIn describe the profile download link.
 	DownloadURL string
 	ExpiresIn   string
-	// Heading, Detail and RestartURL fill the error page.
-	Heading    string
-	Detail     string
-	RestartURL string
+	// Heading, Detail, RestartURL and RestartLabel fill the error page:
+	// RestartURL, if set, is a link labelled RestartLabel.
+	Heading      string
+	Detail       string
+	RestartURL   string
+	RestartLabel string
 }
 
 // newNonce returns a fresh random CSP nonce.

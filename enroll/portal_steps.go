@@ -110,7 +110,7 @@ func (p *Portal) step(page string, h func(http.ResponseWriter, *http.Request, *s
 		}
 		pl := p.placeOf(e, sess)
 		if pl.page != page {
-			if r.Method == http.MethodGet && pl.page != "" {
+			if r.Method != http.MethodPost && pl.page != "" {
 				p.redirect(w, r, pl.page)
 				return
 			}
@@ -192,7 +192,7 @@ func describeError(err error) (status int, heading, detail string) {
 // renderError renders the error page. restart, if set, is offered as a
 // link to continue.
 func (p *Portal) renderError(w http.ResponseWriter, r *http.Request, status int, heading, detail, restart string) {
-	d := pageData{Heading: heading, RestartURL: restart, Device: deviceName(r)}
+	d := pageData{Heading: heading, RestartURL: restart, Device: deviceName(r), RestartLabel: "Continue"}
 	if status >= 400 {
 		d.Error = detail
 	} else {

@@ -441,6 +441,13 @@ func TestFlowUnhappyPaths(t *testing.T) {
 		if strings.ReplaceAll(inv.Passcode, "-", "") == wrong {
 			wrong = "11111111"
 		}
+		// Malformed input is refused without using up an attempt.
+		q := b.submit(p, map[string]string{"passcode": strings.Repeat("1", 2000)})
+		portalWantStatus(t, q, http.StatusBadRequest)
+		q = b.submit(p, map[string]string{"passcode": ""})
+		portalWantStatus(t, q, http.StatusBadRequest)
+		big := b.post(h.srv.URL+"/portal/passcode", url.Values{"passcode": {strings.Repeat("9", 70<<10)}})
+		portalWantStatus(t, big, http.StatusBadRequest)
 		for left := enroll.DefaultPasscodeAttempts - 1; left > 0; left-- {
 			p = b.submit(p, map[string]string{"passcode": wrong})
 			portalWantStatus(t, p, http.StatusUnauthorized)

@@ -152,7 +152,9 @@ func (p *Portal) startOver(w http.ResponseWriter, r *http.Request, err error) {
 func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, heading, detail := describeError(err)
 	if status >= 500 {
-		p.logger.ErrorContext(r.Context(), "enroll: portal step failed", "path", r.URL.Path, "error", err)
+		// The route pattern, not the path: paths carry invitation and
+		// download tokens, which must not reach the logs.
+		p.logger.ErrorContext(r.Context(), "enroll: portal step failed", "route", r.Pattern, "error", err)
 	}
 	p.renderError(w, r, status, heading, detail, "")
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -576,4 +577,45 @@ func TestPortalBehindProxy(t *testing.T) {
 			t.Errorf("origin %s: %d, want %d", tt.origin, w.Code, tt.status)
 		}
 	}
+}
+
+// TestPortalLogsNoSecrets runs failing requests that carry tokens in their
+// paths and checks the tokens stay out of the log.
+func TestPortalLogsNoSecrets(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := newHarness(t, harnessOptions{portalCfg: func(c *enroll.PortalConfig) { c.Logger = logger }})
+	inv := h.invite()
+	h.store.down.Store(true)
+	b := h.browser()
+	portalWantStatus(t, b.get(inv.URL), http.StatusInternalServerError)
+	portalWantStatus(t, b.get(h.srv.URL+"/portal/profile/secret-download-token"), http.StatusInternalServerError)
+	h.store.down.Store(false)
+	out := buf.String()
+	if !strings.Contains(out, "portal step failed") {
+		t.Fatalf("failure not logged:\n%s", out)
+	}
+	for _, secret := range []string{inv.Token, "secret-download-token"} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("log carries a token:\n%s", out)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

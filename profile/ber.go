@@ -12,90 +12,127 @@ const maxBERDepth = 64
 
 var errBERDepth = errors.New("ASN.1 nesting too deep")
 
-// normalizeBER rewrites a BER-encoded structure as DER-length encoding:
+// normalizeBER rewrites a BER-encoded structure with DER lengths:
 // indefinite lengths become definite and constructed OCTET STRINGs (the
 // chunks a streaming signer such as openssl cms -stream writes for the
 // encapsulated content) become one primitive OCTET STRING. The CMS library
 // would otherwise keep only the first chunk and report a digest mismatch
 // for any profile larger than one chunk. Nesting is bounded by
 // maxBERDepth, and the input must be exactly one element.
+//
+// It works in two passes — measure every element, then write — so that
+// memory and time stay linear in the input however deep it nests.
 func normalizeBER(data []byte) ([]byte, error) {
-	out, rest, err := berElement(make([]byte, 0, len(data)), data, 0)
+	var c berConv
+	n, rest, err := c.measure(data, 0, false)
 	if err != nil {
 		return nil, err
 	}
 	if len(rest) != 0 {
 		return nil, errors.New("trailing data after the ASN.1 structure")
 	}
+	out := make([]byte, 0, n)
+	out, _ = c.write(out, data, false)
 	return out, nil
 }
 
-// berElement converts the element at the start of data, appends it to
-// out and returns the input after it.
-func berElement(out, data []byte, depth int) ([]byte, []byte, error) {
+// berConv holds the DER content length of every element, in the order
+// both passes visit them.
+type berConv struct {
+	lens []int
+	next int
+}
+
+// isChunked reports whether tag is a universal constructed OCTET STRING.
+func isChunked(tag []byte) bool { return len(tag) == 1 && tag[0] == 0x24 }
+
+// measure records the DER content length of the element at data and its
+// descendants, and returns how many bytes the element adds to its parent:
+// its whole DER encoding or, inside a chunked OCTET STRING, its contents.
+func (c *berConv) measure(data []byte, depth int, inChunks bool) (int, []byte, error) {
 	if depth > maxBERDepth {
-		return nil, nil, errBERDepth
+		return 0, nil, errBERDepth
 	}
 	tag, body, rest, indefinite, err := berHeader(data)
 	if err != nil {
-		return nil, nil, err
+		return 0, nil, err
 	}
-	constructed := tag[0]&0x20 != 0
-	if !constructed {
+	if inChunks && tag[0] != 0x04 && tag[0] != 0x24 {
+		return 0, nil, fmt.Errorf("constructed OCTET STRING holds tag %#x", tag[0])
+	}
+	slot := len(c.lens)
+	c.lens = append(c.lens, 0)
+	size := 0
+	if tag[0]&0x20 == 0 {
 		if indefinite {
-			return nil, nil, errors.New("indefinite length on a primitive element")
+			return 0, nil, errors.New("indefinite length on a primitive element")
 		}
-		out = append(out, tag...)
-		out = appendLength(out, len(body))
-		return append(out, body...), rest, nil
+		size = len(body)
+	} else {
+		chunked := isChunked(tag)
+		src := body
+		if indefinite {
+			src = rest
+		}
+		for {
+			if indefinite {
+				if len(src) >= 2 && src[0] == 0 && src[1] == 0 {
+					rest = src[2:]
+					break
+				}
+				if len(src) == 0 {
+					return 0, nil, errors.New("missing end of contents")
+				}
+			} else if len(src) == 0 {
+				break
+			}
+			var n int
+			n, src, err = c.measure(src, depth+1, chunked)
+			if err != nil {
+				return 0, nil, err
+			}
+			size += n
+		}
 	}
+	c.lens[slot] = size
+	if inChunks {
+		return size, rest, nil
+	}
+	return len(tag) + lenLen(size) + size, rest, nil
+}
 
-	// Convert the children into a scratch buffer to learn their length.
-	octets := len(tag) == 1 && tag[0] == 0x24 // constructed OCTET STRING
-	var children []byte
+// write appends the element at data as measure sized it and returns the
+// input after it. The input was validated by measure.
+func (c *berConv) write(out, data []byte, inChunks bool) ([]byte, []byte) {
+	tag, body, rest, indefinite, _ := berHeader(data)
+	size := c.lens[c.next]
+	c.next++
+	if !inChunks {
+		if isChunked(tag) {
+			out = append(out, 0x04)
+		} else {
+			out = append(out, tag...)
+		}
+		out = appendLength(out, size)
+	}
+	if tag[0]&0x20 == 0 {
+		return append(out, body...), rest
+	}
+	chunked := isChunked(tag)
 	src := body
 	if indefinite {
 		src = rest
 	}
 	for {
 		if indefinite {
-			if len(src) >= 2 && src[0] == 0 && src[1] == 0 {
-				src = src[2:]
-				break
-			}
-			if len(src) == 0 {
-				return nil, nil, errors.New("missing end of contents")
+			if src[0] == 0 && src[1] == 0 {
+				return out, src[2:]
 			}
 		} else if len(src) == 0 {
-			break
+			return out, rest
 		}
-		start := len(children)
-		children, src, err = berElement(children, src, depth+1)
-		if err != nil {
-			return nil, nil, err
-		}
-		if octets {
-			// Keep only the chunk's contents: a primitive OCTET STRING
-			// header is tag, then the length; nested constructed chunks
-			// were already flattened to primitive ones.
-			chunk := children[start:]
-			if chunk[0] != 0x04 {
-				return nil, nil, fmt.Errorf("constructed OCTET STRING holds tag %#x", chunk[0])
-			}
-			_, content, _, _, _ := berHeader(chunk)
-			children = append(children[:start], content...)
-		}
+		out, src = c.write(out, src, chunked)
 	}
-	if indefinite {
-		rest = src
-	}
-	if octets {
-		out = append(out, 0x04)
-	} else {
-		out = append(out, tag...)
-	}
-	out = appendLength(out, len(children))
-	return append(out, children...), rest, nil
 }
 
 // berHeader splits off the element at the start of data: its tag bytes,

@@ -335,6 +335,9 @@ func TestPortalWellKnown(t *testing.T) {
 		{"unknown user", http.MethodGet, "user-identifier=eve%40example.com", http.StatusForbidden},
 		{"unknown domain", http.MethodGet, "user-identifier=jane%40other.example", http.StatusForbidden},
 		{"no identifier", http.MethodGet, "model-family=iPhone", http.StatusBadRequest},
+		{"ipad", http.MethodGet, "user-identifier=jane%40example.com&model-family=iPad", http.StatusOK},
+		{"apple tv", http.MethodGet, "user-identifier=jane%40example.com&model-family=AppleTV", http.StatusForbidden},
+		{"watch", http.MethodGet, "user-identifier=jane%40example.com&model-family=Watch", http.StatusForbidden},
 		{"post", http.MethodPost, "user-identifier=jane%40example.com", http.StatusMethodNotAllowed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -356,7 +359,7 @@ func TestPortalWellKnown(t *testing.T) {
 				return
 			}
 			var fail enroll.WellKnownError
-			if err := json.NewDecoder(resp.Body).Decode(&fail); err != nil || fail.Code != enroll.WellKnownFailedCode || fail.Message != "Ask IT." || fail.Description == "" {
+			if err := json.NewDecoder(resp.Body).Decode(&fail); err != nil || fail.Code != enroll.WellKnownFailedCode || fail.Message == "" || fail.Description == "" || (!strings.Contains(tt.query, "model-family") && fail.Message != "Ask IT.") {
 				t.Fatalf("body %+v %v", fail, err)
 			}
 		})

@@ -10,7 +10,8 @@ import (
 // mounted at WellKnownPath on the domain of the users' Managed Apple
 // Accounts. For a user with an open enrollment it answers 200 with the
 // Portal's BaseURL (version mdm-byod); for an unknown user, or one without an
-// invitation, 403 with a com.apple.well-known.failed body whose message the
+// invitation, or a device family without User Enrollment (Apple TV, Apple
+// Watch), 403 with a com.apple.well-known.failed body whose message the
 // device shows; for a malformed query 400 with the same kind of body.
 func (p *Portal) WellKnownHandler() http.Handler {
 	return http.HandlerFunc(p.handleWellKnown)
@@ -27,6 +28,12 @@ func (p *Portal) handleWellKnown(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, WellKnownError{Code: WellKnownFailedCode,
 			Description: err.Error(), Message: p.wkMessage})
+		return
+	}
+	if q.ModelFamily == "AppleTV" || q.ModelFamily == "Watch" {
+		writeJSON(w, http.StatusForbidden, WellKnownError{Code: WellKnownFailedCode,
+			Description: "User Enrollment is not available for model family " + q.ModelFamily,
+			Message:     "This device cannot be enrolled with a work account."})
 		return
 	}
 	if _, err := p.svc.LookupAccount(r.Context(), q.UserIdentifier); err != nil {

@@ -233,7 +233,7 @@ func (p *Portal) handleInvitation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := portalSession{Enrollment: e.ID, Flow: flowProfile}
-	if old, err := p.sessions.get(r, p.now()); err == nil && old.Enrollment == e.ID && old.Flow == flowProfile {
+	if old, err := p.sessions.get(r, p.now()); err == nil && old.Enrollment == e.ID {
 		s.Privacy = old.Privacy
 	}
 	if err := p.sessions.set(w, r, p.now(), s); err != nil {
@@ -266,8 +266,8 @@ func (p *Portal) handleInvitationQR(w http.ResponseWriter, r *http.Request) {
 // handleAccountStart is where the device's web view lands in account-driven
 // enrollment (the url of the Bearer challenge, with user-identifier added).
 // It binds the web view to the user's open enrollment. An enrollment that
-// was already started is continued only by the browser that started it:
-// the user-identifier alone proves nothing.
+// was already started is continued only by a browser whose session holds it
+// (from either flow): the user-identifier alone proves nothing.
 func (p *Portal) handleAccountStart(w http.ResponseWriter, r *http.Request) {
 	q, err := ParseWellKnownQuery(r.URL.RawQuery)
 	if err != nil {
@@ -286,8 +286,10 @@ func (p *Portal) handleAccountStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := portalSession{Enrollment: e.ID, Flow: flowAccount}
-	if old, err := p.sessions.get(r, p.now()); err == nil && old.Enrollment == e.ID && old.Flow == flowAccount {
-		s = old
+	if old, err := p.sessions.get(r, p.now()); err == nil && old.Enrollment == e.ID {
+		// This browser already holds the enrollment (in either flow):
+		// continue it here, now account-driven.
+		s.Privacy = old.Privacy
 	} else if e.State != StateInvited {
 		p.renderError(w, r, http.StatusConflict, "Enrollment already started",
 			"This enrollment was started on another device or browser. Continue there, or ask your IT department for a new invitation.", "")

@@ -622,3 +622,24 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestPortalFlowSwitch starts in Safari with the invitation link and
+// continues in the device's web view of account-driven enrollment, which
+// shares Safari's cookies: the session carries over, and the hand-off is
+// account-driven.
+func TestPortalFlowSwitch(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	inv := h.invite()
+	b := h.browser()
+	p := b.submit(b.get(inv.URL), map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
+	p = b.submit(p, nil)
+	portalWantPath(t, p, "passcode")
+	p = b.get(h.srv.URL + "/portal/account/start?user-identifier=" + url.QueryEscape(testMAID))
+	portalWantPath(t, p, "passcode")
+	p = b.submit(p, map[string]string{"passcode": inv.Passcode})
+	p = b.submit(p, nil)
+	p = b.submit(p, map[string]string{"accept": "yes"})
+	if p.status != http.StatusPermanentRedirect {
+		t.Fatalf("after switching flows the end is %d, want the 308 hand-off", p.status)
+	}
+}

@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -38,7 +39,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "devicesim:", err)
 		}
@@ -48,6 +49,7 @@ func main() {
 
 type config struct {
 	invite, account, baseURL string
+	invitation               string
 	creds                    devicesim.Credentials
 	caFile, deviceCAFile     string
 	allowHTTP, once          bool
@@ -65,6 +67,7 @@ func parse(args []string, stderr io.Writer) (*config, []string, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.invite, "invite", "", "invitation URL (profile-based User Enrollment)")
+	fs.StringVar(&c.invitation, "invitation", "", "file (- for standard input) holding the JSON object `portal invite` prints; sets -invite and -passcode")
 	fs.StringVar(&c.account, "account", "", "Managed Apple ID (account-driven User Enrollment)")
 	fs.StringVar(&c.baseURL, "base-url", "", "URL of the server answering the well-known request (default: https://<domain of -account>)")
 	fs.StringVar(&c.creds.Username, "user", "", "corporate user name typed on the portal")
@@ -83,7 +86,7 @@ func parse(args []string, stderr io.Writer) (*config, []string, error) {
 	return c, fs.Args(), nil
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c, rest, err := parse(args, stderr)
 	if err != nil {
 		return err
@@ -109,6 +112,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "device CA: %s (created: %v)\nroot for servers to trust: %s\n", c.deviceCAFile, created, rootFile)
 		return nil
 	}
+	if c.invitation != "" {
+		if err := readInvitation(c, stdin); err != nil {
+			return err
+		}
+	}
 	if (c.invite == "") == (c.account == "") {
 		return errors.New("give exactly one of -invite and -account")
 	}
@@ -124,6 +132,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s holds no PEM certificate", c.caFile)
 		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if tr.TLSClientConfig == nil {
+			tr.TLSClientConfig = &tls.Config{}
+		}
 		tr.TLSClientConfig.RootCAs = pool
 		opts.HTTPClient = &http.Client{Transport: tr, Timeout: time.Minute}
 		opts.ProfileRoots = pool
@@ -205,4 +216,35 @@ func loadOrCreateDeviceCA(path string) (*devicesim.DeviceCA, bool, error) {
 		return nil, false, err
 	}
 	return ca, true, nil
+}
+
+// readInvitation takes the invitation URL and passcode from the JSON object
+// that `portal invite` prints, so the two commands can be piped together.
+func readInvitation(c *config, stdin io.Reader) error {
+	var r io.Reader = stdin
+	if c.invitation != "-" {
+		f, err := os.Open(c.invitation)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	var inv struct {
+		URL      string `json:"url"`
+		Passcode string `json:"passcode"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&inv); err != nil {
+		return fmt.Errorf("-invitation: %w", err)
+	}
+	if inv.URL == "" || inv.Passcode == "" {
+		return errors.New("-invitation: the JSON object has no url or passcode")
+	}
+	if c.invite == "" {
+		c.invite = inv.URL
+	}
+	if c.creds.Passcode == "" {
+		c.creds.Passcode = inv.Passcode
+	}
+	return nil
 }

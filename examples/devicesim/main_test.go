@@ -21,7 +21,7 @@ func TestDeviceCASubcommand(t *testing.T) {
 	var out bytes.Buffer
 	for i, wantCreated := range []string{"created: true", "created: false"} {
 		out.Reset()
-		if err := run(context.Background(), []string{"-device-ca", file, "device-ca"}, &out, io.Discard); err != nil {
+		if err := run(context.Background(), []string{"-device-ca", file, "device-ca"}, nil, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(out.String(), wantCreated) {
@@ -59,7 +59,7 @@ func TestRunErrors(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := run(context.Background(), tc.args, io.Discard, io.Discard)
+			err := run(context.Background(), tc.args, nil, io.Discard, io.Discard)
 			if !tc.want(err) {
 				t.Errorf("run = %v", err)
 			}

@@ -105,6 +105,11 @@ func Unmarshal(data []byte) (*Profile, error) {
 }
 
 func unmarshal(data []byte) (p *Profile, f Format, err error) {
+	if bytes.HasPrefix(data, []byte("bplist")) {
+		if err := checkBplist(data); err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", ErrNotProfile, err)
+		}
+	}
 	var v any
 	format, err := decodePlist(data, &v)
 	if err != nil {

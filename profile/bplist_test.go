@@ -1,0 +1,105 @@
+package profile
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"testing"
+)
+
+// bplistOf assembles a binary property list from encoded objects (with
+// one-byte object references) and the index of the top object.
+func bplistOf(objects [][]byte, top int) []byte { return bplistRefs(objects, top, 1) }
+
+func bplistRefs(objects [][]byte, top, refSize int) []byte {
+	out := []byte("bplist00")
+	var offsets []int
+	for _, o := range objects {
+		offsets = append(offsets, len(out))
+		out = append(out, o...)
+	}
+	table := len(out)
+	for _, o := range offsets {
+		out = binary.BigEndian.AppendUint32(out, uint32(o))
+	}
+	trailer := make([]byte, 32)
+	trailer[6], trailer[7] = 4, byte(refSize)
+	binary.BigEndian.PutUint64(trailer[8:], uint64(len(objects)))
+	binary.BigEndian.PutUint64(trailer[16:], uint64(top))
+	binary.BigEndian.PutUint64(trailer[24:], uint64(table))
+	return append(out, trailer...)
+}
+
+// arrayOf encodes an array of n references to object ref.
+func arrayOf(n int, ref byte) []byte {
+	o := []byte{0xaf, 0x11, byte(n >> 8), byte(n)}
+	return append(o, bytes.Repeat([]byte{ref}, n)...)
+}
+
+func TestCheckBplist(t *testing.T) {
+	// Four levels of 200 references to the next level: 1.6 billion values
+	// from about a kilobyte.
+	bomb := bplistOf([][]byte{arrayOf(200, 1), arrayOf(200, 2), arrayOf(200, 3), arrayOf(200, 4), {0x51, 'x'}}, 0)
+	if _, err := Unmarshal(bomb); !errors.Is(err, ErrNotProfile) || !errors.Is(err, errPlistBomb) {
+		t.Fatalf("bomb: error = %v", err)
+	}
+
+	loop := bplistOf([][]byte{arrayOf(1, 1), arrayOf(1, 0)}, 0)
+	if _, err := Unmarshal(loop); !errors.Is(err, ErrNotProfile) {
+		t.Errorf("loop: error = %v", err)
+	}
+
+	// Sharing within the limit is fine: a dictionary whose keys and
+	// values repeat one string.
+	shared := bplistOf([][]byte{{0xd1, 1, 2}, {0x5b, 'P', 'a', 'y', 'l', 'o', 'a', 'd', 'T', 'y', 'p', 'e'}, {0x5d, 'C', 'o', 'n', 'f', 'i', 'g', 'u', 'r', 'a', 't', 'i', 'o', 'n'}}, 0)
+	if err := checkBplist(shared); err != nil {
+		t.Fatalf("shared: %v", err)
+	}
+	if _, err := Unmarshal(shared); err != nil {
+		t.Errorf("shared: %v", err)
+	}
+
+	// Every golden profile passes in binary form.
+	p, err := Unmarshal(mustRead(t, "testdata/device-enrollment.mobileconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, _ := MarshalFormat(p, Binary)
+	if err := checkBplist(bin); err != nil {
+		t.Errorf("golden profile: %v", err)
+	}
+
+	bad := map[string][]byte{
+		"short":            []byte("bplist00"),
+		"top out of range": bplistOf([][]byte{{0x51, 'x'}}, 3),
+		"ref out of range": bplistOf([][]byte{arrayOf(1, 9)}, 0),
+		"count too large":  bplistOf([][]byte{{0xaf, 0x11, 0xff, 0xff, 0}}, 0),
+		"bad count marker": bplistOf([][]byte{{0xaf, 0x51, 0, 0}}, 0),
+		"deep":             deepBplist(maxPlistDepth + 10),
+	}
+	for name, in := range bad {
+		if err := checkBplist(in); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// deepBplist nests depth one-element arrays (two-byte references).
+func deepBplist(depth int) []byte {
+	var objs [][]byte
+	for i := 0; i < depth; i++ {
+		objs = append(objs, []byte{0xa1, byte((i + 1) >> 8), byte(i + 1)})
+	}
+	objs = append(objs, []byte{0x51, 'x'})
+	return bplistRefs(objs, 0, 2)
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -103,4 +104,48 @@ func checkBplist(data []byte) error {
 	}
 	_, err := count(top, 0)
 	return err
+}
+
+// checkXMLDepth fails when the elements of an XML document nest deeper
+// than maxPlistDepth. The XML decoder recurses once per level, and a
+// megabyte of nested arrays costs it over a hundred megabytes. Comments,
+// CDATA sections, declarations and processing instructions are skipped;
+// the decoder checks everything else.
+func checkXMLDepth(data []byte) error {
+	depth := 0
+	for i := 0; i < len(data); i++ {
+		if data[i] != '<' || i+1 >= len(data) {
+			continue
+		}
+		rest := data[i+1:]
+		switch {
+		case bytes.HasPrefix(rest, []byte("!--")):
+			end := bytes.Index(rest, []byte("-->"))
+			if end < 0 {
+				return nil
+			}
+			i += end
+		case bytes.HasPrefix(rest, []byte("![CDATA[")):
+			end := bytes.Index(rest, []byte("]]>"))
+			if end < 0 {
+				return nil
+			}
+			i += end
+		case rest[0] == '/':
+			depth--
+		case rest[0] == '?' || rest[0] == '!':
+		default:
+			end := bytes.IndexByte(rest, '>')
+			if end < 0 {
+				return nil
+			}
+			if end == 0 || rest[end-1] != '/' {
+				if depth++; depth > maxPlistDepth {
+					return fmt.Errorf("XML property list nests deeper than %d levels", maxPlistDepth)
+				}
+			}
+			i += end
+		}
+	}
+	return nil
 }

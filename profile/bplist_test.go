@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -102,4 +103,29 @@ func mustRead(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func TestCheckXMLDepth(t *testing.T) {
+	nest := func(n int) []byte {
+		return []byte(`<?xml version="1.0"?><!-- <a><b> --><plist version="1.0">` +
+			strings.Repeat("<array>", n) + `<string><![CDATA[<<<<]]></string><true/>` +
+			strings.Repeat("</array>", n) + `</plist>`)
+	}
+	if err := checkXMLDepth(nest(maxPlistDepth - 2)); err != nil {
+		t.Errorf("allowed depth: %v", err)
+	}
+	if _, err := Unmarshal(nest(maxPlistDepth + 1)); !errors.Is(err, ErrNotProfile) {
+		t.Errorf("too deep: error = %v", err)
+	}
+	for _, golden := range []string{"user-enrollment", "account-driven", "device-enrollment"} {
+		if err := checkXMLDepth(mustRead(t, "testdata/"+golden+".mobileconfig")); err != nil {
+			t.Errorf("%s: %v", golden, err)
+		}
+	}
+	// Unterminated constructs are left to the decoder.
+	for _, in := range []string{"<!-- x", "<![CDATA[ x", "<dict", "<", "<>"} {
+		if err := checkXMLDepth([]byte(in)); err != nil {
+			t.Errorf("%q: %v", in, err)
+		}
+	}
 }

@@ -105,10 +105,12 @@ func Unmarshal(data []byte) (*Profile, error) {
 }
 
 func unmarshal(data []byte) (p *Profile, f Format, err error) {
+	check := checkXMLDepth
 	if bytes.HasPrefix(data, []byte("bplist")) {
-		if err := checkBplist(data); err != nil {
-			return nil, 0, fmt.Errorf("%w: %w", ErrNotProfile, err)
-		}
+		check = checkBplist
+	}
+	if err := check(data); err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrNotProfile, err)
 	}
 	var v any
 	format, err := decodePlist(data, &v)

@@ -206,9 +206,11 @@ func (st *stack) loadPush(ctx context.Context) error {
 		st.topic = strings.TrimSpace(string(t))
 		return nil
 	}
-	loader := credentials.Loader{
-		Password: credentials.PasswordEnv("ENROLLKIT_PUSH_CERT_PASSWORD"),
-		Logger:   st.logger,
+	loader := credentials.Loader{Logger: st.logger}
+	if _, ok := os.LookupEnv("ENROLLKIT_PUSH_CERT_PASSWORD"); ok {
+		// A PKCS#12 push certificate's password; without the variable the
+		// file is opened with the empty password.
+		loader.Password = credentials.PasswordEnv("ENROLLKIT_PUSH_CERT_PASSWORD")
 	}
 	if st.cfg.VaultPasswordFile != "" {
 		loader.VaultPassword = credentials.PasswordFile(st.cfg.VaultPasswordFile)

@@ -691,8 +691,8 @@ func TestPushLogs(t *testing.T) {
 	out := buf.String()
 	mu.Unlock()
 	for _, want := range []string{
-		`level=DEBUG msg="apns: retrying push" enrollment_id=enrollment-0 attempt=1`,
-		`level=ERROR msg="apns: push failed" enrollment_id=enrollment-1 status=403 reason=BadCertificate`,
+		`level=DEBUG msg="apns: retrying push" enrollment=enrollment-0 attempt=1`,
+		`level=ERROR msg="apns: push failed" enrollment=enrollment-1 status=403 reason=BadCertificate`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)

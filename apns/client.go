@@ -90,7 +90,11 @@ type Options struct {
 	// ignored, and Close leaves the client alone.
 	HTTPClient *http.Client
 
-	// Logger receives retry and failure records. Nil discards them.
+	// Logger receives retry records (Debug) and one record per push that
+	// failed for good: Debug when APNs rejected it or the target was
+	// invalid, Warn when APNs stayed unavailable, Error when it refused the
+	// certificate. A Service using this Client as its Pusher does not log
+	// these failures again. Nil discards them.
 	Logger *slog.Logger
 }
 
@@ -327,6 +331,7 @@ func (c *Client) pushPipelined(ctx context.Context, cs *connSender, targets []md
 		results[i].EnrollmentID = targets[i].EnrollmentID
 		r, err := c.prepare(&targets[i], exp)
 		if err != nil {
+			c.logFailure(ctx, &targets[i], err)
 			results[i].Err = err
 			continue
 		}
@@ -365,7 +370,7 @@ func (c *Client) pushPipelined(ctx context.Context, cs *connSender, targets []md
 
 // prepare returns the request for a target, or the error that keeps it
 // from being sent.
-func (c *Client) prepare(t *mdm.PushTarget, exp string) (request, error) {
+func (c *Client) prepare(t *mdm.PushTarget, exp string) (request, *PushError) {
 	r := request{
 		token:      t.Token,
 		magic:      t.PushMagic,
@@ -383,6 +388,7 @@ func (c *Client) prepare(t *mdm.PushTarget, exp string) (request, error) {
 func (c *Client) pushOne(ctx context.Context, t *mdm.PushTarget, exp string) mdm.PushResult {
 	r, err := c.prepare(t, exp)
 	if err != nil {
+		c.logFailure(ctx, t, err)
 		return mdm.PushResult{EnrollmentID: t.EnrollmentID, Err: err}
 	}
 	return c.deliver(ctx, t, &r, nil)
@@ -432,10 +438,10 @@ func (c *Client) deliver(ctx context.Context, t *mdm.PushTarget, r *request, fir
 			return res
 		}
 		c.logger.DebugContext(ctx, "apns: retrying push",
-			slog.String("enrollment_id", t.EnrollmentID),
+			slog.String("enrollment", t.EnrollmentID),
 			slog.Int("attempt", attempt),
 			slog.Duration("backoff", d),
-			slog.Any("error", perr))
+			slog.Any("err", perr))
 		if d == 0 {
 			continue
 		}
@@ -450,6 +456,10 @@ func (c *Client) deliver(ctx context.Context, t *mdm.PushTarget, r *request, fir
 	}
 }
 
+// logFailure logs a push that failed for good: the one log line per failed
+// push, at Debug for a rejected push or an invalid target (the caller acts on
+// the result), Warn when APNs was unavailable and Error when it refused the
+// certificate. The keys are stable: enrollment, status, reason, attempts, err.
 func (c *Client) logFailure(ctx context.Context, t *mdm.PushTarget, err *PushError) {
 	level := slog.LevelDebug // a rejected push is the caller's to handle
 	switch err.class {
@@ -459,11 +469,11 @@ func (c *Client) logFailure(ctx context.Context, t *mdm.PushTarget, err *PushErr
 		level = slog.LevelWarn
 	}
 	c.logger.Log(ctx, level, "apns: push failed",
-		slog.String("enrollment_id", t.EnrollmentID),
+		slog.String("enrollment", t.EnrollmentID),
 		slog.Int("status", err.Status),
 		slog.String("reason", err.Reason),
 		slog.Int("attempts", err.Attempts),
-		slog.Any("error", err))
+		slog.Any("err", err))
 }
 
 // backoff returns the wait before attempt+1: exponential from MinBackoff,
@@ -479,7 +489,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 }
 
 // check validates a target before anything is sent.
-func (c *Client) check(t *mdm.PushTarget, id string) error {
+func (c *Client) check(t *mdm.PushTarget, id string) *PushError {
 	var why string
 	switch {
 	case len(t.Token) == 0:

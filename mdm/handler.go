@@ -293,7 +293,7 @@ func (s *Service) checkin(ctx context.Context, req *Request, rec *EnrollmentReco
 		return nil, fmt.Errorf("mdm: store %s: %w", kind, err)
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "mdm: check-in", slog.String("message_type", kind.String()),
-		slog.String("enrollment_id", string(e.ID)), slog.String("enrollment_type", e.Type.String()))
+		slog.String("enrollment", string(e.ID)), slog.String("enrollment_type", e.Type.String()))
 	return nil, s.observe(ctx, &Event{Kind: kind, Enrollment: e, Message: req.Message, Request: req.HTTP, Fingerprint: req.Fingerprint})
 }
 
@@ -334,7 +334,7 @@ func (s *Service) command(ctx context.Context, req *Request) ([]byte, error) {
 		switch {
 		case errors.Is(err, ErrNotFound):
 			s.log.LogAttrs(ctx, slog.LevelWarn, "mdm: result for a command not pending",
-				slog.String("enrollment_id", string(id)), slog.String("command_uuid", res.CommandUUID), slog.String("status", string(res.Status)))
+				slog.String("enrollment", string(id)), slog.String("command_uuid", res.CommandUUID), slog.String("status", string(res.Status)))
 		case err != nil:
 			return nil, fmt.Errorf("mdm: store result: %w", err)
 		default:
@@ -387,7 +387,7 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code >= 500 {
 		level = slog.LevelError
 	}
-	s.log.LogAttrs(r.Context(), level, "mdm: request refused", slog.Int("status", code), slog.Any("error", err))
+	s.log.LogAttrs(r.Context(), level, "mdm: request refused", slog.Int("status", code), slog.Any("err", err))
 	var re *RejectError
 	if code == http.StatusUnauthorized && errors.As(err, &re) && re.Challenge != "" {
 		w.Header().Set("WWW-Authenticate", re.Challenge)

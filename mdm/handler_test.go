@@ -339,59 +339,45 @@ func TestQueueNotNowAndPush(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	uuidOf := func(w *httptest.ResponseRecorder) string {
-		t.Helper()
-		if w.Code != http.StatusOK {
-			t.Fatalf("status %d", w.Code)
-		}
-		if w.Body.Len() == 0 {
-			return ""
-		}
-		c, err := mdm.ParseCommand(w.Body.Bytes())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c.UUID
-	}
-	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "c0" {
+	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "c0" {
 		t.Fatalf("first = %s", got)
 	}
 	// A second concurrent poll does not get c0 too (nor c1 ahead of it).
-	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "" {
+	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "" {
 		t.Fatalf("c0 delivered twice / out of order: %s", got)
 	}
-	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusNotNow, "c0"))); got != "c1" {
+	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusNotNow, "c0"))); got != "c1" {
 		t.Fatalf("after NotNow = %s, want c1", got)
 	}
-	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusError, "c1"))); got != "c2" {
+	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusError, "c1"))); got != "c2" {
 		t.Fatalf("after Error = %s, want c2 (errored commands are not retried)", got)
 	}
-	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusAcknowledged, "c2"))); got != "" {
+	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusAcknowledged, "c2"))); got != "" {
 		t.Fatalf("only the NotNow command is left, got %s", got)
 	}
 	// Idle makes NotNow commands deliverable again.
-	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "c0" {
+	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "c0" {
 		t.Fatalf("Idle after NotNow = %s, want c0", got)
 	}
-	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusNotNow, "c0"))); got != "" {
+	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusNotNow, "c0"))); got != "" {
 		t.Fatalf("got %s", got)
 	}
 	// So does a push.
 	if _, err := h.svc.Push(ctx, "UE-A"); err != nil {
 		t.Fatal(err)
 	}
-	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "c0" {
+	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "c0" {
 		t.Fatalf("after a push = %s, want c0", got)
 	}
 	// A result for a command that is not pending is ignored, not stored.
-	if got := uuidOf(a.command(t, h.svc, a.status(mdm.StatusAcknowledged, "nope"))); got != "" {
+	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusAcknowledged, "nope"))); got != "" {
 		t.Fatalf("got %s", got)
 	}
 	if _, err := h.svc.Result(ctx, "UE-A", "nope"); !errors.Is(err, mdm.ErrNotFound) {
 		t.Fatal("stored a result for an unknown command")
 	}
 	// B's queue is independent.
-	if got := uuidOf(b.command(t, h.svc, b.status(mdm.StatusIdle, ""))); got != "c0" {
+	if got := uuidOf(t, b.command(t, h.svc, b.status(mdm.StatusIdle, ""))); got != "c0" {
 		t.Fatalf("B first = %s", got)
 	}
 }

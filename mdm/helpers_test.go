@@ -181,6 +181,23 @@ func send(h http.Handler, ct string, body []byte, hdr map[string]string) *httpte
 	return w
 }
 
+// uuidOf returns the CommandUUID of the command a 200 response carries, or
+// "" for an empty one, and fails the test on any other status.
+func uuidOf(t testing.TB, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d", w.Code)
+	}
+	if w.Body.Len() == 0 {
+		return ""
+	}
+	c, err := mdm.ParseCommand(w.Body.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.UUID
+}
+
 // harness is a Service on a memory store with a recording pusher and observer.
 type harness struct {
 	t      testing.TB

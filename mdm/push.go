@@ -32,9 +32,12 @@ type PushResult struct {
 // Pusher wakes devices so that they fetch their queued commands.
 //
 // Push sends one push per target and returns exactly one result per target,
-// in the same order. The error return is reserved for failures that affect the
-// whole call (for example a cancelled context before anything was sent); per
-// device failures are reported in the results. Implementations must be safe
+// in the same order, also when it returns an error. The error return is
+// reserved for failures that affect the whole call (for example a cancelled
+// context); per device failures are reported in the results, and the Service
+// acts on them (marking dead tokens) whether or not the call failed.
+// Implementations log their own failures, at a level that matches their
+// class; the Service does not log them again. Implementations must be safe
 // for concurrent use and must not retain targets after Push returns.
 type Pusher interface {
 	Push(ctx context.Context, targets []PushTarget) ([]PushResult, error)

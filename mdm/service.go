@@ -101,9 +101,12 @@ func NewService(store Store, opts Options) (*Service, error) {
 // Enqueue checks cmd against the enrollment policy of every id, queues it
 // for all of them (all or nothing) and pushes each one. Errors: ErrNotFound
 // (wrapped) for an unknown or checked-out enrollment, a *PolicyError for a
-// command a User Enrollment may not receive, ErrCommandExists. Push failures
-// do not fail Enqueue; they are in the returned results (nil without a
-// Pusher).
+// command a User Enrollment may not receive, ErrCommandExists; with any of
+// these nothing is queued. Once the command is queued, Enqueue returns what
+// Push returns: per device failures are in the results (nil without a
+// Pusher), and an error matching ErrPushFailed means the Pusher failed as a
+// whole — the command stays queued and the devices fetch it at their next
+// poll.
 func (s *Service) Enqueue(ctx context.Context, cmd *Command, ids ...EnrollmentID) ([]PushResult, error) {
 	if cmd == nil || cmd.UUID == "" || cmd.RequestType == "" || len(cmd.Raw) == 0 {
 		return nil, fmt.Errorf("mdm: enqueue: %w: incomplete command", ErrMalformed)
@@ -138,8 +141,10 @@ func (s *Service) Enqueue(ctx context.Context, cmd *Command, ids ...EnrollmentID
 // Push wakes the enrollments ids using the token from their latest
 // TokenUpdate, and makes commands they answered NotNow deliverable again.
 // Enrollments without a live token are skipped (no result). A result whose
-// error matches ErrPushTokenDead marks that token dead. Without a Pusher, Push
-// returns nil, nil.
+// error matches ErrPushTokenDead marks that token dead, also when the Pusher
+// fails as a whole; that failure is returned afterwards, wrapped with
+// ErrPushFailed, together with the results. Without a Pusher, Push returns
+// nil, nil.
 func (s *Service) Push(ctx context.Context, ids ...EnrollmentID) ([]PushResult, error) {
 	if err := s.store.ResetNotNow(ctx, ids); err != nil {
 		return nil, fmt.Errorf("mdm: push: %w", err)
@@ -166,24 +171,39 @@ func (s *Service) Push(ctx context.Context, ids ...EnrollmentID) ([]PushResult, 
 	if len(targets) == 0 {
 		return nil, nil
 	}
-	results, err := s.opts.Pusher.Push(ctx, targets)
-	if err != nil {
-		return results, fmt.Errorf("mdm: push: %w", err)
+	results, pushErr := s.opts.Pusher.Push(ctx, targets)
+	// A Pusher returns a result per target even when the call fails as a
+	// whole, so what it learned about dead tokens is kept either way.
+	// Failures are logged by the Pusher, which knows their class; logging
+	// them here again would only repeat it.
+	err := s.markDead(ctx, results, tokens)
+	if pushErr != nil {
+		err = errors.Join(fmt.Errorf("%w: %w", ErrPushFailed, pushErr), err)
 	}
+	return results, err
+}
+
+// markDead records the tokens that results report dead. tokens maps each
+// pushed enrollment to the token it was pushed with, so that a TokenUpdate
+// that arrived meanwhile is not marked. It goes on after a failure and
+// returns every failure joined. The caller's cancellation does not stop it:
+// the push already happened, and its verdict is worth keeping.
+func (s *Service) markDead(ctx context.Context, results []PushResult, tokens map[string][]byte) error {
+	ctx = context.WithoutCancel(ctx)
+	var errs []error
 	for _, r := range results {
-		if r.Err == nil {
+		if r.Err == nil || !errors.Is(r.Err, ErrPushTokenDead) {
 			continue
 		}
-		s.log.LogAttrs(ctx, slog.LevelWarn, "mdm: push failed", slog.String("enrollment_id", r.EnrollmentID), slog.Any("error", r.Err))
-		if errors.Is(r.Err, ErrPushTokenDead) {
-			if tok, ok := tokens[r.EnrollmentID]; ok {
-				if err := s.store.MarkTokenDead(ctx, EnrollmentID(r.EnrollmentID), tok); err != nil {
-					return results, fmt.Errorf("mdm: push: mark token dead: %w", err)
-				}
-			}
+		tok, ok := tokens[r.EnrollmentID]
+		if !ok {
+			continue
+		}
+		if err := s.store.MarkTokenDead(ctx, EnrollmentID(r.EnrollmentID), tok); err != nil {
+			errs = append(errs, fmt.Errorf("mdm: push: mark token of %s dead: %w", r.EnrollmentID, err))
 		}
 	}
-	return results, nil
+	return errors.Join(errs...)
 }
 
 // Result returns the latest result enrollment id reported for command uuid,

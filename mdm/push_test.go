@@ -1,0 +1,116 @@
+package mdm_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/enrollkit/enrollkit/mdm"
+)
+
+// markingStore is a Store whose MarkTokenDead fails when fail is set, and
+// like a database refuses to work for a cancelled context.
+type markingStore struct {
+	mdm.Store
+	fail bool
+}
+
+var errMarkFailed = errors.New("disk full")
+
+func (s markingStore) MarkTokenDead(ctx context.Context, id mdm.EnrollmentID, token []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.fail {
+		return errMarkFailed
+	}
+	return s.Store.MarkTokenDead(ctx, id, token)
+}
+
+// TestPushWholeCallFailure checks that results a Pusher returns together
+// with an error are acted on (dead tokens marked) before the error is
+// returned, from Push and from Enqueue, and that the Service does not log
+// the per device failures the Pusher reports.
+func TestPushWholeCallFailure(t *testing.T) {
+	errCall := errors.New("push connection lost")
+	tests := []struct {
+		name     string
+		enqueue  bool  // call Enqueue instead of Push
+		callErr  error // what the Pusher returns besides the results
+		failMark bool  // MarkTokenDead fails
+		wantErr  []error
+		dead     bool // whether UE-GONE's token ends up dead
+	}{
+		{name: "Push", callErr: errCall, wantErr: []error{mdm.ErrPushFailed, errCall}, dead: true},
+		{name: "Enqueue", enqueue: true, callErr: errCall, wantErr: []error{mdm.ErrPushFailed, errCall}, dead: true},
+		{name: "MarkTokenDead fails", callErr: errCall, failMark: true, wantErr: []error{mdm.ErrPushFailed, errCall, errMarkFailed}},
+		{name: "per device failure only", dead: true},
+		{name: "MarkTokenDead fails alone", failMark: true, wantErr: []error{errMarkFailed}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			pusher := mdm.PusherFunc(func(_ context.Context, ts []mdm.PushTarget) ([]mdm.PushResult, error) {
+				cancel() // the caller's context ends while the pushes are out
+				out := make([]mdm.PushResult, len(ts))
+				for i, tg := range ts {
+					out[i].EnrollmentID = tg.EnrollmentID
+					if tg.EnrollmentID == "UE-GONE" {
+						out[i].Err = fmt.Errorf("410 Unregistered: %w", mdm.ErrPushTokenDead)
+					}
+				}
+				return out, tc.callErr
+			})
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			h := newHarness(t, func(o *mdm.Options) { o.Pusher, o.Logger = nil, logger })
+			gone, live := ueDevice(t, h, "UE-GONE", 1), ueDevice(t, h, "UE-LIVE", 2)
+			h.enroll(gone)
+			h.enroll(live)
+			svc, err := mdm.NewService(markingStore{h.store, tc.failMark}, mdm.Options{Roots: []*x509.Certificate{h.ca.cert}, Pusher: pusher, Logger: logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs.Reset()
+
+			var res []mdm.PushResult
+			if tc.enqueue {
+				c, _ := mdm.NewCommand("c-queued", map[string]any{"RequestType": "ProfileList"})
+				res, err = svc.Enqueue(ctx, c, "UE-GONE", "UE-LIVE")
+			} else {
+				res, err = svc.Push(ctx, "UE-GONE", "UE-LIVE")
+			}
+			if len(tc.wantErr) == 0 && err != nil {
+				t.Errorf("error = %v, want nil", err)
+			}
+			for _, want := range tc.wantErr {
+				if !errors.Is(err, want) {
+					t.Errorf("error %v does not match %v", err, want)
+				}
+			}
+			if len(res) != 2 || !errors.Is(res[0].Err, mdm.ErrPushTokenDead) || res[1].Err != nil {
+				t.Errorf("results = %+v, want both, the first dead", res)
+			}
+			for id, want := range map[mdm.EnrollmentID]bool{"UE-GONE": tc.dead, "UE-LIVE": false} {
+				if rec, _ := h.svc.Enrollment(context.Background(), id); rec.TokenDead != want {
+					t.Errorf("%s: TokenDead = %v, want %v", id, rec.TokenDead, want)
+				}
+			}
+			// Failed pushes are logged once, by the Pusher.
+			if strings.Contains(logs.String(), "push") {
+				t.Errorf("the Service logged push failures again:\n%s", logs.String())
+			}
+			if tc.enqueue { // the command is queued although the push failed
+				if got := uuidOf(t, live.command(t, h.svc, live.status(mdm.StatusIdle, ""))); got != "c-queued" {
+					t.Errorf("after a failed push the device polls %q, want c-queued", got)
+				}
+			}
+		})
+	}
+}

@@ -371,20 +371,27 @@ func TestFlowAccountUntrustedDevice(t *testing.T) {
 
 func TestFlowAccountStartedElsewhere(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	h.invite()
+	inv := h.invite()
 	dev := newPortalDeviceCA(t)
 	_, webURL := portalDiscover(t, h, dev)
 	b := h.browser()
 	p := b.get(webURL)
 	p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword})
 	portalWantPath(t, p, "privacy")
+	before, _ := h.svc.Get(context.Background(), inv.EnrollmentID)
 	// Someone else who only knows the account name cannot take over the
-	// enrollment that was started.
+	// enrollment that was started: they are asked to sign in, and another
+	// user's credentials are refused.
 	other := h.browser()
 	p = other.get(webURL)
-	portalWantStatus(t, p, http.StatusConflict)
-	if p.alert == "" {
-		t.Fatal("no alert on the refusal page")
+	portalWantPath(t, p, "signin")
+	portalWantStatus(t, other.post(h.srv.URL+"/portal/passcode", url.Values{"passcode": {inv.Passcode}}), http.StatusForbidden)
+	p = other.submit(p, map[string]string{"username": "bob", "password": "bobpw"})
+	portalWantStatus(t, p, http.StatusUnauthorized)
+	portalWantPath(t, p, "signin")
+	portalWantPath(t, other.get(h.srv.URL+"/portal/continue"), "signin")
+	if after, _ := h.svc.Get(context.Background(), inv.EnrollmentID); after.Version != before.Version {
+		t.Fatalf("refused sign-in changed the enrollment (version %d → %d)", before.Version, after.Version)
 	}
 	// The browser that started continues.
 	p = b.get(webURL)

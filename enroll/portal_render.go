@@ -84,10 +84,13 @@ type pageData struct {
 	Action string
 
 	// Username and Ownership echo the sign-in form after an error;
-	// ChooseOwnership shows the ownership question (profile flow only).
+	// ChooseOwnership shows the ownership question (profile flow only);
+	// Resume is set when the user signs in again to continue an
+	// enrollment that was started in another session.
 	Username        string
 	Ownership       string
 	ChooseOwnership bool
+	Resume          bool
 	// AttemptsLeft is shown on the passcode page after a wrong passcode.
 	AttemptsLeft int
 	// AccountFlow is true in the account-driven flow.

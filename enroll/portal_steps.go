@@ -35,8 +35,21 @@ type place struct {
 	detail  string
 }
 
-// placeOf returns the page for e in session s.
+// placeOf returns the page for e in session s. Every step page after
+// sign-in needs a session in which the user signed in: a session opened on
+// an enrollment that was started elsewhere (a new browser, or a web view
+// without the first session's cookie) gets the sign-in page first, and
+// then resumes where the enrollment is.
 func (p *Portal) placeOf(e *Enrollment, s portalSession) place {
+	pl := p.stepOf(e, s)
+	if pl.page != "" && !s.SignedIn {
+		pl.page = portalPathSignIn
+	}
+	return pl
+}
+
+// stepOf returns the page for the state of e, for session s's flow.
+func (p *Portal) stepOf(e *Enrollment, s portalSession) place {
 	if e.State.expirable() && !e.ExpiresAt.IsZero() && !p.now().Before(e.ExpiresAt) {
 		return place{status: http.StatusGone, heading: "Invitation expired",
 			detail: "This enrollment was not finished in time. Ask your IT department for a new invitation."}
@@ -232,10 +245,7 @@ func (p *Portal) handleInvitation(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	s := portalSession{Enrollment: e.ID, Flow: flowProfile}
-	if old, err := p.sessions.get(r, p.now()); err == nil && old.Enrollment == e.ID {
-		s.Privacy = old.Privacy
-	}
+	s := p.carryOver(r, e, flowProfile)
 	if err := p.sessions.set(w, r, p.now(), s); err != nil {
 		p.fail(w, r, err)
 		return
@@ -263,11 +273,24 @@ func (p *Portal) handleInvitationQR(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(png)
 }
 
+// carryOver returns the session for a browser that opens enrollment e in
+// flow: a session this browser already holds for e (from either flow) keeps
+// its privacy notice and sign-in; any other starts afresh, so an
+// enrollment past sign-in asks for the user's credentials again.
+func (p *Portal) carryOver(r *http.Request, e *Enrollment, flow string) portalSession {
+	s := portalSession{Enrollment: e.ID, Flow: flow}
+	if old, err := p.sessions.get(r, p.now()); err == nil && old.Enrollment == e.ID {
+		s.Privacy, s.SignedIn = old.Privacy, old.SignedIn
+	}
+	return s
+}
+
 // handleAccountStart is where the device's web view lands in account-driven
 // enrollment (the url of the Bearer challenge, with user-identifier added).
-// It binds the web view to the user's open enrollment. An enrollment that
-// was already started is continued only by a browser whose session holds it
-// (from either flow): the user-identifier alone proves nothing.
+// It binds the web view to the user's open enrollment. The user-identifier
+// alone proves nothing: unless this browser already holds a signed-in
+// session for the enrollment, the user signs in with corporate credentials
+// first, and an enrollment that was started then resumes at its step.
 func (p *Portal) handleAccountStart(w http.ResponseWriter, r *http.Request) {
 	q, err := ParseWellKnownQuery(r.URL.RawQuery)
 	if err != nil {
@@ -285,16 +308,7 @@ func (p *Portal) handleAccountStart(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	s := portalSession{Enrollment: e.ID, Flow: flowAccount}
-	if old, err := p.sessions.get(r, p.now()); err == nil && old.Enrollment == e.ID {
-		// This browser already holds the enrollment (in either flow):
-		// continue it here, now account-driven.
-		s.Privacy = old.Privacy
-	} else if e.State != StateInvited {
-		p.renderError(w, r, http.StatusConflict, "Enrollment already started",
-			"This enrollment was started on another device or browser. Continue there, or ask your IT department for a new invitation.", "")
-		return
-	}
+	s := p.carryOver(r, e, flowAccount)
 	if err := p.sessions.set(w, r, p.now(), s); err != nil {
 		p.fail(w, r, err)
 		return
@@ -326,9 +340,13 @@ func (p *Portal) stepPage(r *http.Request, s *stepRequest, path string, step int
 	return pageData{Action: p.url(path), Step: step, Steps: portalSteps, Device: deviceName(r), AccountFlow: s.account()}
 }
 
+// signInPage returns the sign-in page. Signing in again to continue an
+// enrollment (see Service.Authenticate) does not ask for the ownership,
+// which was chosen at the first sign-in.
 func (p *Portal) signInPage(r *http.Request, s *stepRequest) pageData {
 	d := p.stepPage(r, s, portalPathSignIn, 1)
-	d.ChooseOwnership = !s.account()
+	d.Resume = s.e.State != StateInvited
+	d.ChooseOwnership = !s.account() && !d.Resume
 	return d
 }
 
@@ -340,7 +358,10 @@ func (p *Portal) postSignIn(w http.ResponseWriter, r *http.Request, s *stepReque
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
 	ownership := Ownership(r.PostFormValue("ownership"))
-	if s.account() {
+	switch {
+	case s.e.State != StateInvited:
+		ownership = s.e.Ownership // signing in again keeps the first choice
+	case s.account():
 		ownership = OwnershipEmployee // account-driven enrollment is BYOD
 	}
 	d := p.signInPage(r, s)
@@ -366,6 +387,7 @@ func (p *Portal) postSignIn(w http.ResponseWriter, r *http.Request, s *stepReque
 		p.render(w, r, status, "signin", d)
 		return
 	}
+	s.sess.SignedIn = true
 	p.advance(w, r, e, s.sess)
 }
 

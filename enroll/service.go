@@ -358,7 +358,7 @@ func (s *Service) OpenInvitation(ctx context.Context, m Meta, token string) (*En
 			return ErrNotFound
 		}
 		return nil
-	}, StateInvited, StateAuthenticated, StatePasscodeVerified, StateConsented, StateProfileIssued, StateTokenIssued)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("enroll: open invitation: %w", err)
 	}
@@ -402,9 +402,20 @@ func (s *Service) LookupAccount(ctx context.Context, userIdentifier string) (*En
 }
 
 // Authenticate signs the invited user in with corporate credentials and
-// records the device's ownership: Invited → Authenticated. Credentials of
-// anyone but the invited user give ErrBadCredentials; corporate ownership
-// under CorporateRefuse gives ErrCorporateRefused. Neither changes anything.
+// records the device's ownership: Invited → Authenticated.
+//
+// In a later unfinished state (see [State.Restartable]) it signs the same
+// user in again, for a browser or web view that lost the portal session:
+// a self-transition that keeps all progress (the passcode state and its
+// attempt counter, the information screen, consent, an issued download
+// link or access token) and is recorded in the audit trail. The ownership
+// chosen at the first sign-in cannot change; a different o gives
+// ErrInvalidInput. Locked and finished enrollments are refused with a
+// *TransitionError.
+//
+// Credentials of anyone but the invited user give ErrBadCredentials;
+// corporate ownership under CorporateRefuse gives ErrCorporateRefused.
+// Errors change nothing.
 func (s *Service) Authenticate(ctx context.Context, m Meta, id, username, password string, o Ownership) (*Enrollment, error) {
 	if err := checkInput("username", username); err != nil {
 		return nil, err
@@ -415,7 +426,9 @@ func (s *Service) Authenticate(ctx context.Context, m Meta, id, username, passwo
 	if !o.Valid() {
 		return nil, invalid("ownership %q is neither %q nor %q", o, OwnershipEmployee, OwnershipCorporate)
 	}
+	restart := false
 	e, err := s.apply(ctx, m, id, EventAuthenticate, func(st *step) error {
+		restart = false
 		if o == OwnershipCorporate && s.cfg.Corporate != CorporateDeviceEnrollment {
 			return ErrCorporateRefused
 		}
@@ -427,12 +440,22 @@ func (s *Service) Authenticate(ctx context.Context, m Meta, id, username, passwo
 			s.log.WarnContext(ctx, "enroll: sign-in by a user other than the invited one", "enrollment", st.e.ID)
 			return ErrBadCredentials
 		}
+		if st.e.State != StateInvited {
+			if o != st.e.Ownership {
+				return invalid("ownership %q differs from %q chosen at the first sign-in", o, st.e.Ownership)
+			}
+			st.audit.Detail = "signed in again to continue"
+			restart = true
+		}
 		st.e.Ownership = o
 		st.commit(EventAuthenticate)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("enroll: authenticate: %w", err)
+	}
+	if restart {
+		s.log.InfoContext(ctx, "enroll: user signed in again to continue", "enrollment", e.ID, "state", e.State)
 	}
 	return e, nil
 }

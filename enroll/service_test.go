@@ -448,8 +448,12 @@ func TestAuthenticate(t *testing.T) {
 			if err != nil || e.State != enroll.StateAuthenticated || e.Ownership != tt.o {
 				t.Fatalf("Authenticate = %+v, %v", e, err)
 			}
-			_, err = f.svc.Authenticate(ctx, coreMeta, inv.EnrollmentID, tt.user, tt.pass, tt.o)
-			coreWantErr(t, "second sign-in", err, enroll.ErrInvalidTransition)
+			// Signing in again (a lost portal session) keeps the enrollment
+			// where it is.
+			again, err := f.svc.Authenticate(ctx, coreMeta, inv.EnrollmentID, tt.user, tt.pass, tt.o)
+			if err != nil || again.State != enroll.StateAuthenticated || again.Ownership != tt.o || again.Version != e.Version+1 {
+				t.Fatalf("second sign-in = %+v, %v", again, err)
+			}
 		})
 	}
 	t.Run("authenticator failure", func(t *testing.T) {

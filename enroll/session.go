@@ -16,7 +16,7 @@ import (
 // The portal binds a browser to exactly one enrollment with a cookie whose
 // value is base64url(JSON payload) "." base64url(HMAC-SHA256(key, label ||
 // payload)). The cookie holds no secret: only the enrollment's ID, which flow
-// it belongs to and when it expires. Everything else lives in the Store, so a
+// it belongs to, whether the user signed in in it, and when it expires. Everything else lives in the Store, so a
 // stolen cookie is worth no more than the steps it allows, and a tampered or
 // expired one sends the browser back to the start.
 
@@ -55,6 +55,11 @@ type portalSession struct {
 	// Privacy is set once the privacy notice was acknowledged (the notice
 	// is a portal page, not a state of the enrollment).
 	Privacy bool `json:"p,omitempty"`
+	// SignedIn is set once the user signed in with corporate credentials
+	// in this session. A session opened on an enrollment past sign-in (a
+	// new browser, or a web view without the first session's cookie) is
+	// sent to sign in again before any later step.
+	SignedIn bool `json:"a,omitempty"`
 }
 
 // sessionCodec signs and verifies session cookies.

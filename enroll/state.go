@@ -72,6 +72,19 @@ func (s State) Terminal() bool {
 	return false
 }
 
+// Restartable reports whether the invited user may sign in again in s
+// ([EventAuthenticate] as a self-transition): the enrollment is past
+// sign-in but unfinished, so a user who lost the portal session can carry
+// on where they were. Every bit of progress is kept, the passcode attempt
+// counter included.
+func (s State) Restartable() bool {
+	switch s {
+	case StateAuthenticated, StatePasscodeVerified, StateConsented, StateProfileIssued, StateTokenIssued:
+		return true
+	}
+	return false
+}
+
 // expirable reports whether an enrollment in s is unfinished and expires at
 // its ExpiresAt.
 func (s State) expirable() bool {
@@ -94,6 +107,9 @@ const (
 	// moves nothing that exists.
 	EventInvite Event = "invite"
 	// EventAuthenticate: corporate sign-in and ownership choice succeeded.
+	// From StateInvited it starts the flow; from a later unfinished state
+	// (see [State.Restartable]) it is the invited user signing in again in
+	// a new browser or web view and leaves the enrollment where it was.
 	EventAuthenticate Event = "authenticate"
 	// EventPasscodeRejected: a wrong passcode was entered and counted.
 	EventPasscodeRejected Event = "passcode-rejected"
@@ -192,6 +208,9 @@ var transitions = func() []Transition {
 		{StateEnrolled, EventCheckOut, StateRemoved},
 	}
 	for _, s := range States() {
+		if s.Restartable() {
+			t = append(t, Transition{s, EventAuthenticate, s})
+		}
 		if s.expirable() {
 			t = append(t, Transition{s, EventExpire, StateExpired})
 		}

@@ -18,6 +18,13 @@ func TestTransitionTable(t *testing.T) {
 	}
 	want := map[pair]enroll.State{
 		{enroll.StateInvited, enroll.EventAuthenticate}: enroll.StateAuthenticated,
+		// Signing in again to continue an unfinished enrollment keeps it
+		// where it is.
+		{enroll.StateAuthenticated, enroll.EventAuthenticate}:    enroll.StateAuthenticated,
+		{enroll.StatePasscodeVerified, enroll.EventAuthenticate}: enroll.StatePasscodeVerified,
+		{enroll.StateConsented, enroll.EventAuthenticate}:        enroll.StateConsented,
+		{enroll.StateProfileIssued, enroll.EventAuthenticate}:    enroll.StateProfileIssued,
+		{enroll.StateTokenIssued, enroll.EventAuthenticate}:      enroll.StateTokenIssued,
 
 		{enroll.StateAuthenticated, enroll.EventPasscodeRejected}: enroll.StateAuthenticated,
 		{enroll.StateAuthenticated, enroll.EventLock}:             enroll.StateLocked,
@@ -117,12 +124,16 @@ func TestTransitionErrorMatchesState(t *testing.T) {
 
 func TestStates(t *testing.T) {
 	terminal := []enroll.State{enroll.StateRemoved, enroll.StateExpired, enroll.StateRevoked, enroll.StateLocked}
+	restartable := []enroll.State{enroll.StateAuthenticated, enroll.StatePasscodeVerified, enroll.StateConsented, enroll.StateProfileIssued, enroll.StateTokenIssued}
 	for _, s := range enroll.States() {
 		if !s.Valid() {
 			t.Errorf("%q not Valid", s)
 		}
 		if got := s.Terminal(); got != slices.Contains(terminal, s) {
 			t.Errorf("%q.Terminal() = %v", s, got)
+		}
+		if got := s.Restartable(); got != slices.Contains(restartable, s) {
+			t.Errorf("%q.Restartable() = %v", s, got)
 		}
 	}
 	if enroll.State("bogus").Valid() {

@@ -669,34 +669,58 @@ func TestPushCertificateRefusedDuringHandshake(t *testing.T) {
 	}
 }
 
+// TestPushLogs checks that every push that fails for good is logged once,
+// at the level of its class, with stable keys; retries only at Debug.
 func TestPushLogs(t *testing.T) {
 	p := newPKI(t)
-	f := newFakeAPNs(t, p, func(token string, attempt int) answer {
-		if token[3] == '1' {
-			return answer{403, `{"reason":"BadCertificate"}`}
-		}
-		if attempt == 1 {
-			return answer{503, ""}
-		}
-		return answer{status: 200}
-	})
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c := newClient(t, p, f, apns.Options{Logger: logger})
-	if _, err := c.Push(context.Background(), targets(2)); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	out := buf.String()
-	mu.Unlock()
-	for _, want := range []string{
-		`level=DEBUG msg="apns: retrying push" enrollment=enrollment-0 attempt=1`,
-		`level=ERROR msg="apns: push failed" enrollment=enrollment-1 status=403 reason=BadCertificate`,
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("log lacks %q:\n%s", want, out)
-		}
+	for _, sender := range []struct {
+		name string
+		http func() *http.Client
+	}{{"own connection", func() *http.Client { return nil }}, {"host's net/http client", func() *http.Client { return hostHTTPClient(t, p) }}} {
+		t.Run(sender.name, func(t *testing.T) {
+			f := newFakeAPNs(t, p, func(token string, attempt int) answer {
+				switch token[3] {
+				case '1':
+					return answer{403, `{"reason":"BadCertificate"}`}
+				case '2':
+					return answer{410, `{"reason":"Unregistered","timestamp":1700000000000}`}
+				case '3':
+					return answer{503, ""}
+				}
+				if attempt == 1 {
+					return answer{503, ""}
+				}
+				return answer{status: 200}
+			})
+			var buf bytes.Buffer
+			var mu sync.Mutex
+			logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			c := newClient(t, p, f, apns.Options{Logger: logger, MaxAttempts: 2, HTTPClient: sender.http()})
+			ts := targets(5)
+			ts[4].PushMagic = "" // invalid: never sent
+			if _, err := c.Push(context.Background(), ts); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			out := buf.String()
+			mu.Unlock()
+			for _, want := range []string{
+				`level=DEBUG msg="apns: retrying push" enrollment=enrollment-0 attempt=1`,
+				`level=ERROR msg="apns: push failed" enrollment=enrollment-1 status=403 reason=BadCertificate attempts=1 err=`,
+				`level=DEBUG msg="apns: push failed" enrollment=enrollment-2 status=410 reason=Unregistered attempts=1 err=`,
+				`level=WARN msg="apns: push failed" enrollment=enrollment-3 status=503 reason="" attempts=2 err=`,
+				`level=DEBUG msg="apns: push failed" enrollment=enrollment-4 status=0 reason="" attempts=0 err=`,
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("log lacks %q:\n%s", want, out)
+				}
+			}
+			for i, want := range []int{0, 1, 1, 1, 1} {
+				if got := strings.Count(out, fmt.Sprintf(`msg="apns: push failed" enrollment=enrollment-%d `, i)); got != want {
+					t.Errorf("enrollment-%d: %d failure records, want %d:\n%s", i, got, want, out)
+				}
+			}
+		})
 	}
 }
 

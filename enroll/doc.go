@@ -7,6 +7,8 @@
 // document, runs the same portal steps in a web view and fetches its profile
 // with an access token).
 //
+// # State machine and Service
+//
 // The flow is an explicit state machine whose transition table is data
 // ([Transitions], [Next]). A [Service] applies one step per method; every
 // step is stored through the host's [Store] as a compare-and-swap on the
@@ -15,19 +17,57 @@
 // counter or serving a download link twice. Secrets that travel to the user
 // (invitation token, download link, access token) are 256-bit random values
 // returned once and stored only as SHA-256 hashes; passcodes are stored as
-// argon2id hashes by package passcode.
+// argon2id hashes by package passcode. A user who lost the portal session
+// signs in again ([Service.Authenticate] in a [State.Restartable] state) and
+// carries on with all progress kept, the passcode attempt counter included.
 //
 // The host supplies small interfaces: [Authenticator] (corporate
 // credentials), [Directory] (Managed Apple IDs), [Notifier] (delivery of the
 // [Invitation], with a QR code), [IdentityProvider] (the identity payload of
 // the profile; [SCEPChallenges] is a ready one) and optionally a [Clock].
-// After installation the Service follows the device through package mdm's
-// hooks: Authenticate from the device the profile or token was issued to
-// (identified by its identity certificate or bearer token) moves the
-// enrollment to checked-in, TokenUpdate to enrolled, CheckOut to removed.
 // Unfinished enrollments expire lazily and with [Service.Sweep].
 //
-// Apple's documentation of the flows this package implements:
-// https://support.apple.com/guide/deployment/user-enrollment-and-mdm-dep23db2037d/web
-// and https://developer.apple.com/documentation/devicemanagement/onboarding-users-with-account-sign-in
+// # Portal
+//
+// [NewPortal] wraps a Service in a [Portal], the http.Handler of the web
+// side, mounted at [PortalConfig.PublicURL]. It serves the invitation link
+// (and its QR code), sign-in with the ownership choice, the privacy notice,
+// the passcode, the information screen, the terms and the profile download.
+// Pages are html/template, mobile-first and without external assets; the
+// host may override templates. A browser is bound to one enrollment by an
+// HMAC-signed session cookie, every POST is protected against cross-origin
+// forgery, and a session that did not sign in itself (a new browser, or a
+// web view without the first session's cookie) is sent to sign in before
+// any later step.
+//
+// # Account-driven enrollment
+//
+// [Portal.WellKnownHandler], mounted at [WellKnownPath] on the domain of the
+// users' Managed Apple Accounts, answers discovery with the Portal's
+// [Portal.BaseURL] (version mdm-byod) for users with an open enrollment, and
+// 403 com.apple.well-known.failed otherwise. The device posts its signed
+// MachineInfo to the BaseURL; without a valid access token it gets 401 with
+// a Bearer challenge (method apple-as-web) naming [Portal.AccountStartURL].
+// There, in the device's web view and starting from the user-identifier,
+// the portal runs its steps and ends with a 308 to [AccessTokenCallbackURL]
+// carrying the access token. With that token as a bearer token the BaseURL
+// answers with the profile (EnrollmentMode BYOD, AssignedManagedAppleID, no
+// AccessRights).
+//
+// # Following the device
+//
+// The Service is package mdm's Prechecker and Observer ([Service.Precheck],
+// [Service.Observe]): pass it as both in mdm.Options. Authenticate from the
+// device the profile or token was issued to (identified by the identity
+// certificate issued for this enrollment, see [Service.RecordCertificate],
+// or by its access token) moves the enrollment to checked-in, TokenUpdate to
+// enrolled, CheckOut to removed; every later request of an account-driven
+// enrollment must carry its access token, and requests from any other device
+// are refused.
+//
+// Apple's documentation of the flows this package implements: User
+// Enrollment, https://developer.apple.com/documentation/devicemanagement/user-enrollment
+// and https://support.apple.com/guide/deployment/user-enrollment-and-mdm-dep23db2037d/web;
+// account-driven enrollment,
+// https://developer.apple.com/documentation/devicemanagement/onboarding-users-with-account-sign-in
 package enroll

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/enrollkit/enrollkit/mdm"
 )
@@ -379,6 +380,60 @@ func TestQueueNotNowAndPush(t *testing.T) {
 	// B's queue is independent.
 	if got := uuidOf(t, b.command(t, h.svc, b.status(mdm.StatusIdle, ""))); got != "c0" {
 		t.Fatalf("B first = %s", got)
+	}
+}
+
+// TestCommandLease runs sessions on a stopped clock, so that any delivery
+// that waited for a lease to run out would fail: a device's answer ends the
+// lease, and only an unanswered command waits for it.
+func TestCommandLease(t *testing.T) {
+	now := time.Now()
+	h := newHarness(t, func(o *mdm.Options) { o.Now = func() time.Time { return now } })
+	ctx := context.Background()
+	d := ueDevice(t, h, "UE-L", 1)
+	h.enroll(d)
+	queue := func(uuids ...string) {
+		t.Helper()
+		for _, u := range uuids {
+			c, _ := mdm.NewCommand(u, map[string]any{"RequestType": "ProfileList"})
+			if _, err := h.svc.Enqueue(ctx, c, "UE-L"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	queue("c0", "c1", "c2")
+	steps := []struct {
+		st         mdm.Status
+		uuid, want string
+	}{
+		{st: mdm.StatusIdle, want: "c0"},
+		{st: mdm.StatusAcknowledged, uuid: "c0", want: "c1"},
+		{st: mdm.StatusNotNow, uuid: "c1", want: "c2"},
+		{st: mdm.StatusAcknowledged, uuid: "c2", want: ""},
+		// The next session's Idle gets the NotNow command at once.
+		{st: mdm.StatusIdle, want: "c1"},
+		{st: mdm.StatusError, uuid: "c1", want: ""},
+		{st: mdm.StatusIdle, want: ""},
+	}
+	for i, s := range steps {
+		if got := uuidOf(t, d.command(t, h.svc, d.status(s.st, s.uuid))); got != s.want {
+			t.Fatalf("step %d (%s %s): got %q, want %q", i, s.st, s.uuid, got, s.want)
+		}
+	}
+	// A command whose response was lost is held for the lease, then
+	// delivered to the next poll.
+	queue("c3")
+	for i, s := range []struct {
+		later time.Duration
+		want  string
+	}{{0, "c3"}, {0, ""}, {59 * time.Second, ""}, {2 * time.Second, "c3"}} {
+		now = now.Add(s.later)
+		if got := uuidOf(t, d.command(t, h.svc, d.status(mdm.StatusIdle, ""))); got != s.want {
+			t.Fatalf("lost response, poll %d: got %q, want %q", i, got, s.want)
+		}
+	}
+	if got := uuidOf(t, d.command(t, h.svc, d.status(mdm.StatusAcknowledged, "c3"))); got != "" {
+		t.Fatalf("after c3: %q", got)
 	}
 }
 

@@ -50,6 +50,14 @@ type Options struct {
 	MaxSignatureBytes int
 	// Lease is how long a delivered command stays reserved for the request
 	// it was handed to before it may be delivered again. Zero: one minute.
+	//
+	// The device's answer ends the lease at once, whatever its status, so
+	// the next request of a session (or the Idle poll that starts the next
+	// one) is never held by it. Only a command that was handed out and never
+	// answered — its response was lost, or another request of the same
+	// enrollment is still being served — waits for the lease, and then goes
+	// to the next poll. Meanwhile no command behind it is delivered either:
+	// commands go out in order, each to one request at a time.
 	Lease time.Duration
 	// Now returns the current time. Nil: time.Now.
 	Now func() time.Time

@@ -128,18 +128,9 @@ func TestOpenSSLSignatures(t *testing.T) {
 			h := newHarness(t, func(o *mdm.Options) { o.Roots = []*x509.Certificate{ca.cert} })
 			auth := plistDoc(`<key>MessageType</key><string>Authenticate</string><key>EnrollmentID</key><string>E</string><key>Topic</key><string>t</string>`)
 			asig := sign(auth)
-			w := send(h.svc, mdm.ContentTypeCheckin, auth, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(asig)})
-			if w.Code != http.StatusOK {
-				t.Fatalf("handler: %d %s", w.Code, w.Body)
-			}
-			w = send(h.svc, mdm.ContentTypeCheckin, body, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(sig)})
-			if w.Code != http.StatusOK {
-				t.Fatalf("handler TokenUpdate: %d %s", w.Code, w.Body)
-			}
-			w = send(h.svc, mdm.ContentTypeCheckin, tampered, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(sig)})
-			if w.Code != http.StatusUnauthorized {
-				t.Fatalf("handler, tampered: %d", w.Code)
-			}
+			wantSigned(t, h.svc, auth, asig, http.StatusOK, "handler")
+			wantSigned(t, h.svc, body, sig, http.StatusOK, "handler TokenUpdate")
+			wantSigned(t, h.svc, tampered, sig, http.StatusUnauthorized, "handler, tampered")
 		})
 	}
 }
@@ -177,21 +168,12 @@ func TestOpenSSLSHA1Chain(t *testing.T) {
 	h := newHarness(t, func(o *mdm.Options) { o.Roots = []*x509.Certificate{ca.cert} })
 	auth := plistDoc(`<key>MessageType</key><string>Authenticate</string><key>EnrollmentID</key><string>LEGACY</string><key>Topic</key><string>t</string>`)
 	sig := opensslSign(t, openssl, dir, auth, filepath.Join(dir, "dev.pem"), devKey, "-md", "sha1", "-stream", "-noattr", "-binary", "-outform", "DER")
-	w := send(h.svc, mdm.ContentTypeCheckin, auth, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(sig)})
-	if w.Code != http.StatusOK {
-		t.Fatalf("SHA-1 leaf: %d %s", w.Code, w.Body)
-	}
+	wantSigned(t, h.svc, auth, sig, http.StatusOK, "SHA-1 leaf")
 	// A second request hits the verified-certificate cache.
-	w = send(h.svc, mdm.ContentTypeCheckin, auth, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(sig)})
-	if w.Code != http.StatusOK {
-		t.Fatalf("SHA-1 leaf, cached: %d %s", w.Code, w.Body)
-	}
+	wantSigned(t, h.svc, auth, sig, http.StatusOK, "SHA-1 leaf, cached")
 	// The same SHA-1 leaf is refused by a service trusting another CA.
 	other := newHarness(t, nil)
-	w = send(other.svc, mdm.ContentTypeCheckin, auth, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(sig)})
-	if w.Code != http.StatusForbidden {
-		t.Fatalf("SHA-1 leaf from a foreign CA: %d, want 403", w.Code)
-	}
+	wantSigned(t, other.svc, auth, sig, http.StatusForbidden, "SHA-1 leaf from a foreign CA")
 	if _, err := other.svc.Enrollment(context.Background(), "LEGACY"); !errors.Is(err, mdm.ErrNotFound) {
 		t.Fatal("refused Authenticate was stored")
 	}

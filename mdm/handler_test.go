@@ -340,47 +340,28 @@ func TestQueueNotNowAndPush(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "c0" {
-		t.Fatalf("first = %s", got)
-	}
+	a.wantPoll(t, h.svc, mdm.StatusIdle, "", "c0")
 	// A second concurrent poll does not get c0 too (nor c1 ahead of it).
-	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "" {
-		t.Fatalf("c0 delivered twice / out of order: %s", got)
-	}
-	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusNotNow, "c0"))); got != "c1" {
-		t.Fatalf("after NotNow = %s, want c1", got)
-	}
-	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusError, "c1"))); got != "c2" {
-		t.Fatalf("after Error = %s, want c2 (errored commands are not retried)", got)
-	}
-	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusAcknowledged, "c2"))); got != "" {
-		t.Fatalf("only the NotNow command is left, got %s", got)
-	}
+	a.wantPoll(t, h.svc, mdm.StatusIdle, "", "")
+	a.wantPoll(t, h.svc, mdm.StatusNotNow, "c0", "c1")
+	// Errored commands are not retried.
+	a.wantPoll(t, h.svc, mdm.StatusError, "c1", "c2")
+	a.wantPoll(t, h.svc, mdm.StatusAcknowledged, "c2", "")
 	// Idle makes NotNow commands deliverable again.
-	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "c0" {
-		t.Fatalf("Idle after NotNow = %s, want c0", got)
-	}
-	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusNotNow, "c0"))); got != "" {
-		t.Fatalf("got %s", got)
-	}
+	a.wantPoll(t, h.svc, mdm.StatusIdle, "", "c0")
+	a.wantPoll(t, h.svc, mdm.StatusNotNow, "c0", "")
 	// So does a push.
 	if _, err := h.svc.Push(ctx, "UE-A"); err != nil {
 		t.Fatal(err)
 	}
-	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusIdle, ""))); got != "c0" {
-		t.Fatalf("after a push = %s, want c0", got)
-	}
+	a.wantPoll(t, h.svc, mdm.StatusIdle, "", "c0")
 	// A result for a command that is not pending is ignored, not stored.
-	if got := uuidOf(t, a.command(t, h.svc, a.status(mdm.StatusAcknowledged, "nope"))); got != "" {
-		t.Fatalf("got %s", got)
-	}
+	a.wantPoll(t, h.svc, mdm.StatusAcknowledged, "nope", "")
 	if _, err := h.svc.Result(ctx, "UE-A", "nope"); !errors.Is(err, mdm.ErrNotFound) {
 		t.Fatal("stored a result for an unknown command")
 	}
 	// B's queue is independent.
-	if got := uuidOf(t, b.command(t, h.svc, b.status(mdm.StatusIdle, ""))); got != "c0" {
-		t.Fatalf("B first = %s", got)
-	}
+	b.wantPoll(t, h.svc, mdm.StatusIdle, "", "c0")
 }
 
 // TestCommandLease runs sessions on a stopped clock, so that any delivery
@@ -402,39 +383,24 @@ func TestCommandLease(t *testing.T) {
 		}
 	}
 	queue("c0", "c1", "c2")
-	steps := []struct {
-		st         mdm.Status
-		uuid, want string
-	}{
-		{st: mdm.StatusIdle, want: "c0"},
-		{st: mdm.StatusAcknowledged, uuid: "c0", want: "c1"},
-		{st: mdm.StatusNotNow, uuid: "c1", want: "c2"},
-		{st: mdm.StatusAcknowledged, uuid: "c2", want: ""},
-		// The next session's Idle gets the NotNow command at once.
-		{st: mdm.StatusIdle, want: "c1"},
-		{st: mdm.StatusError, uuid: "c1", want: ""},
-		{st: mdm.StatusIdle, want: ""},
-	}
-	for i, s := range steps {
-		if got := uuidOf(t, d.command(t, h.svc, d.status(s.st, s.uuid))); got != s.want {
-			t.Fatalf("step %d (%s %s): got %q, want %q", i, s.st, s.uuid, got, s.want)
-		}
-	}
+	d.wantPoll(t, h.svc, mdm.StatusIdle, "", "c0")
+	d.wantPoll(t, h.svc, mdm.StatusAcknowledged, "c0", "c1")
+	d.wantPoll(t, h.svc, mdm.StatusNotNow, "c1", "c2")
+	d.wantPoll(t, h.svc, mdm.StatusAcknowledged, "c2", "")
+	// The next session's Idle gets the NotNow command at once.
+	d.wantPoll(t, h.svc, mdm.StatusIdle, "", "c1")
+	d.wantPoll(t, h.svc, mdm.StatusError, "c1", "")
+	d.wantPoll(t, h.svc, mdm.StatusIdle, "", "")
 	// A command whose response was lost is held for the lease, then
 	// delivered to the next poll.
 	queue("c3")
-	for i, s := range []struct {
-		later time.Duration
-		want  string
-	}{{0, "c3"}, {0, ""}, {59 * time.Second, ""}, {2 * time.Second, "c3"}} {
-		now = now.Add(s.later)
-		if got := uuidOf(t, d.command(t, h.svc, d.status(mdm.StatusIdle, ""))); got != s.want {
-			t.Fatalf("lost response, poll %d: got %q, want %q", i, got, s.want)
-		}
-	}
-	if got := uuidOf(t, d.command(t, h.svc, d.status(mdm.StatusAcknowledged, "c3"))); got != "" {
-		t.Fatalf("after c3: %q", got)
-	}
+	d.wantPoll(t, h.svc, mdm.StatusIdle, "", "c3")
+	d.wantPoll(t, h.svc, mdm.StatusIdle, "", "") // not to a second request
+	now = now.Add(59 * time.Second)
+	d.wantPoll(t, h.svc, mdm.StatusIdle, "", "")
+	now = now.Add(2 * time.Second)
+	d.wantPoll(t, h.svc, mdm.StatusIdle, "", "c3")
+	d.wantPoll(t, h.svc, mdm.StatusAcknowledged, "c3", "")
 }
 
 func TestPushTokenDead(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -196,6 +197,25 @@ func uuidOf(t testing.TB, w *httptest.ResponseRecorder) string {
 		t.Fatal(err)
 	}
 	return c.UUID
+}
+
+// wantPoll sends d's answer st to command uuid ("" with Idle) and fails the
+// test unless h responds with command want ("" for an empty response).
+func (d *device) wantPoll(t testing.TB, h http.Handler, st mdm.Status, uuid, want string) {
+	t.Helper()
+	if got := uuidOf(t, d.command(t, h, d.status(st, uuid))); got != want {
+		t.Fatalf("%s %s: got command %q, want %q", st, uuid, got, want)
+	}
+}
+
+// wantSigned sends body as a check-in with the detached CMS signature sig in
+// Mdm-Signature and fails the test unless h answers code.
+func wantSigned(t testing.TB, h http.Handler, body, sig []byte, code int, what string) {
+	t.Helper()
+	w := send(h, mdm.ContentTypeCheckin, body, map[string]string{"Mdm-Signature": base64.StdEncoding.EncodeToString(sig)})
+	if w.Code != code {
+		t.Fatalf("%s: %d %s, want %d", what, w.Code, w.Body, code)
+	}
 }
 
 // harness is a Service on a memory store with a recording pusher and observer.

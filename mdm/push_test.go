@@ -107,9 +107,7 @@ func TestPushWholeCallFailure(t *testing.T) {
 				t.Errorf("the Service logged push failures again:\n%s", logs.String())
 			}
 			if tc.enqueue { // the command is queued although the push failed
-				if got := uuidOf(t, live.command(t, h.svc, live.status(mdm.StatusIdle, ""))); got != "c-queued" {
-					t.Errorf("after a failed push the device polls %q, want c-queued", got)
-				}
+				live.wantPoll(t, h.svc, mdm.StatusIdle, "", "c-queued")
 			}
 		})
 	}

@@ -105,6 +105,15 @@ func next(t *testing.T, s mdm.Store, id mdm.EnrollmentID, now time.Time) string 
 	return c.UUID
 }
 
+// wantNext fails the test unless NextCommand for id at now hands out the
+// command want ("" for ErrQueueEmpty); what says which step it is.
+func wantNext(t *testing.T, s mdm.Store, id mdm.EnrollmentID, now time.Time, want, what string) {
+	t.Helper()
+	if got := next(t, s, id, now); got != want {
+		t.Fatalf("%s: NextCommand(%s) = %q, want %q", what, id, got, want)
+	}
+}
+
 func result(t *testing.T, s mdm.Store, id mdm.EnrollmentID, uuid string, st mdm.Status) {
 	t.Helper()
 	r := &mdm.CommandResult{Identity: mdm.Identity{EnrollmentID: string(id)}, Status: st, CommandUUID: uuid,
@@ -289,9 +298,7 @@ func testQueueOrder(t *testing.T, s mdm.Store) {
 	now := base
 	for i := range 5 {
 		want := fmt.Sprintf("cmd-%d", i)
-		if got := next(t, s, "q", now); got != want {
-			t.Fatalf("delivery %d = %q, want %q", i, got, want)
-		}
+		wantNext(t, s, "q", now, want, "in order")
 		st := []mdm.Status{mdm.StatusAcknowledged, mdm.StatusError, mdm.StatusCommandFormatError}[i%3]
 		result(t, s, "q", want, st)
 		// A completed command is not pending any more.
@@ -299,9 +306,7 @@ func testQueueOrder(t *testing.T, s mdm.Store) {
 			t.Fatalf("second final result for %s = %v, want ErrNotFound", want, err)
 		}
 	}
-	if got := next(t, s, "q", now); got != "" {
-		t.Fatalf("drained queue delivered %q", got)
-	}
+	wantNext(t, s, "q", now, "", "drained queue")
 	// A completed UUID cannot be queued again for the same enrollment.
 	if err := s.Enqueue(context.Background(), command(t, "cmd-0", "DeviceInformation"), []mdm.EnrollmentID{"q"}); !errors.Is(err, mdm.ErrCommandExists) {
 		t.Fatalf("re-enqueue of a completed UUID = %v, want ErrCommandExists", err)
@@ -314,47 +319,31 @@ func testQueueOrder(t *testing.T, s mdm.Store) {
 func testLease(t *testing.T, s mdm.Store) {
 	enqueue(t, s, command(t, "one", "ProfileList"), "l")
 	enqueue(t, s, command(t, "two", "ProfileList"), "l")
-	if got := next(t, s, "l", base); got != "one" {
-		t.Fatalf("first = %q", got)
-	}
+	wantNext(t, s, "l", base, "one", "first")
 	// While "one" is out, nothing is delivered: not "one" again, and not "two"
 	// ahead of it.
-	if got := next(t, s, "l", base.Add(30*time.Second)); got != "" {
-		t.Fatalf("during the lease NextCommand delivered %q", got)
-	}
+	wantNext(t, s, "l", base.Add(30*time.Second), "", "during the lease")
 	// After the lease the same command is delivered again.
-	if got := next(t, s, "l", base.Add(61*time.Second)); got != "one" {
-		t.Fatalf("after the lease = %q, want one", got)
-	}
+	wantNext(t, s, "l", base.Add(61*time.Second), "one", "after the lease")
 	result(t, s, "l", "one", mdm.StatusAcknowledged)
-	if got := next(t, s, "l", base.Add(62*time.Second)); got != "two" {
-		t.Fatalf("after the result = %q, want two", got)
-	}
+	wantNext(t, s, "l", base.Add(62*time.Second), "two", "after the result")
 }
 
 func testNotNow(t *testing.T, s mdm.Store) {
 	enqueue(t, s, command(t, "a", "InstallProfile"), "n")
 	enqueue(t, s, command(t, "b", "ProfileList"), "n")
-	if got := next(t, s, "n", base); got != "a" {
-		t.Fatalf("first = %q", got)
-	}
+	wantNext(t, s, "n", base, "a", "first")
 	result(t, s, "n", "a", mdm.StatusNotNow)
 	if r, err := s.Result(context.Background(), "n", "a"); err != nil || r.Status != mdm.StatusNotNow {
 		t.Fatalf("Result after NotNow = %+v, %v", r, err)
 	}
-	if got := next(t, s, "n", base); got != "b" {
-		t.Fatalf("after NotNow = %q, want b (a is skipped)", got)
-	}
+	wantNext(t, s, "n", base, "b", "after NotNow (a is skipped)")
 	result(t, s, "n", "b", mdm.StatusAcknowledged)
-	if got := next(t, s, "n", base); got != "" {
-		t.Fatalf("only a NotNow command left, got %q", got)
-	}
+	wantNext(t, s, "n", base, "", "only a NotNow command left")
 	if err := s.ResetNotNow(context.Background(), []mdm.EnrollmentID{"n", "other"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := next(t, s, "n", base); got != "a" {
-		t.Fatalf("after ResetNotNow = %q, want a", got)
-	}
+	wantNext(t, s, "n", base, "a", "after ResetNotNow")
 	result(t, s, "n", "a", mdm.StatusAcknowledged)
 	if r, _ := s.Result(context.Background(), "n", "a"); r.Status != mdm.StatusAcknowledged {
 		t.Fatalf("latest result = %s, want Acknowledged", r.Status)
@@ -368,20 +357,12 @@ func testAllOrNothing(t *testing.T, s mdm.Store) {
 		t.Fatalf("Enqueue with a duplicate = %v, want ErrCommandExists", err)
 	}
 	for _, id := range []mdm.EnrollmentID{"x", "z"} {
-		if got := next(t, s, id, base); got != "" {
-			t.Fatalf("refused Enqueue still queued %q for %s", got, id)
-		}
+		wantNext(t, s, id, base, "", "after a refused Enqueue")
 	}
-	if got := next(t, s, "y", base); got != "dup" {
-		t.Fatalf("y = %q", got)
-	}
-	if got := next(t, s, "y", base.Add(2*time.Minute)); got != "dup" {
-		t.Fatalf("y has the command twice or lost it: %q", got)
-	}
+	wantNext(t, s, "y", base, "dup", "y")
+	wantNext(t, s, "y", base.Add(2*time.Minute), "dup", "y after the lease (not twice, not lost)")
 	result(t, s, "y", "dup", mdm.StatusAcknowledged)
-	if got := next(t, s, "y", base.Add(2*time.Minute)); got != "" {
-		t.Fatalf("y has the command twice: %q", got)
-	}
+	wantNext(t, s, "y", base.Add(2*time.Minute), "", "y after the result (not twice)")
 }
 
 func testResults(t *testing.T, s mdm.Store) {
@@ -413,15 +394,11 @@ func testFanout(t *testing.T, s mdm.Store) {
 	ids := []mdm.EnrollmentID{"f1", "f2", "f3"}
 	enqueue(t, s, command(t, "all", "InstalledApplicationList"), ids...)
 	for _, id := range ids {
-		if got := next(t, s, id, base); got != "all" {
-			t.Fatalf("%s = %q", id, got)
-		}
+		wantNext(t, s, id, base, "all", "fan-out")
 	}
 	result(t, s, "f1", "all", mdm.StatusAcknowledged)
 	result(t, s, "f2", "all", mdm.StatusNotNow)
-	if got := next(t, s, "f3", base.Add(2*time.Minute)); got != "all" {
-		t.Fatalf("f3 lost its copy after f1 completed: %q", got)
-	}
+	wantNext(t, s, "f3", base.Add(2*time.Minute), "all", "f3 after f1 completed")
 	if _, err := s.Result(context.Background(), "f3", "all"); !errors.Is(err, mdm.ErrNotFound) {
 		t.Fatalf("f3 has f1's result: %v", err)
 	}

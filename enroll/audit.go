@@ -81,6 +81,16 @@ func (s *Service) apply(ctx context.Context, m Meta, id string, primary Event, f
 	}
 }
 
+// run is apply for a public step: an error is wrapped with op, the step's
+// name, and comes without an enrollment.
+func (s *Service) run(ctx context.Context, m Meta, op, id string, primary Event, fn func(*step) error, also ...State) (*Enrollment, error) {
+	e, err := s.apply(ctx, m, id, primary, fn, also...)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: %s: %w", op, err)
+	}
+	return e, nil
+}
+
 // store2 applies transition ev to st.e and stores it with its audit event.
 func (s *Service) store2(ctx context.Context, m Meta, st *step, ev Event) error {
 	from := st.e.State

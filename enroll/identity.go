@@ -142,7 +142,7 @@ func (s *Service) RedeemChallenge(ctx context.Context, m Meta, challenge string)
 		return nil, fmt.Errorf("enroll: redeem challenge: %w", err)
 	}
 	h := hashToken(challenge)
-	e, err := s.apply(ctx, m, id, EventRedeemChallenge, func(st *step) error {
+	return s.run(ctx, m, "redeem challenge", id, EventRedeemChallenge, func(st *step) error {
 		if st.e.ChallengeUsed && sameHash(st.e.ChallengeHash, h) {
 			return fmt.Errorf("%w: already used", ErrChallengeInvalid)
 		}
@@ -151,10 +151,6 @@ func (s *Service) RedeemChallenge(ctx context.Context, m Meta, challenge string)
 		st.commit(EventRedeemChallenge)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("enroll: redeem challenge: %w", err)
-	}
-	return e, nil
 }
 
 // RecordCertificate binds the identity certificate issued for enrollment id
@@ -171,15 +167,11 @@ func (s *Service) RecordCertificate(ctx context.Context, m Meta, id string, cert
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("enroll: record certificate: %w", err)
 	}
-	e, err := s.apply(ctx, m, id, EventBindCertificate, func(st *step) error {
+	return s.run(ctx, m, "record certificate", id, EventBindCertificate, func(st *step) error {
 		st.e.CertificateHash = h
 		st.commit(EventBindCertificate)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("enroll: record certificate: %w", err)
-	}
-	return e, nil
 }
 
 // CertificateHash returns the hex SHA-256 of a DER certificate, the form

@@ -107,18 +107,8 @@ func (p *Portal) stepOf(e *Enrollment, s portalSession) place {
 // with 403 and changes nothing.
 func (p *Portal) step(page string, h func(http.ResponseWriter, *http.Request, *stepRequest)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		sess, err := p.sessions.get(r, p.now())
-		if err != nil {
-			p.startOver(w, r, err)
-			return
-		}
-		e, err := p.svc.Get(r.Context(), sess.Enrollment)
-		if err != nil {
-			if errors.Is(err, ErrNotFound) {
-				p.startOver(w, r, err)
-				return
-			}
-			p.fail(w, r, err)
+		sess, e, ok := p.current(w, r)
+		if !ok {
 			return
 		}
 		pl := p.placeOf(e, sess)
@@ -216,6 +206,16 @@ func (p *Portal) renderError(w http.ResponseWriter, r *http.Request, status int,
 	p.render(w, r, status, "error", d)
 }
 
+// termsChangedMessage is shown when the terms changed while the user read
+// them.
+const termsChangedMessage = "The terms were updated while you were reading them. Please review the current terms."
+
+// again shows step page name once more, with status and msg in its alert.
+func (p *Portal) again(w http.ResponseWriter, r *http.Request, status int, name string, d pageData, msg string) {
+	d.Error = msg
+	p.render(w, r, status, name, d)
+}
+
 // advance ends a successful step: the session cookie is written again (so
 // its lifetime counts from the last step, and it carries any change to s)
 // and the browser is sent to the enrollment's current step.
@@ -245,12 +245,7 @@ func (p *Portal) handleInvitation(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	s := p.carryOver(r, e, flowProfile)
-	if err := p.sessions.set(w, r, p.now(), s); err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	p.next(w, r, e, s)
+	p.bind(w, r, e, flowProfile)
 }
 
 // handleInvitationQR serves the invitation link as a QR code PNG, for a
@@ -273,16 +268,16 @@ func (p *Portal) handleInvitationQR(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(png)
 }
 
-// carryOver returns the session for a browser that opens enrollment e in
-// flow: a session this browser already holds for e (from either flow) keeps
-// its privacy notice and sign-in; any other starts afresh, so an
-// enrollment past sign-in asks for the user's credentials again.
-func (p *Portal) carryOver(r *http.Request, e *Enrollment, flow string) portalSession {
+// bind binds the browser to enrollment e in flow and sends it to its step.
+// A session this browser already holds for e (from either flow) keeps its
+// privacy notice and sign-in; any other starts afresh, so an enrollment
+// past sign-in asks for the user's credentials again.
+func (p *Portal) bind(w http.ResponseWriter, r *http.Request, e *Enrollment, flow string) {
 	s := portalSession{Enrollment: e.ID, Flow: flow}
 	if old, err := p.sessions.get(r, p.now()); err == nil && old.Enrollment == e.ID {
 		s.Privacy, s.SignedIn = old.Privacy, old.SignedIn
 	}
-	return s
+	p.advance(w, r, e, s)
 }
 
 // handleAccountStart is where the device's web view lands in account-driven
@@ -308,31 +303,35 @@ func (p *Portal) handleAccountStart(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	s := p.carryOver(r, e, flowAccount)
-	if err := p.sessions.set(w, r, p.now(), s); err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	p.next(w, r, e, s)
+	p.bind(w, r, e, flowAccount)
 }
 
 // handleContinue sends a browser with a session to its current step.
 func (p *Portal) handleContinue(w http.ResponseWriter, r *http.Request) {
+	if sess, e, ok := p.current(w, r); ok {
+		p.next(w, r, e, sess)
+	}
+}
+
+// current returns the browser's verified session and the enrollment it is
+// bound to. Otherwise it answers the request (start over, or the error
+// page) and reports false.
+func (p *Portal) current(w http.ResponseWriter, r *http.Request) (portalSession, *Enrollment, bool) {
 	sess, err := p.sessions.get(r, p.now())
 	if err != nil {
 		p.startOver(w, r, err)
-		return
+		return sess, nil, false
 	}
 	e, err := p.svc.Get(r.Context(), sess.Enrollment)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			p.startOver(w, r, err)
-			return
+		} else {
+			p.fail(w, r, err)
 		}
-		p.fail(w, r, err)
-		return
+		return sess, nil, false
 	}
-	p.next(w, r, e, sess)
+	return sess, e, true
 }
 
 // stepPage returns the common data of a step page.
@@ -367,13 +366,11 @@ func (p *Portal) postSignIn(w http.ResponseWriter, r *http.Request, s *stepReque
 	d := p.signInPage(r, s)
 	d.Username, d.Ownership = username, string(ownership)
 	if username == "" || password == "" {
-		d.Error = "Enter your username and password."
-		p.render(w, r, http.StatusBadRequest, "signin", d)
+		p.again(w, r, http.StatusBadRequest, "signin", d, "Enter your username and password.")
 		return
 	}
 	if !ownership.Valid() {
-		d.Error = "Choose who owns this device."
-		p.render(w, r, http.StatusBadRequest, "signin", d)
+		p.again(w, r, http.StatusBadRequest, "signin", d, "Choose who owns this device.")
 		return
 	}
 	e, err := p.svc.Authenticate(r.Context(), p.meta(r), s.e.ID, username, password, ownership)
@@ -383,8 +380,7 @@ func (p *Portal) postSignIn(w http.ResponseWriter, r *http.Request, s *stepReque
 			p.fail(w, r, err)
 			return
 		}
-		d.Error = detail
-		p.render(w, r, status, "signin", d)
+		p.again(w, r, status, "signin", d, detail)
 		return
 	}
 	s.sess.SignedIn = true
@@ -408,8 +404,7 @@ func (p *Portal) postPasscode(w http.ResponseWriter, r *http.Request, s *stepReq
 	code := strings.TrimSpace(r.PostFormValue("passcode"))
 	d := p.stepPage(r, s, portalPathPasscode, 3)
 	if code == "" {
-		d.Error = "Enter the passcode from your invitation."
-		p.render(w, r, http.StatusBadRequest, "passcode", d)
+		p.again(w, r, http.StatusBadRequest, "passcode", d, "Enter the passcode from your invitation.")
 		return
 	}
 	e, err := p.svc.SubmitPasscode(r.Context(), p.meta(r), s.e.ID, code)
@@ -419,12 +414,10 @@ func (p *Portal) postPasscode(w http.ResponseWriter, r *http.Request, s *stepReq
 		case errors.Is(err, ErrLocked):
 			p.fail(w, r, err)
 		case errors.As(err, &pe):
-			d.Error = "That passcode is not right."
 			d.AttemptsLeft = pe.AttemptsLeft
-			p.render(w, r, http.StatusUnauthorized, "passcode", d)
+			p.again(w, r, http.StatusUnauthorized, "passcode", d, "That passcode is not right.")
 		case errors.Is(err, ErrInvalidInput):
-			d.Error = "That passcode is not in the right form."
-			p.render(w, r, http.StatusBadRequest, "passcode", d)
+			p.again(w, r, http.StatusBadRequest, "passcode", d, "That passcode is not in the right form.")
 		default:
 			p.fail(w, r, err)
 		}
@@ -466,8 +459,7 @@ func (p *Portal) showTerms(w http.ResponseWriter, r *http.Request, s *stepReques
 func (p *Portal) postTerms(w http.ResponseWriter, r *http.Request, s *stepRequest) {
 	d := p.termsPage(r, s)
 	if r.PostFormValue("accept") != "yes" {
-		d.Error = "To continue, accept the terms of use."
-		p.render(w, r, http.StatusBadRequest, "terms", d)
+		p.again(w, r, http.StatusBadRequest, "terms", d, "To continue, accept the terms of use.")
 		return
 	}
 	shown := strings.ToLower(strings.TrimSpace(r.PostFormValue("terms_digest")))
@@ -477,15 +469,13 @@ func (p *Portal) postTerms(w http.ResponseWriter, r *http.Request, s *stepReques
 		shown = d.TermsDigest
 	}
 	if shown != d.TermsDigest {
-		d.Error = "The terms were updated while you were reading them. Please review the current terms."
-		p.render(w, r, http.StatusConflict, "terms", d)
+		p.again(w, r, http.StatusConflict, "terms", d, termsChangedMessage)
 		return
 	}
 	e, err := p.svc.AcceptTerms(r.Context(), p.meta(r), s.e.ID, Consent{Version: d.TermsVersion, Digest: shown})
 	if err != nil {
 		if errors.Is(err, ErrTermsMismatch) {
-			d.Error = "The terms were updated while you were reading them. Please review the current terms."
-			p.render(w, r, http.StatusConflict, "terms", d)
+			p.again(w, r, http.StatusConflict, "terms", d, termsChangedMessage)
 			return
 		}
 		p.fail(w, r, err)

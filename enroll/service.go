@@ -353,16 +353,12 @@ func (s *Service) OpenInvitation(ctx context.Context, m Meta, token string) (*En
 	if err != nil {
 		return nil, fmt.Errorf("enroll: open invitation: %w", err)
 	}
-	e, err = s.apply(ctx, m, e.ID, EventAuthenticate, func(st *step) error {
+	return s.run(ctx, m, "open invitation", e.ID, EventAuthenticate, func(st *step) error {
 		if !sameHash(st.e.InvitationHash, hashToken(token)) {
 			return ErrNotFound
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("enroll: open invitation: %w", err)
-	}
-	return e, nil
 }
 
 // LookupAccount returns the open enrollment of the user whose Managed Apple
@@ -427,7 +423,7 @@ func (s *Service) Authenticate(ctx context.Context, m Meta, id, username, passwo
 		return nil, invalid("ownership %q is neither %q nor %q", o, OwnershipEmployee, OwnershipCorporate)
 	}
 	restart := false
-	e, err := s.apply(ctx, m, id, EventAuthenticate, func(st *step) error {
+	e, err := s.run(ctx, m, "authenticate", id, EventAuthenticate, func(st *step) error {
 		restart = false
 		if o == OwnershipCorporate && s.cfg.Corporate != CorporateDeviceEnrollment {
 			return ErrCorporateRefused
@@ -452,7 +448,7 @@ func (s *Service) Authenticate(ctx context.Context, m Meta, id, username, passwo
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("enroll: authenticate: %w", err)
+		return nil, err
 	}
 	if restart {
 		s.log.InfoContext(ctx, "enroll: user signed in again to continue", "enrollment", e.ID, "state", e.State)
@@ -469,7 +465,7 @@ func (s *Service) SubmitPasscode(ctx context.Context, m Meta, id, code string) (
 	if len(code) > maxInputLen {
 		return nil, invalid("passcode longer than %d bytes", maxInputLen)
 	}
-	e, err := s.apply(ctx, m, id, EventPasscodeAccepted, func(st *step) error {
+	return s.run(ctx, m, "submit passcode", id, EventPasscodeAccepted, func(st *step) error {
 		next, err := s.passcodes.Check(st.e.Passcode, code, st.now)
 		var mm *passcode.MismatchError
 		switch {
@@ -495,24 +491,16 @@ func (s *Service) SubmitPasscode(ctx context.Context, m Meta, id, code string) (
 		}
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("enroll: submit passcode: %w", err)
-	}
-	return e, nil
 }
 
 // AcknowledgeInfo records that the information screen was shown and
 // acknowledged; the enrollment stays in StatePasscodeVerified.
 func (s *Service) AcknowledgeInfo(ctx context.Context, m Meta, id string) (*Enrollment, error) {
-	e, err := s.apply(ctx, m, id, EventInfoSeen, func(st *step) error {
+	return s.run(ctx, m, "acknowledge info", id, EventInfoSeen, func(st *step) error {
 		st.e.InfoSeenAt = st.now
 		st.commit(EventInfoSeen)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("enroll: acknowledge info: %w", err)
-	}
-	return e, nil
 }
 
 // AcceptTerms records consent to the terms (version and hex SHA-256 digest
@@ -531,7 +519,7 @@ func (s *Service) AcceptTerms(ctx context.Context, m Meta, id string, c Consent)
 			return nil, fmt.Errorf("enroll: accept terms: %w", ErrTermsMismatch)
 		}
 	}
-	e, err := s.apply(ctx, m, id, EventConsent, func(st *step) error {
+	return s.run(ctx, m, "accept terms", id, EventConsent, func(st *step) error {
 		if st.e.InfoSeenAt.IsZero() {
 			return ErrInfoNotSeen
 		}
@@ -543,10 +531,6 @@ func (s *Service) AcceptTerms(ctx context.Context, m Meta, id string, c Consent)
 		st.commit(EventConsent)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("enroll: accept terms: %w", err)
-	}
-	return e, nil
 }
 
 // IssueDownloadLink issues the single-use profile download link of the
@@ -560,7 +544,7 @@ func (s *Service) IssueDownloadLink(ctx context.Context, m Meta, id string) (*Do
 		return nil, err
 	}
 	var exp time.Time
-	e, err := s.apply(ctx, m, id, EventIssueProfile, func(st *step) error {
+	e, err := s.run(ctx, m, "issue download link", id, EventIssueProfile, func(st *step) error {
 		exp = st.now.Add(s.cfg.DownloadTTL)
 		st.e.Flow = FlowProfile
 		st.e.DownloadHash = hashToken(token)
@@ -571,7 +555,7 @@ func (s *Service) IssueDownloadLink(ctx context.Context, m Meta, id string) (*Do
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("enroll: issue download link: %w", err)
+		return nil, err
 	}
 	return &DownloadLink{Token: token, ExpiresAt: exp, Enrollment: e}, nil
 }
@@ -581,33 +565,16 @@ func (s *Service) IssueDownloadLink(ctx context.Context, m Meta, id string) (*Do
 // used. A used link gives ErrLinkUsed, a late one ErrLinkExpired, an unknown
 // one ErrNotFound.
 func (s *Service) DownloadProfile(ctx context.Context, m Meta, token string) (*Profile, error) {
-	e, err := s.findByToken(ctx, IndexDownload, token)
-	if err != nil {
-		return nil, fmt.Errorf("enroll: download profile: %w", err)
-	}
-	var data []byte
-	e, err = s.apply(ctx, m, e.ID, EventDownloadProfile, func(st *step) error {
+	return s.serveProfile(ctx, m, "download profile", IndexDownload, EventDownloadProfile, token, func(st *step) error {
 		switch {
-		case !sameHash(st.e.DownloadHash, hashToken(token)):
-			return ErrNotFound // replaced by a newer link
 		case st.e.DownloadUsed:
 			return ErrLinkUsed
 		case !st.now.Before(st.e.DownloadExpiresAt):
 			return ErrLinkExpired
 		}
-		var err error
-		data, err = s.buildProfile(ctx, st.e)
-		if err != nil {
-			return err
-		}
 		st.e.DownloadUsed = true
-		st.commit(EventDownloadProfile)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("enroll: download profile: %w", err)
-	}
-	return &Profile{Data: data, ContentType: ProfileContentType, Enrollment: e}, nil
 }
 
 // IssueAccessToken ends the portal steps of account-driven enrollment:
@@ -619,7 +586,7 @@ func (s *Service) IssueAccessToken(ctx context.Context, m Meta, id string) (*Acc
 	if err != nil {
 		return nil, err
 	}
-	e, err := s.apply(ctx, m, id, EventIssueToken, func(st *step) error {
+	e, err := s.run(ctx, m, "issue access token", id, EventIssueToken, func(st *step) error {
 		if st.e.Ownership == OwnershipCorporate {
 			// Discovery announced a BYOD server: a corporate device
 			// belongs in Automated Device Enrollment.
@@ -632,7 +599,7 @@ func (s *Service) IssueAccessToken(ctx context.Context, m Meta, id string) (*Acc
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("enroll: issue access token: %w", err)
+		return nil, err
 	}
 	return &AccessToken{Token: token, Enrollment: e}, nil
 }
@@ -642,25 +609,39 @@ func (s *Service) IssueAccessToken(ctx context.Context, m Meta, id string) (*Acc
 // AssignedManagedAppleID). An unknown token gives ErrNotFound; the token of
 // a revoked enrollment a *TransitionError matching ErrRevoked.
 func (s *Service) FetchProfile(ctx context.Context, m Meta, accessToken string) (*Profile, error) {
-	e, err := s.findByToken(ctx, IndexAccessToken, accessToken)
+	return s.serveProfile(ctx, m, "fetch profile", IndexAccessToken, EventFetchProfile, accessToken, nil)
+}
+
+// serveProfile builds and signs the profile of the enrollment whose secret
+// for index i is token, as step ev. The token must still be the
+// enrollment's (a newer one replaces it: ErrNotFound); check, if not nil,
+// refuses with an error or marks the secret on st.e before the profile is
+// built. op names the step in errors.
+func (s *Service) serveProfile(ctx context.Context, m Meta, op string, i Index, ev Event, token string, check func(*step) error) (*Profile, error) {
+	e, err := s.findByToken(ctx, i, token)
 	if err != nil {
-		return nil, fmt.Errorf("enroll: fetch profile: %w", err)
+		return nil, fmt.Errorf("enroll: %s: %w", op, err)
 	}
 	var data []byte
-	e, err = s.apply(ctx, m, e.ID, EventFetchProfile, func(st *step) error {
-		if !sameHash(st.e.AccessTokenHash, hashToken(accessToken)) {
+	e, err = s.run(ctx, m, op, e.ID, ev, func(st *step) error {
+		if !sameHash(st.e.Key(i), hashToken(token)) {
 			return ErrNotFound
+		}
+		if check != nil {
+			if err := check(st); err != nil {
+				return err
+			}
 		}
 		var err error
 		data, err = s.buildProfile(ctx, st.e)
 		if err != nil {
 			return err
 		}
-		st.commit(EventFetchProfile)
+		st.commit(ev)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("enroll: fetch profile: %w", err)
+		return nil, err
 	}
 	return &Profile{Data: data, ContentType: ProfileContentType, Enrollment: e}, nil
 }
@@ -676,14 +657,14 @@ func (s *Service) Revoke(ctx context.Context, m Meta, id, reason string) (*Enrol
 	if m.Actor == "" {
 		m.Actor = "host"
 	}
-	e, err := s.apply(ctx, m, id, EventRevoke, func(st *step) error {
+	e, err := s.run(ctx, m, "revoke", id, EventRevoke, func(st *step) error {
 		st.audit.Detail = reason
 		st.e.ExpiresAt = time.Time{}
 		st.commit(EventRevoke)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("enroll: revoke: %w", err)
+		return nil, err
 	}
 	s.log.InfoContext(ctx, "enroll: enrollment revoked", "enrollment", id)
 	return e, nil

@@ -363,27 +363,6 @@ func TestNew(t *testing.T) {
 	}
 }
 
-func TestPushCertificateRefusedByServer(t *testing.T) {
-	p := newPKI(t)
-	f := newFakeAPNs(t, p, nil)
-	other := newPKI(t) // a certificate the server does not trust
-	c, err := apns.New(other.pushCert(t, testTopic), &apns.Options{BaseURL: f.URL(), RootCAs: p.pool, MaxAttempts: 3, MinBackoff: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	res, err := c.Push(context.Background(), targets(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res {
-		var pe *apns.PushError
-		if !errors.Is(r.Err, apns.ErrCertificate) || !errors.As(r.Err, &pe) || pe.Attempts != 1 {
-			t.Errorf("Err = %v, want ErrCertificate after one attempt", r.Err)
-		}
-	}
-}
-
 func TestPushUntrustedServer(t *testing.T) {
 	p := newPKI(t)
 	f := newFakeAPNs(t, p, nil)
@@ -645,27 +624,37 @@ func TestNoGoroutineLeak(t *testing.T) {
 	settle(t, before)
 }
 
-func TestPushCertificateRefusedDuringHandshake(t *testing.T) {
-	// With TLS 1.2 the server refuses the certificate inside the
-	// handshake, before any request.
-	p := newPKI(t)
-	f := unstartedFakeAPNs(t, p, nil)
-	f.srv.TLS.MaxVersion = tls.VersionTLS12
-	f.start()
-	c, err := apns.New(newPKI(t).pushCert(t, testTopic), &apns.Options{BaseURL: f.URL(), RootCAs: p.pool, MaxAttempts: 3, MinBackoff: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	res, err := c.Push(context.Background(), targets(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res {
-		var pe *apns.PushError
-		if !errors.Is(r.Err, apns.ErrCertificate) || !errors.As(r.Err, &pe) || pe.Attempts != 1 {
-			t.Errorf("Err = %v, want ErrCertificate after one attempt", r.Err)
-		}
+// TestPushCertificateRefused checks that a push certificate the server does
+// not trust fails every push with ErrCertificate at once, without retries:
+// with TLS 1.3 the server refuses it after the handshake, with TLS 1.2
+// inside it, before any request.
+func TestPushCertificateRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		maxVersion uint16
+	}{{"after the handshake", 0}, {"during a TLS 1.2 handshake", tls.VersionTLS12}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPKI(t)
+			f := unstartedFakeAPNs(t, p, nil)
+			f.srv.TLS.MaxVersion = tc.maxVersion
+			f.start()
+			other := newPKI(t) // a certificate the server does not trust
+			c, err := apns.New(other.pushCert(t, testTopic), &apns.Options{BaseURL: f.URL(), RootCAs: p.pool, MaxAttempts: 3, MinBackoff: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			res, err := c.Push(context.Background(), targets(3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				var pe *apns.PushError
+				if !errors.Is(r.Err, apns.ErrCertificate) || !errors.As(r.Err, &pe) || pe.Attempts != 1 {
+					t.Errorf("Err = %v, want ErrCertificate after one attempt", r.Err)
+				}
+			}
+		})
 	}
 }
 

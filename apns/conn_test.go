@@ -156,6 +156,42 @@ func (rc *rawConn) handshake() bool {
 	return true
 }
 
+// serveListener accepts connections on ln until the test ends, calling
+// handle for each from the accepting goroutine; then it closes ln and every
+// connection it accepted. It returns the base URL to reach ln.
+func serveListener(t *testing.T, ln net.Listener, handle func(net.Conn)) string {
+	t.Helper()
+	var wg sync.WaitGroup
+	var conns []net.Conn // the accepting goroutine's until wg.Wait returns
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, nc)
+			handle(nc)
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		for _, nc := range conns {
+			nc.Close()
+		}
+	})
+	return "https://" + ln.Addr().String()
+}
+
+// first does the handshake and reads the first request. It returns false
+// when the connection ends before that.
+func (rc *rawConn) first() (rawRequest, bool) {
+	if !rc.handshake() {
+		return rawRequest{}, false
+	}
+	return rc.next()
+}
+
 // next reads frames until a complete request, acknowledging SETTINGS and
 // PINGs on the way. It returns false when the connection ends.
 func (rc *rawConn) next() (rawRequest, bool) {
@@ -416,10 +452,7 @@ func TestConnFlowControl(t *testing.T) {
 func TestConnAnswersPingAndSettings(t *testing.T) {
 	done := make(chan struct{})
 	_, c := newRawServer(t, func(rc *rawConn) {
-		if !rc.handshake() {
-			return
-		}
-		r, ok := rc.next()
+		r, ok := rc.first()
 		if !ok {
 			return
 		}
@@ -503,22 +536,11 @@ func TestConnNotHTTP2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			nc.(*tls.Conn).Handshake()
-			nc.Close()
-		}
-	}()
-	defer wg.Wait()
-	defer ln.Close()
-	c, err := New(push, &Options{BaseURL: "https://" + ln.Addr().String(), RootCAs: roots, MaxAttempts: 1})
+	url := serveListener(t, ln, func(nc net.Conn) {
+		nc.(*tls.Conn).Handshake()
+		nc.Close()
+	})
+	c, err := New(push, &Options{BaseURL: url, RootCAs: roots, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,10 +557,7 @@ func TestConnNotHTTP2(t *testing.T) {
 func TestConnRequestHeaders(t *testing.T) {
 	got := make(chan rawRequest, 1)
 	_, c := newRawServer(t, func(rc *rawConn) {
-		if !rc.handshake() {
-			return
-		}
-		r, ok := rc.next()
+		r, ok := rc.first()
 		if !ok {
 			return
 		}
@@ -584,10 +603,7 @@ func TestConnRoundTripWaitsAndCancels(t *testing.T) {
 	problems := make(chan string, 4)
 	_, c := newRawServer(t, func(rc *rawConn) {
 		rc.settings = []http2.Setting{{ID: http2.SettingMaxConcurrentStreams, Val: 1}}
-		if !rc.handshake() {
-			return
-		}
-		a, ok := rc.next()
+		a, ok := rc.first()
 		if !ok {
 			return
 		}
@@ -660,27 +676,8 @@ func TestConnDialTimeoutIsTransient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
-	defer wg.Wait()
-	defer ln.Close()
-	c, err := New(push, &Options{BaseURL: "https://" + ln.Addr().String(), RootCAs: roots, MaxAttempts: 2, MinBackoff: time.Millisecond})
+	url := serveListener(t, ln, func(net.Conn) {}) // holds every connection open
+	c, err := New(push, &Options{BaseURL: url, RootCAs: roots, MaxAttempts: 2, MinBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -702,10 +699,7 @@ func TestConnHealthCheckWhileIdle(t *testing.T) {
 	pingInterval, pingTimeout = 30*time.Millisecond, 30*time.Millisecond
 	closed := make(chan struct{})
 	_, c := newRawServer(t, func(rc *rawConn) {
-		if !rc.handshake() {
-			return
-		}
-		r, ok := rc.next()
+		r, ok := rc.first()
 		if !ok {
 			return
 		}

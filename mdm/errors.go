@@ -13,10 +13,12 @@ var (
 	// ErrPushTokenDead is matched (with errors.Is) by push errors that mean the
 	// device token is permanently invalid, such as APNs 410 Unregistered.
 	ErrPushTokenDead = errors.New("mdm: push token is no longer valid")
-	// ErrPushFailed wraps the error of a Pusher that failed as a whole (for
-	// example its context was cancelled). Service.Push and Service.Enqueue
-	// return it alongside the results the Pusher did report; for Enqueue the
-	// command is queued regardless.
+	// ErrPushFailed means waking devices failed as a whole: Service.Push
+	// wraps it around the error of a Pusher that failed for the whole call
+	// (for example its context was cancelled), and Service.Enqueue around any
+	// error after the command was queued. Both return it alongside the
+	// results the Pusher did report; for Enqueue the command is queued
+	// regardless.
 	ErrPushFailed = errors.New("mdm: pusher failed")
 
 	// ErrNotFound is returned by a Store for a missing enrollment, command or

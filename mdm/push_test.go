@@ -51,6 +51,7 @@ func TestPushWholeCallFailure(t *testing.T) {
 		{name: "MarkTokenDead fails", callErr: errCall, failMark: true, wantErr: []error{mdm.ErrPushFailed, errCall, errMarkFailed}},
 		{name: "per device failure only", dead: true},
 		{name: "MarkTokenDead fails alone", failMark: true, wantErr: []error{errMarkFailed}},
+		{name: "Enqueue, MarkTokenDead fails alone", enqueue: true, failMark: true, wantErr: []error{mdm.ErrPushFailed, errMarkFailed}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

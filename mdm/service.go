@@ -112,9 +112,8 @@ func NewService(store Store, opts Options) (*Service, error) {
 // command a User Enrollment may not receive, ErrCommandExists; with any of
 // these nothing is queued. Once the command is queued, Enqueue returns what
 // Push returns: per device failures are in the results (nil without a
-// Pusher), and an error matching ErrPushFailed means the Pusher failed as a
-// whole — the command stays queued and the devices fetch it at their next
-// poll.
+// Pusher), and any error matches ErrPushFailed — the command stays queued
+// and the devices fetch it at their next poll.
 func (s *Service) Enqueue(ctx context.Context, cmd *Command, ids ...EnrollmentID) ([]PushResult, error) {
 	if cmd == nil || cmd.UUID == "" || cmd.RequestType == "" || len(cmd.Raw) == 0 {
 		return nil, fmt.Errorf("mdm: enqueue: %w: incomplete command", ErrMalformed)
@@ -143,7 +142,11 @@ func (s *Service) Enqueue(ctx context.Context, cmd *Command, ids ...EnrollmentID
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "mdm: command queued",
 		slog.String("command_uuid", cmd.UUID), slog.String("request_type", cmd.RequestType), slog.Int("enrollments", len(ids)))
-	return s.Push(ctx, ids...)
+	res, err := s.Push(ctx, ids...)
+	if err != nil && !errors.Is(err, ErrPushFailed) {
+		err = fmt.Errorf("%w: %w", ErrPushFailed, err) // queued all the same
+	}
+	return res, err
 }
 
 // Push wakes the enrollments ids using the token from their latest

@@ -334,7 +334,7 @@ func (s *Service) command(ctx context.Context, req *Request) ([]byte, error) {
 		switch {
 		case errors.Is(err, ErrNotFound):
 			s.log.LogAttrs(ctx, slog.LevelWarn, "mdm: result for a command not pending",
-				slog.String("enrollment", string(id)), slog.String("command_uuid", res.CommandUUID), slog.String("status", string(res.Status)))
+				slog.String("enrollment", string(id)), slog.String("command_uuid", res.CommandUUID), slog.String("command_status", string(res.Status)))
 		case err != nil:
 			return nil, fmt.Errorf("mdm: store result: %w", err)
 		default:

@@ -113,3 +113,29 @@ func TestPushWholeCallFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestLogKeys pins the attribute keys of the Service's log records.
+func TestLogKeys(t *testing.T) {
+	var logs bytes.Buffer
+	h := newHarness(t, func(o *mdm.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	d := ueDevice(t, h, "UE-K", 1)
+	h.enroll(d)
+	c, _ := mdm.NewCommand("k1", map[string]any{"RequestType": "ProfileList"})
+	if _, err := h.svc.Enqueue(context.Background(), c, "UE-K"); err != nil {
+		t.Fatal(err)
+	}
+	d.wantPoll(t, h.svc, mdm.StatusAcknowledged, "nope", "k1")
+	send(h.svc, mdm.ContentTypeCheckin, d.tokenUpdate("AQI="), nil) // unsigned
+	for _, want := range []string{
+		`level=INFO msg="mdm: check-in" message_type=Authenticate enrollment=UE-K enrollment_type=`,
+		`level=INFO msg="mdm: command queued" command_uuid=k1 request_type=ProfileList enrollments=1`,
+		`level=WARN msg="mdm: result for a command not pending" enrollment=UE-K command_uuid=nope command_status=Acknowledged`,
+		`level=INFO msg="mdm: request refused" status=401 err=`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}

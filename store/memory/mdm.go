@@ -123,7 +123,7 @@ func (s *MDMStore) Enqueue(ctx context.Context, cmd *mdm.Command, ids []mdm.Enro
 			return fmt.Errorf("memory: enqueue %s: %s listed twice: %w", cmd.UUID, id, mdm.ErrCommandExists)
 		}
 	}
-	c := &mdm.Command{UUID: cmd.UUID, RequestType: cmd.RequestType, Raw: bytes.Clone(cmd.Raw)}
+	c := cloneCommand(cmd)
 	for _, id := range ids {
 		q := s.queues[id]
 		if q == nil {
@@ -149,7 +149,7 @@ func (s *MDMStore) NextCommand(ctx context.Context, id mdm.EnrollmentID, now tim
 				break // the oldest deliverable command is out with another request
 			}
 			qc.leaseUntil = now.Add(lease)
-			return &mdm.Command{UUID: qc.cmd.UUID, RequestType: qc.cmd.RequestType, Raw: bytes.Clone(qc.cmd.Raw)}, nil
+			return cloneCommand(qc.cmd), nil
 		}
 	}
 	return nil, mdm.ErrQueueEmpty
@@ -203,6 +203,10 @@ func (s *MDMStore) Result(ctx context.Context, id mdm.EnrollmentID, uuid string)
 		return nil, fmt.Errorf("memory: result %s for %s: %w", uuid, id, mdm.ErrNotFound)
 	}
 	return cloneResult(r), nil
+}
+
+func cloneCommand(c *mdm.Command) *mdm.Command {
+	return &mdm.Command{UUID: c.UUID, RequestType: c.RequestType, Raw: bytes.Clone(c.Raw)}
 }
 
 func cloneResult(r *mdm.CommandResult) *mdm.CommandResult {

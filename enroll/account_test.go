@@ -1,8 +1,6 @@
 package enroll
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -17,64 +15,6 @@ import (
 	"howett.net/plist"
 )
 
-// miCert is a certificate with its key for signing test messages.
-type miCert struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-// newMICert issues a certificate named cn, signed by parent (self-signed
-// when parent is nil).
-func newMICert(t testing.TB, cn string, parent *miCert, isCA bool) *miCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  isCA,
-	}
-	signerCert, signerKey := tmpl, key
-	if parent != nil {
-		signerCert, signerKey = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signerCert, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &miCert{cert: c, key: key}
-}
-
-// signMachineInfo returns content wrapped in CMS SignedData signed by
-// signer, with chain included.
-func signMachineInfo(t testing.TB, content []byte, signer *miCert, chain ...*x509.Certificate) []byte {
-	t.Helper()
-	sd, err := pkcs7.NewSignedData(content)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	if err := sd.AddSignerChain(signer.cert, signer.key, chain, pkcs7.SignerInfoConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := sd.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func machineInfoPlist(t testing.TB, m map[string]any) []byte {
 	t.Helper()
 	b, err := plist.Marshal(m, plist.XMLFormat)
@@ -85,20 +25,20 @@ func machineInfoPlist(t testing.TB, m map[string]any) []byte {
 }
 
 func TestParseMachineInfo(t *testing.T) {
-	ca := newMICert(t, "Test Device CA", nil, true)
-	device := newMICert(t, "device", ca, false)
-	stranger := newMICert(t, "Other CA", nil, true)
+	ca := IssueCert(t, "Test Device CA", nil, true)
+	device := IssueCert(t, "device", ca, false)
+	stranger := IssueCert(t, "Other CA", nil, true)
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots.AddCert(ca.Cert)
 	otherRoots := x509.NewCertPool()
-	otherRoots.AddCert(stranger.cert)
+	otherRoots.AddCert(stranger.Cert)
 
 	info := machineInfoPlist(t, map[string]any{
 		"LANGUAGE": "en", "PRODUCT": "iPhone16,1", "VERSION": "22B83", "OS_VERSION": "18.1",
 		"SOFTWARE_UPDATE_DEVICE_ID": "D83AP", "MDM_CAN_REQUEST_SOFTWARE_UPDATE": true,
 		"SUPPLEMENTAL_BUILD_VERSION": "22B83", "SUPPLEMENTAL_OS_VERSION_EXTRA": "",
 	})
-	body := signMachineInfo(t, info, device, ca.cert)
+	body := SignCMS(t, info, false, device, ca.Cert)
 
 	t.Run("valid without roots", func(t *testing.T) {
 		mi, err := ParseMachineInfo(body, MachineInfoOptions{})
@@ -109,7 +49,7 @@ func TestParseMachineInfo(t *testing.T) {
 			mi.SoftwareUpdateDeviceID != "D83AP" || !mi.CanRequestSoftwareUpdate || mi.SupplementalBuildVersion != "22B83" {
 			t.Fatalf("got %+v", mi)
 		}
-		if !mi.Signer.Equal(device.cert) {
+		if !mi.Signer.Equal(device.Cert) {
 			t.Fatal("signer is not the device certificate")
 		}
 	})
@@ -125,7 +65,7 @@ func TestParseMachineInfo(t *testing.T) {
 		}
 		tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "rsa device"},
 			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &rsaKey.PublicKey, ca.key)
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &rsaKey.PublicKey, ca.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +82,7 @@ func TestParseMachineInfo(t *testing.T) {
 		}
 	})
 	t.Run("string boolean", func(t *testing.T) {
-		b := signMachineInfo(t, machineInfoPlist(t, map[string]any{"PRODUCT": "iPad", "MDM_CAN_REQUEST_SOFTWARE_UPDATE": "true"}), device)
+		b := SignCMS(t, machineInfoPlist(t, map[string]any{"PRODUCT": "iPad", "MDM_CAN_REQUEST_SOFTWARE_UPDATE": "true"}), false, device)
 		mi, err := ParseMachineInfo(b, MachineInfoOptions{})
 		if err != nil || !mi.CanRequestSoftwareUpdate {
 			t.Fatalf("got %+v, %v", mi, err)
@@ -154,10 +94,7 @@ func TestParseMachineInfo(t *testing.T) {
 	tampered[i] = 'X'
 	unsigned, _ := pkcs7.NewSignedData(info)
 	noSigner, _ := unsigned.Finish()
-	detachedSD, _ := pkcs7.NewSignedData(info)
-	_ = detachedSD.AddSigner(device.cert, device.key, pkcs7.SignerInfoConfig{})
-	detachedSD.Detach()
-	detached, _ := detachedSD.Finish()
+	detached := SignCMS(t, info, true, device)
 
 	bad := []struct {
 		name string
@@ -173,8 +110,8 @@ func TestParseMachineInfo(t *testing.T) {
 		{"detached", detached, MachineInfoOptions{}},
 		{"untrusted chain", body, MachineInfoOptions{Roots: otherRoots}},
 		{"expired chain", body, MachineInfoOptions{Roots: roots, Now: time.Now().Add(72 * time.Hour)}},
-		{"content not plist", signMachineInfo(t, []byte("hello"), device), MachineInfoOptions{}},
-		{"content plist array", signMachineInfo(t, machineInfoPlist(t, map[string]any{"a": 1})[:0:0], device), MachineInfoOptions{}},
+		{"content not plist", SignCMS(t, []byte("hello"), false, device), MachineInfoOptions{}},
+		{"content plist array", SignCMS(t, machineInfoPlist(t, map[string]any{"a": 1})[:0:0], false, device), MachineInfoOptions{}},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,9 +128,9 @@ func TestParseMachineInfo(t *testing.T) {
 }
 
 func FuzzParseMachineInfo(f *testing.F) {
-	ca := newMICert(f, "Test Device CA", nil, true)
-	device := newMICert(f, "device", ca, false)
-	f.Add(signMachineInfo(f, machineInfoPlist(f, map[string]any{"PRODUCT": "iPhone16,1", "LANGUAGE": "en"}), device, ca.cert))
+	ca := IssueCert(f, "Test Device CA", nil, true)
+	device := IssueCert(f, "device", ca, false)
+	f.Add(SignCMS(f, machineInfoPlist(f, map[string]any{"PRODUCT": "iPhone16,1", "LANGUAGE": "en"}), false, device, ca.Cert))
 	f.Add([]byte{0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02, 0xa0, 0x80})
 	f.Add([]byte("not cms"))
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -2,13 +2,8 @@ package enroll_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"strings"
 	"sync"
 	"testing"
@@ -23,19 +18,20 @@ import (
 // coreStart is the fixed start of every fixture clock.
 var coreStart = time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
 
-// coreClock is a settable clock.
-type coreClock struct {
+// testClock is a settable clock, shared by a Service and its test.
+type testClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *coreClock) Now() time.Time {
+func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *coreClock) advance(d time.Duration) {
+// Advance moves the clock forward by d.
+func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
@@ -80,53 +76,26 @@ func coreAuthenticate(_ context.Context, username, password string) (enroll.User
 // coreSigner is a profile signer with a self-signed ECDSA certificate,
 // made once per test binary.
 var coreSigner = sync.OnceValues(func() (*profile.Signer, *x509.Certificate) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := enroll.NewCert("Example Corp profile signing", nil, false, coreStart.Add(-time.Hour), coreStart.Add(10*365*24*time.Hour))
 	if err != nil {
 		panic(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "Example Corp profile signing"},
-		NotBefore:    coreStart.Add(-time.Hour),
-		NotAfter:     coreStart.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	s, err := profile.NewSigner(c.Key, []*x509.Certificate{c.Cert})
 	if err != nil {
 		panic(err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		panic(err)
-	}
-	s, err := profile.NewSigner(key, []*x509.Certificate{cert})
-	if err != nil {
-		panic(err)
-	}
-	return s, cert
+	return s, c.Cert
 })
 
 // coreDeviceCert returns a fresh DER certificate, standing in for an
 // identity certificate a SCEP server issued.
 func coreDeviceCert(t testing.TB, cn string) []byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := enroll.NewCert(cn, nil, false, coreStart.Add(-time.Hour), coreStart.Add(365*24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    coreStart.Add(-time.Hour),
-		NotAfter:     coreStart.Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
+	return c.Cert.Raw
 }
 
 // coreTerms are the fixture's terms of use.
@@ -137,7 +106,7 @@ var coreTerms = enroll.Terms{Version: "2026-05", Text: "Example Corp manages wor
 type coreFixture struct {
 	svc   *enroll.Service
 	store *memory.EnrollStore
-	clock *coreClock
+	clock *testClock
 	cfg   enroll.Config
 
 	mu   sync.Mutex
@@ -167,7 +136,7 @@ func coreConfig() enroll.Config {
 
 func newCoreFixture(t testing.TB, edit ...func(*enroll.Config)) *coreFixture {
 	t.Helper()
-	f := &coreFixture{store: memory.NewEnrollStore(), clock: &coreClock{t: coreStart}}
+	f := &coreFixture{store: memory.NewEnrollStore(), clock: &testClock{t: coreStart}}
 	cfg := coreConfig()
 	cfg.Clock = f.clock
 	cfg.Notifier = enroll.NotifierFunc(func(_ context.Context, inv *enroll.Invitation) error {

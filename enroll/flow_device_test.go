@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"testing"
 
-	"go.mozilla.org/pkcs7"
 	"howett.net/plist"
 
 	"github.com/enrollkit/enrollkit/enroll"
@@ -19,7 +18,7 @@ import (
 // challenge and speaks the check-in protocol to the MDM server.
 type portalDevice struct {
 	h            *harness
-	id           *portalKeyPair
+	id           *enroll.CertKey
 	enrollmentID string
 	bearer       string
 	checkInURL   string
@@ -45,8 +44,8 @@ func (h *harness) installProfile(t *testing.T, data []byte, enrollmentID, bearer
 	if err != nil {
 		t.Fatalf("redeem challenge: %v", err)
 	}
-	id := portalIssue(t, e.ID, h.idCA, false)
-	if _, err := h.svc.RecordCertificate(ctx, enroll.Meta{Actor: "scep"}, e.ID, id.cert.Raw); err != nil {
+	id := enroll.IssueCert(t, e.ID, h.idCA, false)
+	if _, err := h.svc.RecordCertificate(ctx, enroll.Meta{Actor: "scep"}, e.ID, id.Cert.Raw); err != nil {
 		t.Fatalf("record certificate: %v", err)
 	}
 	if _, err := h.svc.RedeemChallenge(ctx, enroll.Meta{Actor: "scep"}, scep.Challenge); err == nil {
@@ -66,19 +65,7 @@ func (d *portalDevice) checkin(t *testing.T, messageType string, extra map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	sd, err := pkcs7.NewSignedData(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	if err := sd.AddSigner(d.id.cert, d.id.key, pkcs7.SignerInfoConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	sd.Detach()
-	sig, err := sd.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sig := enroll.SignCMS(t, body, true, d.id)
 	req, _ := http.NewRequest(http.MethodPut, d.checkInURL, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-apple-aspen-mdm-checkin")
 	req.Header.Set("Mdm-Signature", base64.StdEncoding.EncodeToString(sig))
@@ -142,7 +129,7 @@ func TestFlowProfileBasedCheckIn(t *testing.T) {
 
 	// A certificate the CA never issued for an enrollment is refused.
 	stranger := *otherDev
-	stranger.id = portalIssue(t, "stranger", h.idCA, false)
+	stranger.id = enroll.IssueCert(t, "stranger", h.idCA, false)
 	if st := stranger.checkin(t, "Authenticate", nil); st != http.StatusForbidden {
 		t.Fatalf("Authenticate with an unbound certificate: %d, want 403", st)
 	}

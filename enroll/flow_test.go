@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mozilla.org/pkcs7"
 	"howett.net/plist"
 
 	"github.com/enrollkit/enrollkit/enroll"
@@ -62,7 +61,7 @@ func (h *harness) parseProfile(t *testing.T, data []byte) (*profile.Parsed, *pro
 	if err != nil {
 		t.Fatalf("served profile does not verify: %v", err)
 	}
-	if !parsed.Chain[0].Equal(h.signer.cert) {
+	if !parsed.Chain[0].Equal(h.signer.Cert) {
 		t.Fatal("profile not signed by the configured signer")
 	}
 	m := parsed.Profile.MDM()
@@ -180,18 +179,18 @@ func TestFlowDownloadLinkReload(t *testing.T) {
 
 // portalDeviceCA is an Apple-device-CA stand-in that signs MachineInfo bodies.
 type portalDeviceCA struct {
-	root, inter, leaf *portalKeyPair
+	root, inter, leaf *enroll.CertKey
 }
 
 func newPortalDeviceCA(t testing.TB) *portalDeviceCA {
-	root := portalIssue(t, "Test Device Root", nil, true)
-	inter := portalIssue(t, "Test iPhone Device CA", root, true)
-	return &portalDeviceCA{root: root, inter: inter, leaf: portalIssue(t, "device", inter, false)}
+	root := enroll.IssueCert(t, "Test Device Root", nil, true)
+	inter := enroll.IssueCert(t, "Test iPhone Device CA", root, true)
+	return &portalDeviceCA{root: root, inter: inter, leaf: enroll.IssueCert(t, "device", inter, false)}
 }
 
 func (d *portalDeviceCA) pool() *x509.CertPool {
 	p := x509.NewCertPool()
-	p.AddCert(d.root.cert)
+	p.AddCert(d.root.Cert)
 	return p
 }
 
@@ -202,19 +201,7 @@ func (d *portalDeviceCA) machineInfo(t testing.TB) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sd, err := pkcs7.NewSignedData(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	if err := sd.AddSignerChain(d.leaf.cert, d.leaf.key, []*x509.Certificate{d.inter.cert}, pkcs7.SignerInfoConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := sd.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return enroll.SignCMS(t, body, false, d.leaf, d.inter.Cert)
 }
 
 // postBaseURL posts a MachineInfo body to the BaseURL with an optional

@@ -189,7 +189,7 @@ func TestRedeemChallengeRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	challenge := coreSCEP(t, coreParseProfile(t, prof.Data)).Challenge
-	f.clock.advance(enroll.DefaultChallengeTTL)
+	f.clock.Advance(enroll.DefaultChallengeTTL)
 	_, err = f.svc.RedeemChallenge(ctx, enroll.Meta{}, challenge)
 	coreWantErr(t, "expired challenge", err, enroll.ErrChallengeInvalid)
 

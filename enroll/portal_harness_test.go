@@ -2,14 +2,9 @@ package enroll_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -43,63 +38,6 @@ const (
 
 const testTermsText = "Work data on this device is managed by Example Corp.\n\nPersonal data stays private."
 
-// portalClock is a settable clock shared by the Service and the test.
-type portalClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *portalClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *portalClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// portalKeyPair is a certificate with its key.
-type portalKeyPair struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-// issue makes a certificate for cn signed by parent (self-signed when nil).
-func portalIssue(t testing.TB, cn string, parent *portalKeyPair, isCA bool) *portalKeyPair {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(48 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  isCA,
-	}
-	pc, pk := tmpl, key
-	if parent != nil {
-		pc, pk = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, pc, &key.PublicKey, pk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &portalKeyPair{cert: c, key: key}
-}
-
 // harness is a Service and Portal behind one httptest server: the portal
 // at /portal/, discovery at the well-known path, and extra handlers (the
 // MDM server) a test may add to mux.
@@ -107,13 +45,13 @@ type harness struct {
 	t       testing.TB
 	srv     *httptest.Server
 	mux     *http.ServeMux
-	clock   *portalClock
+	clock   *testClock
 	store   *flakyStore
 	svc     *enroll.Service
 	portal  *enroll.Portal
-	signer  *portalKeyPair // profile signer
+	signer  *enroll.CertKey // profile signer
 	roots   *x509.CertPool
-	idCA    *portalKeyPair // CA of device identity certificates (the SCEP CA)
+	idCA    *enroll.CertKey // CA of device identity certificates (the SCEP CA)
 	mu      sync.Mutex
 	invites []*enroll.Invitation
 }
@@ -128,16 +66,16 @@ type harnessOptions struct {
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, mux: http.NewServeMux(), clock: &portalClock{t: time.Now().Truncate(time.Second)}}
+	h := &harness{t: t, mux: http.NewServeMux(), clock: &testClock{t: time.Now().Truncate(time.Second)}}
 	h.srv = httptest.NewServer(h.mux)
 	t.Cleanup(h.srv.Close)
 	h.store = &flakyStore{EnrollStore: memory.NewEnrollStore()}
 
-	ca := portalIssue(t, "Profile Signing CA", nil, true)
-	h.signer = portalIssue(t, "Profile Signer", ca, false)
+	ca := enroll.IssueCert(t, "Profile Signing CA", nil, true)
+	h.signer = enroll.IssueCert(t, "Profile Signer", ca, false)
 	h.roots = x509.NewCertPool()
-	h.roots.AddCert(ca.cert)
-	ps, err := profile.NewSigner(h.signer.key, []*x509.Certificate{h.signer.cert, ca.cert})
+	h.roots.AddCert(ca.Cert)
+	ps, err := profile.NewSigner(h.signer.Key, []*x509.Certificate{h.signer.Cert, ca.Cert})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,9 +136,9 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	h.mux.Handle("/portal/", h.portal)
 
 	// The MDM server, wired with the enrollment Service's hooks.
-	h.idCA = portalIssue(t, "Device Identity CA", nil, true)
+	h.idCA = enroll.IssueCert(t, "Device Identity CA", nil, true)
 	mdmSvc, err := mdm.NewService(memory.NewMDMStore(), mdm.Options{
-		Roots:      []*x509.Certificate{h.idCA.cert},
+		Roots:      []*x509.Certificate{h.idCA.Cert},
 		Prechecker: h.svc,
 		Observer:   h.svc,
 		Now:        h.clock.Now,

@@ -124,7 +124,7 @@ func TestAuthenticateAgain(t *testing.T) {
 			if err != nil || before.State != tt.state {
 				t.Fatalf("reached %+v, %v; want state %s", before, err, tt.state)
 			}
-			f.clock.advance(time.Minute)
+			f.clock.Advance(time.Minute)
 
 			// Refused attempts change nothing.
 			refused := []struct {

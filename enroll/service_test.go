@@ -58,7 +58,7 @@ func TestProfileFlow(t *testing.T) {
 	if !link.ExpiresAt.Equal(coreStart.Add(8*time.Minute)) || link.Enrollment.State != enroll.StateProfileIssued {
 		t.Fatalf("link = %+v", link)
 	}
-	f.clock.advance(7 * time.Minute)
+	f.clock.Advance(7 * time.Minute)
 	prof, err := f.svc.DownloadProfile(ctx, coreMeta, link.Token)
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +256,7 @@ func TestInvitationExpiry(t *testing.T) {
 	f := newCoreFixture(t)
 	ctx := context.Background()
 	inv := f.invite(t, "alice")
-	f.clock.advance(enroll.DefaultInvitationTTL)
+	f.clock.Advance(enroll.DefaultInvitationTTL)
 	_, err := f.svc.OpenInvitation(ctx, coreMeta, inv.Token)
 	coreWantErr(t, "expired invitation", err, enroll.ErrExpired)
 	if got := f.state(t, inv.EnrollmentID); got != enroll.StateExpired {
@@ -329,7 +329,7 @@ func TestDownloadLink(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.clock.advance(8 * time.Minute)
+		f.clock.Advance(8 * time.Minute)
 		_, err = f.svc.DownloadProfile(ctx, coreMeta, link.Token)
 		coreWantErr(t, "download at 8 minutes", err, enroll.ErrLinkExpired)
 		// A new link works and replaces the old one.
@@ -567,12 +567,12 @@ func TestSweep(t *testing.T) {
 	f := newCoreFixture(t)
 	ctx := context.Background()
 	old := f.invite(t, "alice")
-	f.clock.advance(time.Hour)
+	f.clock.Advance(time.Hour)
 	fresh := f.invite(t, "bob")
 	done := f.invite(t, "bob")
 	f.svc.Revoke(ctx, enroll.Meta{}, done.EnrollmentID, "")
 
-	f.clock.advance(enroll.DefaultInvitationTTL - time.Hour)
+	f.clock.Advance(enroll.DefaultInvitationTTL - time.Hour)
 	n, err := f.svc.Sweep(ctx)
 	if err != nil || n != 1 {
 		t.Fatalf("Sweep = %d, %v; want 1", n, err)
@@ -583,7 +583,7 @@ func TestSweep(t *testing.T) {
 	if n, _ := f.svc.Sweep(ctx); n != 0 {
 		t.Fatalf("second Sweep expired %d", n)
 	}
-	f.clock.advance(time.Hour)
+	f.clock.Advance(time.Hour)
 	if n, _ := f.svc.Sweep(ctx); n != 1 {
 		t.Fatalf("third Sweep expired %d, want 1", n)
 	}
@@ -595,15 +595,15 @@ func TestSweep(t *testing.T) {
 	f2 := newCoreFixture(t)
 	inv := f2.invite(t, "alice")
 	e := f2.toConsented(t, inv, "alice", enroll.OwnershipEmployee)
-	f2.clock.advance(enroll.DefaultInvitationTTL - time.Minute)
+	f2.clock.Advance(enroll.DefaultInvitationTTL - time.Minute)
 	if _, err := f2.svc.IssueDownloadLink(ctx, coreMeta, e.ID); err != nil {
 		t.Fatal(err)
 	}
-	f2.clock.advance(time.Hour)
+	f2.clock.Advance(time.Hour)
 	if n, _ := f2.svc.Sweep(ctx); n != 0 {
 		t.Fatalf("Sweep expired an enrollment within CompletionTTL")
 	}
-	f2.clock.advance(enroll.DefaultCompletionTTL)
+	f2.clock.Advance(enroll.DefaultCompletionTTL)
 	if n, _ := f2.svc.Sweep(ctx); n != 1 {
 		t.Fatalf("Sweep did not expire an enrollment past CompletionTTL")
 	}
@@ -678,7 +678,7 @@ func TestLookupAccountSkipsExpired(t *testing.T) {
 	f := newCoreFixture(t)
 	ctx := context.Background()
 	old := f.invite(t, "bob")
-	f.clock.advance(enroll.DefaultInvitationTTL)
+	f.clock.Advance(enroll.DefaultInvitationTTL)
 	_, err := f.svc.LookupAccount(ctx, "bob@appleid.example.com")
 	coreWantErr(t, "only an expired invitation", err, enroll.ErrNotFound)
 	if f.state(t, old.EnrollmentID) != enroll.StateExpired {
@@ -765,7 +765,7 @@ func TestStoreFailures(t *testing.T) {
 	coreWantErr(t, "cancelled", err, context.Canceled)
 
 	// Expiry that keeps conflicting gives up too.
-	f.clock.advance(enroll.DefaultInvitationTTL)
+	f.clock.Advance(enroll.DefaultInvitationTTL)
 	flaky.listErr = nil
 	_, err = svc.Sweep(ctx)
 	coreWantErr(t, "Sweep with endless conflicts", err, enroll.ErrVersionConflict)

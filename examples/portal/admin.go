@@ -167,6 +167,10 @@ func (st *stack) adminEnqueue(w http.ResponseWriter, r *http.Request) {
 	pushes, err := st.mdm.Enqueue(r.Context(), cmd, mdm.EnrollmentID(e.DeviceID))
 	var pe *mdm.PolicyError
 	switch {
+	case errors.Is(err, mdm.ErrPushFailed):
+		// The command is queued; only waking the device failed. The
+		// device still gets it at its next check-in.
+		st.logger.WarnContext(r.Context(), "admin API: command queued, push failed", "enrollment", e.ID, "err", err)
 	case errors.As(err, &pe):
 		writeJSONError(w, http.StatusForbidden, err.Error())
 		return

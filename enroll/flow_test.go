@@ -19,17 +19,26 @@ import (
 	"github.com/enrollkit/enrollkit/profile"
 )
 
-// walkToTerms takes a browser from an invitation link through sign-in,
-// privacy notice, passcode and information screen to the terms page.
-func portalWalkToTerms(t *testing.T, b *browser, inv *enroll.Invitation) *page {
+// portalWalkToPasscode takes a browser from an invitation link through
+// sign-in (jane, her own device) and the privacy notice to the passcode
+// page.
+func portalWalkToPasscode(t *testing.T, b *browser, inv *enroll.Invitation) *page {
 	t.Helper()
 	p := b.get(inv.URL)
 	portalWantStatus(t, p, http.StatusOK)
 	portalWantPath(t, p, "signin")
-	p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
+	p = b.submit(p, janeEmployee)
 	portalWantPath(t, p, "privacy")
 	p = b.submit(p, nil)
 	portalWantPath(t, p, "passcode")
+	return p
+}
+
+// walkToTerms takes a browser from an invitation link through sign-in,
+// privacy notice, passcode and information screen to the terms page.
+func portalWalkToTerms(t *testing.T, b *browser, inv *enroll.Invitation) *page {
+	t.Helper()
+	p := portalWalkToPasscode(t, b, inv)
 	p = b.submit(p, map[string]string{"passcode": inv.Passcode})
 	portalWantPath(t, p, "info")
 	p = b.submit(p, nil)
@@ -264,7 +273,7 @@ func portalAccountWalk(t *testing.T, h *harness, webURL string) string {
 			t.Fatal("account-driven sign-in asks for ownership; Employee is implied")
 		}
 	}
-	p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword})
+	p = b.submit(p, janeCredentials)
 	portalWantPath(t, p, "privacy")
 	p = b.submit(p, nil)
 	portalWantPath(t, p, "passcode")
@@ -275,9 +284,15 @@ func portalAccountWalk(t *testing.T, h *harness, webURL string) string {
 	portalWantPath(t, p, "info")
 	p = b.submit(p, nil)
 	portalWantPath(t, p, "terms")
-	p = b.submit(p, map[string]string{"accept": "yes"})
+	return portalWantHandoff(t, b.submit(p, map[string]string{"accept": "yes"}))
+}
+
+// portalWantHandoff fails unless p is the 308 hand-off that ends the
+// account-driven web view, and returns the access token it carries.
+func portalWantHandoff(t *testing.T, p *page) string {
+	t.Helper()
 	if p.status != http.StatusPermanentRedirect {
-		t.Fatalf("terms in account flow: status %d, want 308\n%s", p.status, p.body)
+		t.Fatalf("%s: status %d, want the 308 hand-off\n%s", p.url, p.status, p.body)
 	}
 	loc, err := url.Parse(p.header.Get("Location"))
 	if err != nil || loc.Scheme != "apple-remotemanagement-user-login" || loc.Host != "authentication-results" {
@@ -288,6 +303,18 @@ func portalAccountWalk(t *testing.T, h *harness, webURL string) string {
 		t.Fatalf("access token %q is too short for 128 bits", tok)
 	}
 	return tok
+}
+
+// portalAccountSignIn runs discovery for jane's invitation as a device
+// would and signs her in in a new web view: it returns the web view on the
+// privacy notice and the web view's start URL.
+func portalAccountSignIn(t *testing.T, h *harness) (*browser, *page, string) {
+	t.Helper()
+	_, webURL := portalDiscover(t, h, newPortalDeviceCA(t))
+	b := h.browser()
+	p := b.submit(b.get(webURL), janeCredentials)
+	portalWantPath(t, p, "privacy")
+	return b, p, webURL
 }
 
 func TestFlowAccountDriven(t *testing.T) {
@@ -359,12 +386,7 @@ func TestFlowAccountUntrustedDevice(t *testing.T) {
 func TestFlowAccountStartedElsewhere(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	inv := h.invite()
-	dev := newPortalDeviceCA(t)
-	_, webURL := portalDiscover(t, h, dev)
-	b := h.browser()
-	p := b.get(webURL)
-	p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword})
-	portalWantPath(t, p, "privacy")
+	b, p, webURL := portalAccountSignIn(t, h)
 	before, _ := h.svc.Get(context.Background(), inv.EnrollmentID)
 	// Someone else who only knows the account name cannot take over the
 	// enrollment that was started: they are asked to sign in, and another
@@ -408,7 +430,7 @@ func TestFlowUnhappyPaths(t *testing.T) {
 		h.clock.Advance(enroll.DefaultInvitationTTL - 10*time.Minute)
 		p := b.get(inv.URL)
 		h.clock.Advance(11 * time.Minute)
-		p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
+		p = b.submit(p, janeEmployee)
 		portalWantStatus(t, p, http.StatusGone)
 	})
 	t.Run("revoked invitation", func(t *testing.T) {
@@ -420,17 +442,14 @@ func TestFlowUnhappyPaths(t *testing.T) {
 			t.Fatal(err)
 		}
 		portalWantStatus(t, b.get(inv.URL), http.StatusForbidden)
-		p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
+		p = b.submit(p, janeEmployee)
 		portalWantStatus(t, p, http.StatusForbidden)
 	})
 	t.Run("wrong passcode until locked", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
 		inv := h.invite()
 		b := h.browser()
-		p := b.get(inv.URL)
-		p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
-		p = b.submit(p, nil)
-		portalWantPath(t, p, "passcode")
+		p := portalWalkToPasscode(t, b, inv)
 		wrong := "00000000"
 		if strings.ReplaceAll(inv.Passcode, "-", "") == wrong {
 			wrong = "11111111"
@@ -550,7 +569,7 @@ func TestFlowUnhappyPaths(t *testing.T) {
 		v := []byte(cs[0].Value)
 		v[2] ^= 1
 		b.c.Jar.SetCookies(u, []*http.Cookie{{Name: cs[0].Name, Value: string(v), Path: "/portal/"}})
-		q := b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
+		q := b.submit(p, janeEmployee)
 		portalWantStatus(t, q, http.StatusForbidden)
 		if !strings.Contains(q.body, "start over") && !strings.Contains(q.body, "Start over") && !strings.Contains(q.body, "start over") {
 			t.Fatalf("not the start-over page:\n%s", q.body)
@@ -571,7 +590,7 @@ func TestFlowUnhappyPaths(t *testing.T) {
 		b := h.browser()
 		p := b.get(inv.URL)
 		h.clock.Advance(enroll.DefaultSessionTTL + time.Second)
-		q := b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
+		q := b.submit(p, janeEmployee)
 		portalWantStatus(t, q, http.StatusForbidden)
 	})
 	t.Run("cross-origin post refused", func(t *testing.T) {
@@ -580,7 +599,7 @@ func TestFlowUnhappyPaths(t *testing.T) {
 		b := h.browser()
 		p := b.get(inv.URL)
 		b.origin, b.site = "https://evil.example", "cross-site"
-		q := b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
+		q := b.submit(p, janeEmployee)
 		portalWantStatus(t, q, http.StatusForbidden)
 		e, _ := h.svc.Get(context.Background(), inv.EnrollmentID)
 		if e.State != enroll.StateInvited {
@@ -588,7 +607,7 @@ func TestFlowUnhappyPaths(t *testing.T) {
 		}
 		// The same post from the portal's own origin goes through.
 		b.origin, b.site = h.srv.URL, "same-origin"
-		q = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
+		q = b.submit(p, janeEmployee)
 		portalWantPath(t, q, "privacy")
 	})
 }

@@ -23,7 +23,7 @@ func TestPortalGolden(t *testing.T) {
 	p := b.get(inv.URL)
 	pages["signin"] = p
 	pages["signin-error"] = b.submit(p, map[string]string{"username": testUsername, "password": "wrong", "ownership": "employee"})
-	p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
+	p = b.submit(p, janeEmployee)
 	pages["privacy"] = p
 	p = b.submit(p, nil)
 	pages["passcode"] = p
@@ -46,7 +46,7 @@ func TestPortalGolden(t *testing.T) {
 	a := h.browser()
 	p = a.get(webURL)
 	pages["account-signin"] = p
-	p = a.submit(p, map[string]string{"username": testUsername, "password": testPassword})
+	p = a.submit(p, janeCredentials)
 	p = a.submit(p, nil)
 	h.mu.Lock()
 	code := h.invites[len(h.invites)-1].Passcode

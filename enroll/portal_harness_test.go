@@ -211,6 +211,14 @@ func (portalDirectory) UserID(ctx context.Context, maid string) (string, error) 
 	return "", enroll.ErrUnknownUser
 }
 
+// janeEmployee fills the profile flow's sign-in form as jane, declaring
+// the device her own; janeCredentials fills a sign-in form without the
+// ownership question. b.submit copies them, so tests share them.
+var (
+	janeEmployee    = map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"}
+	janeCredentials = map[string]string{"username": testUsername, "password": testPassword}
+)
+
 // invite creates an invitation for jane and returns it.
 func (h *harness) invite() *enroll.Invitation {
 	h.t.Helper()

@@ -93,7 +93,7 @@ func TestPortalRestartProfile(t *testing.T) {
 			portalWantResumeSignIn(t, p)
 			portalWantRefusedSignIn(t, h, b, p, inv.EnrollmentID)
 
-			p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword})
+			p = b.submit(p, janeCredentials)
 			if stop.profile == "privacy" {
 				// A new session shows the privacy notice again.
 				p = b.submit(p, nil)
@@ -138,7 +138,7 @@ func TestPortalRestartAccount(t *testing.T) {
 			portalWantResumeSignIn(t, p)
 			portalWantRefusedSignIn(t, h, b, p, inv.EnrollmentID)
 
-			p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword})
+			p = b.submit(p, janeCredentials)
 			portalWantPath(t, p, stop.account)
 			if stop.account != "account/complete" {
 				return
@@ -150,10 +150,7 @@ func TestPortalRestartAccount(t *testing.T) {
 					t.Fatalf("access token issued before signing in again: %v", err)
 				}
 			}
-			p = b.submit(p, nil)
-			if p.status != http.StatusPermanentRedirect || !strings.HasPrefix(p.header.Get("Location"), enroll.AccessTokenCallbackURL+"?access-token=") {
-				t.Fatalf("hand-off after signing in again: %d %q", p.status, p.header.Get("Location"))
-			}
+			portalWantHandoff(t, b.submit(p, nil))
 		})
 	}
 }
@@ -165,9 +162,7 @@ func TestPortalRestartKeepsAttempts(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	inv := h.invite()
 	first := h.browser()
-	p := first.submit(first.get(inv.URL), map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
-	p = first.submit(p, nil)
-	portalWantPath(t, p, "passcode")
+	p := portalWalkToPasscode(t, first, inv)
 	for _, left := range []string{"4 attempts left", "3 attempts left"} {
 		p = first.submit(p, map[string]string{"passcode": "00000000"})
 		portalWantStatus(t, p, http.StatusUnauthorized)
@@ -177,7 +172,7 @@ func TestPortalRestartKeepsAttempts(t *testing.T) {
 	}
 
 	second := h.browser()
-	q := second.submit(second.get(inv.URL), map[string]string{"username": testUsername, "password": testPassword})
+	q := second.submit(second.get(inv.URL), janeCredentials)
 	q = second.submit(q, nil)
 	portalWantPath(t, q, "passcode")
 	q = second.submit(q, map[string]string{"passcode": "00000000"})
@@ -187,7 +182,7 @@ func TestPortalRestartKeepsAttempts(t *testing.T) {
 	}
 	// Signing in again once more in a third browser does not help either.
 	third := h.browser()
-	r := third.submit(third.get(inv.URL), map[string]string{"username": testUsername, "password": testPassword})
+	r := third.submit(third.get(inv.URL), janeCredentials)
 	r = third.submit(r, nil)
 	r = third.submit(r, map[string]string{"passcode": "00000000"})
 	portalWantStatus(t, r, http.StatusUnauthorized)
@@ -219,7 +214,7 @@ func TestPortalRestartKeepsOwnership(t *testing.T) {
 	p = other.get(inv.URL)
 	portalWantResumeSignIn(t, p)
 	// A hand-made post naming the other ownership changes nothing.
-	p = other.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
+	p = other.submit(p, janeEmployee)
 	portalWantPath(t, p, "passcode")
 	e, err := h.svc.Get(context.Background(), inv.EnrollmentID)
 	if err != nil || e.Ownership != enroll.OwnershipCorporate {

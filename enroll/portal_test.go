@@ -173,11 +173,7 @@ func TestPortalFinalStates(t *testing.T) {
 func TestPortalAccountHandoff(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	inv := h.invite()
-	dev := newPortalDeviceCA(t)
-	_, webURL := portalDiscover(t, h, dev)
-	b := h.browser()
-	p := b.get(webURL)
-	p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword})
+	b, p, _ := portalAccountSignIn(t, h)
 	p = b.submit(p, nil)
 	p = b.submit(p, map[string]string{"passcode": inv.Passcode})
 	p = b.submit(p, nil)
@@ -193,10 +189,7 @@ func TestPortalAccountHandoff(t *testing.T) {
 	if len(p.forms) != 1 || len(p.forms[0].names) != 0 {
 		t.Fatalf("hand-off page forms %+v", p.forms)
 	}
-	p = b.submit(p, nil)
-	if p.status != http.StatusPermanentRedirect || !strings.HasPrefix(p.header.Get("Location"), enroll.AccessTokenCallbackURL+"?access-token=") {
-		t.Fatalf("finish: %d %q", p.status, p.header.Get("Location"))
-	}
+	portalWantHandoff(t, b.submit(p, nil))
 }
 
 func TestPortalInvitationQRCode(t *testing.T) {
@@ -435,7 +428,7 @@ func TestPortalStoreFailure(t *testing.T) {
 		"invitation": b.get(inv.URL),
 		"step page":  b.get(h.srv.URL + "/portal/signin"),
 		"continue":   b.get(h.srv.URL + "/portal/continue"),
-		"sign in":    b.submit(signin, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"}),
+		"sign in":    b.submit(signin, janeEmployee),
 		"download":   b.get(h.srv.URL + "/portal/profile/some-token"),
 		"account":    b.get(h.srv.URL + "/portal/account/start?user-identifier=jane%40example.com"),
 	} {
@@ -463,9 +456,7 @@ func TestPortalConcurrentPasscodes(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	inv := h.invite()
 	b := h.browser()
-	p := b.submit(b.get(inv.URL), map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
-	p = b.submit(p, nil)
-	portalWantPath(t, p, "passcode")
+	portalWalkToPasscode(t, b, inv)
 	wrong := "00000000"
 	if strings.ReplaceAll(inv.Passcode, "-", "") == wrong {
 		wrong = "11111111"
@@ -498,7 +489,7 @@ func TestPortalSessionSlides(t *testing.T) {
 	b := h.browser()
 	p := b.get(inv.URL)
 	h.clock.Advance(enroll.DefaultSessionTTL - time.Minute)
-	p = b.submit(p, map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
+	p = b.submit(p, janeEmployee)
 	portalWantPath(t, p, "privacy")
 	// More than the TTL after the invitation was opened, but less after
 	// the last step: the session is still good.
@@ -524,8 +515,7 @@ func TestPortalInfoScreen(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	inv := h.invite()
 	b := h.browser()
-	p := b.submit(b.get(inv.URL), map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
-	p = b.submit(p, nil)
+	p := portalWalkToPasscode(t, b, inv)
 	p = b.submit(p, map[string]string{"passcode": inv.Passcode})
 	portalWantPath(t, p, "info")
 	for _, want := range []string{"Download the profile", "Install it", "Sign in with your work account", testMAID} {
@@ -631,15 +621,10 @@ func TestPortalFlowSwitch(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	inv := h.invite()
 	b := h.browser()
-	p := b.submit(b.get(inv.URL), map[string]string{"username": testUsername, "password": testPassword, "ownership": "employee"})
-	p = b.submit(p, nil)
-	portalWantPath(t, p, "passcode")
+	p := portalWalkToPasscode(t, b, inv)
 	p = b.get(h.srv.URL + "/portal/account/start?user-identifier=" + url.QueryEscape(testMAID))
 	portalWantPath(t, p, "passcode")
 	p = b.submit(p, map[string]string{"passcode": inv.Passcode})
 	p = b.submit(p, nil)
-	p = b.submit(p, map[string]string{"accept": "yes"})
-	if p.status != http.StatusPermanentRedirect {
-		t.Fatalf("after switching flows the end is %d, want the 308 hand-off", p.status)
-	}
+	portalWantHandoff(t, b.submit(p, map[string]string{"accept": "yes"}))
 }

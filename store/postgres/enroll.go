@@ -30,9 +30,58 @@ func placeholders(from, n int) string {
 	return strings.Join(p, ", ")
 }
 
+// auditUnnest selects the events passed as one array per audit column
+// (parameters from, from+1, …) in their order, after the enrollment seq
+// that CTE src returns.
+func auditUnnest(src string, from int) string {
+	arrays := make([]string, len(rows.AuditColumns))
+	for i, c := range rows.AuditColumns {
+		typ := "text[]"
+		if strings.HasSuffix(c, "_us") {
+			typ = "bigint[]"
+		}
+		arrays[i] = "$" + strconv.Itoa(from+i) + "::" + typ
+	}
+	return "INSERT INTO audit_events (enrollment, " + rows.AuditSelect + ") SELECT " + src + ".seq, " +
+		prefixed("v.", rows.AuditColumns) + " FROM " + src + ", unnest(" + strings.Join(arrays, ", ") +
+		") WITH ORDINALITY AS v (" + rows.AuditSelect + ", ord) ORDER BY v.ord"
+}
+
+// auditArrays returns events as the arrays auditUnnest expects.
+func auditArrays(events []enroll.AuditEvent) []any {
+	cols := make([][]any, len(rows.AuditColumns))
+	for i := range events {
+		for k, v := range rows.AuditValues(&events[i]) {
+			cols[k] = append(cols[k], v)
+		}
+	}
+	out := make([]any, len(cols))
+	for k, c := range cols {
+		if strings.HasSuffix(rows.AuditColumns[k], "_us") {
+			a := make([]*int64, len(c))
+			for i, v := range c {
+				if n, ok := v.(int64); ok {
+					a[i] = &n
+				}
+			}
+			out[k] = a
+			continue
+		}
+		a := make([]string, len(c))
+		for i, v := range c {
+			a[i] = v.(string)
+		}
+		out[k] = a
+	}
+	return out
+}
+
+// Create and Update are one statement each (one round trip, atomic by
+// itself): the row and its audit events are written by data-modifying CTEs.
 var (
-	enrollInsert = "INSERT INTO enrollments (" + rows.EnrollSelect + ") VALUES (" +
-		placeholders(1, len(rows.EnrollColumns)) + ") ON CONFLICT (id) DO NOTHING RETURNING seq"
+	enrollInsert = "WITH c AS (INSERT INTO enrollments (" + rows.EnrollSelect + ") VALUES (" +
+		placeholders(1, len(rows.EnrollColumns)) + ") ON CONFLICT (id) DO NOTHING RETURNING seq), a AS (" +
+		auditUnnest("c", len(rows.EnrollColumns)+1) + ") SELECT seq FROM c"
 	// enrollUpdate sets every column but id from $2…, matching id = $1 and
 	// version = $N.
 	enrollUpdate = func() string {
@@ -40,11 +89,11 @@ var (
 		for i, c := range rows.EnrollColumns[1:] {
 			set = append(set, c+" = $"+strconv.Itoa(i+2))
 		}
-		return "UPDATE enrollments SET " + strings.Join(set, ", ") +
-			" WHERE id = $1 AND version = $" + strconv.Itoa(len(rows.EnrollColumns)+1) + " RETURNING seq"
+		n := len(rows.EnrollColumns) + 1
+		return "WITH u AS (UPDATE enrollments SET " + strings.Join(set, ", ") +
+			" WHERE id = $1 AND version = $" + strconv.Itoa(n) + " RETURNING seq), a AS (" +
+			auditUnnest("u", n+1) + ") SELECT seq FROM u"
 	}()
-	auditInsert = "INSERT INTO audit_events (enrollment, " + rows.AuditSelect + ") VALUES ($1, " +
-		placeholders(2, len(rows.AuditColumns)) + ")"
 )
 
 // Create implements enroll.Store.
@@ -53,36 +102,19 @@ func (s *EnrollStore) Create(ctx context.Context, e *enroll.Enrollment, events .
 	if e == nil || e.ID == "" {
 		return fmt.Errorf("%s: enrollment without ID: %w", op, enroll.ErrInvalidInput)
 	}
-	err := s.db.tx(ctx, op, func(tx pgx.Tx) error {
-		var seq int64
-		err := tx.QueryRow(ctx, enrollInsert, rows.EnrollValues(e, 1)...).Scan(&seq)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("%s %s: %w", op, e.ID, enroll.ErrExists)
-		}
-		if err != nil {
-			return s.db.wrap(op, err)
-		}
-		return s.appendAudit(ctx, tx, op, seq, events)
-	})
+	p, err := s.db.q(op)
 	if err != nil {
 		return err
 	}
-	e.Version = 1
-	return nil
-}
-
-// appendAudit stores events for enrollment seq in one round trip.
-func (s *EnrollStore) appendAudit(ctx context.Context, tx pgx.Tx, op string, seq int64, events []enroll.AuditEvent) error {
-	if len(events) == 0 {
-		return nil
+	var seq int64
+	err = p.QueryRow(ctx, enrollInsert, append(rows.EnrollValues(e, 1), auditArrays(events)...)...).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s %s: %w", op, e.ID, enroll.ErrExists)
 	}
-	var b pgx.Batch
-	for i := range events {
-		b.Queue(auditInsert, append([]any{seq}, rows.AuditValues(&events[i])...)...)
-	}
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+	if err != nil {
 		return s.db.wrap(op, err)
 	}
+	e.Version = 1
 	return nil
 }
 
@@ -93,7 +125,7 @@ func (s *EnrollStore) Get(ctx context.Context, id string) (*enroll.Enrollment, e
 	if err != nil {
 		return nil, err
 	}
-	e, err := rows.ScanEnroll(p.QueryRow(ctx, "SELECT "+rows.EnrollSelect+" FROM enrollments WHERE id = $1", id).Scan)
+	e, err := rows.ScanEnroll(p.QueryRow(ctx, "SELECT "+rows.EnrollSelect+" FROM enrollments WHERE id = $1", id).Scan, false)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%s %s: %w", op, id, enroll.ErrNotFound)
 	}
@@ -120,7 +152,7 @@ func (s *EnrollStore) Find(ctx context.Context, index enroll.Index, key string) 
 	// The "<> ''" term lets the planner use the partial index.
 	q := "SELECT " + rows.EnrollSelect + " FROM enrollments WHERE " + col + " = $1 AND " + col +
 		" <> '' ORDER BY created_us DESC NULLS LAST, id DESC LIMIT 1"
-	e, err := rows.ScanEnroll(p.QueryRow(ctx, q, key).Scan)
+	e, err := rows.ScanEnroll(p.QueryRow(ctx, q, key).Scan, false)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%s by %s: %w", op, index, enroll.ErrNotFound)
 	}
@@ -133,35 +165,34 @@ func (s *EnrollStore) Find(ctx context.Context, index enroll.Index, key string) 
 // Update implements enroll.Store. The UPDATE matches the expected version,
 // so of several replicas updating the same enrollment exactly one matches;
 // the others wait for its row lock, then find the new version and write
-// nothing.
+// nothing (their audit events included: they are inserted only for the row
+// the UPDATE returned).
 func (s *EnrollStore) Update(ctx context.Context, e *enroll.Enrollment, expectedVersion int64, events ...enroll.AuditEvent) error {
 	const op = "postgres: update enrollment"
 	if e == nil || e.ID == "" {
 		return fmt.Errorf("%s: enrollment without ID: %w", op, enroll.ErrInvalidInput)
 	}
+	p, err := s.db.q(op)
+	if err != nil {
+		return err
+	}
 	next := expectedVersion + 1
-	err := s.db.tx(ctx, op, func(tx pgx.Tx) error {
-		args := append(rows.EnrollValues(e, next), expectedVersion)
-		var seq int64
-		err := tx.QueryRow(ctx, enrollUpdate, args...).Scan(&seq)
+	args := append(append(rows.EnrollValues(e, next), expectedVersion), auditArrays(events)...)
+	var seq int64
+	err = p.QueryRow(ctx, enrollUpdate, args...).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var version int64
+		err := p.QueryRow(ctx, `SELECT version FROM enrollments WHERE id = $1`, e.ID).Scan(&version)
 		if errors.Is(err, pgx.ErrNoRows) {
-			var version int64
-			err := tx.QueryRow(ctx, `SELECT version FROM enrollments WHERE id = $1`, e.ID).Scan(&version)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("%s %s: %w", op, e.ID, enroll.ErrNotFound)
-			}
-			if err != nil {
-				return s.db.wrap(op, err)
-			}
-			return fmt.Errorf("%s %s: version %d, expected %d: %w", op, e.ID, version, expectedVersion, enroll.ErrVersionConflict)
+			return fmt.Errorf("%s %s: %w", op, e.ID, enroll.ErrNotFound)
 		}
 		if err != nil {
 			return s.db.wrap(op, err)
 		}
-		return s.appendAudit(ctx, tx, op, seq, events)
-	})
+		return fmt.Errorf("%s %s: version %d, expected %d: %w", op, e.ID, version, expectedVersion, enroll.ErrVersionConflict)
+	}
 	if err != nil {
-		return err
+		return s.db.wrap(op, err)
 	}
 	e.Version = next
 	return nil
@@ -214,7 +245,7 @@ func (s *EnrollStore) List(ctx context.Context, o enroll.ListOptions) ([]*enroll
 	defer rs.Close()
 	var out []*enroll.Enrollment
 	for rs.Next() {
-		e, err := rows.ScanEnroll(rs.Scan)
+		e, err := rows.ScanEnroll(rs.Scan, false)
 		if err != nil {
 			return nil, s.db.wrap(op, err)
 		}
@@ -281,3 +312,12 @@ var auditCoalesced = func() string {
 	}
 	return strings.Join(out, ", ")
 }()
+
+// prefixed returns cols joined with ", ", each prefixed with p.
+func prefixed(p string, cols []string) string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = p + c
+	}
+	return strings.Join(out, ", ")
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/enroll/enrolltest"
 	"github.com/enrollkit/enrollkit/mdm"
+	"github.com/enrollkit/enrollkit/store/internal/rows"
 )
 
 // storeCalls calls every method of both stores once.
@@ -79,11 +80,12 @@ func TestCancelledContext(t *testing.T) {
 	}
 }
 
-// TestConnectionLost terminates the server process of the connection a
-// transaction runs on (pg_terminate_backend) after the transaction's
-// statements and before COMMIT, as a crashed server or a cut network would.
-// The caller must get an error, nothing of the transaction may remain, and
-// the DB must keep working on fresh connections.
+// TestConnectionLost kills the server process of a store call's connection
+// (pg_terminate_backend) while the call is inside its transaction, as a
+// crashed server or a cut network would: each call is made to wait on a row
+// lock another transaction holds, and is terminated while it waits. The
+// caller must get an error, nothing of the call may remain, and the DB must
+// keep working on fresh connections.
 func TestConnectionLost(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t)
@@ -95,50 +97,69 @@ func TestConnectionLost(t *testing.T) {
 	if err := ms.PutEnrollment(ctx, &mdm.EnrollmentRecord{ID: "dev", PushMagic: "pm"}); err != nil {
 		t.Fatal(err)
 	}
-
-	terminated := 0
-	db.beforeCommit = func(ctx context.Context, tx pgx.Tx) error {
-		pid := tx.Conn().PgConn().PID()
-		var ok bool
-		// Another pool connection kills this transaction's backend.
-		if err := db.pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {
-			t.Errorf("pg_terminate_backend(%d) = %v, %v", pid, ok, err)
-		}
-		terminated++
-		return nil
-	}
 	e2 := e.Clone()
 	e2.State = enroll.StateCheckedIn
 	calls := []struct {
 		name string
-		call func() error
+		// block takes the lock the call will wait for.
+		block string
+		args  []any
+		call  func() error
 	}{
-		{"Update", func() error {
+		{"Update", `SELECT 1 FROM enrollments WHERE id = 'e1' FOR UPDATE`, nil, func() error {
 			return es.Update(ctx, e2, 1, enroll.AuditEvent{EnrollmentID: "e1", Event: enroll.EventCheckIn})
 		}},
-		{"Create", func() error { return es.Create(ctx, enrolltest.Sample("e2")) }},
-		{"Enqueue", func() error {
+		{"Create", enrollInsert, append(rows.EnrollValues(enrolltest.Sample("e2"), 1), auditArrays(nil)...), func() error {
+			return es.Create(ctx, enrolltest.Sample("e2"), enroll.AuditEvent{EnrollmentID: "e2", Event: enroll.EventInvite})
+		}},
+		{"Enqueue", `INSERT INTO mdm_queue (enrollment, uuid, request_type) VALUES ('dev2', 'c1', 'x')`, nil, func() error {
 			cmd := &mdm.Command{UUID: "c1", RequestType: "ProfileList", Raw: []byte("x")}
 			return ms.Enqueue(ctx, cmd, []mdm.EnrollmentID{"dev", "dev2"})
 		}},
-		{"PutEnrollment", func() error {
+		{"PutEnrollment", `SELECT 1 FROM mdm_enrollments WHERE id = 'dev' FOR UPDATE`, nil, func() error {
 			return ms.PutEnrollment(ctx, &mdm.EnrollmentRecord{ID: "dev", PushMagic: "changed"})
 		}},
 	}
 	for _, c := range calls {
-		err := c.call()
-		if err == nil {
-			t.Errorf("%s succeeded on a terminated connection", c.name)
-			continue
-		}
-		if !strings.HasPrefix(err.Error(), "postgres: ") {
-			t.Errorf("%s: error %q lacks the package prefix", c.name, err)
-		}
-		t.Logf("%s: %v", c.name, err)
-	}
-	db.beforeCommit = nil
-	if terminated != len(calls) {
-		t.Fatalf("terminated %d connections, want %d", terminated, len(calls))
+		t.Run(c.name, func(t *testing.T) {
+			blocker, err := db.pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer blocker.Rollback(ctx)
+			if _, err := blocker.Exec(ctx, c.block, c.args...); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- c.call() }()
+
+			// Find the call's server process, waiting on the blocker.
+			blockerPID := blocker.Conn().PgConn().PID()
+			var pid uint32
+			for deadline := time.Now().Add(10 * time.Second); pid == 0; {
+				err := db.pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))`,
+					int(blockerPID)).Scan(&pid)
+				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+					t.Fatal(err)
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the call never waited on the lock")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			var ok bool
+			if err := db.pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, int(pid)).Scan(&ok); err != nil || !ok {
+				t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, ok, err)
+			}
+			err = <-done
+			if err == nil {
+				t.Fatal("the call succeeded on a terminated connection")
+			}
+			if !strings.HasPrefix(err.Error(), "postgres: ") {
+				t.Errorf("error %q lacks the package prefix", err)
+			}
+			t.Logf("%s: %v", c.name, err)
+		})
 	}
 
 	got, err := es.Get(ctx, "e1")
@@ -150,6 +171,10 @@ func TestConnectionLost(t *testing.T) {
 	}
 	if _, err := es.Get(ctx, "e2"); !errors.Is(err, enroll.ErrNotFound) {
 		t.Errorf("after lost Create: Get = %v, want ErrNotFound", err)
+	}
+	var orphans int
+	if err := db.pool.QueryRow(ctx, `SELECT COUNT(*) FROM audit_events a LEFT JOIN enrollments e ON e.seq = a.enrollment WHERE e.id IS DISTINCT FROM 'e1'`).Scan(&orphans); err != nil || orphans != 0 {
+		t.Errorf("audit events of no enrollment: %d (%v)", orphans, err)
 	}
 	for _, id := range []mdm.EnrollmentID{"dev", "dev2"} {
 		if c, err := ms.NextCommand(ctx, id, time.Now(), time.Minute); !errors.Is(err, mdm.ErrQueueEmpty) {

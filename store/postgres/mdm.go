@@ -39,13 +39,15 @@ func (s *MDMStore) PutEnrollment(ctx context.Context, rec *mdm.EnrollmentRecord)
 	if rec == nil || rec.ID == "" {
 		return fmt.Errorf("%s: empty enrollment ID", op)
 	}
-	return s.db.tx(ctx, op, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, mdmUpsert, rows.MDMValues(rec)...)
-		if isUniqueViolation(err) {
-			return fmt.Errorf("%s %s: %w", op, rec.ID, mdm.ErrCertificateInUse)
-		}
-		return s.db.wrap(op, err)
-	})
+	p, err := s.db.q(op)
+	if err != nil {
+		return err
+	}
+	_, err = p.Exec(ctx, mdmUpsert, rows.MDMValues(rec)...)
+	if isUniqueViolation(err) {
+		return fmt.Errorf("%s %s: %w", op, rec.ID, mdm.ErrCertificateInUse)
+	}
+	return s.db.wrap(op, err)
 }
 
 // Enrollment implements mdm.Store.

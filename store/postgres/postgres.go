@@ -103,10 +103,6 @@ type DB struct {
 	schema   string
 	log      *slog.Logger
 	closed   atomic.Bool
-
-	// beforeCommit, when set (by tests), runs inside every store
-	// transaction after its statements and before COMMIT.
-	beforeCommit func(context.Context, pgx.Tx) error
 }
 
 // Open connects to the database named by dsn (a PostgreSQL URL or key=value
@@ -250,11 +246,6 @@ func (db *DB) tx(ctx context.Context, op string, fn func(pgx.Tx) error) error {
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if err := fn(tx); err != nil {
 		return err
-	}
-	if db.beforeCommit != nil {
-		if err := db.beforeCommit(ctx, tx); err != nil {
-			return db.wrap(op, err)
-		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return db.wrap(op, err)

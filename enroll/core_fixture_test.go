@@ -214,6 +214,16 @@ func coreSCEP(t testing.TB, p *profile.Profile) *profile.SCEP {
 	return nil
 }
 
+// lastAudit returns the newest audit event of enrollment id.
+func lastAudit(t testing.TB, svc *enroll.Service, id string) enroll.AuditEvent {
+	t.Helper()
+	trail, err := svc.Audit(context.Background(), id)
+	if err != nil || len(trail) == 0 {
+		t.Fatalf("audit trail of %s: %v, %d events", id, err, len(trail))
+	}
+	return trail[len(trail)-1]
+}
+
 // wantErr fails unless errors.Is(err, target).
 func coreWantErr(t testing.TB, what string, err, target error) {
 	t.Helper()

@@ -155,7 +155,11 @@ func TestFlowProfileBasedCheckIn(t *testing.T) {
 	portalWantStatus(t, p, http.StatusGone)
 }
 
-func TestFlowAccountDrivenCheckIn(t *testing.T) {
+// portalAccountInstalled runs account-driven enrollment for a new
+// invitation of jane up to a device with EnrollmentID enrollmentID that
+// installed the profile fetched with its access token.
+func portalAccountInstalled(t *testing.T, enrollmentID string) (*harness, *enroll.Invitation, *portalDevice) {
+	t.Helper()
 	devCA := newPortalDeviceCA(t)
 	h := newHarness(t, harnessOptions{deviceRoots: devCA.pool()})
 	inv := h.invite()
@@ -165,7 +169,11 @@ func TestFlowAccountDrivenCheckIn(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("BaseURL with token: %d", resp.StatusCode)
 	}
-	dev := h.installProfile(t, data, "UE-ACCOUNT-1", tok)
+	return h, inv, h.installProfile(t, data, enrollmentID, tok)
+}
+
+func TestFlowAccountDrivenCheckIn(t *testing.T) {
+	h, inv, dev := portalAccountInstalled(t, "UE-ACCOUNT-1")
 
 	// Without the access token the check-in is refused.
 	noToken := *dev
@@ -178,13 +186,7 @@ func TestFlowAccountDrivenCheckIn(t *testing.T) {
 }
 
 func TestFlowAccountDrivenRevokedCheckIn(t *testing.T) {
-	devCA := newPortalDeviceCA(t)
-	h := newHarness(t, harnessOptions{deviceRoots: devCA.pool()})
-	inv := h.invite()
-	baseURL, webURL := portalDiscover(t, h, devCA)
-	tok := portalAccountWalk(t, h, webURL)
-	_, data := portalPostBaseURL(t, baseURL, devCA.machineInfo(t), tok)
-	dev := h.installProfile(t, data, "UE-ACCOUNT-2", tok)
+	h, inv, dev := portalAccountInstalled(t, "UE-ACCOUNT-2")
 	if _, err := h.svc.Revoke(context.Background(), enroll.Meta{Actor: "admin"}, inv.EnrollmentID, "left the company"); err != nil {
 		t.Fatal(err)
 	}

@@ -292,9 +292,8 @@ func TestPortalMounting(t *testing.T) {
 	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != h.srv.URL+"/portal/privacy" {
 		t.Fatalf("stripped sign-in: %d %q", w.Code, w.Header().Get("Location"))
 	}
-	trail, _ := h.svc.Audit(context.Background(), inv.EnrollmentID)
-	if trail[len(trail)-1].ClientIP != "203.0.113.9" {
-		t.Errorf("ClientIP hook not used: %+v", trail[len(trail)-1])
+	if last := lastAudit(t, h.svc, inv.EnrollmentID); last.ClientIP != "203.0.113.9" {
+		t.Errorf("ClientIP hook not used: %+v", last)
 	}
 	// Mounted at the root with a root PublicURL.
 	root, err := enroll.NewPortal(h.svc, enroll.PortalConfig{PublicURL: "https://e.example", SessionKey: make([]byte, 32)})

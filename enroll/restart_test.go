@@ -153,11 +153,7 @@ func TestAuthenticateAgain(t *testing.T) {
 			if !reflect.DeepEqual(e, want) {
 				t.Fatalf("signing in again changed more than version and time:\n got %+v\nwant %+v", e, want)
 			}
-			trail, err := f.svc.Audit(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			last := trail[len(trail)-1]
+			last := lastAudit(t, f.svc, id)
 			if last.Event != enroll.EventAuthenticate || last.From != tt.state || last.To != tt.state ||
 				last.Actor != "user:u-alice" || last.ClientIP != coreMeta.ClientIP || last.Detail == "" {
 				t.Fatalf("audit event of signing in again: %+v", last)

@@ -245,9 +245,7 @@ func TestAccountDrivenFlow(t *testing.T) {
 	coreWantReject(t, "request after revocation", dev.checkin(t, "Idle"), 403)
 	_, err = f.svc.FetchProfile(ctx, coreMeta, tok.Token)
 	coreWantErr(t, "replayed token after revocation", err, enroll.ErrRevoked)
-	trail, _ := f.svc.Audit(ctx, e.ID)
-	last := trail[len(trail)-1]
-	if last.Event != enroll.EventRevoke || last.Detail != "device lost" || last.Actor != "host" || last.From != enroll.StateEnrolled {
+	if last := lastAudit(t, f.svc, e.ID); last.Event != enroll.EventRevoke || last.Detail != "device lost" || last.Actor != "host" || last.From != enroll.StateEnrolled {
 		t.Fatalf("revoke audit = %+v", last)
 	}
 }

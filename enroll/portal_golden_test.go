@@ -39,6 +39,8 @@ func TestPortalGolden(t *testing.T) {
 	pages["terms-not-accepted"] = b.submit(p, map[string]string{"accept": ""})
 	pages["download"] = b.submit(p, map[string]string{"accept": "yes"})
 	pages["start-over"] = h.browser().get(h.srv.URL + "/portal/signin")
+	// A new browser on the enrollment that was started: sign in again.
+	pages["signin-again"] = h.browser().get(inv.URL)
 
 	h.invite()
 	dev := newPortalDeviceCA(t)

@@ -53,6 +53,23 @@ func BenchmarkSubmitPasscodeDefault(b *testing.B) {
 	}
 }
 
+// BenchmarkAuthenticateAgain is signing in again on a consented enrollment
+// (a lost portal session): the Authenticator call, the state check and one
+// compare-and-swap with its audit event on the memory store. The audit
+// trail grows by one event per iteration.
+func BenchmarkAuthenticateAgain(b *testing.B) {
+	f := newCoreFixture(b)
+	ctx := context.Background()
+	inv := f.invite(b, "alice")
+	f.toConsented(b, inv, "alice", enroll.OwnershipEmployee)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.svc.Authenticate(ctx, coreMeta, inv.EnrollmentID, "alice", corePassword, enroll.OwnershipEmployee); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkPrecheckEnrolled is the hook's cost on every MDM request of an
 // enrolled account-driven device: device look-up and bearer token check.
 func BenchmarkPrecheckEnrolled(b *testing.B) {

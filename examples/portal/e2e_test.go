@@ -72,8 +72,9 @@ func (f *fakeAPNs) lastCert() string {
 
 // testServer is the example server running in-process on a loopback port.
 type testServer struct {
-	st    *stack
-	url   string
+	st     *stack
+	url    string
+	client *http.Client // trusts the server's development CA
 	apns  *fakeAPNs
 	topic string
 	out   *syncBuffer
@@ -171,7 +172,14 @@ func startServer(t *testing.T, extra ...string) *testServer {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: ts.st.Handler()}
-	go srv.Serve(ln)
+	ts.client = &http.Client{Timeout: time.Minute}
+	if cfg.TLS {
+		srv.TLSConfig = ts.st.tlsConfig()
+		go srv.ServeTLS(ln, "", "")
+		ts.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ts.st.pki.Roots()}, ForceAttemptHTTP2: true}
+	} else {
+		go srv.Serve(ln)
+	}
 	t.Cleanup(func() {
 		srv.Close()
 		ts.st.Close()
@@ -197,7 +205,7 @@ func (ts *testServer) admin(t *testing.T, method, path string, body any, out any
 	}
 	req.Header.Set("Authorization", "Bearer "+ts.st.admin)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := ts.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +231,8 @@ func (ts *testServer) enrollment(t *testing.T, id string) enrollmentOut {
 func (ts *testServer) newDevice(t *testing.T) *devicesim.Device {
 	t.Helper()
 	d, err := devicesim.New(devicesim.Options{
-		AllowInsecureURLs: true,
+		HTTPClient:        ts.client,
+		AllowInsecureURLs: !ts.st.cfg.TLS,
 		ProfileRoots:      ts.st.pki.Roots(),
 	})
 	if err != nil {
@@ -332,7 +341,13 @@ func exerciseMDM(t *testing.T, ts *testServer, d *devicesim.Device, id string) {
 }
 
 func TestProfileBasedEnrollmentEndToEnd(t *testing.T) {
-	ts := startServer(t)
+	t.Run("http", func(t *testing.T) { testProfileBased(t, startServer(t)) })
+	// With -tls every URL in the profile is https, as a real iPhone
+	// requires, and the device trusts only the development CA.
+	t.Run("https", func(t *testing.T) { testProfileBased(t, startServer(t, "-tls")) })
+}
+
+func testProfileBased(t *testing.T, ts *testServer) {
 	var inv invitationOut
 	if code := ts.admin(t, "POST", "/invitations", map[string]string{"user": "alice"}, &inv); code != http.StatusCreated {
 		t.Fatalf("invite: %d", code)
@@ -355,6 +370,9 @@ func TestProfileBasedEnrollmentEndToEnd(t *testing.T) {
 		t.Fatalf("state after enrollment = %s, want %s", e.State, enroll.StateEnrolled)
 	}
 	de, _ := d.Enrollment()
+	if ts.st.cfg.TLS && !strings.HasPrefix(de.ServerURL, "https://") {
+		t.Errorf("with -tls the profile's ServerURL is %q", de.ServerURL)
+	}
 	if e.DeviceID != de.EnrollmentID || de.AccountDriven {
 		t.Fatalf("device ID %q vs device's EnrollmentID %q (account-driven %v)", e.DeviceID, de.EnrollmentID, de.AccountDriven)
 	}
@@ -390,6 +408,7 @@ func TestAccountDrivenEnrollmentEndToEnd(t *testing.T) {
 	}
 
 	d, err := devicesim.New(devicesim.Options{
+		HTTPClient:        ts.client,
 		AllowInsecureURLs: true,
 		ProfileRoots:      ts.st.pki.Roots(),
 		DeviceCA:          deviceCA,

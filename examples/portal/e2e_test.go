@@ -75,9 +75,9 @@ type testServer struct {
 	st     *stack
 	url    string
 	client *http.Client // trusts the server's development CA
-	apns  *fakeAPNs
-	topic string
-	out   *syncBuffer
+	apns   *fakeAPNs
+	topic  string
+	out    *syncBuffer
 }
 
 type syncBuffer struct {

@@ -190,8 +190,25 @@ func (s *MDMStore) Enqueue(ctx context.Context, cmd *mdm.Command, ids []mdm.Enro
 // NextCommand implements mdm.Store.
 func (s *MDMStore) NextCommand(ctx context.Context, id mdm.EnrollmentID, now time.Time, lease time.Duration) (*mdm.Command, error) {
 	const op = "sqlite: next command"
+	// Most polls find nothing to deliver: answer those from a reader
+	// without queueing for the write lock. A command queued after this
+	// snapshot is delivered at the next poll, as if this one came earlier.
+	peek, err := s.db.readStmt(ctx, op, `SELECT lease_us FROM mdm_queue
+		WHERE enrollment = ? AND state = 0 ORDER BY seq LIMIT 1`)
+	if err != nil {
+		return nil, err
+	}
+	var leaseUs sql.NullInt64
+	switch err := peek.QueryRowContext(ctx, string(id)).Scan(&leaseUs); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("%s for %s: %w", op, id, mdm.ErrQueueEmpty)
+	case err != nil:
+		return nil, s.db.wrap(op, err)
+	case leaseUs.Valid && now.Before(rows.Time(leaseUs)):
+		return nil, fmt.Errorf("%s for %s: head is leased: %w", op, id, mdm.ErrQueueEmpty)
+	}
 	var cmd *mdm.Command
-	err := s.db.writeTx(ctx, op, func(tx *wtx) error {
+	err = s.db.writeTx(ctx, op, func(tx *wtx) error {
 		var (
 			seq     int64
 			leaseUs sql.NullInt64

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -59,8 +58,11 @@ var (
 	// enrollCurrent reads what Update compares before it writes.
 	enrollCurrent = writeQuery("SELECT seq, version, " + strings.Join(indexedColumns, ", ") +
 		" FROM enrollments WHERE id = ?")
-	enrollUpdateAll  = writeQuery("UPDATE enrollments SET " + setList(true) + " WHERE seq = ?")
-	enrollUpdateLite = writeQuery("UPDATE enrollments SET " + setList(false) + " WHERE seq = ?")
+	// enrollUpdateSame is the common case in one statement: the version
+	// matches and no indexed column changes.
+	enrollUpdateSame = writeQuery("UPDATE enrollments SET " + setList(false) + " WHERE id = ? AND version = ? AND " +
+		strings.Join(indexedColumns, " IS ? AND ") + " IS ? RETURNING seq")
+	enrollUpdateAll = writeQuery("UPDATE enrollments SET " + setList(true) + " WHERE seq = ?")
 	// auditInsert appends one event after the enrollment's last.
 	auditInsert = writeQuery("INSERT INTO audit_events (enrollment, n, " + rows.AuditSelect + ") VALUES (?1, " +
 		"(SELECT COALESCE(MAX(n) + 1, 0) FROM audit_events WHERE enrollment = ?1), " +
@@ -185,6 +187,24 @@ func (s *EnrollStore) Update(ctx context.Context, e *enroll.Enrollment, expected
 	}
 	next := expectedVersion + 1
 	err := s.db.writeTx(ctx, op, func(tx *wtx) error {
+		values := rows.CompactEnrollValues(rows.EnrollValues(e, next))
+		indexed := make([]any, len(indexedColumns))
+		for i, c := range indexedColumns {
+			indexed[i] = values[slices.Index(rows.EnrollColumns, c)]
+		}
+		same, err := s.db.txStmt(ctx, tx, enrollUpdateSame)
+		if err != nil {
+			return s.db.wrap(op, err)
+		}
+		var seq int64
+		args := append(append(updateArgs(values, false), e.ID, expectedVersion), indexed...)
+		switch err := same.QueryRowContext(ctx, args...).Scan(&seq); {
+		case err == nil:
+			return s.appendAudit(ctx, tx, op, seq, events)
+		case !errors.Is(err, sql.ErrNoRows):
+			return s.db.wrap(op, err)
+		}
+		// Missing, a version conflict, or an indexed column changes.
 		// The write transaction holds SQLite's write lock from its
 		// first statement, so the version read here cannot change
 		// before the UPDATE: the compare-and-swap is the read.
@@ -208,23 +228,11 @@ func (s *EnrollStore) Update(ctx context.Context, e *enroll.Enrollment, expected
 		if version != expectedVersion {
 			return fmt.Errorf("%s %s: version %d, expected %d: %w", op, e.ID, version, expectedVersion, enroll.ErrVersionConflict)
 		}
-		values := rows.CompactEnrollValues(rows.EnrollValues(e, next))
-		same := true
-		for i, c := range indexedColumns {
-			if !sameValue(old[2+i], values[slices.Index(rows.EnrollColumns, c)]) {
-				same = false
-				break
-			}
-		}
-		q := enrollUpdateAll
-		if same {
-			q = enrollUpdateLite
-		}
-		st, err := s.db.txStmt(ctx, tx, q)
+		st, err := s.db.txStmt(ctx, tx, enrollUpdateAll)
 		if err != nil {
 			return s.db.wrap(op, err)
 		}
-		if _, err := st.ExecContext(ctx, append(updateArgs(values, !same), seq)...); err != nil {
+		if _, err := st.ExecContext(ctx, append(updateArgs(values, true), seq)...); err != nil {
 			return s.db.wrap(op, err)
 		}
 		return s.appendAudit(ctx, tx, op, seq, events)
@@ -339,22 +347,3 @@ var auditSelect = func() string {
 	}
 	return "SELECT " + strings.Join(cols, ", ") + " FROM audit_events a WHERE a.enrollment = ? ORDER BY a.n"
 }()
-
-// sameValue reports whether a value read from SQLite equals one about to be
-// written.
-func sameValue(old, v any) bool {
-	switch o := old.(type) {
-	case nil:
-		return v == nil
-	case []byte:
-		b, ok := v.([]byte)
-		return ok && bytes.Equal(o, b)
-	case string:
-		s, ok := v.(string)
-		return ok && o == s
-	case int64:
-		n, ok := v.(int64)
-		return ok && o == n
-	}
-	return false
-}

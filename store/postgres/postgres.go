@@ -54,6 +54,7 @@ type SchemaError struct {
 	Known int
 }
 
+// Error implements the error interface.
 func (e *SchemaError) Error() string {
 	return fmt.Sprintf("postgres: schema %q is at version %d, newer than this code (knows up to %d)", e.Schema, e.Found, e.Known)
 }

@@ -56,6 +56,7 @@ type SchemaError struct {
 	Known int
 }
 
+// Error implements the error interface.
 func (e *SchemaError) Error() string {
 	return fmt.Sprintf("sqlite: database schema version %d is newer than this code (knows up to %d)", e.Found, e.Known)
 }

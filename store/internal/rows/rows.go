@@ -102,6 +102,7 @@ func CompactEnrollValues(values []any) []any {
 // string taken as it is.
 type hexText struct{ s *string }
 
+// Scan implements sql.Scanner.
 func (h hexText) Scan(src any) error {
 	switch v := src.(type) {
 	case []byte:

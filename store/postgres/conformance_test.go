@@ -13,6 +13,7 @@ import (
 	"github.com/enrollkit/enrollkit/internal/testenv"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/mdm/mdmtest"
+	"github.com/enrollkit/enrollkit/store/internal/alternate"
 	"github.com/enrollkit/enrollkit/store/postgres"
 )
 
@@ -57,4 +58,35 @@ func TestEnrollConformance(t *testing.T) {
 
 func TestMDMConformance(t *testing.T) {
 	mdmtest.Run(t, func(t *testing.T) mdm.Store { return open(t).MDM() })
+}
+
+// TestConformanceTwoPools runs both suites with every call going to one of
+// two pools on the same schema in turn, as two replicas would.
+func TestConformanceTwoPools(t *testing.T) {
+	pair := func(t *testing.T) (*postgres.DB, *postgres.DB) {
+		dsn := testenv.PostgresDSN(t)
+		schema := freshSchema(t, dsn)
+		var dbs []*postgres.DB
+		for range 2 {
+			db, err := postgres.Open(context.Background(), dsn, postgres.WithSchema(schema))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			dbs = append(dbs, db)
+		}
+		return dbs[0], dbs[1]
+	}
+	t.Run("enroll", func(t *testing.T) {
+		enrolltest.Run(t, func(t *testing.T) enroll.Store {
+			a, b := pair(t)
+			return &alternate.EnrollStore{Stores: []enroll.Store{a.Enroll(), b.Enroll()}}
+		})
+	})
+	t.Run("mdm", func(t *testing.T) {
+		mdmtest.Run(t, func(t *testing.T) mdm.Store {
+			a, b := pair(t)
+			return &alternate.MDMStore{Stores: []mdm.Store{a.MDM(), b.MDM()}}
+		})
+	})
 }

@@ -71,6 +71,7 @@ type options struct {
 	logger      *slog.Logger
 	readers     int
 	busyTimeout int // milliseconds
+	cacheKiB    int
 }
 
 // WithLogger sets the logger for migrations and background events. The
@@ -89,6 +90,19 @@ func WithReaders(n int) Option {
 	return func(o *options) {
 		if n > 0 {
 			o.readers = n
+		}
+	}
+}
+
+// WithCacheSize sets the page cache of each connection (the writer and every
+// reader) in bytes. Pages are cached as they are read, so a small database
+// never uses more than its size. The default, 32 MiB, keeps the upper levels
+// of every index and the recently used rows of a database of 100,000
+// enrolled devices (about 180 MiB) in memory.
+func WithCacheSize(bytes int) Option {
+	return func(o *options) {
+		if bytes > 0 {
+			o.cacheKiB = max(1, bytes/1024)
 		}
 	}
 }
@@ -140,11 +154,13 @@ type DB struct {
 //   - busy_timeout=5s: another process holding the lock is waited for, not
 //     reported as SQLITE_BUSY.
 //   - foreign_keys=ON: the schema's references are enforced.
+//   - cache_size: see WithCacheSize.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	o := options{
 		logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		readers:     max(4, runtime.GOMAXPROCS(0)),
 		busyTimeout: 5000,
+		cacheKiB:    32 << 10,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -160,6 +176,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		"journal_mode(WAL)",
 		"synchronous(NORMAL)",
 		"foreign_keys(ON)",
+		fmt.Sprintf("cache_size(-%d)", o.cacheKiB),
 	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,7 @@ func TestOpenPragmas(t *testing.T) {
 		{"synchronous", "1"}, // NORMAL
 		{"foreign_keys", "1"},
 		{"busy_timeout", "5000"},
+		{"cache_size", "-32768"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pragma, func(t *testing.T) {
@@ -146,5 +148,30 @@ func TestClosed(t *testing.T) {
 	}
 	if _, err := db.reader("sqlite: test"); !errors.Is(err, ErrClosed) {
 		t.Errorf("reader after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	ctx := context.Background()
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"), WithCacheSize(1<<20), WithReaders(2), WithLogger(logger),
+		WithCacheSize(-1), WithReaders(0), WithLogger(nil)) // invalid values keep the earlier ones
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var cache int
+	if err := db.read.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil || cache != -1024 {
+		t.Errorf("cache_size = %d, %v; want -1024", cache, err)
+	}
+	if n := db.read.Stats().MaxOpenConnections; n != 2 {
+		t.Errorf("%d readers, want 2", n)
+	}
+	if n := db.write.Stats().MaxOpenConnections; n != 1 {
+		t.Errorf("%d writers, want 1", n)
+	}
+	if !strings.Contains(logs.String(), "applied migration") {
+		t.Errorf("migration not logged: %q", logs.String())
 	}
 }

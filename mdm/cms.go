@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/enrollkit/enrollkit/internal/ber"
 )
 
 // DefaultMaxSignatureBytes bounds a decoded Mdm-Signature unless configured
@@ -366,151 +368,21 @@ func (sd *signedData) verify(body []byte, cert func(int) *x509.Certificate) (*x5
 	return nil, fmt.Errorf("%w: the signer's certificate is not in the signature", ErrNoCertificate)
 }
 
-// berToDER converts BER to DER: indefinite lengths become definite and
-// constructed OCTET STRINGs are joined. It refuses input over maxBytes,
-// nesting deeper than maxBERDepth, and trailing data.
+// berToDER converts BER to DER within maxBytes and maxBERDepth: indefinite
+// lengths become definite and constructed OCTET STRINGs are joined. Input
+// over maxBytes gives ErrBodyTooLarge, trailing data errCMS, and anything
+// else malformed errBER.
 func berToDER(in []byte, maxBytes int) ([]byte, error) {
-	if len(in) > maxBytes {
+	out, err := ber.ToDER(in, ber.Limits{MaxBytes: maxBytes, MaxDepth: maxBERDepth})
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.Is(err, ber.ErrTooLarge):
 		return nil, fmt.Errorf("%w: signature exceeds %d bytes", ErrBodyTooLarge, maxBytes)
+	case errors.Is(err, ber.ErrTrailingData):
+		return nil, fmt.Errorf("%w: %w", errCMS, err)
 	}
-	out := make([]byte, 0, len(in))
-	out, rest, err := berElement(out, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	if len(rest) != 0 {
-		return nil, fmt.Errorf("%w: trailing data", errCMS)
-	}
-	return out, nil
+	return nil, fmt.Errorf("%w: %w", errBER, err)
 }
 
 var errBER = errors.New("malformed BER")
-
-// berHeader reads one identifier and length. length < 0 means indefinite.
-func berHeader(in []byte) (tag []byte, constructed bool, length int, rest []byte, err error) {
-	if len(in) < 2 {
-		return nil, false, 0, nil, errBER
-	}
-	i := 1
-	if in[0]&0x1f == 0x1f { // high tag number
-		for {
-			if i >= len(in) || i > 4 {
-				return nil, false, 0, nil, errBER
-			}
-			b := in[i]
-			i++
-			if b&0x80 == 0 {
-				break
-			}
-		}
-	}
-	tag = in[:i]
-	constructed = in[0]&0x20 != 0
-	if i >= len(in) {
-		return nil, false, 0, nil, errBER
-	}
-	l := in[i]
-	i++
-	switch {
-	case l < 0x80:
-		length = int(l)
-	case l == 0x80:
-		if !constructed {
-			return nil, false, 0, nil, errBER
-		}
-		length = -1
-	default:
-		n := int(l & 0x7f)
-		if n > 3 || i+n > len(in) {
-			return nil, false, 0, nil, errBER
-		}
-		for _, b := range in[i : i+n] {
-			length = length<<8 | int(b)
-		}
-		i += n
-	}
-	if length > len(in)-i {
-		return nil, false, 0, nil, errBER
-	}
-	return tag, constructed, length, in[i:], nil
-}
-
-func appendLength(out []byte, n int) []byte {
-	switch {
-	case n < 0x80:
-		return append(out, byte(n))
-	case n < 0x100:
-		return append(out, 0x81, byte(n))
-	case n < 0x10000:
-		return append(out, 0x82, byte(n>>8), byte(n))
-	default:
-		return append(out, 0x83, byte(n>>16), byte(n>>8), byte(n))
-	}
-}
-
-// berElement appends the DER form of the first element of in to out.
-func berElement(out, in []byte, depth int) ([]byte, []byte, error) {
-	if depth > maxBERDepth {
-		return nil, nil, fmt.Errorf("%w: nesting deeper than %d", errBER, maxBERDepth)
-	}
-	tag, constructed, length, rest, err := berHeader(in)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !constructed {
-		out = append(out, tag...)
-		out = appendLength(out, length)
-		return append(out, rest[:length]...), rest[length:], nil
-	}
-	var body []byte
-	if length >= 0 {
-		body, rest = rest[:length], rest[length:]
-	} else {
-		body = rest
-	}
-	// Convert the children into a scratch buffer, then emit with a definite
-	// length. A constructed OCTET STRING becomes a primitive one.
-	joinString := len(tag) == 1 && tag[0] == 0x24
-	var children []byte
-	for {
-		if length < 0 {
-			if len(body) < 2 {
-				return nil, nil, errBER
-			}
-			if body[0] == 0 && body[1] == 0 {
-				body = body[2:]
-				break
-			}
-		} else if len(body) == 0 {
-			break
-		}
-		start := len(children)
-		children, body, err = berElement(children, body, depth+1)
-		if err != nil {
-			return nil, nil, err
-		}
-		if joinString {
-			// keep only the content of the primitive OCTET STRING child
-			child := children[start:]
-			if child[0] != 0x04 {
-				return nil, nil, errBER
-			}
-			_, _, l, crest, err := berHeader(child)
-			if err != nil {
-				return nil, nil, err
-			}
-			content := crest[:l]
-			children = append(children[:start], content...)
-		}
-	}
-	if length < 0 {
-		rest = body
-	}
-	if joinString {
-		out = append(out, 0x04)
-	} else {
-		out = append(out, tag...)
-	}
-	out = appendLength(out, len(children))
-	return append(out, children...), rest, nil
-}

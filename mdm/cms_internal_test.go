@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/enrollkit/enrollkit/internal/ber"
 )
 
 // derToBER re-encodes DER the way streaming encoders do: every constructed
@@ -24,35 +26,9 @@ import (
 // bytes become constructed strings of chunks.
 func derToBER(t testing.TB, der []byte, chunk int) []byte {
 	t.Helper()
-	var out []byte
-	for len(der) > 0 {
-		tag, constructed, length, rest, err := berHeader(der)
-		if err != nil {
-			t.Fatalf("derToBER: %v", err)
-		}
-		content := rest[:length]
-		der = rest[length:]
-		switch {
-		case constructed:
-			out = append(out, tag...)
-			out = append(out, 0x80)
-			out = append(out, derToBER(t, content, chunk)...)
-			out = append(out, 0, 0)
-		case len(tag) == 1 && tag[0] == 0x04 && len(content) > chunk:
-			out = append(out, 0x24, 0x80)
-			for len(content) > 0 {
-				n := min(chunk, len(content))
-				out = append(out, 0x04)
-				out = appendLength(out, n)
-				out = append(out, content[:n]...)
-				content = content[n:]
-			}
-			out = append(out, 0, 0)
-		default:
-			out = append(out, tag...)
-			out = appendLength(out, length)
-			out = append(out, content...)
-		}
+	out, err := ber.Stream(der, chunk)
+	if err != nil {
+		t.Fatalf("derToBER: %v", err)
 	}
 	return out
 }
@@ -135,6 +111,16 @@ func TestBERGuards(t *testing.T) {
 				t.Fatalf("berToDER = %v, want %v", err, tc.want)
 			}
 		})
+	}
+	// mdm's own depth limit: maxBERDepth levels below the outermost
+	// element pass, one more does not (the "too deep" case above).
+	deepest := bytes.Repeat([]byte{0x30, 0x80}, maxBERDepth+1)
+	deepest = append(deepest, bytes.Repeat([]byte{0, 0}, maxBERDepth+1)...)
+	if _, err := berToDER(deepest, DefaultMaxSignatureBytes); err != nil {
+		t.Fatalf("%d levels: %v", maxBERDepth, err)
+	}
+	if _, err := berToDER(deep, DefaultMaxSignatureBytes); !errors.Is(err, ber.ErrTooDeep) {
+		t.Fatalf("too deep: %v, want it to wrap ber.ErrTooDeep", err)
 	}
 	ok := []byte{0x30, 0x80, 0x1f, 0x81, 0x01, 0x01, 0x05, 0x04, 0x82, 0x00, 0x01, 0x07, 0, 0}
 	if out, err := berToDER(ok, 100); err != nil || !bytes.Equal(out, []byte{0x30, 0x08, 0x1f, 0x81, 0x01, 0x01, 0x05, 0x04, 0x01, 0x07}) {

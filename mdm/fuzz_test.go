@@ -81,26 +81,6 @@ func FuzzVerifySignature(f *testing.F) {
 	})
 }
 
-// FuzzBERToDER checks the BER normaliser: no panics, and its output is a
-// fixed point.
-func FuzzBERToDER(f *testing.F) {
-	_, seeds := signatureSeeds(f)
-	for _, s := range seeds {
-		f.Add(s)
-	}
-	f.Add([]byte{0x30, 0x80, 0x24, 0x80, 0x04, 0x01, 0x07, 0, 0, 0, 0})
-	f.Fuzz(func(t *testing.T, in []byte) {
-		out, err := berToDER(in, DefaultMaxSignatureBytes)
-		if err != nil {
-			return
-		}
-		again, err := berToDER(out, DefaultMaxSignatureBytes)
-		if err != nil || !bytes.Equal(again, out) {
-			t.Fatalf("not a fixed point: %x -> %x (%v)", out, again, err)
-		}
-	})
-}
-
 // FuzzParseCertHeader feeds proxy certificate headers to the parser.
 func FuzzParseCertHeader(f *testing.F) {
 	f.Add("Client-Cert", ":MIIB:")

@@ -4,53 +4,48 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/enrollkit/enrollkit/internal/ber"
 )
 
+// TestNormalizeBER checks profile's use of the shared converter: its own
+// depth limit, deeper than the converter's default, and the error it
+// wraps. The converter's cases are tested with it.
 func TestNormalizeBER(t *testing.T) {
+	deep := func(levels int) []byte {
+		b := bytes.Repeat([]byte{0x30, 0x80}, levels)
+		return append(b, bytes.Repeat([]byte{0, 0}, levels)...)
+	}
 	tests := []struct {
-		name    string
-		in, out []byte
+		name string
+		in   []byte
+		out  []byte
+		err  error
 	}{
-		{"DER unchanged", []byte{0x30, 0x03, 0x02, 0x01, 0x05}, []byte{0x30, 0x03, 0x02, 0x01, 0x05}},
-		{"indefinite sequence", []byte{0x30, 0x80, 0x02, 0x01, 0x05, 0x00, 0x00}, []byte{0x30, 0x03, 0x02, 0x01, 0x05}},
-		{"chunked octets", []byte{0x24, 0x80, 0x04, 0x02, 'a', 'b', 0x04, 0x01, 'c', 0x00, 0x00}, []byte{0x04, 0x03, 'a', 'b', 'c'}},
-		{"nested chunks", []byte{0x24, 0x08, 0x24, 0x03, 0x04, 0x01, 'a', 0x04, 0x01, 'b'}, []byte{0x04, 0x02, 'a', 'b'}},
-		{"explicit tag around chunks", []byte{0xa0, 0x80, 0x24, 0x80, 0x04, 0x01, 'x', 0x00, 0x00, 0x00, 0x00}, []byte{0xa0, 0x03, 0x04, 0x01, 'x'}},
-		{"high tag number", []byte{0x9f, 0x81, 0x01, 0x01, 0xff}, []byte{0x9f, 0x81, 0x01, 0x01, 0xff}},
-		{"long length", append([]byte{0x04, 0x81, 0x80}, make([]byte, 128)...), append([]byte{0x04, 0x81, 0x80}, make([]byte, 128)...)},
-		{"non-minimal length", []byte{0x04, 0x82, 0x00, 0x01, 'z'}, []byte{0x04, 0x01, 'z'}},
+		{"chunked octets", []byte{0x24, 0x80, 0x04, 0x02, 'a', 'b', 0x04, 0x01, 'c', 0x00, 0x00}, []byte{0x04, 0x03, 'a', 'b', 'c'}, nil},
+		{"deepest accepted", deep(maxBERDepth + 1), nil, nil},
+		{"too deep", deep(maxBERDepth + 2), nil, errBERDepth},
+		{"too deep, unterminated", bytes.Repeat([]byte{0x30, 0x80}, maxBERDepth+2), nil, errBERDepth},
+		{"trailing data", []byte{0x02, 0x01, 0x05, 0x00}, nil, ber.ErrTrailingData},
+		{"chunk of wrong type", []byte{0x24, 0x03, 0x02, 0x01, 0x05}, nil, ber.ErrMalformed},
+		{"empty", []byte{}, nil, ber.ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := normalizeBER(tt.in)
+			if tt.err != nil {
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("error = %v, want %v", err, tt.err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got, tt.out) {
+			if tt.out != nil && !bytes.Equal(got, tt.out) {
 				t.Errorf("got % x, want % x", got, tt.out)
 			}
 		})
-	}
-
-	bad := map[string][]byte{
-		"empty":                     {},
-		"truncated":                 {0x30},
-		"length beyond input":       {0x04, 0x05, 'a'},
-		"length of length too long": {0x04, 0x85, 1, 1, 1, 1, 1},
-		"indefinite primitive":      {0x04, 0x80, 'a', 0x00, 0x00},
-		"no end of contents":        {0x30, 0x80, 0x02, 0x01, 0x05},
-		"trailing data":             {0x02, 0x01, 0x05, 0x00},
-		"chunk of wrong type":       {0x24, 0x03, 0x02, 0x01, 0x05},
-		"truncated high tag":        {0x1f, 0x81},
-		"too deep":                  bytes.Repeat([]byte{0x30, 0x80}, maxBERDepth+2),
-	}
-	for name, in := range bad {
-		if _, err := normalizeBER(in); err == nil {
-			t.Errorf("%s: no error", name)
-		}
-	}
-	if _, err := normalizeBER(bytes.Repeat([]byte{0x30, 0x80}, maxBERDepth+2)); !errors.Is(err, errBERDepth) {
-		t.Errorf("deep nesting: error = %v, want errBERDepth", err)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/enrollkit/enrollkit/internal/ber"
 )
 
 // Object identifiers of the CMS structures Sign writes (RFC 5652, 5754,
@@ -260,7 +262,7 @@ func lenLen(n int) int {
 }
 
 func appendHeader(out []byte, tag byte, n int) []byte {
-	return appendLength(append(out, tag), n)
+	return ber.AppendLength(append(out, tag), n)
 }
 
 func addSHA256(b *cryptobyte.Builder) {

@@ -11,6 +11,8 @@ import (
 
 	"go.mozilla.org/pkcs7"
 	"howett.net/plist"
+
+	"github.com/enrollkit/enrollkit/internal/ber"
 )
 
 // Account-driven User Enrollment, device side of the wire: the signed
@@ -173,15 +175,26 @@ func ParseMachineInfo(body []byte, opts MachineInfoOptions) (*MachineInfo, error
 	return mi, nil
 }
 
+// maxMachineInfoDepth bounds the nesting of the CMS structure around a
+// MachineInfo; CMS SignedData with certificates nests about a dozen levels.
+const maxMachineInfoDepth = 32
+
 // parsePKCS7 parses CMS data, turning a panic of the parser on hostile input
-// into an error.
+// into an error. Devices may stream the body as BER, with the content cut
+// into chunks; the CMS library would keep only the first chunk of it, so the
+// body is converted to DER first, within MaxMachineInfoSize and
+// maxMachineInfoDepth.
 func parsePKCS7(body []byte) (p7 *pkcs7.PKCS7, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p7, err = nil, fmt.Errorf("malformed CMS structure: %v", r)
 		}
 	}()
-	return pkcs7.Parse(body)
+	der, err := ber.ToDER(body, ber.Limits{MaxBytes: MaxMachineInfoSize, MaxDepth: maxMachineInfoDepth})
+	if err != nil {
+		return nil, err
+	}
+	return pkcs7.Parse(der)
 }
 
 // plistString returns v when it is a string and "" otherwise.

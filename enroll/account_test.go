@@ -13,6 +13,8 @@ import (
 
 	"go.mozilla.org/pkcs7"
 	"howett.net/plist"
+
+	"github.com/enrollkit/enrollkit/internal/ber"
 )
 
 func machineInfoPlist(t testing.TB, m map[string]any) []byte {
@@ -130,7 +132,13 @@ func TestParseMachineInfo(t *testing.T) {
 func FuzzParseMachineInfo(f *testing.F) {
 	ca := IssueCert(f, "Test Device CA", nil, true)
 	device := IssueCert(f, "device", ca, false)
-	f.Add(SignCMS(f, machineInfoPlist(f, map[string]any{"PRODUCT": "iPhone16,1", "LANGUAGE": "en"}), false, device, ca.Cert))
+	signed := SignCMS(f, machineInfoPlist(f, map[string]any{"PRODUCT": "iPhone16,1", "LANGUAGE": "en"}), false, device, ca.Cert)
+	f.Add(signed)
+	streamed, err := ber.Stream(signed, 64)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(streamed)
 	f.Add([]byte{0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02, 0xa0, 0x80})
 	f.Add([]byte("not cms"))
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -44,7 +44,7 @@ func (p *Portal) handleBaseURL(w http.ResponseWriter, r *http.Request) {
 	opts.Now = p.now()
 	mi, err := ParseMachineInfo(body, opts)
 	if err != nil {
-		p.logger.WarnContext(r.Context(), "enroll: refused machine info", "client", p.clientIP(r), "error", err)
+		p.logger.WarnContext(r.Context(), "enroll: refused machine info", "client", p.clientIP(r), "err", err)
 		http.Error(w, "enroll: the request body is not a valid signed MachineInfo", http.StatusBadRequest)
 		return
 	}
@@ -61,10 +61,10 @@ func (p *Portal) handleBaseURL(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalidTransition), errors.Is(err, ErrInvalidInput):
 			// Unknown, replaced, revoked or expired token: the device must
 			// authenticate again.
-			p.logger.InfoContext(r.Context(), "enroll: bearer token refused at BaseURL", "client", p.clientIP(r), "error", err)
+			p.logger.InfoContext(r.Context(), "enroll: bearer token refused at BaseURL", "client", p.clientIP(r), "err", err)
 			p.challenge(w)
 		default:
-			p.logger.ErrorContext(r.Context(), "enroll: fetching account-driven profile", "error", err)
+			p.logger.ErrorContext(r.Context(), "enroll: fetching account-driven profile", "err", err)
 			http.Error(w, "enroll: internal error", http.StatusInternalServerError)
 		}
 		return

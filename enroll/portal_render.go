@@ -155,7 +155,7 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, page
 	d.Nonce = newNonce()
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", d); err != nil {
-		p.logger.ErrorContext(r.Context(), "enroll: rendering portal page", "page", page, "error", err)
+		p.logger.ErrorContext(r.Context(), "enroll: rendering portal page", "page", page, "err", err)
 		h := w.Header()
 		setSecurityHeaders(h)
 		h.Set("Cache-Control", "no-store")

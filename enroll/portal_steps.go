@@ -157,7 +157,7 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		// The route pattern, not the path: paths carry invitation and
 		// download tokens, which must not reach the logs.
-		p.logger.ErrorContext(r.Context(), "enroll: portal step failed", "route", r.Pattern, "error", err)
+		p.logger.ErrorContext(r.Context(), "enroll: portal step failed", "route", r.Pattern, "err", err)
 	}
 	p.renderError(w, r, status, heading, detail, "")
 }

@@ -587,6 +587,10 @@ func TestPortalLogsNoSecrets(t *testing.T) {
 	if !strings.Contains(out, "portal step failed") {
 		t.Fatalf("failure not logged:\n%s", out)
 	}
+	// Errors are logged under "err", as in every package.
+	if !strings.Contains(out, " err=") || strings.Contains(out, " error=") {
+		t.Fatalf("error not logged under the key err:\n%s", out)
+	}
 	for _, secret := range []string{inv.Token, "secret-download-token"} {
 		if strings.Contains(out, secret) {
 			t.Fatalf("log carries a token:\n%s", out)

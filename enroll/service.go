@@ -335,7 +335,7 @@ func (s *Service) CreateInvitation(ctx context.Context, m Meta, u User) (*Invita
 	if s.cfg.Notifier != nil {
 		if err := s.cfg.Notifier.Notify(ctx, inv); err != nil {
 			if _, rerr := s.Revoke(context.WithoutCancel(ctx), Meta{Actor: "host"}, id, "invitation could not be delivered"); rerr != nil {
-				s.log.ErrorContext(ctx, "enroll: revoking undelivered invitation", "enrollment", id, "error", rerr)
+				s.log.ErrorContext(ctx, "enroll: revoking undelivered invitation", "enrollment", id, "err", rerr)
 			}
 			return nil, fmt.Errorf("enroll: create invitation: notify: %w", err)
 		}

@@ -42,7 +42,7 @@ func (p *Portal) handleWellKnown(w http.ResponseWriter, r *http.Request) {
 				Description: "no open enrollment for this account", Message: p.wkMessage})
 			return
 		}
-		p.logger.ErrorContext(r.Context(), "enroll: well-known lookup failed", "error", err)
+		p.logger.ErrorContext(r.Context(), "enroll: well-known lookup failed", "err", err)
 		writeJSON(w, http.StatusInternalServerError, WellKnownError{Code: WellKnownFailedCode,
 			Description: "internal error", Message: "Enrollment is not available right now. Try again later."})
 		return

@@ -490,3 +490,66 @@ func TestCommandLine(t *testing.T) {
 		t.Error("adduser without password succeeded")
 	}
 }
+
+// TestServeShutsDownGracefully runs the server as main does and stops it as
+// SIGINT would (by cancelling its context) right after a write: the server
+// returns nil, logs that it stopped, and the database opens again with the
+// write in it.
+func TestServeShutsDownGracefully(t *testing.T) {
+	data := t.TempDir()
+	if err := run(t.Context(), []string{"-data", data, "adduser", "-user", "carol", "-password", "pw", "-managed-apple-id", "carol@example.com"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-data", data, "-listen", "127.0.0.1:0"}, io.Discard, out) }()
+
+	var addr string
+	for deadline := time.Now().Add(30 * time.Second); addr == "" && time.Now().Before(deadline); {
+		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok {
+			addr, _, _ = strings.Cut(rest, "\n")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if addr == "" {
+		t.Fatalf("the server did not start:\n%s", out.String())
+	}
+	token := ""
+	if _, rest, ok := strings.Cut(out.String(), "Authorization: Bearer "); ok {
+		token, _, _ = strings.Cut(rest, ")")
+	}
+
+	// An invitation created through the admin API, then the stop signal.
+	req, _ := http.NewRequest("POST", "http://"+addr+"/admin/invitations", strings.NewReader(`{"user":"carol"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("invite: %d", resp.StatusCode)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("serve returned %v after the stop signal", err)
+	}
+	if !strings.Contains(out.String(), "stopped") {
+		t.Errorf("no shutdown log:\n%s", out.String())
+	}
+
+	cfg, _, err := parseFlags([]string{"-data", data}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := newStack(t.Context(), cfg, io.Discard, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("reopen after shutdown: %v", err)
+	}
+	defer st.Close()
+	list, err := st.enroll.List(t.Context(), enroll.ListOptions{UserID: "carol"})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("after restart: %d enrollments for carol, err %v", len(list), err)
+	}
+}

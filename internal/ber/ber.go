@@ -29,6 +29,7 @@ type Error struct {
 	Err    error  // the kind of refusal
 }
 
+// Error implements error.
 func (e *Error) Error() string {
 	return fmt.Sprintf("%v: %s at offset %d", e.Err, e.Reason, e.Offset)
 }

@@ -311,7 +311,7 @@ func (l *Loader) checkValidity(ctx context.Context, certs []*x509.Certificate) e
 			return verr
 		}
 		l.logger().WarnContext(ctx, "credentials: certificate outside its validity period accepted",
-			"subject", c.Subject.String(), "not_before", c.NotBefore, "not_after", c.NotAfter, "error", verr.Error())
+			"subject", c.Subject.String(), "not_before", c.NotBefore, "not_after", c.NotAfter, "err", verr)
 	}
 	return nil
 }

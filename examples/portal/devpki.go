@@ -56,108 +56,101 @@ func loadOrCreatePKI(dir string, hosts []string) (pki *devPKI, created bool, err
 		return nil, false, fmt.Errorf("pki: %w", err)
 	}
 	pki = &devPKI{dir: dir}
+	now := time.Now()
 
-	caKey, caCert, err := loadPair(dir, caCertFile, caKeyFile)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		k, kerr := rsa.GenerateKey(rand.Reader, 2048)
-		if kerr != nil {
-			return nil, false, fmt.Errorf("pki: ca key: %w", kerr)
-		}
-		tmpl := &x509.Certificate{
+	caKey, caCert, made, err := ensurePair(dir, caCertFile, caKeyFile, nil,
+		func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) },
+		&x509.Certificate{
 			Subject:               pkix.Name{CommonName: "enrollkit development CA", Organization: []string{"enrollkit example"}},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().AddDate(10, 0, 0),
+			NotBefore:             now.Add(-time.Hour),
+			NotAfter:              now.AddDate(10, 0, 0),
 			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 			BasicConstraintsValid: true,
 			IsCA:                  true,
-		}
-		c, cerr := issue(tmpl, k.Public(), nil, k)
-		if cerr != nil {
-			return nil, false, cerr
-		}
-		if err := savePair(dir, caCertFile, caKeyFile, c, k); err != nil {
-			return nil, false, err
-		}
-		caKey, caCert, created = k, c, true
-	case err != nil:
+		}, nil, nil)
+	if err != nil {
 		return nil, false, err
 	}
 	rk, ok := caKey.(*rsa.PrivateKey)
 	if !ok {
 		return nil, false, errors.New("pki: the CA key must be RSA (SCEP needs it)")
 	}
-	pki.CA, pki.CAKey = caCert, rk
+	pki.CA, pki.CAKey, created = caCert, rk, made
 
-	signerKey, signerCert, err := loadPair(dir, signerCertFile, signerKeyFile)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		k, kerr := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if kerr != nil {
-			return nil, false, fmt.Errorf("pki: signer key: %w", kerr)
-		}
-		tmpl := &x509.Certificate{
+	pki.SignerKey, pki.Signer, made, err = ensurePair(dir, signerCertFile, signerKeyFile, nil, newP256,
+		&x509.Certificate{
 			Subject:     pkix.Name{CommonName: "enrollkit profile signing", Organization: []string{"enrollkit example"}},
-			NotBefore:   time.Now().Add(-time.Hour),
-			NotAfter:    time.Now().AddDate(2, 0, 0),
+			NotBefore:   now.Add(-time.Hour),
+			NotAfter:    now.AddDate(2, 0, 0),
 			KeyUsage:    x509.KeyUsageDigitalSignature,
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-		}
-		c, cerr := issue(tmpl, k.Public(), caCert, rk)
-		if cerr != nil {
-			return nil, false, cerr
-		}
-		if err := savePair(dir, signerCertFile, signerKeyFile, c, k); err != nil {
-			return nil, false, err
-		}
-		signerKey, signerCert, created = k, c, true
-	case err != nil:
+		}, caCert, rk)
+	if err != nil {
 		return nil, false, err
 	}
-	pki.Signer, pki.SignerKey = signerCert, signerKey
+	created = created || made
 
-	tlsKey, tlsCert, err := loadPair(dir, tlsCertFile, tlsKeyFile)
-	var expired *credentials.ValidityError
-	if errors.As(err, &expired) || (err == nil && !coversHosts(tlsCert, hosts)) {
-		err = fs.ErrNotExist // the public URL changed: make a new one
+	tlsTmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: hosts[0], Organization: []string{"enrollkit example"}},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.AddDate(1, 0, 0),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		k, kerr := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if kerr != nil {
-			return nil, false, fmt.Errorf("pki: tls key: %w", kerr)
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tlsTmpl.IPAddresses = append(tlsTmpl.IPAddresses, ip)
+		} else {
+			tlsTmpl.DNSNames = append(tlsTmpl.DNSNames, h)
 		}
-		tmpl := &x509.Certificate{
-			Subject:     pkix.Name{CommonName: hosts[0], Organization: []string{"enrollkit example"}},
-			NotBefore:   time.Now().Add(-time.Hour),
-			NotAfter:    time.Now().AddDate(1, 0, 0),
-			KeyUsage:    x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		}
-		for _, h := range hosts {
-			if ip := net.ParseIP(h); ip != nil {
-				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-			} else {
-				tmpl.DNSNames = append(tmpl.DNSNames, h)
-			}
-		}
-		c, cerr := issue(tmpl, k.Public(), caCert, rk)
-		if cerr != nil {
-			return nil, false, cerr
-		}
-		if err := savePair(dir, tlsCertFile, tlsKeyFile, c, k); err != nil {
-			return nil, false, err
-		}
-		tlsKey, tlsCert, created = k, c, true
-	case err != nil:
+	}
+	// A TLS certificate that expired or does not name the public URL's host
+	// (the URL changed) is replaced.
+	stale := func(c *x509.Certificate) bool { return !coversHosts(c, hosts) }
+	tlsKey, tlsCert, made, err := ensurePair(dir, tlsCertFile, tlsKeyFile, stale, newP256, tlsTmpl, caCert, rk)
+	if err != nil {
 		return nil, false, err
 	}
+	created = created || made
 	pki.TLS = tls.Certificate{
 		Certificate: [][]byte{tlsCert.Raw, caCert.Raw},
 		PrivateKey:  tlsKey,
 		Leaf:        tlsCert,
 	}
 	return pki, created, nil
+}
+
+func newP256() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
+
+// ensurePair loads the certificate and key stored under certName and
+// keyName in dir or, when they are missing (or stale says the certificate
+// must be replaced; a nil stale keeps any valid one), makes a new key with
+// newKey, issues tmpl for it by parent (self-signed when parent is nil) and
+// saves both. made reports whether it created them.
+func ensurePair(dir, certName, keyName string, stale func(*x509.Certificate) bool,
+	newKey func() (crypto.Signer, error), tmpl, parent *x509.Certificate, parentKey crypto.Signer,
+) (key crypto.Signer, cert *x509.Certificate, made bool, err error) {
+	key, cert, err = loadPair(dir, certName, keyName)
+	var invalid *credentials.ValidityError
+	switch {
+	case err == nil && (stale == nil || !stale(cert)):
+		return key, cert, false, nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist) && !(stale != nil && errors.As(err, &invalid)):
+		return nil, nil, false, err
+	}
+	if key, err = newKey(); err != nil {
+		return nil, nil, false, fmt.Errorf("pki: %s: %w", keyName, err)
+	}
+	if parent == nil {
+		parentKey = key
+	}
+	if cert, err = issue(tmpl, key.Public(), parent, parentKey); err != nil {
+		return nil, nil, false, err
+	}
+	if err := savePair(dir, certName, keyName, cert, key); err != nil {
+		return nil, nil, false, err
+	}
+	return key, cert, true, nil
 }
 
 // Path returns the location of one of the PKI's files.

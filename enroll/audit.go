@@ -37,6 +37,20 @@ func (s *Service) apply(ctx context.Context, m Meta, id string, primary Event, f
 	if err := checkInput("enrollment ID", id); err != nil {
 		return nil, err
 	}
+	return s.applyRead(ctx, m, id, nil, primary, fn, also...)
+}
+
+// applyFrom is apply on enrollment read, which the caller has just read from
+// the store: the first attempt works on it instead of reading it again, and
+// only a version conflict makes apply read the enrollment afresh. read is
+// not modified.
+func (s *Service) applyFrom(ctx context.Context, m Meta, read *Enrollment, primary Event, fn func(*step) error, also ...State) (*Enrollment, error) {
+	return s.applyRead(ctx, m, read.ID, read, primary, fn, also...)
+}
+
+// applyRead is apply's loop; read, if not nil, stands in for the first
+// read of enrollment id.
+func (s *Service) applyRead(ctx context.Context, m Meta, id string, read *Enrollment, primary Event, fn func(*step) error, also ...State) (*Enrollment, error) {
 	for attempt := 0; ; attempt++ {
 		if attempt >= maxRetries {
 			return nil, fmt.Errorf("enroll: %s: giving up after %d version conflicts: %w", primary, attempt, ErrVersionConflict)
@@ -44,9 +58,13 @@ func (s *Service) apply(ctx context.Context, m Meta, id string, primary Event, f
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		e, err := s.store.Get(ctx, id)
-		if err != nil {
-			return nil, err
+		e := read
+		read = nil // a retry reads the enrollment again
+		if e == nil {
+			var err error
+			if e, err = s.store.Get(ctx, id); err != nil {
+				return nil, err
+			}
 		}
 		now := s.clock.Now()
 		if expiredAt(e, now) {
@@ -69,7 +87,7 @@ func (s *Service) apply(ctx context.Context, m Meta, id string, primary Event, f
 		if st.event == "" {
 			return e, ferr
 		}
-		err = s.store2(ctx, m, st, st.event)
+		err := s.store2(ctx, m, st, st.event)
 		if errors.Is(err, ErrVersionConflict) {
 			s.log.DebugContext(ctx, "enroll: version conflict, retrying", "enrollment", id, "event", st.event)
 			continue

@@ -90,7 +90,7 @@ func (s *Service) precheckAuthenticate(ctx context.Context, m Meta, device, fp, 
 	if e == nil {
 		return forbidden(fmt.Errorf("enroll: certificate was not issued for any enrollment: %w", ErrDeviceMismatch))
 	}
-	_, err = s.apply(ctx, m, e.ID, EventCheckIn, func(st *step) error {
+	_, err = s.applyFrom(ctx, m, e, EventCheckIn, func(st *step) error {
 		x := st.e
 		if x.Flow == FlowAccountDriven && (!hasBearer || !sameHash(x.AccessTokenHash, hashToken(bearer))) {
 			return unauthorized(fmt.Errorf("enroll: account-driven Authenticate without its access token: %w", ErrDeviceMismatch))
@@ -141,7 +141,7 @@ func (s *Service) Observe(ctx context.Context, ev *mdm.Event) error {
 	if err != nil {
 		return fmt.Errorf("enroll: observe %s: %w", ev.Kind, err)
 	}
-	_, err = s.apply(ctx, s.deviceMeta(ev.Request), e.ID, want, func(st *step) error {
+	_, err = s.applyFrom(ctx, s.deviceMeta(ev.Request), e, want, func(st *step) error {
 		for _, f := range from {
 			if st.e.State == f {
 				st.commit(want)

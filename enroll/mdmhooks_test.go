@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
@@ -195,4 +196,118 @@ func TestRedeemChallengeRejects(t *testing.T) {
 
 	_, err = f.svc.RecordCertificate(ctx, enroll.Meta{}, e.ID, []byte("not DER"))
 	coreWantErr(t, "bad certificate", err, enroll.ErrInvalidInput)
+}
+
+// countingStore counts the reads and writes of the Store it wraps and can
+// have another writer change an enrollment just before the next Update, as
+// a second replica racing on it would.
+type countingStore struct {
+	enroll.Store
+	gets, finds, updates int
+	// race, if set, is run once before the next Update reaches the store.
+	race func(ctx context.Context, id string)
+}
+
+func (c *countingStore) Get(ctx context.Context, id string) (*enroll.Enrollment, error) {
+	c.gets++
+	return c.Store.Get(ctx, id)
+}
+
+func (c *countingStore) Find(ctx context.Context, index enroll.Index, key string) (*enroll.Enrollment, error) {
+	c.finds++
+	return c.Store.Find(ctx, index, key)
+}
+
+func (c *countingStore) Update(ctx context.Context, e *enroll.Enrollment, expected int64, events ...enroll.AuditEvent) error {
+	c.updates++
+	if race := c.race; race != nil {
+		c.race = nil
+		race(ctx, e.ID)
+	}
+	return c.Store.Update(ctx, e, expected, events...)
+}
+
+// TestCheckinReads checks how often a device check-in reads and writes the
+// enroll store: the hooks work on what they just read and read again only
+// after a version conflict.
+func TestCheckinReads(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		// enrolled: the device already sent its first TokenUpdate.
+		enrolled bool
+		// race: another writer changes the enrollment between the hook's
+		// read and its write.
+		race                         bool
+		message                      string
+		gets, finds, updates, audits int
+		want                         enroll.State
+	}{
+		{name: "first TokenUpdate", message: "TokenUpdate", finds: 2, updates: 1, audits: 1, want: enroll.StateEnrolled},
+		{name: "first TokenUpdate after a conflict", message: "TokenUpdate", race: true,
+			gets: 1, finds: 2, updates: 2, audits: 2, want: enroll.StateEnrolled},
+		{name: "steady TokenUpdate", enrolled: true, message: "TokenUpdate", finds: 2, want: enroll.StateEnrolled},
+		{name: "command result", enrolled: true, message: "Idle", finds: 1, want: enroll.StateEnrolled},
+		{name: "repeated Authenticate", message: "Authenticate", finds: 1, want: enroll.StateCheckedIn},
+		{name: "CheckOut", enrolled: true, message: "CheckOut", finds: 2, updates: 1, audits: 1, want: enroll.StateRemoved},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newCoreFixture(t)
+			e, cert := f.issued(t, "alice")
+			dev := coreDevice{f: f, cert: cert, enrollmentID: "UE-READS"}
+			if err := dev.checkin(t, "Authenticate"); err != nil {
+				t.Fatal(err)
+			}
+			if tt.enrolled {
+				if err := dev.checkin(t, "TokenUpdate"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cs := &countingStore{Store: f.store}
+			if tt.race {
+				cs.race = func(ctx context.Context, id string) {
+					x, err := f.store.Get(ctx, id)
+					if err != nil {
+						t.Fatal(err)
+					}
+					x.UpdatedAt = x.UpdatedAt.Add(time.Second)
+					if err := f.store.Update(ctx, x, x.Version, enroll.AuditEvent{EnrollmentID: id, Time: x.UpdatedAt,
+						Event: enroll.EventBindCertificate, From: x.State, To: x.State, Actor: "host"}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			svc, err := enroll.New(cs, f.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.svc = svc
+			before, err := f.store.Audit(ctx, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := dev.checkin(t, tt.message); err != nil {
+				t.Fatal(err)
+			}
+			if cs.gets != tt.gets || cs.finds != tt.finds || cs.updates != tt.updates {
+				t.Errorf("Get, Find, Update called %d, %d, %d times; want %d, %d, %d",
+					cs.gets, cs.finds, cs.updates, tt.gets, tt.finds, tt.updates)
+			}
+			after, err := f.store.Audit(ctx, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(after) - len(before); got != tt.audits {
+				t.Errorf("%d audit events added, want %d", got, tt.audits)
+			}
+			got, err := f.store.Get(ctx, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != tt.want {
+				t.Errorf("state %s, want %s", got.State, tt.want)
+			}
+		})
+	}
 }

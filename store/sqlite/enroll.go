@@ -163,20 +163,48 @@ func (s *EnrollStore) Find(ctx context.Context, index enroll.Index, key string) 
 	if rows.IsHexColumn(col) {
 		arg = rows.CompactHex(key)
 	}
-	// The "!= ''" term lets SQLite use the partial index.
-	st, err := s.db.readStmt(ctx, op, "SELECT "+rows.EnrollSelect+" FROM enrollments WHERE "+col+" = ? AND "+col+
-		" != '' ORDER BY created_us DESC NULLS LAST, id DESC LIMIT 1")
+	// The "!= ''" term lets SQLite use the partial index. A key almost
+	// always names one row, so the newest of several is picked here rather
+	// than by an ORDER BY, which would make SQLite build a temporary b-tree
+	// for every look-up.
+	st, err := s.db.readStmt(ctx, op, "SELECT "+rows.EnrollSelect+" FROM enrollments WHERE "+col+" = ? AND "+col+" != ''")
 	if err != nil {
 		return nil, err
 	}
-	e, err := rows.ScanEnroll(st.QueryRowContext(ctx, arg).Scan, true)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%s by %s: %w", op, index, enroll.ErrNotFound)
-	}
+	rs, err := st.QueryContext(ctx, arg)
 	if err != nil {
 		return nil, s.db.wrap(op, err)
 	}
-	return e, nil
+	defer rs.Close()
+	var newest *enroll.Enrollment
+	for rs.Next() {
+		e, err := rows.ScanEnroll(rs.Scan, true)
+		if err != nil {
+			return nil, s.db.wrap(op, err)
+		}
+		if newest == nil || newer(e, newest) {
+			newest = e
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return nil, s.db.wrap(op, err)
+	}
+	if newest == nil {
+		return nil, fmt.Errorf("%s by %s: %w", op, index, enroll.ErrNotFound)
+	}
+	return newest, nil
+}
+
+// newer reports whether a comes before b in Find's order: the latest
+// creation time first, enrollments without one last, then the greatest ID.
+func newer(a, b *enroll.Enrollment) bool {
+	switch {
+	case a.CreatedAt.IsZero() != b.CreatedAt.IsZero():
+		return b.CreatedAt.IsZero()
+	case !a.CreatedAt.Equal(b.CreatedAt):
+		return a.CreatedAt.After(b.CreatedAt)
+	}
+	return a.ID > b.ID
 }
 
 // Update implements enroll.Store.

@@ -74,7 +74,52 @@ func (s *MDMStore) PutEnrollment(ctx context.Context, rec *mdm.EnrollmentRecord)
 	if rec == nil || rec.ID == "" {
 		return fmt.Errorf("%s: empty enrollment ID", op)
 	}
+	if done, err := s.rewrite(ctx, op, rec); done || err != nil {
+		return err
+	}
 	return s.db.writeTx(ctx, op, func(tx *wtx) error { return s.put(ctx, tx, op, rec) })
+}
+
+// rewrite stores rec if its enrollment exists with the same certificate
+// (every TokenUpdate and CheckOut of an enrolled device), and reports
+// whether it did. It is the one UPDATE put tries first, run on its own: a
+// single statement is a transaction of its own in SQLite, committed whole
+// or not at all, so it needs no BEGIN and COMMIT around it. When the test
+// hook beforeCommit is set it does nothing, leaving the write to writeTx.
+func (s *MDMStore) rewrite(ctx context.Context, op string, rec *mdm.EnrollmentRecord) (bool, error) {
+	if s.db.closed.Load() {
+		return false, fmt.Errorf("%s: %w", op, ErrClosed)
+	}
+	if s.db.beforeCommit != nil {
+		return false, nil
+	}
+	s.db.wstmts.mu.Lock()
+	same := s.db.wstmts.m[mdmUpdateSameCert]
+	s.db.wstmts.mu.Unlock()
+	if same == nil {
+		return false, nil
+	}
+	res, err := same.ExecContext(ctx, sameCertArgs(rows.MDMValues(rec))...)
+	if err != nil {
+		return false, s.db.wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.db.wrap(op, err)
+	}
+	return n == 1, nil
+}
+
+// sameCertArgs returns the arguments of mdmUpdateSameCert for a record's
+// column values.
+func sameCertArgs(values []any) []any {
+	args := make([]any, 0, len(values)+1)
+	for i, c := range rows.MDMColumns[1:] {
+		if c != "certificate" {
+			args = append(args, values[i+1])
+		}
+	}
+	return append(args, values[0], values[3])
 }
 
 // put creates or replaces rec in tx. The unique index on certificates
@@ -85,13 +130,7 @@ func (s *MDMStore) put(ctx context.Context, tx *wtx, op string, rec *mdm.Enrollm
 	if err != nil {
 		return s.db.wrap(op, err)
 	}
-	args := make([]any, 0, len(values)+1)
-	for i, c := range rows.MDMColumns[1:] {
-		if c != "certificate" {
-			args = append(args, values[i+1])
-		}
-	}
-	res, err := same.ExecContext(ctx, append(args, values[0], values[3])...)
+	res, err := same.ExecContext(ctx, sameCertArgs(values)...)
 	if err != nil {
 		return s.db.wrap(op, err)
 	}

@@ -19,15 +19,21 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/enrollkit/enrollkit/devicesim"
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/internal/testenv"
 )
 
 // fakeAPNs serves devicesim's stand-in for APNs over HTTP/2 with TLS,
@@ -78,6 +84,7 @@ type testServer struct {
 	apns   *fakeAPNs
 	topic  string
 	out    *syncBuffer
+	served []atomic.Int64 // requests each replica served, with startReplicas
 }
 
 type syncBuffer struct {
@@ -141,6 +148,16 @@ func writePushCert(t *testing.T, dir, topic string) string {
 // local APNs stand-in; extra flags are appended to the command line.
 func startServer(t *testing.T, extra ...string) *testServer {
 	t.Helper()
+	return startReplicas(t, 1, extra...)
+}
+
+// startReplicas starts n replicas of the example server that share the
+// data directory and the flags (with n > 1 the flags must name a shared
+// database), behind a round-robin load balancer at the public URL: each
+// request goes to the next replica. The testServer's stack is the first
+// replica's.
+func startReplicas(t *testing.T, n int, extra ...string) *testServer {
+	t.Helper()
 	ctx := t.Context()
 	work := t.TempDir()
 	ts := &testServer{apns: newFakeAPNs(t), topic: "com.apple.mgmt.External.5b3d4a5c-1e2f-4a6b-8c9d-0e1f2a3b4c5d", out: &syncBuffer{}}
@@ -163,15 +180,41 @@ func startServer(t *testing.T, extra ...string) *testServer {
 	if err != nil || len(rest) != 0 {
 		t.Fatalf("parseFlags: %v %q", err, rest)
 	}
-	logger := slog.New(slog.NewTextHandler(ts.out, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ts.st, err = newStack(ctx, cfg, ts.out, logger)
-	if err != nil {
-		t.Fatal(err)
+	if n > 1 {
+		// Replicas share the admin token, as they share everything else.
+		t.Setenv("ENROLLKIT_ADMIN_TOKEN", "replicas-share-this-admin-token")
 	}
+	logger := slog.New(slog.NewTextHandler(ts.out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	stacks := make([]*stack, n)
+	for i := range stacks {
+		if stacks[i], err = newStack(ctx, cfg, ts.out, logger.With("replica", i)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stacks[i].Close)
+	}
+	ts.st = stacks[0]
 	if err := ts.st.users.add("alice", "correct horse", "alice@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: ts.st.Handler()}
+
+	var handler http.Handler = ts.st.Handler()
+	if n > 1 {
+		backends := make([]*url.URL, n)
+		for i, st := range stacks {
+			b := httptest.NewServer(st.Handler())
+			t.Cleanup(b.Close)
+			backends[i], _ = url.Parse(b.URL)
+		}
+		ts.served = make([]atomic.Int64, n)
+		var next atomic.Int64
+		handler = &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+			i := int(next.Add(1)-1) % n
+			ts.served[i].Add(1)
+			r.SetURL(backends[i])
+			r.Out.Host = r.In.Host // replicas see the public host, as behind a real balancer
+		}}
+	}
+	srv := &http.Server{Handler: handler}
 	ts.client = &http.Client{Timeout: time.Minute}
 	if cfg.TLS {
 		srv.TLSConfig = ts.st.tlsConfig()
@@ -182,7 +225,6 @@ func startServer(t *testing.T, extra ...string) *testServer {
 	}
 	t.Cleanup(func() {
 		srv.Close()
-		ts.st.Close()
 		if t.Failed() {
 			t.Logf("server output:\n%s", ts.out.String())
 		}
@@ -551,5 +593,39 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	list, err := st.enroll.List(t.Context(), enroll.ListOptions{UserID: "carol"})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("after restart: %d enrollments for carol, err %v", len(list), err)
+	}
+}
+
+// TestReplicasEndToEnd runs the profile-based flow and the MDM round trip
+// against two replicas over one PostgreSQL database behind a round-robin
+// balancer, so that consecutive portal steps, SCEP, check-ins, admin calls
+// and command polls land on different replicas.
+func TestReplicasEndToEnd(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	var b [6]byte
+	rand.Read(b[:])
+	schema := fmt.Sprintf("portal_replicas_%x", b)
+	t.Cleanup(func() { dropSchema(t, dsn, schema) }) // after the replicas close
+	ts := startReplicas(t, 2, "-postgres", dsn, "-postgres-schema", schema)
+	testProfileBased(t, ts)
+	for i := range ts.served {
+		got := ts.served[i].Load()
+		t.Logf("replica %d served %d requests", i, got)
+		if got < 5 {
+			t.Errorf("replica %d served %d requests", i, got)
+		}
+	}
+}
+
+func dropSchema(t *testing.T, dsn, schema string) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Errorf("drop schema %s: %v", schema, err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		t.Errorf("drop schema %s: %v", schema, err)
 	}
 }

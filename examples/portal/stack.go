@@ -24,6 +24,7 @@ import (
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/profile"
+	"github.com/enrollkit/enrollkit/store/postgres"
 	"github.com/enrollkit/enrollkit/store/sqlite"
 )
 
@@ -50,7 +51,7 @@ type stack struct {
 	cfg    config
 	logger *slog.Logger
 
-	db       *sqlite.DB
+	stores   stores
 	pki      *devPKI
 	users    *directory
 	enroll   *enroll.Service
@@ -92,8 +93,7 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 		return nil, err
 	}
 
-	st.db, err = sqlite.Open(ctx, filepath.Join(cfg.Data, dbFile), sqlite.WithLogger(logger))
-	if err != nil {
+	if st.stores, err = openStores(ctx, cfg, logger); err != nil {
 		return nil, err
 	}
 
@@ -107,7 +107,7 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 		Header:  profile.Header{PayloadDisplayName: "Development CA", PayloadIdentifier: "enrollkit.example.ca"},
 		Content: st.pki.CA.Raw,
 	}}
-	st.enroll, err = enroll.New(st.db.Enroll(), enroll.Config{
+	st.enroll, err = enroll.New(st.stores.enroll, enroll.Config{
 		Authenticator: st.users,
 		Directory:     st.users,
 		Notifier:      enroll.NotifierFunc(st.notify),
@@ -167,7 +167,7 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 	if st.pusher != nil {
 		mopts.Pusher = st.pusher
 	}
-	st.mdm, err = mdm.NewService(st.db.MDM(), mopts)
+	st.mdm, err = mdm.NewService(st.stores.mdm, mopts)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -261,13 +261,41 @@ func apnsRoots(caFile string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// stores are the two stores the server runs on, and how to close them.
+type stores struct {
+	enroll enroll.Store
+	mdm    mdm.Store
+	close  func()
+}
+
+// openStores opens the SQLite database in the data directory or, with
+// -postgres, the PostgreSQL database that several replicas share.
+func openStores(ctx context.Context, cfg config, logger *slog.Logger) (stores, error) {
+	if cfg.Postgres != "" {
+		opts := []postgres.Option{postgres.WithLogger(logger)}
+		if cfg.PostgresSchema != "" {
+			opts = append(opts, postgres.WithSchema(cfg.PostgresSchema))
+		}
+		db, err := postgres.Open(ctx, cfg.Postgres, opts...)
+		if err != nil {
+			return stores{}, fmt.Errorf("-postgres: %w", err)
+		}
+		return stores{enroll: db.Enroll(), mdm: db.MDM(), close: func() { db.Close() }}, nil
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.Data, dbFile), sqlite.WithLogger(logger))
+	if err != nil {
+		return stores{}, err
+	}
+	return stores{enroll: db.Enroll(), mdm: db.MDM(), close: func() { db.Close() }}, nil
+}
+
 // Close releases the database and the push connection.
 func (st *stack) Close() {
 	if st.pusher != nil {
 		st.pusher.Close()
 	}
-	if st.db != nil {
-		st.db.Close()
+	if st.stores.close != nil {
+		st.stores.close()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -156,5 +157,24 @@ func TestClosed(t *testing.T) {
 	err := db.tx(context.Background(), "postgres: test", func(pgx.Tx) error { return nil })
 	if !errors.Is(err, ErrClosed) {
 		t.Errorf("tx after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestFillFactor checks that the tables a check-in rewrites leave room for
+// heap-only tuple updates in every page.
+func TestFillFactor(t *testing.T) {
+	db := openTest(t)
+	for _, table := range []string{"enrollments", "mdm_enrollments"} {
+		t.Run(table, func(t *testing.T) {
+			var opts []string
+			err := db.pool.QueryRow(context.Background(),
+				`SELECT COALESCE(reloptions, '{}') FROM pg_class WHERE oid = to_regclass($1)`, table).Scan(&opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(opts, "fillfactor=80") {
+				t.Errorf("reloptions %q, want fillfactor=80", opts)
+			}
+		})
 	}
 }

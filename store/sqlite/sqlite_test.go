@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/enrollkit/enrollkit/enroll"
 )
 
 // openTest opens a fresh database in a temporary directory and closes it at
@@ -173,5 +176,35 @@ func TestOptions(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "applied migration") {
 		t.Errorf("migration not logged: %q", logs.String())
+	}
+}
+
+// TestNewer checks the order Find picks the newest of several matching
+// enrollments in: the latest creation time, enrollments without one last,
+// then the greatest ID.
+func TestNewer(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	e := func(id string, created time.Time) *enroll.Enrollment {
+		return &enroll.Enrollment{ID: id, CreatedAt: created}
+	}
+	tests := []struct {
+		name string
+		a, b *enroll.Enrollment
+		want bool
+	}{
+		{"later creation", e("a", t0.Add(time.Microsecond)), e("b", t0), true},
+		{"earlier creation", e("b", t0), e("a", t0.Add(time.Microsecond)), false},
+		{"creation time before none", e("a", t0), e("b", time.Time{}), true},
+		{"none after a creation time", e("b", time.Time{}), e("a", t0), false},
+		{"same time, greater ID", e("b", t0), e("a", t0), true},
+		{"same time, smaller ID", e("a", t0), e("b", t0), false},
+		{"neither has a time, greater ID", e("b", time.Time{}), e("a", time.Time{}), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := newer(tt.a, tt.b); got != tt.want {
+				t.Errorf("newer(%s, %s) = %v, want %v", tt.a.ID, tt.b.ID, got, tt.want)
+			}
+		})
 	}
 }

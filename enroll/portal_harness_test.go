@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -62,6 +63,11 @@ type harnessOptions struct {
 	noTerms     bool
 	portalCfg   func(*enroll.PortalConfig)
 	deviceRoots *x509.CertPool
+	// logger, if set, receives the logs of the Service, the Portal and
+	// the MDM server.
+	logger *slog.Logger
+	// authenticator, if set, replaces the corporate credentials check.
+	authenticator enroll.Authenticator
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -116,6 +122,10 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if o.noTerms {
 		cfg.Terms = enroll.Terms{}
 	}
+	if o.authenticator != nil {
+		cfg.Authenticator = o.authenticator
+	}
+	cfg.Logger = o.logger
 	h.svc, err = enroll.New(h.store, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +135,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		SessionKey:   []byte("test session key, 32 bytes long!"),
 		Organization: "Example Corp",
 		DeviceRoots:  o.deviceRoots,
+		Logger:       o.logger,
 	}
 	if o.portalCfg != nil {
 		o.portalCfg(&pcfg)
@@ -142,6 +153,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		Prechecker: h.svc,
 		Observer:   h.svc,
 		Now:        h.clock.Now,
+		Logger:     o.logger,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -491,7 +491,22 @@ func (p *Portal) postTerms(w http.ResponseWriter, r *http.Request, s *stepReques
 // showDownload issues a fresh single-use download link and shows it. Each
 // visit replaces the previous link, so a user whose link ran out reloads
 // the page.
+//
+// This is the portal's one GET that changes the enrollment, so it is
+// refused when the browser says another site started the navigation
+// (Sec-Fetch-Site cross-site or same-site): a page elsewhere could
+// otherwise replace the user's link, or move a consented enrollment to
+// ProfileIssued, through the SameSite=Lax cookie. The refusal offers a
+// same-origin link to this page, which then issues the link.
 func (p *Portal) showDownload(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	if crossSiteNavigation(r) {
+		p.logger.WarnContext(r.Context(), "enroll: cross-site navigation to the download step refused", "client", p.clientIP(r))
+		d := pageData{Heading: "Continue to your download", Device: deviceName(r),
+			Error:      "This page was opened from another site, so no download link was made.",
+			RestartURL: p.url(portalPathDownload), RestartLabel: "Get the download link"}
+		p.render(w, r, http.StatusForbidden, "error", d)
+		return
+	}
 	link, err := p.svc.IssueDownloadLink(r.Context(), p.meta(r), s.e.ID)
 	if err != nil {
 		p.fail(w, r, err)
@@ -546,6 +561,17 @@ func (p *Portal) handleDownloadProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeProfile(w, prof)
+}
+
+// crossSiteNavigation reports whether the browser says that another site
+// started the request (Fetch Metadata). Browsers that do not send the
+// header, and scripted clients, are not refused.
+func crossSiteNavigation(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	return false
 }
 
 // writeProfile writes a signed enrollment profile response.

@@ -409,7 +409,9 @@ func (s *Service) LookupAccount(ctx context.Context, userIdentifier string) (*En
 // ErrInvalidInput. Locked and finished enrollments are refused with a
 // *TransitionError.
 //
-// Credentials of anyone but the invited user give ErrBadCredentials;
+// Credentials of anyone but the invited user give ErrBadCredentials, and
+// so does an Authenticator's ErrUnknownUser or ErrNotFound: an unknown
+// username and a wrong password look the same to the caller;
 // corporate ownership under CorporateRefuse gives ErrCorporateRefused.
 // Errors change nothing.
 func (s *Service) Authenticate(ctx context.Context, m Meta, id, username, password string, o Ownership) (*Enrollment, error) {
@@ -430,7 +432,7 @@ func (s *Service) Authenticate(ctx context.Context, m Meta, id, username, passwo
 		}
 		u, err := s.cfg.Authenticator.Authenticate(ctx, username, password)
 		if err != nil {
-			return err
+			return credentialsError(err)
 		}
 		if subtle.ConstantTimeCompare([]byte(u.ID), []byte(st.e.UserID)) != 1 {
 			s.log.WarnContext(ctx, "enroll: sign-in by a user other than the invited one", "enrollment", st.e.ID)
@@ -454,6 +456,19 @@ func (s *Service) Authenticate(ctx context.Context, m Meta, id, username, passwo
 		s.log.InfoContext(ctx, "enroll: user signed in again to continue", "enrollment", e.ID, "state", e.State)
 	}
 	return e, nil
+}
+
+// credentialsError maps an Authenticator's error to what the caller may
+// learn from it. An Authenticator that tells an unknown username apart
+// from a wrong password (ErrUnknownUser or ErrNotFound) would let anyone
+// holding an invitation link probe which usernames exist; both become
+// ErrBadCredentials, the answer to a wrong password. Other errors are
+// failures of the Authenticator and pass through.
+func credentialsError(err error) error {
+	if errors.Is(err, ErrUnknownUser) || errors.Is(err, ErrNotFound) {
+		return ErrBadCredentials
+	}
+	return err
 }
 
 // SubmitPasscode checks the passcode from the invitation: Authenticated →

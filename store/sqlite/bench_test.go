@@ -121,6 +121,9 @@ func benchTokenUpdate(b *testing.B, db *DB, h benchdata.Hooks, first bool) {
 	p50(b, took, "p50-µs")
 }
 
+// fetchRuns counts the runs of benchCommandFetch.
+var fetchRuns int
+
 // benchCommandFetch queues a command for every device and times fetching
 // and acknowledging it, spread over the table.
 func benchCommandFetch(b *testing.B, db *DB) {
@@ -130,8 +133,11 @@ func benchCommandFetch(b *testing.B, db *DB) {
 	for i := range ids {
 		ids[i] = benchdata.DeviceID(i)
 	}
+	// -count runs this again on the same database: every run queues
+	// commands of its own.
+	fetchRuns++
 	enqueue := func(round int) {
-		cmd, err := mdm.NewCommand(fmt.Sprintf("bench-%d", round), map[string]any{"RequestType": "ProfileList"})
+		cmd, err := mdm.NewCommand(fmt.Sprintf("bench-%d-%d", fetchRuns, round), map[string]any{"RequestType": "ProfileList"})
 		if err != nil {
 			b.Fatal(err)
 		}

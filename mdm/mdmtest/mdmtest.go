@@ -388,6 +388,20 @@ func testResults(t *testing.T, s mdm.Store) {
 	if _, err := s.Result(ctx, "other", "r1"); !errors.Is(err, mdm.ErrNotFound) {
 		t.Fatalf("Result for another enrollment = %v, want ErrNotFound", err)
 	}
+
+	// A device cannot answer a command queued for another enrollment: the
+	// result is refused with ErrNotFound and the command stays pending for
+	// the device it was queued for.
+	enqueue(t, s, command(t, "r2", "DeviceInformation"), "res")
+	next(t, s, "res", base)
+	forged := &mdm.CommandResult{Identity: mdm.Identity{EnrollmentID: "intruder"}, Status: mdm.StatusAcknowledged, CommandUUID: "r2"}
+	if err := s.PutResult(ctx, "intruder", forged); !errors.Is(err, mdm.ErrNotFound) {
+		t.Fatalf("PutResult for a command of another enrollment = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Result(ctx, "res", "r2"); !errors.Is(err, mdm.ErrNotFound) {
+		t.Fatalf("Result after a forged result = %v, want ErrNotFound", err)
+	}
+	wantNext(t, s, "res", base.Add(2*time.Minute), "r2", "after another enrollment's result (still pending)")
 }
 
 func testFanout(t *testing.T, s mdm.Store) {

@@ -201,6 +201,13 @@ func (c *conv) header(data []byte) (tag, body, rest []byte, indefinite bool, err
 	if len(data) < 2 {
 		return nil, nil, nil, false, c.fail(data, ErrMalformed, "truncated element")
 	}
+	if data[0]&^0x20 == 0 {
+		// Universal tag 0 is reserved for end-of-contents (X.690
+		// §8.1.5), which only closes an indefinite length: read as an
+		// element inside a definite one, it would end the container
+		// early once the output is streamed again.
+		return nil, nil, nil, false, c.fail(data, ErrMalformed, "end-of-contents where an element must be")
+	}
 	i := 1
 	if data[0]&0x1f == 0x1f { // high tag number form
 		for {

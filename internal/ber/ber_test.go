@@ -88,6 +88,10 @@ func TestToDERRefusals(t *testing.T) {
 		{"trailing data", []byte{0x02, 0x01, 0x05, 0x00}, Limits{}, ErrTrailingData, 3},
 		{"chunk of wrong type", []byte{0x24, 0x03, 0x02, 0x01, 0x05}, Limits{}, ErrMalformed, 2},
 		{"bad chunk in indefinite string", []byte{0x24, 0x80, 0x02, 0x01, 0x01, 0, 0}, Limits{}, ErrMalformed, 2},
+		{"end of contents alone", []byte{0x00, 0x00}, Limits{}, ErrMalformed, 0},
+		{"end of contents in a definite sequence", []byte{0x30, 0x04, 0x00, 0x00, 0x30, 0x00}, Limits{}, ErrMalformed, 2},
+		{"universal tag 0 with contents", []byte{0x30, 0x03, 0x00, 0x01, 0x07}, Limits{}, ErrMalformed, 2},
+		{"constructed universal tag 0", []byte{0x30, 0x80, 0x20, 0x00, 0x00, 0x00}, Limits{}, ErrMalformed, 2},
 		{"truncated high tag", []byte{0x1f, 0x81}, Limits{}, ErrMalformed, 0},
 		{"high tag without length", []byte{0x1f, 0x01}, Limits{}, ErrMalformed, 0},
 		{"long high tag", []byte{0x1f, 0x81, 0x81, 0x81, 0x81, 0x81, 0x01, 0x00}, Limits{}, ErrMalformed, 0},
@@ -217,6 +221,7 @@ func TestStreamRefusals(t *testing.T) {
 		{"truncated", []byte{0x30, 0x05, 0x02}, 8, ErrMalformed},
 		{"truncated child", []byte{0x30, 0x01, 0x02}, 8, ErrMalformed},
 		{"trailing data", []byte{0x05, 0x00, 0x05}, 8, ErrTrailingData},
+		{"end of contents as an element", []byte{0x30, 0x04, 0x00, 0x00, 0x30, 0x00}, 8, ErrMalformed},
 		{"empty", []byte{}, 8, ErrMalformed},
 		{"no chunk size", []byte{0x05, 0x00}, 0, nil},
 	}

@@ -208,7 +208,7 @@ func NewPortal(svc *Service, cfg PortalConfig) (*Portal, error) {
 		}
 	}
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.logger.WarnContext(r.Context(), "enroll: cross-origin form post refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"))
+		p.logger.WarnContext(r.Context(), "enroll: cross-origin form post refused", "route", logRoute(r.URL.Path), "origin", r.Header.Get("Origin"))
 		p.renderError(w, r, http.StatusForbidden, "Request refused",
 			"This form was sent from another site, so it was not accepted. Open the enrollment page again and continue there.", "")
 	}))
@@ -330,4 +330,26 @@ func (p *Portal) redirect(w http.ResponseWriter, r *http.Request, path string) {
 	setSecurityHeaders(w.Header())
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, p.url(path), http.StatusSeeOther)
+}
+
+// logRoute names the portal route of path for a log line. Invitation and
+// download paths carry their secret token, which must not reach the logs,
+// so they are logged as their pattern; a path that is no portal route is
+// logged as "other".
+func logRoute(path string) string {
+	rest := strings.TrimPrefix(path, "/")
+	for _, tokenRoute := range []string{portalPathInvitation, portalPathProfile} {
+		if tail, ok := strings.CutPrefix(rest, tokenRoute); ok {
+			if strings.HasSuffix(tail, "/qr.png") {
+				return "/" + tokenRoute + "{token}/qr.png"
+			}
+			return "/" + tokenRoute + "{token}"
+		}
+	}
+	switch rest {
+	case "", portalPathAccount, portalPathBaseURL, portalPathContinue, portalPathFinish, portalPathSignIn,
+		portalPathPrivacy, portalPathPasscode, portalPathInfo, portalPathTerms, portalPathDownload, portalPathHandoff:
+		return "/" + rest
+	}
+	return "other"
 }

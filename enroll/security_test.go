@@ -305,3 +305,35 @@ func TestSecurityPasscodeAttemptsSurvive(t *testing.T) {
 	b = h.browser()
 	portalWantStatus(t, b.get(inv.URL), http.StatusLocked)
 }
+
+// TestSecurityRefusedCrossOriginPostLogsNoToken posts from another origin
+// to paths that carry secret tokens: the refusal is logged with the route,
+// never the token.
+func TestSecurityRefusedCrossOriginPostLogsNoToken(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := newHarness(t, harnessOptions{logger: logger})
+	inv := h.invite()
+	b := h.browser()
+	b.origin, b.site = "https://evil.example", "cross-site"
+	const dl = "secret-download-token-7Hq2"
+	for _, tc := range []struct{ path, route string }{
+		{"/portal/invitation/" + inv.Token, "/invitation/{token}"},
+		{"/portal/invitation/" + inv.Token + "/qr.png", "/invitation/{token}/qr.png"},
+		{"/portal/profile/" + dl, "/profile/{token}"},
+		{"/portal/signin", "/signin"},
+		{"/portal/x/" + dl, "other"},
+	} {
+		portalWantStatus(t, b.post(h.srv.URL+tc.path, url.Values{"a": {"b"}}), http.StatusForbidden)
+		if out := buf.String(); !strings.Contains(out, "route="+tc.route) {
+			t.Fatalf("%s: refusal not logged with route %s:\n%s", tc.path, tc.route, out)
+		}
+	}
+	out := buf.String()
+	for _, s := range []string{inv.Token, dl} {
+		if strings.Contains(out, s) {
+			t.Fatalf("the log carries the token %q:\n%s", s, out)
+		}
+	}
+	h.wantState(t, inv.EnrollmentID, enroll.StateInvited)
+}

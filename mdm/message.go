@@ -5,6 +5,7 @@ import (
 
 	"fmt"
 
+	"github.com/enrollkit/enrollkit/internal/plistcheck"
 	"howett.net/plist"
 )
 
@@ -197,6 +198,12 @@ func decodeWire(body []byte, w *wire) error {
 	}
 	if decodeFastXML(body, w) {
 		return nil
+	}
+	// Before the general decoder: a binary body whose shared containers
+	// would expand, or XML nested deeper than any device writes, costs it
+	// far more than the body's size.
+	if err := plistcheck.Check(body); err != nil {
+		return &DecodeError{Err: fmt.Errorf("%w: %w", ErrMalformed, err)}
 	}
 	*w = wire{}
 	d := plist.NewDecoder(bytes.NewReader(body))

@@ -1,0 +1,31 @@
+// Package plistcheck bounds the work of decoding an untrusted property list
+// before a decoder walks it.
+//
+// Devices send property lists: check-ins and command results, and the
+// MachineInfo they post to the account-driven enrollment BaseURL. Decoding
+// one into Go values (a map[string]any, an []any) has two costs that the
+// body's length does not bound.
+//
+// A binary property list stores every object once and refers to it by
+// index, so one array or dictionary may be referenced from many places,
+// and the decoder copies a shared container at every reference: a 221-byte
+// body that nests an array of two references to the same array 26 levels
+// deep decodes into 2^26 values, which takes the plist package a minute and
+// gigabytes of memory, and a few levels more exhaust the process. Apple's
+// writer never shares containers (it uniques strings, numbers, dates and
+// data only), so a device's body is a tree, and a tree never decodes into
+// more values than it has bytes.
+//
+// The XML decoder recurses once per element, so a megabyte of nested
+// arrays costs it hundreds of megabytes of stack. Device messages nest a
+// handful of levels.
+//
+// [Check] walks the binary reference graph once, or scans the XML element
+// nesting, and refuses a document that would expand past its own length,
+// nests deeper than [MaxDepth] or refers in a cycle. Every caller runs it
+// on untrusted input before decoding.
+//
+// The formats are Apple's property lists, binary (bplist00) and XML,
+// described at
+// https://developer.apple.com/documentation/corefoundation/cfpropertylistformat.
+package plistcheck

@@ -553,7 +553,9 @@ func (p *Portal) handOff(w http.ResponseWriter, r *http.Request, id string) {
 
 // handleDownloadProfile serves the signed profile for a download link,
 // once. The link itself is the credential; it is single use and short
-// lived.
+// lived. It is a GET that marks the link used, because the link is what
+// the user taps to install the profile; it needs no cookie, so a page
+// elsewhere cannot make a browser use a link the page does not know.
 func (p *Portal) handleDownloadProfile(w http.ResponseWriter, r *http.Request) {
 	prof, err := p.svc.DownloadProfile(r.Context(), p.meta(r), r.PathValue("token"))
 	if err != nil {

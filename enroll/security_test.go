@@ -337,3 +337,35 @@ func TestSecurityRefusedCrossOriginPostLogsNoToken(t *testing.T) {
 	}
 	h.wantState(t, inv.EnrollmentID, enroll.StateInvited)
 }
+
+// TestSecuritySessionNotCarriedAcrossEnrollments checks that a browser
+// signed in on one enrollment that opens another enrollment's invitation
+// (or its account-driven start) is asked to sign in again: a session never
+// lends its sign-in to another enrollment.
+func TestSecuritySessionNotCarriedAcrossEnrollments(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	jane := h.invite()
+	bob, err := h.svc.CreateInvitation(context.Background(), enroll.Meta{Actor: "admin"}, enroll.User{ID: "u-2002", Name: "Bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bob signs in on his own browser: his enrollment is past sign-in.
+	bb := h.browser()
+	p := bb.submit(bb.get(bob.URL), map[string]string{"username": "bob", "password": "bobpw", "ownership": "employee"})
+	portalWantPath(t, p, "privacy")
+
+	// Jane, signed in on hers, opens Bob's link in the same browser.
+	jb := h.browser()
+	portalWalkToPasscode(t, jb, jane)
+	p = jb.get(bob.URL)
+	portalWantPath(t, p, "signin")
+	for _, step := range []string{"privacy", "passcode", "info", "terms", "download"} {
+		portalWantPath(t, jb.get(h.srv.URL+"/portal/"+step), "signin")
+	}
+	// Her own credentials do not sign her in to Bob's enrollment.
+	q := jb.submit(p, janeCredentials)
+	portalWantStatus(t, q, http.StatusUnauthorized)
+	// And opening her own link again starts her session afresh too.
+	portalWantPath(t, jb.get(jane.URL), "signin")
+	h.wantState(t, bob.EnrollmentID, enroll.StateAuthenticated)
+}

@@ -13,6 +13,15 @@ import (
 // invitation, or a device family without User Enrollment (Apple TV, Apple
 // Watch), 403 with a com.apple.well-known.failed body whose message the
 // device shows; for a malformed query 400 with the same kind of body.
+//
+// The answer tells whoever asks whether an account has an open enrollment:
+// the request is not authenticated (the device sends it before anyone
+// signs in), and answering 200 for every account would send users without
+// an invitation through the sign-in and passcode steps only to fail there.
+// What it reveals is limited to that one bit per Managed Apple Account name
+// (not whether the person exists in the corporate directory, and nothing
+// else about them; the portal's account-driven start page tells no more).
+// Hosts that consider the bit sensitive rate-limit the path at their proxy.
 func (p *Portal) WellKnownHandler() http.Handler {
 	return http.HandlerFunc(p.handleWellKnown)
 }

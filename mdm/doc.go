@@ -30,6 +30,21 @@
 // the issuer's chain with crypto/x509). Verified certificates are cached, so a
 // device's repeated requests cost one signature check each.
 //
+// What the protocol cannot prevent: Mdm-Signature is a detached signature
+// over the request body only. It covers neither the URL path, nor the
+// method, nor the time, and a device's messages carry no nonce, so a body
+// captured with its signature (which takes breaking the TLS between device
+// and server) verifies again on either URL and at any later time. A
+// replayed body speaks only for the enrollment whose bound certificate
+// signed it (editing the EnrollmentID breaks the signature); a replayed
+// command result is stored once, since the command is then no longer
+// pending; a replayed TokenUpdate or Authenticate writes the values the
+// device already sent. A replayed CheckOut ends the enrollment, as the
+// device itself would; serving MDM only over TLS, with a TLS client
+// certificate where the deployment allows, is the protection. Oversize
+// bodies are refused from their declared length, or while they are read,
+// before anything is parsed or verified.
+//
 // Apple's documentation of the protocol:
 // https://developer.apple.com/documentation/devicemanagement/check-in and
 // https://developer.apple.com/documentation/devicemanagement/commands-and-queries

@@ -13,6 +13,7 @@ import (
 	"howett.net/plist"
 
 	"github.com/enrollkit/enrollkit/internal/ber"
+	"github.com/enrollkit/enrollkit/internal/plistcheck"
 )
 
 // Account-driven User Enrollment, device side of the wire: the signed
@@ -151,6 +152,12 @@ func ParseMachineInfo(body []byte, opts MachineInfoOptions) (*MachineInfo, error
 		}); err != nil {
 			return nil, &MachineInfoError{Reason: "signer does not chain to a trusted device CA", Err: err}
 		}
+	}
+	// The content decodes into a map[string]any: a binary plist with
+	// shared containers, or deeply nested XML, would cost the decoder far
+	// more than its size.
+	if err := plistcheck.Check(p7.Content); err != nil {
+		return nil, &MachineInfoError{Reason: "content is too costly to decode", Err: err}
 	}
 	var raw map[string]any
 	if _, err := plist.Unmarshal(p7.Content, &raw); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -368,4 +369,45 @@ func TestSecuritySessionNotCarriedAcrossEnrollments(t *testing.T) {
 	// And opening her own link again starts her session afresh too.
 	portalWantPath(t, jb.get(jane.URL), "signin")
 	h.wantState(t, bob.EnrollmentID, enroll.StateAuthenticated)
+}
+
+// TestSecurityHandoffTokenOnlyInLocation checks that the access token of
+// the 308 hand-off travels only in its Location: not in the body, not in a
+// cookie, and not in the stored enrollment or audit trail.
+func TestSecurityHandoffTokenOnlyInLocation(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	inv := h.invite()
+	b, p, _ := portalAccountSignIn(t, h)
+	p = b.submit(p, nil)
+	p = b.submit(p, map[string]string{"passcode": inv.Passcode})
+	p = b.submit(p, nil)
+	p = b.submit(p, map[string]string{"accept": "yes"})
+	tok := portalWantHandoff(t, p)
+	if p.body != "" {
+		t.Fatalf("hand-off body %q", p.body)
+	}
+	if cc := p.header.Get("Cache-Control"); cc != "no-store" {
+		t.Fatalf("hand-off Cache-Control %q", cc)
+	}
+	for k, vs := range p.header {
+		if k == "Location" {
+			continue
+		}
+		for _, v := range vs {
+			if strings.Contains(v, tok) {
+				t.Fatalf("header %s carries the access token", k)
+			}
+		}
+	}
+	e, err := h.svc.Get(context.Background(), inv.EnrollmentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.AccessTokenHash == "" || strings.Contains(fmt.Sprintf("%+v", *e), tok) {
+		t.Fatal("the enrollment stores the access token, or no hash of it")
+	}
+	trail, _ := h.svc.Audit(context.Background(), inv.EnrollmentID)
+	if strings.Contains(fmt.Sprintf("%+v", trail), tok) {
+		t.Fatal("the audit trail carries the access token")
+	}
 }

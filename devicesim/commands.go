@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enrollkit/enrollkit/internal/plistcheck"
 	"github.com/enrollkit/enrollkit/profile"
 	"howett.net/plist"
 )
@@ -190,6 +191,11 @@ func decodePlist(data []byte, v any) (err error) {
 			err = fmt.Errorf("malformed property list: %v", r)
 		}
 	}()
+	// Commands decode into map[string]any: shared containers in a binary
+	// plist, or deep XML, would cost far more than the body's size.
+	if err := plistcheck.Check(data); err != nil {
+		return err
+	}
 	_, err = plist.Unmarshal(data, v)
 	return err
 }

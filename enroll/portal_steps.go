@@ -499,6 +499,9 @@ func (p *Portal) postTerms(w http.ResponseWriter, r *http.Request, s *stepReques
 // ProfileIssued, through the SameSite=Lax cookie. The refusal offers a
 // same-origin link to this page, which then issues the link.
 func (p *Portal) showDownload(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	if refuseHead(w, r) {
+		return
+	}
 	if crossSiteNavigation(r) {
 		p.logger.WarnContext(r.Context(), "enroll: cross-site navigation to the download step refused", "client", p.clientIP(r))
 		d := pageData{Heading: "Continue to your download", Device: deviceName(r),
@@ -557,12 +560,31 @@ func (p *Portal) handOff(w http.ResponseWriter, r *http.Request, id string) {
 // the user taps to install the profile; it needs no cookie, so a page
 // elsewhere cannot make a browser use a link the page does not know.
 func (p *Portal) handleDownloadProfile(w http.ResponseWriter, r *http.Request) {
+	if refuseHead(w, r) {
+		return
+	}
 	prof, err := p.svc.DownloadProfile(r.Context(), p.meta(r), r.PathValue("token"))
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
 	writeProfile(w, prof)
+}
+
+// refuseHead answers a HEAD request with 405 and reports true. The GET
+// routes that issue or use a single-use link serve HEAD this way, so that
+// a client checking a link (a link preview, a download manager) neither
+// replaces nor spends it.
+func refuseHead(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodHead {
+		return false
+	}
+	h := w.Header()
+	setSecurityHeaders(h)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Allow", http.MethodGet)
+	w.WriteHeader(http.StatusMethodNotAllowed)
+	return true
 }
 
 // crossSiteNavigation reports whether the browser says that another site

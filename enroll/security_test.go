@@ -411,3 +411,29 @@ func TestSecurityHandoffTokenOnlyInLocation(t *testing.T) {
 		t.Fatal("the audit trail carries the access token")
 	}
 }
+
+// TestSecurityHeadSpendsNoLink checks that HEAD, which the GET routes also
+// match, neither replaces the download link nor spends it.
+func TestSecurityHeadSpendsNoLink(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	inv := h.invite()
+	b := h.browser()
+	p := b.submit(portalWalkToTerms(t, b, inv), map[string]string{"accept": "yes"})
+	portalWantPath(t, p, "download")
+	before, _ := h.svc.Get(context.Background(), inv.EnrollmentID)
+	for _, u := range []string{h.srv.URL + "/portal/download", p.link} {
+		req, _ := http.NewRequest(http.MethodHead, u, nil)
+		q := b.do(req)
+		portalWantStatus(t, q, http.StatusMethodNotAllowed)
+		if q.header.Get("Allow") != http.MethodGet {
+			t.Fatalf("HEAD %s: Allow %q", u, q.header.Get("Allow"))
+		}
+	}
+	after, _ := h.svc.Get(context.Background(), inv.EnrollmentID)
+	if after.Version != before.Version {
+		t.Fatalf("HEAD changed the enrollment (version %d → %d)", before.Version, after.Version)
+	}
+	if resp, _ := portalFetch(t, p.link); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the link after HEAD: %d, want 200", resp.StatusCode)
+	}
+}

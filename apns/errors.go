@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -86,10 +87,22 @@ type PushError struct {
 }
 
 // Error implements error.
-func (e *PushError) Error() string {
+func (e *PushError) Error() string { return e.format(true) }
+
+// LogValue implements slog.LogValuer: in a log record the error reads as
+// Error does, but without any part of the device token, which is a secret
+// that must not reach the logs.
+func (e *PushError) LogValue() slog.Value { return slog.StringValue(e.format(false)) }
+
+// format renders the error, naming the device token by its first bytes
+// when withToken is set.
+func (e *PushError) format(withToken bool) string {
 	b := make([]byte, 0, 96)
-	b = append(b, "apns: push to "...)
-	b = append(b, shortToken(e.Token)...)
+	b = append(b, "apns: push"...)
+	if withToken {
+		b = append(b, " to "...)
+		b = append(b, shortToken(e.Token)...)
+	}
 	switch {
 	case e.Status != 0:
 		b = append(b, ": "...)

@@ -113,8 +113,11 @@ type PortalConfig struct {
 //
 // Handlers only decode requests, call the Service, and map its errors to
 // statuses: 400 malformed form, 401 wrong credentials or passcode, 403 wrong
-// state, revoked, or refused cross-origin POST, 404 unknown link, 409
-// conflicting change, 410 expired or used link, 423 locked, 500 otherwise.
+// state, revoked, refused cross-origin POST, or a navigation from another
+// site to the download step (the one GET that changes an enrollment: it
+// issues a new link), 404 unknown link, 405 HEAD on the routes that issue or
+// spend a download link, 409 conflicting change, 410 expired or used link,
+// 423 locked, 500 otherwise.
 // Every page is rendered with a friendly message; errors are in an element
 // with role="alert".
 //

@@ -437,3 +437,32 @@ func TestSecurityHeadSpendsNoLink(t *testing.T) {
 		t.Fatalf("the link after HEAD: %d, want 200", resp.StatusCode)
 	}
 }
+
+// TestSecurityDiscoveryDoesNotRevealDirectory checks that discovery and
+// the account-driven start page answer a user the directory knows but who
+// has no open enrollment exactly as they answer a name nobody has.
+func TestSecurityDiscoveryDoesNotRevealDirectory(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.invite() // jane has an invitation; bob, in the directory, has none
+	get := func(u string) (int, string) {
+		resp, body := portalFetch(t, u)
+		return resp.StatusCode, string(body)
+	}
+	for _, route := range []string{enroll.WellKnownPath + "?user-identifier=", "/portal/account/start?user-identifier="} {
+		knownStatus, knownBody := get(h.srv.URL + route + url.QueryEscape("bob@example.com"))
+		unknownStatus, unknownBody := get(h.srv.URL + route + url.QueryEscape("nobody@example.com"))
+		if knownStatus == http.StatusOK || knownStatus != unknownStatus {
+			t.Fatalf("%s: directory user %d, unknown name %d", route, knownStatus, unknownStatus)
+		}
+		// Pages differ only in their CSP nonce.
+		strip := func(s string) string {
+			if i := strings.Index(s, `nonce="`); i >= 0 {
+				return s[:i] + s[i+len(`nonce="`)+24:]
+			}
+			return s
+		}
+		if strip(knownBody) != strip(unknownBody) {
+			t.Fatalf("%s: bodies differ:\n%s\n---\n%s", route, knownBody, unknownBody)
+		}
+	}
+}

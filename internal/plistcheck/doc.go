@@ -20,8 +20,8 @@
 // arrays costs it hundreds of megabytes of stack. Device messages nest a
 // handful of levels.
 //
-// [Check] walks the binary reference graph once, or scans the XML element
-// nesting, and refuses a document that would expand past its own length,
+// [Check] walks the binary reference graph once, or reads the XML element
+// nesting with the tokenizer the plist package itself uses, and refuses a document that would expand past its own length,
 // nests deeper than [MaxDepth] or refers in a cycle. Every caller runs it
 // on untrusted input before decoding.
 //

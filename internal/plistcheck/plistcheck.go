@@ -2,6 +2,7 @@ package plistcheck
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
 )
@@ -176,45 +177,30 @@ func be(p []byte) uint64 {
 	return v
 }
 
-// checkXMLDepth refuses XML whose elements nest deeper than MaxDepth.
-// Comments, CDATA sections, declarations and processing instructions are
-// skipped; what cannot be scanned is left for the decoder to refuse.
+// checkXMLDepth refuses XML whose elements nest deeper than MaxDepth. It
+// reads the document with the tokenizer the plist package decodes with,
+// so it sees the same elements: a byte scan can be misled by a quoted "/>"
+// in an attribute or an end tag inside a processing instruction or a
+// DOCTYPE's internal subset. Where the tokenizer stops on an error the
+// decoder stops too, so what follows is not checked.
 func checkXMLDepth(b []byte) error {
+	if bytes.Count(b, []byte("<")) <= MaxDepth {
+		return nil
+	}
+	d := xml.NewDecoder(bytes.NewReader(b))
 	depth := 0
-	for i := 0; i < len(b); i++ {
-		if b[i] != '<' || i+1 >= len(b) {
-			continue
-		}
-		rest := b[i+1:]
-		var skip []byte
-		switch {
-		case bytes.HasPrefix(rest, []byte("!--")):
-			skip = []byte("-->")
-		case bytes.HasPrefix(rest, []byte("![CDATA[")):
-			skip = []byte("]]>")
-		case rest[0] == '?' || rest[0] == '!':
-			skip = []byte(">")
-		case rest[0] == '/':
-			depth--
-			skip = []byte(">")
-		default:
-			end := bytes.IndexByte(rest, '>')
-			if end < 0 {
-				return nil
-			}
-			if end == 0 || rest[end-1] != '/' {
-				if depth++; depth > MaxDepth {
-					return &Error{Object: -1, Err: ErrTooDeep, Detail: fmt.Sprintf("XML elements nest more than %d levels at byte %d", MaxDepth, i)}
-				}
-			}
-			i += end
-			continue
-		}
-		end := bytes.Index(rest, skip)
-		if end < 0 {
+	for {
+		tok, err := d.Token()
+		if err != nil {
 			return nil
 		}
-		i += end
+		switch tok.(type) {
+		case xml.StartElement:
+			if depth++; depth > MaxDepth {
+				return &Error{Object: -1, Err: ErrTooDeep, Detail: fmt.Sprintf("XML elements nest more than %d levels at byte %d", MaxDepth, d.InputOffset())}
+			}
+		case xml.EndElement:
+			depth--
+		}
 	}
-	return nil
 }

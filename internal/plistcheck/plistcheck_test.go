@@ -51,7 +51,8 @@ func nested(n int) []byte {
 	return docRef(2, n, objs...)
 }
 
-// xmlNested is a plist element around n nested arrays.
+// xmlNested is a plist element around n nested arrays around a true
+// element: n+2 levels of elements.
 func xmlNested(n int) []byte {
 	return []byte("<plist>" + strings.Repeat("<array>", n) + "<true/>" + strings.Repeat("</array>", n) + "</plist>")
 }
@@ -94,7 +95,7 @@ func TestCheckAccepts(t *testing.T) {
 		in   []byte
 	}{
 		{"xml", []byte(`<plist><dict/></plist>`)},
-		{"xml nested to the limit", xmlNested(MaxDepth - 1)},
+		{"xml nested to the limit", xmlNested(MaxDepth - 2)},
 		{"xml with deep comment and cdata", []byte("<plist><!-- " + strings.Repeat("<a>", 300) + " --><string><![CDATA[" + strings.Repeat("<a>", 300) + "]]></string></plist>")},
 		{"xml with doctype", []byte(`<?xml version="1.0"?>` + "\n" + `<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">` + string(xmlNested(200)))},
 		{"xml unterminated", []byte("<plist><array")},
@@ -135,6 +136,9 @@ func TestCheckRefuses(t *testing.T) {
 		{"too deep", nested(MaxDepth + 1), ErrTooDeep},
 		{"xml too deep", xmlNested(MaxDepth), ErrTooDeep},
 		{"xml megabyte of arrays", []byte(strings.Repeat("<array>", 1<<17)), ErrTooDeep},
+		{"xml quoted self-closing", []byte("<plist>" + strings.Repeat(`<array a="/>">`, 300) + strings.Repeat("</array>", 300) + "</plist>"), ErrTooDeep},
+		{"xml end tags in a processing instruction", []byte("<plist>" + strings.Repeat(`<array><?pi > </array> ?>`, 300) + strings.Repeat("</array>", 300) + "</plist>"), ErrTooDeep},
+		{"xml end tags in a doctype", []byte(`<!DOCTYPE plist [ <!ENTITY e "` + strings.Repeat("></x>", 300) + `"> ]><plist>` + strings.Repeat("<array>", 300) + strings.Repeat("</array>", 300) + "</plist>"), ErrTooDeep},
 		{"header only", []byte("bplist00"), ErrMalformed},
 		{"no objects", setTrailer(15, 0), ErrMalformed},
 		{"reference size zero", setTrailer(7, 0), ErrMalformed},

@@ -1,11 +1,16 @@
 package profile
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/enrollkit/enrollkit/internal/plistcheck"
 )
+
+// maxPlistDepth must equal plistcheck.MaxDepth, the XML depth limit every
+// parser of device input uses; this fails to compile when they differ.
+var _ = [1]struct{}{}[maxPlistDepth-plistcheck.MaxDepth]
 
 // maxPlistNodes bounds the number of values a binary property list may
 // expand to. A binary plist refers to objects by index, so a few kilobytes
@@ -108,44 +113,10 @@ func checkBplist(data []byte) error {
 
 // checkXMLDepth fails when the elements of an XML document nest deeper
 // than maxPlistDepth. The XML decoder recurses once per level, and a
-// megabyte of nested arrays costs it over a hundred megabytes. Comments,
-// CDATA sections, declarations and processing instructions are skipped;
-// the decoder checks everything else.
+// megabyte of nested arrays costs it over a hundred megabytes. The depth
+// is read with the tokenizer the decoder uses, so a quoted "/>" in an
+// attribute or an end tag inside a processing instruction or a DOCTYPE
+// cannot hide a level.
 func checkXMLDepth(data []byte) error {
-	depth := 0
-	for i := 0; i < len(data); i++ {
-		if data[i] != '<' || i+1 >= len(data) {
-			continue
-		}
-		rest := data[i+1:]
-		switch {
-		case bytes.HasPrefix(rest, []byte("!--")):
-			end := bytes.Index(rest, []byte("-->"))
-			if end < 0 {
-				return nil
-			}
-			i += end
-		case bytes.HasPrefix(rest, []byte("![CDATA[")):
-			end := bytes.Index(rest, []byte("]]>"))
-			if end < 0 {
-				return nil
-			}
-			i += end
-		case rest[0] == '/':
-			depth--
-		case rest[0] == '?' || rest[0] == '!':
-		default:
-			end := bytes.IndexByte(rest, '>')
-			if end < 0 {
-				return nil
-			}
-			if end == 0 || rest[end-1] != '/' {
-				if depth++; depth > maxPlistDepth {
-					return fmt.Errorf("XML property list nests deeper than %d levels", maxPlistDepth)
-				}
-			}
-			i += end
-		}
-	}
-	return nil
+	return plistcheck.Check(data)
 }

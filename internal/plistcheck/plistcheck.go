@@ -182,7 +182,9 @@ func be(p []byte) uint64 {
 // so it sees the same elements: a byte scan can be misled by a quoted "/>"
 // in an attribute or an end tag inside a processing instruction or a
 // DOCTYPE's internal subset. Where the tokenizer stops on an error the
-// decoder stops too, so what follows is not checked.
+// decoder stops too, so what follows is not checked. RawToken skips the
+// namespace and end-tag matching the decoder's Token adds: a mismatched
+// end tag stops the decoder there, and the count is right up to it.
 func checkXMLDepth(b []byte) error {
 	if bytes.Count(b, []byte("<")) <= MaxDepth {
 		return nil
@@ -190,7 +192,7 @@ func checkXMLDepth(b []byte) error {
 	d := xml.NewDecoder(bytes.NewReader(b))
 	depth := 0
 	for {
-		tok, err := d.Token()
+		tok, err := d.RawToken()
 		if err != nil {
 			return nil
 		}

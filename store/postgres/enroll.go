@@ -205,53 +205,15 @@ func (s *EnrollStore) List(ctx context.Context, o enroll.ListOptions) ([]*enroll
 	if err != nil {
 		return nil, err
 	}
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if o.UserID != "" {
-		where = append(where, "user_id = "+arg(o.UserID))
-	}
-	if o.ManagedAppleID != "" {
-		where = append(where, "managed_apple_id = "+arg(o.ManagedAppleID))
-	}
-	if len(o.States) > 0 {
-		states := make([]string, len(o.States))
-		for i, st := range o.States {
-			states[i] = string(st)
-		}
-		where = append(where, "state = ANY("+arg(states)+")")
-	}
-	if !o.ExpiresBefore.IsZero() {
-		where = append(where, "expires_us IS NOT NULL AND expires_us <= "+arg(o.ExpiresBefore.UnixMicro()))
-	}
-	q := "SELECT " + rows.EnrollSelect + " FROM enrollments"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
 	// COLLATE "C" orders IDs bytewise, as Go compares strings.
-	q += ` ORDER BY created_us NULLS FIRST, id COLLATE "C"`
-	if o.Limit > 0 {
-		q += " LIMIT " + arg(o.Limit)
-	}
+	q, args := rows.ListQuery(o, func(n int) string { return "$" + strconv.Itoa(n) }, `id COLLATE "C"`)
 	rs, err := p.Query(ctx, q, args...)
 	if err != nil {
 		return nil, s.db.wrap(op, err)
 	}
 	defer rs.Close()
-	var out []*enroll.Enrollment
-	for rs.Next() {
-		e, err := rows.ScanEnroll(rs.Scan, false)
-		if err != nil {
-			return nil, s.db.wrap(op, err)
-		}
-		out = append(out, e)
-	}
-	if err := rs.Err(); err != nil {
+	out, err := rows.CollectEnroll(rs, false)
+	if err != nil {
 		return nil, s.db.wrap(op, err)
 	}
 	return out, nil

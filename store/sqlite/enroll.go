@@ -279,48 +279,14 @@ func (s *EnrollStore) List(ctx context.Context, o enroll.ListOptions) ([]*enroll
 	if err != nil {
 		return nil, err
 	}
-	var (
-		where []string
-		args  []any
-	)
-	if o.UserID != "" {
-		where, args = append(where, "user_id = ?"), append(args, o.UserID)
-	}
-	if o.ManagedAppleID != "" {
-		where, args = append(where, "managed_apple_id = ?"), append(args, o.ManagedAppleID)
-	}
-	if len(o.States) > 0 {
-		where = append(where, "state IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(o.States)), ", ")+")")
-		for _, st := range o.States {
-			args = append(args, string(st))
-		}
-	}
-	if !o.ExpiresBefore.IsZero() {
-		where, args = append(where, "expires_us IS NOT NULL AND expires_us <= ?"), append(args, o.ExpiresBefore.UnixMicro())
-	}
-	q := "SELECT " + rows.EnrollSelect + " FROM enrollments"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY created_us NULLS FIRST, id"
-	if o.Limit > 0 {
-		q += " LIMIT ?"
-		args = append(args, o.Limit)
-	}
+	q, args := rows.ListQuery(o, func(int) string { return "?" }, "id")
 	rs, err := r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, s.db.wrap(op, err)
 	}
 	defer rs.Close()
-	var out []*enroll.Enrollment
-	for rs.Next() {
-		e, err := rows.ScanEnroll(rs.Scan, true)
-		if err != nil {
-			return nil, s.db.wrap(op, err)
-		}
-		out = append(out, e)
-	}
-	if err := rs.Err(); err != nil {
+	out, err := rows.CollectEnroll(rs, true)
+	if err != nil {
 		return nil, s.db.wrap(op, err)
 	}
 	return out, nil

@@ -206,7 +206,7 @@ func (s *EnrollStore) List(ctx context.Context, o enroll.ListOptions) ([]*enroll
 		return nil, err
 	}
 	// COLLATE "C" orders IDs bytewise, as Go compares strings.
-	q, args := rows.ListQuery(o, func(n int) string { return "$" + strconv.Itoa(n) }, `id COLLATE "C"`)
+	q, args := rows.ListQuery(o, dollar, `id COLLATE "C"`)
 	rs, err := p.Query(ctx, q, args...)
 	if err != nil {
 		return nil, s.db.wrap(op, err)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,14 +21,19 @@ type MDMStore struct{ db *DB }
 // MDM returns the database's mdm.Store.
 func (db *DB) MDM() *MDMStore { return &MDMStore{db: db} }
 
-var mdmUpsert = func() string {
-	var set []string
-	for _, c := range rows.MDMColumns[1:] {
-		set = append(set, c+" = excluded."+c)
+// dollar renders a statement's n-th argument as "$n".
+func dollar(n int) string { return "$" + strconv.Itoa(n) }
+
+var (
+	mdmUpsert = rows.MDMUpsert(dollar)
+	// resultUpdates store a result, by the queue state it moves the
+	// command to (rows.ResultState).
+	resultUpdates = [...]string{
+		rows.QueuePending: rows.ResultUpdate(rows.QueuePending, dollar),
+		rows.QueueNotNow:  rows.ResultUpdate(rows.QueueNotNow, dollar),
+		rows.QueueDone:    rows.ResultUpdate(rows.QueueDone, dollar),
 	}
-	return "INSERT INTO mdm_enrollments (" + rows.MDMSelect + ") VALUES (" +
-		placeholders(1, len(rows.MDMColumns)) + ") ON CONFLICT (id) DO UPDATE SET " + strings.Join(set, ", ")
-}()
+)
 
 // PutEnrollment implements mdm.Store. The unique index on certificates
 // makes the binding check and the write one atomic statement: of two
@@ -179,18 +184,7 @@ func (s *MDMStore) PutResult(ctx context.Context, id mdm.EnrollmentID, res *mdm.
 	if err != nil {
 		return err
 	}
-	var q string
-	switch {
-	case res.Status.Final():
-		q = `UPDATE mdm_queue SET state = 2, lease_us = NULL, raw = NULL, result_status = $1, result_raw = $2, result_meta = $3
-			WHERE enrollment = $4 AND uuid = $5 AND state <> 2`
-	case res.Status == mdm.StatusNotNow:
-		q = `UPDATE mdm_queue SET state = 1, lease_us = NULL, result_status = $1, result_raw = $2, result_meta = $3
-			WHERE enrollment = $4 AND uuid = $5 AND state <> 2`
-	default:
-		q = `UPDATE mdm_queue SET state = 0, lease_us = NULL, result_status = $1, result_raw = $2, result_meta = $3
-			WHERE enrollment = $4 AND uuid = $5 AND state <> 2`
-	}
+	q := resultUpdates[rows.ResultState(res.Status)]
 	tag, err := p.Exec(ctx, q, string(res.Status), res.Raw, meta, string(id), res.CommandUUID)
 	if err != nil {
 		return s.db.wrap(op, err)

@@ -279,7 +279,7 @@ func (s *EnrollStore) List(ctx context.Context, o enroll.ListOptions) ([]*enroll
 	if err != nil {
 		return nil, err
 	}
-	q, args := rows.ListQuery(o, func(int) string { return "?" }, "id")
+	q, args := rows.ListQuery(o, qmark, "id")
 	rs, err := r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, s.db.wrap(op, err)

@@ -20,22 +20,10 @@ type MDMStore struct{ db *DB }
 // MDM returns the database's mdm.Store.
 func (db *DB) MDM() *MDMStore { return &MDMStore{db: db} }
 
-// Queue row states.
-const (
-	queuePending = 0 // deliverable
-	queueNotNow  = 1 // pending, skipped until ResetNotNow
-	queueDone    = 2 // completed; kept so the UUID is refused again
-)
+// qmark renders every argument of a statement as "?".
+func qmark(int) string { return "?" }
 
-var mdmUpsert = writeQuery(func() string {
-	var set []string
-	for _, c := range rows.MDMColumns[1:] {
-		set = append(set, c+" = excluded."+c)
-	}
-	return "INSERT INTO mdm_enrollments (" + rows.MDMSelect + ") VALUES (" +
-		strings.TrimSuffix(strings.Repeat("?, ", len(rows.MDMColumns)), ", ") +
-		") ON CONFLICT (id) DO UPDATE SET " + strings.Join(set, ", ")
-}())
+var mdmUpsert = writeQuery(rows.MDMUpsert(qmark))
 
 // The other statements of the MDM store's write transactions.
 var (
@@ -56,15 +44,13 @@ var (
 	queueHead = writeQuery(`SELECT seq, lease_us, uuid, request_type, raw FROM mdm_queue
 		WHERE enrollment = ? AND state = 0 ORDER BY seq LIMIT 1`)
 	queueLease = writeQuery(`UPDATE mdm_queue SET lease_us = ? WHERE seq = ?`)
-	// Results: a final status completes the command and drops its body,
-	// NotNow sets it aside until ResetNotNow, anything else leaves it
-	// pending. Each ends the lease.
-	resultFinal = writeQuery(`UPDATE mdm_queue SET state = 2, lease_us = NULL, raw = NULL,
-		result_status = ?, result_raw = ?, result_meta = ? WHERE enrollment = ? AND uuid = ? AND state != 2`)
-	resultNotNow = writeQuery(`UPDATE mdm_queue SET state = 1, lease_us = NULL,
-		result_status = ?, result_raw = ?, result_meta = ? WHERE enrollment = ? AND uuid = ? AND state != 2`)
-	resultOther = writeQuery(`UPDATE mdm_queue SET state = 0, lease_us = NULL,
-		result_status = ?, result_raw = ?, result_meta = ? WHERE enrollment = ? AND uuid = ? AND state != 2`)
+	// resultUpdates store a result, by the queue state it moves the
+	// command to (rows.ResultState).
+	resultUpdates = [...]string{
+		rows.QueuePending: writeQuery(rows.ResultUpdate(rows.QueuePending, qmark)),
+		rows.QueueNotNow:  writeQuery(rows.ResultUpdate(rows.QueueNotNow, qmark)),
+		rows.QueueDone:    writeQuery(rows.ResultUpdate(rows.QueueDone, qmark)),
+	}
 	queueResetNotNow = writeQuery(`UPDATE mdm_queue SET state = 0 WHERE enrollment = ? AND state = 1`)
 )
 
@@ -293,13 +279,7 @@ func (s *MDMStore) PutResult(ctx context.Context, id mdm.EnrollmentID, res *mdm.
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	q := resultOther
-	switch {
-	case res.Status.Final():
-		q = resultFinal
-	case res.Status == mdm.StatusNotNow:
-		q = resultNotNow
-	}
+	q := resultUpdates[rows.ResultState(res.Status)]
 	return s.db.writeTx(ctx, op, func(tx *wtx) error {
 		st, err := s.db.txStmt(ctx, tx, q)
 		if err != nil {

@@ -2,15 +2,10 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/enroll/enrolltest"
-	"github.com/enrollkit/enrollkit/internal/testenv"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/mdm/mdmtest"
 	"github.com/enrollkit/enrollkit/store/internal/alternate"
@@ -21,35 +16,13 @@ import (
 // test ends.
 func open(t testing.TB) *postgres.DB {
 	t.Helper()
-	dsn := testenv.PostgresDSN(t)
-	schema := freshSchema(t, dsn)
+	dsn, schema := postgres.FreshSchema(t)
 	db, err := postgres.Open(context.Background(), dsn, postgres.WithSchema(schema))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
-}
-
-// freshSchema returns a new schema name that is dropped when the test ends.
-func freshSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "enrollkit_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
 }
 
 func TestEnrollConformance(t *testing.T) {
@@ -64,8 +37,7 @@ func TestMDMConformance(t *testing.T) {
 // two pools on the same schema in turn, as two replicas would.
 func TestConformanceTwoPools(t *testing.T) {
 	pair := func(t *testing.T) (*postgres.DB, *postgres.DB) {
-		dsn := testenv.PostgresDSN(t)
-		schema := freshSchema(t, dsn)
+		dsn, schema := postgres.FreshSchema(t)
 		var dbs []*postgres.DB
 		for range 2 {
 			db, err := postgres.Open(context.Background(), dsn, postgres.WithSchema(schema))

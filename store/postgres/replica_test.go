@@ -25,7 +25,6 @@ import (
 	"howett.net/plist"
 
 	"github.com/enrollkit/enrollkit/enroll"
-	"github.com/enrollkit/enrollkit/internal/testenv"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/passcode"
 	"github.com/enrollkit/enrollkit/profile"
@@ -109,8 +108,7 @@ func selfSigned(t testing.TB, cn string, ca bool) (*x509.Certificate, *ecdsa.Pri
 // newCluster starts n replicas over one fresh schema.
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
-	dsn := testenv.PostgresDSN(t)
-	schema := freshSchema(t, dsn)
+	dsn, schema := postgres.FreshSchema(t)
 	c := &cluster{}
 	c.caCert, c.caKey = selfSigned(t, "Example Corp device identity CA", true)
 	signCert, signKey := selfSigned(t, "Example Corp profile signing", false)

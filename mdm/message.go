@@ -309,7 +309,13 @@ func Decode(body []byte) (any, error) {
 	case w.MessageType != "":
 		return w.checkin(body)
 	case w.Status != "":
-		return w.result(body)
+		// Not return w.result(body): a nil *CommandResult in the any
+		// would make the value non-nil alongside the error.
+		r, err := w.result(body)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
 	}
 	return nil, &DecodeError{Field: "MessageType", Err: fmt.Errorf("%w: neither MessageType nor Status", ErrMissingMessageType)}
 }

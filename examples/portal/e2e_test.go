@@ -629,3 +629,69 @@ func dropSchema(t *testing.T, dsn, schema string) {
 		t.Errorf("drop schema %s: %v", schema, err)
 	}
 }
+
+// TestAdminAPIErrors checks that bad admin requests get the right status
+// and change nothing.
+func TestAdminAPIErrors(t *testing.T) {
+	ts := startServer(t)
+	var inv invitationOut
+	if code := ts.admin(t, "POST", "/invitations", map[string]string{"user": "alice"}, &inv); code != http.StatusCreated {
+		t.Fatalf("invite: %d", code)
+	}
+	raw := func(method, path, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, ts.url+"/admin"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+ts.st.admin)
+		resp, err := ts.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	cases := []struct {
+		name, method, path, body string
+		want                     int
+	}{
+		{"invite unknown user", "POST", "/invitations", `{"user":"nobody"}`, http.StatusNotFound},
+		{"invite bad JSON", "POST", "/invitations", `{"user":`, http.StatusBadRequest},
+		{"invite unknown field", "POST", "/invitations", `{"user":"alice","admin":true}`, http.StatusBadRequest},
+		{"get unknown enrollment", "GET", "/enrollments/0123456789abcdef0123456789abcdef", "", http.StatusNotFound},
+		{"command before check-in", "POST", "/enrollments/" + inv.EnrollmentID + "/commands", `{"request_type":"DeviceInformation"}`, http.StatusConflict},
+		{"command without type", "POST", "/enrollments/" + inv.EnrollmentID + "/commands", `{}`, http.StatusBadRequest},
+		{"command for unknown enrollment", "POST", "/enrollments/0123456789abcdef0123456789abcdef/commands", `{"request_type":"DeviceInformation"}`, http.StatusNotFound},
+		{"result that does not exist", "GET", "/enrollments/" + inv.EnrollmentID + "/commands/NOPE", "", http.StatusNotFound},
+		{"oversized body", "POST", "/invitations", `{"user":"` + strings.Repeat("a", maxAdminBody) + `"}`, http.StatusBadRequest},
+		{"unknown route", "GET", "/nothing", "", http.StatusNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := raw(tc.method, tc.path, tc.body); got != tc.want {
+				t.Errorf("%s %s: status %d, want %d", tc.method, tc.path, got, tc.want)
+			}
+		})
+	}
+	var list []enrollmentOut
+	ts.admin(t, "GET", "/enrollments", nil, &list)
+	if len(list) != 1 || list[0].State != enroll.StateInvited {
+		t.Fatalf("bad requests changed the enrollments: %+v", list)
+	}
+
+	// Revoking ends the invitation: the link stops working and a second
+	// revoke is refused.
+	var revoked enrollmentOut
+	if code := ts.admin(t, "POST", "/enrollments/"+inv.EnrollmentID+"/revoke", map[string]string{"reason": "left the company"}, &revoked); code != http.StatusOK || revoked.State != enroll.StateRevoked {
+		t.Fatalf("revoke: %d %+v", code, revoked)
+	}
+	if got := raw("POST", "/enrollments/"+inv.EnrollmentID+"/revoke", ""); got != http.StatusConflict {
+		t.Errorf("second revoke: %d, want 409", got)
+	}
+	resp, err := ts.client.Get(inv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 {
+		t.Errorf("a revoked invitation link answered %d", resp.StatusCode)
+	}
+}

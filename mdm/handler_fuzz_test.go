@@ -449,3 +449,50 @@ func TestServeHTTPFuzzSeeds(t *testing.T) {
 		})
 	}
 }
+
+// TestFuzzSnapshotSeesChanges proves that the snapshot FuzzServeHTTP compares
+// notices each kind of change a request could make to the store.
+func TestFuzzSnapshotSeesChanges(t *testing.T) {
+	w := fuzzSetup(t)
+	ctx := context.Background()
+	ids := []mdm.EnrollmentID{fuzzIDA, fuzzIDB, "NEW"}
+	uuids := slices.Clone(fuzzUUIDs)
+	for _, tc := range []struct {
+		name   string
+		change func(s *memory.MDMStore) error
+	}{
+		{"lease head", func(s *memory.MDMStore) error {
+			_, err := s.NextCommand(ctx, fuzzIDA, w.now, time.Minute)
+			return err
+		}},
+		{"not-now on second command", func(s *memory.MDMStore) error {
+			return s.PutResult(ctx, fuzzIDA, &mdm.CommandResult{Status: mdm.StatusNotNow, CommandUUID: "cmd-a-2"})
+		}},
+		{"result", func(s *memory.MDMStore) error {
+			return s.PutResult(ctx, fuzzIDB, &mdm.CommandResult{Status: mdm.StatusError, CommandUUID: "cmd-b-1"})
+		}},
+		{"token", func(s *memory.MDMStore) error {
+			return s.MarkTokenDead(ctx, fuzzIDA, []byte{0xde, 0xad, 0xbe, 0xef})
+		}},
+		{"new enrollment", func(s *memory.MDMStore) error {
+			return s.PutEnrollment(ctx, &mdm.EnrollmentRecord{ID: "NEW", Type: mdm.Device})
+		}},
+		{"rebind", func(s *memory.MDMStore) error {
+			return s.PutEnrollment(ctx, &mdm.EnrollmentRecord{ID: fuzzIDB, Type: mdm.Device, Certificate: mdm.FingerprintOf(w.strg.Raw)})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := w.snapshot(t, w.store(t), ids, uuids)
+			if again := w.snapshot(t, w.store(t), ids, uuids); !reflect.DeepEqual(before, again) {
+				t.Fatalf("two fresh stores differ:%s\n%s", dump(before), dump(again))
+			}
+			s := w.store(t)
+			if err := tc.change(s); err != nil {
+				t.Fatal(err)
+			}
+			if after := w.snapshot(t, s, ids, uuids); reflect.DeepEqual(before, after) {
+				t.Fatalf("snapshot missed the change:%s", dump(after))
+			}
+		})
+	}
+}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/store/memory"
+	"howett.net/plist"
 )
 
 // Bits of the mode argument of FuzzServeHTTP. They let the fuzzer reach the
@@ -36,6 +37,9 @@ const (
 	fuzzCertHeader                 // the Service trusts the Client-Cert header
 	fuzzCertHeaderA                // Client-Cert carries A's certificate
 	fuzzNoLength                   // the request does not declare its ContentLength
+	fuzzACheckedOut                // state: A has checked out
+	fuzzLeased                     // state: A's first command is out with another request
+	fuzzNotNow                     // state: A answered its first command NotNow
 )
 
 // fuzzWorld is what every FuzzServeHTTP input runs against: a CA, device
@@ -135,9 +139,10 @@ func newFuzzWorld() (*fuzzWorld, error) {
 }
 
 // store returns a fresh memory store holding A and B enrolled (certificate
-// bound, token set) and their queued commands. It is built the same way every
-// time, so one built for a snapshot stands for the state before a request.
-func (w *fuzzWorld) store(t testing.TB) *memory.MDMStore {
+// bound, token set) and their queued commands, in the state the mode's state
+// bits choose. It is built the same way every time, so one built for a
+// snapshot stands for the state before a request.
+func (w *fuzzWorld) store(t testing.TB, mode uint8) *memory.MDMStore {
 	t.Helper()
 	ctx := context.Background()
 	s := memory.NewMDMStore()
@@ -160,7 +165,32 @@ func (w *fuzzWorld) store(t testing.TB) *memory.MDMStore {
 			}
 		}
 	}
+	if mode&fuzzACheckedOut != 0 {
+		rec, err := s.Enrollment(ctx, fuzzIDA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.CheckedOut, rec.Enrolled = true, false
+		if err := s.PutEnrollment(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if mode&fuzzNotNow != 0 {
+		if err := s.PutResult(ctx, fuzzIDA, &mdm.CommandResult{Status: mdm.StatusNotNow, CommandUUID: "cmd-a-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if mode&fuzzLeased != 0 {
+		if _, err := s.NextCommand(ctx, fuzzIDA, w.now.Add(-time.Second), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return s
+}
+
+// pending reports whether uuid is queued for id, delivered or not.
+func (w *fuzzWorld) pending(id mdm.EnrollmentID, uuid string) bool {
+	return slices.ContainsFunc(w.queued[id], func(c *mdm.Command) bool { return c.UUID == uuid })
 }
 
 // storeSnapshot is what a store holds for the enrollments and commands a
@@ -254,7 +284,7 @@ func serveFuzz(t *testing.T, method, path, ct, sig, certHdr string, mode uint8, 
 	if mode&fuzzCertHeader != 0 {
 		opts.CertHeader = "Client-Cert"
 	}
-	store := w.store(t)
+	store := w.store(t, mode)
 	svc, err := mdm.NewService(store, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +343,7 @@ func serveFuzz(t *testing.T, method, path, ct, sig, certHdr string, mode uint8, 
 			}
 		}
 	}
-	before := w.snapshot(t, w.store(t), ids, uuids)
+	before := w.snapshot(t, w.store(t, mode), ids, uuids)
 
 	rec := httptest.NewRecorder()
 	svc.ServeHTTP(rec, r)
@@ -340,7 +370,7 @@ func serveFuzz(t *testing.T, method, path, ct, sig, certHdr string, mode uint8, 
 			t.Fatalf("a check-in stored result %s for %s", k.UUID, k.ID)
 		case k.ID != reqID || k.UUID != res.CommandUUID:
 			t.Fatalf("a result of %s for %s stored result %s for %s", res.CommandUUID, reqID, k.UUID, k.ID)
-		case !slices.Contains(before.Queues[k.ID], k.UUID):
+		case !w.pending(k.ID, k.UUID):
 			t.Fatalf("stored result %s for %s, which was not queued for it", k.UUID, k.ID)
 		case v == nil || v.Status != res.Status:
 			t.Fatalf("result %s for %s: stored %+v, reported %s", k.UUID, k.ID, v, res.Status)
@@ -350,7 +380,7 @@ func serveFuzz(t *testing.T, method, path, ct, sig, certHdr string, mode uint8, 
 		if !reflect.DeepEqual(before.Results, after.Results) || !reflect.DeepEqual(before.Queues, after.Queues) {
 			t.Fatalf("a check-in changed the queues or results:\nbefore %s\nafter  %s", dump(before), dump(after))
 		}
-	} else if res.Status != mdm.StatusIdle && slices.Contains(before.Queues[reqID], res.CommandUUID) {
+	} else if res.Status != mdm.StatusIdle && w.pending(reqID, res.CommandUUID) {
 		// The other half: a result accepted for a queued command is kept.
 		if got := after.Results[resultAt{reqID, res.CommandUUID}]; got == nil || got.Status != res.Status {
 			t.Fatalf("200 to %s of %s for %s, stored %+v", res.Status, res.CommandUUID, reqID, got)
@@ -387,6 +417,10 @@ func fuzzSeeds() []fuzzSeed {
 	b := &device{ident: mdm.Identity{UDID: string(fuzzIDB)}}
 	userA := &device{ident: mdm.Identity{EnrollmentID: string(fuzzIDA), EnrollmentUserID: "7A1B2C3D"}}
 	ack := a.status(mdm.StatusAcknowledged, "cmd-a-1")
+	ackBinary, err := plist.Marshal(map[string]string{"Status": "Acknowledged", "CommandUUID": "cmd-a-1", "EnrollmentID": string(fuzzIDA)}, plist.BinaryFormat)
+	if err != nil {
+		panic(err)
+	}
 	ci, cm := mdm.ContentTypeCheckin, mdm.ContentTypeCommand
 	return []fuzzSeed{
 		{"token-update", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA, a.tokenUpdate("3q2+7w=="), 200},
@@ -417,6 +451,13 @@ func fuzzSeeds() []fuzzSeed {
 		{"unknown-status", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA, a.status("Maybe", "cmd-a-1"), 400},
 		{"unknown-enrollment", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA,
 			(&device{ident: mdm.Identity{EnrollmentID: "NOBODY"}}).tokenUpdate("AQI="), 403},
+		{"acknowledged-binary", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA, ackBinary, 200},
+		{"acknowledged-while-leased", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA | fuzzLeased, ack, 200},
+		{"idle-while-leased", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA | fuzzLeased, a.status(mdm.StatusIdle, ""), 200},
+		{"idle-after-not-now", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA | fuzzNotNow, a.status(mdm.StatusIdle, ""), 200},
+		{"idle-checked-out", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA | fuzzACheckedOut, a.status(mdm.StatusIdle, ""), 404},
+		{"token-update-checked-out", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA | fuzzACheckedOut, a.tokenUpdate("AQI="), 404},
+		{"authenticate-after-check-out", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA | fuzzACheckedOut, a.authenticate(), 200},
 		{"oversize", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA,
 			plistDoc(`<key>MessageType</key><string>TokenUpdate</string>` + a.idKeys() + `<key>Pad</key><string>` + string(bytes.Repeat([]byte("x"), 5<<10)) + `</string>`), 413},
 	}
@@ -482,11 +523,11 @@ func TestFuzzSnapshotSeesChanges(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := w.snapshot(t, w.store(t), ids, uuids)
-			if again := w.snapshot(t, w.store(t), ids, uuids); !reflect.DeepEqual(before, again) {
+			before := w.snapshot(t, w.store(t, 0), ids, uuids)
+			if again := w.snapshot(t, w.store(t, 0), ids, uuids); !reflect.DeepEqual(before, again) {
 				t.Fatalf("two fresh stores differ:%s\n%s", dump(before), dump(again))
 			}
-			s := w.store(t)
+			s := w.store(t, 0)
 			if err := tc.change(s); err != nil {
 				t.Fatal(err)
 			}

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -284,6 +285,19 @@ func serveFuzz(t *testing.T, method, path, ct, sig, certHdr string, mode uint8, 
 	if mode&fuzzCertHeader != 0 {
 		opts.CertHeader = "Client-Cert"
 	}
+	// The path chooses a Prechecker: none (and so no rebinding of
+	// certificates), one that approves, or one that refuses with 401 or 403.
+	if strings.HasPrefix(path, "/precheck") {
+		opts.Prechecker = mdm.PrecheckFunc(func(ctx context.Context, r *mdm.Request) error {
+			switch r.HTTP.URL.Path {
+			case "/precheck/deny":
+				return errors.New("enrollment suspended")
+			case "/precheck/reauth":
+				return &mdm.RejectError{Status: http.StatusUnauthorized, Challenge: `Bearer realm="mdm"`}
+			}
+			return nil
+		})
+	}
 	store := w.store(t, mode)
 	svc, err := mdm.NewService(store, opts)
 	if err != nil {
@@ -458,6 +472,14 @@ func fuzzSeeds() []fuzzSeed {
 		{"idle-checked-out", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA | fuzzACheckedOut, a.status(mdm.StatusIdle, ""), 404},
 		{"token-update-checked-out", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA | fuzzACheckedOut, a.tokenUpdate("AQI="), 404},
 		{"authenticate-after-check-out", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA | fuzzACheckedOut, a.authenticate(), 200},
+		{"precheck-approves", "PUT", "/precheck", cm, "", "", fuzzSignAsA, ack, 200},
+		{"precheck-denies", "PUT", "/precheck/deny", cm, "", "", fuzzSignAsA, ack, 403},
+		{"precheck-asks-to-authenticate", "PUT", "/precheck/reauth", ci, "", "", fuzzSignAsA, a.tokenUpdate("AQI="), 401},
+		{"stranger-authenticates-as-a", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsStranger, a.authenticate(), 403},
+		{"stranger-rebinds-a-with-precheck", "PUT", "/precheck", ci, "", "", fuzzSignAsStranger, a.authenticate(), 200},
+		{"stranger-enrolls", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsStranger,
+			(&device{ident: mdm.Identity{UDID: "NEW-DEVICE"}}).authenticate(), 200},
+		{"a-authenticates-as-b", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA, b.authenticate(), 403},
 		{"oversize", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA,
 			plistDoc(`<key>MessageType</key><string>TokenUpdate</string>` + a.idKeys() + `<key>Pad</key><string>` + string(bytes.Repeat([]byte("x"), 5<<10)) + `</string>`), 413},
 	}

@@ -390,6 +390,16 @@ func serveFuzz(t *testing.T, method, path, ct, sig, certHdr string, mode uint8, 
 			t.Fatalf("result %s for %s: stored %+v, reported %s", k.UUID, k.ID, v, res.Status)
 		}
 	}
+	// A 200 changes no record but the one of the enrollment that spoke, and
+	// a result changes none.
+	for id, r := range after.Records {
+		if !reflect.DeepEqual(r, before.Records[id]) && (res != nil || id != reqID) {
+			t.Fatalf("200 from %s changed the record of %s:\nbefore %+v\nafter  %+v", reqID, id, before.Records[id], r)
+		}
+	}
+	if res != nil && !reflect.DeepEqual(before.Bindings, after.Bindings) {
+		t.Fatalf("a result moved certificate bindings: %v -> %v", before.Bindings, after.Bindings)
+	}
 	if res == nil {
 		if !reflect.DeepEqual(before.Results, after.Results) || !reflect.DeepEqual(before.Queues, after.Queues) {
 			t.Fatalf("a check-in changed the queues or results:\nbefore %s\nafter  %s", dump(before), dump(after))
@@ -489,8 +499,9 @@ func fuzzSeeds() []fuzzSeed {
 // Mdm-Signature, the proxy certificate header and the body, against a Service
 // whose memory store holds two enrolled devices with queued commands. The
 // handler must not panic, must answer a documented status, must change
-// nothing when it refuses, and must store a result only for a command queued
-// for the enrollment that reports it.
+// nothing when it refuses, must store a result only for a command queued
+// for the enrollment that reports it, and with a 200 must change no record
+// but that of the enrollment that spoke.
 func FuzzServeHTTP(f *testing.F) {
 	fuzzSetup(f)
 	for _, s := range fuzzSeeds() {

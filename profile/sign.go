@@ -245,21 +245,7 @@ func (s *Signer) assemble(content, attrBody, sig []byte) []byte {
 }
 
 // tlvLen returns the encoded size of a DER element with n content bytes.
-func tlvLen(n int) int { return 1 + lenLen(n) + n }
-
-func lenLen(n int) int {
-	switch {
-	case n < 0x80:
-		return 1
-	case n < 0x100:
-		return 2
-	case n < 0x10000:
-		return 3
-	case n < 0x1000000:
-		return 4
-	}
-	return 5
-}
+func tlvLen(n int) int { return 1 + ber.LengthSize(n) + n }
 
 func appendHeader(out []byte, tag byte, n int) []byte {
 	return ber.AppendLength(append(out, tag), n)

@@ -158,7 +158,7 @@ func (c *conv) measure(data []byte, depth int, inChunks bool) (int, []byte, erro
 	if inChunks {
 		return size, rest, nil
 	}
-	return len(tag) + lenLen(size) + size, rest, nil
+	return len(tag) + LengthSize(size) + size, rest, nil
 }
 
 // write appends the element at data as measure sized it and returns the
@@ -249,8 +249,9 @@ func (c *conv) header(data []byte) (tag, body, rest []byte, indefinite bool, err
 	return tag, data[i:end], data[end:], false, nil
 }
 
-// lenLen returns the size of the DER length octets for n.
-func lenLen(n int) int {
+// LengthSize returns the number of DER length octets AppendLength writes
+// for n.
+func LengthSize(n int) int {
 	switch {
 	case n < 0x80:
 		return 1
@@ -266,7 +267,7 @@ func lenLen(n int) int {
 
 // AppendLength appends the DER length octets for n (at most 2³²−1) to out.
 func AppendLength(out []byte, n int) []byte {
-	l := lenLen(n)
+	l := LengthSize(n)
 	if l == 1 {
 		return append(out, byte(n))
 	}

@@ -3,11 +3,11 @@ package enroll_test
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"testing"
 
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/enroll/enrolltest"
 )
 
 // coreReplicas returns n Services sharing f's store and clock, as replicas
@@ -38,34 +38,10 @@ func TestConcurrentWrongPasscodes(t *testing.T) {
 	}
 	replicas := coreReplicas(t, f, 3)
 	const n = 24
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		left   []int
-		locked int
-	)
-	for i := range n {
-		wg.Go(func() {
-			_, err := replicas[i%len(replicas)].SubmitPasscode(ctx, coreMeta, inv.EnrollmentID, "99999999z")
-			mu.Lock()
-			defer mu.Unlock()
-			var pe *enroll.PasscodeError
-			var te *enroll.TransitionError
-			switch {
-			case errors.As(err, &pe):
-				left = append(left, pe.AttemptsLeft)
-			case errors.As(err, &te) && te.From == enroll.StateLocked:
-				locked++
-			default:
-				t.Errorf("unexpected outcome: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	slices.Sort(left)
-	if !slices.Equal(left, []int{0, 1, 2, 3, 4}) || locked != n-5 {
-		t.Fatalf("counted failures %v and %d locked refusals; want [0 1 2 3 4] and %d", left, locked, n-5)
-	}
+	enrolltest.RaceWrongPasscodes(t, n, func(i int) error {
+		_, err := replicas[i%len(replicas)].SubmitPasscode(ctx, coreMeta, inv.EnrollmentID, "99999999z")
+		return err
+	})
 	e, _ := f.svc.Get(ctx, inv.EnrollmentID)
 	if e.State != enroll.StateLocked || e.Passcode.Attempts != 5 || !e.Passcode.Locked {
 		t.Fatalf("after the race: state %s, passcode %v", e.State, e.Passcode)

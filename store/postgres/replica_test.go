@@ -25,6 +25,7 @@ import (
 	"howett.net/plist"
 
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/enroll/enrolltest"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/passcode"
 	"github.com/enrollkit/enrollkit/profile"
@@ -287,34 +288,10 @@ func TestReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		const n = 30
-		var (
-			wg     sync.WaitGroup
-			mu     sync.Mutex
-			left   []int
-			locked int
-		)
-		for i := range n {
-			wg.Go(func() {
-				_, err := c.at(i).svc.SubmitPasscode(ctx, meta, inv.EnrollmentID, "00000000")
-				mu.Lock()
-				defer mu.Unlock()
-				var pe *enroll.PasscodeError
-				var te *enroll.TransitionError
-				switch {
-				case errors.As(err, &pe):
-					left = append(left, pe.AttemptsLeft)
-				case errors.As(err, &te) && te.From == enroll.StateLocked:
-					locked++
-				default:
-					t.Errorf("unexpected outcome: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-		slices.Sort(left)
-		if !slices.Equal(left, []int{0, 1, 2, 3, 4}) || locked != n-5 {
-			t.Fatalf("counted failures %v and %d refusals; want [0 1 2 3 4] and %d", left, locked, n-5)
-		}
+		enrolltest.RaceWrongPasscodes(t, n, func(i int) error {
+			_, err := c.at(i).svc.SubmitPasscode(ctx, meta, inv.EnrollmentID, "00000000")
+			return err
+		})
 		for _, r := range c.replicas {
 			e, err := r.svc.Get(ctx, inv.EnrollmentID)
 			if err != nil || e.State != enroll.StateLocked || e.Passcode.Attempts != 5 {

@@ -35,6 +35,9 @@ type directory struct {
 
 	mu    sync.RWMutex
 	users map[string]demoUser // by lower-case username
+	// seen is the users file as last read: it is parsed again only after
+	// it changed (adduser may replace it from another process).
+	seen fs.FileInfo
 }
 
 var (
@@ -52,10 +55,20 @@ func openDirectory(path string) (*directory, error) {
 }
 
 func (d *directory) reload() error {
-	b, err := os.ReadFile(d.path)
+	fi, err := os.Stat(d.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
+	if err != nil {
+		return fmt.Errorf("directory: %w", err)
+	}
+	d.mu.RLock()
+	unchanged := d.seen != nil && os.SameFile(d.seen, fi) && d.seen.Size() == fi.Size() && d.seen.ModTime().Equal(fi.ModTime())
+	d.mu.RUnlock()
+	if unchanged {
+		return nil
+	}
+	b, err := os.ReadFile(d.path)
 	if err != nil {
 		return fmt.Errorf("directory: %w", err)
 	}
@@ -68,7 +81,7 @@ func (d *directory) reload() error {
 		users[strings.ToLower(u.Username)] = u
 	}
 	d.mu.Lock()
-	d.users = users
+	d.users, d.seen = users, fi
 	d.mu.Unlock()
 	return nil
 }
@@ -171,19 +184,4 @@ func (d *directory) UserID(ctx context.Context, managedAppleID string) (string, 
 		}
 	}
 	return "", enroll.ErrUnknownUser
-}
-
-// domains lists the domains of the known Managed Apple IDs; the
-// account-driven discovery answers only for these.
-func (d *directory) domains() map[string]bool {
-	_ = d.reload()
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	out := map[string]bool{}
-	for _, u := range d.users {
-		if i := strings.LastIndexByte(u.ManagedAppleID, '@'); i >= 0 {
-			out[strings.ToLower(u.ManagedAppleID[i+1:])] = true
-		}
-	}
-	return out
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -191,12 +190,7 @@ func (st *stack) loadPush(ctx context.Context) error {
 	if st.cfg.PushCert == "" {
 		t, err := os.ReadFile(filepath.Join(st.cfg.Data, topicFile))
 		if errors.Is(err, fs.ErrNotExist) {
-			b := make([]byte, 16)
-			if _, err := rand.Read(b); err != nil {
-				return err
-			}
-			h := hex.EncodeToString(b)
-			t = []byte(fmt.Sprintf("%s%s-%s-%s-%s-%s", apns.TopicPrefix+"External.", h[:8], h[8:12], h[12:16], h[16:20], h[20:]))
+			t = []byte(apns.TopicPrefix + "External." + newUUID())
 			if err := os.WriteFile(filepath.Join(st.cfg.Data, topicFile), t, 0o600); err != nil {
 				return err
 			}

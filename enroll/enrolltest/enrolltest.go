@@ -287,10 +287,13 @@ func testFind(t *testing.T, s enroll.Store) {
 
 func testFindNewest(t *testing.T, s enroll.Store) {
 	ctx := context.Background()
-	// The same device identifier on two enrollments (a device re-enrolled
-	// after removal): the newest wins, whatever the insertion order.
+	// The same device identifier on several enrollments (a device
+	// re-enrolled after removal; at most one of them is live): the newest
+	// wins, whatever the insertion order.
 	older := Sample("b-older")
+	older.State = enroll.StateRemoved
 	newer := Sample("a-newer")
+	newer.State = enroll.StateRemoved
 	newer.CreatedAt = base.Add(time.Hour)
 	newer.DeviceID = older.DeviceID
 	create(t, s, newer)

@@ -77,8 +77,18 @@ var (
 	// ErrDeviceMismatch means a device check-in is not from the device the
 	// enrollment's profile or token was issued to: its certificate was
 	// issued for another enrollment, its bearer token is missing, wrong or
-	// revoked, or its EnrollmentID differs from the one recorded.
+	// revoked, its EnrollmentID differs from the one recorded, it claims a
+	// device id that belongs to another enrollment, or it names itself in
+	// the wrong form (a UDID for a User Enrollment, an EnrollmentID for a
+	// device enrollment).
 	ErrDeviceMismatch = errors.New("enroll: check-in is not from the enrolled device")
+
+	// ErrDeviceInUse means a device id (Enrollment.DeviceID) belongs to
+	// another live enrollment, one whose state is not terminal: a Store
+	// refuses to give it to a second one with an error matching it, and
+	// writes nothing. The Service refuses a check-in claiming such a
+	// device with an error matching both it and ErrDeviceMismatch.
+	ErrDeviceInUse = errors.New("enroll: device belongs to another live enrollment")
 
 	// ErrInvalidInput means an argument is malformed (empty, too long, of
 	// the wrong form). Nothing was changed.

@@ -232,6 +232,12 @@ func (o ListOptions) Match(e *Enrollment) bool {
 //     audit events: if the stored version is not expectedVersion nothing is
 //     written and the error matches ErrVersionConflict. Concurrent Updates
 //     with the same expectedVersion succeed for exactly one caller.
+//   - A device id belongs to at most one live enrollment (one whose State
+//     is not Terminal): a Create or Update that would give a non-empty
+//     DeviceID to a live enrollment while another live enrollment has it
+//     writes nothing and fails with an error matching ErrDeviceInUse, also
+//     when the two race from different processes. Finished enrollments keep
+//     their device id and may share it.
 //   - Times survive a round trip to at least microsecond precision (equal
 //     by time.Time.Equal after truncation to microseconds); the location
 //     need not.

@@ -9,7 +9,8 @@
 // copies in and out, ErrNotFound, ErrExists, the compare-and-swap of Update
 // under concurrency (exactly one of many racing writers wins, and a
 // read-modify-write loop loses no update), index look-ups, list filters and
-// order, the audit trail, and time precision.
+// order, the audit trail, time precision, and that a device id belongs to at
+// most one live enrollment (also between racing writers).
 package enrolltest
 
 import (
@@ -55,6 +56,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"List", testList},
 		{"Audit", testAudit},
 	}
+	tests = append(tests, deviceTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.fn(t, newStore(t))

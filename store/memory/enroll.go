@@ -50,6 +50,9 @@ func (s *EnrollStore) Create(ctx context.Context, e *enroll.Enrollment, events .
 	if _, ok := s.enrollments[e.ID]; ok {
 		return fmt.Errorf("memory: create %s: %w", e.ID, enroll.ErrExists)
 	}
+	if err := s.checkDevice(e); err != nil {
+		return fmt.Errorf("memory: create %s: %w", e.ID, err)
+	}
 	e.Version = 1
 	c := e.Clone()
 	s.enrollments[c.ID] = c
@@ -118,6 +121,9 @@ func (s *EnrollStore) Update(ctx context.Context, e *enroll.Enrollment, expected
 	if old.Version != expectedVersion {
 		return fmt.Errorf("memory: update %s: version %d, expected %d: %w", e.ID, old.Version, expectedVersion, enroll.ErrVersionConflict)
 	}
+	if err := s.checkDevice(e); err != nil {
+		return fmt.Errorf("memory: update %s: %w", e.ID, err)
+	}
 	c := e.Clone()
 	c.Version = expectedVersion + 1
 	s.enrollments[c.ID] = c
@@ -172,6 +178,20 @@ func (s *EnrollStore) Audit(ctx context.Context, id string) ([]enroll.AuditEvent
 		out = []enroll.AuditEvent{}
 	}
 	return out, nil
+}
+
+// checkDevice refuses to store e live with a device id that another live
+// enrollment has (ErrDeviceInUse). The caller holds s.mu.
+func (s *EnrollStore) checkDevice(e *enroll.Enrollment) error {
+	if e.DeviceID == "" || e.State.Terminal() {
+		return nil
+	}
+	for id := range s.index[enroll.IndexDevice][e.DeviceID] {
+		if id != e.ID && !s.enrollments[id].State.Terminal() {
+			return fmt.Errorf("device %q of enrollment %s: %w", e.DeviceID, id, enroll.ErrDeviceInUse)
+		}
+	}
+	return nil
 }
 
 func (s *EnrollStore) addIndex(e *enroll.Enrollment) {

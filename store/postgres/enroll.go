@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/store/internal/rows"
@@ -112,7 +113,7 @@ func (s *EnrollStore) Create(ctx context.Context, e *enroll.Enrollment, events .
 		return fmt.Errorf("%s %s: %w", op, e.ID, enroll.ErrExists)
 	}
 	if err != nil {
-		return s.db.wrap(op, err)
+		return s.db.wrap(op, deviceInUse(op, e, err))
 	}
 	e.Version = 1
 	return nil
@@ -192,7 +193,7 @@ func (s *EnrollStore) Update(ctx context.Context, e *enroll.Enrollment, expected
 		return fmt.Errorf("%s %s: version %d, expected %d: %w", op, e.ID, version, expectedVersion, enroll.ErrVersionConflict)
 	}
 	if err != nil {
-		return s.db.wrap(op, err)
+		return s.db.wrap(op, deviceInUse(op, e, err))
 	}
 	e.Version = next
 	return nil
@@ -282,4 +283,15 @@ func prefixed(p string, cols []string) string {
 		out[i] = p + c
 	}
 	return strings.Join(out, ", ")
+}
+
+// deviceInUse maps a violation of the unique index on the device ids of
+// live enrollments (enrollments_device_live) to enroll.ErrDeviceInUse, and
+// returns any other error as it is.
+func deviceInUse(op string, e *enroll.Enrollment, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "enrollments_device_live" {
+		return fmt.Errorf("%s %s: device %q: %w", op, e.ID, e.DeviceID, enroll.ErrDeviceInUse)
+	}
+	return err
 }

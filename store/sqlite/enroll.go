@@ -93,7 +93,7 @@ func (s *EnrollStore) insert(ctx context.Context, tx *wtx, op string, e *enroll.
 	}
 	res, err := st.ExecContext(ctx, rows.CompactEnrollValues(rows.EnrollValues(e, 1))...)
 	if err != nil {
-		return s.db.wrap(op, err)
+		return s.db.wrap(op, deviceInUse(op, e, err))
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("%s %s: %w", op, e.ID, enroll.ErrExists)
@@ -230,7 +230,7 @@ func (s *EnrollStore) Update(ctx context.Context, e *enroll.Enrollment, expected
 		case err == nil:
 			return s.appendAudit(ctx, tx, op, seq, events)
 		case !errors.Is(err, sql.ErrNoRows):
-			return s.db.wrap(op, err)
+			return s.db.wrap(op, deviceInUse(op, e, err))
 		}
 		// Missing, a version conflict, or an indexed column changes.
 		// The write transaction holds SQLite's write lock from its
@@ -261,7 +261,7 @@ func (s *EnrollStore) Update(ctx context.Context, e *enroll.Enrollment, expected
 			return s.db.wrap(op, err)
 		}
 		if _, err := st.ExecContext(ctx, append(updateArgs(values, true), seq)...); err != nil {
-			return s.db.wrap(op, err)
+			return s.db.wrap(op, deviceInUse(op, e, err))
 		}
 		return s.appendAudit(ctx, tx, op, seq, events)
 	})
@@ -341,3 +341,13 @@ var auditSelect = func() string {
 	}
 	return "SELECT " + strings.Join(cols, ", ") + " FROM audit_events a WHERE a.enrollment = ? ORDER BY a.n"
 }()
+
+// deviceInUse maps a violation of the unique index on the device ids of
+// live enrollments (enrollments_device_live) to enroll.ErrDeviceInUse, and
+// returns any other error as it is.
+func deviceInUse(op string, e *enroll.Enrollment, err error) error {
+	if isUniqueViolation(err) && strings.Contains(err.Error(), "enrollments.device_id") {
+		return fmt.Errorf("%s %s: device %q: %w", op, e.ID, e.DeviceID, enroll.ErrDeviceInUse)
+	}
+	return err
+}

@@ -28,35 +28,36 @@ var (
 //     recorded, that certificate too). It moves the enrollment from
 //     ProfileIssued or TokenIssued to CheckedIn and records the device's
 //     EnrollmentID (or UDID); a repeated Authenticate from the same device is
-//     accepted, one from another device refused.
-//   - Every later request must come from the recorded device, in state
-//     CheckedIn or Enrolled, and for account-driven enrollment carry its
-//     access token.
+//     accepted, one from another device refused. A device id that belongs
+//     to another live enrollment is never taken over: such an Authenticate
+//     is refused, and so is one that would move a live mdm record (a
+//     Rebind) to an enrollment that does not already own the device.
+//   - Every later request is tied to the enrollment its credentials belong
+//     to (the bearer token if one is sent, else the certificate), must name
+//     the device recorded there, in state CheckedIn or Enrolled, and for
+//     account-driven enrollment carry its access token.
+//   - Every request must name its device in the form of the enrollment the
+//     Service issued: an EnrollmentID for a User Enrollment, a UDID for a
+//     device enrollment (a corporate device under CorporateDeviceEnrollment
+//     in the profile-based flow).
 //
 // Devices that were not enrolled through this Service are refused. A
 // certificate issued for another enrollment, a revoked, expired or unknown
-// enrollment, or another device gives a 403 *mdm.RejectError; a missing or
-// wrong bearer token a 401. Every error matches ErrDeviceMismatch or a
-// *TransitionError as well.
+// enrollment, another device or the wrong identity form gives a 403
+// *mdm.RejectError; a missing or wrong bearer token a 401. Every error
+// matches ErrDeviceMismatch or a *TransitionError as well. Nothing is stored
+// for a refused request.
 func (s *Service) Precheck(ctx context.Context, r *mdm.Request) error {
-	m := s.deviceMeta(r.HTTP)
-	device := deviceKey(r.Enrollment)
-	bearer, hasBearer := deviceBearer(r.HTTP)
-	fp := hex.EncodeToString(r.Fingerprint[:])
-
+	c := deviceCredentials(r.HTTP, r.Enrollment, r.Fingerprint)
 	if _, ok := r.Message.(*mdm.Authenticate); ok {
-		return s.precheckAuthenticate(ctx, m, device, fp, bearer, hasBearer)
+		return s.precheckAuthenticate(ctx, s.deviceMeta(r.HTTP), r, c)
 	}
-
-	e, err := s.store.Find(ctx, IndexDevice, device)
-	if errors.Is(err, ErrNotFound) {
-		return forbidden(fmt.Errorf("enroll: no enrollment for device %q: %w", device, ErrDeviceMismatch))
-	}
+	e, err := s.deviceEnrollment(ctx, c)
 	if err != nil {
 		return err
 	}
-	if e.Flow == FlowAccountDriven && (!hasBearer || !sameHash(e.AccessTokenHash, hashToken(bearer))) {
-		return unauthorized(fmt.Errorf("enroll: missing or wrong access token: %w", ErrDeviceMismatch))
+	if err := checkForm(e, r.Enrollment); err != nil {
+		return err
 	}
 	switch e.State {
 	case StateCheckedIn, StateEnrolled:
@@ -65,14 +66,88 @@ func (s *Service) Precheck(ctx context.Context, r *mdm.Request) error {
 	return forbidden(&TransitionError{From: e.State, Event: deviceEvent(r)})
 }
 
-func (s *Service) precheckAuthenticate(ctx context.Context, m Meta, device, fp, bearer string, hasBearer bool) error {
-	byCert, err := s.store.Find(ctx, IndexCertificate, fp)
+// credentials is what a device request presents: the device id it claims,
+// its certificate's fingerprint (hex) and its bearer token, if any.
+type credentials struct {
+	device, fp, bearer string
+	hasBearer          bool
+}
+
+func deviceCredentials(r *http.Request, e mdm.Enrollment, fp mdm.Fingerprint) credentials {
+	bearer, ok := deviceBearer(r)
+	return credentials{device: deviceKey(e), fp: hex.EncodeToString(fp[:]), bearer: bearer, hasBearer: ok}
+}
+
+// deviceEnrollment returns the enrollment a request after Authenticate
+// belongs to: the one its bearer token (if it sends one) or else its
+// certificate was issued for, which must have recorded the device the
+// request names. Looking the enrollment up by what the device proves, not
+// by the device id it claims, means a device id can never resolve to an
+// enrollment other than the one whose credentials are presented, however
+// many enrollments (finished ones included) carry that id. Errors are
+// *mdm.RejectErrors matching ErrDeviceMismatch.
+func (s *Service) deviceEnrollment(ctx context.Context, c credentials) (*Enrollment, error) {
+	var e *Enrollment
+	var err error
+	if c.hasBearer {
+		e, err = s.findByToken(ctx, IndexAccessToken, c.bearer)
+	} else {
+		e, err = s.store.Find(ctx, IndexCertificate, c.fp)
+	}
+	switch {
+	case errors.Is(err, ErrNotFound) && c.hasBearer:
+		return nil, unauthorized(fmt.Errorf("enroll: unknown access token: %w", ErrDeviceMismatch))
+	case errors.Is(err, ErrNotFound):
+		// Without a token the device may be an account-driven one whose
+		// certificate was not recorded: ask it for its token. The device
+		// id only chooses the answer here, never the enrollment.
+		if d, err := s.store.Find(ctx, IndexDevice, c.device); err == nil && d.Flow == FlowAccountDriven {
+			return nil, unauthorized(fmt.Errorf("enroll: missing access token: %w", ErrDeviceMismatch))
+		}
+		return nil, forbidden(fmt.Errorf("enroll: no enrollment for device %q: %w", c.device, ErrDeviceMismatch))
+	case err != nil:
+		return nil, err
+	case e.Flow == FlowAccountDriven && !c.hasBearer:
+		return nil, unauthorized(fmt.Errorf("enroll: missing access token: %w", ErrDeviceMismatch))
+	case e.CertificateHash != "" && !sameHash(e.CertificateHash, c.fp):
+		return nil, forbidden(fmt.Errorf("enroll: certificate and access token belong to different enrollments: %w", ErrDeviceMismatch))
+	case e.DeviceID != c.device:
+		return nil, forbidden(fmt.Errorf("enroll: device %q is not the device of the enrollment its credentials were issued for: %w", c.device, ErrDeviceMismatch))
+	}
+	return e, nil
+}
+
+// checkForm refuses a request whose identity form does not match the
+// enrollment the Service issued: the server, not the device, decides
+// whether an enrollment is a User Enrollment (keyed by EnrollmentID, under
+// the User Enrollment command policy) or a device enrollment (keyed by
+// UDID).
+func checkForm(e *Enrollment, id mdm.Enrollment) error {
+	if ue := e.userEnrollment(); ue != id.Type.IsUserEnrollment() {
+		want := "an EnrollmentID (User Enrollment)"
+		if !ue {
+			want = "a UDID (device enrollment)"
+		}
+		return forbidden(fmt.Errorf("enroll: %s check-in for an enrollment issued for %s: %w", id.Type, want, ErrDeviceMismatch))
+	}
+	return nil
+}
+
+// userEnrollment reports whether e's device was given a User Enrollment
+// (profile or account-driven) rather than a device-enrollment profile, as
+// buildProfile decides.
+func (e *Enrollment) userEnrollment() bool {
+	return e.Ownership != OwnershipCorporate || e.Flow != FlowProfile
+}
+
+func (s *Service) precheckAuthenticate(ctx context.Context, m Meta, r *mdm.Request, c credentials) error {
+	byCert, err := s.store.Find(ctx, IndexCertificate, c.fp)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	var byToken *Enrollment
-	if hasBearer {
-		byToken, err = s.findByToken(ctx, IndexAccessToken, bearer)
+	if c.hasBearer {
+		byToken, err = s.findByToken(ctx, IndexAccessToken, c.bearer)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
@@ -90,38 +165,76 @@ func (s *Service) precheckAuthenticate(ctx context.Context, m Meta, device, fp, 
 	if e == nil {
 		return forbidden(fmt.Errorf("enroll: certificate was not issued for any enrollment: %w", ErrDeviceMismatch))
 	}
+	if err := checkForm(e, r.Enrollment); err != nil {
+		return err
+	}
+	if err := s.checkClaim(ctx, e, r, c.device); err != nil {
+		return err
+	}
 	_, err = s.applyFrom(ctx, m, e, EventCheckIn, func(st *step) error {
 		x := st.e
-		if x.Flow == FlowAccountDriven && (!hasBearer || !sameHash(x.AccessTokenHash, hashToken(bearer))) {
+		if x.Flow == FlowAccountDriven && (!c.hasBearer || !sameHash(x.AccessTokenHash, hashToken(c.bearer))) {
 			return unauthorized(fmt.Errorf("enroll: account-driven Authenticate without its access token: %w", ErrDeviceMismatch))
 		}
-		if x.CertificateHash != "" && !sameHash(x.CertificateHash, fp) {
+		if x.CertificateHash != "" && !sameHash(x.CertificateHash, c.fp) {
 			return forbidden(fmt.Errorf("enroll: certificate was issued for another enrollment: %w", ErrDeviceMismatch))
 		}
-		if x.DeviceID != "" && x.DeviceID != device {
+		if x.DeviceID != "" && x.DeviceID != c.device {
 			return forbidden(fmt.Errorf("enroll: enrollment already checked in from another device: %w", ErrDeviceMismatch))
 		}
 		if x.State == StateCheckedIn {
 			return nil // the device repeats Authenticate: accept, record nothing new
 		}
-		x.DeviceID = device
+		x.DeviceID = c.device
 		st.commit(EventCheckIn)
 		return nil
 	})
 	var te *TransitionError
-	if errors.As(err, &te) {
+	switch {
+	case errors.As(err, &te):
 		return forbidden(err)
-	}
-	if err != nil {
+	case errors.Is(err, ErrDeviceInUse):
+		// Another enrollment claimed the device since checkClaim looked
+		// (the Store's guarantee settles the race).
+		return forbidden(fmt.Errorf("enroll: device %q: %w: %w", c.device, err, ErrDeviceMismatch))
+	case err != nil:
 		return err
 	}
 	s.log.InfoContext(ctx, "enroll: device checked in", "enrollment", e.ID)
 	return nil
 }
 
+// checkClaim refuses an Authenticate by enrollment e for a device id e has
+// not recorded when the id belongs to another live enrollment, or when
+// mdm's record for it is live and bound to another certificate
+// (r.Rebind): a certificate or token issued for one enrollment never takes
+// over the channel of another. A re-Authenticate of e's own device may
+// rebind. The Store refuses a second live enrollment for a device id as
+// well, so two enrollments racing for one id cannot both pass.
+func (s *Service) checkClaim(ctx context.Context, e *Enrollment, r *mdm.Request, device string) error {
+	if e.DeviceID == device {
+		return nil
+	}
+	if r.Rebind {
+		return forbidden(fmt.Errorf("enroll: Authenticate would take over the live record of device %q: %w", device, ErrDeviceMismatch))
+	}
+	holder, err := s.store.Find(ctx, IndexDevice, device)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case holder.ID != e.ID && !holder.State.Terminal():
+		return forbidden(fmt.Errorf("enroll: device %q: %w: %w", device, ErrDeviceInUse, ErrDeviceMismatch))
+	}
+	return nil
+}
+
 // Observe implements mdm.Observer: after mdm stored a TokenUpdate it moves a
-// checked-in enrollment to Enrolled, after a CheckOut to Removed. Repeated
-// events change nothing, as the Observer contract requires.
+// checked-in enrollment to Enrolled, after a CheckOut to Removed. The
+// enrollment is the one the request's credentials belong to, as in
+// Precheck. Repeated events change nothing, as the Observer contract
+// requires.
 func (s *Service) Observe(ctx context.Context, ev *mdm.Event) error {
 	var want Event
 	var from []State
@@ -133,10 +246,12 @@ func (s *Service) Observe(ctx context.Context, ev *mdm.Event) error {
 	default:
 		return nil
 	}
-	device := deviceKey(ev.Enrollment)
-	e, err := s.store.Find(ctx, IndexDevice, device)
-	if errors.Is(err, ErrNotFound) {
-		return nil // not one of ours; Precheck refused anything it should have
+	e, err := s.deviceEnrollment(ctx, deviceCredentials(ev.Request, ev.Enrollment, ev.Fingerprint))
+	var re *mdm.RejectError
+	if errors.As(err, &re) {
+		// Not one of ours; Precheck refused anything it should have.
+		s.log.WarnContext(ctx, "enroll: device event for no enrollment", "event", want, "err", err)
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("enroll: observe %s: %w", ev.Kind, err)

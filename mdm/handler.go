@@ -196,11 +196,12 @@ func (s *Service) authorize(ctx context.Context, req *Request) (*EnrollmentRecor
 		return nil, err
 	case isAuth:
 		rec = dev
-		req.Rebind = dev.Certificate != req.Fingerprint
 		// A checked-out enrollment is over: a device enrolling again with a
-		// new identity may take its ID back. Otherwise only a Prechecker can
-		// approve moving the binding.
-		if req.Rebind && !dev.CheckedOut && s.opts.Prechecker == nil {
+		// new identity may take its ID back (a Prechecker still vets it).
+		// Moving a live record to another certificate is a Rebind, which
+		// only a Prechecker can approve.
+		req.Rebind = dev.Certificate != req.Fingerprint && !dev.CheckedOut
+		if req.Rebind && s.opts.Prechecker == nil {
 			return nil, &IdentityError{Err: fmt.Errorf("%w: re-Authenticate with a different certificate", ErrCertificateMismatch)}
 		}
 	default:
@@ -257,6 +258,11 @@ func (s *Service) checkin(ctx context.Context, req *Request, rec *EnrollmentReco
 			OSVersion: m.OSVersion, BuildVersion: m.BuildVersion, ProductName: m.ProductName, SerialNumber: m.SerialNumber,
 			DeviceName: m.DeviceName, Model: m.Model, ModelName: m.ModelName,
 			AuthenticatedAt: now, UpdatedAt: now,
+		}
+		if e.Type.IsUserEnrollment() {
+			// A personal device does not disclose its serial number under
+			// User Enrollment; one that sends it anyway is not believed.
+			rec.SerialNumber = ""
 		}
 		kind = EventAuthenticate
 	case *TokenUpdate:

@@ -23,11 +23,13 @@ type Request struct {
 	Chain       []*x509.Certificate
 	// Fingerprint is Certificate's SHA-256 fingerprint.
 	Fingerprint Fingerprint
-	// Rebind is true for an Authenticate whose enrollment is bound to a
-	// different certificate. A Prechecker that returns nil for such a request
-	// approves moving the binding to this certificate. Without a Prechecker
-	// rebinding is refused, unless the enrollment has checked out (the
-	// device is enrolling again).
+	// Rebind is true for an Authenticate whose enrollment has a live
+	// (not checked-out) record bound to a different certificate: the
+	// request would take over a channel another identity holds. A
+	// Prechecker that returns nil for such a request approves moving the
+	// binding to this certificate; without a Prechecker it is refused. An
+	// Authenticate for a checked-out record (the device is enrolling again)
+	// is not a Rebind: it is accepted unless the Prechecker refuses it.
 	Rebind bool
 }
 

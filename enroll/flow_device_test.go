@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"testing"
 
@@ -61,13 +62,22 @@ func (d *portalDevice) checkin(t *testing.T, messageType string, extra map[strin
 	for k, v := range extra {
 		msg[k] = v
 	}
+	st, _ := d.put(t, "application/x-apple-aspen-mdm-checkin", msg)
+	return st
+}
+
+// put sends msg to the MDM server as the device does, signed with its
+// identity and with its bearer token, and returns the HTTP status and the
+// response body.
+func (d *portalDevice) put(t *testing.T, contentType string, msg map[string]any) (int, []byte) {
+	t.Helper()
 	body, err := plist.Marshal(msg, plist.XMLFormat)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sig := enroll.SignCMS(t, body, true, d.id)
 	req, _ := http.NewRequest(http.MethodPut, d.checkInURL, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-apple-aspen-mdm-checkin")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Mdm-Signature", base64.StdEncoding.EncodeToString(sig))
 	if d.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+d.bearer)
@@ -76,8 +86,12 @@ func (d *portalDevice) checkin(t *testing.T, messageType string, extra map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, out
 }
 
 // wantState fails unless the enrollment is in state want.

@@ -21,6 +21,11 @@ type coreDevice struct {
 	cert         []byte
 	enrollmentID string
 	bearer       string
+	// udid, if set, names the device by UDID (a device enrollment)
+	// instead of enrollmentID.
+	udid string
+	// rebind is what mdm.Request.Rebind says for an Authenticate.
+	rebind bool
 }
 
 // checkin sends a check-in of the given MessageType, or a command result
@@ -40,7 +45,11 @@ func (d coreDevice) checkin(t testing.TB, messageType string) error {
 	}
 	hdr := mdm.Header{MessageType: mdm.MessageType(messageType), Identity: mdm.Identity{EnrollmentID: d.enrollmentID}}
 	ident := mdm.Enrollment{ID: mdm.EnrollmentID(d.enrollmentID), Type: mdm.UserEnrollmentDevice}
-	r := &mdm.Request{HTTP: hr, Enrollment: ident, Certificate: cert, Fingerprint: mdm.FingerprintOf(d.cert)}
+	if d.udid != "" {
+		hdr.Identity = mdm.Identity{UDID: d.udid}
+		ident = mdm.Enrollment{ID: mdm.EnrollmentID(d.udid), Type: mdm.Device}
+	}
+	r := &mdm.Request{HTTP: hr, Enrollment: ident, Certificate: cert, Fingerprint: mdm.FingerprintOf(d.cert), Rebind: d.rebind}
 	kind := mdm.EventKind(0)
 	switch messageType {
 	case "Authenticate":

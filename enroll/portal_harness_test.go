@@ -50,6 +50,7 @@ type harness struct {
 	store   *flakyStore
 	svc     *enroll.Service
 	portal  *enroll.Portal
+	mdm     *mdm.Service    // the MDM server at /mdm/
 	signer  *enroll.CertKey // profile signer
 	roots   *x509.CertPool
 	idCA    *enroll.CertKey // CA of device identity certificates (the SCEP CA)
@@ -158,6 +159,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.mdm = mdmSvc
 	h.mux.Handle("/mdm/", mdmSvc)
 	h.mux.Handle(enroll.WellKnownPath, h.portal.WellKnownHandler())
 	return h

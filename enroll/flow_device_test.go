@@ -123,8 +123,11 @@ func enrollChecks(t *testing.T, h *harness, d *portalDevice, id string) {
 	h.wantState(t, id, enroll.StateRemoved)
 }
 
-func TestFlowProfileBasedCheckIn(t *testing.T) {
-	h := newHarness(t, harnessOptions{})
+// portalProfileInstalled walks a new invitation through the portal and
+// installs its profile on a device that names itself enrollmentID. It
+// returns the browser that took the portal steps too.
+func portalProfileInstalled(t *testing.T, h *harness, enrollmentID string) (*enroll.Invitation, *portalDevice, *browser) {
+	t.Helper()
 	inv := h.invite()
 	b := h.browser()
 	p := b.submit(portalWalkToTerms(t, b, inv), map[string]string{"accept": "yes"})
@@ -132,14 +135,15 @@ func TestFlowProfileBasedCheckIn(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("download: %d", resp.StatusCode)
 	}
-	dev := h.installProfile(t, data, "UE-PROFILE-1", "")
+	return inv, h.installProfile(t, data, enrollmentID, ""), b
+}
+
+func TestFlowProfileBasedCheckIn(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	inv, dev, b := portalProfileInstalled(t, h, "UE-PROFILE-1")
 
 	// A second user enrolls a second device meanwhile.
-	other := h.invite()
-	ob := h.browser()
-	op := ob.submit(portalWalkToTerms(t, ob, other), map[string]string{"accept": "yes"})
-	_, odata := portalFetch(t, op.link)
-	otherDev := h.installProfile(t, odata, "UE-PROFILE-2", "")
+	other, otherDev, _ := portalProfileInstalled(t, h, "UE-PROFILE-2")
 
 	// A certificate the CA never issued for an enrollment is refused.
 	stranger := *otherDev
@@ -165,8 +169,7 @@ func TestFlowProfileBasedCheckIn(t *testing.T) {
 	h.wantState(t, other.EnrollmentID, enroll.StateCheckedIn)
 
 	enrollChecks(t, h, dev, inv.EnrollmentID)
-	p = b.get(h.srv.URL + "/portal/continue")
-	portalWantStatus(t, p, http.StatusGone)
+	portalWantStatus(t, b.get(h.srv.URL+"/portal/continue"), http.StatusGone)
 }
 
 // portalAccountInstalled runs account-driven enrollment for a new
@@ -176,6 +179,15 @@ func portalAccountInstalled(t *testing.T, enrollmentID string) (*harness, *enrol
 	t.Helper()
 	devCA := newPortalDeviceCA(t)
 	h := newHarness(t, harnessOptions{deviceRoots: devCA.pool()})
+	inv, d := portalAccountInstall(t, h, devCA, enrollmentID)
+	return h, inv, d
+}
+
+// portalAccountInstall runs account-driven enrollment for a new invitation
+// of jane in h, whose device CA is devCA, up to a device with EnrollmentID
+// enrollmentID that installed the profile fetched with its access token.
+func portalAccountInstall(t *testing.T, h *harness, devCA *portalDeviceCA, enrollmentID string) (*enroll.Invitation, *portalDevice) {
+	t.Helper()
 	inv := h.invite()
 	baseURL, webURL := portalDiscover(t, h, devCA)
 	tok := portalAccountWalk(t, h, webURL)
@@ -183,7 +195,7 @@ func portalAccountInstalled(t *testing.T, enrollmentID string) (*harness, *enrol
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("BaseURL with token: %d", resp.StatusCode)
 	}
-	return h, inv, h.installProfile(t, data, enrollmentID, tok)
+	return inv, h.installProfile(t, data, enrollmentID, tok)
 }
 
 func TestFlowAccountDrivenCheckIn(t *testing.T) {

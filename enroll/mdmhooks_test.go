@@ -80,9 +80,15 @@ func coreWantReject(t testing.TB, what string, err error, status int) {
 // certificate recorded.
 func (f *coreFixture) issued(t testing.TB, username string) (*enroll.Enrollment, []byte) {
 	t.Helper()
+	return f.issuedAs(t, username, enroll.OwnershipEmployee)
+}
+
+// issuedAs is issued for a device of ownership o.
+func (f *coreFixture) issuedAs(t testing.TB, username string, o enroll.Ownership) (*enroll.Enrollment, []byte) {
+	t.Helper()
 	ctx := context.Background()
 	inv := f.invite(t, username)
-	e := f.toConsented(t, inv, username, enroll.OwnershipEmployee)
+	e := f.toConsented(t, inv, username, o)
 	if _, err := f.svc.IssueDownloadLink(ctx, coreMeta, e.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -168,16 +168,8 @@ func TestPrecheckDeviceClaims(t *testing.T) {
 
 	t.Run("EnrollmentID for a device enrollment", func(t *testing.T) {
 		f := newCoreFixture(t, func(c *enroll.Config) { c.Corporate = enroll.CorporateDeviceEnrollment })
-		e := f.toConsented(t, f.invite(t, "alice"), "alice", enroll.OwnershipCorporate)
-		if _, err := f.svc.IssueDownloadLink(ctx, coreMeta, e.ID); err != nil {
-			t.Fatal(err)
-		}
-		cert := coreDeviceCert(t, e.ID)
-		e, err := f.svc.RecordCertificate(ctx, enroll.Meta{}, e.ID, cert)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = coreDevice{f: f, cert: cert, enrollmentID: "UE-CORP"}.checkin(t, "Authenticate")
+		e, cert := f.issuedAs(t, "alice", enroll.OwnershipCorporate)
+		err := coreDevice{f: f, cert: cert, enrollmentID: "UE-CORP"}.checkin(t, "Authenticate")
 		refused(t, f, "EnrollmentID check-in for a device enrollment", err, e)
 		d := coreDevice{f: f, cert: cert, udid: "00008110-000A1B2C3D4E801E"}
 		enrolled(t, d)
@@ -185,33 +177,6 @@ func TestPrecheckDeviceClaims(t *testing.T) {
 			t.Fatal("corporate device enrollment by UDID did not finish")
 		}
 	})
-}
-
-// takeoverProfile walks a new invitation through the portal and installs
-// its profile on a device that names itself enrollmentID.
-func takeoverProfile(t *testing.T, h *harness, enrollmentID string) (*enroll.Invitation, *portalDevice) {
-	t.Helper()
-	inv := h.invite()
-	b := h.browser()
-	p := b.submit(portalWalkToTerms(t, b, inv), map[string]string{"accept": "yes"})
-	resp, data := portalFetch(t, p.link)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("download: %d", resp.StatusCode)
-	}
-	return inv, h.installProfile(t, data, enrollmentID, "")
-}
-
-// takeoverAccount does the same in the account-driven flow.
-func takeoverAccount(t *testing.T, h *harness, devCA *portalDeviceCA, enrollmentID string) (*enroll.Invitation, *portalDevice) {
-	t.Helper()
-	inv := h.invite()
-	baseURL, webURL := portalDiscover(t, h, devCA)
-	tok := portalAccountWalk(t, h, webURL)
-	resp, data := portalPostBaseURL(t, baseURL, devCA.machineInfo(t), tok)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("BaseURL with token: %d", resp.StatusCode)
-	}
-	return inv, h.installProfile(t, data, enrollmentID, tok)
 }
 
 // poll sends a command result (Idle, or a status for command uuid) and
@@ -244,13 +209,15 @@ func TestTakeoverRefused(t *testing.T) {
 		mallory func(t *testing.T, h *harness, devCA *portalDeviceCA) (*enroll.Invitation, *portalDevice)
 	}{
 		{"profile-based attacker", false, func(t *testing.T, h *harness, _ *portalDeviceCA) (*enroll.Invitation, *portalDevice) {
-			return takeoverProfile(t, h, "UE-ALICE")
+			inv, d, _ := portalProfileInstalled(t, h, "UE-ALICE")
+			return inv, d
 		}},
 		{"account-driven attacker", false, func(t *testing.T, h *harness, devCA *portalDeviceCA) (*enroll.Invitation, *portalDevice) {
-			return takeoverAccount(t, h, devCA, "UE-ALICE")
+			return portalAccountInstall(t, h, devCA, "UE-ALICE")
 		}},
 		{"attacker after the victim was revoked", true, func(t *testing.T, h *harness, _ *portalDeviceCA) (*enroll.Invitation, *portalDevice) {
-			return takeoverProfile(t, h, "UE-ALICE")
+			inv, d, _ := portalProfileInstalled(t, h, "UE-ALICE")
+			return inv, d
 		}},
 	}
 	for _, tt := range tests {
@@ -258,7 +225,7 @@ func TestTakeoverRefused(t *testing.T) {
 			ctx := context.Background()
 			devCA := newPortalDeviceCA(t)
 			h := newHarness(t, harnessOptions{deviceRoots: devCA.pool()})
-			aliceInv, alice := takeoverProfile(t, h, "UE-ALICE")
+			aliceInv, alice, _ := portalProfileInstalled(t, h, "UE-ALICE")
 			alice.wantCheckin(t, "Authenticate", nil, http.StatusOK)
 			alice.wantCheckin(t, "TokenUpdate", map[string]any{"Token": []byte{1, 2, 3, 4}, "PushMagic": "alice-magic"}, http.StatusOK)
 			h.wantState(t, aliceInv.EnrollmentID, enroll.StateEnrolled)
@@ -343,7 +310,7 @@ func TestTakeoverRefused(t *testing.T) {
 func TestUserEnrollmentIdentityForm(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, harnessOptions{})
-	inv, d := takeoverProfile(t, h, "UE-BYOD")
+	inv, d, _ := portalProfileInstalled(t, h, "UE-BYOD")
 	const udid = "00008110-000A1B2C3D4E801E"
 	asDevice := map[string]any{"EnrollmentID": "", "UDID": udid, "SerialNumber": "F2LX1234ABCD"}
 	d.wantCheckin(t, "Authenticate", asDevice, http.StatusForbidden)

@@ -424,15 +424,7 @@ func testProfileBased(t *testing.T, ts *testServer) {
 func TestAccountDrivenEnrollmentEndToEnd(t *testing.T) {
 	// The server trusts only devices whose identity chains to this root,
 	// as a production server trusts only Apple's device CA.
-	deviceCA, err := devicesim.NewDeviceCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rootFile := filepath.Join(t.TempDir(), "device-root.pem")
-	if err := os.WriteFile(rootFile, deviceCA.RootPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ts := startServer(t, "-device-ca-root", rootFile)
+	ts, deviceCA := startWithDeviceCA(t, 1)
 	var inv invitationOut
 	if code := ts.admin(t, "POST", "/invitations", map[string]string{"user": "alice"}, &inv); code != http.StatusCreated {
 		t.Fatalf("invite: %d", code)

@@ -16,9 +16,9 @@ import (
 	"github.com/enrollkit/enrollkit/mdm"
 )
 
-// takeoverServer starts the example server (n replicas, extra flags) trusting
-// a new device CA for account-driven enrollment.
-func takeoverServer(t *testing.T, n int, extra ...string) (*testServer, *devicesim.DeviceCA) {
+// startWithDeviceCA starts the example server (n replicas, extra flags)
+// trusting only a new device CA for account-driven enrollment.
+func startWithDeviceCA(t *testing.T, n int, extra ...string) (*testServer, *devicesim.DeviceCA) {
 	t.Helper()
 	deviceCA, err := devicesim.NewDeviceCA()
 	if err != nil {
@@ -168,7 +168,7 @@ func testTakeover(t *testing.T, ts *testServer, deviceCA *devicesim.DeviceCA) {
 }
 
 func TestTakeoverEndToEnd(t *testing.T) {
-	ts, deviceCA := takeoverServer(t, 1)
+	ts, deviceCA := startWithDeviceCA(t, 1)
 	testTakeover(t, ts, deviceCA)
 }
 
@@ -181,6 +181,6 @@ func TestTakeoverReplicasEndToEnd(t *testing.T) {
 	rand.Read(b[:])
 	schema := fmt.Sprintf("portal_takeover_%x", b)
 	t.Cleanup(func() { dropSchema(t, dsn, schema) })
-	ts, deviceCA := takeoverServer(t, 2, "-postgres", dsn, "-postgres-schema", schema)
+	ts, deviceCA := startWithDeviceCA(t, 2, "-postgres", dsn, "-postgres-schema", schema)
 	testTakeover(t, ts, deviceCA)
 }

@@ -73,6 +73,8 @@ type credentials struct {
 	hasBearer          bool
 }
 
+// deviceCredentials returns what request r, from the device that names
+// itself e and presents the certificate with fingerprint fp, carries.
 func deviceCredentials(r *http.Request, e mdm.Enrollment, fp mdm.Fingerprint) credentials {
 	bearer, ok := deviceBearer(r)
 	return credentials{device: deviceKey(e), fp: hex.EncodeToString(fp[:]), bearer: bearer, hasBearer: ok}

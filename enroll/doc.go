@@ -63,7 +63,13 @@
 // or by its access token) moves the enrollment to checked-in, TokenUpdate to
 // enrolled, CheckOut to removed; every later request of an account-driven
 // enrollment must carry its access token, and requests from any other device
-// are refused.
+// are refused. A device id (EnrollmentID or UDID) belongs to at most one
+// live enrollment, which every Store enforces ([ErrDeviceInUse]): the
+// credentials of one enrollment never take over the device channel of
+// another. The Service, not the device, decides the enrollment's type: a
+// User Enrollment device must name itself by EnrollmentID, a corporate
+// device under [CorporateDeviceEnrollment] by UDID, so the command policy
+// package mdm applies follows the enrollment.
 //
 // Apple's documentation of the flows this package implements: User
 // Enrollment, https://developer.apple.com/documentation/devicemanagement/user-enrollment

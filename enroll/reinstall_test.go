@@ -306,3 +306,55 @@ func TestReinstallFromCheckedIn(t *testing.T) {
 		})
 	}
 }
+
+// staleProvider is SCEPChallenges whose lookup, once id is set, answers
+// with that enrollment for any challenge: as a lookup that ran just before
+// a newer profile replaced the challenge would.
+type staleProvider struct {
+	enroll.SCEPChallenges
+	id string
+}
+
+func (p *staleProvider) ChallengeEnrollment(ctx context.Context, challenge string) (string, error) {
+	if p.id != "" {
+		return p.id, nil
+	}
+	return p.SCEPChallenges.ChallengeEnrollment(ctx, challenge)
+}
+
+// TestRedeemReplacedChallenge: the challenge of a profile that a newer one
+// replaced is refused even when its lookup raced the replacement, and the
+// newer profile's challenge still works.
+func TestRedeemReplacedChallenge(t *testing.T) {
+	ctx := context.Background()
+	sp := &staleProvider{SCEPChallenges: enroll.SCEPChallenges{URL: "https://mdm.example.com/scep"}}
+	f := newCoreFixture(t, func(c *enroll.Config) { c.Identity = sp })
+	sp.Store, sp.Clock = f.store, f.clock
+	inv := f.invite(t, "alice")
+	id := inv.EnrollmentID
+	f.toConsented(t, inv, "alice", enroll.OwnershipEmployee)
+	challenge := func() string {
+		link, err := f.svc.IssueDownloadLink(ctx, coreMeta, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := f.svc.DownloadProfile(ctx, coreMeta, link.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return coreSCEP(t, coreParseProfile(t, p.Data)).Challenge
+	}
+	first := challenge()
+	second := challenge()
+	sp.id = id
+	before, _ := f.store.Get(ctx, id)
+	if _, err := f.svc.RedeemChallenge(ctx, enroll.Meta{Actor: "scep"}, first); !errors.Is(err, enroll.ErrChallengeInvalid) {
+		t.Fatalf("replaced challenge: %v, want ErrChallengeInvalid", err)
+	}
+	if after, _ := f.store.Get(ctx, id); after.Version != before.Version {
+		t.Fatal("a refused challenge changed the enrollment")
+	}
+	if _, err := f.svc.RedeemChallenge(ctx, enroll.Meta{Actor: "scep"}, second); err != nil {
+		t.Fatalf("the newest challenge: %v", err)
+	}
+}

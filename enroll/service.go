@@ -596,7 +596,7 @@ func (s *Service) IssueDownloadLink(ctx context.Context, m Meta, id string) (*Do
 // used. A used link gives ErrLinkUsed, a late one ErrLinkExpired, an unknown
 // one ErrNotFound.
 func (s *Service) DownloadProfile(ctx context.Context, m Meta, token string) (*Profile, error) {
-	return s.serveProfile(ctx, m, "download profile", IndexDownload, EventDownloadProfile, token, func(st *step) error {
+	p, err := s.serveProfile(ctx, m, "download profile", IndexDownload, EventDownloadProfile, token, func(st *step) error {
 		switch {
 		case st.e.DownloadUsed:
 			return ErrLinkUsed
@@ -606,6 +606,11 @@ func (s *Service) DownloadProfile(ctx context.Context, m Meta, token string) (*P
 		st.e.DownloadUsed = true
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "enroll: profile downloaded", "enrollment", p.Enrollment.ID)
+	return p, nil
 }
 
 // IssueAccessToken ends the portal steps of account-driven enrollment:
@@ -642,6 +647,7 @@ func (s *Service) IssueAccessToken(ctx context.Context, m Meta, id string) (*Acc
 	if err != nil {
 		return nil, err
 	}
+	s.log.InfoContext(ctx, "enroll: access token issued", "enrollment", e.ID)
 	return &AccessToken{Token: token, Enrollment: e}, nil
 }
 

@@ -109,15 +109,23 @@ func enrollChecks(t *testing.T, h *harness, d *portalDevice, id string) {
 	h.wantState(t, id, enroll.StateRemoved)
 }
 
-func TestFlowProfileBasedCheckIn(t *testing.T) {
-	h := newHarness(t, harnessOptions{})
+// portalDownloaded walks a new invitation of jane through the portal in
+// browser b and downloads the profile with the link it gets.
+func portalDownloaded(t *testing.T, h *harness, b *browser) (*enroll.Invitation, []byte) {
+	t.Helper()
 	inv := h.invite()
-	b := h.browser()
 	p := b.submit(portalWalkToTerms(t, b, inv), map[string]string{"accept": "yes"})
 	resp, data := portalFetch(t, p.link)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("download: %d", resp.StatusCode)
 	}
+	return inv, data
+}
+
+func TestFlowProfileBasedCheckIn(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	b := h.browser()
+	inv, data := portalDownloaded(t, h, b)
 	dev := h.installProfile(t, data, "UE-PROFILE-1", "")
 
 	// A second user enrolls a second device meanwhile.
@@ -151,14 +159,14 @@ func TestFlowProfileBasedCheckIn(t *testing.T) {
 	h.wantState(t, other.EnrollmentID, enroll.StateCheckedIn)
 
 	enrollChecks(t, h, dev, inv.EnrollmentID)
-	p = b.get(h.srv.URL + "/portal/continue")
-	portalWantStatus(t, p, http.StatusGone)
+	portalWantStatus(t, b.get(h.srv.URL+"/portal/continue"), http.StatusGone)
 }
 
-// portalAccountInstalled runs account-driven enrollment for a new
-// invitation of jane up to a device with EnrollmentID enrollmentID that
-// installed the profile fetched with its access token.
-func portalAccountInstalled(t *testing.T, enrollmentID string) (*harness, *enroll.Invitation, *portalDevice) {
+// portalAccountServed runs account-driven enrollment for a new invitation
+// of jane up to the profile served with the access token: it returns the
+// harness, the invitation, the device's CA, the access token and the
+// profile.
+func portalAccountServed(t *testing.T) (*harness, *enroll.Invitation, *portalDeviceCA, string, []byte) {
 	t.Helper()
 	devCA := newPortalDeviceCA(t)
 	h := newHarness(t, harnessOptions{deviceRoots: devCA.pool()})
@@ -169,6 +177,15 @@ func portalAccountInstalled(t *testing.T, enrollmentID string) (*harness, *enrol
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("BaseURL with token: %d", resp.StatusCode)
 	}
+	return h, inv, devCA, tok, data
+}
+
+// portalAccountInstalled runs account-driven enrollment for a new
+// invitation of jane up to a device with EnrollmentID enrollmentID that
+// installed the profile fetched with its access token.
+func portalAccountInstalled(t *testing.T, enrollmentID string) (*harness, *enroll.Invitation, *portalDevice) {
+	t.Helper()
+	h, inv, _, tok, data := portalAccountServed(t)
 	return h, inv, h.installProfile(t, data, enrollmentID, tok)
 }
 

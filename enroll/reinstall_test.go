@@ -125,25 +125,19 @@ func TestReinstallProfileBased(t *testing.T) {
 	for _, tt := range reinstallStops {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{})
-			inv := h.invite()
-			b := h.browser()
-			p := b.submit(portalWalkToTerms(t, b, inv), map[string]string{"accept": "yes"})
-			resp, data := portalFetch(t, p.link)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("download: %d", resp.StatusCode)
-			}
+			inv, data := portalDownloaded(t, h, h.browser())
 			challenge, old := h.firstInstall(t, data, tt.stop, "UE-FIRST", "")
 			before, _ := h.svc.Get(context.Background(), inv.EnrollmentID)
 
 			// The device starts over: the invitation in a new browser.
 			b2 := h.browser()
-			p = b2.get(inv.URL)
+			p := b2.get(inv.URL)
 			portalWantPath(t, p, "signin")
 			p = b2.submit(p, janeCredentials)
 			portalWantStatus(t, p, http.StatusOK)
 			portalWantPath(t, p, "download")
 			h.wantState(t, inv.EnrollmentID, enroll.StateProfileIssued)
-			resp, data = portalFetch(t, p.link)
+			resp, data := portalFetch(t, p.link)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("download of the new profile: %d", resp.StatusCode)
 			}
@@ -171,20 +165,12 @@ func TestReinstallProfileBased(t *testing.T) {
 func TestReinstallAccountDriven(t *testing.T) {
 	for _, tt := range reinstallStops {
 		t.Run(tt.name, func(t *testing.T) {
-			devCA := newPortalDeviceCA(t)
-			h := newHarness(t, harnessOptions{deviceRoots: devCA.pool()})
-			inv := h.invite()
-			baseURL, webURL := portalDiscover(t, h, devCA)
-			tok := portalAccountWalk(t, h, webURL)
-			resp, data := portalPostBaseURL(t, baseURL, devCA.machineInfo(t), tok)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("BaseURL with token: %d", resp.StatusCode)
-			}
+			h, inv, devCA, tok, data := portalAccountServed(t)
 			challenge, old := h.firstInstall(t, data, tt.stop, "UE-FIRST", tok)
 			before, _ := h.svc.Get(context.Background(), inv.EnrollmentID)
 
 			// The device starts over from Settings.
-			baseURL, webURL = portalDiscover(t, h, devCA)
+			baseURL, webURL := portalDiscover(t, h, devCA)
 			b := h.browser()
 			p := b.get(webURL)
 			portalWantPath(t, p, "signin")
@@ -195,7 +181,7 @@ func TestReinstallAccountDriven(t *testing.T) {
 			if resp, _ := portalPostBaseURL(t, baseURL, devCA.machineInfo(t), tok); resp.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("the earlier access token at the BaseURL: %d, want 401", resp.StatusCode)
 			}
-			resp, data = portalPostBaseURL(t, baseURL, devCA.machineInfo(t), tok2)
+			resp, data := portalPostBaseURL(t, baseURL, devCA.machineInfo(t), tok2)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("BaseURL with the new token: %d", resp.StatusCode)
 			}

@@ -21,6 +21,20 @@
 // signs in again ([Service.Authenticate] in a [State.Restartable] state) and
 // carries on with all progress kept, the passcode attempt counter included.
 //
+// A device that was interrupted before it finished (a crash of the server
+// or the device, a lost response, anywhere from the download to a
+// TokenUpdate that never arrived) installs again from scratch: the user
+// signs in again, in Safari from the invitation or in the web view that
+// discovery opens, and gets a new single-use download link or access token;
+// the new profile carries a fresh identity challenge. Until the enrollment
+// is enrolled, the new profile replaces the earlier installation's
+// identity: from StateCheckedIn the new link or token moves the enrollment
+// back to StateProfileIssued or StateTokenIssued (a transition of the
+// table, audited), and the earlier challenge, certificate and EnrollmentID
+// are forgotten, so the old certificate and EnrollmentID are refused and
+// the re-installed device checks in with new ones. An enrolled enrollment
+// is finished; a device that lost it needs a new invitation.
+//
 // The host supplies small interfaces: [Authenticator] (corporate
 // credentials), [Directory] (Managed Apple IDs), [Notifier] (delivery of the
 // [Invitation], with a QR code), [IdentityProvider] (the identity payload of
@@ -63,8 +77,9 @@
 // or by its access token) moves the enrollment to checked-in, TokenUpdate to
 // enrolled, CheckOut to removed; every later request of an account-driven
 // enrollment must carry its access token, and requests from any other device
-// are refused. A device id (EnrollmentID or UDID) belongs to at most one
-// live enrollment, which every Store enforces ([ErrDeviceInUse]): the
+// (including the identity of an installation that a re-installation
+// replaced) are refused. A device id (EnrollmentID or UDID) belongs to at
+// most one live enrollment, which every Store enforces ([ErrDeviceInUse]): the
 // credentials of one enrollment never take over the device channel of
 // another. The Service, not the device, decides the enrollment's type: a
 // User Enrollment device must name itself by EnrollmentID, a corporate

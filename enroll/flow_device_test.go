@@ -123,18 +123,26 @@ func enrollChecks(t *testing.T, h *harness, d *portalDevice, id string) {
 	h.wantState(t, id, enroll.StateRemoved)
 }
 
-// portalProfileInstalled walks a new invitation through the portal and
-// installs its profile on a device that names itself enrollmentID. It
-// returns the browser that took the portal steps too.
-func portalProfileInstalled(t *testing.T, h *harness, enrollmentID string) (*enroll.Invitation, *portalDevice, *browser) {
+// portalDownloaded walks a new invitation of jane through the portal in
+// browser b and downloads the profile with the link it gets.
+func portalDownloaded(t *testing.T, h *harness, b *browser) (*enroll.Invitation, []byte) {
 	t.Helper()
 	inv := h.invite()
-	b := h.browser()
 	p := b.submit(portalWalkToTerms(t, b, inv), map[string]string{"accept": "yes"})
 	resp, data := portalFetch(t, p.link)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("download: %d", resp.StatusCode)
 	}
+	return inv, data
+}
+
+// portalProfileInstalled walks a new invitation through the portal and
+// installs its profile on a device that names itself enrollmentID. It
+// returns the browser that took the portal steps too.
+func portalProfileInstalled(t *testing.T, h *harness, enrollmentID string) (*enroll.Invitation, *portalDevice, *browser) {
+	t.Helper()
+	b := h.browser()
+	inv, data := portalDownloaded(t, h, b)
 	return inv, h.installProfile(t, data, enrollmentID, ""), b
 }
 
@@ -177,16 +185,26 @@ func TestFlowProfileBasedCheckIn(t *testing.T) {
 // installed the profile fetched with its access token.
 func portalAccountInstalled(t *testing.T, enrollmentID string) (*harness, *enroll.Invitation, *portalDevice) {
 	t.Helper()
-	devCA := newPortalDeviceCA(t)
-	h := newHarness(t, harnessOptions{deviceRoots: devCA.pool()})
-	inv, d := portalAccountInstall(t, h, devCA, enrollmentID)
-	return h, inv, d
+	h, inv, _, tok, data := portalAccountServed(t)
+	return h, inv, h.installProfile(t, data, enrollmentID, tok)
 }
 
-// portalAccountInstall runs account-driven enrollment for a new invitation
-// of jane in h, whose device CA is devCA, up to a device with EnrollmentID
-// enrollmentID that installed the profile fetched with its access token.
-func portalAccountInstall(t *testing.T, h *harness, devCA *portalDeviceCA, enrollmentID string) (*enroll.Invitation, *portalDevice) {
+// portalAccountServed runs account-driven enrollment for a new invitation
+// of jane up to the profile served with the access token: it returns the
+// harness, the invitation, the device's CA, the access token and the
+// profile.
+func portalAccountServed(t *testing.T) (*harness, *enroll.Invitation, *portalDeviceCA, string, []byte) {
+	t.Helper()
+	devCA := newPortalDeviceCA(t)
+	h := newHarness(t, harnessOptions{deviceRoots: devCA.pool()})
+	inv, tok, data := portalAccountServe(t, h, devCA)
+	return h, inv, devCA, tok, data
+}
+
+// portalAccountServe runs account-driven enrollment for a new invitation
+// of jane in h, whose device CA is devCA, up to the profile served with the
+// access token it returns.
+func portalAccountServe(t *testing.T, h *harness, devCA *portalDeviceCA) (*enroll.Invitation, string, []byte) {
 	t.Helper()
 	inv := h.invite()
 	baseURL, webURL := portalDiscover(t, h, devCA)
@@ -195,6 +213,15 @@ func portalAccountInstall(t *testing.T, h *harness, devCA *portalDeviceCA, enrol
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("BaseURL with token: %d", resp.StatusCode)
 	}
+	return inv, tok, data
+}
+
+// portalAccountInstall runs account-driven enrollment for a new invitation
+// of jane in h, whose device CA is devCA, up to a device with EnrollmentID
+// enrollmentID that installed the profile fetched with its access token.
+func portalAccountInstall(t *testing.T, h *harness, devCA *portalDeviceCA, enrollmentID string) (*enroll.Invitation, *portalDevice) {
+	t.Helper()
+	inv, tok, data := portalAccountServe(t, h, devCA)
 	return inv, h.installProfile(t, data, enrollmentID, tok)
 }
 

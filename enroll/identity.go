@@ -129,8 +129,9 @@ func (p *SCEPChallenges) now() time.Time {
 // RedeemChallenge is what a SCEP server's challenge check calls: it asks the
 // IdentityProvider which enrollment the challenge belongs to, makes sure the
 // enrollment is waiting for its device (ProfileIssued or TokenIssued, not
-// expired or revoked) and that the challenge was not redeemed before, and
-// records the redemption (EventRedeemChallenge). Any failure matches
+// expired or revoked), that the challenge was not redeemed before and is
+// still the enrollment's (a newer profile replaces it), and records the
+// redemption (EventRedeemChallenge). Any failure matches
 // ErrChallengeInvalid or is a *TransitionError; the certificate must then not
 // be issued.
 func (s *Service) RedeemChallenge(ctx context.Context, m Meta, challenge string) (*Enrollment, error) {
@@ -142,15 +143,25 @@ func (s *Service) RedeemChallenge(ctx context.Context, m Meta, challenge string)
 		return nil, fmt.Errorf("enroll: redeem challenge: %w", err)
 	}
 	h := hashToken(challenge)
-	return s.run(ctx, m, "redeem challenge", id, EventRedeemChallenge, func(st *step) error {
+	e, err := s.run(ctx, m, "redeem challenge", id, EventRedeemChallenge, func(st *step) error {
 		if st.e.ChallengeUsed && sameHash(st.e.ChallengeHash, h) {
 			return fmt.Errorf("%w: already used", ErrChallengeInvalid)
+		}
+		if st.e.ChallengeHash != "" && !sameHash(st.e.ChallengeHash, h) {
+			// A newer profile replaced the challenge after it was
+			// looked up (a device installing again).
+			return fmt.Errorf("%w: replaced by a newer profile", ErrChallengeInvalid)
 		}
 		st.e.ChallengeHash = h
 		st.e.ChallengeUsed = true
 		st.commit(EventRedeemChallenge)
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "enroll: identity challenge redeemed", "enrollment", e.ID)
+	return e, nil
 }
 
 // RecordCertificate binds the identity certificate issued for enrollment id
@@ -167,11 +178,16 @@ func (s *Service) RecordCertificate(ctx context.Context, m Meta, id string, cert
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("enroll: record certificate: %w", err)
 	}
-	return s.run(ctx, m, "record certificate", id, EventBindCertificate, func(st *step) error {
+	e, err := s.run(ctx, m, "record certificate", id, EventBindCertificate, func(st *step) error {
 		st.e.CertificateHash = h
 		st.commit(EventBindCertificate)
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "enroll: identity certificate recorded", "enrollment", e.ID)
+	return e, nil
 }
 
 // CertificateHash returns the hex SHA-256 of a DER certificate, the form

@@ -81,7 +81,16 @@ func (p *Portal) stepOf(e *Enrollment, s portalSession) place {
 		if account {
 			return place{page: portalPathHandoff}
 		}
-	case StateCheckedIn, StateEnrolled:
+	case StateCheckedIn:
+		// The device was interrupted before it finished: signing in
+		// again leads to a new link or token to install again with.
+		if e.Flow == FlowAccountDriven && account {
+			return place{page: portalPathHandoff}
+		}
+		if e.Flow == FlowProfile && !account {
+			return place{page: portalPathDownload}
+		}
+	case StateEnrolled:
 		return place{status: http.StatusOK, heading: "Your device is enrolled",
 			detail: "Enrollment is complete. You can close this page."}
 	case StateRemoved:

@@ -141,7 +141,6 @@ func TestPortalFinalStates(t *testing.T) {
 		state  enroll.State
 		status int
 	}{
-		{enroll.StateCheckedIn, http.StatusOK},
 		{enroll.StateEnrolled, http.StatusOK},
 		{enroll.StateRemoved, http.StatusGone},
 		{enroll.StateTokenIssued, http.StatusConflict},

@@ -169,7 +169,7 @@ func TestAuthenticateAgainRefused(t *testing.T) {
 	ctx := context.Background()
 	for _, state := range []enroll.State{
 		enroll.StateLocked, enroll.StateExpired, enroll.StateRevoked,
-		enroll.StateCheckedIn, enroll.StateEnrolled, enroll.StateRemoved,
+		enroll.StateEnrolled, enroll.StateRemoved,
 	} {
 		t.Run(string(state), func(t *testing.T) {
 			f := newCoreFixture(t)

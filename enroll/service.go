@@ -366,7 +366,9 @@ func (s *Service) OpenInvitation(ctx context.Context, m Meta, token string) (*En
 // endpoint answers for it, and the portal runs its steps on it in the
 // device's web view. An unknown user gives ErrUnknownUser; a known user
 // without an enrollment that can still issue an access token gives
-// ErrNotFound. It changes nothing but expiry.
+// ErrNotFound; an account-driven enrollment whose device checked in but did
+// not finish (StateCheckedIn) can, so that the device can install again. It
+// changes nothing but expiry.
 func (s *Service) LookupAccount(ctx context.Context, userIdentifier string) (*Enrollment, error) {
 	if err := checkInput("user identifier", userIdentifier); err != nil {
 		return nil, err
@@ -379,7 +381,7 @@ func (s *Service) LookupAccount(ctx context.Context, userIdentifier string) (*En
 		return nil, fmt.Errorf("enroll: lookup account: %w", ErrUnknownUser)
 	}
 	list, err := s.store.List(ctx, ListOptions{UserID: uid, States: []State{
-		StateInvited, StateAuthenticated, StatePasscodeVerified, StateConsented, StateTokenIssued,
+		StateInvited, StateAuthenticated, StatePasscodeVerified, StateConsented, StateTokenIssued, StateCheckedIn,
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("enroll: lookup account: %w", err)
@@ -387,6 +389,9 @@ func (s *Service) LookupAccount(ctx context.Context, userIdentifier string) (*En
 	now := s.clock.Now()
 	for i := len(list) - 1; i >= 0; i-- { // newest first
 		e := list[i]
+		if e.State == StateCheckedIn && e.Flow != FlowAccountDriven {
+			continue // a profile-based device re-installs from its invitation
+		}
 		if e.ExpiresAt.IsZero() || now.Before(e.ExpiresAt) {
 			return e, nil
 		}
@@ -401,10 +406,11 @@ func (s *Service) LookupAccount(ctx context.Context, userIdentifier string) (*En
 // records the device's ownership: Invited → Authenticated.
 //
 // In a later unfinished state (see [State.Restartable]) it signs the same
-// user in again, for a browser or web view that lost the portal session:
-// a self-transition that keeps all progress (the passcode state and its
-// attempt counter, the information screen, consent, an issued download
-// link or access token) and is recorded in the audit trail. The ownership
+// user in again, for a browser or web view that lost the portal session or
+// a device that installs again after an interruption: a self-transition
+// that keeps all progress (the passcode state and its attempt counter, the
+// information screen, consent, an issued download link or access token, a
+// device that checked in) and is recorded in the audit trail. The ownership
 // chosen at the first sign-in cannot change; a different o gives
 // ErrInvalidInput. Locked and finished enrollments are refused with a
 // *TransitionError.
@@ -553,6 +559,13 @@ func (s *Service) AcceptTerms(ctx context.Context, m Meta, id string, c Consent)
 // ProfileIssued) replaces the earlier link. The link is valid for
 // Config.DownloadTTL (8 minutes by default); the device then has
 // Config.CompletionTTL to check in.
+//
+// In CheckedIn (the device sent Authenticate but not TokenUpdate: it was
+// interrupted and installs again) it moves the enrollment back to
+// ProfileIssued and forgets the earlier identity: the challenge, the
+// certificate and the device's EnrollmentID, which are refused from then
+// on. An account-driven enrollment gets a *TransitionError: it re-installs
+// with a new access token.
 func (s *Service) IssueDownloadLink(ctx context.Context, m Meta, id string) (*DownloadLink, error) {
 	token, err := s.newToken()
 	if err != nil {
@@ -560,6 +573,9 @@ func (s *Service) IssueDownloadLink(ctx context.Context, m Meta, id string) (*Do
 	}
 	var exp time.Time
 	e, err := s.run(ctx, m, "issue download link", id, EventIssueProfile, func(st *step) error {
+		if err := reinstall(st, FlowProfile, EventIssueProfile); err != nil {
+			return err
+		}
 		exp = st.now.Add(s.cfg.DownloadTTL)
 		st.e.Flow = FlowProfile
 		st.e.DownloadHash = hashToken(token)
@@ -580,7 +596,7 @@ func (s *Service) IssueDownloadLink(ctx context.Context, m Meta, id string) (*Do
 // used. A used link gives ErrLinkUsed, a late one ErrLinkExpired, an unknown
 // one ErrNotFound.
 func (s *Service) DownloadProfile(ctx context.Context, m Meta, token string) (*Profile, error) {
-	return s.serveProfile(ctx, m, "download profile", IndexDownload, EventDownloadProfile, token, func(st *step) error {
+	p, err := s.serveProfile(ctx, m, "download profile", IndexDownload, EventDownloadProfile, token, func(st *step) error {
 		switch {
 		case st.e.DownloadUsed:
 			return ErrLinkUsed
@@ -590,12 +606,24 @@ func (s *Service) DownloadProfile(ctx context.Context, m Meta, token string) (*P
 		st.e.DownloadUsed = true
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "enroll: profile downloaded", "enrollment", p.Enrollment.ID)
+	return p, nil
 }
 
 // IssueAccessToken ends the portal steps of account-driven enrollment:
 // Consented → TokenIssued, returning the access token the device presents
 // as a bearer token from then on. Issuing again (in TokenIssued) replaces
 // the earlier token.
+//
+// In CheckedIn (the device sent Authenticate but not TokenUpdate: it was
+// interrupted and installs again) it moves the enrollment back to
+// TokenIssued and forgets the earlier identity: the access token, the
+// challenge, the certificate and the device's EnrollmentID, which are
+// refused from then on. A profile-based enrollment gets a
+// *TransitionError: it re-installs with a new download link.
 func (s *Service) IssueAccessToken(ctx context.Context, m Meta, id string) (*AccessToken, error) {
 	token, err := s.newToken()
 	if err != nil {
@@ -607,6 +635,9 @@ func (s *Service) IssueAccessToken(ctx context.Context, m Meta, id string) (*Acc
 			// belongs in Automated Device Enrollment.
 			return ErrCorporateRefused
 		}
+		if err := reinstall(st, FlowAccountDriven, EventIssueToken); err != nil {
+			return err
+		}
 		st.e.Flow = FlowAccountDriven
 		st.e.AccessTokenHash = hashToken(token)
 		st.e.ExpiresAt = st.now.Add(s.cfg.CompletionTTL)
@@ -616,6 +647,7 @@ func (s *Service) IssueAccessToken(ctx context.Context, m Meta, id string) (*Acc
 	if err != nil {
 		return nil, err
 	}
+	s.log.InfoContext(ctx, "enroll: access token issued", "enrollment", e.ID)
 	return &AccessToken{Token: token, Enrollment: e}, nil
 }
 
@@ -647,6 +679,11 @@ func (s *Service) serveProfile(ctx context.Context, m Meta, op string, i Index, 
 				return err
 			}
 		}
+		// The new profile carries a fresh identity challenge; the
+		// certificate issued for an earlier one no longer checks in.
+		if forgetIdentity(st.e) {
+			st.audit.Detail = "a new profile replaces the identity of an earlier one"
+		}
 		var err error
 		data, err = s.buildProfile(ctx, st.e)
 		if err != nil {
@@ -659,6 +696,33 @@ func (s *Service) serveProfile(ctx context.Context, m Meta, op string, i Index, 
 		return nil, err
 	}
 	return &Profile{Data: data, ContentType: ProfileContentType, Enrollment: e}, nil
+}
+
+// reinstall prepares step st, which issues a download link or an access
+// token for flow with event ev, for an enrollment whose device checked in
+// but did not finish: the enrollment must have been issued for the same
+// flow (a *TransitionError otherwise), and the identity of the earlier
+// installation is forgotten. In other states it does nothing.
+func reinstall(st *step, flow Flow, ev Event) error {
+	if st.e.State != StateCheckedIn {
+		return nil
+	}
+	if st.e.Flow != flow {
+		return &TransitionError{From: st.e.State, Event: ev}
+	}
+	forgetIdentity(st.e)
+	st.audit.Detail = "installing again after an interrupted enrollment; the earlier identity is forgotten"
+	return nil
+}
+
+// forgetIdentity clears the identity of the device's earlier installation
+// from e: its identity challenge, certificate and EnrollmentID. It reports
+// whether a certificate or device was forgotten.
+func forgetIdentity(e *Enrollment) bool {
+	had := e.CertificateHash != "" || e.DeviceID != ""
+	e.ChallengeHash, e.ChallengeExpiresAt, e.ChallengeUsed = "", time.Time{}, false
+	e.CertificateHash, e.DeviceID = "", ""
+	return had
 }
 
 // Revoke revokes an enrollment in any state but the terminal ones (a locked

@@ -33,7 +33,11 @@ const (
 	// (account-driven flow); the device's first check-in is next.
 	StateTokenIssued State = "token-issued"
 	// StateCheckedIn: the device sent Authenticate; its EnrollmentID is
-	// recorded and TokenUpdate is next.
+	// recorded and TokenUpdate is next. A device that was interrupted here
+	// (a crash, a lost response) installs again from scratch: the user signs
+	// in again and a new download link or access token moves the
+	// enrollment back to StateProfileIssued or StateTokenIssued, with the
+	// earlier identity forgotten (see [State.Restartable]).
 	StateCheckedIn State = "checked-in"
 	// StateEnrolled: the device sent TokenUpdate and can be managed.
 	StateEnrolled State = "enrolled"
@@ -74,12 +78,22 @@ func (s State) Terminal() bool {
 
 // Restartable reports whether the invited user may sign in again in s
 // ([EventAuthenticate] as a self-transition): the enrollment is past
-// sign-in but unfinished, so a user who lost the portal session can carry
-// on where they were. Every bit of progress is kept, the passcode attempt
-// counter included.
+// sign-in but not enrolled, so a user who lost the portal session, or whose
+// device was interrupted while installing, can carry on. Every bit of
+// progress is kept, the passcode attempt counter included.
+//
+// A device that re-installs from scratch gets a new profile: in
+// StateProfileIssued and StateTokenIssued a new profile carries a fresh
+// identity challenge and makes the enrollment forget the certificate of the
+// earlier one; in StateCheckedIn a new download link ([EventIssueProfile])
+// or access token ([EventIssueToken]) moves the enrollment back to
+// StateProfileIssued or StateTokenIssued and forgets the earlier identity
+// (challenge, certificate and the device's EnrollmentID) at once. A
+// re-installed device checks in with a new EnrollmentID and a new
+// certificate; the old ones are refused from then on.
 func (s State) Restartable() bool {
 	switch s {
-	case StateAuthenticated, StatePasscodeVerified, StateConsented, StateProfileIssued, StateTokenIssued:
+	case StateAuthenticated, StatePasscodeVerified, StateConsented, StateProfileIssued, StateTokenIssued, StateCheckedIn:
 		return true
 	}
 	return false
@@ -122,13 +136,17 @@ const (
 	// EventConsent: the terms were accepted.
 	EventConsent Event = "consent"
 	// EventIssueProfile: a profile download link was issued (a new link
-	// replaces an earlier one).
+	// replaces an earlier one). From StateCheckedIn it starts a
+	// re-installation: back to StateProfileIssued, the earlier identity
+	// forgotten.
 	EventIssueProfile Event = "issue-profile"
 	// EventDownloadProfile: the profile was downloaded with the link; the
 	// link is used up.
 	EventDownloadProfile Event = "download-profile"
 	// EventIssueToken: an account-driven access token was issued (a new
-	// token replaces an earlier one).
+	// token replaces an earlier one). From StateCheckedIn it starts a
+	// re-installation: back to StateTokenIssued, the earlier identity
+	// forgotten.
 	EventIssueToken Event = "issue-token"
 	// EventFetchProfile: the device fetched its profile with the access
 	// token.
@@ -200,6 +218,10 @@ var transitions = func() []Transition {
 		{StateProfileIssued, EventCheckIn, StateCheckedIn},
 		{StateTokenIssued, EventCheckIn, StateCheckedIn},
 		{StateCheckedIn, EventCheckIn, StateCheckedIn},
+
+		// A device interrupted after Authenticate installs again.
+		{StateCheckedIn, EventIssueProfile, StateProfileIssued},
+		{StateCheckedIn, EventIssueToken, StateTokenIssued},
 
 		{StateCheckedIn, EventTokenUpdate, StateEnrolled},
 		{StateEnrolled, EventTokenUpdate, StateEnrolled},

@@ -25,6 +25,11 @@ func TestTransitionTable(t *testing.T) {
 		{enroll.StateConsented, enroll.EventAuthenticate}:        enroll.StateConsented,
 		{enroll.StateProfileIssued, enroll.EventAuthenticate}:    enroll.StateProfileIssued,
 		{enroll.StateTokenIssued, enroll.EventAuthenticate}:      enroll.StateTokenIssued,
+		{enroll.StateCheckedIn, enroll.EventAuthenticate}:        enroll.StateCheckedIn,
+		// A device interrupted after Authenticate installs again from a
+		// new link or token.
+		{enroll.StateCheckedIn, enroll.EventIssueProfile}: enroll.StateProfileIssued,
+		{enroll.StateCheckedIn, enroll.EventIssueToken}:   enroll.StateTokenIssued,
 
 		{enroll.StateAuthenticated, enroll.EventPasscodeRejected}: enroll.StateAuthenticated,
 		{enroll.StateAuthenticated, enroll.EventLock}:             enroll.StateLocked,
@@ -124,7 +129,7 @@ func TestTransitionErrorMatchesState(t *testing.T) {
 
 func TestStates(t *testing.T) {
 	terminal := []enroll.State{enroll.StateRemoved, enroll.StateExpired, enroll.StateRevoked, enroll.StateLocked}
-	restartable := []enroll.State{enroll.StateAuthenticated, enroll.StatePasscodeVerified, enroll.StateConsented, enroll.StateProfileIssued, enroll.StateTokenIssued}
+	restartable := []enroll.State{enroll.StateAuthenticated, enroll.StatePasscodeVerified, enroll.StateConsented, enroll.StateProfileIssued, enroll.StateTokenIssued, enroll.StateCheckedIn}
 	for _, s := range enroll.States() {
 		if !s.Valid() {
 			t.Errorf("%q not Valid", s)

@@ -9,7 +9,8 @@
 // copies in and out, ErrNotFound, ErrExists, the compare-and-swap of Update
 // under concurrency (exactly one of many racing writers wins, and a
 // read-modify-write loop loses no update), index look-ups, list filters and
-// order, the audit trail, and time precision.
+// order, the audit trail, and time precision; and for a Store that is an
+// enroll.FailureStore, the sign-in throttle's counts (exact under racing).
 package enrolltest
 
 import (
@@ -54,6 +55,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentReadModifyWrite", testConcurrentRMW},
 		{"List", testList},
 		{"Audit", testAudit},
+		{"Failures", testFailures},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package enrolltest
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -124,4 +125,41 @@ func testFailures(t *testing.T, s enroll.Store) {
 func normFailures(f enroll.Failures) enroll.Failures {
 	f.Last = normTime(f.Last)
 	return f
+}
+
+// RaceWrongPasswords calls signIn(i) for i in [0, n) from n goroutines at
+// once, each signing in to one enrollment with a wrong password (through
+// one Service or several sharing a store, all with the default
+// enroll.ThrottleConfig and a clock that does not move), and checks that
+// the throttle held: exactly enroll.DefaultInvitationFailures attempts had
+// their credentials checked (and refused), every other one was refused as
+// throttled. n must be more than that. It exists so that a host running
+// several replicas can prove its store keeps the count exact.
+func RaceWrongPasswords(t testing.TB, n int, signIn func(i int) error) {
+	t.Helper()
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		checked   int
+		throttled int
+	)
+	for i := range n {
+		wg.Go(func() {
+			err := signIn(i)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, enroll.ErrThrottled):
+				throttled++
+			case errors.Is(err, enroll.ErrBadCredentials):
+				checked++
+			default:
+				t.Errorf("unexpected outcome of a wrong password: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if want := enroll.DefaultInvitationFailures; checked != want || throttled != n-want {
+		t.Fatalf("%d wrong passwords checked and %d throttled; want %d and %d", checked, throttled, want, n-want)
+	}
 }

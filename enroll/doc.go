@@ -20,6 +20,9 @@
 // argon2id hashes by package passcode. A user who lost the portal session
 // signs in again ([Service.Authenticate] in a [State.Restartable] state) and
 // carries on with all progress kept, the passcode attempt counter included.
+// Corporate password guesses are throttled per enrollment and per client
+// address with a doubling back-off whose counts live in the store
+// ([ThrottleConfig], [FailureStore]), so replicas share them.
 //
 // The host supplies small interfaces: [Authenticator] (corporate
 // credentials), [Directory] (Managed Apple IDs), [Notifier] (delivery of the

@@ -33,6 +33,7 @@ import (
 
 	"github.com/enrollkit/enrollkit/devicesim"
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/enroll/enrolltest"
 	"github.com/enrollkit/enrollkit/internal/testenv"
 )
 
@@ -771,6 +772,14 @@ func TestAdminAPIErrors(t *testing.T) {
 		t.Fatalf("invite: %d", code)
 	}
 	unknown := "0123456789abcdef0123456789abcdef"
+	// An enrollment that is enrolled but whose device has no MDM record
+	// (any more): what Enqueue meets when the device checks out between
+	// the look-up and the enqueue.
+	orphan := enrolltest.Sample("fedcba9876543210fedcba9876543210")
+	orphan.State, orphan.DeviceID, orphan.ExpiresAt = enroll.StateEnrolled, "ORPHANED-DEVICE", time.Time{}
+	if err := ts.st.stores.enroll.Create(t.Context(), orphan); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name, method, path, body string
 		want                     int
@@ -783,6 +792,8 @@ func TestAdminAPIErrors(t *testing.T) {
 		{"get unknown enrollment, odd id", "GET", "/enrollments/%27%3B--", "", http.StatusNotFound, "enrollment not found"},
 		{"command before check-in", "POST", "/enrollments/" + inv.EnrollmentID + "/commands", `{"request_type":"DeviceInformation"}`, http.StatusConflict,
 			"enrollment is invited: it has no managed device to take commands"},
+		{"command for a device without MDM record", "POST", "/enrollments/" + orphan.ID + "/commands", `{"request_type":"DeviceInformation"}`, http.StatusConflict,
+			"the enrollment has no managed device to take commands"},
 		{"command without type", "POST", "/enrollments/" + inv.EnrollmentID + "/commands", `{}`, http.StatusBadRequest, "request_type is required"},
 		{"command for unknown enrollment", "POST", "/enrollments/" + unknown + "/commands", `{"request_type":"DeviceInformation"}`, http.StatusNotFound, "enrollment not found"},
 		{"result for unknown enrollment", "GET", "/enrollments/" + unknown + "/commands/NOPE", "", http.StatusNotFound, "enrollment not found"},
@@ -806,7 +817,7 @@ func TestAdminAPIErrors(t *testing.T) {
 		t.Errorf("the refusals were not logged:\n%s", ts.log.String())
 	}
 	var list []enrollmentOut
-	ts.admin(t, "GET", "/enrollments", nil, &list)
+	ts.admin(t, "GET", "/enrollments?state=invited", nil, &list)
 	if len(list) != 1 || list[0].State != enroll.StateInvited {
 		t.Fatalf("bad requests changed the enrollments: %+v", list)
 	}

@@ -20,6 +20,9 @@
 // argon2id hashes by package passcode. A user who lost the portal session
 // signs in again ([Service.Authenticate] in a [State.Restartable] state) and
 // carries on with all progress kept, the passcode attempt counter included.
+// Corporate password guesses are throttled per enrollment and per client
+// address with a doubling back-off whose counts live in the store
+// ([ThrottleConfig], [FailureStore]), so replicas share them.
 //
 // A device that was interrupted before it finished (a crash of the server
 // or the device, a lost response, anywhere from the download to a

@@ -3,6 +3,7 @@ package enroll
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Errors returned by this package. Match them with errors.Is; the typed
@@ -47,6 +48,11 @@ var (
 	// or the user who signed in is not the invited user. Authenticators
 	// return it (possibly wrapped) for wrong credentials.
 	ErrBadCredentials = errors.New("enroll: wrong username or password")
+
+	// ErrThrottled means too many sign-ins failed recently, for the
+	// enrollment or from the client's address: the credentials were not
+	// checked. A *ThrottleError says when to try again.
+	ErrThrottled = errors.New("enroll: too many failed sign-ins; try again later")
 
 	// ErrCorporateRefused means the user chose corporate ownership and the
 	// host's CorporatePolicy refuses corporate devices.
@@ -151,6 +157,22 @@ func (e *PasscodeError) Unwrap() []error {
 	}
 	return []error{ErrWrongPasscode}
 }
+
+// ThrottleError refuses a sign-in while the throttle holds it back (see
+// ThrottleConfig). It matches ErrThrottled.
+type ThrottleError struct {
+	// RetryAfter is how long from now the next attempt will be admitted,
+	// at least one second.
+	RetryAfter time.Duration
+}
+
+// Error implements the error interface.
+func (e *ThrottleError) Error() string {
+	return fmt.Sprintf("enroll: too many failed sign-ins; try again in %s", e.RetryAfter)
+}
+
+// Unwrap returns ErrThrottled.
+func (e *ThrottleError) Unwrap() error { return ErrThrottled }
 
 // invalid returns an error matching ErrInvalidInput that names what is wrong.
 func invalid(format string, args ...any) error {

@@ -117,7 +117,8 @@ type PortalConfig struct {
 // site to the download step (the one GET that changes an enrollment: it
 // issues a new link), 404 unknown link, 405 HEAD on the routes that issue or
 // spend a download link, 409 conflicting change, 410 expired or used link,
-// 423 locked, 500 otherwise.
+// 423 locked, 429 sign-in throttled (with Retry-After; the credentials
+// were not checked), 500 otherwise.
 // Every page is rendered with a friendly message; errors are in an element
 // with role="alert".
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -181,6 +182,8 @@ func describeError(err error) (status int, heading, detail string) {
 		return http.StatusLocked, "Enrollment locked", "Too many wrong passcodes were entered. Ask your IT department for a new invitation."
 	case errors.Is(err, ErrWrongPasscode):
 		return http.StatusUnauthorized, "Wrong passcode", "That passcode is not right."
+	case errors.Is(err, ErrThrottled):
+		return http.StatusTooManyRequests, "Too many attempts", "Too many sign-in attempts failed. For your security, wait a few minutes and try again."
 	case errors.Is(err, ErrBadCredentials):
 		return http.StatusUnauthorized, "Sign-in failed", "The username or password is not right."
 	case errors.Is(err, ErrCorporateRefused):
@@ -384,6 +387,14 @@ func (p *Portal) postSignIn(w http.ResponseWriter, r *http.Request, s *stepReque
 	}
 	e, err := p.svc.Authenticate(r.Context(), p.meta(r), s.e.ID, username, password, ownership)
 	if err != nil {
+		var te *ThrottleError
+		if errors.As(err, &te) {
+			// The credentials were not checked: say when to come back.
+			w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter/time.Second)))
+			p.again(w, r, http.StatusTooManyRequests, "signin", d,
+				"Too many sign-in attempts failed. For your security, try again in "+waitText(te.RetryAfter)+".")
+			return
+		}
 		status, _, detail := describeError(err)
 		if status == http.StatusInternalServerError || errors.Is(err, ErrInvalidTransition) {
 			p.fail(w, r, err)
@@ -620,6 +631,21 @@ func writeProfile(w http.ResponseWriter, prof *Profile) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Length", fmt.Sprint(len(prof.Data)))
 	_, _ = w.Write(prof.Data)
+}
+
+// waitText formats a throttle's wait for page text: seconds under a
+// minute, else minutes rounded up.
+func waitText(d time.Duration) string {
+	if d <= time.Second {
+		return "1 second"
+	}
+	if d < time.Minute {
+		return fmt.Sprintf("%d seconds", int((d+time.Second-1)/time.Second))
+	}
+	if m := int((d + time.Minute - 1) / time.Minute); m > 1 {
+		return fmt.Sprintf("%d minutes", m)
+	}
+	return "1 minute"
 }
 
 // humanDuration formats d in whole minutes (at least one) for page text.

@@ -66,8 +66,8 @@ func (d *portalDevice) checkinRaw(t *testing.T, msg map[string]any, bearer strin
 // TestSecurityLogsCarryNoSecrets runs both flows end to end, with their
 // unhappy paths, while every component logs at Debug into one buffer, and
 // then looks for every secret used on the way: invitation token, passcode,
-// corporate password, session cookie, download link, access token, SCEP
-// challenge, push magic and device token.
+// corporate password (right and wrong ones), session cookie, download
+// link, access token, SCEP challenge, push magic and device token.
 func TestSecurityLogsCarryNoSecrets(t *testing.T) {
 	var buf syncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -160,14 +160,30 @@ func TestSecurityLogsCarryNoSecrets(t *testing.T) {
 		t.Fatalf("BaseURL with a revoked token: %d, want 401", resp.StatusCode)
 	}
 
+	// Wrong passwords until the throttle locks the invitation out: the
+	// failures and the lock-out are logged, the passwords are not.
+	inv3 := h.invite()
+	add(inv3.Token, inv3.Passcode, strings.ReplaceAll(inv3.Passcode, "-", ""))
+	b3 := h.browser()
+	p3 := b3.get(inv3.URL)
+	for i := range 6 {
+		pw := fmt.Sprintf("Wr0ng-Passw0rd-%d", i)
+		add(pw)
+		p3 = b3.submit(p3, map[string]string{"username": testUsername, "password": pw, "ownership": "employee"})
+	}
+	portalWantStatus(t, p3, http.StatusTooManyRequests)
+
 	out := buf.String()
 	for _, want := range []string{"level=DEBUG", "level=INFO", "level=WARN"} {
 		if !strings.Contains(out, want) {
 			t.Logf("no %s line was logged", want)
 		}
 	}
-	if !strings.Contains(out, "tampered portal session cookie") || !strings.Contains(out, "mdm: check-in") {
-		t.Fatalf("the flows were not logged:\n%s", out)
+	for _, want := range []string{"tampered portal session cookie", "mdm: check-in", "enroll: wrong passcode",
+		"enroll: sign-in failed", "enroll: sign-ins to an enrollment locked out"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the flows were not logged (no %q):\n%s", want, out)
+		}
 	}
 	for _, s := range secrets {
 		if len(s) < 6 {

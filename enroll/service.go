@@ -128,6 +128,10 @@ type Config struct {
 	// is DefaultPasscodeAttempts.
 	Passcodes passcode.Policy
 
+	// Throttle limits corporate password guesses at sign-in; its zero
+	// value is the documented defaults.
+	Throttle ThrottleConfig
+
 	// InvitationTTL, DownloadTTL and CompletionTTL override the defaults
 	// of the same names when positive.
 	InvitationTTL time.Duration
@@ -168,6 +172,7 @@ type Service struct {
 	log       *slog.Logger
 	rand      io.Reader
 	passcodes passcode.Policy
+	throttle  *throttle
 }
 
 // New returns a Service storing enrollments in store. It fails if a
@@ -221,6 +226,10 @@ func New(store Store, cfg Config) (*Service, error) {
 		s.passcodes.MaxAttempts = DefaultPasscodeAttempts
 	}
 	s.passcodes.TTL = -1 // the enrollment's ExpiresAt governs
+	var err error
+	if s.throttle, err = newThrottle(store, cfg.Throttle, s.clock, s.log); err != nil {
+		return nil, err
+	}
 	if sc, ok := cfg.Identity.(*SCEPChallenges); ok && (sc.Store == nil || sc.Clock == nil) {
 		c := *sc
 		if c.Store == nil {
@@ -419,7 +428,10 @@ func (s *Service) LookupAccount(ctx context.Context, userIdentifier string) (*En
 // so does an Authenticator's ErrUnknownUser or ErrNotFound: an unknown
 // username and a wrong password look the same to the caller;
 // corporate ownership under CorporateRefuse gives ErrCorporateRefused.
-// Errors change nothing.
+// Sign-ins are throttled (see ThrottleConfig): after too many failures,
+// on the enrollment or from m.ClientIP, attempts are refused with a
+// *ThrottleError (ErrThrottled) without checking the credentials. Errors
+// change nothing but the throttle's counts.
 func (s *Service) Authenticate(ctx context.Context, m Meta, id, username, password string, o Ownership) (*Enrollment, error) {
 	if err := checkInput("username", username); err != nil {
 		return nil, err
@@ -430,12 +442,16 @@ func (s *Service) Authenticate(ctx context.Context, m Meta, id, username, passwo
 	if !o.Valid() {
 		return nil, invalid("ownership %q is neither %q nor %q", o, OwnershipEmployee, OwnershipCorporate)
 	}
+	if o == OwnershipCorporate && s.cfg.Corporate != CorporateDeviceEnrollment {
+		return nil, fmt.Errorf("enroll: authenticate: %w", ErrCorporateRefused)
+	}
+	attempt, err := s.throttle.admit(ctx, m, id)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: authenticate: %w", err)
+	}
 	restart := false
 	e, err := s.run(ctx, m, "authenticate", id, EventAuthenticate, func(st *step) error {
 		restart = false
-		if o == OwnershipCorporate && s.cfg.Corporate != CorporateDeviceEnrollment {
-			return ErrCorporateRefused
-		}
 		u, err := s.cfg.Authenticator.Authenticate(ctx, username, password)
 		if err != nil {
 			return credentialsError(err)
@@ -455,6 +471,7 @@ func (s *Service) Authenticate(ctx context.Context, m Meta, id, username, passwo
 		st.commit(EventAuthenticate)
 		return nil
 	})
+	s.throttle.settle(ctx, attempt, err)
 	if err != nil {
 		return nil, err
 	}
@@ -486,7 +503,7 @@ func (s *Service) SubmitPasscode(ctx context.Context, m Meta, id, code string) (
 	if len(code) > maxInputLen {
 		return nil, invalid("passcode longer than %d bytes", maxInputLen)
 	}
-	return s.run(ctx, m, "submit passcode", id, EventPasscodeAccepted, func(st *step) error {
+	e, err := s.run(ctx, m, "submit passcode", id, EventPasscodeAccepted, func(st *step) error {
 		next, err := s.passcodes.Check(st.e.Passcode, code, st.now)
 		var mm *passcode.MismatchError
 		switch {
@@ -512,6 +529,8 @@ func (s *Service) SubmitPasscode(ctx context.Context, m Meta, id, code string) (
 		}
 		return err
 	})
+	s.logPasscode(ctx, m, id, err)
+	return e, err
 }
 
 // AcknowledgeInfo records that the information screen was shown and

@@ -20,7 +20,8 @@ var expiringStates = func() []State {
 // Sweep expires every unfinished enrollment past its expiry and returns how
 // many it expired. Enrollments also expire lazily when a step touches them;
 // Sweep lets the host clean up those nobody touches (call it every few
-// minutes). It is safe to run on several replicas at once: each enrollment
+// minutes); it also forgets sign-in failures older than the throttle's
+// window. It is safe to run on several replicas at once: each enrollment
 // is expired once. An enrollment that cannot be expired does not stop the
 // sweep; the errors are joined in the result.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
@@ -47,6 +48,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	}
 	if n > 0 {
 		s.log.InfoContext(ctx, "enroll: sweep expired enrollments", "count", n)
+	}
+	if err := s.throttle.prune(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return n, fmt.Errorf("enroll: sweep: %w", err)

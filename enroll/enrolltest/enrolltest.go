@@ -10,7 +10,9 @@
 // under concurrency (exactly one of many racing writers wins, and a
 // read-modify-write loop loses no update), index look-ups, list filters and
 // order, the audit trail, time precision, and that a device id belongs to at
-// most one live enrollment (also between racing writers).
+// most one live enrollment (also between racing writers); and for a Store
+// that is an enroll.FailureStore, the sign-in throttle's counts (exact under
+// racing).
 package enrolltest
 
 import (
@@ -55,6 +57,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentReadModifyWrite", testConcurrentRMW},
 		{"List", testList},
 		{"Audit", testAudit},
+		{"Failures", testFailures},
 	}
 	tests = append(tests, deviceTests...)
 	for _, tt := range tests {

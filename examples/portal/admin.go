@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -28,6 +29,12 @@ const maxAdminBody = 64 << 10
 //	POST /admin/enrollments/{id}/commands        {"request_type":"DeviceInformation","fields":{…}} → queued
 //	GET  /admin/enrollments/{id}/commands/{uuid} → the device's result
 //	POST /admin/enrollments/{id}/revoke          {"reason":"…"}
+//
+// Errors are JSON {"error":"…"} with a status and a fixed message; what went
+// wrong inside is logged, never sent. A command for an enrollment whose
+// device is not managed (no check-in yet, checked out, revoked, …) is
+// refused with 409 Conflict: the enrollment exists, its state is what
+// forbids the command.
 func (st *stack) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /invitations", st.adminInvite)
@@ -75,12 +82,12 @@ func (st *stack) adminInvite(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		User string `json:"user"`
 	}
-	if !decodeJSON(w, r, &req) {
+	if !st.decodeJSON(w, r, &req) {
 		return
 	}
 	u, ok := st.users.lookup(req.User)
 	if !ok {
-		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("no user %q", req.User))
+		writeJSONError(w, http.StatusNotFound, "unknown user")
 		return
 	}
 	inv, err := st.enroll.CreateInvitation(r.Context(), st.adminMeta(r), u.user())
@@ -138,7 +145,7 @@ func (st *stack) adminEnqueue(w http.ResponseWriter, r *http.Request) {
 		RequestType string         `json:"request_type"`
 		Fields      map[string]any `json:"fields"`
 	}
-	if !decodeJSON(w, r, &req) {
+	if !st.decodeJSON(w, r, &req) {
 		return
 	}
 	if req.RequestType == "" {
@@ -150,8 +157,8 @@ func (st *stack) adminEnqueue(w http.ResponseWriter, r *http.Request) {
 		st.writeEnrollError(w, r, err)
 		return
 	}
-	if e.DeviceID == "" {
-		writeJSONError(w, http.StatusConflict, fmt.Sprintf("enrollment is %s: no device has checked in yet", e.State))
+	if e.DeviceID == "" || (e.State != enroll.StateCheckedIn && e.State != enroll.StateEnrolled) {
+		writeJSONError(w, http.StatusConflict, fmt.Sprintf("enrollment is %s: it has no managed device to take commands", e.State))
 		return
 	}
 	payload := map[string]any{}
@@ -161,7 +168,7 @@ func (st *stack) adminEnqueue(w http.ResponseWriter, r *http.Request) {
 	payload["RequestType"] = req.RequestType
 	cmd, err := mdm.NewCommand(newUUID(), payload)
 	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, err.Error())
+		st.refuse(w, r, http.StatusBadRequest, "request_type and fields do not make a valid command", err)
 		return
 	}
 	pushes, err := st.mdm.Enqueue(r.Context(), cmd, mdm.EnrollmentID(e.DeviceID))
@@ -172,10 +179,18 @@ func (st *stack) adminEnqueue(w http.ResponseWriter, r *http.Request) {
 		// device still gets it at its next check-in.
 		st.logger.WarnContext(r.Context(), "admin API: command queued, push failed", "enrollment", e.ID, "err", err)
 	case errors.As(err, &pe):
-		writeJSONError(w, http.StatusForbidden, err.Error())
+		st.refuse(w, r, http.StatusForbidden, pe.RequestType+" is not allowed for this enrollment", err)
+		return
+	case errors.Is(err, mdm.ErrNotFound):
+		// The device checked out (or its record is gone) since the
+		// enrollment was read.
+		st.refuse(w, r, http.StatusConflict, "the enrollment has no managed device to take commands", err)
+		return
+	case errors.Is(err, mdm.ErrCommandExists):
+		st.refuse(w, r, http.StatusConflict, "a command with this UUID is already queued", err)
 		return
 	case err != nil:
-		writeJSONError(w, mdm.StatusCode(err), err.Error())
+		st.refuse(w, r, http.StatusInternalServerError, "internal error", err)
 		return
 	}
 	type pushOut struct {
@@ -190,7 +205,11 @@ func (st *stack) adminEnqueue(w http.ResponseWriter, r *http.Request) {
 	for _, p := range pushes {
 		po := pushOut{ID: p.ID}
 		if p.Err != nil {
-			po.Error = p.Err.Error()
+			po.Error = "push failed"
+			if errors.Is(p.Err, mdm.ErrPushTokenDead) {
+				po.Error = "the device's push token is no longer valid"
+			}
+			st.logger.WarnContext(r.Context(), "admin API: push failed", "enrollment", e.ID, "err", p.Err)
 		}
 		out.Pushes = append(out.Pushes, po)
 	}
@@ -209,12 +228,12 @@ func (st *stack) adminResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		writeJSONError(w, mdm.StatusCode(err), err.Error())
+		st.refuse(w, r, http.StatusInternalServerError, "internal error", err)
 		return
 	}
 	var body map[string]any
 	if _, err := plist.Unmarshal(res.Raw, &body); err != nil {
-		writeJSONError(w, http.StatusInternalServerError, err.Error())
+		st.refuse(w, r, http.StatusInternalServerError, "internal error", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -228,7 +247,7 @@ func (st *stack) adminRevoke(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Reason string `json:"reason"`
 	}
-	if r.ContentLength != 0 && !decodeJSON(w, r, &req) {
+	if r.ContentLength != 0 && !st.decodeJSON(w, r, &req) {
 		return
 	}
 	e, err := st.enroll.Revoke(r.Context(), st.adminMeta(r), r.PathValue("id"), req.Reason)
@@ -243,27 +262,48 @@ func (st *stack) adminMeta(r *http.Request) enroll.Meta {
 	return enroll.Meta{ClientIP: clientIP(r), UserAgent: r.UserAgent(), Actor: "admin"}
 }
 
-// writeEnrollError maps enroll's errors to statuses for the admin API.
+// writeEnrollError maps enroll's errors to statuses and fixed messages for
+// the admin API.
 func (st *stack) writeEnrollError(w http.ResponseWriter, r *http.Request, err error) {
 	var te *enroll.TransitionError
 	switch {
 	case errors.Is(err, enroll.ErrNotFound):
-		writeJSONError(w, http.StatusNotFound, err.Error())
+		st.refuse(w, r, http.StatusNotFound, "enrollment not found", err)
 	case errors.Is(err, enroll.ErrUnknownUser):
-		writeJSONError(w, http.StatusNotFound, err.Error())
+		st.refuse(w, r, http.StatusNotFound, "unknown user", err)
+	case errors.Is(err, enroll.ErrInvalidInput):
+		st.refuse(w, r, http.StatusBadRequest, "invalid request", err)
 	case errors.As(err, &te):
-		writeJSONError(w, http.StatusConflict, err.Error())
+		st.refuse(w, r, http.StatusConflict, fmt.Sprintf("not allowed while the enrollment is %s", te.From), err)
+	case errors.Is(err, enroll.ErrVersionConflict):
+		st.refuse(w, r, http.StatusConflict, "the enrollment changed meanwhile; try again", err)
 	default:
-		st.logger.ErrorContext(r.Context(), "admin API", "err", err)
-		writeJSONError(w, http.StatusInternalServerError, "internal error")
+		st.refuse(w, r, http.StatusInternalServerError, "internal error", err)
 	}
 }
 
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+// refuse answers an admin request with status and the fixed message msg,
+// and logs err, which may say more than a client should learn.
+func (st *stack) refuse(w http.ResponseWriter, r *http.Request, status int, msg string, err error) {
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	st.logger.Log(r.Context(), level, "admin API: request refused", "method", r.Method, "route", r.Pattern, "status", status, "err", err)
+	writeJSONError(w, status, msg)
+}
+
+// decodeJSON decodes the request body into v, or answers 400 and reports
+// false.
+func (st *stack) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeJSONError(w, http.StatusBadRequest, "bad JSON body: "+err.Error())
+		msg := "bad JSON body"
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			msg = "request body too large"
+		}
+		st.refuse(w, r, http.StatusBadRequest, msg, err)
 		return false
 	}
 	return true

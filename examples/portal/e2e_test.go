@@ -33,6 +33,7 @@ import (
 
 	"github.com/enrollkit/enrollkit/devicesim"
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/enroll/enrolltest"
 	"github.com/enrollkit/enrollkit/internal/testenv"
 )
 
@@ -83,8 +84,11 @@ type testServer struct {
 	client *http.Client // trusts the server's development CA
 	apns   *fakeAPNs
 	topic  string
-	out    *syncBuffer
-	served []atomic.Int64 // requests each replica served, with startReplicas
+	// notices is what the server shows on its terminal (invitations),
+	// log its log: they are kept apart because invitations hold secrets.
+	notices *syncBuffer
+	log     *syncBuffer
+	served  []atomic.Int64 // requests each replica served, with startReplicas
 }
 
 type syncBuffer struct {
@@ -160,7 +164,8 @@ func startReplicas(t *testing.T, n int, extra ...string) *testServer {
 	t.Helper()
 	ctx := t.Context()
 	work := t.TempDir()
-	ts := &testServer{apns: newFakeAPNs(t), topic: "com.apple.mgmt.External.5b3d4a5c-1e2f-4a6b-8c9d-0e1f2a3b4c5d", out: &syncBuffer{}}
+	ts := &testServer{apns: newFakeAPNs(t), topic: "com.apple.mgmt.External.5b3d4a5c-1e2f-4a6b-8c9d-0e1f2a3b4c5d",
+		notices: &syncBuffer{}, log: &syncBuffer{}}
 
 	caFile := filepath.Join(work, "apns-ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.apns.srv.Certificate().Raw}), 0o600); err != nil {
@@ -184,10 +189,10 @@ func startReplicas(t *testing.T, n int, extra ...string) *testServer {
 		// Replicas share the admin token, as they share everything else.
 		t.Setenv("ENROLLKIT_ADMIN_TOKEN", "replicas-share-this-admin-token")
 	}
-	logger := slog.New(slog.NewTextHandler(ts.out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(slog.NewTextHandler(ts.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	stacks := make([]*stack, n)
 	for i := range stacks {
-		if stacks[i], err = newStack(ctx, cfg, ts.out, logger.With("replica", i)); err != nil {
+		if stacks[i], err = newStack(ctx, cfg, ts.notices, logger.With("replica", i)); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(stacks[i].Close)
@@ -226,7 +231,7 @@ func startReplicas(t *testing.T, n int, extra ...string) *testServer {
 	t.Cleanup(func() {
 		srv.Close()
 		if t.Failed() {
-			t.Logf("server output:\n%s", ts.out.String())
+			t.Logf("server log:\n%s", ts.log.String())
 		}
 	})
 	ts.url = cfg.PublicURL
@@ -380,6 +385,13 @@ func exerciseMDM(t *testing.T, ts *testServer, d *devicesim.Device, id string) {
 	if e := ts.enrollment(t, id); e.State != enroll.StateRemoved {
 		t.Fatalf("after CheckOut the enrollment is %s, want %s", e.State, enroll.StateRemoved)
 	}
+	// A checked-out device takes no commands: a conflict with the
+	// enrollment's state, not a failure of the server.
+	code, body := ts.adminRaw(t, "POST", "/enrollments/"+id+"/commands", `{"request_type":"DeviceInformation"}`)
+	if code != http.StatusConflict {
+		t.Fatalf("command after CheckOut: status %d %s, want 409", code, body)
+	}
+	wantAdminError(t, body, "enrollment is removed: it has no managed device to take commands")
 }
 
 func TestProfileBasedEnrollmentEndToEnd(t *testing.T) {
@@ -394,11 +406,15 @@ func testProfileBased(t *testing.T, ts *testServer) {
 	if code := ts.admin(t, "POST", "/invitations", map[string]string{"user": "alice"}, &inv); code != http.StatusCreated {
 		t.Fatalf("invite: %d", code)
 	}
-	if !strings.Contains(ts.out.String(), inv.Passcode) {
-		t.Error("the development notifier did not print the invitation")
+	if !strings.Contains(ts.notices.String(), inv.Passcode) {
+		t.Error("the development notifier did not show the invitation")
 	}
-	if _, err := os.Stat(filepath.Join(ts.st.cfg.Data, invitationsDir, inv.EnrollmentID+".png")); err != nil {
-		t.Errorf("QR code PNG: %v", err)
+	for _, name := range []string{inv.EnrollmentID + ".png", inv.EnrollmentID + ".txt"} {
+		if fi, err := os.Stat(filepath.Join(ts.st.cfg.Data, invitationsDir, name)); err != nil {
+			t.Errorf("invitation file %s: %v", name, err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("invitation file %s has mode %v, want 0600", name, fi.Mode())
+		}
 	}
 
 	d := ts.newDevice(t)
@@ -419,6 +435,12 @@ func testProfileBased(t *testing.T, ts *testServer) {
 		t.Fatalf("device ID %q vs device's EnrollmentID %q (account-driven %v)", e.DeviceID, de.EnrollmentID, de.AccountDriven)
 	}
 	exerciseMDM(t, ts, d, inv.EnrollmentID)
+	token := inv.URL[strings.LastIndex(inv.URL, "/")+1:]
+	for _, secret := range []string{inv.Passcode, token} {
+		if strings.Contains(ts.log.String(), secret) {
+			t.Errorf("the log carries the invitation's secret %q", secret)
+		}
+	}
 }
 
 func TestAccountDrivenEnrollmentEndToEnd(t *testing.T) {
@@ -525,6 +547,29 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
+// runServer runs the server as main does, with its terminal (standard
+// output) and its log (standard error) in two buffers, until the test ends
+// or stop is called; it returns once the server listens.
+func runServer(t *testing.T, data string) (addr string, stdout, stderr *syncBuffer, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-data", data, "-listen", "127.0.0.1:0"}, stdout, stderr) }()
+	stop = sync.OnceValue(func() error { cancel(); return <-done })
+	t.Cleanup(func() { stop() })
+	for deadline := time.Now().Add(30 * time.Second); addr == "" && time.Now().Before(deadline); {
+		if _, rest, ok := strings.Cut(stdout.String(), "listening on "); ok {
+			addr, _, _ = strings.Cut(rest, "\n")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if addr == "" {
+		t.Fatalf("the server did not start:\n%s\n%s", stdout.String(), stderr.String())
+	}
+	return addr, stdout, stderr, stop
+}
+
 // TestServeShutsDownGracefully runs the server as main does and stops it as
 // SIGINT would (by cancelling its context) right after a write: the server
 // returns nil, logs that it stopped, and the database opens again with the
@@ -534,31 +579,20 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	if err := run(t.Context(), []string{"-data", data, "adduser", "-user", "carol", "-password", "pw", "-managed-apple-id", "carol@example.com"}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(t.Context())
-	out := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-data", data, "-listen", "127.0.0.1:0"}, io.Discard, out) }()
-
-	var addr string
-	for deadline := time.Now().Add(30 * time.Second); addr == "" && time.Now().Before(deadline); {
-		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok {
-			addr, _, _ = strings.Cut(rest, "\n")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if addr == "" {
-		t.Fatalf("the server did not start:\n%s", out.String())
-	}
+	addr, stdout, stderr, stop := runServer(t, data)
 	token := ""
-	if _, rest, ok := strings.Cut(out.String(), "Authorization: Bearer "); ok {
+	if _, rest, ok := strings.Cut(stdout.String(), "Authorization: Bearer "); ok {
 		token, _, _ = strings.Cut(rest, ")")
+	}
+	if token == "" || strings.Contains(stderr.String(), token) {
+		t.Fatalf("the generated admin token %q is not on the terminal alone:\n%s", token, stderr.String())
 	}
 
 	// An invitation created through the admin API, then the stop signal.
 	req, _ := http.NewRequest("POST", "http://"+addr+"/admin/invitations", strings.NewReader(`{"user":"carol"}`))
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
-	stop()
+	err2 := stop()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,11 +600,11 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("invite: %d", resp.StatusCode)
 	}
-	if err := <-done; err != nil {
-		t.Fatalf("serve returned %v after the stop signal", err)
+	if err2 != nil {
+		t.Fatalf("serve returned %v after the stop signal", err2)
 	}
-	if !strings.Contains(out.String(), "stopped") {
-		t.Errorf("no shutdown log:\n%s", out.String())
+	if !strings.Contains(stderr.String(), "stopped") {
+		t.Errorf("no shutdown log:\n%s", stderr.String())
 	}
 
 	cfg, _, err := parseFlags([]string{"-data", data}, io.Discard)
@@ -585,6 +619,69 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	list, err := st.enroll.List(t.Context(), enroll.ListOptions{UserID: "carol"})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("after restart: %d enrollments for carol, err %v", len(list), err)
+	}
+}
+
+// TestServerTerminalKeepsSecretsOutOfLog runs the server as main does and
+// checks what goes where: invitations, made through the admin API or by
+// the invite command in another process, are shown on the server's
+// terminal (standard output) and written to files only the owner can read,
+// and never reach the log (standard error); an admin token from the
+// environment is printed nowhere.
+func TestServerTerminalKeepsSecretsOutOfLog(t *testing.T) {
+	data := t.TempDir()
+	if err := run(t.Context(), []string{"-data", data, "adduser", "-user", "dave", "-password", "pw", "-managed-apple-id", "dave@example.com"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	const envToken = "admin-token-from-the-environment-7Qx"
+	t.Setenv("ENROLLKIT_ADMIN_TOKEN", envToken)
+	addr, stdout, stderr, stop := runServer(t, data)
+
+	req, _ := http.NewRequest("POST", "http://"+addr+"/admin/invitations", strings.NewReader(`{"user":"dave"}`))
+	req.Header.Set("Authorization", "Bearer "+envToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var viaAPI invitationOut
+	json.NewDecoder(resp.Body).Decode(&viaAPI)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("invite: %d", resp.StatusCode)
+	}
+
+	var cliOut, cliErr bytes.Buffer
+	if err := run(t.Context(), []string{"-data", data, "invite", "-user", "dave"}, &cliOut, &cliErr); err != nil {
+		t.Fatalf("invite: %v\n%s", err, cliErr.String())
+	}
+	var viaCLI invitationOut
+	if err := json.Unmarshal(cliOut.Bytes(), &viaCLI); err != nil {
+		t.Fatalf("invite output: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stdout.String(), viaCLI.Passcode) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, inv := range []invitationOut{viaAPI, viaCLI} {
+		if strings.Count(stdout.String(), inv.Passcode) != 1 || strings.Count(stdout.String(), inv.URL) != 1 {
+			t.Errorf("the terminal does not show invitation %s once:\n%s", inv.EnrollmentID, stdout.String())
+		}
+		for _, secret := range []string{inv.Passcode, inv.URL[strings.LastIndex(inv.URL, "/")+1:]} {
+			if strings.Contains(stderr.String(), secret) || strings.Contains(cliErr.String(), secret) {
+				t.Errorf("a log carries the invitation's secret %q", secret)
+			}
+		}
+		if fi, err := os.Stat(filepath.Join(data, invitationsDir, inv.EnrollmentID+".txt")); err != nil {
+			t.Errorf("invitation file: %v", err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("invitation file has mode %v, want 0600", fi.Mode())
+		}
+	}
+	if strings.Contains(stdout.String()+stderr.String(), envToken) {
+		t.Error("the admin token from the environment was printed")
 	}
 }
 
@@ -622,6 +719,42 @@ func dropSchema(t *testing.T, dsn, schema string) {
 	}
 }
 
+// adminRaw sends an admin API request with the token and returns the
+// status and body.
+func (ts *testServer) adminRaw(t *testing.T, method, path, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, ts.url+"/admin"+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+ts.st.admin)
+	resp, err := ts.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// wantAdminError checks that an admin API error body is {"error": msg}
+// and names nothing internal (package prefixes of errors, SQL). An empty
+// msg accepts any body without internals.
+func wantAdminError(t *testing.T, body []byte, msg string) {
+	t.Helper()
+	for _, internal := range []string{"enroll:", "mdm:", "sqlite", "postgres", "SQL", "json:", "http:"} {
+		if bytes.Contains(body, []byte(internal)) {
+			t.Errorf("the answer leaks internals (%q): %s", internal, body)
+		}
+	}
+	if msg == "" {
+		return
+	}
+	var e struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(body, &e); err != nil || e.Error != msg {
+		t.Errorf("error body %s, want {\"error\": %q}", body, msg)
+	}
+}
+
 // TestAdminAPIErrors checks that bad admin requests get the right status
 // and change nothing.
 func TestAdminAPIErrors(t *testing.T) {
@@ -630,41 +763,53 @@ func TestAdminAPIErrors(t *testing.T) {
 	if code := ts.admin(t, "POST", "/invitations", map[string]string{"user": "alice"}, &inv); code != http.StatusCreated {
 		t.Fatalf("invite: %d", code)
 	}
-	raw := func(method, path, body string) int {
-		t.Helper()
-		req, _ := http.NewRequest(method, ts.url+"/admin"+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+ts.st.admin)
-		resp, err := ts.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+	unknown := "0123456789abcdef0123456789abcdef"
+	// An enrollment that is enrolled but whose device has no MDM record
+	// (any more): what Enqueue meets when the device checks out between
+	// the look-up and the enqueue.
+	orphan := enrolltest.Sample("fedcba9876543210fedcba9876543210")
+	orphan.State, orphan.DeviceID, orphan.ExpiresAt = enroll.StateEnrolled, "ORPHANED-DEVICE", time.Time{}
+	if err := ts.st.stores.enroll.Create(t.Context(), orphan); err != nil {
+		t.Fatal(err)
 	}
 	cases := []struct {
 		name, method, path, body string
 		want                     int
+		msg                      string // the fixed message; "" for the mux's own 404
 	}{
-		{"invite unknown user", "POST", "/invitations", `{"user":"nobody"}`, http.StatusNotFound},
-		{"invite bad JSON", "POST", "/invitations", `{"user":`, http.StatusBadRequest},
-		{"invite unknown field", "POST", "/invitations", `{"user":"alice","admin":true}`, http.StatusBadRequest},
-		{"get unknown enrollment", "GET", "/enrollments/0123456789abcdef0123456789abcdef", "", http.StatusNotFound},
-		{"command before check-in", "POST", "/enrollments/" + inv.EnrollmentID + "/commands", `{"request_type":"DeviceInformation"}`, http.StatusConflict},
-		{"command without type", "POST", "/enrollments/" + inv.EnrollmentID + "/commands", `{}`, http.StatusBadRequest},
-		{"command for unknown enrollment", "POST", "/enrollments/0123456789abcdef0123456789abcdef/commands", `{"request_type":"DeviceInformation"}`, http.StatusNotFound},
-		{"result that does not exist", "GET", "/enrollments/" + inv.EnrollmentID + "/commands/NOPE", "", http.StatusNotFound},
-		{"oversized body", "POST", "/invitations", `{"user":"` + strings.Repeat("a", maxAdminBody) + `"}`, http.StatusBadRequest},
-		{"unknown route", "GET", "/nothing", "", http.StatusNotFound},
+		{"invite unknown user", "POST", "/invitations", `{"user":"nobody"}`, http.StatusNotFound, "unknown user"},
+		{"invite bad JSON", "POST", "/invitations", `{"user":`, http.StatusBadRequest, "bad JSON body"},
+		{"invite unknown field", "POST", "/invitations", `{"user":"alice","admin":true}`, http.StatusBadRequest, "bad JSON body"},
+		{"get unknown enrollment", "GET", "/enrollments/" + unknown, "", http.StatusNotFound, "enrollment not found"},
+		{"get unknown enrollment, odd id", "GET", "/enrollments/%27%3B--", "", http.StatusNotFound, "enrollment not found"},
+		{"command before check-in", "POST", "/enrollments/" + inv.EnrollmentID + "/commands", `{"request_type":"DeviceInformation"}`, http.StatusConflict,
+			"enrollment is invited: it has no managed device to take commands"},
+		{"command for a device without MDM record", "POST", "/enrollments/" + orphan.ID + "/commands", `{"request_type":"DeviceInformation"}`, http.StatusConflict,
+			"the enrollment has no managed device to take commands"},
+		{"command without type", "POST", "/enrollments/" + inv.EnrollmentID + "/commands", `{}`, http.StatusBadRequest, "request_type is required"},
+		{"command for unknown enrollment", "POST", "/enrollments/" + unknown + "/commands", `{"request_type":"DeviceInformation"}`, http.StatusNotFound, "enrollment not found"},
+		{"result for unknown enrollment", "GET", "/enrollments/" + unknown + "/commands/NOPE", "", http.StatusNotFound, "enrollment not found"},
+		{"result that does not exist", "GET", "/enrollments/" + inv.EnrollmentID + "/commands/NOPE", "", http.StatusNotFound, "no result yet"},
+		{"revoke unknown enrollment", "POST", "/enrollments/" + unknown + "/revoke", `{"reason":"x"}`, http.StatusNotFound, "enrollment not found"},
+		{"revoke with an oversized reason", "POST", "/enrollments/" + inv.EnrollmentID + "/revoke", `{"reason":"` + strings.Repeat("r", 2000) + `"}`, http.StatusBadRequest, "invalid request"},
+		{"oversized body", "POST", "/invitations", `{"user":"` + strings.Repeat("a", maxAdminBody) + `"}`, http.StatusBadRequest, "request body too large"},
+		{"unknown route", "GET", "/nothing", "", http.StatusNotFound, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := raw(tc.method, tc.path, tc.body); got != tc.want {
+			got, body := ts.adminRaw(t, tc.method, tc.path, tc.body)
+			if got != tc.want {
 				t.Errorf("%s %s: status %d, want %d", tc.method, tc.path, got, tc.want)
 			}
+			wantAdminError(t, body, tc.msg)
 		})
 	}
+	// What went wrong inside is in the log instead.
+	if !strings.Contains(ts.log.String(), "admin API: request refused") || !strings.Contains(ts.log.String(), "enroll: get: ") {
+		t.Errorf("the refusals were not logged:\n%s", ts.log.String())
+	}
 	var list []enrollmentOut
-	ts.admin(t, "GET", "/enrollments", nil, &list)
+	ts.admin(t, "GET", "/enrollments?state=invited", nil, &list)
 	if len(list) != 1 || list[0].State != enroll.StateInvited {
 		t.Fatalf("bad requests changed the enrollments: %+v", list)
 	}
@@ -675,9 +820,11 @@ func TestAdminAPIErrors(t *testing.T) {
 	if code := ts.admin(t, "POST", "/enrollments/"+inv.EnrollmentID+"/revoke", map[string]string{"reason": "left the company"}, &revoked); code != http.StatusOK || revoked.State != enroll.StateRevoked {
 		t.Fatalf("revoke: %d %+v", code, revoked)
 	}
-	if got := raw("POST", "/enrollments/"+inv.EnrollmentID+"/revoke", ""); got != http.StatusConflict {
+	got, body := ts.adminRaw(t, "POST", "/enrollments/"+inv.EnrollmentID+"/revoke", "")
+	if got != http.StatusConflict {
 		t.Errorf("second revoke: %d, want 409", got)
 	}
+	wantAdminError(t, body, "not allowed while the enrollment is revoked")
 	resp, err := ts.client.Get(inv.URL)
 	if err != nil {
 		t.Fatal(err)

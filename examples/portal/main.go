@@ -17,8 +17,9 @@
 //	go run ./examples/portal invite -user alice
 //
 // invite prints one JSON object with the invitation's url, passcode and
-// expires_at; the server prints the same invitation, with a QR code, to the
-// terminal and writes the QR code PNG into the data directory.
+// expires_at, and writes the invitation, with a QR code, into the data
+// directory; a running server shows it on its terminal (standard output,
+// apart from the log on standard error; see -show-invitations).
 package main
 
 import (
@@ -70,6 +71,7 @@ type config struct {
 	VaultPasswordFile string
 	Organization      string
 	LogLevel          string
+	ShowInvitations   bool
 
 	// publicURLSet records that -public-url was given, not derived.
 	publicURLSet bool
@@ -104,7 +106,10 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	fs.StringVar(&c.PushKey, "push-key", "", "private key of the push certificate, if not in -push-cert")
 	fs.StringVar(&c.VaultPasswordFile, "vault-password-file", "", "file holding the Ansible Vault password for vaulted credentials")
 	fs.StringVar(&c.Organization, "org", "Example Corp", "organization name shown on the portal and in profiles")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error (the log goes to standard error)")
+	fs.BoolVar(&c.ShowInvitations, "show-invitations", true, "show every invitation (link, passcode, QR code) on standard output, the server's terminal, "+
+		"also those the invite command makes while the server runs. Invitations hold secrets, so they never go to the log (standard error); "+
+		"they are always written to DATA/invitations/ID.txt and ID.png, readable by the owner only. Set false when standard output is collected like a log")
 	if err := fs.Parse(args); err != nil {
 		return c, nil, err
 	}
@@ -150,7 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("unexpected arguments %q", rest)
 		}
 	}
-	return serve(ctx, cfg, stderr, logger)
+	return serve(ctx, cfg, stdout, logger)
 }
 
 func cmdAddUser(cfg config, args []string, stdout, stderr io.Writer) error {
@@ -190,7 +195,9 @@ func cmdInvite(ctx context.Context, cfg config, args []string, stdout, stderr io
 	if saved, err := readServerInfo(cfg.Data); err == nil && !cfg.publicURLSet {
 		cfg.PublicURL = saved.PublicURL
 	}
-	st, err := newStack(ctx, cfg, stderr, logger)
+	// The invitation is printed as JSON and written to the data
+	// directory, where a running server finds it and shows it.
+	st, err := newStack(ctx, cfg, nil, logger)
 	if err != nil {
 		return err
 	}
@@ -220,12 +227,18 @@ func invitationJSON(inv *enroll.Invitation) invitationOut {
 	}
 }
 
-func serve(ctx context.Context, cfg config, stderr io.Writer, logger *slog.Logger) error {
-	st, err := newStack(ctx, cfg, stderr, logger)
+// serve runs the server. stdout is the terminal: it gets the announcement
+// (with a generated admin token) and, with -show-invitations, the
+// invitations; the log goes to logger.
+func serve(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger) error {
+	st, err := newStack(ctx, cfg, nil, logger)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if cfg.ShowInvitations {
+		st.showInvitations(ctx, stdout, time.Second)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -242,7 +255,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer, logger *slog.Logge
 	if err := writeServerInfo(cfg.Data, serverInfo{PublicURL: cfg.PublicURL}); err != nil {
 		return err
 	}
-	st.announce(stderr, ln.Addr().String())
+	st.announce(stdout, ln.Addr().String())
 
 	errc := make(chan error, 1)
 	go func() {

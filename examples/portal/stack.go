@@ -59,17 +59,25 @@ type stack struct {
 	pusher   *apns.Client // nil: pushes are off
 	topic    string
 	admin    string // the admin API's bearer token
-	notices  io.Writer
 	pkiFresh bool
+
+	// adminGenerated is set when admin was made at start, not read from
+	// ENROLLKIT_ADMIN_TOKEN: only then is it printed.
+	adminGenerated bool
+	// shower shows invitations on the terminal (notify.go).
+	shower invitationShower
 }
 
 // newStack opens (or creates) the data directory and wires every part.
-// notices receives what a person at the terminal should read (invitations).
+// notices, if not nil, is shown the invitations the development notifier
+// sends (they hold secrets: never the log); they are written into the data
+// directory either way.
 func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.Logger) (*stack, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, err
 	}
-	st := &stack{cfg: cfg, logger: logger, notices: notices}
+	st := &stack{cfg: cfg, logger: logger}
+	st.shower.w = notices
 
 	u, _ := url.Parse(cfg.PublicURL)
 	hosts := []string{u.Hostname()}
@@ -179,6 +187,7 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 			return nil, err
 		}
 		st.admin = base64.RawURLEncoding.EncodeToString(b)
+		st.adminGenerated = true
 	}
 	return st, nil
 }
@@ -332,7 +341,9 @@ func (st *stack) invite(ctx context.Context, username string) (*enroll.Invitatio
 	return st.enroll.CreateInvitation(ctx, enroll.Meta{Actor: "admin"}, u.user())
 }
 
-// announce tells the person who started the server where everything is.
+// announce tells the person who started the server where everything is. It
+// is written to standard output, not the log: it carries a generated admin
+// token.
 func (st *stack) announce(w io.Writer, addr string) {
 	pushes := "off (no -push-cert): commands wait until the device polls"
 	if st.pusher != nil {
@@ -343,7 +354,11 @@ func (st *stack) announce(w io.Writer, addr string) {
 	fmt.Fprintf(w, "  discovery:    %s\n", st.cfg.PublicURL+enroll.WellKnownPath)
 	fmt.Fprintf(w, "  MDM:          %s\n", st.cfg.PublicURL+mdmPath)
 	fmt.Fprintf(w, "  SCEP:         %s\n", st.cfg.PublicURL+scepPath)
-	fmt.Fprintf(w, "  admin API:    %s (Authorization: Bearer %s)\n", st.cfg.PublicURL+adminPath, st.admin)
+	if st.adminGenerated {
+		fmt.Fprintf(w, "  admin API:    %s (Authorization: Bearer %s)\n", st.cfg.PublicURL+adminPath, st.admin)
+	} else {
+		fmt.Fprintf(w, "  admin API:    %s (Authorization: Bearer $ENROLLKIT_ADMIN_TOKEN)\n", st.cfg.PublicURL+adminPath)
+	}
 	fmt.Fprintf(w, "  pushes:       %s\n", pushes)
 	fmt.Fprintf(w, "  data:         %s\n", st.cfg.Data)
 	if st.pkiFresh {

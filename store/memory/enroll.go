@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/internal/failures"
 )
 
 var _ enroll.Store = (*EnrollStore)(nil)
@@ -22,6 +23,8 @@ type EnrollStore struct {
 	// index maps an index and a key to the IDs of the enrollments that
 	// have that key.
 	index map[enroll.Index]map[string]map[string]struct{}
+	// failures are the sign-in throttle's counts (throttle.go).
+	failures failures.Counts
 }
 
 // NewEnrollStore returns an empty EnrollStore.

@@ -9,7 +9,8 @@
 // never deliver it twice.
 //
 // A DB returned by Open or New exposes both stores: DB.Enroll implements
-// enroll.Store and DB.MDM implements mdm.Store. Both pass the conformance
+// enroll.Store (and enroll.FailureStore, the sign-in throttle's counts,
+// exact across replicas) and DB.MDM implements mdm.Store. Both pass the conformance
 // suites in enroll/enrolltest and mdm/mdmtest. WithSchema keeps all tables in
 // one PostgreSQL schema so that installations (and test runs) can share a
 // database.

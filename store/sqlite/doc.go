@@ -7,7 +7,8 @@
 // left alone).
 //
 // A DB returned by Open exposes both stores: DB.Enroll implements
-// enroll.Store and DB.MDM implements mdm.Store. Both pass the conformance
+// enroll.Store (and enroll.FailureStore, the sign-in throttle's counts) and
+// DB.MDM implements mdm.Store. Both pass the conformance
 // suites in enroll/enrolltest and mdm/mdmtest.
 //
 // Every write is one transaction. A write that returned without error

@@ -1,0 +1,193 @@
+package plistcheck
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+
+	"howett.net/plist"
+)
+
+// xmlDoc wraps inner in a device-style XML plist dictionary.
+func xmlDoc(inner string) []byte {
+	return []byte(`<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+	<key>Status</key>
+	<string>Acknowledged</string>
+` + inner + `</dict>
+</plist>
+`)
+}
+
+// flatDicts is the body of the memory attack: one dictionary holding n
+// keys, each naming an empty dictionary.
+func flatDicts(n int) []byte {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "<key>k%d</key><dict/>", i)
+	}
+	return xmlDoc(b.String())
+}
+
+// sharedEmptyDicts is a binary document whose array refers n times to one
+// empty dictionary, with references four bytes wide.
+func sharedEmptyDicts(n int) []byte {
+	arr := []byte{0xAF, 0x12}
+	arr = binary.BigEndian.AppendUint32(arr, uint32(n))
+	for range n {
+		arr = append(arr, 0, 0, 0, 1)
+	}
+	return docRef4(0, arr, []byte{0xD0})
+}
+
+// distinctEmptyDicts is a binary array of n (< 12000) different empty
+// dictionaries, references and offsets two bytes wide.
+func distinctEmptyDicts(n int) []byte {
+	arr := []byte{0xAF, 0x11, byte(n >> 8), byte(n)}
+	objs := [][]byte{nil}
+	for i := range n {
+		arr = append(arr, byte((i+1)>>8), byte(i+1))
+		objs = append(objs, []byte{0xD0})
+	}
+	objs[0] = arr
+	return docRef(2, 0, objs...)
+}
+
+// docRef4 is doc with offsets and references four bytes wide.
+func docRef4(top int, objs ...[]byte) []byte {
+	b := []byte("bplist00")
+	var offs []byte
+	for _, o := range objs {
+		offs = binary.BigEndian.AppendUint32(offs, uint32(len(b)))
+		b = append(b, o...)
+	}
+	tableOff := len(b)
+	b = append(b, offs...)
+	var t [trailerLen]byte
+	t[6], t[7] = 4, 4
+	binary.BigEndian.PutUint64(t[8:], uint64(len(objs)))
+	binary.BigEndian.PutUint64(t[16:], uint64(top))
+	binary.BigEndian.PutUint64(t[24:], uint64(tableOff))
+	return append(b, t[:]...)
+}
+
+// appList is an InstalledApplicationList result of n applications as a
+// device writes it in XML (tabs, a line per element).
+func appList(n int) []byte {
+	var b strings.Builder
+	b.WriteString("\t<key>InstalledApplicationList</key>\n\t<array>\n")
+	for i := range n {
+		fmt.Fprintf(&b, "\t\t<dict>\n\t\t\t<key>Identifier</key>\n\t\t\t<string>com.example.app%d</string>\n"+
+			"\t\t\t<key>Name</key>\n\t\t\t<string>App %d</string>\n\t\t\t<key>ShortVersion</key>\n\t\t\t<string>1.0</string>\n"+
+			"\t\t\t<key>BundleSize</key>\n\t\t\t<integer>%d</integer>\n\t\t\t<key>Installing</key>\n\t\t\t<false/>\n\t\t</dict>\n", i, i, 1000*i)
+	}
+	b.WriteString("\t</array>\n")
+	return xmlDoc(b.String())
+}
+
+// identifiers is an application list that asked only for Identifier: the
+// densest dictionaries a device writes.
+func identifiers(n int) []byte {
+	var b strings.Builder
+	b.WriteString("\t<key>InstalledApplicationList</key>\n\t<array>\n")
+	for i := range n {
+		fmt.Fprintf(&b, "\t\t<dict>\n\t\t\t<key>Identifier</key>\n\t\t\t<string>com.apple.app%d</string>\n\t\t</dict>\n", i)
+	}
+	b.WriteString("\t</array>\n")
+	return xmlDoc(b.String())
+}
+
+// flags is a dictionary of n booleans, the densest scalars a device writes.
+func flags(n int) []byte {
+	var b strings.Builder
+	b.WriteString("\t<key>Settings</key>\n\t<dict>\n")
+	for i := range n {
+		fmt.Fprintf(&b, "\t\t<key>k%d</key>\n\t\t<true/>\n", i)
+	}
+	b.WriteString("\t</dict>\n")
+	return xmlDoc(b.String())
+}
+
+// TestCheckCost: documents packed denser than any device writes are
+// refused with ErrCostly, XML and binary; what devices write passes, and
+// decoding whatever passes allocates less than the bound.
+func TestCheckCost(t *testing.T) {
+	apps := make([]any, 2000)
+	for i := range apps {
+		apps[i] = map[string]any{"Identifier": fmt.Sprintf("com.example.app%d", i), "Name": "App", "Version": "1.0", "Installing": false}
+	}
+	for _, tt := range []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"xml flat dictionaries", flatDicts(20000), ErrCostly},
+		{"xml array of empty dictionaries", xmlDoc("<key>a</key><array>" + strings.Repeat("<dict/>", 20000) + "</array>"), ErrCostly},
+		{"xml array of one-key dictionaries", xmlDoc("<key>a</key><array>" + strings.Repeat("<dict><key>a</key><true/></dict>", 20000) + "</array>"), ErrCostly},
+		{"xml array of empty arrays", xmlDoc("<key>a</key><array>" + strings.Repeat("<array/>", 20000) + "</array>"), ErrCostly},
+		{"xml packed booleans", xmlDoc("<key>a</key><array>" + strings.Repeat("<true/>", 20000) + "</array>"), ErrCostly},
+		{"xml prefixed dictionaries", xmlDoc("<key>a</key><array>" + strings.Repeat("<x:dict/>", 20000) + "</array>"), ErrCostly},
+		{"binary shared empty dictionary", sharedEmptyDicts(20000), ErrCostly},
+		{"binary distinct empty dictionaries", distinctEmptyDicts(10000), ErrCostly},
+		{"xml application list", appList(2000), nil},
+		{"xml identifiers only", identifiers(2000), nil},
+		{"xml booleans", flags(20000), nil},
+		{"xml long string", xmlDoc("<key>a</key><string>" + strings.Repeat("x", 1<<20) + "</string>"), nil},
+		{"binary application list", marshal(t, map[string]any{"Status": "Acknowledged", "InstalledApplicationList": apps}), nil},
+		{"binary shared strings", marshal(t, map[string]any{"Status": "Acknowledged", "InstalledApplicationList": apps[:500:500]}), nil},
+		{"small check-in", xmlDoc("<key>MessageType</key><string>Idle</string>"), nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Check(tt.in)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Check(%d bytes) = %v", len(tt.in), err)
+				}
+				if got, limit := decodeAlloc(t, tt.in), costLimit(len(tt.in)); got > limit {
+					t.Fatalf("decoding %d bytes allocated %d, more than the bound %d", len(tt.in), got, limit)
+				}
+				return
+			}
+			var e *Error
+			if !errors.Is(err, tt.want) || !errors.As(err, &e) {
+				t.Fatalf("Check = %v, want *Error matching %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// decodeAlloc returns the bytes the plist package allocates decoding b
+// into an any, the most general target.
+func decodeAlloc(t testing.TB, b []byte) uint64 {
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	var v any
+	_, err := plist.Unmarshal(b, &v)
+	runtime.ReadMemStats(&m1)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	runtime.KeepAlive(v)
+	return m1.TotalAlloc - m0.TotalAlloc
+}
+
+// TestCheckXMLCostAllocatesLittle: the XML scan that refuses the attack
+// allocates its error only, whatever the document's size.
+func TestCheckXMLCostAllocatesLittle(t *testing.T) {
+	body := flatDicts(20000)
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	err := Check(body)
+	runtime.ReadMemStats(&m1)
+	if !errors.Is(err, ErrCostly) {
+		t.Fatalf("Check = %v, want ErrCostly", err)
+	}
+	if n := m1.TotalAlloc - m0.TotalAlloc; n > 4096 {
+		t.Fatalf("Check of %d bytes allocated %d bytes", len(body), n)
+	}
+}

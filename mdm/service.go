@@ -41,6 +41,13 @@ type Options struct {
 	Logger *slog.Logger
 
 	// MaxCheckinBytes bounds check-in bodies. Zero: DefaultMaxCheckinBytes.
+	// A request without a Content-Type is read up to MaxCommandBytes and
+	// refused with 413 if it turns out to be a larger check-in.
+	//
+	// The limits bound what a request costs: an unauthenticated one is
+	// refused before decoding and costs at most about twice the bytes it
+	// sent; an authenticated one may cost the plist decoder up to
+	// plistcheck's MaxCostPerByte (48) times its size more.
 	MaxCheckinBytes int64
 	// MaxCommandBytes bounds command result bodies. Zero:
 	// DefaultMaxCommandBytes.

@@ -113,6 +113,27 @@ func flags(n int) []byte {
 	return xmlDoc(b.String())
 }
 
+// textDicts is a text-format dictionary of n keys, each naming an empty
+// dictionary.
+func textDicts(n int) []byte {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		fmt.Fprintf(&b, "k%d={};", i)
+	}
+	b.WriteString("}")
+	return []byte(b.String())
+}
+
+// utf16LE encodes ASCII s as UTF-16, little-endian, with a byte order mark.
+func utf16LE(s string) []byte {
+	b := []byte{0xFF, 0xFE}
+	for i := range len(s) {
+		b = append(b, s[i], 0)
+	}
+	return b
+}
+
 // TestCheckCost: documents packed denser than any device writes are
 // refused with ErrCostly, XML and binary; what devices write passes, and
 // decoding whatever passes allocates less than the bound.
@@ -134,6 +155,13 @@ func TestCheckCost(t *testing.T) {
 		{"xml prefixed dictionaries", xmlDoc("<key>a</key><array>" + strings.Repeat("<x:dict/>", 20000) + "</array>"), ErrCostly},
 		{"binary shared empty dictionary", sharedEmptyDicts(20000), ErrCostly},
 		{"binary distinct empty dictionaries", distinctEmptyDicts(10000), ErrCostly},
+		{"text empty dictionaries", []byte("{a=(" + strings.Repeat("{},", 20000) + ");}"), ErrCostly},
+		{"text keyed dictionaries", textDicts(20000), ErrCostly},
+		{"text after white space", []byte(" \n\t{a=(" + strings.Repeat("(),", 20000) + ");}"), ErrCostly},
+		{"text in UTF-16", utf16LE("{a=(" + strings.Repeat("{},", 20000) + ");}"), ErrCostly},
+		{"xml after text", []byte("{a=b;} " + string(flatDicts(20000))), ErrCostly},
+		{"text strings", []byte("{a=(" + strings.Repeat("abcdef,", 20000) + ");}"), nil},
+		{"xml with commas", xmlDoc("<key>a</key><string>" + strings.Repeat("1, ", 20000) + "</string>"), nil},
 		{"xml application list", appList(2000), nil},
 		{"xml identifiers only", identifiers(2000), nil},
 		{"xml booleans", flags(20000), nil},

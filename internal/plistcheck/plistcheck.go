@@ -50,6 +50,14 @@ const (
 	xmlDictCost    = 1536
 	xmlArrayCost   = 512
 	xmlElementCost = 384
+	// Text (OpenStep) format, which the plist package tries when a document
+	// does not start as XML: per byte (the document is read and converted
+	// to a string), per dictionary and array, and per separator (",", ";"
+	// or "="), each of which stands for a value.
+	textCostPerByte   = 8
+	textDictCost      = 1536
+	textArrayCost     = 768
+	textSeparatorCost = 192
 	// Binary: the body is read into a copy and strings are copied out (UTF-16
 	// ones twice), per byte of document; each object has a slot in the
 	// object table.
@@ -107,7 +115,9 @@ func IsBinary(b []byte) bool { return bytes.HasPrefix(b, header) }
 // checked by its trailer, offset table and container references (eight
 // bytes of memory per object); anything else is scanned as XML: its
 // elements are counted by kind without allocating, and their nesting is
-// read with the XML tokenizer. Check does not validate the rest: the
+// read with the XML tokenizer. A document that does not start with "<"
+// may be read in the text (OpenStep) format, and its braces, parentheses
+// and separators are counted too. Check does not validate the rest: the
 // decoder does.
 func Check(b []byte) error {
 	if !IsBinary(b) {
@@ -268,6 +278,11 @@ func be(p []byte) uint64 {
 // XML does not allow "<" inside an attribute value.
 func checkXMLCost(b []byte) (int, error) {
 	limit := costLimit(len(b))
+	if !startsAsXML(b) {
+		if err := checkTextCost(b, limit); err != nil {
+			return 0, err
+		}
+	}
 	cost := xmlCostPerByte * uint64(len(b))
 	tags := 0
 	for i := 0; ; {
@@ -302,6 +317,41 @@ func checkXMLCost(b []byte) (int, error) {
 		i = n
 	}
 	return tags, nil
+}
+
+// startsAsXML reports whether b's first byte past white space and a UTF-8
+// byte order mark is "<". Only then does the plist package never read b
+// in the text format: a text document that starts with "<" starts with a
+// data value, and nothing may follow it.
+func startsAsXML(b []byte) bool {
+	b = bytes.TrimPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("\xef\xbb\xbf"))
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '<'
+}
+
+// checkTextCost refuses a document whose reading in the text (OpenStep)
+// format would cost more than limit. It counts bytes, not tokens, so
+// braces, parentheses and separators inside quoted strings and comments
+// count too: too many, never too few. Every byte of a UTF-16 "{" is
+// itself "{" or zero, so UTF-16 documents are counted too.
+func checkTextCost(b []byte, limit uint64) error {
+	cost := textCostPerByte * uint64(len(b))
+	for i, c := range b {
+		switch c {
+		case '{':
+			cost += textDictCost
+		case '(':
+			cost += textArrayCost
+		case ',', ';', '=':
+			cost += textSeparatorCost
+		default:
+			continue
+		}
+		if cost > limit {
+			return &Error{Object: -1, Err: ErrCostly, Detail: fmt.Sprintf("text format: values by byte %d cost more than %d bytes to decode from %d bytes", i, limit, len(b))}
+		}
+	}
+	return nil
 }
 
 // isNameByte reports whether c may be part of an XML name. Every byte of a

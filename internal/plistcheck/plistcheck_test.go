@@ -241,6 +241,9 @@ func FuzzCheck(f *testing.F) {
 	f.Add(identifiers(3))
 	f.Add(sharedEmptyDicts(40))
 	f.Add(distinctEmptyDicts(40))
+	f.Add([]byte("{a=({},(),\"x\",<0fab>);b=c;}"))
+	f.Add(textDicts(20))
+	f.Add(utf16LE("{a=({},());}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if Check(b) != nil {
 			return

@@ -46,11 +46,16 @@ func (f ResponderFunc) Respond(ctx context.Context, r *Request) ([]byte, error) 
 // answers 200 with the next command, or an empty body when none is due.
 // Nothing is stored for a refused request.
 //
-// The checks run in that order: who is speaking before what they say. The
-// body is read (within the limit of its Content-Type) and its signature or
-// the connection's certificate verified before any of it is decoded, so an
-// unsigned or foreign request is answered 401 or 403 however malformed its
-// body, and costs the server no more than the bytes it sent (see readBody).
+// The checks run in that order: who is speaking before what they say. A
+// declared Content-Length over the limit of the Content-Type is refused
+// first; then the identity certificate (the TLS client certificate, the
+// proxy header, or the signer's certificate in Mdm-Signature) must chain to
+// the roots before the body is read; the body is read within the limit, and
+// an Mdm-Signature must verify over it before any of it is decoded. So an
+// unsigned request or one from a foreign CA is answered 401 or 403 without
+// its body being read, one with a trusted certificate but a signature that
+// does not verify costs at most about twice its size (see readBody), and a
+// body is decoded only for a holder of an identity the roots issued.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPut {
 		w.Header().Set("Allow", http.MethodPut)
@@ -95,14 +100,24 @@ func (s *Service) serve(r *http.Request) ([]byte, error) {
 			return nil, errUnsupportedMedia
 		}
 	}
+	if r.ContentLength > limit {
+		return nil, &DecodeError{Err: fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, r.ContentLength, limit)}
+	}
+	// Who is speaking before what they say. The certificate (the
+	// connection's, the proxy's header, or the one that made the
+	// Mdm-Signature) must chain to the roots before the body is read, and
+	// the signature must verify over the raw bytes before they are
+	// decoded: decoding costs memory in proportion to what the body holds,
+	// and only a holder of an identity the roots issued may spend it.
+	pending, err := s.verifier.identifyHeaders(r, s.opts.CertHeader, s.opts.MaxSignatureBytes)
+	if err != nil {
+		return nil, err
+	}
 	body, err := readBody(r, limit)
 	if err != nil {
 		return nil, err
 	}
-	// The identity is checked over the raw bytes before any decoding:
-	// decoding costs memory in proportion to what the body holds, and only
-	// a holder of an identity the roots issued may spend it.
-	id, err := s.verifier.identify(r, body, s.opts.CertHeader, s.opts.MaxSignatureBytes)
+	id, err := pending.verify(body)
 	if err != nil {
 		return nil, err
 	}

@@ -9,9 +9,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/enrollkit/enrollkit/mdm"
 )
@@ -132,10 +136,12 @@ func vmHWM() int {
 // TestMemoryHostileBodies sends the bodies of the memory attack through the
 // whole handler, unsigned and signed by an enrolled device, and measures
 // what each request allocates (runtime.MemStats.TotalAlloc, which bounds
-// the peak it adds). An unauthenticated request may cost at most twice its
-// body plus 256 KiB, however it is built; an authenticated one is refused
-// before decoding when its values are packed denser than devices write
-// them, and otherwise costs at most costPerByte+4 times its size.
+// the peak it adds). A request without a trusted certificate costs at most
+// 256 KiB whatever its size: its body is not read. One whose certificate
+// chains to the roots but whose signature does not verify costs at most
+// twice its body plus 256 KiB. An authenticated one is refused before
+// decoding when its values are packed denser than devices write them, and
+// otherwise costs at most costPerByte+4 times its size.
 //
 // Run one case alone to read the process's peak RSS too, for example:
 //
@@ -148,12 +154,16 @@ func TestMemoryHostileBodies(t *testing.T) {
 	stranger := newDevice(t, newCA(t, "Someone Else's CA", 3), ue.ident, 4)
 
 	const slack = 256 << 10
+	untrusted := func(int) uint64 { return slack }
 	unauth := func(n int) uint64 { return 2*uint64(n) + slack }
 	refusedAuth := func(n int) uint64 { return 3*uint64(n) + slack }
 	acceptedAuth := func(n int) uint64 { return (costPerByte+4)*uint64(n) + slack }
 
 	// Each case builds its body, so that a case run alone measures the
 	// process's peak with one body in memory.
+	// A device's certificate is no secret: it comes with every signature.
+	// One signing other bytes gets the body read, and refused unverified.
+	forger := &device{ident: ue.ident, cert: ue.cert, key: stranger.key}
 	xml := func() []byte { return hostileFlatDicts(ue, size) }
 	shared := func() []byte { return hostileBinary(ue, size, true) }
 	distinct := func() []byte { return hostileBinary(ue, size, false) }
@@ -165,13 +175,16 @@ func TestMemoryHostileBodies(t *testing.T) {
 		want    int
 		bound   func(int) uint64
 	}{
-		{"xml unsigned", xml, nil, false, http.StatusUnauthorized, unauth},
-		{"xml unsigned chunked", xml, nil, true, http.StatusUnauthorized, unauth},
-		{"xml foreign signature", xml, stranger, false, http.StatusForbidden, unauth},
+		{"xml unsigned", xml, nil, false, http.StatusUnauthorized, untrusted},
+		{"xml unsigned chunked", xml, nil, true, http.StatusUnauthorized, untrusted},
+		{"xml foreign signature", xml, stranger, false, http.StatusForbidden, untrusted},
+		{"xml forged signature", xml, forger, false, http.StatusUnauthorized, unauth},
+		{"xml forged signature chunked", xml, forger, true, http.StatusUnauthorized, unauth},
 		{"xml signed", xml, ue, false, http.StatusBadRequest, refusedAuth},
-		{"binary shared unsigned", shared, nil, false, http.StatusUnauthorized, unauth},
+		{"binary shared unsigned", shared, nil, false, http.StatusUnauthorized, untrusted},
+		{"binary shared forged", shared, forger, false, http.StatusUnauthorized, unauth},
 		{"binary shared signed", shared, ue, false, http.StatusBadRequest, refusedAuth},
-		{"binary distinct unsigned", distinct, nil, false, http.StatusUnauthorized, unauth},
+		{"binary distinct unsigned", distinct, nil, false, http.StatusUnauthorized, untrusted},
 		// Nine bytes a dictionary is within the cost bound: decoded, and
 		// answered as the Idle poll it is.
 		{"binary distinct signed", distinct, ue, false, http.StatusOK, acceptedAuth},
@@ -213,3 +226,80 @@ func TestMemoryHostileBodies(t *testing.T) {
 }
 
 func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// TestMemoryUnderLoad replays the attack over HTTP: four clients send the
+// unsigned flat-dictionary body back to back while an enrolled device
+// polls Idle, for ENROLLKIT_MEMORY_LOAD_SECONDS seconds (skipped when
+// unset). It reports the process's peak RSS and the Idle poll's median
+// latency, and fails if the median is over 20 ms:
+//
+//	ENROLLKIT_MEMORY_LOAD_SECONDS=10 ENROLLKIT_MEMORY_BODY_MIB=16 go test -count=1 -v -run TestMemoryUnderLoad ./mdm/
+func TestMemoryUnderLoad(t *testing.T) {
+	secs, _ := strconv.Atoi(os.Getenv("ENROLLKIT_MEMORY_LOAD_SECONDS"))
+	if secs <= 0 {
+		t.Skip("set ENROLLKIT_MEMORY_LOAD_SECONDS to run")
+	}
+	size := memoryBodyBytes(t)
+	h := newHarness(t, func(o *mdm.Options) { o.MaxCommandBytes = int64(size) + 1<<20 })
+	ue := ueDevice(t, h, "UE-LOAD", 1)
+	h.enroll(ue)
+	srv := httptest.NewServer(h.svc)
+	defer srv.Close()
+	body := hostileFlatDicts(ue, size)
+	idle := ue.status(mdm.StatusIdle, "")
+	idleSig, err := mdm.Sign(idle, ue.cert, ue.key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(b []byte, sig string) (int, error) {
+		r, err := http.NewRequest(http.MethodPut, srv.URL, bytes.NewReader(b))
+		if err != nil {
+			return 0, err
+		}
+		r.Header.Set("Content-Type", mdm.ContentTypeCommand)
+		if sig != "" {
+			r.Header.Set("Mdm-Signature", sig)
+		}
+		resp, err := srv.Client().Do(r)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	hwm0 := vmHWM()
+	deadline := time.Now().Add(time.Duration(secs) * time.Second)
+	var wg sync.WaitGroup
+	var attacks atomic.Int64
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if code, err := put(body, ""); err != nil || code != http.StatusUnauthorized {
+					t.Errorf("attack: %d, %v", code, err)
+					return
+				}
+				attacks.Add(1)
+			}
+		}()
+	}
+	var lat []time.Duration
+	for time.Now().Before(deadline) {
+		start := time.Now()
+		if code, err := put(idle, idleSig); err != nil || code != http.StatusOK {
+			t.Fatalf("Idle poll: %d, %v", code, err)
+		}
+		lat = append(lat, time.Since(start))
+		time.Sleep(50 * time.Millisecond)
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	median := lat[len(lat)/2]
+	t.Logf("%d s, 4 clients, %d hostile %d-byte requests: VmHWM %d → %d KiB; %d Idle polls, median %v, max %v",
+		secs, attacks.Load(), len(body), hwm0, vmHWM(), len(lat), median, lat[len(lat)-1])
+	if median > 20*time.Millisecond {
+		t.Errorf("Idle poll median %v under attack", median)
+	}
+}

@@ -1,9 +1,13 @@
 package mdm_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -98,5 +102,72 @@ func TestDecodeRefusesCostlyBodies(t *testing.T) {
 				t.Fatalf("%s = %v; want *DecodeError matching ErrMalformed (400)", name, err)
 			}
 		}
+	}
+}
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestUntrustedBodyNotRead: without a certificate that chains to the
+// roots, the request is refused before a byte of its body is read; with
+// one, the body is read (and its signature checked over it).
+func TestUntrustedBodyNotRead(t *testing.T) {
+	h := newHarness(t, func(o *mdm.Options) { o.CertHeader = "Client-Cert" })
+	ue := ueDevice(t, h, "UE-UNREAD", 1)
+	h.enroll(ue)
+	stranger := newDevice(t, newCA(t, "Someone Else's CA", 3), ue.ident, 4)
+	body := ue.status(mdm.StatusIdle, "")
+	foreignSig, err := mdm.Sign(body, stranger.cert, stranger.key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedSig, err := mdm.Sign(body, ue.cert, stranger.key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodSig, err := mdm.Sign(body, ue.cert, ue.key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		hdr      map[string]string
+		want     int
+		wantRead bool
+	}{
+		{"unsigned", nil, http.StatusUnauthorized, false},
+		{"garbage signature", map[string]string{"Mdm-Signature": "bm90IGNtcw=="}, http.StatusUnauthorized, false},
+		{"foreign signature", map[string]string{"Mdm-Signature": foreignSig}, http.StatusForbidden, false},
+		{"foreign certificate header", map[string]string{"Client-Cert": ":" + base64.StdEncoding.EncodeToString(stranger.cert.Raw) + ":"}, http.StatusForbidden, false},
+		{"garbage certificate header", map[string]string{"Client-Cert": ":AAAA:"}, http.StatusUnauthorized, false},
+		{"trusted certificate, forged signature", map[string]string{"Mdm-Signature": forgedSig}, http.StatusUnauthorized, true},
+		{"signed", map[string]string{"Mdm-Signature": goodSig}, http.StatusOK, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cr := &countingReader{r: bytes.NewReader(body)}
+			r := httptest.NewRequest(http.MethodPut, "/mdm", cr)
+			r.ContentLength = int64(len(body))
+			r.Header.Set("Content-Type", mdm.ContentTypeCommand)
+			for k, v := range tc.hdr {
+				r.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			h.svc.ServeHTTP(w, r)
+			if w.Code != tc.want {
+				t.Fatalf("status %d, want %d", w.Code, tc.want)
+			}
+			if read := cr.n > 0; read != tc.wantRead {
+				t.Fatalf("%d body bytes read", cr.n)
+			}
+		})
 	}
 }

@@ -27,11 +27,7 @@ func xmlDoc(inner string) []byte {
 // flatDicts is the body of the memory attack: one dictionary holding n
 // keys, each naming an empty dictionary.
 func flatDicts(n int) []byte {
-	var b strings.Builder
-	for i := range n {
-		fmt.Fprintf(&b, "<key>k%d</key><dict/>", i)
-	}
-	return xmlDoc(b.String())
+	return xmlDoc(repeated("", "<key>k%d</key><dict/>", "", n))
 }
 
 // sharedEmptyDicts is a binary document whose array refers n times to one
@@ -79,50 +75,40 @@ func docRef4(top int, objs ...[]byte) []byte {
 // appList is an InstalledApplicationList result of n applications as a
 // device writes it in XML (tabs, a line per element).
 func appList(n int) []byte {
-	var b strings.Builder
-	b.WriteString("\t<key>InstalledApplicationList</key>\n\t<array>\n")
-	for i := range n {
-		fmt.Fprintf(&b, "\t\t<dict>\n\t\t\t<key>Identifier</key>\n\t\t\t<string>com.example.app%d</string>\n"+
-			"\t\t\t<key>Name</key>\n\t\t\t<string>App %d</string>\n\t\t\t<key>ShortVersion</key>\n\t\t\t<string>1.0</string>\n"+
-			"\t\t\t<key>BundleSize</key>\n\t\t\t<integer>%d</integer>\n\t\t\t<key>Installing</key>\n\t\t\t<false/>\n\t\t</dict>\n", i, i, 1000*i)
-	}
-	b.WriteString("\t</array>\n")
-	return xmlDoc(b.String())
+	return xmlDoc(repeated("\t<key>InstalledApplicationList</key>\n\t<array>\n",
+		"\t\t<dict>\n\t\t\t<key>Identifier</key>\n\t\t\t<string>com.example.app%[1]d</string>\n"+
+			"\t\t\t<key>Name</key>\n\t\t\t<string>App %[1]d</string>\n\t\t\t<key>ShortVersion</key>\n\t\t\t<string>1.0</string>\n"+
+			"\t\t\t<key>BundleSize</key>\n\t\t\t<integer>%[1]d</integer>\n\t\t\t<key>Installing</key>\n\t\t\t<false/>\n\t\t</dict>\n",
+		"\t</array>\n", n))
 }
 
 // identifiers is an application list that asked only for Identifier: the
 // densest dictionaries a device writes.
 func identifiers(n int) []byte {
-	var b strings.Builder
-	b.WriteString("\t<key>InstalledApplicationList</key>\n\t<array>\n")
-	for i := range n {
-		fmt.Fprintf(&b, "\t\t<dict>\n\t\t\t<key>Identifier</key>\n\t\t\t<string>com.apple.app%d</string>\n\t\t</dict>\n", i)
-	}
-	b.WriteString("\t</array>\n")
-	return xmlDoc(b.String())
+	return xmlDoc(repeated("\t<key>InstalledApplicationList</key>\n\t<array>\n",
+		"\t\t<dict>\n\t\t\t<key>Identifier</key>\n\t\t\t<string>com.apple.app%d</string>\n\t\t</dict>\n", "\t</array>\n", n))
 }
 
 // flags is a dictionary of n booleans, the densest scalars a device writes.
 func flags(n int) []byte {
-	var b strings.Builder
-	b.WriteString("\t<key>Settings</key>\n\t<dict>\n")
-	for i := range n {
-		fmt.Fprintf(&b, "\t\t<key>k%d</key>\n\t\t<true/>\n", i)
-	}
-	b.WriteString("\t</dict>\n")
-	return xmlDoc(b.String())
+	return xmlDoc(repeated("\t<key>Settings</key>\n\t<dict>\n", "\t\t<key>k%d</key>\n\t\t<true/>\n", "\t</dict>\n", n))
 }
 
 // textDicts is a text-format dictionary of n keys, each naming an empty
 // dictionary.
 func textDicts(n int) []byte {
+	return []byte(repeated("{", "k%d={};", "}", n))
+}
+
+// repeated is open, then format with i for each i below n, then end.
+func repeated(open, format, end string, n int) string {
 	var b strings.Builder
-	b.WriteString("{")
+	b.WriteString(open)
 	for i := range n {
-		fmt.Fprintf(&b, "k%d={};", i)
+		fmt.Fprintf(&b, format, i)
 	}
-	b.WriteString("}")
-	return []byte(b.String())
+	b.WriteString(end)
+	return b.String()
 }
 
 // utf16LE encodes ASCII s as UTF-16, little-endian, with a byte order mark.

@@ -46,7 +46,7 @@ func (f ResponderFunc) Respond(ctx context.Context, r *Request) ([]byte, error) 
 // answers 200 with the next command, or an empty body when none is due.
 // Nothing is stored for a refused request.
 //
-// The checks run in that order: who is speaking before what they say. A
+// The checks run in this order, who is speaking before what they say: a
 // declared Content-Length over the limit of the Content-Type is refused
 // first; then the identity certificate (the TLS client certificate, the
 // proxy header, or the signer's certificate in Mdm-Signature) must chain to
@@ -157,7 +157,8 @@ func (s *Service) serve(r *http.Request) ([]byte, error) {
 
 var errUnsupportedMedia = errors.New("mdm: unsupported Content-Type")
 
-// readBody reads at most limit bytes of the request body.
+// readBody reads at most limit bytes of the request body. The caller has
+// refused a declared Content-Length over limit.
 //
 // A body that fits in readChunk bytes is read into one buffer of its
 // declared length. A longer one is read in chunks of readChunk bytes, then
@@ -165,9 +166,6 @@ var errUnsupportedMedia = errors.New("mdm: unsupported Content-Type")
 // large body and sends little holds what it sent, not what it declared,
 // and a body of n bytes costs at most 2n + readChunk bytes to read.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, &DecodeError{Err: fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, r.ContentLength, limit)}
-	}
 	if r.Body == nil {
 		return nil, &DecodeError{Err: fmt.Errorf("%w: empty body", ErrMalformed)}
 	}

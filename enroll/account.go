@@ -153,9 +153,11 @@ func ParseMachineInfo(body []byte, opts MachineInfoOptions) (*MachineInfo, error
 			return nil, &MachineInfoError{Reason: "signer does not chain to a trusted device CA", Err: err}
 		}
 	}
-	// The content decodes into a map[string]any: a binary plist with
-	// shared containers, or deeply nested XML, would cost the decoder far
-	// more than its size.
+	// The content is decoded only once its signature (and, with Roots, its
+	// signer) verified. It decodes into a map[string]any: a binary plist
+	// with shared containers, deeply nested XML, or values packed denser
+	// than a device writes them would cost the decoder far more than its
+	// size.
 	if err := plistcheck.Check(p7.Content); err != nil {
 		return nil, &MachineInfoError{Reason: "content is too costly to decode", Err: err}
 	}

@@ -36,13 +36,26 @@ func (f ResponderFunc) Respond(ctx context.Context, r *Request) ([]byte, error) 
 // MessageType is a check-in, one with Status a command result.
 //
 // Status codes: 405 for methods other than PUT, 415 for a foreign
-// Content-Type, 413 for an oversize body, 400 for a malformed message, 401 for
-// a missing or unverifiable identity (or a Prechecker asking for one), 403 for
-// an untrusted certificate, a certificate bound elsewhere or a refused
-// Prechecker, 404 for an unknown (or checked-out) enrollment and unsupported
-// messages, 410 to decline UserAuthenticate, 500 for store and observer
-// failures. A command request answers 200 with the next command, or an empty
-// body when none is due. Nothing is stored for a refused request.
+// Content-Type, 413 for an oversize body, 401 for a missing or unverifiable
+// identity (or a Prechecker asking for one), 403 for an untrusted
+// certificate, a certificate bound elsewhere or a refused Prechecker, 400 for
+// a malformed message (including one that would cost more to decode than
+// its size allows, see internal/plistcheck), 404 for an unknown (or
+// checked-out) enrollment and unsupported messages, 410 to decline
+// UserAuthenticate, 500 for store and observer failures. A command request
+// answers 200 with the next command, or an empty body when none is due.
+// Nothing is stored for a refused request.
+//
+// The checks run in this order, who is speaking before what they say: a
+// declared Content-Length over the limit of the Content-Type is refused
+// first; then the identity certificate (the TLS client certificate, the
+// proxy header, or the signer's certificate in Mdm-Signature) must chain to
+// the roots before the body is read; the body is read within the limit, and
+// an Mdm-Signature must verify over it before any of it is decoded. So an
+// unsigned request or one from a foreign CA is answered 401 or 403 without
+// its body being read, one with a trusted certificate but a signature that
+// does not verify costs at most about twice its size (see readBody), and a
+// body is decoded only for a holder of an identity the roots issued.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPut {
 		w.Header().Set("Allow", http.MethodPut)
@@ -87,7 +100,24 @@ func (s *Service) serve(r *http.Request) ([]byte, error) {
 			return nil, errUnsupportedMedia
 		}
 	}
+	if r.ContentLength > limit {
+		return nil, &DecodeError{Err: fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, r.ContentLength, limit)}
+	}
+	// Who is speaking before what they say. The certificate (the
+	// connection's, the proxy's header, or the one that made the
+	// Mdm-Signature) must chain to the roots before the body is read, and
+	// the signature must verify over the raw bytes before they are
+	// decoded: decoding costs memory in proportion to what the body holds,
+	// and only a holder of an identity the roots issued may spend it.
+	pending, err := s.verifier.identifyHeaders(r, s.opts.CertHeader, s.opts.MaxSignatureBytes)
+	if err != nil {
+		return nil, err
+	}
 	body, err := readBody(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	id, err := pending.verify(body)
 	if err != nil {
 		return nil, err
 	}
@@ -104,10 +134,6 @@ func (s *Service) serve(r *http.Request) ([]byte, error) {
 		return nil, &DecodeError{Err: fmt.Errorf("%w: check-in over %d bytes", ErrBodyTooLarge, s.opts.MaxCheckinBytes)}
 	}
 
-	id, err := s.verifier.identify(r, body, s.opts.CertHeader, s.opts.MaxSignatureBytes)
-	if err != nil {
-		return nil, err
-	}
 	var ident Identity
 	if msg != nil {
 		ident = msg.CheckinHeader().Identity
@@ -131,39 +157,53 @@ func (s *Service) serve(r *http.Request) ([]byte, error) {
 
 var errUnsupportedMedia = errors.New("mdm: unsupported Content-Type")
 
-// readBody reads at most limit bytes of the request body.
+// readBody reads at most limit bytes of the request body. The caller has
+// refused a declared Content-Length over limit.
+//
+// A body that fits in readChunk bytes is read into one buffer of its
+// declared length. A longer one is read in chunks of readChunk bytes, then
+// copied into one buffer of its exact length: a client that declares a
+// large body and sends little holds what it sent, not what it declared,
+// and a body of n bytes costs at most 2n + readChunk bytes to read.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, &DecodeError{Err: fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, r.ContentLength, limit)}
-	}
 	if r.Body == nil {
 		return nil, &DecodeError{Err: fmt.Errorf("%w: empty body", ErrMalformed)}
 	}
-	var buf []byte
-	if r.ContentLength > 0 {
-		buf = make([]byte, 0, r.ContentLength+1)
-	} else {
-		buf = make([]byte, 0, 4096)
+	first := limit + 1
+	if r.ContentLength >= 0 {
+		first = r.ContentLength + 1 // one more, to see the end
 	}
-	lr := io.LimitedReader{R: r.Body, N: limit + 1}
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+	lr := &io.LimitedReader{R: r.Body, N: limit + 1}
+	var chunks [][]byte
+	total := int64(0)
+	for size := min(first, readChunk); ; size = min(lr.N, readChunk) {
+		c := make([]byte, size)
+		n, err := io.ReadFull(lr, c)
+		chunks = append(chunks, c[:n])
+		total += int64(n)
+		if total > limit {
+			return nil, &DecodeError{Err: fmt.Errorf("%w: limit %d", ErrBodyTooLarge, limit)}
 		}
-		n, err := lr.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			break
 		}
 		if err != nil {
 			return nil, &DecodeError{Err: fmt.Errorf("%w: reading body: %v", ErrMalformed, err)}
 		}
 	}
-	if int64(len(buf)) > limit {
-		return nil, &DecodeError{Err: fmt.Errorf("%w: limit %d", ErrBodyTooLarge, limit)}
+	if len(chunks) == 1 {
+		return chunks[0], nil
 	}
-	return buf, nil
+	body := make([]byte, 0, total)
+	for _, c := range chunks {
+		body = append(body, c...)
+	}
+	return body, nil
 }
+
+// readChunk is the largest buffer readBody allocates before it has seen
+// the body's bytes.
+const readChunk = 64 << 10
 
 // authorize checks the certificate binding and runs the Prechecker. It
 // returns the record the message will update (nil for a first Authenticate

@@ -490,6 +490,15 @@ func fuzzSeeds() []fuzzSeed {
 		{"stranger-enrolls", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsStranger,
 			(&device{ident: mdm.Identity{UDID: "NEW-DEVICE"}}).authenticate(), 200},
 		{"a-authenticates-as-b", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA, b.authenticate(), 403},
+		// Identity before decoding, and the decoder's cost bound.
+		{"malformed-unsigned", "PUT", "/mdm/server", cm, "", "", 0, ack[:len(ack)/2], 401},
+		// An identity the CA issued, bound to no enrollment: decoded.
+		{"malformed-unbound-identity", "PUT", "/mdm/server", cm, "", "", fuzzSignAsStranger, ack[:len(ack)/2], 400},
+		{"costly-xml", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA, hostileFlatDicts(a, 6<<10), 400},
+		{"costly-xml-unsigned", "PUT", "/mdm/server", cm, "", "", 0, hostileFlatDicts(a, 6<<10), 401},
+		{"costly-xml-array", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA,
+			plistDoc(`<key>Status</key><string>Idle</string>` + a.idKeys() + `<key>Pad</key><array>` + strings.Repeat(`<dict><key>a</key><true/></dict>`, 200) + `</array>`), 400},
+		{"costly-binary", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA | fuzzNoLength, hostileBinary(a, 6<<10, true), 400},
 		{"oversize", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA,
 			plistDoc(`<key>MessageType</key><string>TokenUpdate</string>` + a.idKeys() + `<key>Pad</key><string>` + string(bytes.Repeat([]byte("x"), 5<<10)) + `</string>`), 413},
 	}

@@ -2,7 +2,6 @@ package mdm
 
 import (
 	"bytes"
-
 	"fmt"
 
 	"github.com/enrollkit/enrollkit/internal/plistcheck"
@@ -186,22 +185,35 @@ type wire struct {
 }
 
 // DefaultMaxCheckinBytes bounds a check-in body unless configured otherwise.
-const DefaultMaxCheckinBytes = 1 << 20
+// Authenticate, TokenUpdate, CheckOut and the bootstrap token messages are
+// a few kilobytes; the largest check-in is a DeclarativeManagement status
+// report, whose Data lists every declaration's state, tens of kilobytes for
+// a personal device's handful of managed declarations. 256 KiB leaves ten
+// times that.
+const DefaultMaxCheckinBytes = 256 << 10
 
 // DefaultMaxCommandBytes bounds a command result body unless configured
-// otherwise; results such as InstalledApplicationList can be large.
-const DefaultMaxCommandBytes = 16 << 20
+// otherwise. The largest results list things: InstalledApplicationList,
+// CertificateList, ProfileList, about 600 bytes of XML per entry, and under
+// User Enrollment they list only what the MDM installed. 4 MiB holds some
+// 7000 applications. Every byte accepted may cost the decoder up to
+// plistcheck's MaxCostPerByte more, so the limit is kept to what devices
+// send.
+const DefaultMaxCommandBytes = 4 << 20
 
 func decodeWire(body []byte, w *wire) error {
 	if !looksLikePlist(body) {
 		return &DecodeError{Err: fmt.Errorf("%w: not an XML or binary property list", ErrMalformed)}
 	}
+	// The fast path allocates only the values of the keys it knows, less
+	// than the body's size.
 	if decodeFastXML(body, w) {
 		return nil
 	}
 	// Before the general decoder: a binary body whose shared containers
-	// would expand, or XML nested deeper than any device writes, costs it
-	// far more than the body's size.
+	// would expand, XML nested deeper than any device writes, or values
+	// packed denser than any device writes them cost it far more than the
+	// body's size.
 	if err := plistcheck.Check(body); err != nil {
 		return &DecodeError{Err: fmt.Errorf("%w: %w", ErrMalformed, err)}
 	}

@@ -198,18 +198,26 @@ func TestSecurityReplay(t *testing.T) {
 
 // TestSecurityBodyLimitBeforeParsing checks that an oversize body is
 // refused from its declared length or while it is read, before any of it
-// is parsed or a signature is looked at.
+// is parsed or its signature verified. (A request without a trusted
+// certificate is refused before its body is read at all.)
 func TestSecurityBodyLimitBeforeParsing(t *testing.T) {
 	h := newHarness(t, func(o *mdm.Options) { o.MaxCheckinBytes, o.MaxCommandBytes = 4096, 8192 })
 	big := bytes.Repeat([]byte("A"), 9000)
+	// A trusted certificate, so that the body is read, and a signature
+	// over other bytes: a 400 or 401 would mean the body was parsed or
+	// verified.
+	d := ueDevice(t, h, "UE-BIG", 1)
+	sig, err := mdm.Sign([]byte("other bytes"), d.cert, d.key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, ct := range []string{mdm.ContentTypeCheckin, mdm.ContentTypeCommand, ""} {
-		// Not a plist and not signed: a 400 or 401 would mean it was
-		// parsed or verified.
-		w := send(h.svc, ct, big, map[string]string{"Mdm-Signature": "bm90IGNtcw=="})
+		w := send(h.svc, ct, big, map[string]string{"Mdm-Signature": sig})
 		if w.Code != http.StatusRequestEntityTooLarge {
 			t.Fatalf("%q: %d, want 413", ct, w.Code)
 		}
 		r := httptest.NewRequest(http.MethodPut, "/mdm", struct{ *bytes.Reader }{bytes.NewReader(big)})
+		r.Header.Set("Mdm-Signature", sig)
 		r.ContentLength = -1 // chunked: the length is learnt while reading
 		if ct != "" {
 			r.Header.Set("Content-Type", ct)

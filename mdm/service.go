@@ -41,6 +41,14 @@ type Options struct {
 	Logger *slog.Logger
 
 	// MaxCheckinBytes bounds check-in bodies. Zero: DefaultMaxCheckinBytes.
+	// A request without a Content-Type is read up to MaxCommandBytes and
+	// refused with 413 if it turns out to be a larger check-in.
+	//
+	// The limits bound what a request costs. One without a certificate that
+	// chains to Roots is refused before its body is read; one whose
+	// Mdm-Signature does not verify costs at most about twice its size; an
+	// authenticated one may cost the plist decoder up to plistcheck's
+	// MaxCostPerByte (48) times its size more.
 	MaxCheckinBytes int64
 	// MaxCommandBytes bounds command result bodies. Zero:
 	// DefaultMaxCommandBytes.

@@ -150,16 +150,30 @@ type identity struct {
 	fp    Fingerprint
 }
 
-// identify finds and verifies the request's identity certificate: the
-// Mdm-Signature header if present, else the TLS client certificate, else the
-// configured proxy header.
-func (v *verifier) identify(r *http.Request, body []byte, header string, maxSig int) (*identity, error) {
+// pendingIdentity is what identifyHeaders learned before the body is read:
+// a verified certificate from the connection or a proxy header (id), or
+// an Mdm-Signature whose signer's certificate is trusted, to be checked
+// over the body by verify.
+type pendingIdentity struct {
+	id     *identity
+	sd     *signedData
+	parsed []*verifiedCert
+	leaf   *verifiedCert
+	chain  []*x509.Certificate
+}
+
+// identifyHeaders finds the request's identity certificate and verifies
+// its chain, from the headers and the connection alone: the Mdm-Signature
+// header if present, else the TLS client certificate, else the configured
+// proxy header. A request without a trusted identity is refused before its
+// body is read.
+func (v *verifier) identifyHeaders(r *http.Request, header string, maxSig int) (*pendingIdentity, error) {
 	if sig := r.Header.Get("Mdm-Signature"); sig != "" {
-		id, err := v.fromSignature(sig, body, maxSig)
+		p, err := v.certifySignature(sig, maxSig)
 		if err != nil {
 			return nil, &IdentityError{Source: "Mdm-Signature", Err: err}
 		}
-		return id, nil
+		return p, nil
 	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		pcs := r.TLS.PeerCertificates
@@ -167,7 +181,7 @@ func (v *verifier) identify(r *http.Request, body []byte, header string, maxSig 
 		if err != nil {
 			return nil, &IdentityError{Source: "TLS", Err: err}
 		}
-		return id, nil
+		return &pendingIdentity{id: id}, nil
 	}
 	if header != "" {
 		if val := r.Header.Get(header); val != "" {
@@ -179,10 +193,26 @@ func (v *verifier) identify(r *http.Request, body []byte, header string, maxSig 
 			if err != nil {
 				return nil, &IdentityError{Source: header, Err: err}
 			}
-			return id, nil
+			return &pendingIdentity{id: id}, nil
 		}
 	}
 	return nil, &IdentityError{Err: ErrNoCertificate}
+}
+
+// verify completes the identity with the body: an Mdm-Signature must
+// verify over it.
+func (p *pendingIdentity) verify(body []byte) (*identity, error) {
+	if p.id != nil {
+		return p.id, nil
+	}
+	leaf, err := p.sd.verify(body, func(i int) *x509.Certificate { return p.parsed[i].cert })
+	if err != nil {
+		return nil, &IdentityError{Source: "Mdm-Signature", Err: err}
+	}
+	if leaf != p.leaf.cert { // sd.verify picks the signer as certifySignature did
+		return nil, &IdentityError{Source: "Mdm-Signature", Err: fmt.Errorf("%w: signer changed", ErrBadSignature)}
+	}
+	return &identity{cert: leaf, chain: p.chain, fp: p.leaf.fp}, nil
 }
 
 func (v *verifier) fromDER(der []byte, bag []*x509.Certificate) (*identity, error) {
@@ -197,7 +227,10 @@ func (v *verifier) fromDER(der []byte, bag []*x509.Certificate) (*identity, erro
 	return &identity{cert: vc.cert, chain: chain, fp: vc.fp}, nil
 }
 
-func (v *verifier) fromSignature(sig string, body []byte, maxSig int) (*identity, error) {
+// certifySignature parses an Mdm-Signature, finds its signer's certificate
+// among the ones it carries and verifies that certificate's chain, leaving
+// the signature itself to be checked over the body.
+func (v *verifier) certifySignature(sig string, maxSig int) (*pendingIdentity, error) {
 	if base64.StdEncoding.DecodedLen(len(sig)) > maxSig {
 		return nil, fmt.Errorf("%w: Mdm-Signature exceeds %d bytes", ErrBodyTooLarge, maxSig)
 	}
@@ -209,30 +242,32 @@ func (v *verifier) fromSignature(sig string, body []byte, maxSig int) (*identity
 	if err != nil {
 		return nil, wrapCMS(err)
 	}
+	if len(sd.certs) == 0 {
+		return nil, fmt.Errorf("%w: the signature carries no certificate", ErrNoCertificate)
+	}
 	parsed := make([]*verifiedCert, len(sd.certs))
 	for i, c := range sd.certs {
 		if parsed[i], err = v.parse(c); err != nil {
 			return nil, fmt.Errorf("%w: certificate: %v", ErrBadSignature, err)
 		}
 	}
-	leaf, err := sd.verify(body, func(i int) *x509.Certificate { return parsed[i].cert })
-	if err != nil {
-		return nil, err
-	}
-	var lvc *verifiedCert
+	var leaf *verifiedCert
 	var bag []*x509.Certificate
 	for _, p := range parsed {
-		if p.cert == leaf {
-			lvc = p
+		if leaf == nil && sd.signers[0].signerMatches(p.cert) {
+			leaf = p
 		} else {
 			bag = append(bag, p.cert)
 		}
 	}
-	chain, err := v.chain(lvc, bag)
+	if leaf == nil {
+		return nil, fmt.Errorf("%w: the signer's certificate is not in the signature", ErrNoCertificate)
+	}
+	chain, err := v.chain(leaf, bag)
 	if err != nil {
 		return nil, err
 	}
-	return &identity{cert: leaf, chain: chain, fp: lvc.fp}, nil
+	return &pendingIdentity{sd: sd, parsed: parsed, leaf: leaf, chain: chain}, nil
 }
 
 // parseCertHeader decodes a proxy-forwarded certificate: RFC 9440

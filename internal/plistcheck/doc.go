@@ -20,10 +20,19 @@
 // arrays costs it hundreds of megabytes of stack. Device messages nest a
 // handful of levels.
 //
-// [Check] walks the binary reference graph once, or reads the XML element
-// nesting with the tokenizer the plist package itself uses, and refuses a document that would expand past its own length,
-// nests deeper than [MaxDepth] or refers in a cycle. Every caller runs it
-// on untrusted input before decoding.
+// Every value also costs the decoder memory out of proportion to the bytes
+// that write it: an XML "<dict/>" is seven bytes, and the plist package
+// allocates some 1.4 KB for it, so 16 MB of small dictionaries take
+// gigabytes. Binary containers cost less, but a one-byte empty dictionary
+// still becomes a Go map.
+//
+// [Check] walks the binary reference graph once, or counts the XML
+// elements by kind in one pass over the bytes and reads their nesting with
+// the tokenizer the plist package itself uses, and refuses a document that
+// would expand past its own length, cost more than [MaxCostPerByte] times
+// its length plus [BaseCost] to decode, nest deeper than [MaxDepth] or
+// refer in a cycle. Every caller runs it on untrusted input before
+// decoding.
 //
 // The formats are Apple's property lists, binary (bplist00) and XML,
 // described at

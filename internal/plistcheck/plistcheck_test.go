@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -96,7 +97,9 @@ func TestCheckAccepts(t *testing.T) {
 	}{
 		{"xml", []byte(`<plist><dict/></plist>`)},
 		{"xml nested to the limit", xmlNested(MaxDepth - 2)},
-		{"xml with deep comment and cdata", []byte("<plist><!-- " + strings.Repeat("<a>", 300) + " --><string><![CDATA[" + strings.Repeat("<a>", 300) + "]]></string></plist>")},
+		// The cost scan counts the tags inside the comment and the CDATA
+		// section too; the text pays for them.
+		{"xml with deep comment and cdata", []byte("<plist><!-- " + strings.Repeat("<a>", 300) + " --><string><![CDATA[" + strings.Repeat("<a>", 300) + strings.Repeat("x", 5000) + "]]></string></plist>")},
 		{"xml with doctype", []byte(`<?xml version="1.0"?>` + "\n" + `<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">` + string(xmlNested(200)))},
 		{"xml unterminated", []byte("<plist><array")},
 		{"xml empty tag", []byte("<><>")},
@@ -135,7 +138,8 @@ func TestCheckRefuses(t *testing.T) {
 		{"indirect cycle", doc(0, []byte{0xA1, 1}, []byte{0xD1, 2, 0}, []byte{0x51, 'k'}), ErrCycle},
 		{"too deep", nested(MaxDepth + 1), ErrTooDeep},
 		{"xml too deep", xmlNested(MaxDepth), ErrTooDeep},
-		{"xml megabyte of arrays", []byte(strings.Repeat("<array>", 1<<17)), ErrTooDeep},
+		{"xml megabyte of arrays", []byte(strings.Repeat("<array>", 1<<17)), ErrCostly},
+		{"xml too deep but affordable", []byte(strings.Repeat("<array>", 1000) + strings.Repeat("x", 20000)), ErrTooDeep},
 		{"xml quoted self-closing", []byte("<plist>" + strings.Repeat(`<array a="/>">`, 300) + strings.Repeat("</array>", 300) + "</plist>"), ErrTooDeep},
 		{"xml end tags in a processing instruction", []byte("<plist>" + strings.Repeat(`<array><?pi > </array> ?>`, 300) + strings.Repeat("</array>", 300) + "</plist>"), ErrTooDeep},
 		{"xml end tags in a doctype", []byte(`<!DOCTYPE plist [ <!ENTITY e "` + strings.Repeat("></x>", 300) + `"> ]><plist>` + strings.Repeat("<array>", 300) + strings.Repeat("</array>", 300) + "</plist>"), ErrTooDeep},
@@ -222,7 +226,7 @@ func depth(v any) int {
 
 // FuzzCheck: Check never panics, and whatever it accepts the plist package
 // decodes into no more values than the document has bytes, nested no
-// deeper than MaxDepth.
+// deeper than MaxDepth, allocating no more than the cost bound.
 func FuzzCheck(f *testing.F) {
 	f.Add(tokenUpdate(f))
 	f.Add(doubling(8))
@@ -231,12 +235,28 @@ func FuzzCheck(f *testing.F) {
 	f.Add(xmlNested(3))
 	f.Add([]byte(`<?xml version="1.0"?><!-- c --><plist><dict><key>a</key><array><data>AQ==</data><![CDATA[x]]></array></dict></plist>`))
 	f.Add(marshal(f, map[string]any{"a": []any{1, 2.5, true, []byte("x"), map[string]any{"b": "c"}}}))
+	f.Add(flatDicts(40))
+	f.Add(xmlDoc("<key>a</key><array>" + strings.Repeat("<dict><key>a</key><true/></dict>", 40) + "</array>"))
+	f.Add(xmlDoc("<key>a</key><array><x:dict/><integer>-7</integer><real>1.5</real><date>2024-01-02T03:04:05Z</date></array>"))
+	f.Add(identifiers(3))
+	f.Add(sharedEmptyDicts(40))
+	f.Add(distinctEmptyDicts(40))
+	f.Add([]byte("{a=({},(),\"x\",<0fab>);b=c;}"))
+	f.Add(textDicts(20))
+	f.Add(utf16LE("{a=({},());}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if Check(b) != nil {
 			return
 		}
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
 		var v any
-		if _, err := plist.Unmarshal(b, &v); err != nil {
+		_, err := plist.Unmarshal(b, &v)
+		runtime.ReadMemStats(&m1)
+		if n := m1.TotalAlloc - m0.TotalAlloc; n > costLimit(len(b)) {
+			t.Fatalf("accepted %d bytes that allocate %d to decode, over %d", len(b), n, costLimit(len(b)))
+		}
+		if err != nil {
 			return
 		}
 		// Only a binary document can share objects; any document

@@ -191,7 +191,9 @@ func decodeAlloc(t testing.TB, b []byte) uint64 {
 }
 
 // TestCheckXMLCostAllocatesLittle: the XML scan that refuses the attack
-// allocates its error only, whatever the document's size.
+// allocates its error only, whatever the document's size. The bound leaves
+// room for what the race detector and the runtime allocate meanwhile; the
+// decoder would allocate hundreds of times the body.
 func TestCheckXMLCostAllocatesLittle(t *testing.T) {
 	body := flatDicts(20000)
 	var m0, m1 runtime.MemStats
@@ -201,7 +203,7 @@ func TestCheckXMLCostAllocatesLittle(t *testing.T) {
 	if !errors.Is(err, ErrCostly) {
 		t.Fatalf("Check = %v, want ErrCostly", err)
 	}
-	if n := m1.TotalAlloc - m0.TotalAlloc; n > 4096 {
+	if n := m1.TotalAlloc - m0.TotalAlloc; n > 64<<10 {
 		t.Fatalf("Check of %d bytes allocated %d bytes", len(body), n)
 	}
 }

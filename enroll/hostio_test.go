@@ -1,0 +1,337 @@
+package enroll_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"io"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/profile"
+)
+
+// Host I/O tests: a step's calls to the host (the Authenticator, the
+// IdentityProvider, the profile signer) happen once per request, however
+// often the compare-and-swap behind the step is retried, and a step whose
+// enrollment moved while the host was called fails with a typed error
+// instead of calling the host again.
+
+// conflictStore fails the next Updates with ErrVersionConflict before they
+// reach the store, as a store whose other writers keep winning the
+// compare-and-swap would.
+type conflictStore struct {
+	enroll.Store
+	conflicts atomic.Int64
+}
+
+func (c *conflictStore) Update(ctx context.Context, e *enroll.Enrollment, expected int64, events ...enroll.AuditEvent) error {
+	if c.conflicts.Add(-1) >= 0 {
+		return enroll.ErrVersionConflict
+	}
+	return c.Store.Update(ctx, e, expected, events...)
+}
+
+// hostCalls counts the calls a Service makes to the host and runs during,
+// if set, inside the first call of each kind: another request changing the
+// enrollment while the host works.
+type hostCalls struct {
+	auth, identity, sign atomic.Int64
+	duringAuth           func()
+	duringIdentity       func()
+}
+
+// countingIdentity is an IdentityProvider that counts Identity calls.
+type countingIdentity struct {
+	*enroll.SCEPChallenges
+	calls *hostCalls
+}
+
+func (c countingIdentity) Identity(ctx context.Context, e *enroll.Enrollment) (profile.Payload, error) {
+	if c.calls.identity.Add(1) == 1 && c.calls.duringIdentity != nil {
+		c.calls.duringIdentity()
+	}
+	return c.SCEPChallenges.Identity(ctx, e)
+}
+
+// countingKey is a signing key that counts its signatures: one per
+// profile signed.
+type countingKey struct {
+	crypto.Signer
+	calls *hostCalls
+}
+
+func (k countingKey) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	k.calls.sign.Add(1)
+	return k.Signer.Sign(r, digest, opts)
+}
+
+// hostIOFixture is a core fixture whose Service counts its host calls in
+// calls and whose store injects conflicts through cs.
+type hostIOFixture struct {
+	*coreFixture
+	cs     *conflictStore
+	calls  *hostCalls
+	signer *x509.Certificate // the profile signer's certificate
+}
+
+func newHostIOFixture(t *testing.T) *hostIOFixture {
+	t.Helper()
+	calls := &hostCalls{}
+	f := newCoreFixture(t)
+	cs := &conflictStore{Store: f.store}
+	cert := coreSignerCert(t)
+	signer, err := profile.NewSigner(countingKey{Signer: cert.Key, calls: calls}, []*x509.Certificate{cert.Cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.cfg
+	cfg.Authenticator = enroll.AuthenticatorFunc(func(ctx context.Context, username, password string) (enroll.User, error) {
+		if calls.auth.Add(1) == 1 && calls.duringAuth != nil {
+			calls.duringAuth()
+		}
+		return coreAuthenticate(ctx, username, password)
+	})
+	cfg.Signer = signer
+	cfg.Identity = countingIdentity{
+		SCEPChallenges: &enroll.SCEPChallenges{URL: "https://mdm.example.com/scep", Store: cs, Clock: f.clock},
+		calls:          calls,
+	}
+	if f.svc, err = enroll.New(cs, cfg); err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = cfg
+	return &hostIOFixture{coreFixture: f, cs: cs, calls: calls, signer: cert.Cert}
+}
+
+// reset forgets the calls counted so far and injects conflicts in front
+// of the next writes.
+func (h *hostIOFixture) reset(conflicts int64) {
+	h.calls.auth.Store(0)
+	h.calls.identity.Store(0)
+	h.calls.sign.Store(0)
+	h.cs.conflicts.Store(conflicts)
+}
+
+// coreSignerCert returns a profile signing certificate and key for one
+// test.
+func coreSignerCert(t *testing.T) *enroll.CertKey {
+	t.Helper()
+	c, err := enroll.NewCert("Example Corp profile signing", nil, false, coreStart.Add(-time.Hour), coreStart.Add(365*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// servedChallengeStored fails unless the challenge in the served profile
+// is the one the enrollment stores (as its hash).
+func servedChallengeStored(t *testing.T, f *hostIOFixture, p *enroll.Profile) {
+	t.Helper()
+	roots := x509.NewCertPool()
+	roots.AddCert(f.signer)
+	parsed, err := profile.Parse(p.Data, profile.ParseOptions{Roots: roots, RequireSignature: true, CurrentTime: coreStart})
+	if err != nil {
+		t.Fatalf("served profile: %v", err)
+	}
+	sum := sha256.Sum256([]byte(coreSCEP(t, parsed.Profile).Challenge))
+	e, err := f.svc.Get(context.Background(), p.Enrollment.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.ChallengeHash != hex.EncodeToString(sum[:]) || e.ChallengeUsed {
+		t.Fatalf("stored challenge %q (used %v) is not the served profile's", e.ChallengeHash, e.ChallengeUsed)
+	}
+}
+
+func TestHostIOOncePerRequest(t *testing.T) {
+	ctx := context.Background()
+	// Each step runs with conflicts version conflicts injected in front of
+	// its writes: the state change is retried, the host calls are not.
+	const conflicts = 5
+	tests := []struct {
+		name string
+		// setup brings an enrollment to the step and returns the ID or
+		// token the step needs.
+		setup func(t *testing.T, f *hostIOFixture) string
+		step  func(t *testing.T, f *hostIOFixture, arg string)
+		// writes: the step stores a transition (through the conflicts).
+		writes bool
+		// auth, identity and sign are the host calls the step makes.
+		auth, identity, sign int64
+	}{
+		{"sign-in", func(t *testing.T, f *hostIOFixture) string {
+			return f.invite(t, "alice").EnrollmentID
+		}, func(t *testing.T, f *hostIOFixture, id string) {
+			e, err := f.svc.Authenticate(ctx, coreMeta, id, "alice", corePassword, enroll.OwnershipEmployee)
+			if err != nil || e.State != enroll.StateAuthenticated {
+				t.Fatalf("Authenticate: %v, %v", e, err)
+			}
+		}, true, 1, 0, 0},
+		{"wrong password", func(t *testing.T, f *hostIOFixture) string {
+			return f.invite(t, "alice").EnrollmentID
+		}, func(t *testing.T, f *hostIOFixture, id string) {
+			_, err := f.svc.Authenticate(ctx, coreMeta, id, "alice", "wrong", enroll.OwnershipEmployee)
+			coreWantErr(t, "wrong password", err, enroll.ErrBadCredentials)
+		}, false, 1, 0, 0},
+		{"sign-in again", func(t *testing.T, f *hostIOFixture) string {
+			inv := f.invite(t, "alice")
+			f.toConsented(t, inv, "alice", enroll.OwnershipEmployee)
+			return inv.EnrollmentID
+		}, func(t *testing.T, f *hostIOFixture, id string) {
+			e, err := f.svc.Authenticate(ctx, coreMeta, id, "alice", corePassword, enroll.OwnershipEmployee)
+			if err != nil || e.State != enroll.StateConsented {
+				t.Fatalf("Authenticate again: %v, %v", e, err)
+			}
+		}, true, 1, 0, 0},
+		{"profile download", func(t *testing.T, f *hostIOFixture) string {
+			e := f.toConsented(t, f.invite(t, "alice"), "alice", enroll.OwnershipEmployee)
+			link, err := f.svc.IssueDownloadLink(ctx, coreMeta, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return link.Token
+		}, func(t *testing.T, f *hostIOFixture, token string) {
+			p, err := f.svc.DownloadProfile(ctx, coreMeta, token)
+			if err != nil {
+				t.Fatalf("DownloadProfile: %v", err)
+			}
+			servedChallengeStored(t, f, p)
+			if !p.Enrollment.DownloadUsed {
+				t.Fatal("link not marked used")
+			}
+		}, true, 0, 1, 1},
+		{"profile fetch replacing an identity", func(t *testing.T, f *hostIOFixture) string {
+			e := f.toConsented(t, f.invite(t, "bob"), "bob", enroll.OwnershipEmployee)
+			tok, err := f.svc.IssueAccessToken(ctx, coreMeta, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A first profile and its certificate: the next fetch
+			// replaces that identity.
+			if _, err := f.svc.FetchProfile(ctx, coreMeta, tok.Token); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.RecordCertificate(ctx, enroll.Meta{}, e.ID, coreDeviceCert(t, "first")); err != nil {
+				t.Fatal(err)
+			}
+			return tok.Token
+		}, func(t *testing.T, f *hostIOFixture, token string) {
+			p, err := f.svc.FetchProfile(ctx, coreMeta, token)
+			if err != nil {
+				t.Fatalf("FetchProfile: %v", err)
+			}
+			servedChallengeStored(t, f, p)
+			if p.Enrollment.CertificateHash != "" {
+				t.Fatal("the earlier certificate was not forgotten")
+			}
+		}, true, 0, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newHostIOFixture(t)
+			arg := tt.setup(t, f)
+			f.reset(conflicts)
+			tt.step(t, f, arg)
+			if left := f.cs.conflicts.Load(); tt.writes && left >= 0 {
+				t.Fatalf("%d injected conflicts left: the step did not retry its write", left+1)
+			}
+			if a, i, s := f.calls.auth.Load(), f.calls.identity.Load(), f.calls.sign.Load(); a != tt.auth || i != tt.identity || s != tt.sign {
+				t.Fatalf("Authenticator, Identity, signer called %d, %d, %d times; want %d, %d, %d", a, i, s, tt.auth, tt.identity, tt.sign)
+			}
+		})
+	}
+}
+
+func TestHostIOStateMoved(t *testing.T) {
+	ctx := context.Background()
+	// While the host works, another request moves the enrollment. The
+	// step fails with the typed error, calls the host no second time and
+	// stores nothing.
+	tests := []struct {
+		name string
+		// setup returns the enrollment's ID and what the step needs, and
+		// says what the other request does during the host call.
+		setup func(t *testing.T, f *hostIOFixture) (string, string)
+		step  func(f *hostIOFixture, id, arg string) error
+		want  error
+		// auth and identity are the host calls the step makes.
+		auth, identity int64
+	}{
+		{"revoked during sign-in", func(t *testing.T, f *hostIOFixture) (string, string) {
+			id := f.invite(t, "alice").EnrollmentID
+			f.calls.duringAuth = func() { f.revoke(t, id) }
+			return id, ""
+		}, func(f *hostIOFixture, id, _ string) error {
+			_, err := f.svc.Authenticate(ctx, coreMeta, id, "alice", corePassword, enroll.OwnershipEmployee)
+			return err
+		}, enroll.ErrRevoked, 1, 0},
+		{"link replaced during download", func(t *testing.T, f *hostIOFixture) (string, string) {
+			e := f.toConsented(t, f.invite(t, "alice"), "alice", enroll.OwnershipEmployee)
+			link, err := f.svc.IssueDownloadLink(ctx, coreMeta, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.calls.duringIdentity = func() {
+				if _, err := f.svc.IssueDownloadLink(ctx, coreMeta, e.ID); err != nil {
+					t.Error(err)
+				}
+			}
+			return e.ID, link.Token
+		}, func(f *hostIOFixture, _, token string) error {
+			_, err := f.svc.DownloadProfile(ctx, coreMeta, token)
+			return err
+		}, enroll.ErrNotFound, 0, 1},
+		{"revoked during fetch", func(t *testing.T, f *hostIOFixture) (string, string) {
+			e := f.toConsented(t, f.invite(t, "bob"), "bob", enroll.OwnershipEmployee)
+			tok, err := f.svc.IssueAccessToken(ctx, coreMeta, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.calls.duringIdentity = func() { f.revoke(t, e.ID) }
+			return e.ID, tok.Token
+		}, func(f *hostIOFixture, _, token string) error {
+			_, err := f.svc.FetchProfile(ctx, coreMeta, token)
+			return err
+		}, enroll.ErrRevoked, 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newHostIOFixture(t)
+			id, arg := tt.setup(t, f)
+			f.reset(0)
+			before, err := f.svc.Audit(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = tt.step(f, id, arg)
+			coreWantErr(t, tt.name, err, tt.want)
+			if a, i := f.calls.auth.Load(), f.calls.identity.Load(); a != tt.auth || i != tt.identity {
+				t.Fatalf("Authenticator, Identity called %d, %d times; want %d, %d", a, i, tt.auth, tt.identity)
+			}
+			after, err := f.svc.Audit(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Only the other request's events were added.
+			for _, ev := range after[len(before):] {
+				switch ev.Event {
+				case enroll.EventAuthenticate, enroll.EventDownloadProfile, enroll.EventFetchProfile:
+					t.Fatalf("the step stored %s after its enrollment moved", ev.Event)
+				}
+			}
+		})
+	}
+}
+
+// revoke revokes enrollment id, as an administrator would.
+func (f *coreFixture) revoke(t *testing.T, id string) {
+	t.Helper()
+	if _, err := f.svc.Revoke(context.Background(), enroll.Meta{Actor: "admin"}, id, "test"); err != nil {
+		t.Error(err)
+	}
+}

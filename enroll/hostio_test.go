@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"io"
 	"sync/atomic"
 	"testing"
@@ -249,19 +250,39 @@ func TestHostIOOncePerRequest(t *testing.T) {
 
 func TestHostIOStateMoved(t *testing.T) {
 	ctx := context.Background()
-	// While the host works, another request moves the enrollment. The
-	// step fails with the typed error, calls the host no second time and
-	// stores nothing.
+	// While the host works, another request changes the enrollment. The
+	// step calls the host no second time: it stores its change if the
+	// other one left it valid, and otherwise fails with the typed error
+	// and stores nothing.
 	tests := []struct {
 		name string
 		// setup returns the enrollment's ID and what the step needs, and
 		// says what the other request does during the host call.
 		setup func(t *testing.T, f *hostIOFixture) (string, string)
 		step  func(f *hostIOFixture, id, arg string) error
-		want  error
+		want  error // nil: the step succeeds
 		// auth and identity are the host calls the step makes.
 		auth, identity int64
 	}{
+		{"info acknowledged during sign-in again", func(t *testing.T, f *hostIOFixture) (string, string) {
+			inv := f.invite(t, "alice")
+			id := inv.EnrollmentID
+			if _, err := f.svc.Authenticate(ctx, coreMeta, id, "alice", corePassword, enroll.OwnershipEmployee); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.SubmitPasscode(ctx, coreMeta, id, inv.Passcode); err != nil {
+				t.Fatal(err)
+			}
+			f.calls.duringAuth = func() {
+				if _, err := f.svc.AcknowledgeInfo(ctx, coreMeta, id); err != nil {
+					t.Error(err)
+				}
+			}
+			return id, ""
+		}, func(f *hostIOFixture, id, _ string) error {
+			_, err := f.svc.Authenticate(ctx, coreMeta, id, "alice", corePassword, enroll.OwnershipEmployee)
+			return err
+		}, nil, 1, 0},
 		{"revoked during sign-in", func(t *testing.T, f *hostIOFixture) (string, string) {
 			id := f.invite(t, "alice").EnrollmentID
 			f.calls.duringAuth = func() { f.revoke(t, id) }
@@ -286,6 +307,26 @@ func TestHostIOStateMoved(t *testing.T) {
 			_, err := f.svc.DownloadProfile(ctx, coreMeta, token)
 			return err
 		}, enroll.ErrNotFound, 0, 1},
+		{"profile input changed during fetch", func(t *testing.T, f *hostIOFixture) (string, string) {
+			e := f.toConsented(t, f.invite(t, "bob"), "bob", enroll.OwnershipEmployee)
+			tok, err := f.svc.IssueAccessToken(ctx, coreMeta, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.calls.duringIdentity = func() {
+				// Another writer of the store changes what the profile
+				// is built from.
+				x := f.get(t, e.ID)
+				x.ManagedAppleID = "robert@appleid.example.com"
+				if err := f.store.Update(ctx, x, x.Version); err != nil {
+					t.Error(err)
+				}
+			}
+			return e.ID, tok.Token
+		}, func(f *hostIOFixture, _, token string) error {
+			_, err := f.svc.FetchProfile(ctx, coreMeta, token)
+			return err
+		}, enroll.ErrVersionConflict, 0, 1},
 		{"revoked during fetch", func(t *testing.T, f *hostIOFixture) (string, string) {
 			e := f.toConsented(t, f.invite(t, "bob"), "bob", enroll.OwnershipEmployee)
 			tok, err := f.svc.IssueAccessToken(ctx, coreMeta, e.ID)
@@ -309,9 +350,14 @@ func TestHostIOStateMoved(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = tt.step(f, id, arg)
-			coreWantErr(t, tt.name, err, tt.want)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
 			if a, i := f.calls.auth.Load(), f.calls.identity.Load(); a != tt.auth || i != tt.identity {
 				t.Fatalf("Authenticator, Identity called %d, %d times; want %d, %d", a, i, tt.auth, tt.identity)
+			}
+			if tt.want == nil {
+				return
 			}
 			after, err := f.svc.Audit(ctx, id)
 			if err != nil {
@@ -334,4 +380,14 @@ func (f *coreFixture) revoke(t *testing.T, id string) {
 	if _, err := f.svc.Revoke(context.Background(), enroll.Meta{Actor: "admin"}, id, "test"); err != nil {
 		t.Error(err)
 	}
+}
+
+// get returns enrollment id.
+func (f *coreFixture) get(t *testing.T, id string) *enroll.Enrollment {
+	t.Helper()
+	e, err := f.svc.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

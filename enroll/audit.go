@@ -117,18 +117,18 @@ func (s *Service) run(ctx context.Context, m Meta, op, id string, primary Event,
 //  1. check runs on the enrollment as read (read, if not nil, or else
 //     enrollment id from the store), after apply's expiry and transition
 //     checks, and stores nothing: a request it refuses costs no host call;
-//  2. io runs once on that enrollment, which it must not modify, and does
+//  2. host runs once on that enrollment, which it must not modify, and does
 //     the host I/O, keeping its results in the caller's variables;
 //  3. check and then fn run as apply's step, from the same read; a
 //     version conflict reads the enrollment again and runs check and fn
-//     again, never io. A change of the enrollment in the meantime that
-//     invalidates io's results must make check or fn fail with a typed
+//     again, never host. A change of the enrollment in the meantime that
+//     invalidates host's results must make check or fn fail with a typed
 //     error (the transition table already refuses an enrollment that was
 //     revoked, expired or moved on).
 //
 // check may be nil; it may change st.e, which is discarded in 1.
 func (s *Service) runOnce(ctx context.Context, m Meta, op, id string, read *Enrollment, primary Event,
-	check func(*step) error, io func(*Enrollment) error, fn func(*step) error) (*Enrollment, error) {
+	check func(*step) error, host func(*Enrollment) error, fn func(*step) error) (*Enrollment, error) {
 	if read == nil {
 		if err := checkInput("enrollment ID", id); err != nil {
 			return nil, err
@@ -142,7 +142,7 @@ func (s *Service) runOnce(ctx context.Context, m Meta, op, id string, read *Enro
 	}
 	e, err := s.applyRead(ctx, m, id, read, primary, vet)
 	if err == nil {
-		err = io(e)
+		err = host(e)
 	}
 	if err == nil {
 		e, err = s.applyRead(ctx, m, id, e, primary, func(st *step) error {

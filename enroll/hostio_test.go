@@ -149,6 +149,52 @@ func servedChallengeStored(t *testing.T, f *hostIOFixture, p *enroll.Profile) {
 	}
 }
 
+// issued returns a consented enrollment of user with a download link
+// (FlowProfile) or an access token (FlowAccountDriven), and the token.
+func (f *hostIOFixture) issued(t *testing.T, user string, flow enroll.Flow) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	e := f.toConsented(t, f.invite(t, user), user, enroll.OwnershipEmployee)
+	if flow == enroll.FlowAccountDriven {
+		tok, err := f.svc.IssueAccessToken(ctx, coreMeta, e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.ID, tok.Token
+	}
+	link, err := f.svc.IssueDownloadLink(ctx, coreMeta, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.ID, link.Token
+}
+
+// The steps that call the host, as the tests run them on enrollment id
+// with the token. signIn signs alice in.
+func signIn(f *hostIOFixture, id, _ string) (*enroll.Enrollment, *enroll.Profile, error) {
+	e, err := f.svc.Authenticate(context.Background(), coreMeta, id, "alice", corePassword, enroll.OwnershipEmployee)
+	return e, nil, err
+}
+
+func download(f *hostIOFixture, _, token string) (*enroll.Enrollment, *enroll.Profile, error) {
+	p, err := f.svc.DownloadProfile(context.Background(), coreMeta, token)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.Enrollment, p, nil
+}
+
+func fetch(f *hostIOFixture, _, token string) (*enroll.Enrollment, *enroll.Profile, error) {
+	p, err := f.svc.FetchProfile(context.Background(), coreMeta, token)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.Enrollment, p, nil
+}
+
+// hostStep is one of signIn, download and fetch.
+type hostStep func(f *hostIOFixture, id, token string) (*enroll.Enrollment, *enroll.Profile, error)
+
 func TestHostIOOncePerRequest(t *testing.T) {
 	ctx := context.Background()
 	// Each step runs with conflicts version conflicts injected in front of
@@ -156,90 +202,64 @@ func TestHostIOOncePerRequest(t *testing.T) {
 	const conflicts = 5
 	tests := []struct {
 		name string
-		// setup brings an enrollment to the step and returns the ID or
-		// token the step needs.
-		setup func(t *testing.T, f *hostIOFixture) string
-		step  func(t *testing.T, f *hostIOFixture, arg string)
-		// writes: the step stores a transition (through the conflicts).
-		writes bool
+		// setup brings an enrollment to the step and returns its ID and
+		// the token the step needs.
+		setup func(t *testing.T, f *hostIOFixture) (string, string)
+		step  hostStep
+		// want is the enrollment's state afterwards; "" means the step
+		// fails with ErrBadCredentials and writes nothing.
+		want enroll.State
 		// auth, identity and sign are the host calls the step makes.
 		auth, identity, sign int64
 	}{
-		{"sign-in", func(t *testing.T, f *hostIOFixture) string {
-			return f.invite(t, "alice").EnrollmentID
-		}, func(t *testing.T, f *hostIOFixture, id string) {
-			e, err := f.svc.Authenticate(ctx, coreMeta, id, "alice", corePassword, enroll.OwnershipEmployee)
-			if err != nil || e.State != enroll.StateAuthenticated {
-				t.Fatalf("Authenticate: %v, %v", e, err)
-			}
-		}, true, 1, 0, 0},
-		{"wrong password", func(t *testing.T, f *hostIOFixture) string {
-			return f.invite(t, "alice").EnrollmentID
-		}, func(t *testing.T, f *hostIOFixture, id string) {
+		{"sign-in", func(t *testing.T, f *hostIOFixture) (string, string) {
+			return f.invite(t, "alice").EnrollmentID, ""
+		}, signIn, enroll.StateAuthenticated, 1, 0, 0},
+		{"wrong password", func(t *testing.T, f *hostIOFixture) (string, string) {
+			return f.invite(t, "alice").EnrollmentID, ""
+		}, func(f *hostIOFixture, id, _ string) (*enroll.Enrollment, *enroll.Profile, error) {
 			_, err := f.svc.Authenticate(ctx, coreMeta, id, "alice", "wrong", enroll.OwnershipEmployee)
-			coreWantErr(t, "wrong password", err, enroll.ErrBadCredentials)
-		}, false, 1, 0, 0},
-		{"sign-in again", func(t *testing.T, f *hostIOFixture) string {
-			inv := f.invite(t, "alice")
-			f.toConsented(t, inv, "alice", enroll.OwnershipEmployee)
-			return inv.EnrollmentID
-		}, func(t *testing.T, f *hostIOFixture, id string) {
-			e, err := f.svc.Authenticate(ctx, coreMeta, id, "alice", corePassword, enroll.OwnershipEmployee)
-			if err != nil || e.State != enroll.StateConsented {
-				t.Fatalf("Authenticate again: %v, %v", e, err)
-			}
-		}, true, 1, 0, 0},
-		{"profile download", func(t *testing.T, f *hostIOFixture) string {
-			e := f.toConsented(t, f.invite(t, "alice"), "alice", enroll.OwnershipEmployee)
-			link, err := f.svc.IssueDownloadLink(ctx, coreMeta, e.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return link.Token
-		}, func(t *testing.T, f *hostIOFixture, token string) {
-			p, err := f.svc.DownloadProfile(ctx, coreMeta, token)
-			if err != nil {
-				t.Fatalf("DownloadProfile: %v", err)
-			}
-			servedChallengeStored(t, f, p)
-			if !p.Enrollment.DownloadUsed {
-				t.Fatal("link not marked used")
-			}
-		}, true, 0, 1, 1},
-		{"profile fetch replacing an identity", func(t *testing.T, f *hostIOFixture) string {
-			e := f.toConsented(t, f.invite(t, "bob"), "bob", enroll.OwnershipEmployee)
-			tok, err := f.svc.IssueAccessToken(ctx, coreMeta, e.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
+			return nil, nil, err
+		}, "", 1, 0, 0},
+		{"sign-in again", func(t *testing.T, f *hostIOFixture) (string, string) {
+			id, _ := f.issued(t, "alice", enroll.FlowProfile)
+			return id, ""
+		}, signIn, enroll.StateProfileIssued, 1, 0, 0},
+		{"profile download", func(t *testing.T, f *hostIOFixture) (string, string) {
+			return f.issued(t, "alice", enroll.FlowProfile)
+		}, download, enroll.StateProfileIssued, 0, 1, 1},
+		{"profile fetch replacing an identity", func(t *testing.T, f *hostIOFixture) (string, string) {
+			id, token := f.issued(t, "bob", enroll.FlowAccountDriven)
 			// A first profile and its certificate: the next fetch
 			// replaces that identity.
-			if _, err := f.svc.FetchProfile(ctx, coreMeta, tok.Token); err != nil {
+			if _, err := f.svc.FetchProfile(ctx, coreMeta, token); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.svc.RecordCertificate(ctx, enroll.Meta{}, e.ID, coreDeviceCert(t, "first")); err != nil {
+			if _, err := f.svc.RecordCertificate(ctx, enroll.Meta{}, id, coreDeviceCert(t, "first")); err != nil {
 				t.Fatal(err)
 			}
-			return tok.Token
-		}, func(t *testing.T, f *hostIOFixture, token string) {
-			p, err := f.svc.FetchProfile(ctx, coreMeta, token)
-			if err != nil {
-				t.Fatalf("FetchProfile: %v", err)
-			}
-			servedChallengeStored(t, f, p)
-			if p.Enrollment.CertificateHash != "" {
-				t.Fatal("the earlier certificate was not forgotten")
-			}
-		}, true, 0, 1, 1},
+			return id, token
+		}, fetch, enroll.StateTokenIssued, 0, 1, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newHostIOFixture(t)
-			arg := tt.setup(t, f)
+			id, token := tt.setup(t, f)
 			f.reset(conflicts)
-			tt.step(t, f, arg)
-			if left := f.cs.conflicts.Load(); tt.writes && left >= 0 {
-				t.Fatalf("%d injected conflicts left: the step did not retry its write", left+1)
+			e, p, err := tt.step(f, id, token)
+			switch {
+			case tt.want == "":
+				coreWantErr(t, tt.name, err, enroll.ErrBadCredentials)
+			case err != nil || e.State != tt.want:
+				t.Fatalf("%s: %v, %v; want state %s", tt.name, e, err, tt.want)
+			case f.cs.conflicts.Load() >= 0:
+				t.Fatal("injected conflicts left: the step did not retry its write")
+			}
+			if p != nil {
+				servedChallengeStored(t, f, p)
+				if e.CertificateHash != "" {
+					t.Fatal("the earlier certificate was not forgotten")
+				}
 			}
 			if a, i, s := f.calls.auth.Load(), f.calls.identity.Load(), f.calls.sign.Load(); a != tt.auth || i != tt.identity || s != tt.sign {
 				t.Fatalf("Authenticator, Identity, signer called %d, %d, %d times; want %d, %d, %d", a, i, s, tt.auth, tt.identity, tt.sign)
@@ -256,10 +276,10 @@ func TestHostIOStateMoved(t *testing.T) {
 	// and stores nothing.
 	tests := []struct {
 		name string
-		// setup returns the enrollment's ID and what the step needs, and
-		// says what the other request does during the host call.
+		// setup returns the enrollment's ID and the token the step needs,
+		// and says what the other request does during the host call.
 		setup func(t *testing.T, f *hostIOFixture) (string, string)
-		step  func(f *hostIOFixture, id, arg string) error
+		step  hostStep
 		want  error // nil: the step succeeds
 		// auth and identity are the host calls the step makes.
 		auth, identity int64
@@ -279,78 +299,50 @@ func TestHostIOStateMoved(t *testing.T) {
 				}
 			}
 			return id, ""
-		}, func(f *hostIOFixture, id, _ string) error {
-			_, err := f.svc.Authenticate(ctx, coreMeta, id, "alice", corePassword, enroll.OwnershipEmployee)
-			return err
-		}, nil, 1, 0},
+		}, signIn, nil, 1, 0},
 		{"revoked during sign-in", func(t *testing.T, f *hostIOFixture) (string, string) {
 			id := f.invite(t, "alice").EnrollmentID
 			f.calls.duringAuth = func() { f.revoke(t, id) }
 			return id, ""
-		}, func(f *hostIOFixture, id, _ string) error {
-			_, err := f.svc.Authenticate(ctx, coreMeta, id, "alice", corePassword, enroll.OwnershipEmployee)
-			return err
-		}, enroll.ErrRevoked, 1, 0},
+		}, signIn, enroll.ErrRevoked, 1, 0},
 		{"link replaced during download", func(t *testing.T, f *hostIOFixture) (string, string) {
-			e := f.toConsented(t, f.invite(t, "alice"), "alice", enroll.OwnershipEmployee)
-			link, err := f.svc.IssueDownloadLink(ctx, coreMeta, e.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
+			id, token := f.issued(t, "alice", enroll.FlowProfile)
 			f.calls.duringIdentity = func() {
-				if _, err := f.svc.IssueDownloadLink(ctx, coreMeta, e.ID); err != nil {
+				if _, err := f.svc.IssueDownloadLink(ctx, coreMeta, id); err != nil {
 					t.Error(err)
 				}
 			}
-			return e.ID, link.Token
-		}, func(f *hostIOFixture, _, token string) error {
-			_, err := f.svc.DownloadProfile(ctx, coreMeta, token)
-			return err
-		}, enroll.ErrNotFound, 0, 1},
+			return id, token
+		}, download, enroll.ErrNotFound, 0, 1},
 		{"profile input changed during fetch", func(t *testing.T, f *hostIOFixture) (string, string) {
-			e := f.toConsented(t, f.invite(t, "bob"), "bob", enroll.OwnershipEmployee)
-			tok, err := f.svc.IssueAccessToken(ctx, coreMeta, e.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
+			id, token := f.issued(t, "bob", enroll.FlowAccountDriven)
 			f.calls.duringIdentity = func() {
 				// Another writer of the store changes what the profile
 				// is built from.
-				x := f.get(t, e.ID)
+				x := f.get(t, id)
 				x.ManagedAppleID = "robert@appleid.example.com"
 				if err := f.store.Update(ctx, x, x.Version); err != nil {
 					t.Error(err)
 				}
 			}
-			return e.ID, tok.Token
-		}, func(f *hostIOFixture, _, token string) error {
-			_, err := f.svc.FetchProfile(ctx, coreMeta, token)
-			return err
-		}, enroll.ErrVersionConflict, 0, 1},
+			return id, token
+		}, fetch, enroll.ErrVersionConflict, 0, 1},
 		{"revoked during fetch", func(t *testing.T, f *hostIOFixture) (string, string) {
-			e := f.toConsented(t, f.invite(t, "bob"), "bob", enroll.OwnershipEmployee)
-			tok, err := f.svc.IssueAccessToken(ctx, coreMeta, e.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.calls.duringIdentity = func() { f.revoke(t, e.ID) }
-			return e.ID, tok.Token
-		}, func(f *hostIOFixture, _, token string) error {
-			_, err := f.svc.FetchProfile(ctx, coreMeta, token)
-			return err
-		}, enroll.ErrRevoked, 0, 1},
+			id, token := f.issued(t, "bob", enroll.FlowAccountDriven)
+			f.calls.duringIdentity = func() { f.revoke(t, id) }
+			return id, token
+		}, fetch, enroll.ErrRevoked, 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newHostIOFixture(t)
-			id, arg := tt.setup(t, f)
+			id, token := tt.setup(t, f)
 			f.reset(0)
 			before, err := f.svc.Audit(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = tt.step(f, id, arg)
-			if !errors.Is(err, tt.want) {
+			if _, _, err := tt.step(f, id, token); !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
 			if a, i := f.calls.auth.Load(), f.calls.identity.Load(); a != tt.auth || i != tt.identity {

@@ -31,8 +31,9 @@ func (st *step) commit(ev Event) { st.event = ev }
 //  4. return the enrollment (as stored, or as read when nothing was
 //     committed) and fn's error.
 //
-// fn may run several times and must not have side effects outside st other
-// than those that are safe to repeat.
+// fn may run several times: it must change nothing but st, and must not
+// call the host (an Authenticator, an IdentityProvider, the profile
+// Signer); a step that needs the host uses runOnce.
 func (s *Service) apply(ctx context.Context, m Meta, id string, primary Event, fn func(*step) error, also ...State) (*Enrollment, error) {
 	if err := checkInput("enrollment ID", id); err != nil {
 		return nil, err
@@ -103,6 +104,54 @@ func (s *Service) applyRead(ctx context.Context, m Meta, id string, read *Enroll
 // name, and comes without an enrollment.
 func (s *Service) run(ctx context.Context, m Meta, op, id string, primary Event, fn func(*step) error, also ...State) (*Enrollment, error) {
 	e, err := s.apply(ctx, m, id, primary, fn, also...)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: %s: %w", op, err)
+	}
+	return e, nil
+}
+
+// runOnce is run for a step that needs the host: its host I/O runs once
+// per call, outside the compare-and-swap loop, however often the state
+// change is retried.
+//
+//  1. check runs on the enrollment as read (read, if not nil, or else
+//     enrollment id from the store), after apply's expiry and transition
+//     checks, and stores nothing: a request it refuses costs no host call;
+//  2. host runs once on that enrollment, which it must not modify, and does
+//     the host I/O, keeping its results in the caller's variables;
+//  3. check and then fn run as apply's step, from the same read; a
+//     version conflict reads the enrollment again and runs check and fn
+//     again, never host. A change of the enrollment in the meantime that
+//     invalidates host's results must make check or fn fail with a typed
+//     error (the transition table already refuses an enrollment that was
+//     revoked, expired or moved on).
+//
+// check may be nil; it may change st.e, which is discarded in 1.
+func (s *Service) runOnce(ctx context.Context, m Meta, op, id string, read *Enrollment, primary Event,
+	check func(*step) error, host func(*Enrollment) error, fn func(*step) error) (*Enrollment, error) {
+	if read == nil {
+		if err := checkInput("enrollment ID", id); err != nil {
+			return nil, err
+		}
+	}
+	vet := func(st *step) error {
+		if check == nil {
+			return nil
+		}
+		return check(st)
+	}
+	e, err := s.applyRead(ctx, m, id, read, primary, vet)
+	if err == nil {
+		err = host(e)
+	}
+	if err == nil {
+		e, err = s.applyRead(ctx, m, id, e, primary, func(st *step) error {
+			if err := vet(st); err != nil {
+				return err
+			}
+			return fn(st)
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("enroll: %s: %w", op, err)
 	}

@@ -16,7 +16,10 @@ var (
 
 	// ErrVersionConflict means the enrollment changed since it was read:
 	// Store.Update found a version other than the expected one and wrote
-	// nothing. The Service re-reads and retries.
+	// nothing. The Service re-reads and retries the state change; a step
+	// fails with it after too many conflicts, or when the enrollment
+	// changed in what a host call of the step (a profile built and
+	// signed) was made for.
 	ErrVersionConflict = errors.New("enroll: enrollment was changed concurrently")
 
 	// ErrExists means Store.Create was given an ID that is already taken.

@@ -22,7 +22,9 @@ type User struct {
 // Authenticate returns the user the credentials belong to, or an error
 // matching ErrBadCredentials when they are wrong; any other error is treated
 // as a failure of the authenticator itself. The password must not be logged
-// or kept. Implementations must be safe for concurrent use.
+// or kept. Service.Authenticate calls it at most once per call, never for an
+// enrollment that is locked, finished or expired. Implementations must be
+// safe for concurrent use.
 type Authenticator interface {
 	Authenticate(ctx context.Context, username, password string) (User, error)
 }
@@ -112,11 +114,14 @@ func (systemClock) Now() time.Time { return time.Now() }
 //
 // Identity returns the identity payload (a *profile.SCEP, *profile.ACME or
 // *profile.PKCS12) for the profile about to be served for e. It may record
-// what it issued in e's Challenge fields; the Service stores e together with
-// the step that serves the profile, so nothing is kept for a profile that was
-// not served. It is called for every profile served, and again when a step
-// is retried after a concurrent change (only the last payload is served), so
-// anything it keeps outside e must tolerate challenges that are never used.
+// what it issued in e's Challenge fields (ChallengeHash, ChallengeExpiresAt,
+// ChallengeUsed); the Service stores those, and no other change to e,
+// together with the step that serves the profile, so nothing is kept for a
+// profile that was not served. It is called once for every profile about to
+// be served, outside the Service's retries; when the step then fails (the
+// link was used or replaced, or the enrollment revoked, meanwhile) the
+// profile is not served, so anything it keeps outside e must tolerate
+// challenges that are never used.
 //
 // ChallengeEnrollment returns the ID of the enrollment a challenge was issued
 // for, when the certificate authority asks (before it signs a certificate),

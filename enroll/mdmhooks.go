@@ -47,6 +47,15 @@ var (
 // *mdm.RejectError; a missing or wrong bearer token a 401. Every error
 // matches ErrDeviceMismatch or a *TransitionError as well. Nothing is stored
 // for a refused request.
+//
+// Precheck writes in one case, as mdm.Prechecker allows: an Authenticate it
+// approves is recorded (the move to CheckedIn, with the device id) before
+// package mdm stores its record. The Store's one-live-enrollment-per-device
+// guarantee settles two enrollments racing for one device id there, so the
+// loser is refused before mdm writes anything for it. If mdm then fails to
+// store the record, the enrollment stays CheckedIn with the device id, and
+// the device's repeated Authenticate is accepted. In mdm.Prechecks the
+// Service goes last, after the host's own checks.
 func (s *Service) Precheck(ctx context.Context, r *mdm.Request) error {
 	c := deviceCredentials(r.HTTP, r.Enrollment, r.Fingerprint)
 	if _, ok := r.Message.(*mdm.Authenticate); ok {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/enrollkit/enrollkit/profile"
 )
@@ -132,4 +133,34 @@ func (s *Service) buildProfile(ctx context.Context, e *Enrollment) ([]byte, erro
 		return nil, fmt.Errorf("signing profile: %w", err)
 	}
 	return signed, nil
+}
+
+// profileBasis is what an enrollment profile is built from, besides the
+// Service's configuration.
+type profileBasis struct {
+	id, user, managedAppleID string
+	state                    State
+	ownership                Ownership
+	flow                     Flow
+}
+
+func basisOf(e *Enrollment) profileBasis {
+	return profileBasis{id: e.ID, user: e.UserID, managedAppleID: e.ManagedAppleID, state: e.State, ownership: e.Ownership, flow: e.Flow}
+}
+
+// identityFields are the fields of an Enrollment an IdentityProvider may
+// record what it issued in.
+type identityFields struct {
+	challengeHash      string
+	challengeExpiresAt time.Time
+	challengeUsed      bool
+}
+
+func identityOf(e *Enrollment) identityFields {
+	return identityFields{e.ChallengeHash, e.ChallengeExpiresAt, e.ChallengeUsed}
+}
+
+// set records f in e.
+func (f identityFields) set(e *Enrollment) {
+	e.ChallengeHash, e.ChallengeExpiresAt, e.ChallengeUsed = f.challengeHash, f.challengeExpiresAt, f.challengeUsed
 }

@@ -449,13 +449,23 @@ func (s *Service) Authenticate(ctx context.Context, m Meta, id, username, passwo
 	if err != nil {
 		return nil, fmt.Errorf("enroll: authenticate: %w", err)
 	}
-	restart := false
-	e, err := s.run(ctx, m, "authenticate", id, EventAuthenticate, func(st *step) error {
-		restart = false
-		u, err := s.cfg.Authenticator.Authenticate(ctx, username, password)
+	// The credentials are checked once, on the enrollment as first read;
+	// a version conflict retries only the state change. The user they
+	// belong to stays valid: an enrollment's user never changes, and one
+	// that was revoked or expired meanwhile is refused by the transition
+	// table.
+	var u User
+	checkCredentials := func(*Enrollment) error {
+		var err error
+		u, err = s.cfg.Authenticator.Authenticate(ctx, username, password)
 		if err != nil {
 			return credentialsError(err)
 		}
+		return nil
+	}
+	restart := false
+	e, err := s.runOnce(ctx, m, "authenticate", id, nil, EventAuthenticate, nil, checkCredentials, func(st *step) error {
+		restart = false
 		if subtle.ConstantTimeCompare([]byte(u.ID), []byte(st.e.UserID)) != 1 {
 			s.log.WarnContext(ctx, "enroll: sign-in by a user other than the invited one", "enrollment", st.e.ID)
 			return ErrBadCredentials
@@ -681,33 +691,50 @@ func (s *Service) FetchProfile(ctx context.Context, m Meta, accessToken string) 
 // serveProfile builds and signs the profile of the enrollment whose secret
 // for index i is token, as step ev. The token must still be the
 // enrollment's (a newer one replaces it: ErrNotFound); check, if not nil,
-// refuses with an error or marks the secret on st.e before the profile is
-// built. op names the step in errors.
+// refuses with an error or marks the secret on st.e. The profile is built
+// and signed once, after check passed on the enrollment as first read; a
+// version conflict retries only the state change, and fails with
+// ErrVersionConflict if the enrollment changed in what the profile was
+// built from. op names the step in errors.
 func (s *Service) serveProfile(ctx context.Context, m Meta, op string, i Index, ev Event, token string, check func(*step) error) (*Profile, error) {
-	e, err := s.findByToken(ctx, i, token)
+	read, err := s.findByToken(ctx, i, token)
 	if err != nil {
 		return nil, fmt.Errorf("enroll: %s: %w", op, err)
 	}
-	var data []byte
-	e, err = s.run(ctx, m, op, e.ID, ev, func(st *step) error {
+	vet := func(st *step) error {
 		if !sameHash(st.e.Key(i), hashToken(token)) {
 			return ErrNotFound
 		}
 		if check != nil {
-			if err := check(st); err != nil {
-				return err
-			}
+			return check(st)
 		}
-		// The new profile carries a fresh identity challenge; the
-		// certificate issued for an earlier one no longer checks in.
+		return nil
+	}
+	var data []byte
+	var built profileBasis
+	var issued identityFields
+	build := func(e *Enrollment) error {
+		// The new profile carries a fresh identity; what the
+		// IdentityProvider records goes into the stored enrollment.
+		x := e.Clone()
+		forgetIdentity(x)
+		var err error
+		if data, err = s.buildProfile(ctx, x); err != nil {
+			return err
+		}
+		built, issued = basisOf(e), identityOf(x)
+		return nil
+	}
+	e, err := s.runOnce(ctx, m, op, read.ID, read, ev, vet, build, func(st *step) error {
+		if basisOf(st.e) != built {
+			return fmt.Errorf("%w: the enrollment changed while its profile was built", ErrVersionConflict)
+		}
+		// The certificate issued for an earlier profile no longer checks
+		// in.
 		if forgetIdentity(st.e) {
 			st.audit.Detail = "a new profile replaces the identity of an earlier one"
 		}
-		var err error
-		data, err = s.buildProfile(ctx, st.e)
-		if err != nil {
-			return err
-		}
+		issued.set(st.e)
 		st.commit(ev)
 		return nil
 	})

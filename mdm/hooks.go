@@ -34,11 +34,26 @@ type Request struct {
 }
 
 // Prechecker vets every check-in and command request after it is decoded and
-// its certificate verified, before anything is stored. Returning an error
-// refuses the request: a *RejectError chooses 401 or 403, any other error
-// gives 403. Package enroll uses it to tie an Authenticate to the enrollment
-// whose certificate or bearer token it carries. Implementations must be safe
-// for concurrent use.
+// its certificate verified, before the Service stores anything for it.
+// Returning an error refuses the request: a *RejectError chooses 401 or 403,
+// any other error gives 403, and the Service stores nothing.
+//
+// A Prechecker may write to its own store when it approves a request; it
+// must then write nothing when it refuses one, and must approve the same
+// request again when it is repeated, because the Service may still fail
+// after the approval (its store fails, or the certificate turns out to be
+// bound elsewhere, answered 500 or 403) and the device then sends the
+// request again. Package enroll writes in one case, an Authenticate it
+// approves: it records the device id in the enrollment (the check-in) and
+// so claims the device for that enrollment, under its Store's guarantee that
+// a device id belongs to one live enrollment. The claim has to be settled
+// here, before the Service binds the device's record to the certificate:
+// two enrollments racing for one device id both pass every check that reads,
+// and the Service's write of the record does not depend on what it read, so
+// an Observer that claimed the device only after that write could find the
+// record rebound by the request that lost the claim.
+//
+// Implementations must be safe for concurrent use.
 type Prechecker interface {
 	Precheck(ctx context.Context, r *Request) error
 }
@@ -50,7 +65,10 @@ type PrecheckFunc func(ctx context.Context, r *Request) error
 func (f PrecheckFunc) Precheck(ctx context.Context, r *Request) error { return f(ctx, r) }
 
 // Prechecks runs each Prechecker in order and returns the first error, so
-// that a host can add its own checks to package enroll's.
+// that a host can add its own checks to package enroll's. A Prechecker that
+// writes when it approves (package enroll's Service) goes last: a refusal by
+// one after it would leave its write behind for a request the Service
+// refused.
 type Prechecks []Prechecker
 
 // Precheck calls every Prechecker in order.

@@ -28,7 +28,8 @@ type Options struct {
 
 	// Pusher wakes devices after Enqueue. Nil: no pushes.
 	Pusher Pusher
-	// Prechecker vets every request before anything is stored. Nil: no
+	// Prechecker vets every request before the Service stores anything for
+	// it (see Prechecker for what a Prechecker itself may write). Nil: no
 	// extra check (and no rebinding of certificates).
 	Prechecker Prechecker
 	// Responder answers SetBootstrapToken, GetBootstrapToken,

@@ -11,8 +11,9 @@ import (
 	"net/url"
 	"strings"
 
-	"go.mozilla.org/pkcs7"
 	"howett.net/plist"
+
+	"github.com/enrollkit/enrollkit/profile"
 )
 
 // WellKnownError is a refusal by the account-driven discovery endpoint: its
@@ -275,15 +276,7 @@ func (d *Device) signedMachineInfo() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	sd, err := pkcs7.NewSignedData(body)
-	if err != nil {
-		return nil, fmt.Errorf("devicesim: machine info: %w", err)
-	}
-	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	if err := sd.AddSignerChain(cert, key, []*x509.Certificate{d.deviceCA.Intermediate}, pkcs7.SignerInfoConfig{}); err != nil {
-		return nil, fmt.Errorf("devicesim: machine info: %w", err)
-	}
-	out, err := sd.Finish()
+	out, err := profile.Sign(body, key, []*x509.Certificate{cert, d.deviceCA.Intermediate})
 	if err != nil {
 		return nil, fmt.Errorf("devicesim: machine info: %w", err)
 	}

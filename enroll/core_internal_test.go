@@ -26,13 +26,13 @@ func TestCoreDeviceBearer(t *testing.T) {
 		if tt.header != "" {
 			r.Header.Set("Authorization", tt.header)
 		}
-		got, ok := deviceBearer(r)
+		got, ok := bearerToken(r)
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("deviceBearer(%q) = %q, %v; want %q, %v", tt.header, got, ok, tt.want, tt.ok)
+			t.Errorf("bearerToken(%q) = %q, %v; want %q, %v", tt.header, got, ok, tt.want, tt.ok)
 		}
 	}
-	if _, ok := deviceBearer(nil); ok {
-		t.Error("deviceBearer(nil) found a token")
+	if _, ok := bearerToken(nil); ok {
+		t.Error("bearerToken(nil) found a token")
 	}
 }
 
@@ -44,7 +44,7 @@ func FuzzDeviceBearer(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, h string) {
 		r := &http.Request{Header: http.Header{"Authorization": {h}}}
-		tok, ok := deviceBearer(r)
+		tok, ok := bearerToken(r)
 		if ok != (tok != "") {
 			t.Fatalf("ok %v with token %q", ok, tok)
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 
 	"github.com/enrollkit/enrollkit/mdm"
 )
@@ -76,7 +75,7 @@ type credentials struct {
 // deviceCredentials returns what request r, from the device that names
 // itself e and presents the certificate with fingerprint fp, carries.
 func deviceCredentials(r *http.Request, e mdm.Enrollment, fp mdm.Fingerprint) credentials {
-	bearer, ok := deviceBearer(r)
+	bearer, ok := bearerToken(r)
 	return credentials{device: deviceKey(e), fp: hex.EncodeToString(fp[:]), bearer: bearer, hasBearer: ok}
 }
 
@@ -298,20 +297,6 @@ func deviceEvent(r *mdm.Request) Event {
 		return EventCheckOut
 	}
 	return EventCheckIn
-}
-
-// deviceBearer returns the token of an "Authorization: Bearer …" header.
-func deviceBearer(r *http.Request) (string, bool) {
-	if r == nil {
-		return "", false
-	}
-	h := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
 }
 
 // deviceMeta describes a device request for the audit trail.

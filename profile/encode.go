@@ -105,11 +105,7 @@ func Unmarshal(data []byte) (*Profile, error) {
 }
 
 func unmarshal(data []byte) (p *Profile, f Format, err error) {
-	check := checkXMLDepth
-	if bytes.HasPrefix(data, []byte("bplist")) {
-		check = checkBplist
-	}
-	if err := check(data); err != nil {
+	if err := checkPlist(data); err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrNotProfile, err)
 	}
 	var v any

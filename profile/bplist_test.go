@@ -156,3 +156,17 @@ func TestValueCap(t *testing.T) {
 		t.Errorf("at the cap: %v", err)
 	}
 }
+
+// TestBinaryCostBound: a binary list that stays within the value bounds
+// but would cost the decoder far more memory than its size (an array of
+// references to one empty dictionary: a Go map at every reference) is
+// refused before it is decoded.
+func TestBinaryCostBound(t *testing.T) {
+	n := 30000
+	arr := []byte{0xaf, 0x11, byte(n >> 8), byte(n)}
+	arr = append(arr, bytes.Repeat([]byte{0, 1}, n)...)
+	in := bplistRefs([][]byte{arr, {0xd0}}, 0, 2)
+	if _, err := Unmarshal(in); !errors.Is(err, ErrNotProfile) || !errors.Is(err, plistcheck.ErrCostly) {
+		t.Fatalf("error = %v, want ErrNotProfile and plistcheck.ErrCostly", err)
+	}
+}

@@ -2,7 +2,6 @@ package enroll
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -76,7 +75,7 @@ type credentials struct {
 // itself e and presents the certificate with fingerprint fp, carries.
 func deviceCredentials(r *http.Request, e mdm.Enrollment, fp mdm.Fingerprint) credentials {
 	bearer, ok := bearerToken(r)
-	return credentials{device: deviceKey(e), fp: hex.EncodeToString(fp[:]), bearer: bearer, hasBearer: ok}
+	return credentials{device: deviceKey(e), fp: fp.String(), bearer: bearer, hasBearer: ok}
 }
 
 // deviceEnrollment returns the enrollment a request after Authenticate

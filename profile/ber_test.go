@@ -48,38 +48,3 @@ func TestNormalizeBER(t *testing.T) {
 		})
 	}
 }
-
-// TestNormalizeBERDeep checks a deep, large input against a DER encoding
-// built independently.
-func TestNormalizeBERDeep(t *testing.T) {
-	content := bytes.Repeat([]byte("profile "), 10000)
-	// BER: 40 indefinite SEQUENCEs around OCTET STRING chunks of 1000 bytes.
-	var in []byte
-	for range 40 {
-		in = append(in, 0x30, 0x80)
-	}
-	in = append(in, 0x24, 0x80)
-	for i := 0; i < len(content); i += 1000 {
-		in = append(in, 0x04, 0x82, 0x03, 0xe8)
-		in = append(in, content[i:i+1000]...)
-	}
-	in = append(in, 0, 0)
-	for range 40 {
-		in = append(in, 0, 0)
-	}
-	want := ber.AppendLength([]byte{0x04}, len(content))
-	want = append(want, content...)
-	for range 40 {
-		want = append(ber.AppendLength([]byte{0x30}, len(want)), want...)
-	}
-	got, err := normalizeBER(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("got %d bytes, want %d", len(got), len(want))
-	}
-	if again, err := normalizeBER(got); err != nil || !bytes.Equal(again, got) {
-		t.Errorf("normalizing DER changed it (err %v)", err)
-	}
-}

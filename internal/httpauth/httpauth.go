@@ -51,13 +51,14 @@ func ParseChallenges(v string) ([]Challenge, error) {
 	var out []Challenge
 	s := v
 	for {
-		s = strings.TrimLeft(s, " \t,")
-		if s == "" {
-			break
-		}
-		scheme, rest := cutToken(s)
-		if scheme == "" {
-			return nil, fmt.Errorf("%w: unexpected %q at offset %d", ErrMalformed, s[0], len(v)-len(s))
+		scheme, rest, err := nextToken(v, s)
+		switch {
+		case err != nil:
+			return nil, err
+		case scheme == "" && len(out) == 0:
+			return nil, fmt.Errorf("%w: no challenge", ErrMalformed)
+		case scheme == "":
+			return out, nil
 		}
 		s = strings.TrimLeft(rest, " \t")
 		ch := Challenge{Scheme: scheme, Params: map[string]string{}}
@@ -68,20 +69,15 @@ func ParseChallenges(v string) ([]Challenge, error) {
 			continue
 		}
 		for {
-			s = strings.TrimLeft(s, " \t,")
-			if s == "" {
-				break
-			}
-			name, rest := cutToken(s)
-			if name == "" {
-				return nil, fmt.Errorf("%w: unexpected %q at offset %d", ErrMalformed, s[0], len(v)-len(s))
+			name, rest, err := nextToken(v, s)
+			if err != nil {
+				return nil, err
 			}
 			rest = strings.TrimLeft(rest, " \t")
-			if !strings.HasPrefix(rest, "=") {
-				break // s starts the next challenge's scheme
+			if name == "" || !strings.HasPrefix(rest, "=") {
+				break // the end, or s starts the next challenge's scheme
 			}
 			var val string
-			var err error
 			if val, s, err = cutValue(strings.TrimLeft(rest[1:], " \t")); err != nil {
 				return nil, fmt.Errorf("%w: parameter %q: %v", ErrMalformed, name, err)
 			}
@@ -93,10 +89,20 @@ func ParseChallenges(v string) ([]Challenge, error) {
 		}
 		out = append(out, ch)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no challenge", ErrMalformed)
+}
+
+// nextToken skips the separators at the start of s, the rest of header v,
+// and reads a token; it returns an empty token at the end of v and an
+// error where no token starts.
+func nextToken(v, s string) (tok, rest string, err error) {
+	s = strings.TrimLeft(s, " \t,")
+	if s == "" {
+		return "", "", nil
 	}
-	return out, nil
+	if tok, rest = cutToken(s); tok == "" {
+		return "", s, fmt.Errorf("%w: unexpected %q at offset %d", ErrMalformed, s[0], len(v)-len(s))
+	}
+	return tok, rest, nil
 }
 
 // cutValue reads a parameter value at the start of s: a quoted string, or

@@ -2,6 +2,7 @@ package enroll
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -9,7 +10,6 @@ import (
 	"time"
 
 	"go.mozilla.org/pkcs7"
-	"howett.net/plist"
 
 	"github.com/enrollkit/enrollkit/internal/ber"
 	"github.com/enrollkit/enrollkit/internal/httpauth"
@@ -158,12 +158,13 @@ func ParseMachineInfo(body []byte, opts MachineInfoOptions) (*MachineInfo, error
 	// with shared containers, deeply nested XML, or values packed denser
 	// than a device writes them would cost the decoder far more than its
 	// size.
-	if err := plistcheck.Check(p7.Content); err != nil {
-		return nil, &MachineInfoError{Reason: "content is too costly to decode", Err: err}
-	}
 	var raw map[string]any
-	if _, err := plist.Unmarshal(p7.Content, &raw); err != nil {
-		return nil, &MachineInfoError{Reason: "content is not a plist dictionary", Err: err}
+	if _, err := plistcheck.Unmarshal(p7.Content, &raw); err != nil {
+		reason := "content is not a plist dictionary"
+		if _, costly := errors.AsType[*plistcheck.Error](err); costly {
+			reason = "content is too costly to decode"
+		}
+		return nil, &MachineInfoError{Reason: reason, Err: err}
 	}
 	mi := &MachineInfo{
 		Product:                    plistString(raw["PRODUCT"]),

@@ -9,11 +9,14 @@ import "github.com/enrollkit/enrollkit/internal/plistcheck"
 // hundred.
 const maxPlistNodes = 1 << 17
 
-// checkPlist refuses a property list before it is decoded when decoding
-// it would build more values than it has bytes or than maxPlistNodes
-// (binary), cost more memory than its size allows, nest deeper than
-// plistcheck.MaxDepth or loop. The checks are package plistcheck's, the
-// ones every parser of device input runs; the XML depth is read with the
-// tokenizer the decoder uses, so a quoted "/>" in an attribute or an end
-// tag inside a processing instruction or a DOCTYPE cannot hide a level.
-func checkPlist(data []byte) error { return plistcheck.CheckValues(data, maxPlistNodes) }
+// decodePlist decodes data into v once it passes the checks every parser
+// of device input runs: it is refused when decoding it would build more
+// values than it has bytes or than maxPlistNodes (binary), cost more
+// memory than its size allows, nest deeper than plistcheck.MaxDepth or
+// loop. The XML depth is read with the tokenizer the decoder uses, so a
+// quoted "/>" in an attribute or an end tag inside a processing
+// instruction or a DOCTYPE cannot hide a level. A panic of the decoder on
+// hostile input is an error.
+func decodePlist(data []byte, v any) (format int, err error) {
+	return plistcheck.UnmarshalValues(data, v, maxPlistNodes)
+}

@@ -11,6 +11,9 @@ import (
 	"github.com/enrollkit/enrollkit/internal/plistcheck"
 )
 
+// checkPlist runs the check decodePlist runs.
+func checkPlist(data []byte) error { return plistcheck.CheckValues(data, maxPlistNodes) }
+
 // bplistOf assembles a binary property list from encoded objects (with
 // one-byte object references) and the index of the top object.
 func bplistOf(objects [][]byte, top int) []byte { return bplistRefs(objects, top, 1) }

@@ -332,3 +332,22 @@ func TestCheckValues(t *testing.T) {
 		})
 	}
 }
+
+func TestUnmarshal(t *testing.T) {
+	body := marshal(t, map[string]any{"MessageType": "CheckOut"})
+	var v map[string]any
+	if f, err := Unmarshal(body, &v); err != nil || f != plist.BinaryFormat || v["MessageType"] != "CheckOut" {
+		t.Fatalf("Unmarshal = %v, %v, %v", f, v, err)
+	}
+	v = nil
+	if _, err := Unmarshal(doubling(20), &v); !errors.Is(err, ErrExpands) || v != nil {
+		t.Fatalf("doubling: %v, decoded %v", err, v)
+	}
+	if _, err := UnmarshalValues(body, &v, 1); !errors.Is(err, ErrExpands) {
+		t.Fatalf("UnmarshalValues over the bound: %v", err)
+	}
+	var pe *Error
+	if _, err := Unmarshal([]byte("<plist><string>x</string></plist>"), &v); err == nil || errors.As(err, &pe) {
+		t.Fatalf("a string into a map: %v, want the decoder's error", err)
+	}
+}

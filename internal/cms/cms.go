@@ -4,6 +4,9 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -157,10 +160,8 @@ func algorithmID(oid []byte, null bool) []byte {
 // the signing time (used only with signed attributes); rnd is handed to
 // the key.
 func (s *Signer) Sign(content []byte, at time.Time, rnd io.Reader) ([]byte, error) {
-	h := s.opts.Hash.New()
-	h.Write(content)
 	var digestBuf, attrBuf [160]byte
-	digest := h.Sum(digestBuf[:0])
+	digest := appendDigest(digestBuf[:0], s.opts.Hash, content)
 	var attrBody []byte
 	toSign := digest
 	if !s.opts.NoSignedAttributes {
@@ -169,9 +170,7 @@ func (s *Signer) Sign(content []byte, at time.Time, rnd io.Reader) ([]byte, erro
 		// an implicit [0] tag.
 		set, hdr := appendSignedAttrs(attrBuf[:0], digest, at)
 		attrBody = set[hdr:]
-		h.Reset()
-		h.Write(set)
-		toSign = h.Sum(digestBuf[:0])
+		toSign = appendDigest(digestBuf[:0], s.opts.Hash, set)
 	}
 	sig, err := s.key.Sign(rnd, toSign, s.opts.Hash)
 	if err != nil {
@@ -181,6 +180,24 @@ func (s *Signer) Sign(content []byte, at time.Time, rnd io.Reader) ([]byte, erro
 		return s.assemble(content, attrBody, sig), nil
 	}
 	return s.assemble(nil, attrBody, sig), nil
+}
+
+// appendDigest appends the digest of data by h, one of the hashes in
+// algorithms, without allocating.
+func appendDigest(out []byte, h crypto.Hash, data []byte) []byte {
+	switch h {
+	case crypto.SHA1:
+		d := sha1.Sum(data)
+		return append(out, d[:]...)
+	case crypto.SHA384:
+		d := sha512.Sum384(data)
+		return append(out, d[:]...)
+	case crypto.SHA512:
+		d := sha512.Sum512(data)
+		return append(out, d[:]...)
+	}
+	d := sha256.Sum256(data)
+	return append(out, d[:]...)
 }
 
 // DER tags the writer uses.
@@ -252,7 +269,11 @@ func (s *Signer) assemble(content, attrBody, sig []byte) []byte {
 		tlvLen(len(s.certs)) + tlvLen(tlvLen(signerInfoBody))
 	contentInfoBody := len(derOIDSignedData) + tlvLen(tlvLen(signedDataBody))
 
-	w := writer{out: make([]byte, 0, tlvLen(contentInfoBody)+32), indefinite: s.opts.Indefinite}
+	size := tlvLen(contentInfoBody)
+	if s.opts.Indefinite {
+		size += 2 * 9 // end-of-contents octets of the nine constructed elements at most
+	}
+	w := writer{out: make([]byte, 0, size), indefinite: s.opts.Indefinite}
 	w.open(tagSequence, contentInfoBody)
 	w.add(derOIDSignedData)
 	w.open(tagContext0, tlvLen(signedDataBody))

@@ -72,3 +72,22 @@ func TestSignedAttrsDER(t *testing.T) {
 func rawSet(v asn1.RawValue) asn1.RawValue {
 	return asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: v.FullBytes}
 }
+
+// TestAssembleSize: the output is allocated once, at its exact size in
+// DER, and with room for the end-of-contents octets in BER.
+func TestAssembleSize(t *testing.T) {
+	for _, o := range []Options{{}, {NoSignedAttributes: true}, {Indefinite: true}, {Indefinite: true, NoSignedAttributes: true}} {
+		s := &Signer{opts: o, certs: make([]byte, 300), sid: make([]byte, 40), digestAlg: make([]byte, 13), sigAlg: make([]byte, 15)}
+		attrs := make([]byte, 120)
+		if o.NoSignedAttributes {
+			attrs = nil
+		}
+		for _, content := range [][]byte{nil, make([]byte, 100), make([]byte, 70000)} {
+			var out []byte
+			allocs := testing.AllocsPerRun(3, func() { out = s.assemble(content, attrs, make([]byte, 256)) })
+			if allocs != 1 || (!o.Indefinite && cap(out) != len(out)) {
+				t.Errorf("%+v, %d bytes: %v allocations, length %d, capacity %d", o, len(content), allocs, len(out), cap(out))
+			}
+		}
+	}
+}

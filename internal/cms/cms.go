@@ -158,7 +158,7 @@ func algorithmID(oid []byte, null bool) []byte {
 
 // Sign returns content signed as a ContentInfo holding SignedData. at is
 // the signing time (used only with signed attributes); rnd is handed to
-// the key.
+// the key, and the key's error is returned as it is.
 func (s *Signer) Sign(content []byte, at time.Time, rnd io.Reader) ([]byte, error) {
 	var digestBuf, attrBuf [160]byte
 	digest := appendDigest(digestBuf[:0], s.opts.Hash, content)
@@ -174,7 +174,7 @@ func (s *Signer) Sign(content []byte, at time.Time, rnd io.Reader) ([]byte, erro
 	}
 	sig, err := s.key.Sign(rnd, toSign, s.opts.Hash)
 	if err != nil {
-		return nil, fmt.Errorf("cms: sign: %w", err)
+		return nil, err // the caller names what it was signing
 	}
 	if !s.opts.Detached {
 		return s.assemble(content, attrBody, sig), nil

@@ -11,8 +11,10 @@ import (
 	"net/url"
 	"strings"
 
-	"go.mozilla.org/pkcs7"
 	"howett.net/plist"
+
+	"github.com/enrollkit/enrollkit/internal/httpauth"
+	"github.com/enrollkit/enrollkit/profile"
 )
 
 // WellKnownError is a refusal by the account-driven discovery endpoint: its
@@ -44,129 +46,21 @@ type Challenge struct {
 }
 
 // ParseWWWAuthenticate parses a WWW-Authenticate header value into its
-// challenges (RFC 9110 §11.6.1). Parameters may be separated by commas or,
-// as some servers send them, by spaces only; values may be tokens or quoted
-// strings with backslash escapes. token68 credentials are kept under the
-// parameter name "".
+// challenges (RFC 9110 §11.6.1) with the parser the enroll package reads
+// its own challenges with. Parameters may be separated by commas or, as
+// some servers send them, by spaces only; values may be tokens, bare URLs
+// or quoted strings with backslash escapes. token68 credentials are kept
+// under the parameter name "".
 func ParseWWWAuthenticate(v string) ([]Challenge, error) {
-	var out []Challenge
-	s := v
-	skip := func(seps string) {
-		for len(s) > 0 && strings.IndexByte(seps, s[0]) >= 0 {
-			s = s[1:]
-		}
+	chs, err := httpauth.ParseChallenges(v)
+	if err != nil {
+		return nil, fmt.Errorf("devicesim: WWW-Authenticate: %w", err)
 	}
-	token := func() string {
-		i := 0
-		for i < len(s) && isTokenChar(s[i]) {
-			i++
-		}
-		t := s[:i]
-		s = s[i:]
-		return t
-	}
-	for {
-		skip(" \t,")
-		if s == "" {
-			break
-		}
-		scheme := token()
-		if scheme == "" {
-			return nil, fmt.Errorf("devicesim: WWW-Authenticate: unexpected %q", s[:1])
-		}
-		ch := Challenge{Scheme: scheme, Params: map[string]string{}}
-		skip(" \t")
-		if t68, rest, ok := cutToken68(s); ok {
-			ch.Params[""] = t68
-			s = rest
-			out = append(out, ch)
-			continue
-		}
-		for {
-			skip(" \t,")
-			if s == "" {
-				break
-			}
-			save := s
-			name := token()
-			rest := strings.TrimLeft(s, " \t")
-			if name == "" {
-				return nil, fmt.Errorf("devicesim: WWW-Authenticate: unexpected %q", s[:1])
-			}
-			if !strings.HasPrefix(rest, "=") {
-				s = save // the next challenge's scheme
-				break
-			}
-			s = strings.TrimLeft(rest[1:], " \t")
-			var val string
-			if strings.HasPrefix(s, `"`) {
-				var b strings.Builder
-				i, closed := 1, false
-				for i < len(s) {
-					c := s[i]
-					if c == '\\' && i+1 < len(s) {
-						b.WriteByte(s[i+1])
-						i += 2
-						continue
-					}
-					if c == '"' {
-						closed = true
-						i++
-						break
-					}
-					b.WriteByte(c)
-					i++
-				}
-				if !closed {
-					return nil, fmt.Errorf("devicesim: WWW-Authenticate: unterminated quoted string")
-				}
-				val, s = b.String(), s[i:]
-			} else {
-				// A bare value: a token by the RFC, but servers send
-				// unquoted URLs too, so read up to a separator.
-				i := strings.IndexAny(s, " \t,")
-				if i < 0 {
-					i = len(s)
-				}
-				val, s = s[:i], s[i:]
-			}
-			ch.Params[strings.ToLower(name)] = val
-		}
-		out = append(out, ch)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("devicesim: WWW-Authenticate: empty")
+	out := make([]Challenge, len(chs))
+	for i, c := range chs {
+		out[i] = Challenge(c)
 	}
 	return out, nil
-}
-
-// cutToken68 reads a token68 credential (RFC 9110 §11.2) at the start of s:
-// token68 characters, optional "=" padding, then the end of the challenge.
-func cutToken68(s string) (t68, rest string, ok bool) {
-	i := 0
-	for i < len(s) && (isAlnum(s[i]) || strings.IndexByte("-._~+/", s[i]) >= 0) {
-		i++
-	}
-	j := i
-	for j < len(s) && s[j] == '=' {
-		j++
-	}
-	after := strings.TrimLeft(s[j:], " \t")
-	if i == 0 || (after != "" && after[0] != ',') {
-		return "", s, false
-	}
-	return s[:j], after, true
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-func isTokenChar(c byte) bool {
-	if isAlnum(c) {
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // asWebURL finds the URL of a Bearer method="apple-as-web" challenge among
@@ -275,15 +169,7 @@ func (d *Device) signedMachineInfo() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	sd, err := pkcs7.NewSignedData(body)
-	if err != nil {
-		return nil, fmt.Errorf("devicesim: machine info: %w", err)
-	}
-	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	if err := sd.AddSignerChain(cert, key, []*x509.Certificate{d.deviceCA.Intermediate}, pkcs7.SignerInfoConfig{}); err != nil {
-		return nil, fmt.Errorf("devicesim: machine info: %w", err)
-	}
-	out, err := sd.Finish()
+	out, err := profile.Sign(body, key, []*x509.Certificate{cert, d.deviceCA.Intermediate})
 	if err != nil {
 		return nil, fmt.Errorf("devicesim: machine info: %w", err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/enrollkit/enrollkit/internal/plistcheck"
 	"github.com/enrollkit/enrollkit/profile"
-	"howett.net/plist"
 )
 
 // maxCommandsPerPoll bounds one Poll, so that a server that never empties
@@ -166,7 +165,9 @@ func ParseCommand(body []byte) (Command, error) {
 		CommandUUID any
 		Command     any
 	}
-	if err := decodePlist(body, &raw); err != nil {
+	// Commands decode into map[string]any: shared containers in a binary
+	// plist, or deep XML, would cost far more than the body's size.
+	if _, err := plistcheck.Unmarshal(body, &raw); err != nil {
 		return Command{}, fmt.Errorf("devicesim: command: %w", err)
 	}
 	var c Command
@@ -181,23 +182,6 @@ func ParseCommand(body []byte) (Command, error) {
 	}
 	c.Fields = fields
 	return c, nil
-}
-
-// decodePlist runs the plist decoder, turning a panic on hostile input into
-// an error.
-func decodePlist(data []byte, v any) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed property list: %v", r)
-		}
-	}()
-	// Commands decode into map[string]any: shared containers in a binary
-	// plist, or deep XML, would cost far more than the body's size.
-	if err := plistcheck.Check(data); err != nil {
-		return err
-	}
-	_, err = plist.Unmarshal(data, v)
-	return err
 }
 
 // Error domains and codes the device reports, as iOS does.

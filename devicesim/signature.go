@@ -5,10 +5,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/base64"
 	"fmt"
-	"math/big"
+	"time"
+
+	"github.com/enrollkit/enrollkit/internal/cms"
 )
 
 // SignatureOptions chooses how the device signs its MDM requests.
@@ -24,20 +25,6 @@ type SignatureOptions struct {
 	DER bool
 }
 
-// Object identifiers used in the CMS structures this package writes.
-var (
-	oidSignedData      = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
-	oidData            = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
-	oidSHA1            = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
-	oidSHA256          = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
-	oidSHA1WithRSA     = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 5}
-	oidSHA256WithRSA   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}
-	asn1NULL           = []byte{0x05, 0x00}
-	tagSequence        = byte(0x30)
-	tagSet             = byte(0x31)
-	tagContextExplicit = byte(0xa0) // [0] constructed
-)
-
 // SignDetached returns a detached CMS SignedData over body, signed by key
 // with the certificate cert included and identified by issuer and serial
 // number, with no signed attributes. It is the value (before base64) of the
@@ -49,40 +36,18 @@ func SignDetached(body []byte, cert *x509.Certificate, key crypto.Signer, opts S
 	if _, ok := key.Public().(*rsa.PublicKey); !ok {
 		return nil, fmt.Errorf("devicesim: sign: key is %T, want an RSA key", key.Public())
 	}
-	hash, digestOID, sigOID := crypto.SHA1, oidSHA1, oidSHA1WithRSA
+	o := cms.Options{Hash: crypto.SHA1, Detached: true, NoSignedAttributes: true, DeviceAlgorithms: true, Indefinite: !opts.DER}
 	if opts.SHA256 {
-		hash, digestOID, sigOID = crypto.SHA256, oidSHA256, oidSHA256WithRSA
+		o.Hash = crypto.SHA256
 	}
-	h := hash.New()
-	h.Write(body)
-	sig, err := key.Sign(rand.Reader, h.Sum(nil), hash)
-	if err != nil {
-		return nil, fmt.Errorf("devicesim: sign: %w", err)
+	s, err := cms.NewSigner(key, []*x509.Certificate{cert}, o)
+	if err == nil {
+		var sig []byte
+		if sig, err = s.Sign(body, time.Now(), rand.Reader); err == nil {
+			return sig, nil
+		}
 	}
-
-	e := berEncoder{der: opts.DER}
-	algID := func(oid asn1.ObjectIdentifier) []byte {
-		return e.constructed(tagSequence, mustOID(oid), asn1NULL)
-	}
-	serial := mustMarshal(new(big.Int).Set(cert.SerialNumber))
-	signerInfo := e.constructed(tagSequence,
-		mustMarshal(1), // version: issuerAndSerialNumber
-		e.constructed(tagSequence, cert.RawIssuer, serial),
-		algID(digestOID),
-		algID(sigOID),
-		primitive(0x04, sig),
-	)
-	signedData := e.constructed(tagSequence,
-		mustMarshal(1),
-		e.constructed(tagSet, algID(digestOID)),
-		e.constructed(tagSequence, mustOID(oidData)), // detached: no eContent
-		e.constructed(tagContextExplicit, cert.Raw),  // certificates [0] IMPLICIT
-		e.constructed(tagSet, signerInfo),
-	)
-	return e.constructed(tagSequence,
-		mustOID(oidSignedData),
-		e.constructed(tagContextExplicit, signedData),
-	), nil
+	return nil, fmt.Errorf("devicesim: sign: %w", err)
 }
 
 // MdmSignature returns the Mdm-Signature header value for body: the base64
@@ -93,62 +58,4 @@ func MdmSignature(body []byte, cert *x509.Certificate, key crypto.Signer, opts S
 		return "", err
 	}
 	return base64.StdEncoding.EncodeToString(der), nil
-}
-
-// berEncoder writes constructed ASN.1 values either with indefinite lengths
-// (BER, as iOS does) or with definite lengths (DER). Primitive values always
-// use definite lengths, as BER requires.
-type berEncoder struct{ der bool }
-
-func (e berEncoder) constructed(tag byte, children ...[]byte) []byte {
-	n := 0
-	for _, c := range children {
-		n += len(c)
-	}
-	if e.der {
-		out := appendHeader(make([]byte, 0, n+6), tag, n)
-		for _, c := range children {
-			out = append(out, c...)
-		}
-		return out
-	}
-	out := make([]byte, 0, n+4)
-	out = append(out, tag, 0x80) // indefinite length
-	for _, c := range children {
-		out = append(out, c...)
-	}
-	return append(out, 0x00, 0x00) // end-of-contents
-}
-
-func primitive(tag byte, content []byte) []byte {
-	out := appendHeader(make([]byte, 0, len(content)+6), tag, len(content))
-	return append(out, content...)
-}
-
-func appendHeader(out []byte, tag byte, n int) []byte {
-	out = append(out, tag)
-	switch {
-	case n < 0x80:
-		return append(out, byte(n))
-	case n <= 0xff:
-		return append(out, 0x81, byte(n))
-	case n <= 0xffff:
-		return append(out, 0x82, byte(n>>8), byte(n))
-	case n <= 0xffffff:
-		return append(out, 0x83, byte(n>>16), byte(n>>8), byte(n))
-	default:
-		return append(out, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-}
-
-func mustOID(oid asn1.ObjectIdentifier) []byte { return mustMarshal(oid) }
-
-// mustMarshal encodes values that cannot fail to encode (integers, object
-// identifiers made of constants).
-func mustMarshal(v any) []byte {
-	b, err := asn1.Marshal(v)
-	if err != nil {
-		panic("devicesim: asn1: " + err.Error())
-	}
-	return b
 }

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"go.mozilla.org/pkcs7"
-	"howett.net/plist"
 
 	"github.com/enrollkit/enrollkit/internal/ber"
+	"github.com/enrollkit/enrollkit/internal/httpauth"
 	"github.com/enrollkit/enrollkit/internal/plistcheck"
 )
 
@@ -158,12 +158,13 @@ func ParseMachineInfo(body []byte, opts MachineInfoOptions) (*MachineInfo, error
 	// with shared containers, deeply nested XML, or values packed denser
 	// than a device writes them would cost the decoder far more than its
 	// size.
-	if err := plistcheck.Check(p7.Content); err != nil {
-		return nil, &MachineInfoError{Reason: "content is too costly to decode", Err: err}
-	}
 	var raw map[string]any
-	if _, err := plist.Unmarshal(p7.Content, &raw); err != nil {
-		return nil, &MachineInfoError{Reason: "content is not a plist dictionary", Err: err}
+	if _, err := plistcheck.Unmarshal(p7.Content, &raw); err != nil {
+		reason := "content is not a plist dictionary"
+		if _, costly := errors.AsType[*plistcheck.Error](err); costly {
+			reason = "content is too costly to decode"
+		}
+		return nil, &MachineInfoError{Reason: reason, Err: err}
 	}
 	mi := &MachineInfo{
 		Product:                    plistString(raw["PRODUCT"]),
@@ -272,151 +273,27 @@ func quoteHTTP(v string) string {
 }
 
 // maxChallengeLen bounds the header ParseBearerChallenge is willing to parse.
-const maxChallengeLen = 8 << 10
+const maxChallengeLen = httpauth.MaxHeaderLen
 
 // ParseBearerChallenge parses a WWW-Authenticate header value and returns its
-// Bearer challenge. Parameters may be separated by commas, by spaces, or both
-// (Apple's sample uses commas; some servers send spaces only); values may be
-// tokens or quoted strings with backslash escapes. Other challenges in the
-// same header are skipped. Errors match ErrInvalidInput.
+// first Bearer challenge. Parameters may be separated by commas, by spaces,
+// or both (Apple's sample uses commas; some servers send spaces only);
+// values may be tokens, bare URLs or quoted strings with backslash escapes.
+// Other challenges in the same header are skipped, but must be well formed.
+// Errors match ErrInvalidInput.
 func ParseBearerChallenge(header string) (BearerChallenge, error) {
-	if len(header) > maxChallengeLen {
-		return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: header longer than %d bytes", ErrInvalidInput, maxChallengeLen)
+	chs, err := httpauth.ParseChallenges(header)
+	if err != nil {
+		return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: %w", ErrInvalidInput, err)
 	}
-	p := challengeParser{s: header}
-	var (
-		found  bool
-		result BearerChallenge
-	)
-	inBearer := false
-	for {
-		p.skipSeparators()
-		if p.done() {
-			break
-		}
-		tok := p.token()
-		if tok == "" {
-			return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: unexpected %q at offset %d", ErrInvalidInput, p.s[p.i], p.i)
-		}
-		p.skipSpaces()
-		if p.peek() != '=' {
-			// A new auth-scheme begins.
-			if found && inBearer {
-				break
-			}
-			inBearer = strings.EqualFold(tok, "Bearer")
-			if inBearer {
-				found = true
-				result = BearerChallenge{Params: map[string]string{}}
-			}
+	for _, ch := range chs {
+		if !strings.EqualFold(ch.Scheme, "Bearer") {
 			continue
 		}
-		p.i++ // '='
-		p.skipSpaces()
-		var val string
-		if p.peek() == '"' {
-			v, err := p.quoted()
-			if err != nil {
-				return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: %v", ErrInvalidInput, err)
-			}
-			val = v
-		} else {
-			val = p.token68()
-			if val == "" {
-				return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: parameter %q has no value", ErrInvalidInput, tok)
-			}
+		if _, t68 := ch.Params[""]; t68 {
+			return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: a Bearer challenge takes parameters, not a token68", ErrInvalidInput)
 		}
-		if !inBearer {
-			continue
-		}
-		key := strings.ToLower(tok)
-		if _, dup := result.Params[key]; dup {
-			return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: parameter %q repeated", ErrInvalidInput, key)
-		}
-		result.Params[key] = val
+		return BearerChallenge{Method: ch.Params["method"], URL: ch.Params["url"], Params: ch.Params}, nil
 	}
-	if !found {
-		return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: no Bearer challenge", ErrInvalidInput)
-	}
-	result.Method = result.Params["method"]
-	result.URL = result.Params["url"]
-	return result, nil
-}
-
-// challengeParser is a cursor over a WWW-Authenticate header value.
-type challengeParser struct {
-	s string
-	i int
-}
-
-func (p *challengeParser) done() bool { return p.i >= len(p.s) }
-
-func (p *challengeParser) peek() byte {
-	if p.done() {
-		return 0
-	}
-	return p.s[p.i]
-}
-
-func (p *challengeParser) skipSpaces() {
-	for !p.done() && (p.s[p.i] == ' ' || p.s[p.i] == '\t') {
-		p.i++
-	}
-}
-
-func (p *challengeParser) skipSeparators() {
-	for !p.done() && (p.s[p.i] == ' ' || p.s[p.i] == '\t' || p.s[p.i] == ',') {
-		p.i++
-	}
-}
-
-// isTokenChar reports whether c is an RFC 9110 tchar.
-func isTokenChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
-// token consumes an RFC 9110 token.
-func (p *challengeParser) token() string {
-	start := p.i
-	for !p.done() && isTokenChar(p.s[p.i]) {
-		p.i++
-	}
-	return p.s[start:p.i]
-}
-
-// token68 consumes an unquoted parameter value: a token, possibly with the
-// '/' and '=' that token68 allows.
-func (p *challengeParser) token68() string {
-	start := p.i
-	for !p.done() && (isTokenChar(p.s[p.i]) || p.s[p.i] == '/' || p.s[p.i] == '=') {
-		p.i++
-	}
-	return p.s[start:p.i]
-}
-
-// quoted consumes a quoted-string and returns its unescaped value.
-func (p *challengeParser) quoted() (string, error) {
-	p.i++ // opening quote
-	var b strings.Builder
-	for !p.done() {
-		c := p.s[p.i]
-		p.i++
-		switch c {
-		case '"':
-			return b.String(), nil
-		case '\\':
-			if p.done() {
-				return "", errors.New("unterminated escape in quoted string")
-			}
-			b.WriteByte(p.s[p.i])
-			p.i++
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return "", errors.New("unterminated quoted string")
+	return BearerChallenge{}, fmt.Errorf("%w: WWW-Authenticate: no Bearer challenge", ErrInvalidInput)
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/enrollkit/enrollkit/internal/httpauth"
 )
 
 // handleBaseURL is the account-driven enrollment endpoint (the BaseURL of
@@ -81,14 +83,13 @@ func (p *Portal) challenge(w http.ResponseWriter) {
 	http.Error(w, "enroll: authentication required", http.StatusUnauthorized)
 }
 
-// bearerToken returns the token of an "Authorization: Bearer" header.
+// bearerToken returns the token of an "Authorization: Bearer" header, as
+// the device sends it to the BaseURL and with every MDM request.
 func bearerToken(r *http.Request) (string, bool) {
-	scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	if r == nil {
 		return "", false
 	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
+	return httpauth.BearerToken(r.Header.Get("Authorization"))
 }
 
 // mediaType returns the lower-case media type of a Content-Type value,

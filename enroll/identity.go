@@ -3,15 +3,14 @@ package enroll
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/profile"
 )
 
@@ -172,7 +171,7 @@ func (s *Service) RecordCertificate(ctx context.Context, m Meta, id string, cert
 	if _, err := x509.ParseCertificate(certDER); err != nil {
 		return nil, invalid("certificate: %v", err)
 	}
-	h := CertificateHash(certDER)
+	h := mdm.FingerprintOf(certDER).String()
 	if other, err := s.store.Find(ctx, IndexCertificate, h); err == nil && other.ID != id {
 		return nil, fmt.Errorf("enroll: record certificate: bound to another enrollment: %w", ErrDeviceMismatch)
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
@@ -188,11 +187,4 @@ func (s *Service) RecordCertificate(ctx context.Context, m Meta, id string, cert
 	}
 	s.log.InfoContext(ctx, "enroll: identity certificate recorded", "enrollment", e.ID)
 	return e, nil
-}
-
-// CertificateHash returns the hex SHA-256 of a DER certificate, the form
-// Enrollment.CertificateHash takes (and mdm.Fingerprint in hex).
-func CertificateHash(der []byte) string {
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:])
 }

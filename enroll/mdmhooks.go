@@ -2,12 +2,10 @@ package enroll
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 
 	"github.com/enrollkit/enrollkit/mdm"
 )
@@ -85,8 +83,8 @@ type credentials struct {
 // deviceCredentials returns what request r, from the device that names
 // itself e and presents the certificate with fingerprint fp, carries.
 func deviceCredentials(r *http.Request, e mdm.Enrollment, fp mdm.Fingerprint) credentials {
-	bearer, ok := deviceBearer(r)
-	return credentials{device: deviceKey(e), fp: hex.EncodeToString(fp[:]), bearer: bearer, hasBearer: ok}
+	bearer, ok := bearerToken(r)
+	return credentials{device: deviceKey(e), fp: fp.String(), bearer: bearer, hasBearer: ok}
 }
 
 // deviceEnrollment returns the enrollment a request after Authenticate
@@ -307,20 +305,6 @@ func deviceEvent(r *mdm.Request) Event {
 		return EventCheckOut
 	}
 	return EventCheckIn
-}
-
-// deviceBearer returns the token of an "Authorization: Bearer …" header.
-func deviceBearer(r *http.Request) (string, bool) {
-	if r == nil {
-		return "", false
-	}
-	h := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
 }
 
 // deviceMeta describes a device request for the audit trail.

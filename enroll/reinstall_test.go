@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/profile"
 )
 
@@ -106,7 +107,7 @@ func (h *harness) finishReinstall(t *testing.T, id string, data []byte, enrollme
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.State != enroll.StateEnrolled || e.DeviceID != enrollmentID || e.CertificateHash != enroll.CertificateHash(dev.id.Cert.Raw) {
+	if e.State != enroll.StateEnrolled || e.DeviceID != enrollmentID || e.CertificateHash != mdm.FingerprintOf(dev.id.Cert.Raw).String() {
 		t.Fatalf("after re-installing: state %s device %q certificate %q", e.State, e.DeviceID, e.CertificateHash)
 	}
 	if !reflect.DeepEqual(e.Passcode, passcodeBefore.Passcode) {

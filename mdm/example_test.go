@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enrollkit/enrollkit/devicesim"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/store/memory"
 )
@@ -72,14 +74,14 @@ func ExampleNewCommand() {
 
 // exampleCA makes a CA and a device identity certificate issued by it, as a
 // SCEP or ACME server would.
-func exampleCA() (ca *x509.Certificate, devCert *x509.Certificate, devKey *ecdsa.PrivateKey) {
+func exampleCA() (ca *x509.Certificate, devCert *x509.Certificate, devKey *rsa.PrivateKey) {
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Example Device CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign}
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, caKey.Public(), caKey)
 	ca, _ = x509.ParseCertificate(der)
-	devKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	devKey, _ = rsa.GenerateKey(rand.Reader, 2048)
 	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "device"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
 	der, _ = x509.CreateCertificate(rand.Reader, leaf, ca, devKey.Public(), caKey)
@@ -100,9 +102,10 @@ func ExampleNewService() {
 	srv := httptest.NewServer(svc) // mount it at the CheckInURL and ServerURL
 	defer srv.Close()
 
-	// The device side: every request carries an Mdm-Signature.
+	// The device side (here the simulated device): every request carries
+	// an Mdm-Signature.
 	put := func(ct, body string) string {
-		sig, _ := mdm.Sign([]byte(body), devCert, devKey, nil)
+		sig, _ := devicesim.MdmSignature([]byte(body), devCert, devKey, devicesim.SignatureOptions{})
 		req, _ := http.NewRequest(http.MethodPut, srv.URL, strings.NewReader(body))
 		req.Header.Set("Content-Type", ct)
 		req.Header.Set("Mdm-Signature", sig)

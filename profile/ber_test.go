@@ -48,38 +48,3 @@ func TestNormalizeBER(t *testing.T) {
 		})
 	}
 }
-
-// TestNormalizeBERDeep checks a deep, large input against a DER encoding
-// built independently.
-func TestNormalizeBERDeep(t *testing.T) {
-	content := bytes.Repeat([]byte("profile "), 10000)
-	// BER: 40 indefinite SEQUENCEs around OCTET STRING chunks of 1000 bytes.
-	var ber []byte
-	for range 40 {
-		ber = append(ber, 0x30, 0x80)
-	}
-	ber = append(ber, 0x24, 0x80)
-	for i := 0; i < len(content); i += 1000 {
-		ber = append(ber, 0x04, 0x82, 0x03, 0xe8)
-		ber = append(ber, content[i:i+1000]...)
-	}
-	ber = append(ber, 0, 0)
-	for range 40 {
-		ber = append(ber, 0, 0)
-	}
-	want := appendHeader(nil, 0x04, len(content))
-	want = append(want, content...)
-	for range 40 {
-		want = append(appendHeader(nil, 0x30, len(want)), want...)
-	}
-	got, err := normalizeBER(ber)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("got %d bytes, want %d", len(got), len(want))
-	}
-	if again, err := normalizeBER(got); err != nil || !bytes.Equal(again, got) {
-		t.Errorf("normalizing DER changed it (err %v)", err)
-	}
-}

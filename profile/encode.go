@@ -105,13 +105,6 @@ func Unmarshal(data []byte) (*Profile, error) {
 }
 
 func unmarshal(data []byte) (p *Profile, f Format, err error) {
-	check := checkXMLDepth
-	if bytes.HasPrefix(data, []byte("bplist")) {
-		check = checkBplist
-	}
-	if err := check(data); err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", ErrNotProfile, err)
-	}
 	var v any
 	format, err := decodePlist(data, &v)
 	if err != nil {
@@ -131,17 +124,6 @@ func unmarshal(data []byte) (p *Profile, f Format, err error) {
 	}
 	p, err = profileFromDict(d)
 	return p, f, err
-}
-
-// decodePlist runs the plist decoder, turning any panic it raises on
-// hostile input into an error.
-func decodePlist(data []byte, v any) (format int, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed property list: %v", r)
-		}
-	}()
-	return plist.Unmarshal(data, v)
 }
 
 func profileFromDict(d map[string]any) (*Profile, error) {

@@ -19,8 +19,8 @@ func TestUnmarshalRefusesDisguisedNesting(t *testing.T) {
 		{"end tags in a doctype", `<!DOCTYPE plist [ <!ENTITY e "` + strings.Repeat("></x>", n) + `"> ]><plist version="1.0">` + strings.Repeat("<array>", n) + strings.Repeat("</array>", n) + `</plist>`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := checkXMLDepth([]byte(tt.doc)); err == nil {
-				t.Fatal("checkXMLDepth accepted it")
+			if err := checkPlist([]byte(tt.doc)); err == nil {
+				t.Fatal("checkPlist accepted it")
 			}
 			if _, err := Unmarshal([]byte(tt.doc)); !errors.Is(err, ErrNotProfile) {
 				t.Fatalf("Unmarshal error = %v, want ErrNotProfile", err)

@@ -32,7 +32,8 @@
 // would expand past its own length, cost more than [MaxCostPerByte] times
 // its length plus [BaseCost] to decode, nest deeper than [MaxDepth] or
 // refer in a cycle. Every caller runs it on untrusted input before
-// decoding.
+// decoding, most through [Unmarshal], which checks and then decodes with
+// the plist package, turning a panic of the decoder into an error.
 //
 // The formats are Apple's property lists, binary (bplist00) and XML,
 // described at

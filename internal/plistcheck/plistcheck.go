@@ -119,7 +119,17 @@ func IsBinary(b []byte) bool { return bytes.HasPrefix(b, header) }
 // may be read in the text (OpenStep) format, and its braces, parentheses
 // and separators are counted too. Check does not validate the rest: the
 // decoder does.
-func Check(b []byte) error {
+func Check(b []byte) error { return check(b, uint64(len(b))) }
+
+// CheckValues is Check with one more bound: a binary property list may
+// decode into at most maxValues values, however long it is. An XML
+// document is checked as by Check. Package profile bounds a profile so.
+func CheckValues(b []byte, maxValues int) error {
+	return check(b, min(uint64(len(b)), uint64(max(maxValues, 0))))
+}
+
+// check is Check with at most limit values from a binary property list.
+func check(b []byte, limit uint64) error {
 	if !IsBinary(b) {
 		tags, err := checkXMLCost(b)
 		if err != nil || tags <= MaxDepth {
@@ -153,7 +163,7 @@ func Check(b []byte) error {
 		offSize:   offSize,
 		refSize:   refSize,
 		end:       tableOff,
-		limit:     min(uint64(len(b)), uint64(inProgress-1)),
+		limit:     min(limit, uint64(inProgress-1)),
 		sizes:     make([]uint32, numObjects),
 		costs:     make([]uint32, numObjects),
 		budget:    budget,

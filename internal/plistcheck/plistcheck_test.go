@@ -305,3 +305,49 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	}
 }
+
+func TestCheckValues(t *testing.T) {
+	// doubling(n) decodes into some 2^n values from three bytes a level;
+	// a marshalled map is a tree.
+	tree := marshal(t, map[string]any{"a": []any{"x", "y", "z"}, "b": map[string]any{"c": true}})
+	tests := []struct {
+		name string
+		in   []byte
+		max  int
+		want error
+	}{
+		{"tree under the bound", tree, 100, nil},
+		{"tree over the bound", tree, 5, ErrExpands},
+		{"negative bound", tree, -1, ErrExpands},
+		{"sharing within both bounds", doubling(3), 1000, nil},
+		{"sharing over the length", doubling(20), 1 << 30, ErrExpands},
+		{"XML is checked as by Check", xmlNested(MaxDepth + 1), 1 << 30, ErrTooDeep},
+		{"XML has no value bound", xmlNested(10), 1, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := CheckValues(tt.in, tt.max); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("CheckValues = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnmarshal(t *testing.T) {
+	body := marshal(t, map[string]any{"MessageType": "CheckOut"})
+	var v map[string]any
+	if f, err := Unmarshal(body, &v); err != nil || f != plist.BinaryFormat || v["MessageType"] != "CheckOut" {
+		t.Fatalf("Unmarshal = %v, %v, %v", f, v, err)
+	}
+	v = nil
+	if _, err := Unmarshal(doubling(20), &v); !errors.Is(err, ErrExpands) || v != nil {
+		t.Fatalf("doubling: %v, decoded %v", err, v)
+	}
+	if _, err := UnmarshalValues(body, &v, 1); !errors.Is(err, ErrExpands) {
+		t.Fatalf("UnmarshalValues over the bound: %v", err)
+	}
+	var pe *Error
+	if _, err := Unmarshal([]byte("<plist><string>x</string></plist>"), &v); err == nil || errors.As(err, &pe) {
+		t.Fatalf("a string into a map: %v, want the decoder's error", err)
+	}
+}

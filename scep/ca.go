@@ -46,7 +46,8 @@ type CA struct {
 // ten years, named commonName, and kept only in memory. It suits hosts
 // without a certificate authority of their own, and tests; a host that
 // restarts should keep the CA (Certificate.Raw and the key) and load it with
-// ParseCA, or devices enrolled before lose their trust anchor.
+// ParseCA: the identities of devices enrolled before verify only against the
+// CA that issued them.
 func GenerateCA(commonName string) (*CA, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

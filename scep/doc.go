@@ -6,9 +6,10 @@
 // its device), and records the certificate against that enrollment
 // (Service.RecordCertificate), so that the device's check-ins are accepted
 // only with it. Configure the enroll.Service with enroll.SCEPChallenges
-// pointing at the URL where the Handler is mounted. A CA signs the device
-// requests: GenerateCA makes one in memory for hosts without their own, and
-// ParseCA loads a certificate and key from PEM.
+// pointing at the URL where the Handler is mounted, and give mdm the CA's
+// certificate as the root that verifies device identities. A CA signs the
+// device requests: GenerateCA makes one in memory for hosts without their
+// own, and ParseCA loads a certificate and key from PEM.
 //
 // The PKCS#7 messages are parsed and built by github.com/smallstep/scep, the
 // SCEP library that the step-ca certificate authority and micromdm/scep's

@@ -79,8 +79,9 @@ type Config struct {
 // challenge is redeemed.
 //
 // Only the subject and public key of the CSR reach the certificate. The
-// CertRep envelope is encrypted with the library's default cipher; it
-// carries only the issued certificate, which is not secret.
+// CertRep envelope is encrypted with the PKCS#7 library's process-wide
+// default cipher (DES-CBC; the Handler does not change a global); it carries
+// only the issued certificate, which is not secret.
 type Handler struct {
 	enrollments Enrollments
 	ca          *CA

@@ -77,39 +77,29 @@ func (f *fakeEnrollments) state() (used, recorded int) {
 	return len(f.used), len(f.recorded)
 }
 
+// The CA and the device key are made once for all tests (RSA key
+// generation is slow under the race detector).
 var (
-	caOnce sync.Once
-	testCA *scep.CA
+	testCA  = sync.OnceValues(func() (*scep.CA, error) { return scep.GenerateCA("Test Device CA") })
+	testKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
 )
 
-// sharedCA is one generated CA for all tests (RSA key generation is slow
-// under the race detector).
 func sharedCA(t testing.TB) *scep.CA {
 	t.Helper()
-	caOnce.Do(func() {
-		var err error
-		if testCA, err = scep.GenerateCA("Test Device CA"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	return testCA
+	ca, err := testCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
 }
 
-var (
-	keyOnce sync.Once
-	devKey  *rsa.PrivateKey
-)
-
-// deviceKey is one 2048-bit device key for all tests.
 func deviceKey(t testing.TB) *rsa.PrivateKey {
 	t.Helper()
-	keyOnce.Do(func() {
-		var err error
-		if devKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			t.Fatal(err)
-		}
-	})
-	return devKey
+	key, err := testKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }
 
 // request is what a test device sends.
@@ -247,7 +237,9 @@ func TestPKIOperationIssuesAndRecords(t *testing.T) {
 			if !bytes.Equal(f.recorded["enrollment-1"], cert.Raw) {
 				t.Error("the issued certificate was not recorded against its enrollment")
 			}
-			if _, err := cert.Verify(x509.VerifyOptions{Roots: pool(ca.Certificate), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			roots := x509.NewCertPool()
+			roots.AddCert(ca.Certificate)
+			if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 				t.Errorf("issued certificate does not chain to the CA: %v", err)
 			}
 			if !key.PublicKey.Equal(cert.PublicKey) || cert.Subject.CommonName != "enrollment-1" {
@@ -446,12 +438,4 @@ func flipLast(b []byte) []byte {
 	c := bytes.Clone(b)
 	c[len(c)-20] ^= 0x01
 	return c
-}
-
-func pool(certs ...*x509.Certificate) *x509.CertPool {
-	p := x509.NewCertPool()
-	for _, c := range certs {
-		p.AddCert(c)
-	}
-	return p
 }

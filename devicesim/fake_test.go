@@ -25,20 +25,20 @@ import (
 	"testing"
 	"time"
 
-	kitlog "github.com/go-kit/kit/log"
-	scepserver "github.com/micromdm/scep/v2/server"
-	"github.com/smallstep/scep"
+	smallscep "github.com/smallstep/scep"
 	"go.mozilla.org/pkcs7"
 	"howett.net/plist"
 
 	"github.com/enrollkit/enrollkit/devicesim"
+	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/profile"
+	"github.com/enrollkit/enrollkit/scep"
 )
 
 // The fake server below is a small, strict stand-in for an enrollment
 // server: a portal that follows the devicesim form contract, the
-// account-driven endpoints, a SCEP server from micromdm/scep with a
-// challenge check, and MDM endpoints that decode with howett.net/plist and
+// account-driven endpoints, the scep package's SCEP server with a
+// fixed challenge, and MDM endpoints that decode with howett.net/plist and
 // verify every Mdm-Signature (and, when openssl is set, with openssl too).
 
 const (
@@ -137,29 +137,10 @@ func newFakeServer(t testing.TB) *fakeServer {
 		sessions: map[string]*portalSession{}, downloads: map[string]bool{}, tokens: map[string]bool{}}
 	mux := http.NewServeMux()
 
-	signer := scepserver.CSRSignerContextFunc(func(_ context.Context, m *scep.CSRReqMessage) (*x509.Certificate, error) {
-		der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-			SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: m.CSR.Subject,
-			NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		}, f.pki.ca, m.CSR.PublicKey, f.pki.caKey)
-		if err != nil {
-			return nil, err
-		}
-		c, err := x509.ParseCertificate(der)
-		if err == nil {
-			f.mu.Lock()
-			f.scepIssued = append(f.scepIssued, c)
-			f.mu.Unlock()
-		}
-		return c, err
-	})
-	svc, err := scepserver.NewService(f.pki.ca, f.pki.caKey, scepserver.StaticChallengeMiddleware(testChallenge, signer))
+	scepHandler, err := scep.NewHandler(fakeChallenge{f}, &scep.CA{Certificate: f.pki.ca, Key: f.pki.caKey, Validity: time.Hour}, scep.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	scepHandler := scepserver.MakeHTTPHandler(scepserver.MakeServerEndpoints(svc), svc, kitlog.NewNopLogger())
 	mux.HandleFunc("/scep", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		pending := f.scepPending > 0 && r.URL.Query().Get("operation") == "PKIOperation"
@@ -346,10 +327,32 @@ func (f *fakeServer) portal(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// fakeChallenge accepts testChallenge any number of times, as a static
+// challenge does, and keeps the certificates issued for it.
+type fakeChallenge struct{ f *fakeServer }
+
+func (c fakeChallenge) RedeemChallenge(_ context.Context, _ enroll.Meta, challenge string) (*enroll.Enrollment, error) {
+	if challenge != testChallenge {
+		return nil, enroll.ErrChallengeInvalid
+	}
+	return &enroll.Enrollment{ID: "enrollment"}, nil
+}
+
+func (c fakeChallenge) RecordCertificate(_ context.Context, _ enroll.Meta, id string, der []byte) (*enroll.Enrollment, error) {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	c.f.mu.Lock()
+	c.f.scepIssued = append(c.f.scepIssued, cert)
+	c.f.mu.Unlock()
+	return &enroll.Enrollment{ID: id}, nil
+}
+
 // answerPending answers a PKCSReq with a CertRep of pkiStatus PENDING.
 func (f *fakeServer) answerPending(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	req, err := scep.ParsePKIMessage(body)
+	req, err := smallscep.ParsePKIMessage(body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

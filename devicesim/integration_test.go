@@ -3,11 +3,9 @@ package devicesim_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,14 +13,11 @@ import (
 	"testing"
 	"time"
 
-	kitlog "github.com/go-kit/kit/log"
-	scepserver "github.com/micromdm/scep/v2/server"
-	"github.com/smallstep/scep"
-
 	"github.com/enrollkit/enrollkit/devicesim"
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/profile"
+	"github.com/enrollkit/enrollkit/scep"
 	"github.com/enrollkit/enrollkit/store/memory"
 )
 
@@ -110,32 +105,11 @@ func newRealServer(t fixtureTB, deviceRoots *x509.CertPool) *realServer {
 	mux.Handle("/portal/", rs.portal)
 	mux.Handle(enroll.WellKnownPath, rs.portal.WellKnownHandler())
 
-	csrSigner := scepserver.CSRSignerContextFunc(func(ctx context.Context, m *scep.CSRReqMessage) (*x509.Certificate, error) {
-		meta := enroll.Meta{Actor: "scep"}
-		e, err := rs.svc.RedeemChallenge(ctx, meta, m.ChallengePassword)
-		if err != nil {
-			return nil, err
-		}
-		serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-		der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-			SerialNumber: serial, Subject: m.CSR.Subject,
-			NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		}, p.ca, m.CSR.PublicKey, p.caKey)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := rs.svc.RecordCertificate(ctx, meta, e.ID, der); err != nil {
-			return nil, err
-		}
-		return x509.ParseCertificate(der)
-	})
-	scepSvc, err := scepserver.NewService(p.ca, p.caKey, csrSigner)
+	scepHandler, err := scep.NewHandler(rs.svc, &scep.CA{Certificate: p.ca, Key: p.caKey, Validity: time.Hour}, scep.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux.Handle("/scep", scepserver.MakeHTTPHandler(scepserver.MakeServerEndpoints(scepSvc), scepSvc, kitlog.NewNopLogger()))
+	mux.Handle("/scep", scepHandler)
 
 	rs.mdm, err = mdm.NewService(memory.NewMDMStore(), mdm.Options{
 		Roots: []*x509.Certificate{p.ca}, Prechecker: rs.svc, Observer: rs.svc,

@@ -23,6 +23,7 @@ import (
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/profile"
+	"github.com/enrollkit/enrollkit/scep"
 	"github.com/enrollkit/enrollkit/store/postgres"
 	"github.com/enrollkit/enrollkit/store/sqlite"
 )
@@ -56,6 +57,7 @@ type stack struct {
 	enroll   *enroll.Service
 	portal   *enroll.Portal
 	mdm      *mdm.Service
+	scep     *scep.Handler
 	pusher   *apns.Client // nil: pushes are off
 	topic    string
 	admin    string // the admin API's bearer token
@@ -137,6 +139,15 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 			URL: cfg.PublicURL + scepPath,
 		},
 		Logger: logger.With("component", "enroll"),
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	// The SCEP endpoint issues device identities with the development
+	// CA, each for a challenge enroll redeems.
+	st.scep, err = scep.NewHandler(st.enroll, &scep.CA{Certificate: st.pki.CA, Key: st.pki.CAKey}, scep.Config{
+		Logger: logger.With("component", "scep"),
 	})
 	if err != nil {
 		st.Close()
@@ -308,7 +319,7 @@ func (st *stack) Handler() http.Handler {
 	mux.Handle(portalPath, st.portal)
 	mux.Handle(enroll.WellKnownPath, st.portal.WellKnownHandler())
 	mux.Handle(mdmPath, st.mdm)
-	mux.Handle(scepPath, st.scepHandler())
+	mux.Handle(scepPath, st.scep)
 	mux.Handle(adminPath, http.StripPrefix(strings.TrimSuffix(adminPath, "/"), st.adminHandler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

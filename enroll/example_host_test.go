@@ -5,12 +5,14 @@ import (
 	"crypto/x509"
 	"log"
 	"net/http"
+	"os"
 
 	"github.com/enrollkit/enrollkit/apns"
 	"github.com/enrollkit/enrollkit/credentials"
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/profile"
+	"github.com/enrollkit/enrollkit/scep"
 	"github.com/enrollkit/enrollkit/store/sqlite"
 )
 
@@ -20,13 +22,13 @@ var (
 	myUsers     enroll.Authenticator = enroll.AuthenticatorFunc(nil)
 	myDirectory enroll.Directory
 	myMailer    enroll.Notifier = enroll.NotifierFunc(nil)
-	scepCA      *x509.Certificate
 )
 
 // A host adds User Enrollment to its server: one database, the enrollment
 // Service with the host's users and mail, the portal, the MDM service tied
-// to the enrollments, and pushes through APNs. The README's integration
-// snippet is this function's body.
+// to the enrollments, the SCEP endpoint that issues device identities, and
+// pushes through APNs. The README's integration snippet is this function's
+// body.
 func Example_host() {
 	ctx := context.Background()
 
@@ -47,6 +49,18 @@ func Example_host() {
 		log.Fatal(err)
 	}
 	signer, err := profile.NewSigner(signing.Signer, signing.Chain)
+	if err != nil {
+		log.Fatal(err)
+	}
+	caPEM, err := os.ReadFile("device-ca.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	caKeyPEM, err := os.ReadFile("device-ca.key")
+	if err != nil {
+		log.Fatal(err)
+	}
+	deviceCA, err := scep.ParseCA(caPEM, caKeyPEM) // or scep.GenerateCA("Example Corp Device CA")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -74,11 +88,15 @@ func Example_host() {
 		log.Fatal(err)
 	}
 	mdmService, err := mdm.NewService(db.MDM(), mdm.Options{
-		Roots:      []*x509.Certificate{scepCA}, // the CA that issues device identities
-		Prechecker: svc,                         // a check-in must belong to its enrollment
-		Observer:   svc,                         // Authenticate, TokenUpdate, CheckOut move the state machine
+		Roots:      []*x509.Certificate{deviceCA.Certificate}, // the CA that issues device identities
+		Prechecker: svc,                                       // a check-in must belong to its enrollment
+		Observer:   svc,                                       // Authenticate, TokenUpdate, CheckOut move the state machine
 		Pusher:     pusher,
 	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	scepHandler, err := scep.NewHandler(svc, deviceCA, scep.Config{}) // single-use challenges, certificates bound
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -87,7 +105,6 @@ func Example_host() {
 	mux.Handle("/portal/", portal)
 	mux.Handle(enroll.WellKnownPath, portal.WellKnownHandler())
 	mux.Handle("/mdm", mdmService)
-	// mux.Handle("/scep", …) a SCEP server that calls svc.RedeemChallenge
-	// and svc.RecordCertificate (examples/portal has one).
+	mux.Handle("/scep", scepHandler)
 	log.Fatal(http.ListenAndServeTLS(":443", "tls.pem", "tls.key", mux))
 }

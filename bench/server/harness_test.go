@@ -42,9 +42,12 @@ const (
 	adminToken    = "serverbench-admin-token"
 )
 
-// binaries are the two servers, built once per test binary.
+// binaries are the servers, built once per test binary.
 type binaries struct {
 	portal, nanomdm string
+	// portalB is a second build of the example server, with the build
+	// tags in ENROLLKIT_SERVERBENCH_TAGS_B, or "".
+	portalB string
 	// schema is nanomdm's PostgreSQL schema, read from its module.
 	schema string
 }
@@ -80,13 +83,16 @@ func build(t testing.TB) binaries {
 			buildErr = err
 			return
 		}
+		portalDir := filepath.Join(repo, "examples", "portal")
 		built.portal = filepath.Join(buildDir, "portal")
-		args := []string{"build", "-o", built.portal}
-		if tags := os.Getenv("ENROLLKIT_SERVERBENCH_TAGS"); tags != "" {
-			args = append(args, "-tags", tags)
-		}
-		if buildErr = goCmd(filepath.Join(repo, "examples", "portal"), append(args, ".")...); buildErr != nil {
+		if buildErr = goCmd(portalDir, "build", "-o", built.portal, "-tags", os.Getenv("ENROLLKIT_SERVERBENCH_TAGS"), "."); buildErr != nil {
 			return
+		}
+		if tags, ok := os.LookupEnv("ENROLLKIT_SERVERBENCH_TAGS_B"); ok {
+			built.portalB = filepath.Join(buildDir, "portal-b")
+			if buildErr = goCmd(portalDir, "build", "-o", built.portalB, "-tags", tags, "."); buildErr != nil {
+				return
+			}
 		}
 		built.nanomdm = filepath.Join(buildDir, "nanomdm")
 		if buildErr = goCmd(".", "build", "-o", built.nanomdm, nanomdmPkg); buildErr != nil {
@@ -387,12 +393,19 @@ type params struct {
 	postgres string
 }
 
-// result is one run: the example server's and nanomdm's measurements per
-// kind, and the example server's CPU per enrollment.
+// result is one run: each server's measurements per kind (the example
+// server first, nanomdm last), and the example server's CPU per
+// enrollment.
 type result struct {
 	backend    string
-	ours, peer [2]measurement
+	servers    []serverResult
 	enrollment measurement
+}
+
+// serverResult is what one server spent per kind of request.
+type serverResult struct {
+	name string
+	m    [2]measurement
 }
 
 // run starts both servers on one backend, enrolls the devices in both and
@@ -423,9 +436,12 @@ func run(t *testing.T, p params) result {
 		"-user", benchUser, "-password", benchPassword, "-managed-apple-id", benchMAID).CombinedOutput(); err != nil {
 		t.Fatalf("portal adduser: %v\n%s", err, out)
 	}
-	ours := start(t, "portal", bins.portal, dir, []string{"ENROLLKIT_ADMIN_TOKEN=" + adminToken}, func(addr string) []string {
-		return append([]string{"-data", data, "-listen", addr, "-show-invitations=false"}, ourStore...)
-	})
+	startPortal := func(name, bin string) *process {
+		return start(t, name, bin, dir, []string{"ENROLLKIT_ADMIN_TOKEN=" + adminToken}, func(addr string) []string {
+			return append([]string{"-data", data, "-listen", addr, "-show-invitations=false"}, ourStore...)
+		})
+	}
+	ours := startPortal("portal", bins.portal)
 	caPEM := filepath.Join(data, "pki", "ca.pem")
 	peer := start(t, "nanomdm", bins.nanomdm, dir, nil, func(addr string) []string {
 		return append([]string{"-ca", caPEM, "-listen", addr}, peerStore...)
@@ -442,8 +458,21 @@ func run(t *testing.T, p params) result {
 	if len(devs) == 0 {
 		t.Fatal("no device enrolled")
 	}
-	ourTarget := &target{process: ours, checkinURL: devs[0].enr.CheckInURL, commandURL: devs[0].enr.ServerURL}
+	targets := []*target{{process: ours, checkinURL: devs[0].enr.CheckInURL, commandURL: devs[0].enr.ServerURL}}
+	if bins.portalB != "" {
+		// The second build shares the data directory and database, as
+		// replicas do, so the same enrollments are valid there.
+		b := startPortal("portal-b", bins.portalB)
+		targets = append(targets, &target{process: b,
+			checkinURL: strings.Replace(targets[0].checkinURL, ours.url, b.url, 1),
+			commandURL: strings.Replace(targets[0].commandURL, ours.url, b.url, 1)})
+	}
 	peerTarget := &target{process: peer, checkinURL: peer.url + "/mdm", commandURL: peer.url + "/mdm"}
+	targets = append(targets, peerTarget)
+	res.servers = make([]serverResult, len(targets))
+	for i, tg := range targets {
+		res.servers[i].name = tg.name
+	}
 
 	// The same identities enroll in nanomdm: Authenticate, TokenUpdate.
 	for _, d := range devs {
@@ -458,17 +487,15 @@ func run(t *testing.T, p params) result {
 	// Replay, alternating between the servers within each round.
 	for range p.rounds {
 		for _, k := range []kind{kindIdle, kindTokenUpdate} {
-			for _, side := range []struct {
-				tg  *target
-				acc *measurement
-			}{{ourTarget, &res.ours[k]}, {peerTarget, &res.peer[k]}} {
-				m, err := replay(ctx, client, side.tg, k, devs, p.requests, p.concurrency)
+			for i, tg := range targets {
+				m, err := replay(ctx, client, tg, k, devs, p.requests, p.concurrency)
 				if err != nil {
 					t.Fatal(err)
 				}
-				side.acc.requests += m.requests
-				side.acc.cpu += m.cpu
-				side.acc.wall += m.wall
+				acc := &res.servers[i].m[k]
+				acc.requests += m.requests
+				acc.cpu += m.cpu
+				acc.wall += m.wall
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -393,19 +394,20 @@ type params struct {
 	postgres string
 }
 
-// result is one run: each server's measurements per kind (the example
-// server first, nanomdm last), and the example server's CPU per
-// enrollment.
+// result is one run: each server's measurements (the example server
+// first, nanomdm last).
 type result struct {
-	backend    string
-	servers    []serverResult
-	enrollment measurement
+	backend string
+	servers []serverResult
 }
 
-// serverResult is what one server spent per kind of request.
+// serverResult is what one server spent per kind of request and, for the
+// example server, per enrollment (invitation portal, SCEP, Authenticate
+// and TokenUpdate).
 type serverResult struct {
-	name string
-	m    [2]measurement
+	name       string
+	m          [2]measurement
+	enrollment measurement
 }
 
 // run starts both servers on one backend, enrolls the devices in both and
@@ -441,7 +443,12 @@ func run(t *testing.T, p params) result {
 			return append([]string{"-data", data, "-listen", addr, "-show-invitations=false"}, ourStore...)
 		})
 	}
-	ours := startPortal("portal", bins.portal)
+	portals := []*process{startPortal("portal", bins.portal)}
+	if bins.portalB != "" {
+		// The second build shares the data directory and database, as
+		// replicas do, so that the same enrollments are valid in both.
+		portals = append(portals, startPortal("portal-b", bins.portalB))
+	}
 	caPEM := filepath.Join(data, "pki", "ca.pem")
 	peer := start(t, "nanomdm", bins.nanomdm, dir, nil, func(addr string) []string {
 		return append([]string{"-ca", caPEM, "-listen", addr}, peerStore...)
@@ -452,27 +459,25 @@ func run(t *testing.T, p params) result {
 	}}
 	defer client.CloseIdleConnections()
 
-	// Enroll the devices in the example server, measuring its CPU.
-	devs, enrollment := enrollAll(t, ctx, ours, client, caPEM, p)
-	res.enrollment = enrollment
-	if len(devs) == 0 {
-		t.Fatal("no device enrolled")
-	}
-	targets := []*target{{process: ours, checkinURL: devs[0].enr.CheckInURL, commandURL: devs[0].enr.ServerURL}}
-	if bins.portalB != "" {
-		// The second build shares the data directory and database, as
-		// replicas do, so the same enrollments are valid there.
-		b := startPortal("portal-b", bins.portalB)
-		targets = append(targets, &target{process: b,
-			checkinURL: strings.Replace(targets[0].checkinURL, ours.url, b.url, 1),
-			commandURL: strings.Replace(targets[0].commandURL, ours.url, b.url, 1)})
+	// Enroll the devices in the example server (shared among its
+	// builds), measuring its CPU.
+	devs, enrollments := enrollAll(t, ctx, portals, client, caPEM, p)
+	var targets []*target
+	for i, pr := range portals {
+		checkin, err := rebase(devs[0].enr.CheckInURL, pr.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		command, err := rebase(devs[0].enr.ServerURL, pr.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, &target{process: pr, checkinURL: checkin, commandURL: command})
+		res.servers = append(res.servers, serverResult{name: pr.name, enrollment: enrollments[i]})
 	}
 	peerTarget := &target{process: peer, checkinURL: peer.url + "/mdm", commandURL: peer.url + "/mdm"}
 	targets = append(targets, peerTarget)
-	res.servers = make([]serverResult, len(targets))
-	for i, tg := range targets {
-		res.servers[i].name = tg.name
-	}
+	res.servers = append(res.servers, serverResult{name: peer.name})
 
 	// The same identities enroll in nanomdm: Authenticate, TokenUpdate.
 	for _, d := range devs {
@@ -502,9 +507,29 @@ func run(t *testing.T, p params) result {
 	return res
 }
 
+// rebase returns u with its scheme and host replaced by those of base.
+func rebase(u, base string) (string, error) {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	pb, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	pu.Scheme, pu.Host = pb.Scheme, pb.Host
+	return pu.String(), nil
+}
+
+// enrollChunk is how many devices enroll in one build of the example
+// server before the next build takes its turn.
+const enrollChunk = 10
+
 // enrollAll enrolls p.devices simulated devices through invitations, a few
-// at a time, and returns them with the server CPU the enrollments took.
-func enrollAll(t *testing.T, ctx context.Context, ours *process, client *http.Client, caPEM string, p params) ([]*device, measurement) {
+// at a time, taking turns between the builds of the example server in
+// chunks, and returns them with the server CPU the enrollments took in
+// each build.
+func enrollAll(t *testing.T, ctx context.Context, portals []*process, client *http.Client, caPEM string, p params) ([]*device, []measurement) {
 	t.Helper()
 	roots, err := os.ReadFile(caPEM)
 	if err != nil {
@@ -514,38 +539,48 @@ func enrollAll(t *testing.T, ctx context.Context, ours *process, client *http.Cl
 	if !pool.AppendCertsFromPEM(roots) {
 		t.Fatalf("%s holds no certificate", caPEM)
 	}
-	invites := make([]invitation, p.devices)
-	for i := range invites {
-		invites[i] = invite(t, ctx, client, ours.url)
+	devs := make([]*device, 0, p.devices)
+	ms := make([]measurement, len(portals))
+	for chunk := 0; len(devs) < p.devices; chunk++ {
+		pr, m := portals[chunk%len(portals)], &ms[chunk%len(portals)]
+		n := min(enrollChunk, p.devices-len(devs))
+		invites := make([]invitation, n)
+		for i := range invites {
+			invites[i] = invite(t, ctx, client, pr.url)
+		}
+		before, err := pr.cpu()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]*device, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 4)
+		t0 := time.Now()
+		for i := range got {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				got[i], errs[i] = enrollOne(ctx, client, pool, invites[i])
+			}()
+		}
+		wg.Wait()
+		wall := time.Since(t0)
+		after, err := pr.cpu()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("enrolling in %s: %v", pr.name, err)
+		}
+		m.requests += n
+		m.cpu += after - before
+		m.wall += wall
+		devs = append(devs, got...)
 	}
-	before, err := ours.cpu()
-	if err != nil {
-		t.Fatal(err)
-	}
-	devs := make([]*device, p.devices)
-	errs := make([]error, p.devices)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
-	t0 := time.Now()
-	for i := range devs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			devs[i], errs[i] = enrollOne(ctx, client, pool, invites[i])
-		}()
-	}
-	wg.Wait()
-	wall := time.Since(t0)
-	after, err := ours.cpu()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		t.Fatalf("enrolling: %v", err)
-	}
-	return devs, measurement{requests: p.devices, cpu: after - before, wall: wall}
+	return devs, ms
 }
 
 type invitation struct {

@@ -26,8 +26,13 @@
 // ENROLLKIT_SERVERBENCH_DEVICES (default 100), _REQUESTS (requests per
 // server, kind and round; default 5000), _ROUNDS (default 3),
 // _CONCURRENCY (requests in flight; default 8) and _TAGS (build tags for
-// the example server) change the run. The harness needs Linux (/proc) and
-// the go command; it builds both servers itself.
+// the example server) change the run. ENROLLKIT_SERVERBENCH_TAGS_B builds
+// the example server a second time with other tags and runs that build
+// beside the first, on the same data directory and database as a replica:
+// devices enroll in the two in turns, and the replay alternates among all
+// three servers, so a change to the example server is measured against
+// itself under the same load. The harness needs Linux (/proc) and the go
+// command; it builds the servers itself.
 //
 // It is a separate module so that nanomdm never becomes a dependency of
 // the SDK.

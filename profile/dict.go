@@ -2,6 +2,7 @@ package profile
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"time"
@@ -267,196 +268,97 @@ func plistTypeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// dictWriter builds a plist dictionary as key/value pairs, leaving out
-// zero values. The XML writer sorts the pairs; the plist library gets a map
-// (see plain).
-type dictWriter struct {
-	a  *arena
-	kv []kv
-	// merged is set once unmodelled keys were copied in; later keys then
-	// replace equal ones instead of being appended.
-	merged bool
+// dict is a plist dictionary being written. The setters leave out zero
+// values; the plist library sorts the keys when it encodes, so the same
+// profile always gives the same bytes.
+type dict map[string]any
+
+// newDict returns a dictionary holding a copy of extra, the keys a type
+// does not model; modelled keys set afterwards replace equal ones.
+func newDict(extra map[string]any) dict {
+	w := make(dict, len(extra)+8)
+	maps.Copy(w, extra)
+	return w
 }
 
-// kv is one pair. Strings and integers are held unboxed (kind), which
-// saves an allocation per key on the serving path.
-type kv struct {
-	k    string
-	s    string
-	v    any
-	n    int
-	kind kvKind
-}
+func (w dict) set(key string, v any) { w[key] = v }
 
-type kvKind uint8
-
-const (
-	kvAny kvKind = iota
-	kvString
-	kvInt
-)
-
-// value returns the pair's value as an interface.
-func (e *kv) value() any {
-	switch e.kind {
-	case kvString:
-		return e.s
-	case kvInt:
-		return e.n
-	}
-	return e.v
-}
-
-// arena hands out the dictionaries of one encoding from a few large
-// allocations instead of two per dictionary.
-type arena struct {
-	dicts []dictWriter
-	kvs   []kv
-}
-
-// newDict returns an empty dictionary with room for n pairs; more may be
-// added (they then move to their own allocation).
-func (a *arena) newDict(n int) *dictWriter {
-	if len(a.dicts) == cap(a.dicts) {
-		a.dicts = make([]dictWriter, 0, 8) // earlier dictionaries stay where they are
-	}
-	a.dicts = append(a.dicts, dictWriter{a: a})
-	d := &a.dicts[len(a.dicts)-1]
-	if cap(a.kvs)-len(a.kvs) < n {
-		a.kvs = make([]kv, 0, max(48, n))
-	}
-	l := len(a.kvs)
-	d.kv = a.kvs[l : l : l+n]
-	a.kvs = a.kvs[:l+n]
-	return d
-}
-
-func (w *dictWriter) set(key string, v any) { w.put(kv{k: key, v: v}) }
-
-func (w *dictWriter) put(e kv) {
-	if w.merged {
-		for i := range w.kv {
-			if w.kv[i].k == e.k {
-				w.kv[i] = e
-				return
-			}
-		}
-	}
-	w.kv = append(w.kv, e)
-}
-
-// merge copies extra keys in; modelled keys written afterwards win.
-func (w *dictWriter) merge(extra map[string]any) {
-	if len(extra) == 0 {
-		return
-	}
-	for k, v := range extra {
-		w.kv = append(w.kv, kv{k: k, v: v})
-	}
-	w.merged = true
-}
-
-func (w *dictWriter) str(key, v string) {
+func (w dict) str(key, v string) {
 	if v != "" {
-		w.put(kv{k: key, kind: kvString, s: v})
+		w[key] = v
 	}
 }
 
 // strAlways writes v even when empty.
-func (w *dictWriter) strAlways(key, v string) { w.put(kv{k: key, kind: kvString, s: v}) }
+func (w dict) strAlways(key, v string) { w[key] = v }
 
-func (w *dictWriter) boolean(key string, v bool) {
+func (w dict) boolean(key string, v bool) {
 	if v {
-		w.set(key, true)
+		w[key] = true
 	}
 }
 
-func (w *dictWriter) boolPtr(key string, v *bool) {
+func (w dict) boolPtr(key string, v *bool) {
 	if v != nil {
-		w.set(key, *v)
+		w[key] = *v
 	}
 }
 
-func (w *dictWriter) integer(key string, v int) {
+func (w dict) integer(key string, v int) {
 	if v != 0 {
-		w.put(kv{k: key, kind: kvInt, n: v})
+		w[key] = v
 	}
 }
 
-func (w *dictWriter) intPtr(key string, v *int) {
+func (w dict) intPtr(key string, v *int) {
 	if v != nil {
-		w.put(kv{k: key, kind: kvInt, n: *v})
+		w[key] = *v
 	}
 }
 
-func (w *dictWriter) data(key string, v []byte) {
+func (w dict) data(key string, v []byte) {
 	if v != nil {
-		w.set(key, v)
+		w[key] = v
 	}
 }
 
-func (w *dictWriter) strings(key string, v []string) {
+func (w dict) strings(key string, v []string) {
 	if v != nil {
-		a := make([]any, len(v))
-		for i, s := range v {
-			a[i] = s
-		}
-		w.set(key, a)
+		w[key] = v
 	}
 }
 
-func (w *dictWriter) subject(key string, s Subject) {
+func (w dict) subject(key string, s Subject) {
 	if s == nil {
 		return
 	}
-	rdns := make([]any, len(s))
+	rdns := make([][][]string, len(s))
 	for i, set := range s {
-		pairs := make([]any, len(set))
+		pairs := make([][]string, len(set))
 		for j, a := range set {
-			pairs[j] = []any{a.Type, a.Value}
+			pairs[j] = []string{a.Type, a.Value}
 		}
 		rdns[i] = pairs
 	}
-	w.set(key, rdns)
+	w[key] = rdns
 }
 
-func (w *dictWriter) subjectAltName(key string, san *SubjectAltName) {
+func (w dict) subjectAltName(key string, san *SubjectAltName) {
 	if san == nil {
 		return
 	}
-	d := w.a.newDict(4)
-	d.merge(san.Extra)
+	d := newDict(san.Extra)
 	d.stringOrStrings("rfc822Name", san.RFC822Name)
 	d.stringOrStrings("dNSName", san.DNSName)
 	d.stringOrStrings("uniformResourceIdentifier", san.URI)
 	d.stringOrStrings("ntPrincipalName", san.NTPrincipalName)
-	w.set(key, d)
+	w[key] = d
 }
 
-func (w *dictWriter) stringOrStrings(key string, v []string) {
+func (w dict) stringOrStrings(key string, v []string) {
 	if len(v) == 1 {
-		w.strAlways(key, v[0])
+		w[key] = v[0]
 		return
 	}
 	w.strings(key, v)
-}
-
-// plain returns v with every *dictWriter turned into a map, as the plist
-// library expects.
-func plain(v any) any {
-	switch v := v.(type) {
-	case *dictWriter:
-		m := make(map[string]any, len(v.kv))
-		for i := range v.kv {
-			m[v.kv[i].k] = plain(v.kv[i].value())
-		}
-		return m
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = plain(e)
-		}
-		return out
-	}
-	return v
 }

@@ -3,6 +3,7 @@ package profile
 import (
 	"bytes"
 	"fmt"
+	"maps"
 
 	"howett.net/plist"
 )
@@ -42,46 +43,31 @@ func appendMarshal(dst []byte, p *Profile, f Format) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f == XML {
-		if dst == nil {
-			dst = make([]byte, 0, 4096)
-		}
-		if out, ok := appendXMLPlist(dst, d); ok {
-			return out, nil
-		}
-	}
-	var buf bytes.Buffer
+	buf := bytes.NewBuffer(dst)
 	var enc *plist.Encoder
 	if f == Binary {
-		enc = plist.NewBinaryEncoder(&buf)
+		enc = plist.NewBinaryEncoder(buf)
 	} else {
-		enc = plist.NewEncoderForFormat(&buf, plist.XMLFormat)
+		enc = plist.NewEncoderForFormat(buf, plist.XMLFormat)
 		enc.Indent("\t")
 	}
-	if err := enc.Encode(plain(d)); err != nil {
+	if err := enc.Encode(d); err != nil {
 		return nil, fmt.Errorf("profile: encode: %w", err)
 	}
-	return append(dst, buf.Bytes()...), nil
+	return buf.Bytes(), nil
 }
 
-func (p *Profile) toDict() (*dictWriter, error) {
-	a := new(arena)
+func (p *Profile) toDict() (dict, error) {
 	content := make([]any, len(p.Payloads))
 	for i, pl := range p.Payloads {
 		if pl == nil {
 			return nil, fieldErr(itemPath(i), ErrMissing, "nil payload")
 		}
-		content[i] = pl.toDict(a)
+		content[i] = pl.toDict()
 	}
-	// Keys in sorted order; see Header.write.
-	w := a.newDict(12)
-	w.merge(p.Extra)
+	w := newDict(p.Extra)
 	if p.ConsentText != nil {
-		ct := make(map[string]any, len(p.ConsentText))
-		for k, v := range p.ConsentText {
-			ct[k] = v
-		}
-		w.set("ConsentText", ct)
+		w.set("ConsentText", maps.Clone(p.ConsentText))
 	}
 	w.set("PayloadContent", content)
 	w.str("PayloadDescription", p.PayloadDescription)
@@ -92,7 +78,7 @@ func (p *Profile) toDict() (*dictWriter, error) {
 	w.str("PayloadScope", p.PayloadScope)
 	w.strAlways("PayloadType", TypeConfiguration)
 	w.str("PayloadUUID", p.PayloadUUID)
-	w.put(kv{k: "PayloadVersion", kind: kvInt, n: 1})
+	w.set("PayloadVersion", 1)
 	return w, nil
 }
 

@@ -59,7 +59,7 @@ type Payload interface {
 	// setting.
 	PayloadHeader() *Header
 
-	toDict(a *arena) *dictWriter
+	toDict() dict
 }
 
 // Compile-time checks that every payload type is a Payload.
@@ -93,9 +93,8 @@ type Header struct {
 // that part of Payload.
 func (h *Header) PayloadHeader() *Header { return h }
 
-// write adds the header keys. Like every toDict, it writes keys in sorted
-// order where it can, which spares the encoder a sort.
-func (h *Header) write(w *dictWriter, typ string) {
+// write adds the header keys.
+func (h *Header) write(w dict, typ string) {
 	w.str("PayloadDescription", h.PayloadDescription)
 	w.str("PayloadDisplayName", h.PayloadDisplayName)
 	w.str("PayloadIdentifier", h.PayloadIdentifier)
@@ -207,9 +206,8 @@ type MDM struct {
 // Type returns TypeMDM.
 func (*MDM) Type() string { return TypeMDM }
 
-func (p *MDM) toDict(a *arena) *dictWriter {
-	w := a.newDict(16)
-	w.merge(p.Extra)
+func (p *MDM) toDict() dict {
+	w := newDict(p.Extra)
 	w.integer("AccessRights", int(p.AccessRights))
 	w.str("AssignedManagedAppleID", p.AssignedManagedAppleID)
 	w.str("CheckInURL", p.CheckInURL)
@@ -317,9 +315,8 @@ type SCEP struct {
 // Type returns TypeSCEP.
 func (*SCEP) Type() string { return TypeSCEP }
 
-func (p *SCEP) toDict(a *arena) *dictWriter {
-	in := a.newDict(8)
-	in.merge(p.Extra)
+func (p *SCEP) toDict() dict {
+	in := newDict(p.Extra)
 	in.boolean("AllowAllAppsAccess", p.AllowAllAppsAccess)
 	in.data("CAFingerprint", p.CAFingerprint)
 	in.str("Challenge", p.Challenge)
@@ -333,8 +330,7 @@ func (p *SCEP) toDict(a *arena) *dictWriter {
 	in.subject("Subject", p.Subject)
 	in.subjectAltName("SubjectAltName", p.SubjectAltName)
 	in.str("URL", p.URL)
-	w := a.newDict(8)
-	w.merge(p.OuterExtra)
+	w := newDict(p.OuterExtra)
 	w.set("PayloadContent", in)
 	p.Header.write(w, TypeSCEP)
 	return w
@@ -410,9 +406,8 @@ type ACME struct {
 // Type returns TypeACME.
 func (*ACME) Type() string { return TypeACME }
 
-func (p *ACME) toDict(a *arena) *dictWriter {
-	w := a.newDict(16)
-	w.merge(p.Extra)
+func (p *ACME) toDict() dict {
+	w := newDict(p.Extra)
 	p.Header.write(w, TypeACME)
 	w.str("DirectoryURL", p.DirectoryURL)
 	w.str("ClientIdentifier", p.ClientIdentifier)
@@ -466,9 +461,8 @@ type PKCS12 struct {
 // Type returns TypePKCS12.
 func (*PKCS12) Type() string { return TypePKCS12 }
 
-func (p *PKCS12) toDict(a *arena) *dictWriter {
-	w := a.newDict(12)
-	w.merge(p.Extra)
+func (p *PKCS12) toDict() dict {
+	w := newDict(p.Extra)
 	p.Header.write(w, TypePKCS12)
 	w.str("PayloadCertificateFileName", p.PayloadCertificateFileName)
 	w.data("PayloadContent", p.Content)
@@ -500,9 +494,8 @@ type Certificate struct {
 	Extra map[string]any
 }
 
-func (p *Certificate) toDictAs(a *arena, typ string) *dictWriter {
-	w := a.newDict(10)
-	w.merge(p.Extra)
+func (p *Certificate) toDictAs(typ string) dict {
+	w := newDict(p.Extra)
 	p.Header.write(w, typ)
 	w.str("PayloadCertificateFileName", p.PayloadCertificateFileName)
 	w.data("PayloadContent", p.Content)
@@ -523,7 +516,7 @@ type Root struct{ Certificate }
 // Type returns TypeRoot.
 func (*Root) Type() string { return TypeRoot }
 
-func (p *Root) toDict(a *arena) *dictWriter { return p.toDictAs(a, TypeRoot) }
+func (p *Root) toDict() dict { return p.toDictAs(TypeRoot) }
 
 // PEM is the com.apple.security.pem payload: a PEM-encoded certificate.
 type PEM struct{ Certificate }
@@ -531,7 +524,7 @@ type PEM struct{ Certificate }
 // Type returns TypePEM.
 func (*PEM) Type() string { return TypePEM }
 
-func (p *PEM) toDict(a *arena) *dictWriter { return p.toDictAs(a, TypePEM) }
+func (p *PEM) toDict() dict { return p.toDictAs(TypePEM) }
 
 // Generic is any payload type this package does not model. Everything but
 // the header is kept in Content exactly as decoded and written back
@@ -547,9 +540,8 @@ type Generic struct {
 // Type returns g.PayloadType.
 func (g *Generic) Type() string { return g.PayloadType }
 
-func (g *Generic) toDict(a *arena) *dictWriter {
-	w := a.newDict(len(g.Content) + 7)
-	w.merge(g.Content)
+func (g *Generic) toDict() dict {
+	w := newDict(g.Content)
 	g.Header.write(w, g.PayloadType)
 	return w
 }

@@ -45,6 +45,19 @@
 // bodies are refused from their declared length, or while they are read,
 // before anything is parsed or verified.
 //
+// Decoding. Every device message is first checked by internal/plistcheck
+// (what decoding may cost, nesting, shared objects) and then decoded. The
+// common shape, a flat XML dictionary of strings, data and booleans (every
+// Idle poll, TokenUpdate and Authenticate), is read by a small decoder of
+// its own that yields exactly what howett.net/plist yields (FuzzFastXML
+// compares them) and hands anything else to that library. It earns its place
+// on the whole server: with the example server under load in bench/server,
+// server CPU per request was 4–11 % lower for Idle polls and 5–12 % lower for
+// TokenUpdates than with the library alone (SQLite: 197 vs 219 µs and 229 vs
+// 239 µs per Idle poll, in both build orders), and in BenchmarkCheckin it
+// saves 13 µs and 85 allocations per Idle poll and 23 µs and 157 allocations
+// per TokenUpdate.
+//
 // Apple's documentation of the protocol:
 // https://developer.apple.com/documentation/devicemanagement/check-in and
 // https://developer.apple.com/documentation/devicemanagement/commands-and-queries

@@ -1,8 +1,12 @@
 package mdm
 
 import (
+	"bytes"
 	"os"
+	"reflect"
 	"testing"
+
+	"howett.net/plist"
 )
 
 var fuzzBodies = [][]byte{
@@ -84,5 +88,67 @@ func FuzzParseCertHeader(f *testing.F) {
 	f.Add("X-Cert", "MIIB")
 	f.Fuzz(func(t *testing.T, name, val string) {
 		_, _ = parseCertHeader(name, val)
+	})
+}
+
+// FuzzFastXML is a differential test: whatever the fast path accepts, the
+// general plist decoder must accept too and decode to the same values.
+func FuzzFastXML(f *testing.F) {
+	for _, b := range fuzzBodies {
+		f.Add(b)
+	}
+	f.Add([]byte(`<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+	<key>AwaitingConfiguration</key>
+	<false/>
+	<key>EnrollmentID</key>
+	<string>B7C8D9E0-1F2A-4B3C-9D4E-5F6A7B8C9D0E</string>
+	<key>MessageType</key>
+	<string>TokenUpdate</string>
+	<key>PushMagic</key>
+	<string>5A2B3C4D-0000-4E5F-8A9B-1C2D3E4F5A6B</string>
+	<key>Token</key>
+	<data>
+	3q2+7w==
+	</data>
+	<key>Unknown</key>
+	<data/>
+	<key>Topic</key>
+	<string>com.apple.mgmt.External.9b2c</string>
+	<key>UserLongName</key>
+	<string>Zoë Müller</string>
+</dict>
+</plist>
+`))
+	for _, s := range []string{
+		`<plist><dict><key>UDID</key><string>a</string><key>UDID</key><string>b</string></dict></plist>`,
+		`<plist><dict><key>UDID</key><string/><key>Token</key><data/></dict></plist>`,
+		`<plist><dict><key>X</key><true/><key>Y</key><data>AQ==</data></dict></plist>`,
+		`<plist><dict><key>Token</key><data>AQ=</data></dict></plist>`,
+		"<plist><dict><key>UDID</key><string>\xc3\xa9\t</string></dict></plist>",
+		`<?xml version="1.0"?><plist><dict></dict></plist>`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast wire
+		if !decodeFastXML(body, &fast) {
+			return
+		}
+		var slow wire
+		d := plist.NewDecoder(bytes.NewReader(body))
+		if err := d.Decode(&slow); err != nil || d.Format != plist.XMLFormat {
+			t.Fatalf("fast path accepted what the decoder refuses (format %d): %v", d.Format, err)
+		}
+		for _, p := range []*[]byte{&fast.Token, &fast.UnlockToken, &fast.BootstrapToken, &fast.Data, &slow.Token, &slow.UnlockToken, &slow.BootstrapToken, &slow.Data} {
+			if len(*p) == 0 {
+				*p = nil
+			}
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("fast path differs:\nfast %+v\nslow %+v", fast, slow)
+		}
 	})
 }

@@ -205,7 +205,12 @@ func decodeWire(body []byte, w *wire) error {
 	if !looksLikePlist(body) {
 		return &DecodeError{Err: fmt.Errorf("%w: not an XML or binary property list", ErrMalformed)}
 	}
-	// Before the decoder: a binary body whose shared containers
+	// The fast path allocates only the values of the keys it knows, less
+	// than the body's size.
+	if decodeFastXML(body, w) {
+		return nil
+	}
+	// Before the general decoder: a binary body whose shared containers
 	// would expand, XML nested deeper than any device writes, or values
 	// packed denser than any device writes them cost it far more than the
 	// body's size.

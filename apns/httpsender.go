@@ -10,14 +10,32 @@ import (
 // maxErrorBody bounds how much of an APNs answer is read.
 const maxErrorBody = 4 << 10
 
-// httpSender sends pushes with a host's net/http client
-// (Options.HTTPClient).
-type httpSender struct {
-	client *http.Client
-	base   string
+// sender sends pushes as HTTP/2 requests, over the client's own
+// [transport] or a host's net/http client (Options.HTTPClient).
+type sender struct {
+	do   func(*http.Request) (*http.Response, error)
+	base string     // https://host[:port]
+	own  *transport // nil with a host's client, which Close leaves alone
 }
 
-func (s *httpSender) send(ctx context.Context, r *request) (response, error) {
+// request is one push on the wire.
+type request struct {
+	token      []byte
+	magic      string
+	id         string
+	topic      string
+	priority   string
+	expiration string
+}
+
+// response is APNs' answer to one request.
+type response struct {
+	status int
+	id     string
+	body   []byte
+}
+
+func (s *sender) send(ctx context.Context, r *request) (response, error) {
 	url := string(appendPath([]byte(s.base), r.token))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(appendBody(nil, r.magic)))
 	if err != nil {
@@ -32,8 +50,14 @@ func (s *httpSender) send(ctx context.Context, r *request) (response, error) {
 	if r.id != "" {
 		h["Apns-Id"] = []string{r.id}
 	}
-	resp, err := s.client.Do(req)
+	if s.own != nil {
+		h["User-Agent"] = nil // APNs has no use for one
+	}
+	resp, err := s.do(req)
 	if err != nil {
+		if s.own != nil && s.own.isClosed() {
+			return response{}, ErrClosed
+		}
 		return response{}, err
 	}
 	defer resp.Body.Close()
@@ -47,5 +71,11 @@ func (s *httpSender) send(ctx context.Context, r *request) (response, error) {
 	return out, nil
 }
 
-// close leaves the host's client alone: it may serve others.
-func (s *httpSender) close() error { return nil }
+// close closes the client's own connections; a host's client may serve
+// others and is left alone.
+func (s *sender) close() error {
+	if s.own == nil {
+		return nil
+	}
+	return s.own.close()
+}

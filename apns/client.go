@@ -184,6 +184,8 @@ func New(cert tls.Certificate, opts *Options) (*Client, error) {
 		return nil, fmt.Errorf("apns: base URL %q: want https://host[:port]", base)
 	}
 	c.sender.base = "https://" + u.Host
+	c.sender.topic = []string{c.topic}
+	c.sender.priority = []string{c.priority}
 	if opts.HTTPClient != nil {
 		c.sender.do = opts.HTTPClient.Do
 	} else {
@@ -226,7 +228,7 @@ func (c *Client) Push(ctx context.Context, targets []mdm.PushTarget) ([]mdm.Push
 	if err := ctx.Err(); err != nil {
 		return failAll(results, targets, err), fmt.Errorf("apns: push: %w", err)
 	}
-	exp := c.expirationHeader(time.Now())
+	exp := []string{c.expirationHeader(time.Now())}
 	c.forEach(len(targets), func(i int) {
 		results[i] = c.pushOne(ctx, &targets[i], exp)
 	})
@@ -288,28 +290,15 @@ func (c *Client) forEach(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// prepare returns the request for a target, or the error that keeps it
-// from being sent.
-func (c *Client) prepare(t *mdm.PushTarget, exp string) (request, *PushError) {
-	r := request{
-		token:      t.Token,
-		magic:      t.PushMagic,
-		topic:      c.topic,
-		priority:   c.priority,
-		expiration: exp,
-	}
-	if c.id != nil {
-		r.id = c.id(*t)
-	}
-	return r, c.check(t, r.id)
-}
-
 // pushOne sends one push, retrying transient failures. Streams APNs refused
 // or did not process before a GOAWAY are sent again by the HTTP/2 transport
 // itself and do not count as attempts.
-func (c *Client) pushOne(ctx context.Context, t *mdm.PushTarget, exp string) mdm.PushResult {
-	r, err := c.prepare(t, exp)
-	if err != nil {
+func (c *Client) pushOne(ctx context.Context, t *mdm.PushTarget, exp []string) mdm.PushResult {
+	r := request{token: t.Token, magic: t.PushMagic, expiration: exp}
+	if c.id != nil {
+		r.id = c.id(*t)
+	}
+	if err := c.check(t, r.id); err != nil {
 		c.logFailure(ctx, t, err)
 		return mdm.PushResult{EnrollmentID: t.EnrollmentID, Err: err}
 	}

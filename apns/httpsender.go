@@ -16,16 +16,23 @@ type sender struct {
 	do   func(*http.Request) (*http.Response, error)
 	base string     // https://host[:port]
 	own  *transport // nil with a host's client, which Close leaves alone
+
+	// Header values every push shares, as the requests carry them.
+	topic, priority []string
 }
+
+// Header values that never change, shared by every request.
+var (
+	headerJSON = []string{"application/json"}
+	headerMDM  = []string{"mdm"}
+)
 
 // request is one push on the wire.
 type request struct {
 	token      []byte
 	magic      string
 	id         string
-	topic      string
-	priority   string
-	expiration string
+	expiration []string // the batch's apns-expiration
 }
 
 // response is APNs' answer to one request.
@@ -41,17 +48,18 @@ func (s *sender) send(ctx context.Context, r *request) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
+	// Lowercase names, as HTTP/2 sends them: nothing to convert.
 	h := req.Header
-	h["Content-Type"] = []string{"application/json"}
-	h["Apns-Push-Type"] = []string{"mdm"}
-	h["Apns-Topic"] = []string{r.topic}
-	h["Apns-Expiration"] = []string{r.expiration}
-	h["Apns-Priority"] = []string{r.priority}
+	h["content-type"] = headerJSON
+	h["apns-push-type"] = headerMDM
+	h["apns-topic"] = s.topic
+	h["apns-expiration"] = r.expiration
+	h["apns-priority"] = s.priority
 	if r.id != "" {
-		h["Apns-Id"] = []string{r.id}
+		h["apns-id"] = []string{r.id}
 	}
 	if s.own != nil {
-		h["User-Agent"] = nil // APNs has no use for one
+		h["user-agent"] = nil // APNs has no use for one
 	}
 	resp, err := s.do(req)
 	if err != nil {

@@ -114,16 +114,17 @@ func (t *transport) GetClientConn(req *http.Request, addr string) (*http2.Client
 		cc, err := t.dial(ctx, addr)
 		t.mu.Lock()
 		t.dialing = nil
-		if err == nil && t.closed {
-			cc.Close()
-			err = ErrClosed
-		}
-		if err == nil {
+		closed := t.closed
+		if err == nil && !closed {
 			t.cur = cc
 			t.conns[cc] = struct{}{}
 		}
-		d.err = err
 		t.mu.Unlock()
+		if err == nil && closed {
+			cc.Close()
+			err = ErrClosed
+		}
+		d.err = err
 		close(d.done)
 		if err != nil {
 			return nil, err

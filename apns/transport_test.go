@@ -301,7 +301,11 @@ func TestConnStreamLimit(t *testing.T) {
 			}
 		}
 	})
-	res, err := c.Push(context.Background(), rawTargets(30))
+	// More pushes than the server allows streams wait for one; none
+	// stalls (golang/go#70809 with the Transport's own pool).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.Push(ctx, rawTargets(30))
 	mustSucceed(t, res, err)
 	c.Close()
 	if maxOpen != limit {

@@ -217,9 +217,9 @@ func (c *Client) Close() error {
 // non-nil when the whole call failed: the client is closed, or ctx ended
 // before every push was done; the results then still hold one entry per
 // target and say which pushes went out.
-// Push returns promptly when ctx is cancelled, and every goroutine it starts
-// has ended when it returns; only the connection's reader lives on, until
-// Close.
+// Push returns promptly when ctx is cancelled. The goroutines it starts have
+// ended when it returns, and those the HTTP/2 transport runs for a push end
+// with its stream; only the connection's reader lives on, until Close.
 func (c *Client) Push(ctx context.Context, targets []mdm.PushTarget) ([]mdm.PushResult, error) {
 	results := make([]mdm.PushResult, len(targets))
 	if c.closed.Load() {

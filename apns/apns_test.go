@@ -723,3 +723,42 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestPushSmallStreamWindow pushes through a real HTTP/2 server that
+// announces a 16-byte SETTINGS_INITIAL_WINDOW_SIZE, smaller than any push
+// body, and sends WINDOW_UPDATEs per stream as its handler reads: every
+// push must arrive, within a deadline.
+func TestPushSmallStreamWindow(t *testing.T) {
+	p := newPKI(t)
+	for _, via := range []string{"own connection", "net/http client"} {
+		t.Run(via, func(t *testing.T) {
+			f := unstartedFakeAPNs(t, p, nil)
+			f.srv.Config.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerStream: 16}
+			f.start()
+			opts := apns.Options{Concurrency: 8}
+			if via == "net/http client" {
+				opts.HTTPClient = hostHTTPClient(t, p)
+			}
+			c := newClient(t, p, f, opts)
+			ts := targets(40)
+			for i := range ts {
+				ts[i].PushMagic = fmt.Sprintf("5fd1e0b5-7d3c-4d2b-a1f4-%012d", i) // a 46-byte body
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			res, err := c.Push(ctx, ts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				if r.Err != nil {
+					t.Errorf("result %d: %v", i, r.Err)
+				}
+			}
+			f.check(t)
+			if n := len(f.requests()); n != len(ts) {
+				t.Errorf("server got %d requests, want %d", n, len(ts))
+			}
+		})
+	}
+}

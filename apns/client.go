@@ -84,10 +84,9 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 
 	// HTTPClient, when set, sends the pushes instead of the Client's own
-	// HTTP/2 connection, one goroutine per push in flight (slower: the own
-	// connection pipelines a batch from one goroutine). Its transport must
-	// present the push certificate and speak HTTP/2; RootCAs is then
-	// ignored, and Close leaves the client alone.
+	// HTTP/2 connection. Its transport must present the push certificate
+	// and speak HTTP/2; RootCAs is then ignored, and Close leaves the
+	// client alone.
 	HTTPClient *http.Client
 
 	// Logger receives retry records (Debug) and one record per push that
@@ -116,29 +115,6 @@ type Client struct {
 }
 
 var _ mdm.Pusher = (*Client)(nil)
-
-// sender delivers one request and returns APNs' answer.
-type sender interface {
-	send(ctx context.Context, r *request) (response, error)
-	close() error
-}
-
-// request is one push on the wire.
-type request struct {
-	token      []byte
-	magic      string
-	id         string
-	topic      string
-	priority   string
-	expiration string
-}
-
-// response is APNs' answer to one request.
-type response struct {
-	status int
-	id     string
-	body   []byte
-}
 
 // New returns a Client that pushes with cert, the MDM push certificate and
 // its private key. The topic comes from the certificate (see [Topic]).
@@ -207,15 +183,18 @@ func New(cert tls.Certificate, opts *Options) (*Client, error) {
 	if u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		return nil, fmt.Errorf("apns: base URL %q: want https://host[:port]", base)
 	}
+	c.sender.base = "https://" + u.Host
+	c.sender.topic = []string{c.topic}
+	c.sender.priority = []string{c.priority}
 	if opts.HTTPClient != nil {
-		c.sender = &httpSender{client: opts.HTTPClient, base: "https://" + u.Host}
+		c.sender.do = opts.HTTPClient.Do
 	} else {
-		tc := &tls.Config{
+		c.sender.own = newTransport(&tls.Config{
 			Certificates: []tls.Certificate{cert},
 			RootCAs:      opts.RootCAs,
 			MinVersion:   tls.VersionTLS12,
-		}
-		c.sender = newConnSender(tc, u.Host, c.logger)
+		}, c.logger)
+		c.sender.do = c.sender.own.h2.RoundTrip
 	}
 	return c, nil
 }
@@ -238,9 +217,9 @@ func (c *Client) Close() error {
 // non-nil when the whole call failed: the client is closed, or ctx ended
 // before every push was done; the results then still hold one entry per
 // target and say which pushes went out.
-// Push returns promptly when ctx is cancelled, and every goroutine it starts
-// has ended when it returns; only the connection's reader and writer live
-// on, until Close.
+// Push returns promptly when ctx is cancelled. The goroutines it starts have
+// ended when it returns, and those the HTTP/2 transport runs for a push end
+// with its stream; only the connection's reader lives on, until Close.
 func (c *Client) Push(ctx context.Context, targets []mdm.PushTarget) ([]mdm.PushResult, error) {
 	results := make([]mdm.PushResult, len(targets))
 	if c.closed.Load() {
@@ -249,14 +228,10 @@ func (c *Client) Push(ctx context.Context, targets []mdm.PushTarget) ([]mdm.Push
 	if err := ctx.Err(); err != nil {
 		return failAll(results, targets, err), fmt.Errorf("apns: push: %w", err)
 	}
-	exp := c.expirationHeader(time.Now())
-	if cs, ok := c.sender.(*connSender); ok {
-		c.pushPipelined(ctx, cs, targets, exp, results)
-	} else {
-		c.forEach(len(targets), func(i int) {
-			results[i] = c.pushOne(ctx, &targets[i], exp)
-		})
-	}
+	exp := []string{c.expirationHeader(time.Now())}
+	c.forEach(len(targets), func(i int) {
+		results[i] = c.pushOne(ctx, &targets[i], exp)
+	})
 	if err := ctx.Err(); err != nil {
 		for i := range results {
 			if results[i].Err != nil && errors.Is(results[i].Err, err) {
@@ -315,103 +290,21 @@ func (c *Client) forEach(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// pushPipelined sends a batch over the client's own connection: this
-// goroutine frames the requests as streams free up and the connection's
-// reader records the answers, so that no goroutine waits per push. Pushes
-// that fail go through the per-push path, which retries them.
-func (c *Client) pushPipelined(ctx context.Context, cs *connSender, targets []mdm.PushTarget, exp string, results []mdm.PushResult) {
-	b := &batchCall{
-		reqs:  make([]request, len(targets)),
-		resps: make([]response, len(targets)),
-		errs:  make([]error, len(targets)),
-		wake:  make(chan struct{}, 1),
-	}
-	idx := make([]int, 0, len(targets))
-	for i := range targets {
-		results[i].EnrollmentID = targets[i].EnrollmentID
-		r, err := c.prepare(&targets[i], exp)
-		if err != nil {
-			c.logFailure(ctx, &targets[i], err)
-			results[i].Err = err
-			continue
-		}
-		b.reqs[i] = r
-		idx = append(idx, i)
-	}
-	todo := idx
-	for try := 0; len(todo) > 0; try++ {
-		conn, err := cs.conn(ctx)
-		if err == nil {
-			var sent int
-			sent, err = conn.pipeline(ctx, b, todo, c.concurrency)
-			todo = todo[sent:]
-		}
-		var ns *notSentError
-		if err != nil && (!errors.As(err, &ns) || try >= 3) {
-			for _, i := range todo {
-				b.errs[i] = err
-			}
-			break
-		}
-	}
-	failed := idx[:0]
-	for _, i := range idx {
-		if b.errs[i] == nil && b.resps[i].status == http.StatusOK {
-			results[i].ID = b.resps[i].id
-			continue
-		}
-		failed = append(failed, i)
-	}
-	c.forEach(len(failed), func(k int) {
-		i := failed[k]
-		results[i] = c.deliver(ctx, &targets[i], &b.reqs[i], &outcome{b.resps[i], b.errs[i]})
-	})
-}
-
-// prepare returns the request for a target, or the error that keeps it
-// from being sent.
-func (c *Client) prepare(t *mdm.PushTarget, exp string) (request, *PushError) {
-	r := request{
-		token:      t.Token,
-		magic:      t.PushMagic,
-		topic:      c.topic,
-		priority:   c.priority,
-		expiration: exp,
-	}
+// pushOne sends one push, retrying transient failures. Streams APNs refused
+// or did not process before a GOAWAY are sent again by the HTTP/2 transport
+// itself and do not count as attempts.
+func (c *Client) pushOne(ctx context.Context, t *mdm.PushTarget, exp []string) mdm.PushResult {
+	r := request{token: t.Token, magic: t.PushMagic, expiration: exp}
 	if c.id != nil {
 		r.id = c.id(*t)
 	}
-	return r, c.check(t, r.id)
-}
-
-// pushOne sends one push, retrying transient failures.
-func (c *Client) pushOne(ctx context.Context, t *mdm.PushTarget, exp string) mdm.PushResult {
-	r, err := c.prepare(t, exp)
-	if err != nil {
+	if err := c.check(t, r.id); err != nil {
 		c.logFailure(ctx, t, err)
 		return mdm.PushResult{EnrollmentID: t.EnrollmentID, Err: err}
 	}
-	return c.deliver(ctx, t, &r, nil)
-}
-
-// outcome is how an attempt ended.
-type outcome struct {
-	resp response
-	err  error
-}
-
-// deliver makes the attempts for one push, retrying transient failures.
-// first, when set, is how the first attempt already ended.
-func (c *Client) deliver(ctx context.Context, t *mdm.PushTarget, r *request, first *outcome) mdm.PushResult {
 	res := mdm.PushResult{EnrollmentID: t.EnrollmentID}
 	for attempt := 1; ; attempt++ {
-		var resp response
-		var err error
-		if attempt == 1 && first != nil {
-			resp, err = first.resp, first.err
-		} else {
-			resp, err = c.sender.send(ctx, r)
-		}
+		resp, err := c.sender.send(ctx, &r)
 		if err == nil && resp.status == http.StatusOK {
 			res.ID = resp.id
 			res.Err = nil
@@ -429,11 +322,7 @@ func (c *Client) deliver(ctx context.Context, t *mdm.PushTarget, r *request, fir
 			return res
 		}
 		d := c.backoff(attempt)
-		var ns *notSentError
-		if errors.As(err, &ns) {
-			d = 0 // APNs never saw it: send it again at once
-		}
-		if dl, ok := ctx.Deadline(); ok && d > 0 && time.Until(dl) < d {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 			c.logFailure(ctx, t, perr)
 			return res
 		}
@@ -442,9 +331,6 @@ func (c *Client) deliver(ctx context.Context, t *mdm.PushTarget, r *request, fir
 			slog.Int("attempt", attempt),
 			slog.Duration("backoff", d),
 			slog.Any("err", perr))
-		if d == 0 {
-			continue
-		}
 		timer := time.NewTimer(d)
 		select {
 		case <-timer.C:

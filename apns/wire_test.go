@@ -112,9 +112,9 @@ func TestClassifyTransportErrors(t *testing.T) {
 		{"alert", &net.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}, ErrCertificate, false},
 		{"alert about something else", &net.OpError{Op: "remote error", Err: errors.New("tls: no application protocol")}, ErrUnavailable, true},
 		{"reset", &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, ErrUnavailable, true},
-		{"lost", fmt.Errorf("%w: EOF", errConnLost), ErrUnavailable, true},
-		{"goaway", &notSentError{&goAwayError{code: http2.ErrCodeNo}}, ErrUnavailable, true},
-		{"refused", &notSentError{http2.StreamError{StreamID: 3, Code: http2.ErrCodeRefusedStream}}, ErrUnavailable, true},
+		{"lost", errors.New("http2: client connection lost"), ErrUnavailable, true},
+		{"goaway", http2.GoAwayError{ErrCode: http2.ErrCodeNo}, ErrUnavailable, true},
+		{"refused", http2.StreamError{StreamID: 3, Code: http2.ErrCodeRefusedStream}, ErrUnavailable, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,10 @@
 // alternates batches of 1,000 pushes between the clients and reports both
 // rates and their ratio (speedup).
 //
+// Both clients speak HTTP/2 with golang.org/x/net/http2's Transport, so the
+// difference is the layer above it: how a push becomes a request and its
+// answer a result.
+//
 // It is a separate module so that apns2 never becomes a dependency of the
 // SDK.
 package apns2

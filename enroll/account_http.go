@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/enrollkit/enrollkit/internal/httpauth"
 )
@@ -12,8 +11,11 @@ import (
 // handleBaseURL is the account-driven enrollment endpoint (the BaseURL of
 // the well-known answer). The device posts its CMS-signed MachineInfo:
 //
-//   - a body that is too large (413), of the wrong type (415), or not a
-//     valid signed MachineInfo (400) is refused;
+//   - a body that is too large (413) or not a valid signed MachineInfo
+//     (400) is refused. Its Content-Type is not looked at: devices send
+//     application/pkcs7-signature, but some iOS releases send
+//     application/x-www-form-urlencoded or nothing, and the CMS signature
+//     over the body is what proves the request;
 //   - without a valid bearer token the answer is 401 with a Bearer
 //     challenge whose url is the portal's account start page, which the
 //     device opens in a web view;
@@ -26,10 +28,6 @@ func (p *Portal) handleBaseURL(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		h.Set("Allow", http.MethodPost)
 		http.Error(w, "enroll: method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	if ct := mediaType(r.Header.Get("Content-Type")); ct != "application/pkcs7-signature" {
-		http.Error(w, "enroll: body must be application/pkcs7-signature", http.StatusUnsupportedMediaType)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxMachineInfoSize))
@@ -90,11 +88,4 @@ func bearerToken(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return httpauth.BearerToken(r.Header.Get("Authorization"))
-}
-
-// mediaType returns the lower-case media type of a Content-Type value,
-// without parameters.
-func mediaType(ct string) string {
-	t, _, _ := strings.Cut(ct, ";")
-	return strings.ToLower(strings.TrimSpace(t))
 }

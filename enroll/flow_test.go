@@ -217,8 +217,17 @@ func (d *portalDeviceCA) machineInfo(t testing.TB) []byte {
 // bearer token.
 func portalPostBaseURL(t *testing.T, baseURL string, body []byte, token string) (*http.Response, []byte) {
 	t.Helper()
+	return portalPostBaseURLAs(t, baseURL, "application/pkcs7-signature", body, token)
+}
+
+// portalPostBaseURLAs posts body to the BaseURL with Content-Type ctype
+// (none when empty), as portalPostBaseURL does.
+func portalPostBaseURLAs(t *testing.T, baseURL, ctype string, body []byte, token string) (*http.Response, []byte) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, baseURL, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/pkcs7-signature")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
 	req.Header.Set("User-Agent", "Settings/1.0 CFNetwork/1496.0.7 Darwin/23.5.0")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -371,7 +371,6 @@ func TestPortalBaseURLRefusals(t *testing.T) {
 		status int
 	}{
 		{"get", http.MethodGet, "", nil, "", http.StatusMethodNotAllowed},
-		{"wrong type", http.MethodPost, "application/xml", good, "", http.StatusUnsupportedMediaType},
 		{"too large", http.MethodPost, "application/pkcs7-signature", make([]byte, enroll.MaxMachineInfoSize+1), "", http.StatusRequestEntityTooLarge},
 		{"not signed", http.MethodPost, "application/pkcs7-signature", []byte("<plist/>"), "", http.StatusBadRequest},
 		{"empty", http.MethodPost, "application/pkcs7-signature; charset=binary", nil, "", http.StatusBadRequest},
@@ -402,6 +401,38 @@ func TestPortalBaseURLRefusals(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBaseURLAcceptsAnyContentType: some iOS releases post the signed
+// MachineInfo as application/x-www-form-urlencoded, others with no
+// Content-Type; the signature over the body is what proves the request, so
+// each gets the Bearer challenge before consent and the profile after.
+func TestBaseURLAcceptsAnyContentType(t *testing.T) {
+	devCA := newPortalDeviceCA(t)
+	h := newHarness(t, harnessOptions{deviceRoots: devCA.pool()})
+	inv := h.invite()
+	baseURL, webURL := portalDiscover(t, h, devCA)
+	types := []string{"application/x-www-form-urlencoded", "", "application/octet-stream", "text/plain; charset=utf-8"}
+	for _, ct := range types {
+		resp, _ := portalPostBaseURLAs(t, baseURL, ct, devCA.machineInfo(t), "")
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("Content-Type %q before consent: %d, want 401 with a challenge", ct, resp.StatusCode)
+		}
+	}
+	tok := portalAccountWalk(t, h, webURL)
+	for _, ct := range types {
+		resp, body := portalPostBaseURLAs(t, baseURL, ct, devCA.machineInfo(t), tok)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("Content-Type %q with the access token: %d, want 200", ct, resp.StatusCode)
+		}
+		h.parseProfile(t, body)
+	}
+	h.wantState(t, inv.EnrollmentID, enroll.StateTokenIssued)
+	// The size limit still holds whatever the type.
+	resp, _ := portalPostBaseURLAs(t, baseURL, "application/x-www-form-urlencoded", make([]byte, enroll.MaxMachineInfoSize+1), tok)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversize form-encoded body: %d, want 413", resp.StatusCode)
 	}
 }
 

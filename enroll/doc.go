@@ -47,7 +47,7 @@
 // # Portal
 //
 // [NewPortal] wraps a Service in a [Portal], the http.Handler of the web
-// side, mounted at [PortalConfig.PublicURL]. It serves the invitation link
+// side, mounted at the Service's [Config.PortalURL]. It serves the invitation link
 // (and its QR code), sign-in with the ownership choice, the privacy notice,
 // the passcode, the information screen, the terms and the profile download.
 // Pages are html/template, mobile-first and without external assets; the

@@ -81,7 +81,6 @@ func Example_host() {
 		log.Fatal(err)
 	}
 	portal, err := enroll.NewPortal(svc, enroll.PortalConfig{
-		PublicURL:  "https://enroll.example.com/portal/",
 		SessionKey: []byte("32 or more random bytes, the same on every replica"),
 	})
 	if err != nil {

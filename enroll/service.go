@@ -108,12 +108,16 @@ type Config struct {
 	// returns the Invitation and the host delivers it.
 	Notifier Notifier
 
-	// InvitationURL returns the invitation link for a token. Required
-	// unless PortalURL is set.
-	InvitationURL func(token string) string
-	// PortalURL is the portal's base URL (https). If InvitationURL is nil
-	// the invitation link is PortalURL + "/invitation/" + token.
+	// PortalURL is the absolute URL the Portal is reachable at, such as
+	// "https://enroll.example.com/portal/". The Portal builds its links,
+	// redirects, the account-driven BaseURL and its cookie path from it, and
+	// invitation links are PortalURL + "invitation/" + token unless
+	// InvitationURL is set. Required unless InvitationURL is set and no
+	// Portal serves the Service.
 	PortalURL string
+	// InvitationURL, if not nil, returns the invitation link for a token
+	// instead of the Portal's, for a host that serves invitations itself.
+	InvitationURL func(token string) string
 
 	// Terms are the terms in force. If Version is set, AcceptTerms accepts
 	// only this version and the digest of this text.
@@ -192,13 +196,14 @@ func New(store Store, cfg Config) (*Service, error) {
 	case cfg.InvitationURL == nil && cfg.PortalURL == "":
 		return nil, errors.New("enroll: New: Config.InvitationURL or Config.PortalURL is required")
 	}
-	if cfg.InvitationURL == nil {
-		u, err := url.Parse(cfg.PortalURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("enroll: New: Config.PortalURL %q is not an absolute http(s) URL", cfg.PortalURL)
+	if cfg.PortalURL != "" {
+		if _, err := parsePortalURL(cfg.PortalURL); err != nil {
+			return nil, fmt.Errorf("enroll: New: Config.%w", err)
 		}
-		base := strings.TrimSuffix(cfg.PortalURL, "/")
-		cfg.InvitationURL = func(token string) string { return base + "/invitation/" + token }
+		if cfg.InvitationURL == nil {
+			base := strings.TrimSuffix(cfg.PortalURL, "/")
+			cfg.InvitationURL = func(token string) string { return base + "/invitation/" + token }
+		}
 	}
 	if cfg.InvitationTTL <= 0 {
 		cfg.InvitationTTL = DefaultInvitationTTL
@@ -241,6 +246,16 @@ func New(store Store, cfg Config) (*Service, error) {
 		s.cfg.Identity = &c
 	}
 	return s, nil
+}
+
+// parsePortalURL parses a portal URL: absolute http(s), without query or
+// fragment.
+func parsePortalURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("PortalURL %q is not an absolute http(s) URL without query", s)
+	}
+	return u, nil
 }
 
 // Store returns the Store the Service uses.

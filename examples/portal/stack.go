@@ -166,7 +166,6 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 		}
 	}
 	st.portal, err = enroll.NewPortal(st.enroll, enroll.PortalConfig{
-		PublicURL:    cfg.PublicURL + portalPath,
 		SessionKey:   sessionKey,
 		Organization: cfg.Organization,
 		DeviceRoots:  deviceRoots,

@@ -89,8 +89,8 @@ func newRealServer(t fixtureTB, deviceRoots *x509.CertPool) *realServer {
 			ServerURL: base + "/mdm/server", CheckInURL: base + "/mdm/checkin", Topic: testTopic,
 			Organization: "Example",
 		},
-		Signer:   signer,
-		Identity: &enroll.SCEPChallenges{URL: base + "/scep", CAFingerprint: fp[:]},
+		Signer: signer,
+		SCEP:   enroll.SCEPConfig{URL: base + "/scep", CAFingerprint: fp[:]},
 	})
 	if err != nil {
 		t.Fatal(err)

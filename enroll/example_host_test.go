@@ -74,8 +74,8 @@ func Example_host() {
 			ServerURL: "https://enroll.example.com/mdm",
 			Topic:     pusher.Topic(),
 		},
-		Signer:   signer,
-		Identity: &enroll.SCEPChallenges{URL: "https://enroll.example.com/scep"},
+		Signer: signer,
+		SCEP:   enroll.SCEPConfig{URL: "https://enroll.example.com/scep"},
 	})
 	if err != nil {
 		log.Fatal(err)

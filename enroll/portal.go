@@ -309,7 +309,7 @@ func (p *Portal) url(path string) string {
 }
 
 // now reads the Service's clock.
-func (p *Portal) now() time.Time { return p.svc.clock.Now() }
+func (p *Portal) now() time.Time { return p.svc.now() }
 
 // meta describes r for the audit trail.
 func (p *Portal) meta(r *http.Request) Meta {

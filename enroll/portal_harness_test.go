@@ -121,8 +121,8 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		Terms:     enroll.Terms{Version: testTermsVer, Text: testTermsText},
 		// Cheap argon2id parameters keep the tests fast; the hashing
 		// itself is package passcode's to test.
-		Passcodes: passcode.Policy{Params: passcode.Params{Memory: 64, Iterations: 1}},
-		Corporate: o.corporate,
+		PasscodeParams: passcode.Params{Memory: 64, Iterations: 1},
+		Corporate:      o.corporate,
 		Profile: enroll.ProfileConfig{
 			ServerURL:         h.srv.URL + "/mdm/server",
 			CheckInURL:        h.srv.URL + "/mdm/checkin",
@@ -130,9 +130,9 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 			Organization:      "Example Corp",
 			AllowInsecureURLs: true,
 		},
-		Signer:   ps,
-		Identity: &enroll.SCEPChallenges{URL: h.srv.URL + "/scep"},
-		Clock:    h.clock,
+		Signer: ps,
+		SCEP:   enroll.SCEPConfig{URL: h.srv.URL + "/scep"},
+		Now:    h.clock.Now,
 	}
 	if o.noTerms {
 		cfg.Terms = enroll.Terms{}

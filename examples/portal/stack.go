@@ -135,9 +135,7 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 			AllowInsecureURLs: insecure,
 		},
 		Signer: signer,
-		Identity: &enroll.SCEPChallenges{
-			URL: cfg.PublicURL + scepPath,
-		},
+		SCEP:   enroll.SCEPConfig{URL: cfg.PublicURL + scepPath},
 		Logger: logger.With("component", "enroll"),
 	})
 	if err != nil {

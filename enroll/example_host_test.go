@@ -32,7 +32,7 @@ var (
 func Example_host() {
 	ctx := context.Background()
 
-	db, err := sqlite.Open(ctx, "enrollkit.db")
+	db, err := sqlite.Open(ctx, "enrollkit.db", sqlite.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func Example_host() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	pusher, err := apns.New(push.TLSCertificate(), nil)
+	pusher, err := apns.New(push.TLSCertificate(), apns.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}

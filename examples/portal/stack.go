@@ -241,7 +241,7 @@ func (st *stack) loadPush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st.pusher, err = apns.New(id.TLSCertificate(), &apns.Options{
+	st.pusher, err = apns.New(id.TLSCertificate(), apns.Options{
 		BaseURL: st.cfg.APNSURL,
 		RootCAs: roots,
 		Logger:  st.logger.With("component", "apns"),
@@ -283,17 +283,13 @@ type stores struct {
 // -postgres, the PostgreSQL database that several replicas share.
 func openStores(ctx context.Context, cfg config, logger *slog.Logger) (stores, error) {
 	if cfg.Postgres != "" {
-		opts := []postgres.Option{postgres.WithLogger(logger)}
-		if cfg.PostgresSchema != "" {
-			opts = append(opts, postgres.WithSchema(cfg.PostgresSchema))
-		}
-		db, err := postgres.Open(ctx, cfg.Postgres, opts...)
+		db, err := postgres.Open(ctx, cfg.Postgres, postgres.Options{Logger: logger, Schema: cfg.PostgresSchema})
 		if err != nil {
 			return stores{}, fmt.Errorf("-postgres: %w", err)
 		}
 		return stores{enroll: db.Enroll(), mdm: db.MDM(), close: func() { db.Close() }}, nil
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.Data, dbFile), sqlite.WithLogger(logger))
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.Data, dbFile), sqlite.Options{Logger: logger})
 	if err != nil {
 		return stores{}, err
 	}

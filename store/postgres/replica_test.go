@@ -119,7 +119,7 @@ func newCluster(t *testing.T, n int) *cluster {
 		t.Fatal(err)
 	}
 	for range n {
-		db, err := postgres.Open(context.Background(), dsn, postgres.WithSchema(schema))
+		db, err := postgres.Open(context.Background(), dsn, postgres.Options{Schema: schema})
 		if err != nil {
 			t.Fatal(err)
 		}

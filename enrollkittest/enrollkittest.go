@@ -42,9 +42,14 @@ import (
 // The demo user, who signs in when Options.Authenticator and
 // Options.Directory are nil.
 const (
-	DemoUserID         = "u-demo"
-	DemoUsername       = "alice"
-	DemoPassword       = "correct horse"
+	// DemoUserID is the demo user's ID in the host's terms.
+	DemoUserID = "u-demo"
+	// DemoUsername and DemoPassword are the demo user's corporate
+	// credentials.
+	DemoUsername = "alice"
+	DemoPassword = "correct horse"
+	// DemoManagedAppleID is the demo user's Managed Apple ID, the account
+	// an account-driven enrollment starts from.
 	DemoManagedAppleID = "alice@example.com"
 )
 

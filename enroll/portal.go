@@ -214,6 +214,9 @@ func NewPortal(svc *Service, cfg PortalConfig) (*Portal, error) {
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.InsecureSkipDeviceChainCheck {
+		p.logger.Warn("enroll: InsecureSkipDeviceChainCheck: account-driven requests are accepted from any signer, not only Apple devices")
+	}
 
 	csrf := http.NewCrossOriginProtection()
 	// The portal's own public origin is trusted even when a proxy in front

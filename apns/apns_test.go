@@ -52,7 +52,7 @@ func newClient(tb testing.TB, p *pki, f *fakeAPNs, opts apns.Options) *apns.Clie
 	if opts.MaxBackoff == 0 {
 		opts.MaxBackoff = 5 * time.Millisecond
 	}
-	c, err := apns.New(p.pushCert(tb, testTopic), &opts)
+	c, err := apns.New(p.pushCert(tb, testTopic), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -315,22 +315,22 @@ func TestNew(t *testing.T) {
 	tests := []struct {
 		name  string
 		cert  tls.Certificate
-		opts  *apns.Options
+		opts  apns.Options
 		topic string // the error's topic when want is ErrTopic
 		want  error
 		msg   string
 	}{
 		{name: "ok", cert: good},
-		{name: "unparsed leaf", cert: unparsed, opts: &apns.Options{BaseURL: "https://127.0.0.1:8443"}},
+		{name: "unparsed leaf", cert: unparsed, opts: apns.Options{BaseURL: "https://127.0.0.1:8443"}},
 		{name: "no UID", cert: p.pushCert(t, ""), want: apns.ErrTopic, msg: "no subject UID"},
 		{name: "not mgmt", cert: p.pushCert(t, "com.example.app"), topic: "com.example.app", want: apns.ErrTopic, msg: "does not start with"},
 		{name: "prefix only", cert: p.pushCert(t, "com.apple.mgmt."), topic: "com.apple.mgmt.", want: apns.ErrTopic},
 		{name: "no certificate", cert: tls.Certificate{PrivateKey: good.PrivateKey}, want: apns.ErrTopic},
 		{name: "no key", cert: noKey, msg: "no private key"},
-		{name: "priority", cert: good, opts: &apns.Options{Priority: 7}, msg: "priority 7"},
-		{name: "http URL", cert: good, opts: &apns.Options{BaseURL: "http://api.push.apple.com"}, msg: "want https://host"},
-		{name: "URL with path", cert: good, opts: &apns.Options{BaseURL: "https://api.push.apple.com/3/device"}, msg: "want https://host"},
-		{name: "bad URL", cert: good, opts: &apns.Options{BaseURL: "https://[::1"}, msg: "base URL"},
+		{name: "priority", cert: good, opts: apns.Options{Priority: 7}, msg: "priority 7"},
+		{name: "http URL", cert: good, opts: apns.Options{BaseURL: "http://api.push.apple.com"}, msg: "want https://host"},
+		{name: "URL with path", cert: good, opts: apns.Options{BaseURL: "https://api.push.apple.com/3/device"}, msg: "want https://host"},
+		{name: "bad URL", cert: good, opts: apns.Options{BaseURL: "https://[::1"}, msg: "base URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -366,7 +366,7 @@ func TestNew(t *testing.T) {
 func TestPushUntrustedServer(t *testing.T) {
 	p := newPKI(t)
 	f := newFakeAPNs(t, p, nil)
-	c, err := apns.New(p.pushCert(t, testTopic), &apns.Options{BaseURL: f.URL(), RootCAs: newPKI(t).pool, MaxAttempts: 3, MinBackoff: time.Millisecond})
+	c, err := apns.New(p.pushCert(t, testTopic), apns.Options{BaseURL: f.URL(), RootCAs: newPKI(t).pool, MaxAttempts: 3, MinBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -639,7 +639,7 @@ func TestPushCertificateRefused(t *testing.T) {
 			f.srv.TLS.MaxVersion = tc.maxVersion
 			f.start()
 			other := newPKI(t) // a certificate the server does not trust
-			c, err := apns.New(other.pushCert(t, testTopic), &apns.Options{BaseURL: f.URL(), RootCAs: p.pool, MaxAttempts: 3, MinBackoff: time.Millisecond})
+			c, err := apns.New(other.pushCert(t, testTopic), apns.Options{BaseURL: f.URL(), RootCAs: p.pool, MaxAttempts: 3, MinBackoff: time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}

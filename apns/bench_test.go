@@ -38,7 +38,7 @@ func benchServer(b *testing.B, p *pki) *httptest.Server {
 func BenchmarkPush(b *testing.B) {
 	p := newPKI(b)
 	srv := benchServer(b, p)
-	c, err := apns.New(p.pushCert(b, testTopic), &apns.Options{BaseURL: srv.URL, RootCAs: p.pool})
+	c, err := apns.New(p.pushCert(b, testTopic), apns.Options{BaseURL: srv.URL, RootCAs: p.pool})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -44,7 +44,7 @@ const (
 	DefaultMaxBackoff  = 10 * time.Second
 )
 
-// Options configures a Client. The zero value (or a nil *Options) pushes to
+// Options configures a Client. The zero value pushes to
 // production with the defaults documented on each field.
 type Options struct {
 	// BaseURL is the APNs endpoint, scheme and host only. Empty means
@@ -118,10 +118,7 @@ var _ mdm.Pusher = (*Client)(nil)
 
 // New returns a Client that pushes with cert, the MDM push certificate and
 // its private key. The topic comes from the certificate (see [Topic]).
-func New(cert tls.Certificate, opts *Options) (*Client, error) {
-	if opts == nil {
-		opts = &Options{}
-	}
+func New(cert tls.Certificate, opts Options) (*Client, error) {
 	if cert.PrivateKey == nil {
 		return nil, errors.New("apns: push certificate has no private key")
 	}

@@ -62,7 +62,7 @@ func ExampleNew() {
 		fmt.Println(err)
 		return
 	}
-	client, err := apns.New(cert, nil) // production APNs, a week's expiration, priority 10
+	client, err := apns.New(cert, apns.Options{}) // production APNs, a week's expiration, priority 10
 	if err != nil {
 		fmt.Println(err)
 		return

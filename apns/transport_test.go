@@ -117,7 +117,7 @@ func newRawServer(tb testing.TB, opts Options, serve func(rc *rawConn)) (*rawSer
 	opts.BaseURL = "https://" + ln.Addr().String()
 	opts.RootCAs = roots
 	opts.MinBackoff, opts.MaxBackoff = time.Millisecond, 2*time.Millisecond
-	c, err := New(push, &opts)
+	c, err := New(push, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -601,7 +601,7 @@ func TestConnNotHTTP2(t *testing.T) {
 		nc.(*tls.Conn).Handshake()
 		nc.Close()
 	})
-	c, err := New(push, &Options{BaseURL: url, RootCAs: roots, MaxAttempts: 1})
+	c, err := New(push, Options{BaseURL: url, RootCAs: roots, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -731,7 +731,7 @@ func TestConnDialTimeoutIsTransient(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := serveListener(t, ln, func(net.Conn) {}) // holds every connection open
-	c, err := New(push, &Options{BaseURL: url, RootCAs: roots, MaxAttempts: 2, MinBackoff: time.Millisecond})
+	c, err := New(push, Options{BaseURL: url, RootCAs: roots, MaxAttempts: 2, MinBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,15 +89,17 @@ func newRealServer(t fixtureTB, deviceRoots *x509.CertPool) *realServer {
 			ServerURL: base + "/mdm/server", CheckInURL: base + "/mdm/checkin", Topic: testTopic,
 			Organization: "Example",
 		},
-		Signer:   signer,
-		Identity: &enroll.SCEPChallenges{URL: base + "/scep", CAFingerprint: fp[:]},
+		Signer: signer,
+		SCEP:   enroll.SCEPConfig{URL: base + "/scep", CAFingerprint: fp[:]},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rs.portal, err = enroll.NewPortal(rs.svc, enroll.PortalConfig{
-		PublicURL: base + "/portal/", SessionKey: bytes.Repeat([]byte{7}, 32), Organization: "Example",
-		DeviceRoots: deviceRoots,
+		SessionKey: bytes.Repeat([]byte{7}, 32), Organization: "Example",
+		// Without a device CA given, the simulated devices' MachineInfo is
+		// checked by signature only, by name.
+		DeviceRoots: deviceRoots, InsecureSkipDeviceChainCheck: deviceRoots == nil,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -61,7 +61,7 @@ func TestPushServerWithAPNsClient(t *testing.T) {
 	defer apnsSrv.Close()
 	roots := x509.NewCertPool()
 	roots.AddCert(apnsSrv.Certificate())
-	client, err := apns.New(pushCertificate(t), &apns.Options{BaseURL: apnsSrv.URL, RootCAs: roots, MaxAttempts: 1})
+	client, err := apns.New(pushCertificate(t), apns.Options{BaseURL: apnsSrv.URL, RootCAs: roots, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

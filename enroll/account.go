@@ -64,11 +64,18 @@ type MachineInfo struct {
 
 // MachineInfoOptions control how ParseMachineInfo verifies a body.
 type MachineInfoOptions struct {
-	// Roots, if not nil, are the CAs the signer must chain to (Apple's device
-	// CA in production). When nil only the CMS signature itself is checked:
-	// the body is then proven intact but not proven to come from a genuine
-	// Apple device.
+	// Roots, if not nil, are the CAs the signer must chain to under
+	// crypto/x509's path validation. When Roots and Pinned are both empty
+	// only the CMS signature itself is checked: the body is then proven
+	// intact but not proven to come from a genuine Apple device.
 	Roots *x509.CertPool
+	// Pinned, if not empty, are certificates the signer must chain to by
+	// signature alone, through the intermediates carried in the CMS
+	// structure and Intermediates: validity dates are not checked and SHA-1
+	// signatures are accepted. That is how Apple's device CA (see
+	// AppleDeviceCAs) has to be checked. Pinned and Roots are both checked
+	// when both are set.
+	Pinned []*x509.Certificate
 	// Intermediates are extra intermediate certificates for chain building,
 	// in addition to those carried in the CMS structure.
 	Intermediates []*x509.Certificate
@@ -105,7 +112,8 @@ func (e *MachineInfoError) Unwrap() []error {
 // BaseURL (Content-Type application/pkcs7-signature) and decodes the plist it
 // carries. It returns a *MachineInfoError when the body is too large, is not
 // CMS, has no content or signer, fails signature (or, with opts.Roots, chain)
-// verification, or does not hold a plist dictionary.
+// verification, or with opts.Pinned does not chain to a pinned certificate,
+// or does not hold a plist dictionary.
 func ParseMachineInfo(body []byte, opts MachineInfoOptions) (*MachineInfo, error) {
 	if len(body) == 0 {
 		return nil, &MachineInfoError{Reason: "empty body"}
@@ -129,6 +137,12 @@ func ParseMachineInfo(body []byte, opts MachineInfoOptions) (*MachineInfo, error
 	signer := p7.GetOnlySigner()
 	if signer == nil {
 		return nil, &MachineInfoError{Reason: "signer certificate missing"}
+	}
+	if len(opts.Pinned) > 0 {
+		inter := append(slices.Clone(opts.Intermediates), p7.Certificates...)
+		if err := verifyPinned(signer, opts.Pinned, inter); err != nil {
+			return nil, &MachineInfoError{Reason: "signer does not chain to a pinned device CA", Err: err}
+		}
 	}
 	if opts.Roots != nil {
 		inter := x509.NewCertPool()

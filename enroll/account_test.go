@@ -60,6 +60,13 @@ func TestParseMachineInfo(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("valid pinned, also once the chain expired", func(t *testing.T) {
+		for _, pinned := range [][]*x509.Certificate{{ca.Cert}, {stranger.Cert, ca.Cert}} {
+			if _, err := ParseMachineInfo(body, MachineInfoOptions{Pinned: pinned, Now: time.Now().Add(72 * time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 	t.Run("sha1 and rsa as older devices sign", func(t *testing.T) {
 		rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
@@ -112,6 +119,9 @@ func TestParseMachineInfo(t *testing.T) {
 		{"detached", detached, MachineInfoOptions{}},
 		{"untrusted chain", body, MachineInfoOptions{Roots: otherRoots}},
 		{"expired chain", body, MachineInfoOptions{Roots: roots, Now: time.Now().Add(72 * time.Hour)}},
+		{"not pinned", body, MachineInfoOptions{Pinned: []*x509.Certificate{stranger.Cert}}},
+		{"pinned leaf is no CA", body, MachineInfoOptions{Pinned: []*x509.Certificate{device.Cert}}},
+		{"pinned apple", body, MachineInfoOptions{Pinned: AppleDeviceCAs()}},
 		{"content not plist", SignCMS(t, []byte("hello"), false, device), MachineInfoOptions{}},
 		{"content plist array", SignCMS(t, machineInfoPlist(t, map[string]any{"a": 1})[:0:0], false, device), MachineInfoOptions{}},
 	}

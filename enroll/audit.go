@@ -67,7 +67,7 @@ func (s *Service) applyRead(ctx context.Context, m Meta, id string, read *Enroll
 				return nil, err
 			}
 		}
-		now := s.clock.Now()
+		now := s.now()
 		if expiredAt(e, now) {
 			st := &step{e: e.Clone(), now: now}
 			st.audit.Detail = "expired on access"

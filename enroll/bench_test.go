@@ -37,7 +37,7 @@ func BenchmarkProfileFlow(b *testing.B) {
 // package's default argon2id parameters (19 MiB, 2 passes): the cost a
 // portal pays per submission.
 func BenchmarkSubmitPasscodeDefault(b *testing.B) {
-	f := newCoreFixture(b, func(c *enroll.Config) { c.Passcodes.Params = passcode.DefaultParams() })
+	f := newCoreFixture(b, func(c *enroll.Config) { c.PasscodeParams = passcode.DefaultParams() })
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

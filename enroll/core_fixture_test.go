@@ -113,24 +113,24 @@ type coreFixture struct {
 	sent []*enroll.Invitation
 }
 
-// coreConfig returns a complete Config for tests (without Clock and
+// coreConfig returns a complete Config for tests (without Now and
 // Notifier, which newCoreFixture sets).
 func coreConfig() enroll.Config {
 	signer, _ := coreSigner()
 	return enroll.Config{
-		Authenticator: enroll.AuthenticatorFunc(coreAuthenticate),
-		Directory:     coreDirectory{},
-		PortalURL:     "https://portal.example.com/enroll",
-		Terms:         coreTerms,
-		Passcodes:     passcode.Policy{Params: passcode.Params{Memory: 64, Iterations: 1}},
+		Authenticator:  enroll.AuthenticatorFunc(coreAuthenticate),
+		Directory:      coreDirectory{},
+		PortalURL:      "https://portal.example.com/enroll",
+		Terms:          coreTerms,
+		PasscodeParams: passcode.Params{Memory: 64, Iterations: 1},
 		Profile: enroll.ProfileConfig{
 			ServerURL:    "https://mdm.example.com/mdm",
 			CheckInURL:   "https://mdm.example.com/checkin",
 			Topic:        "com.apple.mgmt.External.0f3a9c52-1b7e-4d1e-9c55-2a1b3c4d5e6f",
 			Organization: "Example Corp",
 		},
-		Signer:   signer,
-		Identity: &enroll.SCEPChallenges{URL: "https://mdm.example.com/scep"},
+		Signer: signer,
+		SCEP:   enroll.SCEPConfig{URL: "https://mdm.example.com/scep"},
 	}
 }
 
@@ -138,7 +138,7 @@ func newCoreFixture(t testing.TB, edit ...func(*enroll.Config)) *coreFixture {
 	t.Helper()
 	f := &coreFixture{store: memory.NewEnrollStore(), clock: &testClock{t: coreStart}}
 	cfg := coreConfig()
-	cfg.Clock = f.clock
+	cfg.Now = f.clock.Now
 	cfg.Notifier = enroll.NotifierFunc(func(_ context.Context, inv *enroll.Invitation) error {
 		f.mu.Lock()
 		defer f.mu.Unlock()

@@ -39,15 +39,16 @@
 // is finished; a device that lost it needs a new invitation.
 //
 // The host supplies small interfaces: [Authenticator] (corporate
-// credentials), [Directory] (Managed Apple IDs), [Notifier] (delivery of the
-// [Invitation], with a QR code), [IdentityProvider] (the identity payload of
-// the profile; [SCEPChallenges] is a ready one) and optionally a [Clock].
+// credentials), [Directory] (Managed Apple IDs) and [Notifier] (delivery of
+// the [Invitation], with a QR code). Profiles get a SCEP identity with a
+// single-use challenge ([Config.SCEP]); a host with its own certificate
+// authority supplies an [IdentityProvider] instead.
 // Unfinished enrollments expire lazily and with [Service.Sweep].
 //
 // # Portal
 //
 // [NewPortal] wraps a Service in a [Portal], the http.Handler of the web
-// side, mounted at [PortalConfig.PublicURL]. It serves the invitation link
+// side, mounted at the Service's [Config.PortalURL]. It serves the invitation link
 // (and its QR code), sign-in with the ownership choice, the privacy notice,
 // the passcode, the information screen, the terms and the profile download.
 // Pages are html/template, mobile-first and without external assets; the

@@ -2,7 +2,6 @@ package enroll_test
 
 import (
 	"context"
-	"crypto/x509"
 	"log"
 	"net/http"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/profile"
 	"github.com/enrollkit/enrollkit/scep"
+	"github.com/enrollkit/enrollkit/server"
 	"github.com/enrollkit/enrollkit/store/sqlite"
 )
 
@@ -24,15 +24,16 @@ var (
 	myMailer    enroll.Notifier = enroll.NotifierFunc(nil)
 )
 
-// A host adds User Enrollment to its server: one database, the enrollment
-// Service with the host's users and mail, the portal, the MDM service tied
-// to the enrollments, the SCEP endpoint that issues device identities, and
-// pushes through APNs. The README's integration snippet is this function's
-// body.
+// A host adds User Enrollment to its server: one database, the host's users
+// and mail, a device CA, pushes through APNs, and package server's
+// composition of the enrollment Service, the portal, the SCEP endpoint that
+// issues device identities and the MDM service tied to the enrollments.
+// Account-driven requests must come from Apple's device CA. The README's
+// integration snippet is this function's body.
 func Example_host() {
 	ctx := context.Background()
 
-	db, err := sqlite.Open(ctx, "enrollkit.db")
+	db, err := sqlite.Open(ctx, "enrollkit.db", sqlite.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func Example_host() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	pusher, err := apns.New(push.TLSCertificate(), nil)
+	pusher, err := apns.New(push.TLSCertificate(), apns.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -65,46 +66,23 @@ func Example_host() {
 		log.Fatal(err)
 	}
 
-	svc, err := enroll.New(db.Enroll(), enroll.Config{
-		Authenticator: myUsers,     // corporate credentials → user
-		Directory:     myDirectory, // user ↔ Managed Apple ID
-		Notifier:      myMailer,    // mails the invitation link, QR code and passcode
-		PortalURL:     "https://enroll.example.com/portal",
-		Profile: enroll.ProfileConfig{
-			ServerURL: "https://enroll.example.com/mdm",
-			Topic:     pusher.Topic(),
+	srv, err := server.New(db.Enroll(), db.MDM(), server.Config{
+		PublicURL: "https://enroll.example.com", // portal, MDM, SCEP and invitation links below it
+		Enroll: enroll.Config{
+			Authenticator: myUsers,     // corporate credentials → user
+			Directory:     myDirectory, // user ↔ Managed Apple ID
+			Notifier:      myMailer,    // mails the invitation link, QR code and passcode
+			Profile:       enroll.ProfileConfig{Topic: pusher.Topic()},
+			Signer:        signer,
 		},
-		Signer:   signer,
-		Identity: &enroll.SCEPChallenges{URL: "https://enroll.example.com/scep"},
+		Portal: enroll.PortalConfig{SessionKey: []byte("32 or more random bytes, the same on every replica")},
+		CA:     deviceCA,                    // issues device identities over SCEP; MDM trusts only it
+		MDM:    mdm.Options{Pusher: pusher}, // enroll vets and observes every device request
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	portal, err := enroll.NewPortal(svc, enroll.PortalConfig{
-		PublicURL:  "https://enroll.example.com/portal/",
-		SessionKey: []byte("32 or more random bytes, the same on every replica"),
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	mdmService, err := mdm.NewService(db.MDM(), mdm.Options{
-		Roots:      []*x509.Certificate{deviceCA.Certificate}, // the CA that issues device identities
-		Prechecker: svc,                                       // a check-in must belong to its enrollment
-		Observer:   svc,                                       // Authenticate, TokenUpdate, CheckOut move the state machine
-		Pusher:     pusher,
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	scepHandler, err := scep.NewHandler(svc, deviceCA, scep.Config{}) // single-use challenges, certificates bound
-	if err != nil {
-		log.Fatal(err)
-	}
-
-	mux := http.NewServeMux()
-	mux.Handle("/portal/", portal)
-	mux.Handle(enroll.WellKnownPath, portal.WellKnownHandler())
-	mux.Handle("/mdm", mdmService)
-	mux.Handle("/scep", scepHandler)
-	log.Fatal(http.ListenAndServeTLS(":443", "tls.pem", "tls.key", mux))
+	// Invite users with srv.Enroll.CreateInvitation, queue commands with
+	// srv.MDM.Enqueue.
+	log.Fatal(http.ListenAndServeTLS(":443", "tls.pem", "tls.key", srv))
 }

@@ -392,6 +392,32 @@ func TestFlowAccountUntrustedDevice(t *testing.T) {
 	}
 }
 
+// TestFlowAccountPinsAppleByDefault checks that a Portal configured without
+// DeviceRoots pins Apple's device CAs: a MachineInfo signed under any other
+// CA is refused, where a nil DeviceRoots used to check the signature only.
+// Only the named InsecureSkipDeviceChainCheck accepts it.
+func TestFlowAccountPinsAppleByDefault(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		skip   bool
+		status int
+	}{
+		{"default", false, http.StatusBadRequest},
+		{"insecure skip named", true, http.StatusUnauthorized},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{portalCfg: func(c *enroll.PortalConfig) {
+				c.InsecureSkipDeviceChainCheck = tt.skip
+			}})
+			h.invite()
+			dev := newPortalDeviceCA(t)
+			if resp, _ := portalPostBaseURL(t, h.portal.BaseURL(), dev.machineInfo(t), ""); resp.StatusCode != tt.status {
+				t.Fatalf("MachineInfo from a non-Apple device CA: %d, want %d", resp.StatusCode, tt.status)
+			}
+		})
+	}
+}
+
 func TestFlowAccountStartedElsewhere(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	inv := h.invite()

@@ -98,10 +98,11 @@ func newHostIOFixture(t *testing.T) *hostIOFixture {
 		return coreAuthenticate(ctx, username, password)
 	})
 	cfg.Signer = signer
-	cfg.Identity = countingIdentity{
-		SCEPChallenges: &enroll.SCEPChallenges{URL: "https://mdm.example.com/scep", Store: cs, Clock: f.clock},
-		calls:          calls,
+	sc, err := enroll.NewSCEPChallenges(cs, enroll.SCEPConfig{URL: "https://mdm.example.com/scep", Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
 	}
+	cfg.SCEP, cfg.Identity = enroll.SCEPConfig{}, countingIdentity{SCEPChallenges: sc, calls: calls}
 	if f.svc, err = enroll.New(cs, cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -90,27 +90,11 @@ type Directory interface {
 	UserID(ctx context.Context, managedAppleID string) (string, error)
 }
 
-// Clock tells the time. The Service reads it for every expiry decision and
-// audit event; tests substitute a fake one.
-type Clock interface {
-	Now() time.Time
-}
-
-// ClockFunc adapts a function to the Clock interface.
-type ClockFunc func() time.Time
-
-// Now calls f().
-func (f ClockFunc) Now() time.Time { return f() }
-
-// systemClock is the default Clock.
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
 // IdentityProvider supplies the identity payload of enrollment profiles
-// and vouches for the challenges in them. [SCEPChallenges] is a ready
-// implementation; a host with its own certificate authority may write
-// another (an ACME payload, a PKCS#12 identity, …).
+// and vouches for the challenges in them. The Service's built-in one,
+// configured by Config.SCEP, hands out SCEP challenges ([SCEPChallenges]); a
+// host with its own certificate authority may write another (an ACME
+// payload, a PKCS#12 identity, …).
 //
 // Identity returns the identity payload (a *profile.SCEP, *profile.ACME or
 // *profile.PKCS12) for the profile about to be served for e. It may record

@@ -15,7 +15,7 @@ import (
 )
 
 // DefaultChallengeTTL is how long a SCEP challenge stays valid when
-// SCEPChallenges.TTL is zero.
+// SCEPConfig.TTL is zero.
 const DefaultChallengeTTL = time.Hour
 
 var _ IdentityProvider = (*SCEPChallenges)(nil)
@@ -26,8 +26,41 @@ var _ IdentityProvider = (*SCEPChallenges)(nil)
 // (ChallengeHash), expires after TTL, and is good for one certificate
 // (Service.RedeemChallenge marks it used). A host needs only a SCEP server
 // whose challenge check calls Service.RedeemChallenge and which reports the
-// certificates it issues with Service.RecordCertificate.
+// certificates it issues with Service.RecordCertificate (package scep is
+// one). The Service builds one from Config.SCEP; NewSCEPChallenges builds
+// one for a host that wraps it in its own IdentityProvider.
 type SCEPChallenges struct {
+	cfg   SCEPConfig
+	store Store
+}
+
+// NewSCEPChallenges returns the SCEP challenges of cfg, looked up in store
+// (the Service's). It fails when store is nil or cfg.URL is empty.
+func NewSCEPChallenges(store Store, cfg SCEPConfig) (*SCEPChallenges, error) {
+	if store == nil {
+		return nil, errors.New("enroll: NewSCEPChallenges: nil Store")
+	}
+	if cfg.URL == "" {
+		return nil, errors.New("enroll: NewSCEPChallenges: SCEPConfig.URL is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultChallengeTTL
+	}
+	if cfg.Keysize == 0 {
+		cfg.Keysize = 2048
+	}
+	return &SCEPChallenges{cfg: cfg, store: store}, nil
+}
+
+// SCEPConfig configures the SCEP payload of enrollment profiles and its
+// challenges (Config.SCEP).
+type SCEPConfig struct {
 	// URL is the SCEP server's URL. Required.
 	URL string
 	// Name is the CA instance name sent to the server, if it wants one.
@@ -44,11 +77,9 @@ type SCEPChallenges struct {
 	// DefaultChallengeTTL.
 	TTL time.Duration
 
-	// Store is where challenges are looked up; nil means the Store of the
-	// Service it is configured in.
-	Store Store
-	// Clock tells the time; nil means the Service's clock.
-	Clock Clock
+	// Now tells the time; nil means time.Now, and in Config.SCEP the
+	// Service's Config.Now.
+	Now func() time.Time
 	// Rand is the source of challenges; nil means crypto/rand.
 	Rand io.Reader
 }
@@ -56,42 +87,27 @@ type SCEPChallenges struct {
 // Identity implements IdentityProvider: it draws a challenge, records its
 // hash and expiry in e, and returns the SCEP payload carrying it.
 func (p *SCEPChallenges) Identity(ctx context.Context, e *Enrollment) (profile.Payload, error) {
-	if p.URL == "" {
-		return nil, errors.New("enroll: SCEPChallenges.URL is required")
-	}
-	r := p.Rand
-	if r == nil {
-		r = rand.Reader
-	}
 	b := make([]byte, 32)
-	if _, err := io.ReadFull(r, b); err != nil {
+	if _, err := io.ReadFull(p.cfg.Rand, b); err != nil {
 		return nil, fmt.Errorf("enroll: reading randomness: %w", err)
 	}
 	challenge := base64.RawURLEncoding.EncodeToString(b)
-	ttl := p.TTL
-	if ttl <= 0 {
-		ttl = DefaultChallengeTTL
-	}
 	e.ChallengeHash = hashToken(challenge)
-	e.ChallengeExpiresAt = p.now().Add(ttl)
+	e.ChallengeExpiresAt = p.cfg.Now().Add(p.cfg.TTL)
 	e.ChallengeUsed = false
-	subject := p.Subject
+	subject := p.cfg.Subject
 	if subject == nil {
 		subject = profile.CommonName(e.ID)
 	}
-	keysize := p.Keysize
-	if keysize == 0 {
-		keysize = 2048
-	}
 	return &profile.SCEP{
-		URL:           p.URL,
-		Name:          p.Name,
+		URL:           p.cfg.URL,
+		Name:          p.cfg.Name,
 		Subject:       subject,
 		Challenge:     challenge,
-		Keysize:       keysize,
+		Keysize:       p.cfg.Keysize,
 		KeyType:       "RSA",
 		KeyUsage:      5, // signing and encryption
-		CAFingerprint: p.CAFingerprint,
+		CAFingerprint: p.cfg.CAFingerprint,
 	}, nil
 }
 
@@ -99,30 +115,20 @@ func (p *SCEPChallenges) Identity(ctx context.Context, e *Enrollment) (profile.P
 // whose stored challenge hash matches and checks that the challenge has not
 // expired.
 func (p *SCEPChallenges) ChallengeEnrollment(ctx context.Context, challenge string) (string, error) {
-	if p.Store == nil {
-		return "", errors.New("enroll: SCEPChallenges has no Store")
-	}
 	if challenge == "" || len(challenge) > maxInputLen {
 		return "", ErrChallengeInvalid
 	}
-	e, err := p.Store.Find(ctx, IndexChallenge, hashToken(challenge))
+	e, err := p.store.Find(ctx, IndexChallenge, hashToken(challenge))
 	if errors.Is(err, ErrNotFound) {
 		return "", ErrChallengeInvalid
 	}
 	if err != nil {
 		return "", err
 	}
-	if !p.now().Before(e.ChallengeExpiresAt) {
+	if !p.cfg.Now().Before(e.ChallengeExpiresAt) {
 		return "", fmt.Errorf("%w: expired", ErrChallengeInvalid)
 	}
 	return e.ID, nil
-}
-
-func (p *SCEPChallenges) now() time.Time {
-	if p.Clock == nil {
-		return time.Now()
-	}
-	return p.Clock.Now()
 }
 
 // RedeemChallenge is what a SCEP server's challenge check calls: it asks the

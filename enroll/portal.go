@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// Portal paths, relative to PortalConfig.PublicURL. The invitation path
-// matches the links the Service builds from Config.PortalURL.
+// Portal paths, relative to the Service's Config.PortalURL. The invitation
+// path matches the links the Service builds from it.
 const (
 	portalPathInvitation = "invitation/"      // + token; + token + "/qr.png"
 	portalPathAccount    = "account/start"    // account-driven web view entry (?user-identifier=)
@@ -51,15 +51,11 @@ Your organization cannot see or erase your personal apps, data, photos, messages
 
 You can end the enrollment at any time by removing the work profile in Settings.`
 
-// PortalConfig configures a Portal. PublicURL and SessionKey are required;
-// every other field has a documented default.
+// PortalConfig configures a Portal. SessionKey is required; every other
+// field has a documented default. The portal's public URL is the Service's
+// Config.PortalURL: one setting for the invitation links and the portal
+// they land on.
 type PortalConfig struct {
-	// PublicURL is the absolute URL the portal is reachable at, such as
-	// "https://enroll.example.com/portal/". Links, redirects, the
-	// account-driven BaseURL and the cookie path are built from it; set the
-	// Service's Config.PortalURL to the same value so that invitation links
-	// land here. Required.
-	PublicURL string
 	// SessionKey is the HMAC-SHA256 key of the session cookie, at least 32
 	// random bytes. Replicas behind one load balancer share it. Required.
 	SessionKey []byte
@@ -80,15 +76,23 @@ type PortalConfig struct {
 	// nonce="{{.Nonce}}" to pass the Content-Security-Policy.
 	Templates fs.FS
 
-	// DeviceRoots, if not nil, are the CAs a device's MachineInfo signer
-	// must chain to (Apple's device CAs in production). Nil checks the CMS
-	// signature only.
+	// DeviceRoots, if not nil, are the CAs the signer of a device's
+	// MachineInfo (account-driven enrollment) must chain to under
+	// crypto/x509's path validation: a development or simulated device CA.
+	// Nil means Apple's device CAs (AppleDeviceCAs), pinned and checked by
+	// signature (see MachineInfoOptions.Pinned), which is what genuine
+	// devices need.
 	DeviceRoots *x509.CertPool
 	// DeviceIntermediates are extra intermediates for that chain.
 	DeviceIntermediates []*x509.Certificate
+	// InsecureSkipDeviceChainCheck accepts any MachineInfo whose CMS
+	// signature verifies, whoever issued the signer: the body is then proven
+	// intact but not proven to come from an Apple device. It is for
+	// experiments only and cannot be combined with DeviceRoots.
+	InsecureSkipDeviceChainCheck bool
 
-	// TrustedOrigins are origins (scheme://host[:port]) besides
-	// PublicURL's that may post to the portal's forms. PublicURL's origin
+	// TrustedOrigins are origins (scheme://host[:port]) besides the public
+	// URL's that may post to the portal's forms. The public URL's origin
 	// is always trusted, also when a proxy rewrites the Host header.
 	TrustedOrigins []string
 	// ClientIP returns the client address recorded in the audit trail;
@@ -122,11 +126,11 @@ type PortalConfig struct {
 // Every page is rendered with a friendly message; errors are in an element
 // with role="alert".
 //
-// Mount it at the path of PublicURL (with or without http.StripPrefix). A
-// Portal is safe for concurrent use.
+// Mount it at the path of the Service's Config.PortalURL (with or without
+// http.StripPrefix). A Portal is safe for concurrent use.
 type Portal struct {
 	svc          *Service
-	base         *url.URL // PublicURL, path ending in "/"
+	base         *url.URL // the Service's PortalURL, path ending in "/"
 	prefix       string   // base.Path without the trailing "/"
 	sessions     *sessionCodec
 	templates    map[string]*template.Template
@@ -139,17 +143,28 @@ type Portal struct {
 	handler      http.Handler
 }
 
-// NewPortal returns a Portal running the steps of svc. It fails when svc is
-// nil, PublicURL is not an absolute http(s) URL, the session key is shorter
-// than 32 bytes, a trusted origin is malformed, or a template does not
-// parse.
+// NewPortal returns a Portal running the steps of svc at svc's
+// Config.PortalURL. It fails when svc is nil or has no PortalURL, the session
+// key is shorter than 32 bytes, DeviceRoots is set together with
+// InsecureSkipDeviceChainCheck, a trusted origin is malformed, or a template
+// does not parse.
 func NewPortal(svc *Service, cfg PortalConfig) (*Portal, error) {
 	if svc == nil {
 		return nil, errors.New("enroll: NewPortal: nil Service")
 	}
-	base, err := url.Parse(cfg.PublicURL)
-	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" || base.RawQuery != "" || base.Fragment != "" {
-		return nil, fmt.Errorf("enroll: NewPortal: PublicURL %q is not an absolute http(s) URL without query", cfg.PublicURL)
+	if svc.cfg.PortalURL == "" {
+		return nil, errors.New("enroll: NewPortal: the Service's Config.PortalURL is required: it is the portal's public URL")
+	}
+	base, err := parsePortalURL(svc.cfg.PortalURL)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: NewPortal: %w", err)
+	}
+	if cfg.InsecureSkipDeviceChainCheck && cfg.DeviceRoots != nil {
+		return nil, errors.New("enroll: NewPortal: DeviceRoots and InsecureSkipDeviceChainCheck contradict each other")
+	}
+	deviceOpts := MachineInfoOptions{Roots: cfg.DeviceRoots, Intermediates: cfg.DeviceIntermediates}
+	if cfg.DeviceRoots == nil && !cfg.InsecureSkipDeviceChainCheck {
+		deviceOpts.Pinned = appleDeviceCAs()
 	}
 	if !strings.HasSuffix(base.Path, "/") {
 		base.Path += "/"
@@ -178,7 +193,7 @@ func NewPortal(svc *Service, cfg PortalConfig) (*Portal, error) {
 		templates:    tmpl,
 		organization: cfg.Organization,
 		lang:         cfg.Lang,
-		deviceOpts:   MachineInfoOptions{Roots: cfg.DeviceRoots, Intermediates: cfg.DeviceIntermediates},
+		deviceOpts:   deviceOpts,
 		clientIP:     cfg.ClientIP,
 		wkMessage:    cfg.WellKnownMessage,
 		logger:       cfg.Logger,
@@ -199,12 +214,15 @@ func NewPortal(svc *Service, cfg PortalConfig) (*Portal, error) {
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.InsecureSkipDeviceChainCheck {
+		p.logger.Warn("enroll: InsecureSkipDeviceChainCheck: account-driven requests are accepted from any signer, not only Apple devices")
+	}
 
 	csrf := http.NewCrossOriginProtection()
 	// The portal's own public origin is trusted even when a proxy in front
 	// rewrites the Host header the protection compares Origin with.
 	if err := csrf.AddTrustedOrigin(base.Scheme + "://" + base.Host); err != nil {
-		return nil, fmt.Errorf("enroll: NewPortal: PublicURL origin: %w", err)
+		return nil, fmt.Errorf("enroll: NewPortal: PortalURL origin: %w", err)
 	}
 	for _, o := range cfg.TrustedOrigins {
 		if err := csrf.AddTrustedOrigin(o); err != nil {
@@ -251,7 +269,7 @@ func NewPortal(svc *Service, cfg PortalConfig) (*Portal, error) {
 	return p, nil
 }
 
-// ServeHTTP implements http.Handler. Requests for paths under PublicURL's
+// ServeHTTP implements http.Handler. Requests for paths under PortalURL's
 // path have that prefix removed first, so the Portal works mounted both
 // with and without http.StripPrefix.
 func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -273,7 +291,7 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // InvitationURL returns the portal's invitation link for token, the same
-// link the Service builds when its Config.PortalURL equals PublicURL.
+// link the Service builds unless its Config.InvitationURL is set.
 func (p *Portal) InvitationURL(token string) string {
 	return p.url(portalPathInvitation + url.PathEscape(token))
 }
@@ -294,7 +312,7 @@ func (p *Portal) url(path string) string {
 }
 
 // now reads the Service's clock.
-func (p *Portal) now() time.Time { return p.svc.clock.Now() }
+func (p *Portal) now() time.Time { return p.svc.now() }
 
 // meta describes r for the audit trail.
 func (p *Portal) meta(r *http.Request) Meta {

@@ -47,16 +47,14 @@ func ExampleParseWellKnownQuery() {
 	// enroll: invalid input: well-known query: user-identifier is not of the form name@domain
 }
 
-// A host mounts the portal under its public URL and discovery at the root
-// of the Managed Apple Accounts' domain. svc is the enrollment Service,
-// configured with PortalURL "https://enroll.example.com/portal".
+// A host mounts the portal under its public URL, the Service's PortalURL,
+// and discovery at the root of the Managed Apple Accounts' domain.
 func ExampleNewPortal() {
 	var svc *enroll.Service // enroll.New(store, enroll.Config{PortalURL: "https://enroll.example.com/portal", …})
 	if svc == nil {
 		return
 	}
 	portal, err := enroll.NewPortal(svc, enroll.PortalConfig{
-		PublicURL:    "https://enroll.example.com/portal/",
 		SessionKey:   []byte("32+ random bytes shared by every replica"),
 		Organization: "Example Corp",
 	})

@@ -56,6 +56,20 @@ type harness struct {
 	idCA    *enroll.CertKey // CA of device identity certificates (the SCEP CA)
 	mu      sync.Mutex
 	invites []*enroll.Invitation
+	cfg     enroll.Config // the Service's configuration
+}
+
+// serviceAt returns a Service on the harness's store whose portal is at
+// portalURL, for a Portal mounted elsewhere.
+func (h *harness) serviceAt(portalURL string) *enroll.Service {
+	h.t.Helper()
+	cfg := h.cfg
+	cfg.PortalURL = portalURL
+	svc, err := enroll.New(h.store, cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return svc
 }
 
 // harnessOptions vary the harness.
@@ -107,8 +121,8 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		Terms:     enroll.Terms{Version: testTermsVer, Text: testTermsText},
 		// Cheap argon2id parameters keep the tests fast; the hashing
 		// itself is package passcode's to test.
-		Passcodes: passcode.Policy{Params: passcode.Params{Memory: 64, Iterations: 1}},
-		Corporate: o.corporate,
+		PasscodeParams: passcode.Params{Memory: 64, Iterations: 1},
+		Corporate:      o.corporate,
 		Profile: enroll.ProfileConfig{
 			ServerURL:         h.srv.URL + "/mdm/server",
 			CheckInURL:        h.srv.URL + "/mdm/checkin",
@@ -116,9 +130,9 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 			Organization:      "Example Corp",
 			AllowInsecureURLs: true,
 		},
-		Signer:   ps,
-		Identity: &enroll.SCEPChallenges{URL: h.srv.URL + "/scep"},
-		Clock:    h.clock,
+		Signer: ps,
+		SCEP:   enroll.SCEPConfig{URL: h.srv.URL + "/scep"},
+		Now:    h.clock.Now,
 	}
 	if o.noTerms {
 		cfg.Terms = enroll.Terms{}
@@ -131,12 +145,14 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.cfg = cfg
 	pcfg := enroll.PortalConfig{
-		PublicURL:    h.srv.URL + "/portal/",
 		SessionKey:   []byte("test session key, 32 bytes long!"),
 		Organization: "Example Corp",
 		DeviceRoots:  o.deviceRoots,
-		Logger:       o.logger,
+		// Tests that do not post a MachineInfo name no device CA.
+		InsecureSkipDeviceChainCheck: o.deviceRoots == nil,
+		Logger:                       o.logger,
 	}
 	if o.portalCfg != nil {
 		o.portalCfg(&pcfg)

@@ -3,6 +3,7 @@ package enroll_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"image/png"
 	"log/slog"
@@ -229,7 +230,7 @@ func TestPortalTemplateOverride(t *testing.T) {
 		{"info.html": {Mode: 0o200 | 1<<31}}, // a directory named like a page
 	}
 	for i, fsys := range bad {
-		_, err := enroll.NewPortal(h.svc, enroll.PortalConfig{PublicURL: "https://e.example/", SessionKey: make([]byte, 32), Templates: fsys})
+		_, err := enroll.NewPortal(h.svc, enroll.PortalConfig{SessionKey: make([]byte, 32), Templates: fsys})
 		if err == nil {
 			t.Errorf("bad template set %d accepted", i)
 		}
@@ -239,18 +240,31 @@ func TestPortalTemplateOverride(t *testing.T) {
 func TestNewPortalConfig(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	key := make([]byte, 32)
+	// The portal's URL is the Service's PortalURL, checked by New.
+	for _, u := range []string{"/portal/", "ftp://e.example/", "https://e.example/?a=b", "https://e.example/#top"} {
+		cfg := h.cfg
+		cfg.PortalURL = u
+		if _, err := enroll.New(h.store, cfg); err == nil || !strings.HasPrefix(err.Error(), "enroll: New: Config.PortalURL") {
+			t.Errorf("PortalURL %q: error = %v", u, err)
+		}
+	}
+	noPortal := h.cfg
+	noPortal.PortalURL = ""
+	noPortal.InvitationURL = func(token string) string { return "https://intranet.example/i/" + token }
+	invitesOnly, err := enroll.New(h.store, noPortal)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name string
 		svc  *enroll.Service
 		cfg  enroll.PortalConfig
 	}{
-		{"nil service", nil, enroll.PortalConfig{PublicURL: "https://e.example/", SessionKey: key}},
-		{"no url", h.svc, enroll.PortalConfig{SessionKey: key}},
-		{"relative url", h.svc, enroll.PortalConfig{PublicURL: "/portal/", SessionKey: key}},
-		{"ftp url", h.svc, enroll.PortalConfig{PublicURL: "ftp://e.example/", SessionKey: key}},
-		{"url with query", h.svc, enroll.PortalConfig{PublicURL: "https://e.example/?a=b", SessionKey: key}},
-		{"short key", h.svc, enroll.PortalConfig{PublicURL: "https://e.example/", SessionKey: key[:31]}},
-		{"bad origin", h.svc, enroll.PortalConfig{PublicURL: "https://e.example/", SessionKey: key, TrustedOrigins: []string{"not an origin"}}},
+		{"nil service", nil, enroll.PortalConfig{SessionKey: key}},
+		{"service without portal url", invitesOnly, enroll.PortalConfig{SessionKey: key}},
+		{"short key", h.svc, enroll.PortalConfig{SessionKey: key[:31]}},
+		{"bad origin", h.svc, enroll.PortalConfig{SessionKey: key, TrustedOrigins: []string{"not an origin"}}},
+		{"device roots and skip", h.svc, enroll.PortalConfig{SessionKey: key, DeviceRoots: x509.NewCertPool(), InsecureSkipDeviceChainCheck: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := enroll.NewPortal(tt.svc, tt.cfg); err == nil || !strings.HasPrefix(err.Error(), "enroll: ") {
@@ -258,7 +272,7 @@ func TestNewPortalConfig(t *testing.T) {
 			}
 		})
 	}
-	p, err := enroll.NewPortal(h.svc, enroll.PortalConfig{PublicURL: "https://e.example/enroll", SessionKey: key, TrustedOrigins: []string{"https://intranet.example"}})
+	p, err := enroll.NewPortal(h.serviceAt("https://e.example/enroll"), enroll.PortalConfig{SessionKey: key, TrustedOrigins: []string{"https://intranet.example"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +309,7 @@ func TestPortalMounting(t *testing.T) {
 		t.Errorf("ClientIP hook not used: %+v", last)
 	}
 	// Mounted at the root with a root PublicURL.
-	root, err := enroll.NewPortal(h.svc, enroll.PortalConfig{PublicURL: "https://e.example", SessionKey: make([]byte, 32)})
+	root, err := enroll.NewPortal(h.serviceAt("https://e.example"), enroll.PortalConfig{SessionKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -572,7 +586,7 @@ func TestPortalInfoScreen(t *testing.T) {
 // that other origins are still refused.
 func TestPortalBehindProxy(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	p, err := enroll.NewPortal(h.svc, enroll.PortalConfig{PublicURL: "https://enroll.example.com/portal/", SessionKey: make([]byte, 32)})
+	p, err := enroll.NewPortal(h.serviceAt("https://enroll.example.com/portal/"), enroll.PortalConfig{SessionKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -195,3 +195,31 @@ func TestAuthenticateAfterMDMStoreFailed(t *testing.T) {
 	d.wantCheckin(t, "TokenUpdate", map[string]any{"Token": []byte{1, 2}, "PushMagic": "magic"}, http.StatusOK)
 	h.wantState(t, inv.EnrollmentID, enroll.StateEnrolled)
 }
+
+// TestMDMRefusesServiceWithoutPrecheck: the Service as an mdm Observer
+// without its Precheck would ignore every device (only Precheck records
+// the check-in), so mdm refuses that wiring at construction; with the
+// Service among the Prechecks it is accepted.
+func TestMDMRefusesServiceWithoutPrecheck(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	roots := []*x509.Certificate{h.idCA.Cert}
+	host := mdm.PrecheckFunc(func(context.Context, *mdm.Request) error { return nil })
+	for _, tt := range []struct {
+		name string
+		pre  mdm.Prechecker
+		ok   bool
+	}{
+		{"nil", nil, false},
+		{"named none", mdm.NoPrechecker, false},
+		{"host's only", host, false},
+		{"service", h.svc, true},
+		{"host's, then the service", mdm.Prechecks{host, h.svc}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := mdm.NewService(memory.NewMDMStore(), mdm.Options{Roots: roots, Prechecker: tt.pre, Observer: h.svc})
+			if (err == nil) != tt.ok {
+				t.Fatalf("NewService: %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+}

@@ -298,7 +298,7 @@ func TestReinstallFromCheckedIn(t *testing.T) {
 // with that enrollment for any challenge: as a lookup that ran just before
 // a newer profile replaced the challenge would.
 type staleProvider struct {
-	enroll.SCEPChallenges
+	*enroll.SCEPChallenges
 	id string
 }
 
@@ -314,9 +314,12 @@ func (p *staleProvider) ChallengeEnrollment(ctx context.Context, challenge strin
 // newer profile's challenge still works.
 func TestRedeemReplacedChallenge(t *testing.T) {
 	ctx := context.Background()
-	sp := &staleProvider{SCEPChallenges: enroll.SCEPChallenges{URL: "https://mdm.example.com/scep"}}
-	f := newCoreFixture(t, func(c *enroll.Config) { c.Identity = sp })
-	sp.Store, sp.Clock = f.store, f.clock
+	sp := &staleProvider{}
+	f := newCoreFixture(t, func(c *enroll.Config) { c.SCEP, c.Identity = enroll.SCEPConfig{}, sp })
+	var err error
+	if sp.SCEPChallenges, err = enroll.NewSCEPChallenges(f.store, enroll.SCEPConfig{URL: "https://mdm.example.com/scep", Now: f.clock.Now}); err != nil {
+		t.Fatal(err)
+	}
 	inv := f.invite(t, "alice")
 	id := inv.EnrollmentID
 	f.toConsented(t, inv, "alice", enroll.OwnershipEmployee)

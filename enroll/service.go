@@ -108,12 +108,16 @@ type Config struct {
 	// returns the Invitation and the host delivers it.
 	Notifier Notifier
 
-	// InvitationURL returns the invitation link for a token. Required
-	// unless PortalURL is set.
-	InvitationURL func(token string) string
-	// PortalURL is the portal's base URL (https). If InvitationURL is nil
-	// the invitation link is PortalURL + "/invitation/" + token.
+	// PortalURL is the absolute URL the Portal is reachable at, such as
+	// "https://enroll.example.com/portal/". The Portal builds its links,
+	// redirects, the account-driven BaseURL and its cookie path from it, and
+	// invitation links are PortalURL + "invitation/" + token unless
+	// InvitationURL is set. Required unless InvitationURL is set and no
+	// Portal serves the Service.
 	PortalURL string
+	// InvitationURL, if not nil, returns the invitation link for a token
+	// instead of the Portal's, for a host that serves invitations itself.
+	InvitationURL func(token string) string
 
 	// Terms are the terms in force. If Version is set, AcceptTerms accepts
 	// only this version and the digest of this text.
@@ -123,10 +127,15 @@ type Config struct {
 	// refuses them.
 	Corporate CorporatePolicy
 
-	// Passcodes issues and checks passcodes. Its TTL is ignored (the
-	// passcode lives as long as the invitation); its MaxAttempts, if zero,
-	// is DefaultPasscodeAttempts.
-	Passcodes passcode.Policy
+	// PasscodeGenerator draws passcodes; its zero value makes 8-digit
+	// codes. A passcode lives as long as its invitation (InvitationTTL).
+	PasscodeGenerator passcode.Generator
+	// PasscodeParams are the argon2id parameters passcodes are hashed
+	// with; zero fields take package passcode's defaults.
+	PasscodeParams passcode.Params
+	// PasscodeAttempts is how many wrong passcodes lock an enrollment;
+	// zero means DefaultPasscodeAttempts.
+	PasscodeAttempts int
 
 	// Throttle limits corporate password guesses at sign-in; its zero
 	// value is the documented defaults.
@@ -143,8 +152,15 @@ type Config struct {
 	Profile ProfileConfig
 	// Signer signs every profile served. Required.
 	Signer *profile.Signer
-	// Identity supplies the profiles' identity payload. Required; a
-	// *SCEPChallenges whose Store or Clock is nil gets the Service's.
+	// SCEP configures the built-in identity: every profile gets a SCEP
+	// payload with a single-use challenge bound to its enrollment, kept in
+	// the Service's Store (see SCEPChallenges). SCEP.URL is required unless
+	// Identity is set.
+	SCEP SCEPConfig
+	// Identity, if not nil, supplies the profiles' identity payload
+	// instead of the built-in SCEP challenges, for a host with its own
+	// certificate authority. Setting both Identity and SCEP.URL is an
+	// error.
 	Identity IdentityProvider
 
 	// ClientIP returns the client address of a device request for the
@@ -153,8 +169,9 @@ type Config struct {
 	// address in a header.
 	ClientIP func(r *http.Request) string
 
-	// Clock tells the time; nil means the system clock.
-	Clock Clock
+	// Now tells the time; nil means time.Now. The Service reads it for
+	// every expiry decision and audit event.
+	Now func() time.Time
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
 	// Rand is the source of token randomness; nil means crypto/rand.
@@ -168,7 +185,7 @@ type Config struct {
 type Service struct {
 	store     Store
 	cfg       Config
-	clock     Clock
+	now       func() time.Time
 	log       *slog.Logger
 	rand      io.Reader
 	passcodes passcode.Policy
@@ -187,18 +204,23 @@ func New(store Store, cfg Config) (*Service, error) {
 		return nil, errors.New("enroll: New: Config.Directory is required")
 	case cfg.Signer == nil:
 		return nil, errors.New("enroll: New: Config.Signer is required")
-	case cfg.Identity == nil:
-		return nil, errors.New("enroll: New: Config.Identity is required")
+	case cfg.Identity == nil && cfg.SCEP.URL == "":
+		return nil, errors.New("enroll: New: Config.SCEP.URL (or Config.Identity) is required")
+	case cfg.PasscodeAttempts < 0:
+		return nil, errors.New("enroll: New: Config.PasscodeAttempts is negative")
+	case cfg.Identity != nil && cfg.SCEP.URL != "":
+		return nil, errors.New("enroll: New: Config.SCEP and Config.Identity are both set; set one")
 	case cfg.InvitationURL == nil && cfg.PortalURL == "":
 		return nil, errors.New("enroll: New: Config.InvitationURL or Config.PortalURL is required")
 	}
-	if cfg.InvitationURL == nil {
-		u, err := url.Parse(cfg.PortalURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("enroll: New: Config.PortalURL %q is not an absolute http(s) URL", cfg.PortalURL)
+	if cfg.PortalURL != "" {
+		if _, err := parsePortalURL(cfg.PortalURL); err != nil {
+			return nil, fmt.Errorf("enroll: New: Config.%w", err)
 		}
-		base := strings.TrimSuffix(cfg.PortalURL, "/")
-		cfg.InvitationURL = func(token string) string { return base + "/invitation/" + token }
+		if cfg.InvitationURL == nil {
+			base := strings.TrimSuffix(cfg.PortalURL, "/")
+			cfg.InvitationURL = func(token string) string { return base + "/invitation/" + token }
+		}
 	}
 	if cfg.InvitationTTL <= 0 {
 		cfg.InvitationTTL = DefaultInvitationTTL
@@ -212,9 +234,10 @@ func New(store Store, cfg Config) (*Service, error) {
 	if err := cfg.Profile.check(); err != nil {
 		return nil, err
 	}
-	s := &Service{store: store, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rand: cfg.Rand, passcodes: cfg.Passcodes}
-	if s.clock == nil {
-		s.clock = systemClock{}
+	s := &Service{store: store, cfg: cfg, now: cfg.Now, log: cfg.Logger, rand: cfg.Rand}
+	s.passcodes = passcode.Policy{Generator: cfg.PasscodeGenerator, Params: cfg.PasscodeParams, MaxAttempts: cfg.PasscodeAttempts}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -227,20 +250,29 @@ func New(store Store, cfg Config) (*Service, error) {
 	}
 	s.passcodes.TTL = -1 // the enrollment's ExpiresAt governs
 	var err error
-	if s.throttle, err = newThrottle(store, cfg.Throttle, s.clock, s.log); err != nil {
+	if s.throttle, err = newThrottle(store, cfg.Throttle, s.now, s.log); err != nil {
 		return nil, err
 	}
-	if sc, ok := cfg.Identity.(*SCEPChallenges); ok && (sc.Store == nil || sc.Clock == nil) {
-		c := *sc
-		if c.Store == nil {
-			c.Store = store
+	if cfg.Identity == nil {
+		sc := cfg.SCEP
+		if sc.Now == nil {
+			sc.Now = s.now
 		}
-		if c.Clock == nil {
-			c.Clock = s.clock
+		if s.cfg.Identity, err = NewSCEPChallenges(store, sc); err != nil {
+			return nil, err
 		}
-		s.cfg.Identity = &c
 	}
 	return s, nil
+}
+
+// parsePortalURL parses a portal URL: absolute http(s), without query or
+// fragment.
+func parsePortalURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("PortalURL %q is not an absolute http(s) URL without query", s)
+	}
+	return u, nil
 }
 
 // Store returns the Store the Service uses.
@@ -304,7 +336,7 @@ func (s *Service) CreateInvitation(ctx context.Context, m Meta, u User) (*Invita
 	if err != nil {
 		return nil, err
 	}
-	now := s.clock.Now()
+	now := s.now()
 	code, pst, err := s.passcodes.Issue(now)
 	if err != nil {
 		return nil, fmt.Errorf("enroll: create invitation: %w", err)
@@ -395,7 +427,7 @@ func (s *Service) LookupAccount(ctx context.Context, userIdentifier string) (*En
 	if err != nil {
 		return nil, fmt.Errorf("enroll: lookup account: %w", err)
 	}
-	now := s.clock.Now()
+	now := s.now()
 	for i := len(list) - 1; i >= 0; i-- { // newest first
 		e := list[i]
 		if e.State == StateCheckedIn && e.Flow != FlowAccountDriven {

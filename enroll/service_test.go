@@ -532,7 +532,9 @@ func TestNew(t *testing.T) {
 		{"no authenticator", func(c *enroll.Config) { c.Authenticator = nil }},
 		{"no directory", func(c *enroll.Config) { c.Directory = nil }},
 		{"no signer", func(c *enroll.Config) { c.Signer = nil }},
-		{"no identity", func(c *enroll.Config) { c.Identity = nil }},
+		{"no identity", func(c *enroll.Config) { c.SCEP = enroll.SCEPConfig{} }},
+		{"identity and scep", func(c *enroll.Config) { c.Identity = &staleProvider{} }},
+		{"negative passcode attempts", func(c *enroll.Config) { c.PasscodeAttempts = -1 }},
 		{"no portal", func(c *enroll.Config) { c.PortalURL = "" }},
 		{"relative portal", func(c *enroll.Config) { c.PortalURL = "/enroll" }},
 		{"bad topic", func(c *enroll.Config) { c.Profile.Topic = "com.example" }},
@@ -654,9 +656,6 @@ func TestServiceAccessors(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].ID != inv.EnrollmentID {
 		t.Fatalf("List = %v, %v", list, err)
 	}
-	if got := enroll.ClockFunc(func() time.Time { return coreStart }).Now(); !got.Equal(coreStart) {
-		t.Fatal("ClockFunc")
-	}
 	var nilE *enroll.Enrollment
 	if nilE.Clone() != nil {
 		t.Fatal("Clone of nil")
@@ -699,7 +698,7 @@ func TestSubmitPasscodeAfterLimitLowered(t *testing.T) {
 		f.svc.SubmitPasscode(ctx, coreMeta, inv.EnrollmentID, "0")
 	}
 	cfg := f.cfg
-	cfg.Passcodes.MaxAttempts = 2
+	cfg.PasscodeAttempts = 2
 	strict, err := enroll.New(f.store, cfg)
 	if err != nil {
 		t.Fatal(err)

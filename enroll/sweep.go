@@ -25,7 +25,7 @@ var expiringStates = func() []State {
 // is expired once. An enrollment that cannot be expired does not stop the
 // sweep; the errors are joined in the result.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
-	now := s.clock.Now()
+	now := s.now()
 	list, err := s.store.List(ctx, ListOptions{States: expiringStates, ExpiresBefore: now})
 	if err != nil {
 		return 0, fmt.Errorf("enroll: sweep: %w", err)
@@ -66,7 +66,7 @@ func (s *Service) expire(ctx context.Context, id string) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		now := s.clock.Now()
+		now := s.now()
 		if !expiredAt(e, now) {
 			return false, nil
 		}

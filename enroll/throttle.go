@@ -113,13 +113,13 @@ type FailureStore interface {
 // defaults applied.
 type throttle struct {
 	ThrottleConfig
-	clock Clock
-	log   *slog.Logger
+	now func() time.Time
+	log *slog.Logger
 }
 
 // newThrottle applies the defaults of c and checks it. store is the
 // Service's Store, used when c.Store is nil and it keeps failures.
-func newThrottle(store Store, c ThrottleConfig, clock Clock, log *slog.Logger) (*throttle, error) {
+func newThrottle(store Store, c ThrottleConfig, now func() time.Time, log *slog.Logger) (*throttle, error) {
 	if c.InvitationFailures < 0 || c.AddressFailures < 0 || c.Delay < 0 || c.MaxDelay < 0 || c.Window < 0 {
 		return nil, errors.New("enroll: New: Config.Throttle has a negative setting")
 	}
@@ -139,7 +139,7 @@ func newThrottle(store Store, c ThrottleConfig, clock Clock, log *slog.Logger) (
 			c.Store = new(memoryFailures)
 		}
 	}
-	return &throttle{ThrottleConfig: c, clock: clock, log: log}, nil
+	return &throttle{ThrottleConfig: c, now: now, log: log}, nil
 }
 
 // wait returns how long from now an attempt on a key with failures f and
@@ -205,7 +205,7 @@ func clipKey(s string) string {
 // enrollment first and refuses when that count shows a racing attempt got
 // there before it.
 func (t *throttle) admit(ctx context.Context, m Meta, id string) (*signIn, error) {
-	now := t.clock.Now()
+	now := t.now()
 	a := &signIn{m: m, id: id, address: addressKey(m.ClientIP)}
 	for _, k := range []struct {
 		key, scope string
@@ -256,7 +256,7 @@ func (t *throttle) settle(ctx context.Context, a *signIn, err error) {
 	case !errors.Is(err, ErrBadCredentials):
 		return
 	}
-	now := t.clock.Now()
+	now := t.now()
 	attrs := []any{"enrollment", a.id, "client", a.m.ClientIP, "failures", a.failures}
 	if a.address != "" {
 		prev, aerr := t.Store.AddFailure(ctx, a.address, now, t.Window)
@@ -277,7 +277,7 @@ func (t *throttle) settle(ctx context.Context, a *signIn, err error) {
 
 // prune forgets counts older than the window.
 func (t *throttle) prune(ctx context.Context) error {
-	if err := t.Store.PruneFailures(ctx, t.clock.Now().Add(-t.Window)); err != nil {
+	if err := t.Store.PruneFailures(ctx, t.now().Add(-t.Window)); err != nil {
 		return fmt.Errorf("enroll: sign-in throttle: prune: %w", err)
 	}
 	return nil

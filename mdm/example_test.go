@@ -93,7 +93,10 @@ func ExampleNewService() {
 	ca, devCert, devKey := exampleCA()
 	svc, err := mdm.NewService(memory.NewMDMStore(), mdm.Options{
 		Roots: []*x509.Certificate{ca},
-		// Pusher: an apns client; Prechecker and Observer: an enroll.Service.
+		// With package enroll: Prechecker and Observer are the
+		// enroll.Service, which ties every device to its enrollment.
+		Prechecker: mdm.NoPrechecker,
+		// Pusher: an apns client.
 	})
 	if err != nil {
 		fmt.Println(err)

@@ -273,8 +273,9 @@ var fuzzStatuses = []int{
 func serveFuzz(t *testing.T, method, path, ct, sig, certHdr string, mode uint8, body []byte) int {
 	w := fuzzSetup(t)
 	opts := mdm.Options{
-		Roots: []*x509.Certificate{w.ca},
-		Now:   func() time.Time { return w.now },
+		Roots:      []*x509.Certificate{w.ca},
+		Prechecker: mdm.NoPrechecker,
+		Now:        func() time.Time { return w.now },
 		Responder: mdm.ResponderFunc(func(ctx context.Context, r *mdm.Request) ([]byte, error) {
 			return []byte(`<plist version="1.0"><dict/></plist>`), nil
 		}),

@@ -516,8 +516,52 @@ func TestNewServiceRequiresStoreAndRoots(t *testing.T) {
 		t.Fatal("nil store accepted")
 	}
 	h := newHarness(t, nil)
-	if _, err := mdm.NewService(h.store, mdm.Options{}); err == nil {
+	if _, err := mdm.NewService(h.store, mdm.Options{Prechecker: mdm.NoPrechecker}); err == nil {
 		t.Fatal("no roots accepted")
+	}
+}
+
+// vettingObserver stands for package enroll's Service: an Observer whose
+// Precheck records what its Observe relies on.
+type vettingObserver struct{ name string }
+
+func (*vettingObserver) Precheck(context.Context, *mdm.Request) error { return nil }
+func (*vettingObserver) Observe(context.Context, *mdm.Event) error    { return nil }
+
+// TestNewServiceWiring checks that a Service is not built with its checks
+// silently off: a Prechecker is required (NoPrechecker names the choice of
+// none), and an Observer that is a Prechecker too must be among the
+// Prechecker's.
+func TestNewServiceWiring(t *testing.T) {
+	h := newHarness(t, nil)
+	roots := []*x509.Certificate{h.ca.cert}
+	enr, other := &vettingObserver{"enroll"}, &vettingObserver{"other"}
+	host := mdm.PrecheckFunc(func(context.Context, *mdm.Request) error { return nil })
+	for _, tt := range []struct {
+		name   string
+		opts   mdm.Options
+		wantOK bool
+	}{
+		{"nil prechecker", mdm.Options{Roots: roots}, false},
+		{"nil prechecker, enroll observer", mdm.Options{Roots: roots, Observer: enr}, false},
+		{"no prechecker named, enroll observer", mdm.Options{Roots: roots, Prechecker: mdm.NoPrechecker, Observer: enr}, false},
+		{"another prechecker", mdm.Options{Roots: roots, Prechecker: other, Observer: enr}, false},
+		{"host prechecker only", mdm.Options{Roots: roots, Prechecker: host, Observer: enr}, false},
+		{"observer among others", mdm.Options{Roots: roots, Prechecker: host, Observer: mdm.Observers{mdm.ObserverFunc(nil), enr}}, false},
+		{"no prechecker named", mdm.Options{Roots: roots, Prechecker: mdm.NoPrechecker}, true},
+		{"no prechecker, plain observer", mdm.Options{Roots: roots, Prechecker: mdm.NoPrechecker, Observer: mdm.ObserverFunc(nil)}, true},
+		{"same value", mdm.Options{Roots: roots, Prechecker: enr, Observer: enr}, true},
+		{"in prechecks", mdm.Options{Roots: roots, Prechecker: mdm.Prechecks{host, enr}, Observer: mdm.Observers{mdm.ObserverFunc(nil), enr}}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := mdm.NewService(h.store, tt.opts)
+			if (err == nil) != tt.wantOK {
+				t.Fatalf("err = %v, want ok %v", err, tt.wantOK)
+			}
+			if err != nil && !strings.HasPrefix(err.Error(), "mdm: NewService: ") {
+				t.Fatalf("error without prefix: %v", err)
+			}
+		})
 	}
 }
 

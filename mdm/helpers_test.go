@@ -234,7 +234,8 @@ func newHarness(t testing.TB, mod func(*mdm.Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, ca: newCA(t, "Example Device CA", 0), store: memory.NewMDMStore()}
 	opts := mdm.Options{
-		Roots: []*x509.Certificate{h.ca.cert},
+		Roots:      []*x509.Certificate{h.ca.cert},
+		Prechecker: mdm.NoPrechecker,
 		Pusher: mdm.PusherFunc(func(ctx context.Context, ts []mdm.PushTarget) ([]mdm.PushResult, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"net/http"
+	"reflect"
 )
 
 // Request is what hooks learn about an authenticated device request.
@@ -27,7 +28,7 @@ type Request struct {
 	// (not checked-out) record bound to a different certificate: the
 	// request would take over a channel another identity holds. A
 	// Prechecker that returns nil for such a request approves moving the
-	// binding to this certificate; without a Prechecker it is refused. An
+	// binding to this certificate; with NoPrechecker it is refused. An
 	// Authenticate for a checked-out record (the device is enrolling again)
 	// is not a Rebind: it is accepted unless the Prechecker refuses it.
 	Rebind bool
@@ -56,6 +57,55 @@ type Request struct {
 // Implementations must be safe for concurrent use.
 type Prechecker interface {
 	Precheck(ctx context.Context, r *Request) error
+}
+
+// NoPrechecker, as Options.Prechecker, is the named choice to vet nothing
+// beyond the certificate: every device whose identity chains to Roots is
+// served, and a certificate whose enrollment is bound to another
+// certificate is refused (nothing approves a rebinding). It suits a host
+// whose devices are not enrolled through package enroll.
+var NoPrechecker Prechecker = noPrechecker{}
+
+// noPrechecker is NoPrechecker's type.
+type noPrechecker struct{}
+
+// Precheck approves every request.
+func (noPrechecker) Precheck(context.Context, *Request) error { return nil }
+
+// prechecking returns the observers in o (Observers flattened) that are
+// Prechecker too.
+func prechecking(o Observer) []Prechecker {
+	if os, ok := o.(Observers); ok {
+		var out []Prechecker
+		for _, x := range os {
+			out = append(out, prechecking(x)...)
+		}
+		return out
+	}
+	if p, ok := o.(Prechecker); ok {
+		return []Prechecker{p}
+	}
+	return nil
+}
+
+// includes reports whether p is x or holds x among its Prechecks.
+func includes(p, x Prechecker) bool {
+	if ps, ok := p.(Prechecks); ok {
+		for _, y := range ps {
+			if includes(y, x) {
+				return true
+			}
+		}
+		return false
+	}
+	return same(p, x)
+}
+
+// same reports whether a and b are the same comparable value; values of
+// types that cannot be compared (functions, slices) are never the same.
+func same(a, b any) bool {
+	t := reflect.TypeOf(a)
+	return t != nil && t == reflect.TypeOf(b) && t.Comparable() && a == b
 }
 
 // PrecheckFunc adapts a function to Prechecker.

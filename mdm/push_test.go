@@ -74,7 +74,7 @@ func TestPushWholeCallFailure(t *testing.T) {
 			gone, live := ueDevice(t, h, "UE-GONE", 1), ueDevice(t, h, "UE-LIVE", 2)
 			h.enroll(gone)
 			h.enroll(live)
-			svc, err := mdm.NewService(markingStore{h.store, tc.failMark}, mdm.Options{Roots: []*x509.Certificate{h.ca.cert}, Pusher: pusher, Logger: logger})
+			svc, err := mdm.NewService(markingStore{h.store, tc.failMark}, mdm.Options{Roots: []*x509.Certificate{h.ca.cert}, Prechecker: mdm.NoPrechecker, Pusher: pusher, Logger: logger})
 			if err != nil {
 				t.Fatal(err)
 			}

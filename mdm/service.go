@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// Options configures a Service. The zero value of every field but Roots has
-// a documented default.
+// Options configures a Service. Roots and Prechecker are required; the zero
+// value of every other field has a documented default.
 type Options struct {
 	// Roots are the CA certificates device identity certificates must chain
 	// to (the SCEP or ACME CA of the enrollment profiles). Required.
@@ -29,14 +29,17 @@ type Options struct {
 	// Pusher wakes devices after Enqueue. Nil: no pushes.
 	Pusher Pusher
 	// Prechecker vets every request before the Service stores anything for
-	// it (see Prechecker for what a Prechecker itself may write). Nil: no
-	// extra check (and no rebinding of certificates).
+	// it (see Prechecker for what a Prechecker itself may write): package
+	// enroll's Service, which ties each device to its enrollment. Required:
+	// NoPrechecker names the choice to check nothing beyond the certificate.
 	Prechecker Prechecker
 	// Responder answers SetBootstrapToken, GetBootstrapToken,
 	// DeclarativeManagement and GetToken. Nil: they get 404.
 	Responder Responder
 	// Observer is told what was stored. Nil: nobody. Use Observers for
-	// several.
+	// several. An Observer that is a Prechecker too (package enroll's
+	// Service: its Precheck records what its Observe relies on) must also be
+	// Prechecker or one of its Prechecks.
 	Observer Observer
 	// Logger receives diagnostics. Nil: discard.
 	Logger *slog.Logger
@@ -83,13 +86,26 @@ type Service struct {
 	verifier *verifier
 }
 
-// NewService returns a Service keeping its state in store.
+// NewService returns a Service keeping its state in store. It fails when
+// store is nil, Roots is empty, Prechecker is nil, or the Observer is a
+// Prechecker that Prechecker does not include.
 func NewService(store Store, opts Options) (*Service, error) {
 	if store == nil {
 		return nil, errors.New("mdm: NewService: nil Store")
 	}
 	if len(opts.Roots) == 0 {
 		return nil, errors.New("mdm: NewService: Options.Roots is required")
+	}
+	if opts.Prechecker == nil {
+		return nil, errors.New("mdm: NewService: Options.Prechecker is required (package enroll's Service; mdm.NoPrechecker to check nothing but the certificate)")
+	}
+	for _, o := range prechecking(opts.Observer) {
+		if !includes(opts.Prechecker, o) {
+			return nil, fmt.Errorf("mdm: NewService: Observer %T is a Prechecker too and must be in Options.Prechecker: without its Precheck it ignores every device", o)
+		}
+	}
+	if same(opts.Prechecker, NoPrechecker) {
+		opts.Prechecker = nil // the handler's "no check" path
 	}
 	if opts.MaxCheckinBytes <= 0 {
 		opts.MaxCheckinBytes = DefaultMaxCheckinBytes

@@ -183,5 +183,5 @@ func checkKey(pub any) error {
 
 // minRSABits is the smallest RSA key a device may request a certificate
 // for. iOS defaults to 1024 when the payload names no Keysize;
-// enroll.SCEPChallenges asks for 2048.
+// enroll's SCEPConfig asks for 2048 unless told otherwise.
 const minRSABits = 2048

@@ -5,9 +5,9 @@
 // (Service.RedeemChallenge: single-use, bound to one enrollment waiting for
 // its device), and records the certificate against that enrollment
 // (Service.RecordCertificate), so that the device's check-ins are accepted
-// only with it. Configure the enroll.Service with enroll.SCEPChallenges
-// pointing at the URL where the Handler is mounted, and give mdm the CA's
-// certificate as the root that verifies device identities. A CA signs the
+// only with it. Set the enroll.Service's Config.SCEP.URL to where the
+// Handler is mounted, and give mdm the CA's certificate as the root that
+// verifies device identities. A CA signs the
 // device requests: GenerateCA makes one in memory for hosts without their
 // own, and ParseCA loads a certificate and key from PEM.
 //

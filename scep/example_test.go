@@ -13,7 +13,7 @@ import (
 // memory, and points enroll's SCEPChallenges at it.
 func ExampleNewHandler() {
 	var svc *enroll.Service // the host's enrollment service, made by enroll.New with
-	// Identity: &enroll.SCEPChallenges{URL: "https://mdm.example.com/scep"}
+	// SCEP: enroll.SCEPConfig{URL: "https://mdm.example.com/scep"}
 	ca, err := scep.GenerateCA("Example Corp Device CA")
 	if err != nil {
 		log.Fatal(err)

@@ -119,7 +119,7 @@ func clients(b *testing.B, url string, roots *x509.CertPool, push tls.Certificat
 	toks := tokens(batch)
 	ctx := context.Background()
 
-	c, err := apns.New(push, &apns.Options{BaseURL: url, RootCAs: roots, Concurrency: concurrency})
+	c, err := apns.New(push, apns.Options{BaseURL: url, RootCAs: roots, Concurrency: concurrency})
 	if err != nil {
 		b.Fatal(err)
 	}

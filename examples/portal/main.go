@@ -99,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	fs.BoolVar(&c.TLS, "tls", false, "serve https with the generated TLS certificate")
 	fs.StringVar(&c.APNSURL, "apns-url", "", "APNs base URL (default: Apple's production service)")
 	fs.StringVar(&c.APNSCA, "apns-ca", "", "PEM file of a CA to trust for -apns-url besides the system roots (a local APNs stand-in)")
-	fs.StringVar(&c.DeviceCARoot, "device-ca-root", "", "PEM file of the root that account-driven enrollment requests must be signed under (Apple's device CA in production; the file `devicesim device-ca` writes in tests). Default: check the signature only")
+	fs.StringVar(&c.DeviceCARoot, "device-ca-root", "", "PEM file of the root that account-driven enrollment requests must be signed under (Apple's device CA in production; the file `devicesim device-ca` writes in tests). Default: Apple's device CAs, pinned")
 	fs.StringVar(&c.Postgres, "postgres", "", "PostgreSQL DSN: keep state there instead of the SQLite file in -data, so several replicas (sharing -data for keys and certificates) can serve together")
 	fs.StringVar(&c.PostgresSchema, "postgres-schema", "", "PostgreSQL schema to keep the tables in (created if missing), so installations can share a database")
 	fs.StringVar(&c.PushCert, "push-cert", "", "MDM push certificate: PEM (with key), PKCS#12 (password in $ENROLLKIT_PUSH_CERT_PASSWORD), or either inside an Ansible Vault file")

@@ -24,6 +24,7 @@ import (
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/profile"
 	"github.com/enrollkit/enrollkit/scep"
+	"github.com/enrollkit/enrollkit/server"
 	"github.com/enrollkit/enrollkit/store/postgres"
 	"github.com/enrollkit/enrollkit/store/sqlite"
 )
@@ -40,9 +41,9 @@ const (
 
 // URL paths the server mounts its parts at.
 const (
-	portalPath = "/portal/"
-	mdmPath    = "/mdm"
-	scepPath   = "/scep"
+	portalPath = server.PortalPath
+	mdmPath    = server.MDMPath
+	scepPath   = server.SCEPPath
 	adminPath  = "/admin/"
 )
 
@@ -54,10 +55,10 @@ type stack struct {
 	stores   stores
 	pki      *devPKI
 	users    *directory
+	srv      *server.Server // the SDK's composition of the parts below
 	enroll   *enroll.Service
 	portal   *enroll.Portal
 	mdm      *mdm.Service
-	scep     *scep.Handler
 	pusher   *apns.Client // nil: pushes are off
 	topic    string
 	admin    string // the admin API's bearer token
@@ -116,44 +117,7 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 		Header:  profile.Header{PayloadDisplayName: "Development CA", PayloadIdentifier: "enrollkit.example.ca"},
 		Content: st.pki.CA.Raw,
 	}}
-	st.enroll, err = enroll.New(st.stores.enroll, enroll.Config{
-		Authenticator: st.users,
-		Directory:     st.users,
-		Notifier:      enroll.NotifierFunc(st.notify),
-		PortalURL:     strings.TrimRight(cfg.PublicURL+portalPath, "/"),
-		Terms: enroll.Terms{
-			Version: "2026-01",
-			Text:    strings.ReplaceAll(enroll.DefaultTermsText, "your organization", cfg.Organization),
-		},
-		Profile: enroll.ProfileConfig{
-			ServerURL:         cfg.PublicURL + mdmPath,
-			Topic:             st.topic,
-			DisplayName:       cfg.Organization + " enrollment",
-			Organization:      cfg.Organization,
-			Description:       "Installs " + cfg.Organization + "'s management of your work account and apps. Your personal data stays private.",
-			Certificates:      []profile.Payload{anchor},
-			AllowInsecureURLs: insecure,
-		},
-		Signer: signer,
-		Identity: &enroll.SCEPChallenges{
-			URL: cfg.PublicURL + scepPath,
-		},
-		Logger: logger.With("component", "enroll"),
-	})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	// The SCEP endpoint issues device identities with the development
-	// CA, each for a challenge enroll redeems.
-	st.scep, err = scep.NewHandler(st.enroll, &scep.CA{Certificate: st.pki.CA, Key: st.pki.CAKey}, scep.Config{
-		Logger: logger.With("component", "scep"),
-	})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	var deviceRoots *x509.CertPool
+	var deviceRoots *x509.CertPool // nil: Apple's device CAs
 	if cfg.DeviceCARoot != "" {
 		certs, err := new(credentials.Loader).LoadCertificates(ctx, cfg.DeviceCARoot)
 		if err != nil {
@@ -165,31 +129,48 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 			deviceRoots.AddCert(c)
 		}
 	}
-	st.portal, err = enroll.NewPortal(st.enroll, enroll.PortalConfig{
-		PublicURL:    cfg.PublicURL + portalPath,
-		SessionKey:   sessionKey,
-		Organization: cfg.Organization,
-		DeviceRoots:  deviceRoots,
-		Logger:       logger.With("component", "portal"),
+	// The SDK's composition: enrollment, portal and discovery, SCEP with
+	// the development CA, and MDM tied to the enrollments.
+	mopts := mdm.Options{Logger: logger.With("component", "mdm")}
+	if st.pusher != nil {
+		mopts.Pusher = st.pusher
+	}
+	st.srv, err = server.New(st.stores.enroll, st.stores.mdm, server.Config{
+		PublicURL: cfg.PublicURL,
+		Enroll: enroll.Config{
+			Authenticator: st.users,
+			Directory:     st.users,
+			Notifier:      enroll.NotifierFunc(st.notify),
+			Terms: enroll.Terms{
+				Version: "2026-01",
+				Text:    strings.ReplaceAll(enroll.DefaultTermsText, "your organization", cfg.Organization),
+			},
+			Profile: enroll.ProfileConfig{
+				Topic:             st.topic,
+				DisplayName:       cfg.Organization + " enrollment",
+				Organization:      cfg.Organization,
+				Description:       "Installs " + cfg.Organization + "'s management of your work account and apps. Your personal data stays private.",
+				Certificates:      []profile.Payload{anchor},
+				AllowInsecureURLs: insecure,
+			},
+			Signer: signer,
+			Logger: logger.With("component", "enroll"),
+		},
+		Portal: enroll.PortalConfig{
+			SessionKey:   sessionKey,
+			Organization: cfg.Organization,
+			DeviceRoots:  deviceRoots,
+			Logger:       logger.With("component", "portal"),
+		},
+		CA:   &scep.CA{Certificate: st.pki.CA, Key: st.pki.CAKey},
+		SCEP: scep.Config{Logger: logger.With("component", "scep")},
+		MDM:  mopts,
 	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	mopts := mdm.Options{
-		Roots:      []*x509.Certificate{st.pki.CA},
-		Prechecker: st.enroll,
-		Observer:   st.enroll,
-		Logger:     logger.With("component", "mdm"),
-	}
-	if st.pusher != nil {
-		mopts.Pusher = st.pusher
-	}
-	st.mdm, err = mdm.NewService(st.stores.mdm, mopts)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
+	st.enroll, st.portal, st.mdm = st.srv.Enroll, st.srv.Portal, st.srv.MDM
 	st.admin = os.Getenv("ENROLLKIT_ADMIN_TOKEN")
 	if st.admin == "" {
 		b := make([]byte, 24)
@@ -244,7 +225,7 @@ func (st *stack) loadPush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st.pusher, err = apns.New(id.TLSCertificate(), &apns.Options{
+	st.pusher, err = apns.New(id.TLSCertificate(), apns.Options{
 		BaseURL: st.cfg.APNSURL,
 		RootCAs: roots,
 		Logger:  st.logger.With("component", "apns"),
@@ -286,17 +267,13 @@ type stores struct {
 // -postgres, the PostgreSQL database that several replicas share.
 func openStores(ctx context.Context, cfg config, logger *slog.Logger) (stores, error) {
 	if cfg.Postgres != "" {
-		opts := []postgres.Option{postgres.WithLogger(logger)}
-		if cfg.PostgresSchema != "" {
-			opts = append(opts, postgres.WithSchema(cfg.PostgresSchema))
-		}
-		db, err := postgres.Open(ctx, cfg.Postgres, opts...)
+		db, err := postgres.Open(ctx, cfg.Postgres, postgres.Options{Logger: logger, Schema: cfg.PostgresSchema})
 		if err != nil {
 			return stores{}, fmt.Errorf("-postgres: %w", err)
 		}
 		return stores{enroll: db.Enroll(), mdm: db.MDM(), close: func() { db.Close() }}, nil
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.Data, dbFile), sqlite.WithLogger(logger))
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.Data, dbFile), sqlite.Options{Logger: logger})
 	if err != nil {
 		return stores{}, err
 	}
@@ -316,10 +293,7 @@ func (st *stack) Close() {
 // Handler routes every part of the server.
 func (st *stack) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(portalPath, st.portal)
-	mux.Handle(enroll.WellKnownPath, st.portal.WellKnownHandler())
-	mux.Handle(mdmPath, st.mdm)
-	mux.Handle(scepPath, st.scep)
+	mux.Handle("/", st.srv) // portal, discovery, MDM and SCEP
 	mux.Handle(adminPath, http.StripPrefix(strings.TrimSuffix(adminPath, "/"), st.adminHandler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -17,7 +17,7 @@ import (
 func open(t testing.TB) *postgres.DB {
 	t.Helper()
 	dsn, schema := postgres.FreshSchema(t)
-	db, err := postgres.Open(context.Background(), dsn, postgres.WithSchema(schema))
+	db, err := postgres.Open(context.Background(), dsn, postgres.Options{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestConformanceTwoPools(t *testing.T) {
 		dsn, schema := postgres.FreshSchema(t)
 		var dbs []*postgres.DB
 		for range 2 {
-			db, err := postgres.Open(context.Background(), dsn, postgres.WithSchema(schema))
+			db, err := postgres.Open(context.Background(), dsn, postgres.Options{Schema: schema})
 			if err != nil {
 				t.Fatal(err)
 			}

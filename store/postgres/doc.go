@@ -11,7 +11,7 @@
 // A DB returned by Open or New exposes both stores: DB.Enroll implements
 // enroll.Store (and enroll.FailureStore, the sign-in throttle's counts,
 // exact across replicas) and DB.MDM implements mdm.Store. Both pass the conformance
-// suites in enroll/enrolltest and mdm/mdmtest. WithSchema keeps all tables in
+// suites in enroll/enrolltest and mdm/mdmtest. Options.Schema keeps all tables in
 // one PostgreSQL schema so that installations (and test runs) can share a
 // database.
 //

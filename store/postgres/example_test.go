@@ -13,7 +13,7 @@ import (
 // services: enroll.New(db.Enroll(), cfg) and mdm.NewService(db.MDM(), opts).
 func ExampleOpen() {
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, os.Getenv("DATABASE_URL"), postgres.WithSchema("enrollkit"))
+	db, err := postgres.Open(ctx, os.Getenv("DATABASE_URL"), postgres.Options{Schema: "enrollkit"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -62,33 +62,22 @@ func (e *SchemaError) Error() string {
 // Unwrap returns ErrSchemaTooNew.
 func (e *SchemaError) Unwrap() error { return ErrSchemaTooNew }
 
-// Option configures Open and New.
-type Option func(*options)
-
-type options struct {
-	logger *slog.Logger
-	schema string
-}
-
-// WithLogger sets the logger for migrations. The default discards everything.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *options) {
-		if l != nil {
-			o.logger = l
-		}
-	}
-}
-
-// WithSchema keeps every table in the named PostgreSQL schema (namespace),
-// created if missing, instead of the connection's default search_path. Several
-// independent installations (or test runs) can so share one database. The
-// name must be a plain identifier: letters, digits and underscores.
-//
-// With Open the pool's search_path is set to the schema. With New the caller's
-// pool must already use it (for example through the search_path run-time
-// parameter); New only creates the schema and migrates it.
-func WithSchema(name string) Option {
-	return func(o *options) { o.schema = name }
+// Options configures Open and New. The zero value of every field has a
+// documented default.
+type Options struct {
+	// Logger receives migration records; nil discards them.
+	Logger *slog.Logger
+	// Schema, if set, keeps every table in the named PostgreSQL schema
+	// (namespace), created if missing, instead of the connection's default
+	// search_path. Several independent installations (or test runs) can so
+	// share one database. The name must be a plain identifier: letters,
+	// digits and underscores.
+	//
+	// With Open the pool's search_path is set to the schema. With New the
+	// caller's pool must already use it (for example through the
+	// search_path run-time parameter); New only creates the schema and
+	// migrates it.
+	Schema string
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -109,7 +98,7 @@ type DB struct {
 // Open connects to the database named by dsn (a PostgreSQL URL or key=value
 // string), brings its schema up to date and returns the DB. Close closes the
 // pool Open created.
-func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	o, err := collect(opts)
 	if err != nil {
 		return nil, err
@@ -136,7 +125,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 
 // New uses a pool the caller owns, brings the schema up to date and returns
 // the DB. Close does not close the pool.
-func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*DB, error) {
+func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*DB, error) {
 	if pool == nil {
 		return nil, errors.New("postgres: New: nil pool")
 	}
@@ -147,10 +136,16 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*DB, error) {
 	return newDB(ctx, pool, o)
 }
 
-func collect(opts []Option) (options, error) {
-	o := options{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	for _, opt := range opts {
-		opt(&o)
+// options are Options with their defaults applied.
+type options struct {
+	logger *slog.Logger
+	schema string
+}
+
+func collect(opts Options) (options, error) {
+	o := options{logger: opts.Logger, schema: opts.Schema}
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.schema != "" && !identRE.MatchString(o.schema) {
 		return o, fmt.Errorf("postgres: schema name %q is not a plain identifier", o.schema)

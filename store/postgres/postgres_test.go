@@ -42,7 +42,7 @@ func testSchema(t testing.TB) (dsn, schema string) {
 func openTest(t testing.TB) *DB {
 	t.Helper()
 	dsn, schema := testSchema(t)
-	db, err := Open(context.Background(), dsn, WithSchema(schema))
+	db, err := Open(context.Background(), dsn, Options{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestOpenMigratesConcurrently(t *testing.T) {
 	dbs := make(chan *DB, replicas)
 	for range replicas {
 		go func() {
-			db, err := Open(ctx, dsn, WithSchema(schema))
+			db, err := Open(ctx, dsn, Options{Schema: schema})
 			errs <- err
 			dbs <- db
 		}()
@@ -71,7 +71,7 @@ func TestOpenMigratesConcurrently(t *testing.T) {
 			defer db.Close()
 		}
 	}
-	db, err := Open(ctx, dsn, WithSchema(schema))
+	db, err := Open(ctx, dsn, Options{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestOpenMigratesConcurrently(t *testing.T) {
 func TestOpenSchemaTooNew(t *testing.T) {
 	dsn, schema := testSchema(t)
 	ctx := context.Background()
-	db, err := Open(ctx, dsn, WithSchema(schema))
+	db, err := Open(ctx, dsn, Options{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestOpenSchemaTooNew(t *testing.T) {
 	}
 	before := tables()
 
-	_, err = Open(ctx, dsn, WithSchema(schema))
+	_, err = Open(ctx, dsn, Options{Schema: schema})
 	var se *SchemaError
 	if !errors.As(err, &se) || !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("Open = %v, want a *SchemaError matching ErrSchemaTooNew", err)
@@ -126,15 +126,15 @@ func TestOpenBadInput(t *testing.T) {
 	tests := []struct {
 		name string
 		dsn  string
-		opts []Option
+		opts Options
 	}{
-		{"bad dsn", "postgres://%zz", nil},
-		{"bad schema", "postgres://localhost/x", []Option{WithSchema(`x"; DROP TABLE y; --`)}},
-		{"unreachable", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2", nil},
+		{"bad dsn", "postgres://%zz", Options{}},
+		{"bad schema", "postgres://localhost/x", Options{Schema: `x"; DROP TABLE y; --`}},
+		{"unreachable", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2", Options{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db, err := Open(context.Background(), tt.dsn, tt.opts...)
+			db, err := Open(context.Background(), tt.dsn, tt.opts)
 			if err == nil {
 				db.Close()
 				t.Fatal("Open succeeded")
@@ -144,7 +144,7 @@ func TestOpenBadInput(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(context.Background(), nil); err == nil {
+	if _, err := New(context.Background(), nil, Options{}); err == nil {
 		t.Error("New(nil pool) succeeded")
 	}
 }

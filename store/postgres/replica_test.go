@@ -119,7 +119,7 @@ func newCluster(t *testing.T, n int) *cluster {
 		t.Fatal(err)
 	}
 	for range n {
-		db, err := postgres.Open(context.Background(), dsn, postgres.WithSchema(schema))
+		db, err := postgres.Open(context.Background(), dsn, postgres.Options{Schema: schema})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,18 +132,18 @@ func newCluster(t *testing.T, n int) *cluster {
 				}
 				return u, nil
 			}),
-			Directory: directory{},
-			PortalURL: "https://portal.example.com/enroll",
-			Terms:     terms,
-			Passcodes: passcode.Policy{Params: passcode.Params{Memory: 64, Iterations: 1}},
+			Directory:      directory{},
+			PortalURL:      "https://portal.example.com/enroll",
+			Terms:          terms,
+			PasscodeParams: passcode.Params{Memory: 64, Iterations: 1},
 			Profile: enroll.ProfileConfig{
 				ServerURL:    "https://mdm.example.com/mdm",
 				CheckInURL:   "https://mdm.example.com/checkin",
 				Topic:        "com.apple.mgmt.External.0f3a9c52-1b7e-4d1e-9c55-2a1b3c4d5e6f",
 				Organization: "Example Corp",
 			},
-			Signer:   signer,
-			Identity: &enroll.SCEPChallenges{URL: "https://mdm.example.com/scep"},
+			Signer: signer,
+			SCEP:   enroll.SCEPConfig{URL: "https://mdm.example.com/scep"},
 		})
 		if err != nil {
 			t.Fatal(err)

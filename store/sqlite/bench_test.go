@@ -16,7 +16,7 @@ func seeded(b *testing.B) (*DB, float64) {
 	b.Helper()
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "bench.db")
-	db, err := Open(ctx, path)
+	db, err := Open(ctx, path, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -141,7 +141,7 @@ func TestInternedTextsRollback(t *testing.T) {
 		}
 	}
 	check(es)
-	db2, err := Open(ctx, db.Path())
+	db2, err := Open(ctx, db.Path(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 
 func open(t testing.TB) *sqlite.DB {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "enrollkit.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "enrollkit.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestMDMConformance(t *testing.T) {
 func openPair(t *testing.T) (*sqlite.DB, *sqlite.DB) {
 	t.Helper()
 	a := open(t)
-	b, err := sqlite.Open(context.Background(), a.Path())
+	b, err := sqlite.Open(context.Background(), a.Path(), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("runs only as the child of TestCrashRecovery")
 	}
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, path)
+	db, err := sqlite.Open(ctx, path, sqlite.Options{})
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(2)
@@ -174,7 +174,7 @@ func checkAcked(t *testing.T, path string, acked []string) {
 		t.Fatalf("integrity_check after SIGKILL: %s", integrity)
 	}
 
-	db, err := sqlite.Open(ctx, path)
+	db, err := sqlite.Open(ctx, path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

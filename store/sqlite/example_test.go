@@ -25,7 +25,7 @@ func Example() {
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "enrollkit.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "enrollkit.db"), sqlite.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -64,47 +65,21 @@ func (e *SchemaError) Error() string {
 // Unwrap returns ErrSchemaTooNew.
 func (e *SchemaError) Unwrap() error { return ErrSchemaTooNew }
 
-// Option configures Open.
-type Option func(*options)
-
-type options struct {
-	logger      *slog.Logger
-	readers     int
-	busyTimeout int // milliseconds
-	cacheKiB    int
-}
-
-// WithLogger sets the logger for migrations and background events. The
-// default discards everything.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *options) {
-		if l != nil {
-			o.logger = l
-		}
-	}
-}
-
-// WithReaders sets how many connections serve reads in parallel with the
-// single writer. The default is max(4, GOMAXPROCS).
-func WithReaders(n int) Option {
-	return func(o *options) {
-		if n > 0 {
-			o.readers = n
-		}
-	}
-}
-
-// WithCacheSize sets the page cache of each connection (the writer and every
-// reader) in bytes. Pages are cached as they are read, so a small database
-// never uses more than its size. The default, 32 MiB, keeps the upper levels
-// of every index and the recently used rows of a database of 100,000
-// enrolled devices (about 180 MiB) in memory.
-func WithCacheSize(bytes int) Option {
-	return func(o *options) {
-		if bytes > 0 {
-			o.cacheKiB = max(1, bytes/1024)
-		}
-	}
+// Options configures Open. The zero value of every field has a documented
+// default.
+type Options struct {
+	// Logger receives migration and background records; nil discards
+	// them.
+	Logger *slog.Logger
+	// Readers is how many connections serve reads in parallel with the
+	// single writer; zero means max(4, GOMAXPROCS).
+	Readers int
+	// CacheSize is the page cache of each connection (the writer and every
+	// reader) in bytes; zero means 32 MiB. Pages are cached as they are
+	// read, so a small database never uses more than its size. 32 MiB keeps
+	// the upper levels of every index and the recently used rows of a
+	// database of 100,000 enrolled devices (about 180 MiB) in memory.
+	CacheSize int
 }
 
 // DB is one SQLite database holding both the enrollment and the MDM state.
@@ -154,16 +129,29 @@ type DB struct {
 //   - busy_timeout=5s: another process holding the lock is waited for, not
 //     reported as SQLITE_BUSY.
 //   - foreign_keys=ON: the schema's references are enforced.
-//   - cache_size: see WithCacheSize.
-func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	o := options{
-		logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		readers:     max(4, runtime.GOMAXPROCS(0)),
+//   - cache_size: see Options.CacheSize.
+//
+// A negative Options.Readers or Options.CacheSize is refused.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if opts.Readers < 0 || opts.CacheSize < 0 {
+		return nil, errors.New("sqlite: Options.Readers and Options.CacheSize must not be negative")
+	}
+	o := struct {
+		logger      *slog.Logger
+		readers     int
+		busyTimeout int // milliseconds
+		cacheKiB    int
+	}{
+		logger:      opts.Logger,
+		readers:     cmp.Or(opts.Readers, max(4, runtime.GOMAXPROCS(0))),
 		busyTimeout: 5000,
 		cacheKiB:    32 << 10,
 	}
-	for _, opt := range opts {
-		opt(&o)
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.CacheSize > 0 {
+		o.cacheKiB = max(1, opts.CacheSize/1024)
 	}
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")

@@ -18,7 +18,7 @@ import (
 // the end of the test.
 func openTest(t testing.TB) *DB {
 	t.Helper()
-	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "enrollkit.db"))
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "enrollkit.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestOpenMigratesOnce(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "x.db")
 	for i := range 3 {
-		db, err := Open(ctx, path)
+		db, err := Open(ctx, path, Options{})
 		if err != nil {
 			t.Fatalf("open %d: %v", i, err)
 		}
@@ -81,7 +81,7 @@ func TestOpenMigratesOnce(t *testing.T) {
 func TestOpenSchemaTooNew(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "x.db")
-	db, err := Open(ctx, path)
+	db, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestOpenSchemaTooNew(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err = Open(ctx, path)
+	_, err = Open(ctx, path, Options{})
 	var se *SchemaError
 	if !errors.As(err, &se) || !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("Open = %v, want a *SchemaError matching ErrSchemaTooNew", err)
@@ -125,7 +125,7 @@ func TestOpenBadPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db, err := Open(context.Background(), tt.path)
+			db, err := Open(context.Background(), tt.path, Options{})
 			if err == nil {
 				db.Close()
 				t.Fatalf("Open(%q) succeeded", tt.path)
@@ -158,8 +158,12 @@ func TestOptions(t *testing.T) {
 	ctx := context.Background()
 	var logs strings.Builder
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"), WithCacheSize(1<<20), WithReaders(2), WithLogger(logger),
-		WithCacheSize(-1), WithReaders(0), WithLogger(nil)) // invalid values keep the earlier ones
+	for _, bad := range []Options{{CacheSize: -1}, {Readers: -1}} {
+		if _, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"), bad); err == nil || !strings.HasPrefix(err.Error(), "sqlite: ") {
+			t.Errorf("Open with %+v: %v", bad, err)
+		}
+	}
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"), Options{CacheSize: 1 << 20, Readers: 2, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

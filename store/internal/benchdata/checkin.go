@@ -65,8 +65,8 @@ func NewService(store enroll.Store) (*enroll.Service, error) {
 			Topic:        topic,
 			Organization: "Example Corp",
 		},
-		Signer:   signer,
-		Identity: &enroll.SCEPChallenges{URL: "https://mdm.example.com/scep"},
+		Signer: signer,
+		SCEP:   enroll.SCEPConfig{URL: "https://mdm.example.com/scep"},
 	})
 }
 

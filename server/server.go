@@ -1,0 +1,160 @@
+// Package server composes enrollkit into one http.Handler: the enrollment
+// Service and its portal, account-driven discovery, the SCEP endpoint that
+// issues device identities, and the MDM service tied to the enrollments.
+// It is the one way to wire the SDK with every check on: the MDM service
+// vets each device request against its enrollment (enroll's Precheck) and
+// moves the state machine (enroll's Observe), only certificates of the
+// given CA are accepted, account-driven requests must come from Apple's
+// device CA (or the DeviceRoots named in Config.Portal), and every URL
+// derives from one PublicURL. A host that needs a part on its own mounts the
+// Server's fields; weakening a check takes a named setting
+// (PortalConfig.InsecureSkipDeviceChainCheck), and a setting that
+// contradicts the composition is an error from New.
+//
+// Package enrollkittest runs the same composition in-process for a host's
+// integration tests.
+package server
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/mdm"
+	"github.com/enrollkit/enrollkit/scep"
+)
+
+// Paths the Server serves, below Config.PublicURL. Discovery is at
+// enroll.WellKnownPath.
+const (
+	// PortalPath is the portal's path: the Service's Config.PortalURL is
+	// PublicURL + PortalPath.
+	PortalPath = "/portal/"
+	// MDMPath is the MDM check-in and server URL's path.
+	MDMPath = "/mdm"
+	// SCEPPath is the SCEP endpoint's path.
+	SCEPPath = "/scep"
+)
+
+// Config configures a Server. PublicURL, CA, and in Enroll the
+// Authenticator, Directory, Signer and Profile.Topic, and in Portal the
+// SessionKey are required; every other field has a documented default.
+type Config struct {
+	// PublicURL is where devices and browsers reach the Server: scheme and
+	// host, such as "https://enroll.example.com", without a path. The
+	// portal, the MDM URL, the SCEP URL and the invitation links derive from
+	// it. Required.
+	PublicURL string
+
+	// Enroll configures the enrollment Service. Its PortalURL,
+	// Profile.ServerURL and SCEP.URL derive from PublicURL and must be left
+	// empty; Identity, if set, replaces the built-in SCEP challenges (the
+	// SCEP endpoint then refuses every request, as no challenge of its own
+	// is redeemed).
+	Enroll enroll.Config
+	// Portal configures the portal. DeviceRoots nil pins Apple's device
+	// CAs (see enroll.PortalConfig).
+	Portal enroll.PortalConfig
+
+	// CA issues device identities over SCEP; its certificate is the root
+	// the MDM service verifies them against. Required: scep.GenerateCA
+	// makes one, scep.ParseCA loads one.
+	CA *scep.CA
+	// SCEP configures the SCEP endpoint.
+	SCEP scep.Config
+
+	// MDM configures the MDM service. Roots nil means CA's certificate.
+	// The enrollment Service always vets requests and observes what is
+	// stored: a Prechecker set here runs before it, an Observer after it,
+	// and mdm.NoPrechecker is refused.
+	MDM mdm.Options
+}
+
+// Server is the composed enrollment and MDM server. Its fields are the
+// parts, for hosts that invite users (Enroll.CreateInvitation), queue
+// commands (MDM.Enqueue) or mount a part elsewhere. A Server is an
+// http.Handler serving every part at its path; it is safe for concurrent
+// use.
+type Server struct {
+	// Enroll is the enrollment Service.
+	Enroll *enroll.Service
+	// Portal is the portal and discovery handler.
+	Portal *enroll.Portal
+	// MDM is the MDM service.
+	MDM *mdm.Service
+	// SCEP is the SCEP endpoint.
+	SCEP *scep.Handler
+
+	mux *http.ServeMux
+}
+
+// New composes a Server on the two stores (a database's Enroll and MDM
+// stores, such as sqlite.DB's). It fails when a store or required setting
+// is missing, when a URL that derives from PublicURL is set to something
+// else, when mdm.NoPrechecker is given, or when a part refuses its
+// configuration.
+func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, error) {
+	switch {
+	case enrollStore == nil || mdmStore == nil:
+		return nil, errors.New("server: New: nil store")
+	case cfg.CA == nil:
+		return nil, errors.New("server: New: Config.CA is required")
+	case cfg.Enroll.PortalURL != "" || cfg.Enroll.Profile.ServerURL != "" || cfg.Enroll.SCEP.URL != "":
+		return nil, errors.New("server: New: Config.Enroll's PortalURL, Profile.ServerURL and SCEP.URL derive from PublicURL; leave them empty")
+	case cfg.MDM.Prechecker == mdm.NoPrechecker:
+		return nil, errors.New("server: New: Config.MDM.Prechecker cannot be mdm.NoPrechecker: the enrollment Service vets every device request")
+	}
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("server: New: Config.PublicURL %q is not scheme://host[:port]", cfg.PublicURL)
+	}
+	base := u.Scheme + "://" + u.Host
+
+	ecfg := cfg.Enroll
+	ecfg.PortalURL = base + PortalPath
+	ecfg.Profile.ServerURL = base + MDMPath
+	if ecfg.Identity == nil {
+		ecfg.SCEP.URL = base + SCEPPath
+	}
+	s := &Server{mux: http.NewServeMux()}
+	if s.Enroll, err = enroll.New(enrollStore, ecfg); err != nil {
+		return nil, err
+	}
+	if s.Portal, err = enroll.NewPortal(s.Enroll, cfg.Portal); err != nil {
+		return nil, err
+	}
+	if s.SCEP, err = scep.NewHandler(s.Enroll, cfg.CA, cfg.SCEP); err != nil {
+		return nil, err
+	}
+	mopts := cfg.MDM
+	if len(mopts.Roots) == 0 {
+		mopts.Roots = []*x509.Certificate{cfg.CA.Certificate}
+	}
+	mopts.Prechecker = s.Enroll
+	if cfg.MDM.Prechecker != nil {
+		// The enrollment Service writes when it approves, so it goes last.
+		mopts.Prechecker = mdm.Prechecks{cfg.MDM.Prechecker, s.Enroll}
+	}
+	mopts.Observer = s.Enroll
+	if cfg.MDM.Observer != nil {
+		mopts.Observer = mdm.Observers{s.Enroll, cfg.MDM.Observer}
+	}
+	if s.MDM, err = mdm.NewService(mdmStore, mopts); err != nil {
+		return nil, err
+	}
+	s.mux.Handle(PortalPath, s.Portal)
+	s.mux.Handle(enroll.WellKnownPath, s.Portal.WellKnownHandler())
+	s.mux.Handle(MDMPath, s.MDM)
+	s.mux.Handle(SCEPPath, s.SCEP)
+	return s, nil
+}
+
+// ServeHTTP serves the portal at PortalPath, discovery at
+// enroll.WellKnownPath, MDM at MDMPath and SCEP at SCEPPath; other paths
+// get 404.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}

@@ -2,6 +2,7 @@ package apns
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -15,6 +16,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -374,7 +376,9 @@ func TestConnGoAwayRetriesUnprocessedStreams(t *testing.T) {
 			return
 		}
 		if rc.n == 1 {
-			// Take three requests, process only the first, GOAWAY.
+			// Take three requests, process only the one on the lowest
+			// stream, GOAWAY. Requests may complete out of stream order,
+			// and a GOAWAY covers every stream up to its last stream ID.
 			var reqs []rawRequest
 			for len(reqs) < 3 {
 				r, ok := rc.next()
@@ -383,6 +387,7 @@ func TestConnGoAwayRetriesUnprocessedStreams(t *testing.T) {
 				}
 				reqs = append(reqs, r)
 			}
+			slices.SortFunc(reqs, func(a, b rawRequest) int { return cmp.Compare(a.id, b.id) })
 			rc.fr.WriteGoAway(reqs[0].id, http2.ErrCodeNo, []byte("maintenance"))
 			rc.respond(reqs[0].id, 200, "")
 			time.Sleep(10 * time.Millisecond)

@@ -235,14 +235,7 @@ func TestReinstallAfterCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
 	}
-	deviceCA, err := devicesim.NewDeviceCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rootFile := filepath.Join(t.TempDir(), "device-root.pem")
-	if err := os.WriteFile(rootFile, deviceCA.RootPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	deviceCA, rootFile := newDeviceCAFile(t)
 	deviceSteps := []struct {
 		name  string
 		b     crashBoundary

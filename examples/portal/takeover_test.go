@@ -20,6 +20,14 @@ import (
 // trusting only a new device CA for account-driven enrollment.
 func startWithDeviceCA(t *testing.T, n int, extra ...string) (*testServer, *devicesim.DeviceCA) {
 	t.Helper()
+	deviceCA, rootFile := newDeviceCAFile(t)
+	return startReplicas(t, n, append([]string{"-device-ca-root", rootFile}, extra...)...), deviceCA
+}
+
+// newDeviceCAFile returns a new simulated device CA and the path of a file
+// holding its root, for the server's -device-ca-root.
+func newDeviceCAFile(t *testing.T) (*devicesim.DeviceCA, string) {
+	t.Helper()
 	deviceCA, err := devicesim.NewDeviceCA()
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +36,7 @@ func startWithDeviceCA(t *testing.T, n int, extra ...string) (*testServer, *devi
 	if err := os.WriteFile(rootFile, deviceCA.RootPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return startReplicas(t, n, append([]string{"-device-ca-root", rootFile}, extra...)...), deviceCA
+	return deviceCA, rootFile
 }
 
 // simDevice returns a simulated device of the test server, trusting its

@@ -44,10 +44,10 @@ func (d coreDevice) checkin(t testing.TB, messageType string) error {
 		t.Fatal(err)
 	}
 	hdr := mdm.Header{MessageType: mdm.MessageType(messageType), Identity: mdm.Identity{EnrollmentID: d.enrollmentID}}
-	ident := mdm.Enrollment{ID: mdm.EnrollmentID(d.enrollmentID), Type: mdm.UserEnrollmentDevice}
+	ident := mdm.Channel{ID: mdm.EnrollmentID(d.enrollmentID), Type: mdm.UserEnrollmentDevice}
 	if d.udid != "" {
 		hdr.Identity = mdm.Identity{UDID: d.udid}
-		ident = mdm.Enrollment{ID: mdm.EnrollmentID(d.udid), Type: mdm.Device}
+		ident = mdm.Channel{ID: mdm.EnrollmentID(d.udid), Type: mdm.Device}
 	}
 	r := &mdm.Request{HTTP: hr, Enrollment: ident, Certificate: cert, Fingerprint: mdm.FingerprintOf(d.cert), Rebind: d.rebind}
 	kind := mdm.EventKind(0)
@@ -173,7 +173,7 @@ func TestPrecheckRefuses(t *testing.T) {
 		f := newCoreFixture(t)
 		e, cert := f.issued(t, "alice")
 		// Observe ignores devices it does not know.
-		err := f.svc.Observe(ctx, &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Enrollment{ID: "UE-A"}})
+		err := f.svc.Observe(ctx, &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Channel{ID: "UE-A"}})
 		if err != nil || f.state(t, e.ID) != enroll.StateProfileIssued {
 			t.Fatalf("Observe of an unknown device: %v", err)
 		}
@@ -184,7 +184,7 @@ func TestPrecheckRefuses(t *testing.T) {
 		f.svc.Revoke(ctx, enroll.Meta{}, e.ID, "")
 		coreWantReject(t, "TokenUpdate after revocation", d.checkin(t, "TokenUpdate"), 403)
 		// An observer call for a revoked enrollment does not fail the device.
-		if err := f.svc.Observe(ctx, &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Enrollment{ID: "UE-A"}}); err != nil {
+		if err := f.svc.Observe(ctx, &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Channel{ID: "UE-A"}}); err != nil {
 			t.Fatal(err)
 		}
 	})

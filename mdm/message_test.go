@@ -22,7 +22,7 @@ func TestDecodeCheckin(t *testing.T) {
 		name     string
 		body     []byte
 		want     mdm.Message
-		wantEnr  mdm.Enrollment
+		wantEnr  mdm.Channel
 		wantErr  error
 		errField string
 	}{
@@ -31,68 +31,68 @@ func TestDecodeCheckin(t *testing.T) {
 			body: plistDoc(`<key>BuildVersion</key><string>22B83</string><key>EnrollmentID</key><string>A1B2</string><key>MessageType</key><string>Authenticate</string><key>OSVersion</key><string>18.1</string><key>ProductName</key><string>iPhone16,1</string><key>Topic</key><string>` + topic + `</string>`),
 			want: &mdm.Authenticate{Header: mdm.Header{MessageType: mdm.MessageAuthenticate, Topic: topic, Identity: mdm.Identity{EnrollmentID: "A1B2"}},
 				BuildVersion: "22B83", OSVersion: "18.1", ProductName: "iPhone16,1"},
-			wantEnr: mdm.Enrollment{ID: "A1B2", Type: mdm.UserEnrollmentDevice},
+			wantEnr: mdm.Channel{ID: "A1B2", Type: mdm.UserEnrollmentDevice},
 		},
 		{
 			name: "device Authenticate",
 			body: plistDoc(`<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>00008110-0001</string><key>SerialNumber</key><string>F9FX</string><key>IMEI</key><string>35 000000 000000 0</string><key>Topic</key><string>t</string>`),
 			want: &mdm.Authenticate{Header: mdm.Header{MessageType: mdm.MessageAuthenticate, Topic: "t", Identity: mdm.Identity{UDID: "00008110-0001"}},
 				SerialNumber: "F9FX", IMEI: "35 000000 000000 0"},
-			wantEnr: mdm.Enrollment{ID: "00008110-0001", Type: mdm.Device},
+			wantEnr: mdm.Channel{ID: "00008110-0001", Type: mdm.Device},
 		},
 		{
 			name: "binary TokenUpdate",
 			body: binaryTokenUpdate,
 			want: &mdm.TokenUpdate{Header: mdm.Header{MessageType: mdm.MessageTokenUpdate, Topic: topic, Identity: mdm.Identity{EnrollmentID: "UE-BIN"}},
 				Token: []byte{1, 2, 3}, PushMagic: "pm"},
-			wantEnr: mdm.Enrollment{ID: "UE-BIN", Type: mdm.UserEnrollmentDevice},
+			wantEnr: mdm.Channel{ID: "UE-BIN", Type: mdm.UserEnrollmentDevice},
 		},
 		{
 			name: "user-enrollment user channel TokenUpdate",
 			body: plistDoc(`<key>MessageType</key><string>TokenUpdate</string><key>EnrollmentID</key><string>E</string><key>EnrollmentUserID</key><string>EU</string><key>Token</key><data>AQ==</data><key>PushMagic</key><string>p</string><key>UnlockToken</key><data>Ag==</data><key>AwaitingConfiguration</key><true/>`),
 			want: &mdm.TokenUpdate{Header: mdm.Header{MessageType: mdm.MessageTokenUpdate, Identity: mdm.Identity{EnrollmentID: "E", EnrollmentUserID: "EU"}},
 				Token: []byte{1}, PushMagic: "p", UnlockToken: []byte{2}, AwaitingConfiguration: true},
-			wantEnr: mdm.Enrollment{ID: "E:EU", Type: mdm.UserEnrollmentUser, ParentID: "E"},
+			wantEnr: mdm.Channel{ID: "E:EU", Type: mdm.UserEnrollmentUser, ParentID: "E"},
 		},
 		{
 			name: "shared iPad user CheckOut",
 			body: plistDoc(`<key>MessageType</key><string>CheckOut</string><key>UDID</key><string>U</string><key>UserID</key><string>FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF</string><key>UserShortName</key><string>alice@example.com</string>`),
 			want: &mdm.CheckOut{Header: mdm.Header{MessageType: mdm.MessageCheckOut, Identity: mdm.Identity{UDID: "U",
 				UserID: "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF", UserShortName: "alice@example.com"}}},
-			wantEnr: mdm.Enrollment{ID: "U:alice@example.com", Type: mdm.SharedIPadUser, ParentID: "U"},
+			wantEnr: mdm.Channel{ID: "U:alice@example.com", Type: mdm.SharedIPadUser, ParentID: "U"},
 		},
 		{
 			name: "macOS user channel UserAuthenticate",
 			body: plistDoc(`<key>MessageType</key><string>UserAuthenticate</string><key>UDID</key><string>U</string><key>UserID</key><string>501</string><key>UserLongName</key><string>Alice</string><key>DigestResponse</key><string>d</string>`),
 			want: &mdm.UserAuthenticate{Header: mdm.Header{MessageType: mdm.MessageUserAuthenticate, Identity: mdm.Identity{UDID: "U", UserID: "501", UserLongName: "Alice"}},
 				DigestResponse: "d"},
-			wantEnr: mdm.Enrollment{ID: "U:501", Type: mdm.User, ParentID: "U"},
+			wantEnr: mdm.Channel{ID: "U:501", Type: mdm.User, ParentID: "U"},
 		},
 		{
 			name:    "SetBootstrapToken",
 			body:    plistDoc(`<key>MessageType</key><string>SetBootstrapToken</string><key>UDID</key><string>U</string><key>BootstrapToken</key><data>AAE=</data>`),
 			want:    &mdm.SetBootstrapToken{Header: mdm.Header{MessageType: mdm.MessageSetBootstrapToken, Identity: mdm.Identity{UDID: "U"}}, BootstrapToken: []byte{0, 1}},
-			wantEnr: mdm.Enrollment{ID: "U", Type: mdm.Device},
+			wantEnr: mdm.Channel{ID: "U", Type: mdm.Device},
 		},
 		{
 			name:    "GetBootstrapToken",
 			body:    plistDoc(`<key>MessageType</key><string>GetBootstrapToken</string><key>UDID</key><string>U</string><key>AwaitingConfiguration</key><false/>`),
 			want:    &mdm.GetBootstrapToken{Header: mdm.Header{MessageType: mdm.MessageGetBootstrapToken, Identity: mdm.Identity{UDID: "U"}}},
-			wantEnr: mdm.Enrollment{ID: "U", Type: mdm.Device},
+			wantEnr: mdm.Channel{ID: "U", Type: mdm.Device},
 		},
 		{
 			name: "DeclarativeManagement",
 			body: plistDoc(`<key>MessageType</key><string>DeclarativeManagement</string><key>EnrollmentID</key><string>E</string><key>Endpoint</key><string>status</string><key>Data</key><data>e30=</data>`),
 			want: &mdm.DeclarativeManagement{Header: mdm.Header{MessageType: mdm.MessageDeclarativeManagement, Identity: mdm.Identity{EnrollmentID: "E"}},
 				Endpoint: "status", Data: []byte("{}")},
-			wantEnr: mdm.Enrollment{ID: "E", Type: mdm.UserEnrollmentDevice},
+			wantEnr: mdm.Channel{ID: "E", Type: mdm.UserEnrollmentDevice},
 		},
 		{
 			name: "GetToken",
 			body: plistDoc(`<key>MessageType</key><string>GetToken</string><key>EnrollmentID</key><string>E</string><key>TokenServiceType</key><string>com.apple.maid</string><key>TokenParameters</key><dict><key>PhoneUDID</key><string>P</string></dict>`),
 			want: &mdm.GetToken{Header: mdm.Header{MessageType: mdm.MessageGetToken, Identity: mdm.Identity{EnrollmentID: "E"}},
 				TokenServiceType: "com.apple.maid", TokenParameters: map[string]any{"PhoneUDID": "P"}},
-			wantEnr: mdm.Enrollment{ID: "E", Type: mdm.UserEnrollmentDevice},
+			wantEnr: mdm.Channel{ID: "E", Type: mdm.UserEnrollmentDevice},
 		},
 		{name: "missing MessageType", body: plistDoc(`<key>EnrollmentID</key><string>E</string>`), wantErr: mdm.ErrMissingMessageType, errField: "MessageType"},
 		{name: "unknown MessageType", body: plistDoc(`<key>MessageType</key><string>Explode</string><key>UDID</key><string>U</string>`), wantErr: mdm.ErrUnknownMessageType, errField: "MessageType"},

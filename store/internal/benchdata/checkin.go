@@ -102,7 +102,7 @@ func TokenUpdate(ctx context.Context, ms mdm.Store, h Hooks, i, round int, now t
 		Token:     token,
 		PushMagic: hash("pushmagic", i)[:36],
 	}
-	e := mdm.Enrollment{ID: id, Type: mdm.UserEnrollmentDevice}
+	e := mdm.Channel{ID: id, Type: mdm.UserEnrollmentDevice}
 	hr := &http.Request{Method: http.MethodPut, Header: http.Header{"User-Agent": {mdmUA}, "Content-Type": {"application/x-apple-aspen-mdm-checkin"}},
 		RemoteAddr: "198.51.100.7:52814", RequestURI: "/checkin"}
 

@@ -7,7 +7,10 @@ type (
 	MachineInfoOptions = machineInfoOptions
 )
 
-var ParseMachineInfo = parseMachineInfo
+var (
+	ParseMachineInfo = parseMachineInfo
+	TermsDigest      = termsDigest
+)
 
 const (
 	MaxMachineInfoSize = maxMachineInfoSize

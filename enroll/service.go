@@ -68,16 +68,16 @@ type Terms struct {
 }
 
 // Digest returns the hex SHA-256 of the terms text, as recorded at consent.
-func (t Terms) Digest() string { return TermsDigest(t.Text) }
+func (t Terms) Digest() string { return termsDigest(t.Text) }
 
-// TermsDigest returns the hex SHA-256 of text.
-func TermsDigest(text string) string {
+// termsDigest returns the hex SHA-256 of text.
+func termsDigest(text string) string {
 	sum := sha256.Sum256([]byte(text))
 	return hex.EncodeToString(sum[:])
 }
 
 // Consent is what the user accepted: the terms version and the digest of the
-// text shown (see TermsDigest).
+// text shown (see Terms.Digest).
 type Consent struct {
 	// Version is the version of the terms shown.
 	Version string

@@ -24,7 +24,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		v, err := Decode(body)
+		v, err := decode(body)
 		if err != nil {
 			if v != nil {
 				t.Fatal("value with error")

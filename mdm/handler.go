@@ -121,7 +121,7 @@ func (s *Service) serve(r *http.Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := Decode(body)
+	v, err := decode(body)
 	if err != nil {
 		return nil, err
 	}
@@ -399,8 +399,8 @@ func (s *Service) command(ctx context.Context, req *Request) ([]byte, error) {
 	return cmd.Raw, nil
 }
 
-// StatusCode returns the HTTP status ServeHTTP answers for err.
-func StatusCode(err error) int {
+// statusCode returns the HTTP status ServeHTTP answers for err.
+func statusCode(err error) int {
 	var re *RejectError
 	switch {
 	case err == nil:
@@ -428,7 +428,7 @@ func StatusCode(err error) int {
 }
 
 func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := StatusCode(err)
+	code := statusCode(err)
 	level := slog.LevelInfo
 	if code >= 500 {
 		level = slog.LevelError

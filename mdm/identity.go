@@ -41,8 +41,8 @@ func (t EnrollmentType) String() string {
 	return fmt.Sprintf("EnrollmentType(%d)", int(t))
 }
 
-// ParseEnrollmentType is the inverse of EnrollmentType.String.
-func ParseEnrollmentType(s string) (EnrollmentType, error) {
+// parseEnrollmentType is the inverse of EnrollmentType.String.
+func parseEnrollmentType(s string) (EnrollmentType, error) {
 	for i, n := range typeNames {
 		if i > 0 && n == s {
 			return EnrollmentType(i), nil

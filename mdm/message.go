@@ -308,11 +308,11 @@ func (w *wire) result(body []byte) (*CommandResult, error) {
 	return r, nil
 }
 
-// Decode decodes either kind of device message, as one endpoint serving both
+// decode decodes either kind of device message, as one endpoint serving both
 // the check-in and the server URL must: a body with MessageType is a check-in
 // (returned as a Message), one with Status is a command result (returned as
 // *CommandResult).
-func Decode(body []byte) (any, error) {
+func decode(body []byte) (any, error) {
 	var w wire
 	if err := decodeWire(body, &w); err != nil {
 		return nil, err

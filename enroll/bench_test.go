@@ -97,7 +97,7 @@ func BenchmarkPrecheckEnrolled(b *testing.B) {
 	r := &mdm.Request{
 		HTTP:        hr,
 		Enrollment:  mdm.Channel{ID: "UE-BENCH", Type: mdm.UserEnrollmentDevice},
-		Result:      &mdm.CommandResult{Identity: mdm.Identity{EnrollmentID: "UE-BENCH"}, Status: "Acknowledged"},
+		Result:      &mdm.CommandResult{Identifiers: mdm.Identifiers{EnrollmentID: "UE-BENCH"}, Status: "Acknowledged"},
 		Fingerprint: mdm.FingerprintOf(dev.cert),
 	}
 	b.ReportAllocs()

@@ -43,10 +43,10 @@ func (d coreDevice) checkin(t testing.TB, messageType string) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hdr := mdm.Header{MessageType: mdm.MessageType(messageType), Identity: mdm.Identity{EnrollmentID: d.enrollmentID}}
+	hdr := mdm.Header{MessageType: mdm.MessageType(messageType), Identifiers: mdm.Identifiers{EnrollmentID: d.enrollmentID}}
 	ident := mdm.Channel{ID: mdm.EnrollmentID(d.enrollmentID), Type: mdm.UserEnrollmentDevice}
 	if d.udid != "" {
-		hdr.Identity = mdm.Identity{UDID: d.udid}
+		hdr.Identifiers = mdm.Identifiers{UDID: d.udid}
 		ident = mdm.Channel{ID: mdm.EnrollmentID(d.udid), Type: mdm.Device}
 	}
 	r := &mdm.Request{HTTP: hr, Enrollment: ident, Certificate: cert, Fingerprint: mdm.FingerprintOf(d.cert), Rebind: d.rebind}
@@ -59,7 +59,7 @@ func (d coreDevice) checkin(t testing.TB, messageType string) error {
 	case "CheckOut":
 		r.Message, kind = &mdm.CheckOut{Header: hdr}, mdm.EventCheckOut
 	default:
-		r.Result, kind = &mdm.CommandResult{Identity: hdr.Identity, Status: mdm.Status(messageType)}, mdm.EventCommandResult
+		r.Result, kind = &mdm.CommandResult{Identifiers: hdr.Identifiers, Status: mdm.Status(messageType)}, mdm.EventCommandResult
 	}
 	if err := d.f.svc.Precheck(ctx, r); err != nil {
 		return err

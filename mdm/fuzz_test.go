@@ -31,12 +31,12 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		var id Identity
+		var id Identifiers
 		switch m := v.(type) {
 		case Message:
-			id = m.CheckinHeader().Identity
+			id = m.CheckinHeader().Identifiers
 		case *CommandResult:
-			id = m.Identity
+			id = m.Identifiers
 			if !m.Status.Valid() {
 				t.Fatalf("accepted Status %q", m.Status)
 			}

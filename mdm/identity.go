@@ -66,8 +66,10 @@ func (t EnrollmentType) IsUserChannel() bool {
 // sharedIPadUserID is the UserID a Shared iPad reports for its users.
 const sharedIPadUserID = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"
 
-// Identity holds the keys by which every device message names its enrollment.
-type Identity struct {
+// Identifiers are the keys by which every device message names its
+// enrollment channel; Resolve turns them into a Channel. They identify, they
+// do not authenticate: the device's identity certificate does that.
+type Identifiers struct {
 	UDID             string `plist:",omitempty"`
 	EnrollmentID     string `plist:",omitempty"`
 	EnrollmentUserID string `plist:",omitempty"`
@@ -77,7 +79,7 @@ type Identity struct {
 }
 
 // Channel is the enrollment a device message names, resolved from its
-// Identity keys: a device channel, or a user channel riding on one. It is not
+// Identifiers: a device channel, or a user channel riding on one. It is not
 // the enrollment flow's record (enroll.Enrollment) nor the stored state of
 // the channel (EnrollmentRecord).
 type Channel struct {
@@ -93,7 +95,7 @@ type Channel struct {
 // Resolve works out the enrollment a message names. It fails with
 // ErrNoEnrollmentID when neither UDID nor EnrollmentID is present, when both
 // are, or when a user channel lacks its user key.
-func (id Identity) Resolve() (Channel, error) {
+func (id Identifiers) Resolve() (Channel, error) {
 	switch {
 	case id.UDID != "" && id.EnrollmentID != "":
 		return Channel{}, &DecodeError{Field: "EnrollmentID", Err: fmt.Errorf("%w: both UDID and EnrollmentID", ErrNoEnrollmentID)}

@@ -98,7 +98,7 @@ func TokenUpdate(ctx context.Context, ms mdm.Store, h Hooks, i, round int, now t
 	token[0] += byte(round)
 	msg := &mdm.TokenUpdate{
 		Header: mdm.Header{MessageType: mdm.MessageTokenUpdate, Topic: topic,
-			Identity: mdm.Identity{EnrollmentID: string(id)}},
+			Identifiers: mdm.Identifiers{EnrollmentID: string(id)}},
 		Token:     token,
 		PushMagic: hash("pushmagic", i)[:36],
 	}

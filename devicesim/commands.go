@@ -363,7 +363,7 @@ func (d *Device) installProfileCommand(cmd map[string]any) (map[string]any, []Er
 		return fail("The profile could not be read: " + err.Error())
 	}
 	p := parsed.Profile
-	if err := p.Validate(profile.Options{}); err != nil {
+	if err := p.Validate(profile.ValidateOptions{}); err != nil {
 		return fail("The profile is not valid: " + err.Error())
 	}
 	if p.MDM() != nil {

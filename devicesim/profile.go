@@ -56,7 +56,7 @@ func checkProfile(raw []byte, opts profileCheckOptions) (*profileInfo, error) {
 	if m.EnrollmentMode == profile.ModeBYOD && m.AccessRights != 0 {
 		return nil, &ProfileError{Reason: "AccessRights present with EnrollmentMode BYOD", Err: profile.ErrAccessRightsForbidden}
 	}
-	if err := p.Validate(profile.Options{AllowInsecureURLs: opts.AllowInsecureURLs}); err != nil {
+	if err := p.Validate(profile.ValidateOptions{AllowInsecureURLs: opts.AllowInsecureURLs}); err != nil {
 		return nil, &ProfileError{Reason: "invalid profile", Err: err}
 	}
 	switch {

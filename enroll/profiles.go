@@ -105,7 +105,7 @@ func (s *Service) buildProfile(ctx context.Context, e *Enrollment) ([]byte, erro
 		Identity:            id,
 		Certificates:        c.Certificates,
 		PinCertificates:     c.PinCertificates,
-		Options:             profile.Options{AllowInsecureURLs: c.AllowInsecureURLs},
+		ValidateOptions:             profile.ValidateOptions{AllowInsecureURLs: c.AllowInsecureURLs},
 	}
 	if pe.DisplayName == "" {
 		pe.DisplayName = "Device Management"

@@ -59,8 +59,8 @@ type Enrollment struct {
 	// ServerURL and CheckInURL.
 	PinCertificates bool
 
-	// Options tune validation.
-	Options
+	// ValidateOptions tune how the built profile is validated.
+	ValidateOptions
 }
 
 // NewUserEnrollment builds a profile-based User Enrollment profile (iOS
@@ -71,7 +71,7 @@ func NewUserEnrollment(e Enrollment, managedAppleID string) (*Profile, error) {
 	if managedAppleID == "" {
 		return nil, fieldErr(itemPath(0)+".ManagedAppleID", ErrMissing, "")
 	}
-	return finish(p, e.Options)
+	return finish(p, e.ValidateOptions)
 }
 
 // NewAccountDrivenUserEnrollment builds the profile of an account-driven
@@ -82,7 +82,7 @@ func NewAccountDrivenUserEnrollment(e Enrollment, assignedManagedAppleID string)
 	p, m := e.build()
 	m.EnrollmentMode = ModeBYOD
 	m.AssignedManagedAppleID = assignedManagedAppleID
-	return finish(p, e.Options)
+	return finish(p, e.ValidateOptions)
 }
 
 // NewDeviceEnrollment builds a device enrollment profile for a
@@ -90,11 +90,11 @@ func NewAccountDrivenUserEnrollment(e Enrollment, assignedManagedAppleID string)
 func NewDeviceEnrollment(e Enrollment, rights AccessRights) (*Profile, error) {
 	p, m := e.build()
 	m.AccessRights = rights
-	return finish(p, e.Options)
+	return finish(p, e.ValidateOptions)
 }
 
 // finish validates p, returning it only when valid.
-func finish(p *Profile, opts Options) (*Profile, error) {
+func finish(p *Profile, opts ValidateOptions) (*Profile, error) {
 	if err := p.Validate(opts); err != nil {
 		return nil, err
 	}

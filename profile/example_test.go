@@ -80,7 +80,7 @@ func ExampleNewAccountDrivenUserEnrollment() {
 	// Setting AccessRights on a BYOD profile is refused with a typed error
 	// naming the field.
 	m.AccessRights = profile.AllRights
-	err = p.Validate(profile.Options{})
+	err = p.Validate(profile.ValidateOptions{})
 	var fe *profile.FieldError
 	fmt.Println(errors.Is(err, profile.ErrAccessRightsForbidden), errors.As(err, &fe) && fe.Field == "PayloadContent[0].AccessRights")
 	// Output:

@@ -105,7 +105,7 @@ func finish(p *Profile, opts ValidateOptions) (*Profile, error) {
 func (e *Enrollment) build() (*Profile, *MDM) {
 	p := &Profile{
 		PayloadIdentifier:   e.Identifier,
-		PayloadUUID:         DeriveUUID(e.Seed, e.Identifier),
+		PayloadUUID:         deriveUUID(e.Seed, e.Identifier),
 		PayloadDisplayName:  e.DisplayName,
 		PayloadOrganization: e.Organization,
 		PayloadDescription:  e.Description,
@@ -154,7 +154,7 @@ func (e *Enrollment) fill(h *Header, suffix, name string) {
 		h.PayloadIdentifier = e.Identifier + "." + suffix
 	}
 	if h.PayloadUUID == "" && h.PayloadIdentifier != "" {
-		h.PayloadUUID = DeriveUUID(e.Seed, h.PayloadIdentifier)
+		h.PayloadUUID = deriveUUID(e.Seed, h.PayloadIdentifier)
 	}
 	if h.PayloadVersion == 0 {
 		h.PayloadVersion = 1
@@ -196,10 +196,10 @@ func copyPayload(p Payload) Payload {
 // uuidNamespace is the namespace of enrollkit's name-based UUIDs.
 var uuidNamespace = [16]byte{0x6b, 0x1e, 0x0d, 0x52, 0x8f, 0x3a, 0x4c, 0x1b, 0x9a, 0x57, 0x2e, 0x41, 0x7c, 0x0f, 0x63, 0xd8}
 
-// DeriveUUID returns a name-based (version 5, RFC 9562) UUID for the
+// deriveUUID returns a name-based (version 5, RFC 9562) UUID for the
 // payload identifier within the seed, in upper case as Apple writes
 // PayloadUUIDs. The same inputs always give the same UUID.
-func DeriveUUID(seed, identifier string) string {
+func deriveUUID(seed, identifier string) string {
 	h := sha1.New()
 	h.Write(uuidNamespace[:])
 	h.Write([]byte(seed))

@@ -6,4 +6,7 @@ type (
 	Field = field
 )
 
-var ParsePage = parsePage
+var (
+	ParsePage    = parsePage
+	ParseCommand = parseCommand
+)

@@ -5,17 +5,17 @@ import (
 	"strconv"
 )
 
-// Enrollment is what every enrollment profile needs: the MDM server, its
+// EnrollmentSpec is what every enrollment profile needs: the MDM server, its
 // push topic and the identity the device enrolls with. The builders
 // NewUserEnrollment, NewAccountDrivenUserEnrollment and NewDeviceEnrollment
 // add what their kind requires.
 //
 // Payload identifiers derive from Identifier and payload UUIDs from
 // Identifier and Seed, unless the payloads given already carry them, so the
-// same Enrollment always gives byte-identical output. Every builder
+// same EnrollmentSpec always gives byte-identical output. Every builder
 // validates the profile it built and returns either it or, with a nil
 // profile, the errors Validate reports.
-type Enrollment struct {
+type EnrollmentSpec struct {
 	// Identifier is the profile's PayloadIdentifier (reverse-DNS, such as
 	// "com.example.mdm.enroll"). Required.
 	Identifier string
@@ -65,7 +65,7 @@ type Enrollment struct {
 
 // NewUserEnrollment builds a profile-based User Enrollment profile (iOS
 // 13–17): the MDM payload carries managedAppleID and no AccessRights.
-func NewUserEnrollment(e Enrollment, managedAppleID string) (*Profile, error) {
+func NewUserEnrollment(e EnrollmentSpec, managedAppleID string) (*Profile, error) {
 	p, m := e.build()
 	m.ManagedAppleID = managedAppleID
 	if managedAppleID == "" {
@@ -78,7 +78,7 @@ func NewUserEnrollment(e Enrollment, managedAppleID string) (*Profile, error) {
 // User Enrollment (iOS 15+): EnrollmentMode BYOD with
 // AssignedManagedAppleID, and no AccessRights, which would make the device
 // cancel.
-func NewAccountDrivenUserEnrollment(e Enrollment, assignedManagedAppleID string) (*Profile, error) {
+func NewAccountDrivenUserEnrollment(e EnrollmentSpec, assignedManagedAppleID string) (*Profile, error) {
 	p, m := e.build()
 	m.EnrollmentMode = ModeBYOD
 	m.AssignedManagedAppleID = assignedManagedAppleID
@@ -87,7 +87,7 @@ func NewAccountDrivenUserEnrollment(e Enrollment, assignedManagedAppleID string)
 
 // NewDeviceEnrollment builds a device enrollment profile for a
 // corporate-owned device; rights must not be zero.
-func NewDeviceEnrollment(e Enrollment, rights AccessRights) (*Profile, error) {
+func NewDeviceEnrollment(e EnrollmentSpec, rights AccessRights) (*Profile, error) {
 	p, m := e.build()
 	m.AccessRights = rights
 	return finish(p, e.ValidateOptions)
@@ -102,7 +102,7 @@ func finish(p *Profile, opts ValidateOptions) (*Profile, error) {
 }
 
 // build assembles the profile and its MDM payload (always Payloads[0]).
-func (e *Enrollment) build() (*Profile, *MDM) {
+func (e *EnrollmentSpec) build() (*Profile, *MDM) {
 	p := &Profile{
 		PayloadIdentifier:   e.Identifier,
 		PayloadUUID:         deriveUUID(e.Seed, e.Identifier),
@@ -149,7 +149,7 @@ func (e *Enrollment) build() (*Profile, *MDM) {
 
 // fill completes a payload header: identifier "<profile>.<suffix>", a UUID
 // derived from it, version 1 and a display name.
-func (e *Enrollment) fill(h *Header, suffix, name string) {
+func (e *EnrollmentSpec) fill(h *Header, suffix, name string) {
 	if h.PayloadIdentifier == "" && e.Identifier != "" {
 		h.PayloadIdentifier = e.Identifier + "." + suffix
 	}

@@ -21,8 +21,8 @@ import (
 
 // exampleEnrollment is what a server knows about itself and one
 // enrollment.
-func exampleEnrollment() profile.Enrollment {
-	return profile.Enrollment{
+func exampleEnrollment() profile.EnrollmentSpec {
+	return profile.EnrollmentSpec{
 		Identifier:   "com.example.mdm.enroll",
 		Seed:         "enrollment-42", // the enrollment's ID: fixes the UUIDs
 		DisplayName:  "Example Corp Work Profile",

@@ -47,6 +47,5 @@ func Sign(body []byte, cert *x509.Certificate, key crypto.Signer, opts *SignOpti
 // Names the external tests use that hosts never need.
 var (
 	Decode              = decode
-	StatusCode          = statusCode
 	ParseEnrollmentType = parseEnrollmentType
 )

@@ -399,8 +399,8 @@ func (s *Service) command(ctx context.Context, req *Request) ([]byte, error) {
 	return cmd.Raw, nil
 }
 
-// statusCode returns the HTTP status ServeHTTP answers for err.
-func statusCode(err error) int {
+// StatusCode returns the HTTP status ServeHTTP answers for err.
+func StatusCode(err error) int {
 	var re *RejectError
 	switch {
 	case err == nil:
@@ -428,7 +428,7 @@ func statusCode(err error) int {
 }
 
 func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := statusCode(err)
+	code := StatusCode(err)
 	level := slog.LevelInfo
 	if code >= 500 {
 		level = slog.LevelError

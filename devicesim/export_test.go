@@ -9,4 +9,5 @@ type (
 var (
 	ParsePage    = parsePage
 	ParseCommand = parseCommand
+	SignDetached = signDetached
 )

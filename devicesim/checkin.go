@@ -62,7 +62,7 @@ func (d *Device) deviceIdentity() (*x509.Certificate, *rsa.PrivateKey, error) {
 // to the account that signed in, and the access token received with it is
 // sent on every MDM request.
 func (d *Device) Install(ctx context.Context, raw []byte) error {
-	info, err := CheckProfile(raw, ProfileCheckOptions{Roots: d.opts.ProfileRoots, AllowInsecureURLs: d.opts.AllowInsecureURLs})
+	info, err := checkProfile(raw, profileCheckOptions{Roots: d.opts.ProfileRoots, AllowInsecureURLs: d.opts.AllowInsecureURLs})
 	if err != nil {
 		return err
 	}

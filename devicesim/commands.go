@@ -108,7 +108,7 @@ func (d *Device) Poll(ctx context.Context) (int, error) {
 
 // answer decodes one command and returns the device's response.
 func (d *Device) answer(ctx context.Context, enr *Enrollment, body []byte) map[string]any {
-	cmd, err := ParseCommand(body)
+	cmd, err := parseCommand(body)
 	reqType := cmd.RequestType
 	res := map[string]any{"EnrollmentID": enr.EnrollmentID}
 	if cmd.CommandUUID != "" {
@@ -145,8 +145,8 @@ func (d *Device) answer(ctx context.Context, enr *Enrollment, body []byte) map[s
 	return res
 }
 
-// Command is a command as the server sent it.
-type Command struct {
+// command is a command as the server sent it.
+type command struct {
 	// CommandUUID identifies the command.
 	CommandUUID string
 	// RequestType is Command.RequestType.
@@ -155,12 +155,12 @@ type Command struct {
 	Fields map[string]any
 }
 
-// ParseCommand decodes a command body sent by the server:
+// parseCommand decodes a command body sent by the server:
 // {CommandUUID, Command: {RequestType, …}}. Hostile input gives an error,
 // never a panic. On error the returned Command holds whatever could be
 // read (possibly the CommandUUID, so that the device can answer
 // CommandFormatError for it).
-func ParseCommand(body []byte) (Command, error) {
+func parseCommand(body []byte) (command, error) {
 	var raw struct {
 		CommandUUID any
 		Command     any
@@ -168,9 +168,9 @@ func ParseCommand(body []byte) (Command, error) {
 	// Commands decode into map[string]any: shared containers in a binary
 	// plist, or deep XML, would cost far more than the body's size.
 	if _, err := plistcheck.Unmarshal(body, &raw); err != nil {
-		return Command{}, fmt.Errorf("devicesim: command: %w", err)
+		return command{}, fmt.Errorf("devicesim: command: %w", err)
 	}
-	var c Command
+	var c command
 	c.CommandUUID, _ = raw.CommandUUID.(string)
 	fields, _ := raw.Command.(map[string]any)
 	if c.CommandUUID == "" || fields == nil {
@@ -363,7 +363,7 @@ func (d *Device) installProfileCommand(cmd map[string]any) (map[string]any, []Er
 		return fail("The profile could not be read: " + err.Error())
 	}
 	p := parsed.Profile
-	if err := p.Validate(profile.Options{}); err != nil {
+	if err := p.Validate(profile.ValidateOptions{}); err != nil {
 		return fail("The profile is not valid: " + err.Error())
 	}
 	if p.MDM() != nil {

@@ -382,7 +382,7 @@ func (f *fakeServer) answerPending(w http.ResponseWriter, r *http.Request) {
 
 // buildProfile returns a signed enrollment profile.
 func (f *fakeServer) buildProfile(accountDriven bool) ([]byte, error) {
-	e := profile.Enrollment{
+	e := profile.EnrollmentSpec{
 		Identifier: "com.example.enroll", Seed: randomHex(8), DisplayName: "Example MDM", Organization: "Example",
 		Topic: testTopic, ServerURL: f.srv.URL + "/mdm", CheckInURL: f.srv.URL + "/checkin",
 		SignMessage: f.signMessage, CheckOutWhenRemoved: true,

@@ -24,10 +24,10 @@ const (
 // profileContentType is the media type of an enrollment profile.
 const profileContentType = "application/x-apple-aspen-config"
 
-// Page is what the device understands of one portal page.
-type Page struct {
+// page is what the device understands of one portal page.
+type page struct {
 	// Forms are the page's forms in document order.
-	Forms []Form
+	Forms []form
 	// DownloadURL is the resolved href of <a id="download-profile">, or "".
 	DownloadURL string
 	// Alert is the text of the first element with role="alert", whitespace
@@ -35,18 +35,18 @@ type Page struct {
 	Alert string
 }
 
-// Form is one <form> of a page.
-type Form struct {
+// form is one <form> of a page.
+type form struct {
 	// Method is the form's method in upper case ("GET" when absent).
 	Method string
 	// Action is the resolved action URL (the page URL when absent).
 	Action string
 	// Fields are the form's controls in document order.
-	Fields []Field
+	Fields []field
 }
 
-// Field is one form control.
-type Field struct {
+// field is one form control.
+type field struct {
 	// Tag is "input", "select", "textarea" or "button".
 	Tag string
 	// Type is the lower-cased type attribute of an input or button
@@ -63,14 +63,14 @@ type Field struct {
 	Options []string
 }
 
-// ParsePage parses a portal page, resolving URLs against base (which may be
+// parsePage parses a portal page, resolving URLs against base (which may be
 // nil). It accepts any input: malformed HTML is repaired the way browsers do.
-func ParsePage(r io.Reader, base *url.URL) (*Page, error) {
+func parsePage(r io.Reader, base *url.URL) (*page, error) {
 	doc, err := html.Parse(r)
 	if err != nil {
 		return nil, fmt.Errorf("devicesim: parse page: %w", err)
 	}
-	p := &Page{}
+	p := &page{}
 	resolve := func(ref string) string {
 		ref = strings.TrimSpace(ref)
 		if base == nil {
@@ -82,13 +82,13 @@ func ParsePage(r io.Reader, base *url.URL) (*Page, error) {
 		}
 		return u.String()
 	}
-	var cur *Form
+	var cur *form
 	var walk func(n *html.Node)
 	walk = func(n *html.Node) {
 		if n.Type == html.ElementNode {
 			switch n.DataAtom {
 			case atom.Form:
-				f := Form{Method: strings.ToUpper(attr(n, "method")), Action: resolve(attr(n, "action"))}
+				f := form{Method: strings.ToUpper(attr(n, "method")), Action: resolve(attr(n, "action"))}
 				if f.Method == "" {
 					f.Method = http.MethodGet
 				}
@@ -106,7 +106,7 @@ func ParsePage(r io.Reader, base *url.URL) (*Page, error) {
 					if typ == "" {
 						typ = "text"
 					}
-					cur.Fields = append(cur.Fields, Field{Tag: "input", Type: typ, Name: attr(n, "name"),
+					cur.Fields = append(cur.Fields, field{Tag: "input", Type: typ, Name: attr(n, "name"),
 						Value: attr(n, "value"), Checked: hasAttr(n, "checked"), Required: hasAttr(n, "required")})
 				}
 			case atom.Button:
@@ -115,16 +115,16 @@ func ParsePage(r io.Reader, base *url.URL) (*Page, error) {
 					if typ == "" {
 						typ = "submit"
 					}
-					cur.Fields = append(cur.Fields, Field{Tag: "button", Type: typ, Name: attr(n, "name"), Value: attr(n, "value")})
+					cur.Fields = append(cur.Fields, field{Tag: "button", Type: typ, Name: attr(n, "name"), Value: attr(n, "value")})
 				}
 			case atom.Textarea:
 				if cur != nil {
-					cur.Fields = append(cur.Fields, Field{Tag: "textarea", Type: "textarea", Name: attr(n, "name"),
+					cur.Fields = append(cur.Fields, field{Tag: "textarea", Type: "textarea", Name: attr(n, "name"),
 						Value: text(n), Required: hasAttr(n, "required")})
 				}
 			case atom.Select:
 				if cur != nil {
-					f := Field{Tag: "select", Type: "select", Name: attr(n, "name"), Required: hasAttr(n, "required")}
+					f := field{Tag: "select", Type: "select", Name: attr(n, "name"), Required: hasAttr(n, "required")}
 					selected := false
 					var opts func(*html.Node)
 					opts = func(o *html.Node) {
@@ -201,7 +201,7 @@ func text(n *html.Node) string {
 // c.DeclineTerms), and the first submit button if it has a name. It fails
 // with ErrPortalFlow when a required field is one the device knows nothing
 // about or the ownership choice is not offered.
-func (f *Form) Values(c Credentials) (url.Values, error) {
+func (f *form) Values(c Credentials) (url.Values, error) {
 	own := c.Ownership
 	if own == "" {
 		own = "employee"
@@ -344,7 +344,7 @@ func (d *Device) portalStep(ctx context.Context, resp *http.Response, c Credenti
 	if resp.StatusCode == http.StatusOK && mt == profileContentType {
 		return nil, &portalResult{profile: body}, nil
 	}
-	page, err := ParsePage(bytes.NewReader(body), pageURL)
+	page, err := parsePage(bytes.NewReader(body), pageURL)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -363,23 +363,23 @@ func (d *Device) portalStep(ctx context.Context, resp *http.Response, c Credenti
 		d.browserHeaders(req, "same-origin")
 		return req, nil, nil
 	}
-	var form *Form
+	var post *form
 	for i := range page.Forms {
 		if page.Forms[i].Method == http.MethodPost {
-			if form != nil {
+			if post != nil {
 				return nil, nil, fmt.Errorf("%w: %s has more than one POST form", ErrPortalFlow, pageURL.Redacted())
 			}
-			form = &page.Forms[i]
+			post = &page.Forms[i]
 		}
 	}
-	if form == nil {
+	if post == nil {
 		return nil, nil, fmt.Errorf("%w: %s has neither a POST form nor a download link", ErrPortalFlow, pageURL.Redacted())
 	}
-	vals, err := form.Values(c)
+	vals, err := post.Values(c)
 	if err != nil {
 		return nil, nil, err
 	}
-	action := form.Action
+	action := post.Action
 	if action == "" {
 		action = pageURL.String()
 	}

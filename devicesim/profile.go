@@ -7,8 +7,8 @@ import (
 	"github.com/enrollkit/enrollkit/profile"
 )
 
-// ProfileInfo is what the device read from an enrollment profile.
-type ProfileInfo struct {
+// profileInfo is what the device read from an enrollment profile.
+type profileInfo struct {
 	// Profile is the decoded profile.
 	Profile *profile.Profile
 	// Chain is the signer's certificate first, then its issuers.
@@ -24,8 +24,8 @@ type ProfileInfo struct {
 	CheckInURL string
 }
 
-// ProfileCheckOptions tunes CheckProfile.
-type ProfileCheckOptions struct {
+// profileCheckOptions tunes checkProfile.
+type profileCheckOptions struct {
 	// Roots are the roots the signer must chain to; nil checks the
 	// signature only.
 	Roots *x509.CertPool
@@ -34,19 +34,19 @@ type ProfileCheckOptions struct {
 	AllowInsecureURLs bool
 }
 
-// CheckProfile verifies a signed enrollment profile with the profile
+// checkProfile verifies a signed enrollment profile with the profile
 // package's verifier and checks the keys iOS checks before it installs a
 // User Enrollment: Apple's rules for the profile (profile.Validate), one
 // com.apple.mdm payload marking a User Enrollment (ManagedAppleID, or
 // EnrollmentMode BYOD with AssignedManagedAppleID), no AccessRights under
 // BYOD, and a SCEP identity payload. Every refusal is a *ProfileError.
-func CheckProfile(raw []byte, opts ProfileCheckOptions) (*ProfileInfo, error) {
+func checkProfile(raw []byte, opts profileCheckOptions) (*profileInfo, error) {
 	parsed, err := profile.Parse(raw, profile.ParseOptions{Roots: opts.Roots, RequireSignature: true})
 	if err != nil {
 		return nil, &ProfileError{Reason: "signature or format", Err: err}
 	}
 	p := parsed.Profile
-	info := &ProfileInfo{Profile: p, Chain: parsed.Chain, MDM: p.MDM()}
+	info := &profileInfo{Profile: p, Chain: parsed.Chain, MDM: p.MDM()}
 	m := info.MDM
 	if m == nil {
 		return nil, &ProfileError{Reason: "no com.apple.mdm payload"}
@@ -56,7 +56,7 @@ func CheckProfile(raw []byte, opts ProfileCheckOptions) (*ProfileInfo, error) {
 	if m.EnrollmentMode == profile.ModeBYOD && m.AccessRights != 0 {
 		return nil, &ProfileError{Reason: "AccessRights present with EnrollmentMode BYOD", Err: profile.ErrAccessRightsForbidden}
 	}
-	if err := p.Validate(profile.Options{AllowInsecureURLs: opts.AllowInsecureURLs}); err != nil {
+	if err := p.Validate(profile.ValidateOptions{AllowInsecureURLs: opts.AllowInsecureURLs}); err != nil {
 		return nil, &ProfileError{Reason: "invalid profile", Err: err}
 	}
 	switch {

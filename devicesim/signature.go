@@ -25,11 +25,11 @@ type SignatureOptions struct {
 	DER bool
 }
 
-// SignDetached returns a detached CMS SignedData over body, signed by key
+// signDetached returns a detached CMS SignedData over body, signed by key
 // with the certificate cert included and identified by issuer and serial
 // number, with no signed attributes. It is the value (before base64) of the
 // Mdm-Signature header a device sends. key must be an RSA key.
-func SignDetached(body []byte, cert *x509.Certificate, key crypto.Signer, opts SignatureOptions) ([]byte, error) {
+func signDetached(body []byte, cert *x509.Certificate, key crypto.Signer, opts SignatureOptions) ([]byte, error) {
 	if cert == nil || key == nil {
 		return nil, fmt.Errorf("devicesim: sign: %w", ErrNoIdentity)
 	}
@@ -51,9 +51,9 @@ func SignDetached(body []byte, cert *x509.Certificate, key crypto.Signer, opts S
 }
 
 // MdmSignature returns the Mdm-Signature header value for body: the base64
-// of SignDetached.
+// of a detached CMS signature of body (see SignatureOptions).
 func MdmSignature(body []byte, cert *x509.Certificate, key crypto.Signer, opts SignatureOptions) (string, error) {
-	der, err := SignDetached(body, cert, key, opts)
+	der, err := signDetached(body, cert, key, opts)
 	if err != nil {
 		return "", err
 	}

@@ -21,10 +21,10 @@ import (
 // the server answers with. The handler that ties them to the Service is
 // Portal's enrollment endpoint (see portal.go).
 
-// MaxMachineInfoSize bounds the body the enrollment endpoint reads from a
+// maxMachineInfoSize bounds the body the enrollment endpoint reads from a
 // device. A real MachineInfo (a small plist wrapped in CMS SignedData with the
 // device's certificate chain) is a few kilobytes.
-const MaxMachineInfoSize = 64 << 10
+const maxMachineInfoSize = 64 << 10
 
 // BearerChallengeMethodWeb is the method value that asks the device to show
 // the portal in a web view (ASWebAuthenticationSession).
@@ -35,10 +35,10 @@ const BearerChallengeMethodWeb = "apple-as-web"
 // query parameter.
 const AccessTokenCallbackURL = "apple-remotemanagement-user-login://authentication-results"
 
-// MachineInfo is what a device tells the enrollment endpoint about itself when
+// machineInfo is what a device tells the enrollment endpoint about itself when
 // it asks for its enrollment profile. Under User Enrollment the device sends
 // no UDID, serial number, IMEI or MEID, and none is kept here.
-type MachineInfo struct {
+type machineInfo struct {
 	// Product is the device's product type, such as "iPhone16,1" (PRODUCT).
 	Product string
 	// Version is the OS build version, such as "22B83" (VERSION).
@@ -62,8 +62,8 @@ type MachineInfo struct {
 	Signer *x509.Certificate
 }
 
-// MachineInfoOptions control how ParseMachineInfo verifies a body.
-type MachineInfoOptions struct {
+// machineInfoOptions control how parseMachineInfo verifies a body.
+type machineInfoOptions struct {
 	// Roots, if not nil, are the CAs the signer must chain to under
 	// crypto/x509's path validation. When Roots and Pinned are both empty
 	// only the CMS signature itself is checked: the body is then proven
@@ -83,9 +83,9 @@ type MachineInfoOptions struct {
 	Now time.Time
 }
 
-// MachineInfoError reports a MachineInfo body that cannot be accepted. It
+// machineInfoError reports a MachineInfo body that cannot be accepted. It
 // matches ErrInvalidInput.
-type MachineInfoError struct {
+type machineInfoError struct {
 	// Reason says what is wrong, in words fit for a log line.
 	Reason string
 	// Err is the underlying error, if any.
@@ -93,7 +93,7 @@ type MachineInfoError struct {
 }
 
 // Error implements error.
-func (e *MachineInfoError) Error() string {
+func (e *machineInfoError) Error() string {
 	if e.Err != nil {
 		return "enroll: machine info: " + e.Reason + ": " + e.Err.Error()
 	}
@@ -101,47 +101,47 @@ func (e *MachineInfoError) Error() string {
 }
 
 // Unwrap returns ErrInvalidInput and the underlying error, if any.
-func (e *MachineInfoError) Unwrap() []error {
+func (e *machineInfoError) Unwrap() []error {
 	if e.Err != nil {
 		return []error{ErrInvalidInput, e.Err}
 	}
 	return []error{ErrInvalidInput}
 }
 
-// ParseMachineInfo verifies the CMS SignedData body a device posts to the
+// parseMachineInfo verifies the CMS SignedData body a device posts to the
 // BaseURL (Content-Type application/pkcs7-signature) and decodes the plist it
-// carries. It returns a *MachineInfoError when the body is too large, is not
+// carries. It returns a *machineInfoError when the body is too large, is not
 // CMS, has no content or signer, fails signature (or, with opts.Roots, chain)
 // verification, or with opts.Pinned does not chain to a pinned certificate,
 // or does not hold a plist dictionary.
-func ParseMachineInfo(body []byte, opts MachineInfoOptions) (*MachineInfo, error) {
+func parseMachineInfo(body []byte, opts machineInfoOptions) (*machineInfo, error) {
 	if len(body) == 0 {
-		return nil, &MachineInfoError{Reason: "empty body"}
+		return nil, &machineInfoError{Reason: "empty body"}
 	}
-	if len(body) > MaxMachineInfoSize {
-		return nil, &MachineInfoError{Reason: fmt.Sprintf("body larger than %d bytes", MaxMachineInfoSize)}
+	if len(body) > maxMachineInfoSize {
+		return nil, &machineInfoError{Reason: fmt.Sprintf("body larger than %d bytes", maxMachineInfoSize)}
 	}
 	p7, err := parsePKCS7(body)
 	if err != nil {
-		return nil, &MachineInfoError{Reason: "not a CMS signed message", Err: err}
+		return nil, &machineInfoError{Reason: "not a CMS signed message", Err: err}
 	}
 	if len(p7.Content) == 0 {
-		return nil, &MachineInfoError{Reason: "signed message carries no content"}
+		return nil, &machineInfoError{Reason: "signed message carries no content"}
 	}
 	if len(p7.Signers) != 1 {
-		return nil, &MachineInfoError{Reason: fmt.Sprintf("want exactly one signer, found %d", len(p7.Signers))}
+		return nil, &machineInfoError{Reason: fmt.Sprintf("want exactly one signer, found %d", len(p7.Signers))}
 	}
 	if err := p7.Verify(); err != nil {
-		return nil, &MachineInfoError{Reason: "signature does not verify", Err: err}
+		return nil, &machineInfoError{Reason: "signature does not verify", Err: err}
 	}
 	signer := p7.GetOnlySigner()
 	if signer == nil {
-		return nil, &MachineInfoError{Reason: "signer certificate missing"}
+		return nil, &machineInfoError{Reason: "signer certificate missing"}
 	}
 	if len(opts.Pinned) > 0 {
 		inter := append(slices.Clone(opts.Intermediates), p7.Certificates...)
 		if err := verifyPinned(signer, opts.Pinned, inter); err != nil {
-			return nil, &MachineInfoError{Reason: "signer does not chain to a pinned device CA", Err: err}
+			return nil, &machineInfoError{Reason: "signer does not chain to a pinned device CA", Err: err}
 		}
 	}
 	if opts.Roots != nil {
@@ -164,7 +164,7 @@ func ParseMachineInfo(body []byte, opts MachineInfoOptions) (*MachineInfo, error
 			CurrentTime:   now,
 			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 		}); err != nil {
-			return nil, &MachineInfoError{Reason: "signer does not chain to a trusted device CA", Err: err}
+			return nil, &machineInfoError{Reason: "signer does not chain to a trusted device CA", Err: err}
 		}
 	}
 	// The content is decoded only once its signature (and, with Roots, its
@@ -178,9 +178,9 @@ func ParseMachineInfo(body []byte, opts MachineInfoOptions) (*MachineInfo, error
 		if _, costly := errors.AsType[*plistcheck.Error](err); costly {
 			reason = "content is too costly to decode"
 		}
-		return nil, &MachineInfoError{Reason: reason, Err: err}
+		return nil, &machineInfoError{Reason: reason, Err: err}
 	}
-	mi := &MachineInfo{
+	mi := &machineInfo{
 		Product:                    plistString(raw["PRODUCT"]),
 		Version:                    plistString(raw["VERSION"]),
 		OSVersion:                  plistString(raw["OS_VERSION"]),
@@ -206,7 +206,7 @@ const maxMachineInfoDepth = 32
 // parsePKCS7 parses CMS data, turning a panic of the parser on hostile input
 // into an error. Devices may stream the body as BER, with the content cut
 // into chunks; the CMS library would keep only the first chunk of it, so the
-// body is converted to DER first, within MaxMachineInfoSize and
+// body is converted to DER first, within maxMachineInfoSize and
 // maxMachineInfoDepth.
 func parsePKCS7(body []byte) (p7 *pkcs7.PKCS7, err error) {
 	defer func() {
@@ -214,7 +214,7 @@ func parsePKCS7(body []byte) (p7 *pkcs7.PKCS7, err error) {
 			p7, err = nil, fmt.Errorf("malformed CMS structure: %v", r)
 		}
 	}()
-	der, err := ber.ToDER(body, ber.Limits{MaxBytes: MaxMachineInfoSize, MaxDepth: maxMachineInfoDepth})
+	der, err := ber.ToDER(body, ber.Limits{MaxBytes: maxMachineInfoSize, MaxDepth: maxMachineInfoDepth})
 	if err != nil {
 		return nil, err
 	}

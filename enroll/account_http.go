@@ -30,7 +30,7 @@ func (p *Portal) handleBaseURL(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "enroll: method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxMachineInfoSize))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMachineInfoSize))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -42,7 +42,7 @@ func (p *Portal) handleBaseURL(w http.ResponseWriter, r *http.Request) {
 	}
 	opts := p.deviceOpts
 	opts.Now = p.now()
-	mi, err := ParseMachineInfo(body, opts)
+	mi, err := parseMachineInfo(body, opts)
 	if err != nil {
 		p.logger.WarnContext(r.Context(), "enroll: refused machine info", "client", p.clientIP(r), "err", err)
 		http.Error(w, "enroll: the request body is not a valid signed MachineInfo", http.StatusBadRequest)

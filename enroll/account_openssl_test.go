@@ -79,8 +79,8 @@ func TestParseMachineInfoStreamed(t *testing.T) {
 		t.Fatal("the CMS library verified streamed content by itself; the test no longer covers the chunked case")
 	}
 
-	for _, opts := range []MachineInfoOptions{{}, {Roots: roots}} {
-		mi, err := ParseMachineInfo(body, opts)
+	for _, opts := range []machineInfoOptions{{}, {Roots: roots}} {
+		mi, err := parseMachineInfo(body, opts)
 		if err != nil {
 			t.Fatalf("roots %v: %v", opts.Roots != nil, err)
 		}
@@ -94,13 +94,13 @@ func TestParseMachineInfoStreamed(t *testing.T) {
 	tampered := bytes.Clone(body)
 	i := bytes.LastIndex(tampered, []byte("(a)"))
 	tampered[i+1] = 'b'
-	var mie *MachineInfoError
-	if _, err := ParseMachineInfo(tampered, MachineInfoOptions{}); !errors.As(err, &mie) || !errors.Is(err, ErrInvalidInput) {
+	var mie *machineInfoError
+	if _, err := parseMachineInfo(tampered, machineInfoOptions{}); !errors.As(err, &mie) || !errors.Is(err, ErrInvalidInput) {
 		t.Fatalf("tampered last chunk: %v, want a *MachineInfoError", err)
 	}
 	// Nesting beyond the limit is refused before the CMS parser sees it.
 	deep := append(bytes.Repeat([]byte{0x30, 0x80}, maxMachineInfoDepth+2), bytes.Repeat([]byte{0, 0}, maxMachineInfoDepth+2)...)
-	if _, err := ParseMachineInfo(deep, MachineInfoOptions{}); !errors.As(err, &mie) || !errors.Is(err, ErrInvalidInput) {
+	if _, err := parseMachineInfo(deep, machineInfoOptions{}); !errors.As(err, &mie) || !errors.Is(err, ErrInvalidInput) {
 		t.Fatalf("deep nesting: %v, want a *MachineInfoError", err)
 	}
 }

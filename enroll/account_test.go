@@ -43,7 +43,7 @@ func TestParseMachineInfo(t *testing.T) {
 	body := SignCMS(t, info, false, device, ca.Cert)
 
 	t.Run("valid without roots", func(t *testing.T) {
-		mi, err := ParseMachineInfo(body, MachineInfoOptions{})
+		mi, err := parseMachineInfo(body, machineInfoOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,13 +56,13 @@ func TestParseMachineInfo(t *testing.T) {
 		}
 	})
 	t.Run("valid with roots", func(t *testing.T) {
-		if _, err := ParseMachineInfo(body, MachineInfoOptions{Roots: roots}); err != nil {
+		if _, err := parseMachineInfo(body, machineInfoOptions{Roots: roots}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("valid pinned, also once the chain expired", func(t *testing.T) {
 		for _, pinned := range [][]*x509.Certificate{{ca.Cert}, {stranger.Cert, ca.Cert}} {
-			if _, err := ParseMachineInfo(body, MachineInfoOptions{Pinned: pinned, Now: time.Now().Add(72 * time.Hour)}); err != nil {
+			if _, err := parseMachineInfo(body, machineInfoOptions{Pinned: pinned, Now: time.Now().Add(72 * time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -85,14 +85,14 @@ func TestParseMachineInfo(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := sd.Finish()
-		mi, err := ParseMachineInfo(b, MachineInfoOptions{Roots: roots})
+		mi, err := parseMachineInfo(b, machineInfoOptions{Roots: roots})
 		if err != nil || mi.Product != "iPhone16,1" {
 			t.Fatalf("got %+v, %v", mi, err)
 		}
 	})
 	t.Run("string boolean", func(t *testing.T) {
 		b := SignCMS(t, machineInfoPlist(t, map[string]any{"PRODUCT": "iPad", "MDM_CAN_REQUEST_SOFTWARE_UPDATE": "true"}), false, device)
-		mi, err := ParseMachineInfo(b, MachineInfoOptions{})
+		mi, err := parseMachineInfo(b, machineInfoOptions{})
 		if err != nil || !mi.CanRequestSoftwareUpdate {
 			t.Fatalf("got %+v, %v", mi, err)
 		}
@@ -108,27 +108,27 @@ func TestParseMachineInfo(t *testing.T) {
 	bad := []struct {
 		name string
 		body []byte
-		opts MachineInfoOptions
+		opts machineInfoOptions
 	}{
-		{"empty", nil, MachineInfoOptions{}},
-		{"too large", make([]byte, MaxMachineInfoSize+1), MachineInfoOptions{}},
-		{"not cms", []byte("<plist></plist>"), MachineInfoOptions{}},
-		{"truncated", body[:len(body)/2], MachineInfoOptions{}},
-		{"tampered content", tampered, MachineInfoOptions{}},
-		{"no signer", noSigner, MachineInfoOptions{}},
-		{"detached", detached, MachineInfoOptions{}},
-		{"untrusted chain", body, MachineInfoOptions{Roots: otherRoots}},
-		{"expired chain", body, MachineInfoOptions{Roots: roots, Now: time.Now().Add(72 * time.Hour)}},
-		{"not pinned", body, MachineInfoOptions{Pinned: []*x509.Certificate{stranger.Cert}}},
-		{"pinned leaf is no CA", body, MachineInfoOptions{Pinned: []*x509.Certificate{device.Cert}}},
-		{"pinned apple", body, MachineInfoOptions{Pinned: AppleDeviceCAs()}},
-		{"content not plist", SignCMS(t, []byte("hello"), false, device), MachineInfoOptions{}},
-		{"content plist array", SignCMS(t, machineInfoPlist(t, map[string]any{"a": 1})[:0:0], false, device), MachineInfoOptions{}},
+		{"empty", nil, machineInfoOptions{}},
+		{"too large", make([]byte, maxMachineInfoSize+1), machineInfoOptions{}},
+		{"not cms", []byte("<plist></plist>"), machineInfoOptions{}},
+		{"truncated", body[:len(body)/2], machineInfoOptions{}},
+		{"tampered content", tampered, machineInfoOptions{}},
+		{"no signer", noSigner, machineInfoOptions{}},
+		{"detached", detached, machineInfoOptions{}},
+		{"untrusted chain", body, machineInfoOptions{Roots: otherRoots}},
+		{"expired chain", body, machineInfoOptions{Roots: roots, Now: time.Now().Add(72 * time.Hour)}},
+		{"not pinned", body, machineInfoOptions{Pinned: []*x509.Certificate{stranger.Cert}}},
+		{"pinned leaf is no CA", body, machineInfoOptions{Pinned: []*x509.Certificate{device.Cert}}},
+		{"pinned apple", body, machineInfoOptions{Pinned: AppleDeviceCAs()}},
+		{"content not plist", SignCMS(t, []byte("hello"), false, device), machineInfoOptions{}},
+		{"content plist array", SignCMS(t, machineInfoPlist(t, map[string]any{"a": 1})[:0:0], false, device), machineInfoOptions{}},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseMachineInfo(tt.body, tt.opts)
-			var mie *MachineInfoError
+			_, err := parseMachineInfo(tt.body, tt.opts)
+			var mie *machineInfoError
 			if !errors.As(err, &mie) || !errors.Is(err, ErrInvalidInput) {
 				t.Fatalf("error = %v, want *MachineInfoError matching ErrInvalidInput", err)
 			}
@@ -152,7 +152,7 @@ func FuzzParseMachineInfo(f *testing.F) {
 	f.Add([]byte{0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02, 0xa0, 0x80})
 	f.Add([]byte("not cms"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		mi, err := ParseMachineInfo(body, MachineInfoOptions{})
+		mi, err := parseMachineInfo(body, machineInfoOptions{})
 		if err != nil {
 			if !errors.Is(err, ErrInvalidInput) {
 				t.Fatalf("error does not match ErrInvalidInput: %v", err)

@@ -14,7 +14,7 @@ import (
 // the MachineInfo they post to an account-driven BaseURL. All three are
 // SHA-1-signed; the intermediates expired in 2014 and 2022, yet devices
 // still sign under them, so the chain is pinned and checked by signature,
-// not by crypto/x509's path validation (see MachineInfoOptions.Pinned).
+// not by crypto/x509's path validation (see machineInfoOptions.Pinned).
 //
 //go:embed apple-iphone-device-ca.pem
 var appleDeviceCAPEM []byte

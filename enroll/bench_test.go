@@ -96,8 +96,8 @@ func BenchmarkPrecheckEnrolled(b *testing.B) {
 	hr.Header.Set("Authorization", "Bearer "+tok.Token)
 	r := &mdm.Request{
 		HTTP:        hr,
-		Enrollment:  mdm.Enrollment{ID: "UE-BENCH", Type: mdm.UserEnrollmentDevice},
-		Result:      &mdm.CommandResult{Identity: mdm.Identity{EnrollmentID: "UE-BENCH"}, Status: "Acknowledged"},
+		Enrollment:  mdm.Channel{ID: "UE-BENCH", Type: mdm.UserEnrollmentDevice},
+		Result:      &mdm.CommandResult{Identifiers: mdm.Identifiers{EnrollmentID: "UE-BENCH"}, Status: "Acknowledged"},
 		Fingerprint: mdm.FingerprintOf(dev.cert),
 	}
 	b.ReportAllocs()

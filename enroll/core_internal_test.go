@@ -54,7 +54,7 @@ func FuzzDeviceBearer(f *testing.F) {
 }
 
 func TestCoreSmallHelpers(t *testing.T) {
-	if got := deviceKey(mdm.Enrollment{ID: "E:u", ParentID: "E"}); got != "E" {
+	if got := deviceKey(mdm.Channel{ID: "E:u", ParentID: "E"}); got != "E" {
 		t.Errorf("deviceKey of a user channel = %q", got)
 	}
 	if got := clip(strings.Repeat("a", 3000)); len(got) != maxInputLen {

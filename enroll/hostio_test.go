@@ -132,7 +132,7 @@ func coreSignerCert(t *testing.T) *enroll.CertKey {
 
 // servedChallengeStored fails unless the challenge in the served profile
 // is the one the enrollment stores (as its hash).
-func servedChallengeStored(t *testing.T, f *hostIOFixture, p *enroll.Profile) {
+func servedChallengeStored(t *testing.T, f *hostIOFixture, p *enroll.SignedProfile) {
 	t.Helper()
 	roots := x509.NewCertPool()
 	roots.AddCert(f.signer)
@@ -172,12 +172,12 @@ func (f *hostIOFixture) issued(t *testing.T, user string, flow enroll.Flow) (str
 
 // The steps that call the host, as the tests run them on enrollment id
 // with the token. signIn signs alice in.
-func signIn(f *hostIOFixture, id, _ string) (*enroll.Enrollment, *enroll.Profile, error) {
+func signIn(f *hostIOFixture, id, _ string) (*enroll.Enrollment, *enroll.SignedProfile, error) {
 	e, err := f.svc.Authenticate(context.Background(), coreMeta, id, "alice", corePassword, enroll.OwnershipEmployee)
 	return e, nil, err
 }
 
-func download(f *hostIOFixture, _, token string) (*enroll.Enrollment, *enroll.Profile, error) {
+func download(f *hostIOFixture, _, token string) (*enroll.Enrollment, *enroll.SignedProfile, error) {
 	p, err := f.svc.DownloadProfile(context.Background(), coreMeta, token)
 	if err != nil {
 		return nil, nil, err
@@ -185,7 +185,7 @@ func download(f *hostIOFixture, _, token string) (*enroll.Enrollment, *enroll.Pr
 	return p.Enrollment, p, nil
 }
 
-func fetch(f *hostIOFixture, _, token string) (*enroll.Enrollment, *enroll.Profile, error) {
+func fetch(f *hostIOFixture, _, token string) (*enroll.Enrollment, *enroll.SignedProfile, error) {
 	p, err := f.svc.FetchProfile(context.Background(), coreMeta, token)
 	if err != nil {
 		return nil, nil, err
@@ -194,7 +194,7 @@ func fetch(f *hostIOFixture, _, token string) (*enroll.Enrollment, *enroll.Profi
 }
 
 // hostStep is one of signIn, download and fetch.
-type hostStep func(f *hostIOFixture, id, token string) (*enroll.Enrollment, *enroll.Profile, error)
+type hostStep func(f *hostIOFixture, id, token string) (*enroll.Enrollment, *enroll.SignedProfile, error)
 
 func TestHostIOOncePerRequest(t *testing.T) {
 	ctx := context.Background()
@@ -218,7 +218,7 @@ func TestHostIOOncePerRequest(t *testing.T) {
 		}, signIn, enroll.StateAuthenticated, 1, 0, 0},
 		{"wrong password", func(t *testing.T, f *hostIOFixture) (string, string) {
 			return f.invite(t, "alice").EnrollmentID, ""
-		}, func(f *hostIOFixture, id, _ string) (*enroll.Enrollment, *enroll.Profile, error) {
+		}, func(f *hostIOFixture, id, _ string) (*enroll.Enrollment, *enroll.SignedProfile, error) {
 			_, err := f.svc.Authenticate(ctx, coreMeta, id, "alice", "wrong", enroll.OwnershipEmployee)
 			return nil, nil, err
 		}, "", 1, 0, 0},

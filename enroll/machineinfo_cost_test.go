@@ -22,8 +22,8 @@ func TestParseMachineInfoRefusesCostlyPlists(t *testing.T) {
 		fmt.Fprintf(&b, "<key>k%d</key><dict/>", i)
 	}
 	b.WriteString("</dict></plist>")
-	_, err := ParseMachineInfo(SignCMS(t, []byte(b.String()), false, device, ca.Cert), MachineInfoOptions{})
-	var mie *MachineInfoError
+	_, err := parseMachineInfo(SignCMS(t, []byte(b.String()), false, device, ca.Cert), machineInfoOptions{})
+	var mie *machineInfoError
 	if !errors.As(err, &mie) || !errors.Is(err, ErrInvalidInput) || !errors.Is(err, plistcheck.ErrCostly) {
 		t.Fatalf("error = %v, want *MachineInfoError matching ErrInvalidInput and plistcheck.ErrCostly", err)
 	}
@@ -34,7 +34,7 @@ func TestParseMachineInfoRefusesCostlyPlists(t *testing.T) {
 		fmt.Fprintf(&b, "\n\t<key>LANGUAGE_%d</key>\n\t<string>en-US</string>", i)
 	}
 	b.WriteString("</dict></plist>")
-	mi, err := ParseMachineInfo(SignCMS(t, []byte(b.String()), false, device, ca.Cert), MachineInfoOptions{})
+	mi, err := parseMachineInfo(SignCMS(t, []byte(b.String()), false, device, ca.Cert), machineInfoOptions{})
 	if err != nil || mi.Product != "iPhone16,1" {
 		t.Fatalf("a plain MachineInfo of the same size: %+v, %v", mi, err)
 	}

@@ -82,7 +82,7 @@ type credentials struct {
 
 // deviceCredentials returns what request r, from the device that names
 // itself e and presents the certificate with fingerprint fp, carries.
-func deviceCredentials(r *http.Request, e mdm.Enrollment, fp mdm.Fingerprint) credentials {
+func deviceCredentials(r *http.Request, e mdm.Channel, fp mdm.Fingerprint) credentials {
 	bearer, ok := bearerToken(r)
 	return credentials{device: deviceKey(e), fp: fp.String(), bearer: bearer, hasBearer: ok}
 }
@@ -131,7 +131,7 @@ func (s *Service) deviceEnrollment(ctx context.Context, c credentials) (*Enrollm
 // whether an enrollment is a User Enrollment (keyed by EnrollmentID, under
 // the User Enrollment command policy) or a device enrollment (keyed by
 // UDID).
-func checkForm(e *Enrollment, id mdm.Enrollment) error {
+func checkForm(e *Enrollment, id mdm.Channel) error {
 	if ue := e.userEnrollment(); ue != id.Type.IsUserEnrollment() {
 		want := "an EnrollmentID (User Enrollment)"
 		if !ue {
@@ -288,7 +288,7 @@ func (s *Service) Observe(ctx context.Context, ev *mdm.Event) error {
 
 // deviceKey is the identifier Enrollment.DeviceID records: the device
 // channel's EnrollmentID or UDID (a user channel rides on its device's).
-func deviceKey(e mdm.Enrollment) string {
+func deviceKey(e mdm.Channel) string {
 	if e.ParentID != "" {
 		return string(e.ParentID)
 	}

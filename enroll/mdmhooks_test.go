@@ -43,11 +43,11 @@ func (d coreDevice) checkin(t testing.TB, messageType string) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hdr := mdm.Header{MessageType: mdm.MessageType(messageType), Identity: mdm.Identity{EnrollmentID: d.enrollmentID}}
-	ident := mdm.Enrollment{ID: mdm.EnrollmentID(d.enrollmentID), Type: mdm.UserEnrollmentDevice}
+	hdr := mdm.Header{MessageType: mdm.MessageType(messageType), Identifiers: mdm.Identifiers{EnrollmentID: d.enrollmentID}}
+	ident := mdm.Channel{ID: mdm.EnrollmentID(d.enrollmentID), Type: mdm.UserEnrollmentDevice}
 	if d.udid != "" {
-		hdr.Identity = mdm.Identity{UDID: d.udid}
-		ident = mdm.Enrollment{ID: mdm.EnrollmentID(d.udid), Type: mdm.Device}
+		hdr.Identifiers = mdm.Identifiers{UDID: d.udid}
+		ident = mdm.Channel{ID: mdm.EnrollmentID(d.udid), Type: mdm.Device}
 	}
 	r := &mdm.Request{HTTP: hr, Enrollment: ident, Certificate: cert, Fingerprint: mdm.FingerprintOf(d.cert), Rebind: d.rebind}
 	kind := mdm.EventKind(0)
@@ -59,7 +59,7 @@ func (d coreDevice) checkin(t testing.TB, messageType string) error {
 	case "CheckOut":
 		r.Message, kind = &mdm.CheckOut{Header: hdr}, mdm.EventCheckOut
 	default:
-		r.Result, kind = &mdm.CommandResult{Identity: hdr.Identity, Status: mdm.Status(messageType)}, mdm.EventCommandResult
+		r.Result, kind = &mdm.CommandResult{Identifiers: hdr.Identifiers, Status: mdm.Status(messageType)}, mdm.EventCommandResult
 	}
 	if err := d.f.svc.Precheck(ctx, r); err != nil {
 		return err
@@ -173,7 +173,7 @@ func TestPrecheckRefuses(t *testing.T) {
 		f := newCoreFixture(t)
 		e, cert := f.issued(t, "alice")
 		// Observe ignores devices it does not know.
-		err := f.svc.Observe(ctx, &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Enrollment{ID: "UE-A"}})
+		err := f.svc.Observe(ctx, &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Channel{ID: "UE-A"}})
 		if err != nil || f.state(t, e.ID) != enroll.StateProfileIssued {
 			t.Fatalf("Observe of an unknown device: %v", err)
 		}
@@ -184,7 +184,7 @@ func TestPrecheckRefuses(t *testing.T) {
 		f.svc.Revoke(ctx, enroll.Meta{}, e.ID, "")
 		coreWantReject(t, "TokenUpdate after revocation", d.checkin(t, "TokenUpdate"), 403)
 		// An observer call for a revoked enrollment does not fail the device.
-		if err := f.svc.Observe(ctx, &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Enrollment{ID: "UE-A"}}); err != nil {
+		if err := f.svc.Observe(ctx, &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Channel{ID: "UE-A"}}); err != nil {
 			t.Fatal(err)
 		}
 	})

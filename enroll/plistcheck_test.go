@@ -29,8 +29,8 @@ func TestParseMachineInfoRefusesExpensivePlists(t *testing.T) {
 		{"xml nested 20000 levels", []byte(deep)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseMachineInfo(SignCMS(t, tt.content, false, device, ca.Cert), MachineInfoOptions{})
-			var mie *MachineInfoError
+			_, err := parseMachineInfo(SignCMS(t, tt.content, false, device, ca.Cert), machineInfoOptions{})
+			var mie *machineInfoError
 			if !errors.As(err, &mie) || !errors.Is(err, ErrInvalidInput) {
 				t.Fatalf("error = %v, want *MachineInfoError matching ErrInvalidInput", err)
 			}

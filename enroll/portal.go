@@ -80,8 +80,8 @@ type PortalConfig struct {
 	// MachineInfo (account-driven enrollment) must chain to under
 	// crypto/x509's path validation: a development or simulated device CA.
 	// Nil means Apple's device CAs (AppleDeviceCAs), pinned and checked by
-	// signature (see MachineInfoOptions.Pinned), which is what genuine
-	// devices need.
+	// signature (their intermediates have expired, yet devices still sign
+	// under them), which is what genuine devices need.
 	DeviceRoots *x509.CertPool
 	// DeviceIntermediates are extra intermediates for that chain.
 	DeviceIntermediates []*x509.Certificate
@@ -136,7 +136,7 @@ type Portal struct {
 	templates    map[string]*template.Template
 	organization string
 	lang         string
-	deviceOpts   MachineInfoOptions
+	deviceOpts   machineInfoOptions
 	clientIP     func(*http.Request) string
 	wkMessage    string
 	logger       *slog.Logger
@@ -162,7 +162,7 @@ func NewPortal(svc *Service, cfg PortalConfig) (*Portal, error) {
 	if cfg.InsecureSkipDeviceChainCheck && cfg.DeviceRoots != nil {
 		return nil, errors.New("enroll: NewPortal: DeviceRoots and InsecureSkipDeviceChainCheck contradict each other")
 	}
-	deviceOpts := MachineInfoOptions{Roots: cfg.DeviceRoots, Intermediates: cfg.DeviceIntermediates}
+	deviceOpts := machineInfoOptions{Roots: cfg.DeviceRoots, Intermediates: cfg.DeviceIntermediates}
 	if cfg.DeviceRoots == nil && !cfg.InsecureSkipDeviceChainCheck {
 		deviceOpts.Pinned = appleDeviceCAs()
 	}

@@ -619,7 +619,7 @@ func crossSiteNavigation(r *http.Request) bool {
 }
 
 // writeProfile writes a signed enrollment profile response.
-func writeProfile(w http.ResponseWriter, prof *Profile) {
+func writeProfile(w http.ResponseWriter, prof *SignedProfile) {
 	h := w.Header()
 	setSecurityHeaders(h)
 	ct := prof.ContentType

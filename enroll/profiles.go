@@ -89,7 +89,7 @@ func (s *Service) buildProfile(ctx context.Context, e *Enrollment) ([]byte, erro
 	if ident == "" {
 		ident = DefaultProfileIdentifier
 	}
-	pe := profile.Enrollment{
+	pe := profile.EnrollmentSpec{
 		Identifier:          ident,
 		Seed:                e.ID,
 		DisplayName:         c.DisplayName,
@@ -105,7 +105,7 @@ func (s *Service) buildProfile(ctx context.Context, e *Enrollment) ([]byte, erro
 		Identity:            id,
 		Certificates:        c.Certificates,
 		PinCertificates:     c.PinCertificates,
-		Options:             profile.Options{AllowInsecureURLs: c.AllowInsecureURLs},
+		ValidateOptions:     profile.ValidateOptions{AllowInsecureURLs: c.AllowInsecureURLs},
 	}
 	if pe.DisplayName == "" {
 		pe.DisplayName = "Device Management"

@@ -68,16 +68,16 @@ type Terms struct {
 }
 
 // Digest returns the hex SHA-256 of the terms text, as recorded at consent.
-func (t Terms) Digest() string { return TermsDigest(t.Text) }
+func (t Terms) Digest() string { return termsDigest(t.Text) }
 
-// TermsDigest returns the hex SHA-256 of text.
-func TermsDigest(text string) string {
+// termsDigest returns the hex SHA-256 of text.
+func termsDigest(text string) string {
 	sum := sha256.Sum256([]byte(text))
 	return hex.EncodeToString(sum[:])
 }
 
 // Consent is what the user accepted: the terms version and the digest of the
-// text shown (see TermsDigest).
+// text shown (see Terms.Digest).
 type Consent struct {
 	// Version is the version of the terms shown.
 	Version string
@@ -300,8 +300,9 @@ type AccessToken struct {
 	Enrollment *Enrollment
 }
 
-// Profile is an enrollment profile ready to serve.
-type Profile struct {
+// SignedProfile is an enrollment profile ready to serve: the signed bytes of
+// a profile.Profile the Service built for the enrollment.
+type SignedProfile struct {
 	// Data is the signed .mobileconfig (CMS SignedData, DER).
 	Data []byte
 	// ContentType is "application/x-apple-aspen-config".
@@ -656,7 +657,7 @@ func (s *Service) IssueDownloadLink(ctx context.Context, m Meta, id string) (*Do
 // builds the profile for the enrollment's user, signs it, and marks the link
 // used. A used link gives ErrLinkUsed, a late one ErrLinkExpired, an unknown
 // one ErrNotFound.
-func (s *Service) DownloadProfile(ctx context.Context, m Meta, token string) (*Profile, error) {
+func (s *Service) DownloadProfile(ctx context.Context, m Meta, token string) (*SignedProfile, error) {
 	p, err := s.serveProfile(ctx, m, "download profile", IndexDownload, EventDownloadProfile, token, func(st *step) error {
 		switch {
 		case st.e.DownloadUsed:
@@ -716,7 +717,7 @@ func (s *Service) IssueAccessToken(ctx context.Context, m Meta, id string) (*Acc
 // presenting accessToken (EnrollmentMode BYOD with the user's
 // AssignedManagedAppleID). An unknown token gives ErrNotFound; the token of
 // a revoked enrollment a *TransitionError matching ErrRevoked.
-func (s *Service) FetchProfile(ctx context.Context, m Meta, accessToken string) (*Profile, error) {
+func (s *Service) FetchProfile(ctx context.Context, m Meta, accessToken string) (*SignedProfile, error) {
 	return s.serveProfile(ctx, m, "fetch profile", IndexAccessToken, EventFetchProfile, accessToken, nil)
 }
 
@@ -728,7 +729,7 @@ func (s *Service) FetchProfile(ctx context.Context, m Meta, accessToken string) 
 // version conflict retries only the state change, and fails with
 // ErrVersionConflict if the enrollment changed in what the profile was
 // built from. op names the step in errors.
-func (s *Service) serveProfile(ctx context.Context, m Meta, op string, i Index, ev Event, token string, check func(*step) error) (*Profile, error) {
+func (s *Service) serveProfile(ctx context.Context, m Meta, op string, i Index, ev Event, token string, check func(*step) error) (*SignedProfile, error) {
 	read, err := s.findByToken(ctx, i, token)
 	if err != nil {
 		return nil, fmt.Errorf("enroll: %s: %w", op, err)
@@ -773,7 +774,7 @@ func (s *Service) serveProfile(ctx context.Context, m Meta, op string, i Index, 
 	if err != nil {
 		return nil, err
 	}
-	return &Profile{Data: data, ContentType: ProfileContentType, Enrollment: e}, nil
+	return &SignedProfile{Data: data, ContentType: ProfileContentType, Enrollment: e}, nil
 }
 
 // reinstall prepares step st, which issues a download link or an access

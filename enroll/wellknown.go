@@ -129,22 +129,22 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// WellKnownServer is one entry of a successful discovery answer.
-type WellKnownServer struct {
+// wellKnownServer is one entry of a successful discovery answer.
+type wellKnownServer struct {
 	// Version is WellKnownVersionBYOD or WellKnownVersionADDE.
 	Version string `json:"Version"`
 	// BaseURL is where the device posts its MachineInfo.
 	BaseURL string `json:"BaseURL"`
 }
 
-// WellKnownResponse is the JSON body of a successful discovery answer.
-type WellKnownResponse struct {
+// wellKnownResponse is the JSON body of a successful discovery answer.
+type wellKnownResponse struct {
 	// Servers lists the enrollment servers, usually exactly one.
-	Servers []WellKnownServer `json:"Servers"`
+	Servers []wellKnownServer `json:"Servers"`
 }
 
-// WellKnownError is the JSON body of a refused discovery (status 403).
-type WellKnownError struct {
+// wellKnownError is the JSON body of a refused discovery (status 403).
+type wellKnownError struct {
 	// Code is WellKnownFailedCode.
 	Code string `json:"code"`
 	// Description is for logs and administrators.

@@ -29,34 +29,34 @@ func (p *Portal) WellKnownHandler() http.Handler {
 func (p *Portal) handleWellKnown(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeJSON(w, http.StatusMethodNotAllowed, WellKnownError{Code: WellKnownFailedCode,
+		writeJSON(w, http.StatusMethodNotAllowed, wellKnownError{Code: WellKnownFailedCode,
 			Description: "method not allowed", Message: p.wkMessage})
 		return
 	}
 	q, err := ParseWellKnownQuery(r.URL.RawQuery)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, WellKnownError{Code: WellKnownFailedCode,
+		writeJSON(w, http.StatusBadRequest, wellKnownError{Code: WellKnownFailedCode,
 			Description: err.Error(), Message: p.wkMessage})
 		return
 	}
 	if q.ModelFamily == "AppleTV" || q.ModelFamily == "Watch" {
-		writeJSON(w, http.StatusForbidden, WellKnownError{Code: WellKnownFailedCode,
+		writeJSON(w, http.StatusForbidden, wellKnownError{Code: WellKnownFailedCode,
 			Description: "User Enrollment is not available for model family " + q.ModelFamily,
 			Message:     "This device cannot be enrolled with a work account."})
 		return
 	}
 	if _, err := p.svc.LookupAccount(r.Context(), q.UserIdentifier); err != nil {
 		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnknownUser) || errors.Is(err, ErrInvalidInput) {
-			writeJSON(w, http.StatusForbidden, WellKnownError{Code: WellKnownFailedCode,
+			writeJSON(w, http.StatusForbidden, wellKnownError{Code: WellKnownFailedCode,
 				Description: "no open enrollment for this account", Message: p.wkMessage})
 			return
 		}
 		p.logger.ErrorContext(r.Context(), "enroll: well-known lookup failed", "err", err)
-		writeJSON(w, http.StatusInternalServerError, WellKnownError{Code: WellKnownFailedCode,
+		writeJSON(w, http.StatusInternalServerError, wellKnownError{Code: WellKnownFailedCode,
 			Description: "internal error", Message: "Enrollment is not available right now. Try again later."})
 		return
 	}
-	writeJSON(w, http.StatusOK, WellKnownResponse{Servers: []WellKnownServer{{Version: WellKnownVersionBYOD, BaseURL: p.BaseURL()}}})
+	writeJSON(w, http.StatusOK, wellKnownResponse{Servers: []wellKnownServer{{Version: WellKnownVersionBYOD, BaseURL: p.BaseURL()}}})
 }
 
 // writeJSON writes v as a JSON response with status.

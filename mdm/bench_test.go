@@ -31,7 +31,7 @@ func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 // per request (cpu-ns/op), which is what the budget of 150 µs is about.
 func BenchmarkCheckin(b *testing.B) {
 	h := newHarness(b, func(o *mdm.Options) { o.Pusher = nil; o.Observer = nil })
-	d := newDevice(b, h.ca, mdm.Identity{EnrollmentID: "B7C8D9E0-1F2A-4B3C-9D4E-5F6A7B8C9D0E"}, 1)
+	d := newDevice(b, h.ca, mdm.Identifiers{EnrollmentID: "B7C8D9E0-1F2A-4B3C-9D4E-5F6A7B8C9D0E"}, 1)
 	h.enroll(d)
 	cases := []struct {
 		name string
@@ -77,7 +77,7 @@ func BenchmarkCheckin(b *testing.B) {
 // parsing and crypto/x509 chain verification.
 func BenchmarkCheckinUncached(b *testing.B) {
 	h := newHarness(b, func(o *mdm.Options) { o.Pusher = nil; o.Observer = nil })
-	d := newDevice(b, h.ca, mdm.Identity{EnrollmentID: "B7C8D9E0-1F2A-4B3C-9D4E-5F6A7B8C9D0E"}, 1)
+	d := newDevice(b, h.ca, mdm.Identifiers{EnrollmentID: "B7C8D9E0-1F2A-4B3C-9D4E-5F6A7B8C9D0E"}, 1)
 	h.enroll(d)
 	body := d.tokenUpdate("3q2+7w==")
 	sig, err := mdm.Sign(body, d.cert, d.key, &mdm.SignOptions{Hash: crypto.SHA1})

@@ -61,12 +61,12 @@ func TestDecodeShapes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
-			var id mdm.Identity
+			var id mdm.Identifiers
 			switch m := v.(type) {
 			case *mdm.CommandResult:
-				id = m.Identity
+				id = m.Identifiers
 			case *mdm.TokenUpdate:
-				id = m.Identity
+				id = m.Identifiers
 				if !bytes.Equal(m.Token, []byte{0xde, 0xad, 0xbe, 0xef}) || m.PushMagic != "p" {
 					t.Errorf("TokenUpdate = %+v", m)
 				}

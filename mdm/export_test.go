@@ -43,3 +43,9 @@ func Sign(body []byte, cert *x509.Certificate, key crypto.Signer, opts *SignOpti
 	}
 	return base64.StdEncoding.EncodeToString(der), nil
 }
+
+// Names the external tests use that hosts never need.
+var (
+	Decode              = decode
+	ParseEnrollmentType = parseEnrollmentType
+)

@@ -24,19 +24,19 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		v, err := Decode(body)
+		v, err := decode(body)
 		if err != nil {
 			if v != nil {
 				t.Fatal("value with error")
 			}
 			return
 		}
-		var id Identity
+		var id Identifiers
 		switch m := v.(type) {
 		case Message:
-			id = m.CheckinHeader().Identity
+			id = m.CheckinHeader().Identifiers
 		case *CommandResult:
-			id = m.Identity
+			id = m.Identifiers
 			if !m.Status.Valid() {
 				t.Fatalf("accepted Status %q", m.Status)
 			}

@@ -121,7 +121,7 @@ func (s *Service) serve(r *http.Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := Decode(body)
+	v, err := decode(body)
 	if err != nil {
 		return nil, err
 	}
@@ -134,11 +134,11 @@ func (s *Service) serve(r *http.Request) ([]byte, error) {
 		return nil, &DecodeError{Err: fmt.Errorf("%w: check-in over %d bytes", ErrBodyTooLarge, s.opts.MaxCheckinBytes)}
 	}
 
-	var ident Identity
+	var ident Identifiers
 	if msg != nil {
-		ident = msg.CheckinHeader().Identity
+		ident = msg.CheckinHeader().Identifiers
 	} else {
-		ident = res.Identity
+		ident = res.Identifiers
 	}
 	e, err := ident.Resolve()
 	if err != nil {

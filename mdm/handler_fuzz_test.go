@@ -51,7 +51,7 @@ type fuzzWorld struct {
 	ca                 *x509.Certificate
 	certA, certB, strg *x509.Certificate
 	keyA, keyStrg      crypto.Signer
-	identA, identB     mdm.Identity
+	identA, identB     mdm.Identifiers
 	queued             map[mdm.EnrollmentID][]*mdm.Command
 }
 
@@ -79,8 +79,8 @@ func fuzzSetup(t testing.TB) *fuzzWorld {
 func newFuzzWorld() (*fuzzWorld, error) {
 	w := &fuzzWorld{
 		now:    time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC),
-		identA: mdm.Identity{EnrollmentID: string(fuzzIDA)},
-		identB: mdm.Identity{UDID: string(fuzzIDB)},
+		identA: mdm.Identifiers{EnrollmentID: string(fuzzIDA)},
+		identB: mdm.Identifiers{UDID: string(fuzzIDB)},
 		queued: map[mdm.EnrollmentID][]*mdm.Command{},
 	}
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -339,12 +339,12 @@ func serveFuzz(t *testing.T, method, path, ct, sig, certHdr string, mode uint8, 
 	var res *mdm.CommandResult
 	var reqID mdm.EnrollmentID
 	if v, err := mdm.Decode(body); err == nil {
-		var ident mdm.Identity
+		var ident mdm.Identifiers
 		switch m := v.(type) {
 		case mdm.Message:
-			ident = m.CheckinHeader().Identity
+			ident = m.CheckinHeader().Identifiers
 		case *mdm.CommandResult:
-			ident, res = m.Identity, m
+			ident, res = m.Identifiers, m
 			if !slices.Contains(uuids, m.CommandUUID) {
 				uuids = append(uuids, m.CommandUUID)
 			}
@@ -438,9 +438,9 @@ type fuzzSeed struct {
 }
 
 func fuzzSeeds() []fuzzSeed {
-	a := &device{ident: mdm.Identity{EnrollmentID: string(fuzzIDA)}}
-	b := &device{ident: mdm.Identity{UDID: string(fuzzIDB)}}
-	userA := &device{ident: mdm.Identity{EnrollmentID: string(fuzzIDA), EnrollmentUserID: "7A1B2C3D"}}
+	a := &device{ident: mdm.Identifiers{EnrollmentID: string(fuzzIDA)}}
+	b := &device{ident: mdm.Identifiers{UDID: string(fuzzIDB)}}
+	userA := &device{ident: mdm.Identifiers{EnrollmentID: string(fuzzIDA), EnrollmentUserID: "7A1B2C3D"}}
 	ack := a.status(mdm.StatusAcknowledged, "cmd-a-1")
 	ackBinary, err := plist.Marshal(map[string]string{"Status": "Acknowledged", "CommandUUID": "cmd-a-1", "EnrollmentID": string(fuzzIDA)}, plist.BinaryFormat)
 	if err != nil {
@@ -475,7 +475,7 @@ func fuzzSeeds() []fuzzSeed {
 		{"truncated", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA, ack[:len(ack)/2], 400},
 		{"unknown-status", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA, a.status("Maybe", "cmd-a-1"), 400},
 		{"unknown-enrollment", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA,
-			(&device{ident: mdm.Identity{EnrollmentID: "NOBODY"}}).tokenUpdate("AQI="), 403},
+			(&device{ident: mdm.Identifiers{EnrollmentID: "NOBODY"}}).tokenUpdate("AQI="), 403},
 		{"acknowledged-binary", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA, ackBinary, 200},
 		{"acknowledged-while-leased", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA | fuzzLeased, ack, 200},
 		{"idle-while-leased", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA | fuzzLeased, a.status(mdm.StatusIdle, ""), 200},
@@ -489,7 +489,7 @@ func fuzzSeeds() []fuzzSeed {
 		{"stranger-authenticates-as-a", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsStranger, a.authenticate(), 403},
 		{"stranger-rebinds-a-with-precheck", "PUT", "/precheck", ci, "", "", fuzzSignAsStranger, a.authenticate(), 200},
 		{"stranger-enrolls", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsStranger,
-			(&device{ident: mdm.Identity{UDID: "NEW-DEVICE"}}).authenticate(), 200},
+			(&device{ident: mdm.Identifiers{UDID: "NEW-DEVICE"}}).authenticate(), 200},
 		{"a-authenticates-as-b", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA, b.authenticate(), 403},
 		// Identity before decoding, and the decoder's cost bound.
 		{"malformed-unsigned", "PUT", "/mdm/server", cm, "", "", 0, ack[:len(ack)/2], 401},

@@ -21,7 +21,7 @@ import (
 )
 
 func ueDevice(t testing.TB, h *harness, eid string, key int) *device {
-	return newDevice(t, h.ca, mdm.Identity{EnrollmentID: eid}, key)
+	return newDevice(t, h.ca, mdm.Identifiers{EnrollmentID: eid}, key)
 }
 
 func TestUserEnrollmentFlow(t *testing.T) {
@@ -108,14 +108,14 @@ func TestUserEnrollmentFlow(t *testing.T) {
 func TestDeviceEnrollmentPolicyAndChannels(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
-	d := newDevice(t, h.ca, mdm.Identity{UDID: "00008110-000A1C2E0E91801E"}, 1)
+	d := newDevice(t, h.ca, mdm.Identifiers{UDID: "00008110-000A1C2E0E91801E"}, 1)
 	h.enroll(d)
 	erase, _ := mdm.NewCommand("erase-1", map[string]any{"RequestType": "EraseDevice"})
 	if _, err := h.svc.Enqueue(ctx, erase, "00008110-000A1C2E0E91801E"); err != nil {
 		t.Fatalf("device enrollment refused EraseDevice: %v", err)
 	}
 	// A user channel rides on the device certificate.
-	u := &device{ident: mdm.Identity{UDID: d.ident.UDID, UserID: "501A-USER", UserShortName: "alice"}, cert: d.cert, key: d.key}
+	u := &device{ident: mdm.Identifiers{UDID: d.ident.UDID, UserID: "501A-USER", UserShortName: "alice"}, cert: d.cert, key: d.key}
 	if w := u.checkin(t, h.svc, u.tokenUpdate("AQI=")); w.Code != http.StatusOK {
 		t.Fatalf("user TokenUpdate: %d %s", w.Code, w.Body)
 	}
@@ -124,14 +124,14 @@ func TestDeviceEnrollmentPolicyAndChannels(t *testing.T) {
 		t.Fatalf("user channel = %+v, %v", rec, err)
 	}
 	// ... but not on another device's certificate.
-	other := newDevice(t, h.ca, mdm.Identity{UDID: "OTHER-UDID"}, 2)
+	other := newDevice(t, h.ca, mdm.Identifiers{UDID: "OTHER-UDID"}, 2)
 	h.enroll(other)
 	u2 := &device{ident: u.ident, cert: other.cert, key: other.key}
 	if w := u2.checkin(t, h.svc, u2.tokenUpdate("AQI=")); w.Code != http.StatusForbidden {
 		t.Fatalf("user channel with another device's certificate: %d, want 403", w.Code)
 	}
 	// A user channel of an unknown device is refused.
-	u3 := &device{ident: mdm.Identity{UDID: "NOPE", UserID: "x"}, cert: d.cert, key: d.key}
+	u3 := &device{ident: mdm.Identifiers{UDID: "NOPE", UserID: "x"}, cert: d.cert, key: d.key}
 	if w := u3.checkin(t, h.svc, u3.tokenUpdate("AQI=")); w.Code != http.StatusForbidden && w.Code != http.StatusNotFound {
 		t.Fatalf("user channel of unknown device: %d", w.Code)
 	}
@@ -142,11 +142,11 @@ func TestStatusCodes(t *testing.T) {
 	ue := ueDevice(t, h, "UE-1", 1)
 	h.enroll(ue)
 	other := newCA(t, "Someone Else's CA", 3)
-	stranger := newDevice(t, other, mdm.Identity{EnrollmentID: "UE-1"}, 4)
-	thief := &device{ident: mdm.Identity{EnrollmentID: "UE-2"}, cert: ue.cert, key: ue.key}
+	stranger := newDevice(t, other, mdm.Identifiers{EnrollmentID: "UE-1"}, 4)
+	thief := &device{ident: mdm.Identifiers{EnrollmentID: "UE-2"}, cert: ue.cert, key: ue.key}
 	unknown := ueDevice(t, h, "UE-UNKNOWN", 2)
 	newcomer := ueDevice(t, h, "UE-NEW", 2)
-	mac := newDevice(t, h.ca, mdm.Identity{UDID: "X"}, 5)
+	mac := newDevice(t, h.ca, mdm.Identifiers{UDID: "X"}, 5)
 	h.enroll(mac)
 	body := ue.status(mdm.StatusIdle, "")
 	goodSig, _ := mdm.Sign(body, ue.cert, ue.key, nil)
@@ -500,7 +500,7 @@ func TestResponder(t *testing.T) {
 	if w.Code != http.StatusNotFound || calls != 1 {
 		t.Fatalf("SetBootstrapToken under User Enrollment: %d (Responder calls %d)", w.Code, calls)
 	}
-	dev := newDevice(t, h.ca, mdm.Identity{UDID: "MAC-1"}, 2)
+	dev := newDevice(t, h.ca, mdm.Identifiers{UDID: "MAC-1"}, 2)
 	h.enroll(dev)
 	if w := dev.checkin(t, h.svc, plistDoc(`<key>MessageType</key><string>GetBootstrapToken</string><key>UDID</key><string>MAC-1</string>`)); w.Code != http.StatusNotFound || calls != 2 {
 		t.Fatalf("GetBootstrapToken for a device enrollment: %d (Responder calls %d)", w.Code, calls)

@@ -90,12 +90,12 @@ func (ca *testCA) issue(t testing.TB, cn string, pub crypto.PublicKey) *x509.Cer
 
 // device is a simulated enrolled device.
 type device struct {
-	ident mdm.Identity
+	ident mdm.Identifiers
 	cert  *x509.Certificate
 	key   crypto.Signer
 }
 
-func newDevice(t testing.TB, ca *testCA, ident mdm.Identity, key int) *device {
+func newDevice(t testing.TB, ca *testCA, ident mdm.Identifiers, key int) *device {
 	t.Helper()
 	k := rsaKey(t, key)
 	return &device{ident: ident, cert: ca.issue(t, "device identity", k.Public()), key: k}

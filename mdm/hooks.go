@@ -13,7 +13,7 @@ type Request struct {
 	// Authorization: Bearer) but must not read the body.
 	HTTP *http.Request
 	// Enrollment is the resolved identity of the sender.
-	Enrollment Enrollment
+	Enrollment Channel
 	// Message is the decoded check-in, or nil for a command result.
 	Message Message
 	// Result is the decoded command result, or nil for a check-in.
@@ -156,7 +156,7 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind EventKind
 	// Enrollment is the identity the event belongs to.
-	Enrollment Enrollment
+	Enrollment Channel
 	// Message is the check-in (nil for EventCommandResult).
 	Message Message
 	// Result is the command result (EventCommandResult only).

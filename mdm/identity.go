@@ -41,8 +41,8 @@ func (t EnrollmentType) String() string {
 	return fmt.Sprintf("EnrollmentType(%d)", int(t))
 }
 
-// ParseEnrollmentType is the inverse of EnrollmentType.String.
-func ParseEnrollmentType(s string) (EnrollmentType, error) {
+// parseEnrollmentType is the inverse of EnrollmentType.String.
+func parseEnrollmentType(s string) (EnrollmentType, error) {
 	for i, n := range typeNames {
 		if i > 0 && n == s {
 			return EnrollmentType(i), nil
@@ -66,8 +66,10 @@ func (t EnrollmentType) IsUserChannel() bool {
 // sharedIPadUserID is the UserID a Shared iPad reports for its users.
 const sharedIPadUserID = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"
 
-// Identity holds the keys by which every device message names its enrollment.
-type Identity struct {
+// Identifiers are the keys by which every device message names its
+// enrollment channel; Resolve turns them into a Channel. They identify, they
+// do not authenticate: the device's identity certificate does that.
+type Identifiers struct {
 	UDID             string `plist:",omitempty"`
 	EnrollmentID     string `plist:",omitempty"`
 	EnrollmentUserID string `plist:",omitempty"`
@@ -76,8 +78,11 @@ type Identity struct {
 	UserLongName     string `plist:",omitempty"`
 }
 
-// Enrollment is a resolved enrollment identity.
-type Enrollment struct {
+// Channel is the enrollment a device message names, resolved from its
+// Identifiers: a device channel, or a user channel riding on one. It is not
+// the enrollment flow's record (enroll.Enrollment) nor the stored state of
+// the channel (EnrollmentRecord).
+type Channel struct {
 	// ID is the key the service uses.
 	ID EnrollmentID
 	// Type is the kind of enrollment.
@@ -90,28 +95,28 @@ type Enrollment struct {
 // Resolve works out the enrollment a message names. It fails with
 // ErrNoEnrollmentID when neither UDID nor EnrollmentID is present, when both
 // are, or when a user channel lacks its user key.
-func (id Identity) Resolve() (Enrollment, error) {
+func (id Identifiers) Resolve() (Channel, error) {
 	switch {
 	case id.UDID != "" && id.EnrollmentID != "":
-		return Enrollment{}, &DecodeError{Field: "EnrollmentID", Err: fmt.Errorf("%w: both UDID and EnrollmentID", ErrNoEnrollmentID)}
+		return Channel{}, &DecodeError{Field: "EnrollmentID", Err: fmt.Errorf("%w: both UDID and EnrollmentID", ErrNoEnrollmentID)}
 	case id.EnrollmentID != "":
 		if id.EnrollmentUserID != "" {
-			return Enrollment{ID: EnrollmentID(id.EnrollmentID + ":" + id.EnrollmentUserID), Type: UserEnrollmentUser, ParentID: EnrollmentID(id.EnrollmentID)}, nil
+			return Channel{ID: EnrollmentID(id.EnrollmentID + ":" + id.EnrollmentUserID), Type: UserEnrollmentUser, ParentID: EnrollmentID(id.EnrollmentID)}, nil
 		}
-		return Enrollment{ID: EnrollmentID(id.EnrollmentID), Type: UserEnrollmentDevice}, nil
+		return Channel{ID: EnrollmentID(id.EnrollmentID), Type: UserEnrollmentDevice}, nil
 	case id.UDID != "":
 		if id.UserID == "" {
-			return Enrollment{ID: EnrollmentID(id.UDID), Type: Device}, nil
+			return Channel{ID: EnrollmentID(id.UDID), Type: Device}, nil
 		}
 		if id.UserID == sharedIPadUserID {
 			if id.UserShortName == "" {
-				return Enrollment{}, &DecodeError{Field: "UserShortName", Err: fmt.Errorf("%w: Shared iPad user without UserShortName", ErrNoEnrollmentID)}
+				return Channel{}, &DecodeError{Field: "UserShortName", Err: fmt.Errorf("%w: Shared iPad user without UserShortName", ErrNoEnrollmentID)}
 			}
-			return Enrollment{ID: EnrollmentID(id.UDID + ":" + id.UserShortName), Type: SharedIPadUser, ParentID: EnrollmentID(id.UDID)}, nil
+			return Channel{ID: EnrollmentID(id.UDID + ":" + id.UserShortName), Type: SharedIPadUser, ParentID: EnrollmentID(id.UDID)}, nil
 		}
-		return Enrollment{ID: EnrollmentID(id.UDID + ":" + id.UserID), Type: User, ParentID: EnrollmentID(id.UDID)}, nil
+		return Channel{ID: EnrollmentID(id.UDID + ":" + id.UserID), Type: User, ParentID: EnrollmentID(id.UDID)}, nil
 	}
-	return Enrollment{}, &DecodeError{Field: "UDID", Err: ErrNoEnrollmentID}
+	return Channel{}, &DecodeError{Field: "UDID", Err: ErrNoEnrollmentID}
 }
 
 // Fingerprint is the SHA-256 digest of a certificate's DER encoding.

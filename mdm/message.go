@@ -28,7 +28,7 @@ const (
 type Header struct {
 	MessageType MessageType
 	Topic       string `plist:",omitempty"`
-	Identity
+	Identifiers
 	// Raw is the request body the message was decoded from. It is shared,
 	// not copied: do not modify it.
 	Raw []byte `plist:"-"`
@@ -147,7 +147,7 @@ type ErrorChainItem struct {
 // CommandResult is what a device sends to the server URL: the result of a
 // command, or Idle when it asks for the first command.
 type CommandResult struct {
-	Identity
+	Identifiers
 	Status       Status
 	CommandUUID  string           `plist:",omitempty"`
 	ErrorChain   []ErrorChainItem `plist:",omitempty"`
@@ -165,7 +165,7 @@ type wire struct {
 	ErrorChain  []ErrorChainItem
 
 	Topic string
-	Identity
+	Identifiers
 
 	OSVersion, BuildVersion, ProductName, SerialNumber, IMEI, MEID string
 	DeviceName, Model, ModelName                                   string
@@ -251,8 +251,8 @@ func DecodeCheckin(body []byte) (Message, error) {
 }
 
 func (w *wire) checkin(body []byte) (Message, error) {
-	h := Header{MessageType: MessageType(w.MessageType), Topic: w.Topic, Identity: w.Identity, Raw: body}
-	if _, err := h.Identity.Resolve(); err != nil {
+	h := Header{MessageType: MessageType(w.MessageType), Topic: w.Topic, Identifiers: w.Identifiers, Raw: body}
+	if _, err := h.Identifiers.Resolve(); err != nil {
 		return nil, err
 	}
 	switch h.MessageType {
@@ -294,9 +294,9 @@ func DecodeCommandResult(body []byte) (*CommandResult, error) {
 }
 
 func (w *wire) result(body []byte) (*CommandResult, error) {
-	r := &CommandResult{Identity: w.Identity, Status: Status(w.Status), CommandUUID: w.CommandUUID,
+	r := &CommandResult{Identifiers: w.Identifiers, Status: Status(w.Status), CommandUUID: w.CommandUUID,
 		ErrorChain: w.ErrorChain, NotOnConsole: w.NotOnConsole, Raw: body}
-	if _, err := r.Identity.Resolve(); err != nil {
+	if _, err := r.Identifiers.Resolve(); err != nil {
 		return nil, err
 	}
 	if !r.Status.Valid() {
@@ -308,11 +308,11 @@ func (w *wire) result(body []byte) (*CommandResult, error) {
 	return r, nil
 }
 
-// Decode decodes either kind of device message, as one endpoint serving both
+// decode decodes either kind of device message, as one endpoint serving both
 // the check-in and the server URL must: a body with MessageType is a check-in
 // (returned as a Message), one with Status is a command result (returned as
 // *CommandResult).
-func Decode(body []byte) (any, error) {
+func decode(body []byte) (any, error) {
 	var w wire
 	if err := decodeWire(body, &w); err != nil {
 		return nil, err

@@ -89,7 +89,7 @@ func TestCheckinLimit(t *testing.T) {
 // TestDecodeRefusesCostlyBodies: the decoders refuse bodies packed denser
 // than devices write them with a *DecodeError matching ErrMalformed.
 func TestDecodeRefusesCostlyBodies(t *testing.T) {
-	ue := &device{ident: mdm.Identity{EnrollmentID: "UE-COST"}}
+	ue := &device{ident: mdm.Identifiers{EnrollmentID: "UE-COST"}}
 	for _, body := range [][]byte{hostileFlatDicts(ue, 256<<10), hostileBinary(ue, 256<<10, true)} {
 		for name, decode := range map[string]func([]byte) (any, error){
 			"Decode":              mdm.Decode,

@@ -29,7 +29,7 @@ func TestDecodeRefusesExpensivePlists(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for name, decode := range map[string]func([]byte) (any, error){
-				"Decode":              Decode,
+				"Decode":              decode,
 				"DecodeCheckin":       func(b []byte) (any, error) { return DecodeCheckin(b) },
 				"DecodeCommandResult": func(b []byte) (any, error) { return DecodeCommandResult(b) },
 			} {

@@ -4,11 +4,11 @@ package mdm
 // Apple's device-management schema repository and run go generate.
 //go:generate go run ./internal/genpolicy -o zz_policy.go $APPLE_DEVICE_MANAGEMENT/mdm/commands
 
-// UserEnrollmentAllowed reports whether Apple allows the command requestType
+// allowedUnderUserEnrollment reports whether Apple allows the command requestType
 // under iOS User Enrollment. The table behind it is generated from Apple's
 // device-management schema (commands whose iOS userenrollment mode is
 // "allowed").
-func UserEnrollmentAllowed(requestType string) bool {
+func allowedUnderUserEnrollment(requestType string) bool {
 	_, ok := userEnrollmentAllowed[requestType]
 	return ok
 }
@@ -24,7 +24,7 @@ func UserEnrollmentCommands() []string {
 // Enrollment channels, every command Apple does not allow under User
 // Enrollment. Other enrollment types accept every command.
 func CheckPolicy(t EnrollmentType, requestType string) error {
-	if t.IsUserEnrollment() && !UserEnrollmentAllowed(requestType) {
+	if t.IsUserEnrollment() && !allowedUnderUserEnrollment(requestType) {
 		return &PolicyError{RequestType: requestType, Type: t}
 	}
 	return nil

@@ -59,7 +59,7 @@ func TestSerialNumberNotKeptUnderUserEnrollment(t *testing.T) {
 	if w := ue.checkin(t, h.svc, body); w.Code != http.StatusOK {
 		t.Fatalf("Authenticate: %d %s", w.Code, w.Body)
 	}
-	dev := newDevice(t, h.ca, mdm.Identity{UDID: "00008110-000A1B2C3D4E801E"}, 2)
+	dev := newDevice(t, h.ca, mdm.Identifiers{UDID: "00008110-000A1B2C3D4E801E"}, 2)
 	h.enroll(dev)
 	for id, want := range map[mdm.EnrollmentID]string{"UE-S": "", "00008110-000A1B2C3D4E801E": "F9FXK0ABCD12"} {
 		rec, err := h.svc.Enrollment(ctx, id)

@@ -98,7 +98,7 @@ type CommandQueue interface {
 	// ResetNotNow makes commands marked NotNow deliverable again for ids.
 	ResetNotNow(ctx context.Context, ids []EnrollmentID) error
 	// Result returns the latest result id reported for the command uuid, or
-	// ErrNotFound. The returned Status, CommandUUID, ErrorChain, Identity and
+	// ErrNotFound. The returned Status, CommandUUID, ErrorChain, Identifiers and
 	// Raw are as stored.
 	Result(ctx context.Context, id EnrollmentID, uuid string) (*CommandResult, error)
 }

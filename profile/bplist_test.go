@@ -71,7 +71,7 @@ func TestCheckBplist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, _ := MarshalFormat(p, Binary)
+	bin, _ := marshalFormat(p, Binary)
 	if err := checkPlist(bin); err != nil {
 		t.Errorf("golden profile: %v", err)
 	}

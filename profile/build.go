@@ -5,17 +5,17 @@ import (
 	"strconv"
 )
 
-// Enrollment is what every enrollment profile needs: the MDM server, its
+// EnrollmentSpec is what every enrollment profile needs: the MDM server, its
 // push topic and the identity the device enrolls with. The builders
 // NewUserEnrollment, NewAccountDrivenUserEnrollment and NewDeviceEnrollment
 // add what their kind requires.
 //
 // Payload identifiers derive from Identifier and payload UUIDs from
 // Identifier and Seed, unless the payloads given already carry them, so the
-// same Enrollment always gives byte-identical output. Every builder
+// same EnrollmentSpec always gives byte-identical output. Every builder
 // validates the profile it built and returns either it or, with a nil
 // profile, the errors Validate reports.
-type Enrollment struct {
+type EnrollmentSpec struct {
 	// Identifier is the profile's PayloadIdentifier (reverse-DNS, such as
 	// "com.example.mdm.enroll"). Required.
 	Identifier string
@@ -59,42 +59,42 @@ type Enrollment struct {
 	// ServerURL and CheckInURL.
 	PinCertificates bool
 
-	// Options tune validation.
-	Options
+	// ValidateOptions tune how the built profile is validated.
+	ValidateOptions
 }
 
 // NewUserEnrollment builds a profile-based User Enrollment profile (iOS
 // 13–17): the MDM payload carries managedAppleID and no AccessRights.
-func NewUserEnrollment(e Enrollment, managedAppleID string) (*Profile, error) {
+func NewUserEnrollment(e EnrollmentSpec, managedAppleID string) (*Profile, error) {
 	p, m := e.build()
 	m.ManagedAppleID = managedAppleID
 	if managedAppleID == "" {
 		return nil, fieldErr(itemPath(0)+".ManagedAppleID", ErrMissing, "")
 	}
-	return finish(p, e.Options)
+	return finish(p, e.ValidateOptions)
 }
 
 // NewAccountDrivenUserEnrollment builds the profile of an account-driven
 // User Enrollment (iOS 15+): EnrollmentMode BYOD with
 // AssignedManagedAppleID, and no AccessRights, which would make the device
 // cancel.
-func NewAccountDrivenUserEnrollment(e Enrollment, assignedManagedAppleID string) (*Profile, error) {
+func NewAccountDrivenUserEnrollment(e EnrollmentSpec, assignedManagedAppleID string) (*Profile, error) {
 	p, m := e.build()
 	m.EnrollmentMode = ModeBYOD
 	m.AssignedManagedAppleID = assignedManagedAppleID
-	return finish(p, e.Options)
+	return finish(p, e.ValidateOptions)
 }
 
 // NewDeviceEnrollment builds a device enrollment profile for a
 // corporate-owned device; rights must not be zero.
-func NewDeviceEnrollment(e Enrollment, rights AccessRights) (*Profile, error) {
+func NewDeviceEnrollment(e EnrollmentSpec, rights AccessRights) (*Profile, error) {
 	p, m := e.build()
 	m.AccessRights = rights
-	return finish(p, e.Options)
+	return finish(p, e.ValidateOptions)
 }
 
 // finish validates p, returning it only when valid.
-func finish(p *Profile, opts Options) (*Profile, error) {
+func finish(p *Profile, opts ValidateOptions) (*Profile, error) {
 	if err := p.Validate(opts); err != nil {
 		return nil, err
 	}
@@ -102,10 +102,10 @@ func finish(p *Profile, opts Options) (*Profile, error) {
 }
 
 // build assembles the profile and its MDM payload (always Payloads[0]).
-func (e *Enrollment) build() (*Profile, *MDM) {
+func (e *EnrollmentSpec) build() (*Profile, *MDM) {
 	p := &Profile{
 		PayloadIdentifier:   e.Identifier,
-		PayloadUUID:         DeriveUUID(e.Seed, e.Identifier),
+		PayloadUUID:         deriveUUID(e.Seed, e.Identifier),
 		PayloadDisplayName:  e.DisplayName,
 		PayloadOrganization: e.Organization,
 		PayloadDescription:  e.Description,
@@ -149,12 +149,12 @@ func (e *Enrollment) build() (*Profile, *MDM) {
 
 // fill completes a payload header: identifier "<profile>.<suffix>", a UUID
 // derived from it, version 1 and a display name.
-func (e *Enrollment) fill(h *Header, suffix, name string) {
+func (e *EnrollmentSpec) fill(h *Header, suffix, name string) {
 	if h.PayloadIdentifier == "" && e.Identifier != "" {
 		h.PayloadIdentifier = e.Identifier + "." + suffix
 	}
 	if h.PayloadUUID == "" && h.PayloadIdentifier != "" {
-		h.PayloadUUID = DeriveUUID(e.Seed, h.PayloadIdentifier)
+		h.PayloadUUID = deriveUUID(e.Seed, h.PayloadIdentifier)
 	}
 	if h.PayloadVersion == 0 {
 		h.PayloadVersion = 1
@@ -196,10 +196,10 @@ func copyPayload(p Payload) Payload {
 // uuidNamespace is the namespace of enrollkit's name-based UUIDs.
 var uuidNamespace = [16]byte{0x6b, 0x1e, 0x0d, 0x52, 0x8f, 0x3a, 0x4c, 0x1b, 0x9a, 0x57, 0x2e, 0x41, 0x7c, 0x0f, 0x63, 0xd8}
 
-// DeriveUUID returns a name-based (version 5, RFC 9562) UUID for the
+// deriveUUID returns a name-based (version 5, RFC 9562) UUID for the
 // payload identifier within the seed, in upper case as Apple writes
 // PayloadUUIDs. The same inputs always give the same UUID.
-func DeriveUUID(seed, identifier string) string {
+func deriveUUID(seed, identifier string) string {
 	h := sha1.New()
 	h.Write(uuidNamespace[:])
 	h.Write([]byte(seed))

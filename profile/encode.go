@@ -30,10 +30,10 @@ func (f Format) String() string {
 // Marshal encodes p as an XML property list with tab indentation. Keys are
 // sorted, so the same profile always gives the same bytes. Marshal does not
 // validate; the builders and Validate do.
-func Marshal(p *Profile) ([]byte, error) { return MarshalFormat(p, XML) }
+func Marshal(p *Profile) ([]byte, error) { return marshalFormat(p, XML) }
 
-// MarshalFormat encodes p as a property list in format f.
-func MarshalFormat(p *Profile, f Format) ([]byte, error) {
+// marshalFormat encodes p as a property list in format f.
+func marshalFormat(p *Profile, f Format) ([]byte, error) {
 	return appendMarshal(nil, p, f)
 }
 

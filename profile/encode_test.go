@@ -33,11 +33,11 @@ func TestMarshalRoundTrip(t *testing.T) {
 		p.Payloads = append(p.Payloads, &Generic{PayloadType: "com.example.x", Content: map[string]any{"A": "b"}},
 			&PKCS12{Content: []byte{1}, KeyIsExtractable: new(bool)}, &PEM{Certificate: Certificate{Content: []byte("x")}})
 		for _, f := range []Format{XML, Binary} {
-			once, err := MarshalFormat(p, f)
+			once, err := marshalFormat(p, f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			twice, err := MarshalFormat(p, f)
+			twice, err := marshalFormat(p, f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +48,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s %s: %v", name, f, err)
 			}
-			again, err := MarshalFormat(back, f)
+			again, err := marshalFormat(back, f)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -43,7 +43,7 @@ var (
 	// the same profile.
 	ErrNoCertificate = errors.New("profile: pinning UUID names no certificate payload")
 
-	// ErrInsecureURL means a URL is not https. Options.AllowInsecureURLs
+	// ErrInsecureURL means a URL is not https. ValidateOptions.AllowInsecureURLs
 	// permits http for local testing.
 	ErrInsecureURL = errors.New("profile: URL must use https")
 

@@ -21,8 +21,8 @@ import (
 
 // exampleEnrollment is what a server knows about itself and one
 // enrollment.
-func exampleEnrollment() profile.Enrollment {
-	return profile.Enrollment{
+func exampleEnrollment() profile.EnrollmentSpec {
+	return profile.EnrollmentSpec{
 		Identifier:   "com.example.mdm.enroll",
 		Seed:         "enrollment-42", // the enrollment's ID: fixes the UUIDs
 		DisplayName:  "Example Corp Work Profile",
@@ -80,7 +80,7 @@ func ExampleNewAccountDrivenUserEnrollment() {
 	// Setting AccessRights on a BYOD profile is refused with a typed error
 	// naming the field.
 	m.AccessRights = profile.AllRights
-	err = p.Validate(profile.Options{})
+	err = p.Validate(profile.ValidateOptions{})
 	var fe *profile.FieldError
 	fmt.Println(errors.Is(err, profile.ErrAccessRightsForbidden), errors.As(err, &fe) && fe.Field == "PayloadContent[0].AccessRights")
 	// Output:

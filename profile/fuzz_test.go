@@ -30,7 +30,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		bin, err := MarshalFormat(p, Binary)
+		bin, err := marshalFormat(p, Binary)
 		if err != nil {
 			f.Fatal(err)
 		}

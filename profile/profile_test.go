@@ -119,7 +119,7 @@ func TestGolden(t *testing.T) {
 			if !bytes.Equal(again, want) {
 				t.Error("binary round trip changed the profile")
 			}
-			if err := fromBin.Validate(profile.Options{}); err != nil {
+			if err := fromBin.Validate(profile.ValidateOptions{}); err != nil {
 				t.Errorf("decoded profile does not validate: %v", err)
 			}
 		})

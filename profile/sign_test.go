@@ -12,8 +12,8 @@ import (
 )
 
 // testEnrollment is the server side shared by the tests.
-func testEnrollment() profile.Enrollment {
-	return profile.Enrollment{
+func testEnrollment() profile.EnrollmentSpec {
+	return profile.EnrollmentSpec{
 		Identifier:   "com.example.mdm.enroll",
 		Seed:         "enrollment-42",
 		DisplayName:  "Example Corp Work Profile",

@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// Options tunes validation.
-type Options struct {
+// ValidateOptions tunes Validate, as ParseOptions tunes Parse.
+type ValidateOptions struct {
 	// AllowInsecureURLs accepts http:// ServerURL, CheckInURL and ACME
 	// DirectoryURL values. It exists for local testing only: a device
 	// refuses such a profile.
@@ -24,14 +24,14 @@ type Options struct {
 // Beyond per-key rules it checks the enrollment kind of the com.apple.mdm
 // payload: user enrollment (ManagedAppleID, or EnrollmentMode BYOD) must
 // not carry AccessRights; device enrollment must.
-func (p *Profile) Validate(opts Options) error {
+func (p *Profile) Validate(opts ValidateOptions) error {
 	v := validator{opts: opts}
 	v.profile(p)
 	return errors.Join(v.errs...)
 }
 
 type validator struct {
-	opts Options
+	opts ValidateOptions
 	errs []error
 }
 

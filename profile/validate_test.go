@@ -19,7 +19,7 @@ func TestValidate(t *testing.T) {
 		{"access rights with BYOD", func() (*profile.Profile, error) {
 			p := testProfileNoErr()
 			p.MDM().AccessRights = profile.AllRights
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadContent[0].AccessRights", profile.ErrAccessRightsForbidden},
 		{"access rights with ManagedAppleID", func() (*profile.Profile, error) {
 			p, err := profile.NewUserEnrollment(testEnrollment(), "jane@example.com")
@@ -27,7 +27,7 @@ func TestValidate(t *testing.T) {
 				return nil, err
 			}
 			p.MDM().AccessRights = profile.RightInspectProfiles
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadContent[0].AccessRights", profile.ErrAccessRightsForbidden},
 		{"device without access rights", func() (*profile.Profile, error) {
 			return profile.NewDeviceEnrollment(testEnrollment(), 0)
@@ -35,7 +35,7 @@ func TestValidate(t *testing.T) {
 		{"ADDE without access rights", func() (*profile.Profile, error) {
 			p := testProfileNoErr()
 			p.MDM().EnrollmentMode = profile.ModeADDE
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadContent[0].AccessRights", profile.ErrAccessRightsRequired},
 		{"access rights out of range", func() (*profile.Profile, error) {
 			return profile.NewDeviceEnrollment(testEnrollment(), -1)
@@ -69,12 +69,12 @@ func TestValidate(t *testing.T) {
 				return nil, err
 			}
 			p.MDM().IdentityCertificateUUID = p.Payloads[2].PayloadHeader().PayloadUUID
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadContent[0].IdentityCertificateUUID", profile.ErrNoIdentity},
 		{"pinning UUID names nothing", func() (*profile.Profile, error) {
 			p := testProfileNoErr()
 			p.MDM().ServerURLPinningCertificateUUIDs = []string{"00000000-0000-0000-0000-000000000000"}
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadContent[0].ServerURLPinningCertificateUUIDs[0]", profile.ErrNoCertificate},
 		{"http server URL", func() (*profile.Profile, error) {
 			e := testEnrollment()
@@ -94,17 +94,17 @@ func TestValidate(t *testing.T) {
 		{"duplicate UUID", func() (*profile.Profile, error) {
 			p := testProfileNoErr()
 			p.Payloads[1].PayloadHeader().PayloadUUID = p.Payloads[0].PayloadHeader().PayloadUUID
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadContent[1].PayloadUUID", profile.ErrDuplicateUUID},
 		{"payload UUID equals profile UUID", func() (*profile.Profile, error) {
 			p := testProfileNoErr()
 			p.Payloads[0].PayloadHeader().PayloadUUID = p.PayloadUUID
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadContent[0].PayloadUUID", profile.ErrDuplicateUUID},
 		{"duplicate identifier", func() (*profile.Profile, error) {
 			p := testProfileNoErr()
 			p.Payloads[1].PayloadHeader().PayloadIdentifier = p.Payloads[0].PayloadHeader().PayloadIdentifier
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadContent[1].PayloadIdentifier", profile.ErrDuplicateIdentifier},
 		{"empty profile identifier", func() (*profile.Profile, error) {
 			e := testEnrollment()
@@ -114,14 +114,14 @@ func TestValidate(t *testing.T) {
 		{"empty payload identifier", func() (*profile.Profile, error) {
 			p := testProfileNoErr()
 			p.Payloads[1].PayloadHeader().PayloadIdentifier = ""
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadContent[1].PayloadIdentifier", profile.ErrMissing},
 		{"two MDM payloads", func() (*profile.Profile, error) {
 			p := testProfileNoErr()
 			m := *p.MDM()
 			m.PayloadUUID, m.PayloadIdentifier = "X", "x"
 			p.Payloads = append(p.Payloads, &m)
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadContent[2]", profile.ErrMultipleMDM},
 		{"no managed Apple ID", func() (*profile.Profile, error) {
 			return profile.NewUserEnrollment(testEnrollment(), "")
@@ -132,12 +132,12 @@ func TestValidate(t *testing.T) {
 		{"ManagedAppleID with BYOD", func() (*profile.Profile, error) {
 			p := testProfileNoErr()
 			p.MDM().ManagedAppleID = "jane@example.com"
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadContent[0].ManagedAppleID", profile.ErrInvalidValue},
 		{"unknown enrollment mode", func() (*profile.Profile, error) {
 			p := testProfileNoErr()
 			p.MDM().EnrollmentMode = "Personal"
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadContent[0].EnrollmentMode", profile.ErrInvalidValue},
 		{"assigned ID without mode", func() (*profile.Profile, error) {
 			p, err := profile.NewDeviceEnrollment(testEnrollment(), profile.AllRights)
@@ -145,7 +145,7 @@ func TestValidate(t *testing.T) {
 				return nil, err
 			}
 			p.MDM().AssignedManagedAppleID = "jane@example.com"
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadContent[0].EnrollmentMode", profile.ErrMissing},
 		{"unknown capability", func() (*profile.Profile, error) {
 			e := testEnrollment()
@@ -155,7 +155,7 @@ func TestValidate(t *testing.T) {
 		{"bad scope", func() (*profile.Profile, error) {
 			p := testProfileNoErr()
 			p.PayloadScope = "Everywhere"
-			return p, p.Validate(profile.Options{})
+			return p, p.Validate(profile.ValidateOptions{})
 		}, "PayloadScope", profile.ErrInvalidValue},
 		{"scep without URL", func() (*profile.Profile, error) {
 			e := testEnrollment()

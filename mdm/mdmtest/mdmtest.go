@@ -116,7 +116,7 @@ func wantNext(t *testing.T, s mdm.Store, id mdm.EnrollmentID, now time.Time, wan
 
 func result(t *testing.T, s mdm.Store, id mdm.EnrollmentID, uuid string, st mdm.Status) {
 	t.Helper()
-	r := &mdm.CommandResult{Identity: mdm.Identity{EnrollmentID: string(id)}, Status: st, CommandUUID: uuid,
+	r := &mdm.CommandResult{Identifiers: mdm.Identifiers{EnrollmentID: string(id)}, Status: st, CommandUUID: uuid,
 		Raw: fmt.Appendf(nil, "<plist><dict><key>Status</key><string>%s</string></dict></plist>", st)}
 	if err := s.PutResult(context.Background(), id, r); err != nil {
 		t.Fatalf("PutResult(%s, %s, %s): %v", id, uuid, st, err)
@@ -370,7 +370,7 @@ func testResults(t *testing.T, s mdm.Store) {
 	enqueue(t, s, command(t, "r1", "DeviceLock"), "res")
 	next(t, s, "res", base)
 	raw := []byte(`<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>CommandUUID</key><string>r1</string><key>ErrorChain</key><array><dict><key>ErrorCode</key><integer>12021</integer><key>ErrorDomain</key><string>MCMDMErrorDomain</string></dict></array><key>EnrollmentID</key><string>res</string><key>Status</key><string>Error</string></dict></plist>`)
-	in := &mdm.CommandResult{Identity: mdm.Identity{EnrollmentID: "res"}, Status: mdm.StatusError, CommandUUID: "r1",
+	in := &mdm.CommandResult{Identifiers: mdm.Identifiers{EnrollmentID: "res"}, Status: mdm.StatusError, CommandUUID: "r1",
 		ErrorChain:   []mdm.ErrorChainItem{{ErrorCode: 12021, ErrorDomain: "MCMDMErrorDomain", LocalizedDescription: "Locked", USEnglishDescription: "Locked"}},
 		NotOnConsole: true, Raw: raw}
 	if err := s.PutResult(ctx, "res", in); err != nil {
@@ -394,7 +394,7 @@ func testResults(t *testing.T, s mdm.Store) {
 	// the device it was queued for.
 	enqueue(t, s, command(t, "r2", "DeviceInformation"), "res")
 	next(t, s, "res", base)
-	forged := &mdm.CommandResult{Identity: mdm.Identity{EnrollmentID: "intruder"}, Status: mdm.StatusAcknowledged, CommandUUID: "r2"}
+	forged := &mdm.CommandResult{Identifiers: mdm.Identifiers{EnrollmentID: "intruder"}, Status: mdm.StatusAcknowledged, CommandUUID: "r2"}
 	if err := s.PutResult(ctx, "intruder", forged); !errors.Is(err, mdm.ErrNotFound) {
 		t.Fatalf("PutResult for a command of another enrollment = %v, want ErrNotFound", err)
 	}

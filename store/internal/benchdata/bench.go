@@ -126,7 +126,7 @@ func benchCommandFetch(b *testing.B, ms mdm.Store) {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		res.CommandUUID, res.Identity.EnrollmentID = c.UUID, string(ids[n])
+		res.CommandUUID, res.Identifiers.EnrollmentID = c.UUID, string(ids[n])
 		res.Raw = []byte("<plist><dict/></plist>")
 		err = ms.PutResult(ctx, ids[n], res)
 		if err != nil && !errors.Is(err, mdm.ErrNotFound) {

@@ -98,11 +98,11 @@ func TokenUpdate(ctx context.Context, ms mdm.Store, h Hooks, i, round int, now t
 	token[0] += byte(round)
 	msg := &mdm.TokenUpdate{
 		Header: mdm.Header{MessageType: mdm.MessageTokenUpdate, Topic: topic,
-			Identity: mdm.Identity{EnrollmentID: string(id)}},
+			Identifiers: mdm.Identifiers{EnrollmentID: string(id)}},
 		Token:     token,
 		PushMagic: hash("pushmagic", i)[:36],
 	}
-	e := mdm.Enrollment{ID: id, Type: mdm.UserEnrollmentDevice}
+	e := mdm.Channel{ID: id, Type: mdm.UserEnrollmentDevice}
 	hr := &http.Request{Method: http.MethodPut, Header: http.Header{"User-Agent": {mdmUA}, "Content-Type": {"application/x-apple-aspen-mdm-checkin"}},
 		RemoteAddr: "198.51.100.7:52814", RequestURI: "/checkin"}
 

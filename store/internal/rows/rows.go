@@ -268,14 +268,14 @@ func ScanMDM(scan func(dest ...any) error) (*mdm.EnrollmentRecord, error) {
 
 // resultMeta is the part of a CommandResult kept beside its raw body.
 type resultMeta struct {
-	Identity     mdm.Identity         `json:"i"`
+	Identity     mdm.Identifiers      `json:"i"`
 	ErrorChain   []mdm.ErrorChainItem `json:"e,omitempty"`
 	NotOnConsole bool                 `json:"n,omitempty"`
 }
 
 // ResultMeta encodes the fields of res that are not columns of their own.
 func ResultMeta(res *mdm.CommandResult) ([]byte, error) {
-	return json.Marshal(resultMeta{Identity: res.Identity, ErrorChain: res.ErrorChain, NotOnConsole: res.NotOnConsole})
+	return json.Marshal(resultMeta{Identity: res.Identifiers, ErrorChain: res.ErrorChain, NotOnConsole: res.NotOnConsole})
 }
 
 // Result rebuilds a CommandResult from its stored parts.
@@ -285,7 +285,7 @@ func Result(uuid, status string, raw, meta []byte) (*mdm.CommandResult, error) {
 		return nil, fmt.Errorf("decode stored result: %w", err)
 	}
 	res := &mdm.CommandResult{
-		Identity:     m.Identity,
+		Identifiers:  m.Identity,
 		Status:       mdm.Status(status),
 		CommandUUID:  uuid,
 		ErrorChain:   m.ErrorChain,

@@ -99,7 +99,7 @@ func TestTimes(t *testing.T) {
 
 func TestResultRoundTrip(t *testing.T) {
 	res := &mdm.CommandResult{
-		Identity:     mdm.Identity{EnrollmentID: "UE-1", UserShortName: "alice"},
+		Identifiers:  mdm.Identifiers{EnrollmentID: "UE-1", UserShortName: "alice"},
 		Status:       mdm.StatusError,
 		CommandUUID:  "c1",
 		ErrorChain:   []mdm.ErrorChainItem{{ErrorCode: 12021, ErrorDomain: "MCMDMErrorDomain", LocalizedDescription: "nope"}},

@@ -5,9 +5,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/subtle"
 	"crypto/x509"
 	"errors"
@@ -19,6 +16,7 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/enrollkit/enrollkit/internal/ber"
+	"github.com/enrollkit/enrollkit/internal/cms"
 )
 
 // DefaultMaxSignatureBytes bounds a decoded Mdm-Signature unless configured
@@ -28,25 +26,6 @@ const DefaultMaxSignatureBytes = 64 << 10
 // maxBERDepth bounds the nesting of a BER signature; CMS SignedData with
 // certificates nests about a dozen levels deep.
 const maxBERDepth = 32
-
-// DER contents of the object identifiers the verifier needs.
-var (
-	oidSignedData    = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}
-	oidData          = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01}
-	oidContentType   = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03}
-	oidMessageDigest = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04}
-
-	oidSHA1   = []byte{0x2b, 0x0e, 0x03, 0x02, 0x1a}
-	oidSHA256 = []byte{0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01}
-	oidSHA384 = []byte{0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02}
-	oidSHA512 = []byte{0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03}
-
-	// 1.2.840.113549.1.1.x: rsaEncryption (1) and sha*WithRSAEncryption (5, 11, 12, 13).
-	oidRSAPrefix = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01}
-	// 1.2.840.10045.2.1 id-ecPublicKey and 1.2.840.10045.4.x ecdsa-with-*.
-	oidECPublicKey = []byte{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01}
-	oidECDSAPrefix = []byte{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04}
-)
 
 // signerInfo is the part of a CMS SignerInfo the verifier uses. Byte slices
 // point into the parsed signature.
@@ -98,7 +77,7 @@ func parseSignedDataDER(der []byte) (*signedData, error) {
 	in := cryptobyte.String(der)
 	var ci, oid, explicit, sdSeq cryptobyte.String
 	if !in.ReadASN1(&ci, cbasn1.SEQUENCE) || !in.Empty() ||
-		!ci.ReadASN1(&oid, cbasn1.OBJECT_IDENTIFIER) || !bytes.Equal(oid, oidSignedData) ||
+		!ci.ReadASN1(&oid, cbasn1.OBJECT_IDENTIFIER) || !bytes.Equal(oid, cms.OIDSignedData) ||
 		!ci.ReadASN1(&explicit, cbasn1.Tag(0).Constructed().ContextSpecific()) || !ci.Empty() ||
 		!explicit.ReadASN1(&sdSeq, cbasn1.SEQUENCE) || !explicit.Empty() {
 		return nil, errCMS
@@ -208,17 +187,11 @@ func parseSignerInfo(si cryptobyte.String) (signerInfo, error) {
 
 // hashFor maps a digest algorithm OID to its hash.
 func hashFor(oid []byte) (crypto.Hash, hash.Hash, error) {
-	switch {
-	case bytes.Equal(oid, oidSHA1):
-		return crypto.SHA1, sha1.New(), nil
-	case bytes.Equal(oid, oidSHA256):
-		return crypto.SHA256, sha256.New(), nil
-	case bytes.Equal(oid, oidSHA384):
-		return crypto.SHA384, sha512.New384(), nil
-	case bytes.Equal(oid, oidSHA512):
-		return crypto.SHA512, sha512.New(), nil
+	h, ok := cms.DigestHash(oid)
+	if !ok {
+		return 0, nil, fmt.Errorf("%w: unsupported digest algorithm", ErrBadSignature)
 	}
-	return 0, nil, fmt.Errorf("%w: unsupported digest algorithm", ErrBadSignature)
+	return h, h.New(), nil
 }
 
 // signerMatches reports whether cert is the certificate s names.
@@ -261,14 +234,14 @@ func (s *signerInfo) verify(cert *x509.Certificate, content []byte) error {
 	}
 	switch pub := cert.PublicKey.(type) {
 	case *rsa.PublicKey:
-		if !bytes.HasPrefix(s.sigAlg, oidRSAPrefix) || len(s.sigAlg) != len(oidRSAPrefix)+1 {
+		if !bytes.HasPrefix(s.sigAlg, cms.OIDRSAPrefix) || len(s.sigAlg) != len(cms.OIDRSAPrefix)+1 {
 			return fmt.Errorf("%w: signature algorithm does not match an RSA key", ErrBadSignature)
 		}
 		if err := rsa.VerifyPKCS1v15(pub, h, digest, s.signature); err != nil {
 			return fmt.Errorf("%w: %v", ErrBadSignature, err)
 		}
 	case *ecdsa.PublicKey:
-		if !bytes.HasPrefix(s.sigAlg, oidECDSAPrefix) && !bytes.Equal(s.sigAlg, oidECPublicKey) {
+		if !bytes.HasPrefix(s.sigAlg, cms.OIDECDSAPrefix) && !bytes.Equal(s.sigAlg, cms.OIDECPublicKey) {
 			return fmt.Errorf("%w: signature algorithm does not match an ECDSA key", ErrBadSignature)
 		}
 		if !ecdsa.VerifyASN1(pub, digest, s.signature) {
@@ -292,13 +265,13 @@ func checkSignedAttrs(attrs cryptobyte.String) ([]byte, error) {
 			return nil, fmt.Errorf("%w: malformed signed attribute", ErrBadSignature)
 		}
 		switch {
-		case bytes.Equal(oid, oidContentType):
+		case bytes.Equal(oid, cms.OIDContentType):
 			var v cryptobyte.String
-			if sawType || !values.ReadASN1(&v, cbasn1.OBJECT_IDENTIFIER) || !values.Empty() || !bytes.Equal(v, oidData) {
+			if sawType || !values.ReadASN1(&v, cbasn1.OBJECT_IDENTIFIER) || !values.Empty() || !bytes.Equal(v, cms.OIDData) {
 				return nil, fmt.Errorf("%w: bad contentType attribute", ErrBadSignature)
 			}
 			sawType = true
-		case bytes.Equal(oid, oidMessageDigest):
+		case bytes.Equal(oid, cms.OIDMessageDigest):
 			var v cryptobyte.String
 			if sawDigest || !values.ReadASN1(&v, cbasn1.OCTET_STRING) || !values.Empty() {
 				return nil, fmt.Errorf("%w: bad messageDigest attribute", ErrBadSignature)

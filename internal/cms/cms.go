@@ -1,6 +1,7 @@
 package cms
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -52,17 +53,21 @@ type Options struct {
 	Indefinite bool
 }
 
-// Object identifiers, as the contents of their DER encoding.
+// Object identifiers, as the contents of their DER encoding. The writer
+// here and the verifier in package mdm share them.
 var (
-	oidData          = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01}
-	oidSignedData    = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}
-	oidContentType   = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03}
-	oidMessageDigest = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04}
-	oidSigningTime   = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05}
+	OIDData          = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01}
+	OIDSignedData    = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}
+	OIDContentType   = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03}
+	OIDMessageDigest = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04}
+	OIDSigningTime   = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05}
 	// 1.2.840.113549.1.1.x: rsaEncryption (1), sha*WithRSAEncryption.
-	oidRSAPrefix = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01}
+	OIDRSAPrefix = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01}
+	// 1.2.840.10045.2.1: id-ecPublicKey, which some signers put where the
+	// signature algorithm belongs.
+	OIDECPublicKey = []byte{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01}
 	// 1.2.840.10045.4.x: ecdsa-with-SHA1 (1), ecdsa-with-SHA2xx (3.x).
-	oidECDSAPrefix = []byte{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04}
+	OIDECDSAPrefix = []byte{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04}
 )
 
 // algorithms of each digest: its OID, the last arcs of its RSA and ECDSA
@@ -76,6 +81,17 @@ var algorithms = map[crypto.Hash]struct {
 	crypto.SHA256: {[]byte{0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01}, 11, []byte{3, 2}},
 	crypto.SHA384: {[]byte{0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02}, 12, []byte{3, 3}},
 	crypto.SHA512: {[]byte{0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03}, 13, []byte{3, 4}},
+}
+
+// DigestHash returns the hash whose digest algorithm OID (DER contents) is
+// oid: SHA-1, SHA-256, SHA-384 or SHA-512.
+func DigestHash(oid []byte) (crypto.Hash, bool) {
+	for h, a := range algorithms {
+		if bytes.Equal(a.digest, oid) {
+			return h, true
+		}
+	}
+	return 0, false
 }
 
 // Signer writes SignedData with one key and certificate list. It encodes
@@ -113,12 +129,12 @@ func NewSigner(key crypto.Signer, certs []*x509.Certificate, opts Options) (*Sig
 	var null bool
 	switch key.Public().(type) {
 	case *rsa.PublicKey:
-		sigOID, null = append(oidRSAPrefix[:len(oidRSAPrefix):len(oidRSAPrefix)], 1), true
+		sigOID, null = append(OIDRSAPrefix[:len(OIDRSAPrefix):len(OIDRSAPrefix)], 1), true
 		if opts.DeviceAlgorithms {
 			sigOID[len(sigOID)-1] = alg.rsa
 		}
 	case *ecdsa.PublicKey:
-		sigOID = append(oidECDSAPrefix[:len(oidECDSAPrefix):len(oidECDSAPrefix)], alg.ecdsa...)
+		sigOID = append(OIDECDSAPrefix[:len(OIDECDSAPrefix):len(OIDECDSAPrefix)], alg.ecdsa...)
 	default:
 		return nil, fmt.Errorf("%w: key type %T (want RSA or ECDSA)", ErrUnsupported, key.Public())
 	}
@@ -211,8 +227,8 @@ const (
 
 // Fixed DER pieces of every signature.
 var (
-	derOIDSignedData = tlv(tagOID, oidSignedData)
-	derOIDData       = tlv(tagOID, oidData)
+	derOIDSignedData = tlv(tagOID, OIDSignedData)
+	derOIDData       = tlv(tagOID, OIDData)
 	derVersion1      = []byte{0x02, 0x01, 0x01}
 )
 
@@ -315,9 +331,9 @@ func (s *Signer) assemble(content, attrBody, sig []byte) []byte {
 // Encoded attributes up to their varying part (RFC 5652 §11).
 var (
 	// SEQUENCE { contentType, SET { id-data } }: constant.
-	attrContentType   = tlv(tagSequence, append(tlv(tagOID, oidContentType), tlv(tagSet, derOIDData)...))
-	oidSigningTimeDER = tlv(tagOID, oidSigningTime)
-	oidMessageDigestD = tlv(tagOID, oidMessageDigest)
+	attrContentType   = tlv(tagSequence, append(tlv(tagOID, OIDContentType), tlv(tagSet, derOIDData)...))
+	oidSigningTimeDER = tlv(tagOID, OIDSigningTime)
+	oidMessageDigestD = tlv(tagOID, OIDMessageDigest)
 )
 
 // appendSignedAttrs appends SET { contentType, signingTime, messageDigest }

@@ -207,6 +207,11 @@ func clipKey(s string) string {
 func (t *throttle) admit(ctx context.Context, m Meta, id string) (*signIn, error) {
 	now := t.now()
 	a := &signIn{m: m, id: id, address: addressKey(m.ClientIP)}
+	refuse := func(scope string, w time.Duration) error {
+		t.log.DebugContext(ctx, "enroll: sign-in refused while throttled", "enrollment", id, "client", m.ClientIP,
+			"scope", scope, "retry_after", w.Round(time.Second))
+		return throttleError(w)
+	}
 	for _, k := range []struct {
 		key, scope string
 		limit      int
@@ -219,9 +224,7 @@ func (t *throttle) admit(ctx context.Context, m Meta, id string) (*signIn, error
 			return nil, fmt.Errorf("enroll: sign-in throttle: %w", err)
 		}
 		if w := t.wait(f, k.limit, now); w > 0 {
-			t.log.DebugContext(ctx, "enroll: sign-in refused while throttled", "enrollment", id, "client", m.ClientIP,
-				"scope", k.scope, "retry_after", w.Round(time.Second))
-			return nil, throttleError(w)
+			return nil, refuse(k.scope, w)
 		}
 	}
 	prev, err := t.Store.AddFailure(ctx, enrollmentKey(id), now, t.Window)
@@ -230,9 +233,7 @@ func (t *throttle) admit(ctx context.Context, m Meta, id string) (*signIn, error
 	}
 	a.failures = prev.Count + 1
 	if w := t.wait(prev, t.InvitationFailures, now); w > 0 {
-		t.log.DebugContext(ctx, "enroll: sign-in refused while throttled", "enrollment", id, "client", m.ClientIP,
-			"scope", "enrollment", "retry_after", w.Round(time.Second))
-		return nil, throttleError(w)
+		return nil, refuse("enrollment", w)
 	}
 	return a, nil
 }

@@ -219,14 +219,20 @@ func (s *Service) authorize(ctx context.Context, req *Request) (*EnrollmentRecor
 	if e.Type.IsUserChannel() {
 		deviceID = e.ParentID
 	}
-	bound, err := s.store.EnrollmentByCertificate(ctx, req.Fingerprint)
-	switch {
-	case err == nil && bound != deviceID:
-		return nil, &IdentityError{Err: ErrCertificateInUse}
-	case err != nil && !errors.Is(err, ErrNotFound):
-		return nil, err
-	}
 	dev, err := s.store.Enrollment(ctx, deviceID)
+	// A certificate is bound to at most one record (EnrollmentStore's
+	// contract), so a record that holds this certificate is the one it is
+	// bound to: the look-up by certificate is needed only otherwise, which
+	// spares most polls one query.
+	if err != nil || dev.Certificate != req.Fingerprint {
+		bound, berr := s.store.EnrollmentByCertificate(ctx, req.Fingerprint)
+		switch {
+		case berr == nil && bound != deviceID:
+			return nil, &IdentityError{Err: ErrCertificateInUse}
+		case berr != nil && !errors.Is(berr, ErrNotFound):
+			return nil, berr
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if !isAuth {

@@ -302,6 +302,29 @@ func (s *MDMStore) ResetNotNow(ctx context.Context, ids []mdm.EnrollmentID) erro
 	if len(ids) == 0 {
 		return nil
 	}
+	// Every Idle poll asks for this and almost none has a NotNow command:
+	// look from a reader first and take the write lock only when there is
+	// something to reset. A NotNow recorded after this look is reset at the
+	// next poll, as if this one came earlier.
+	peek, err := s.db.readStmt(ctx, op, `SELECT 1 FROM mdm_queue WHERE enrollment = ? AND state = 1 LIMIT 1`)
+	if err != nil {
+		return err
+	}
+	pending := false
+	for _, id := range ids {
+		var one int
+		switch err := peek.QueryRowContext(ctx, string(id)).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case err != nil:
+			return s.db.wrap(op, err)
+		}
+		pending = true
+		break
+	}
+	if !pending {
+		return nil
+	}
 	return s.db.writeTx(ctx, op, func(tx *wtx) error {
 		stmt, err := s.db.txStmt(ctx, tx, queueResetNotNow)
 		if err != nil {

@@ -98,7 +98,11 @@ func (d *Device) Discover(ctx context.Context, userIdentifier, baseURL string) (
 		}
 		baseURL = "https://" + userIdentifier[at+1:]
 	}
-	q := url.Values{"user-identifier": {userIdentifier}, "model-family": {"iPhone"}}
+	family := "iPhone"
+	if d.IsMac() {
+		family = "Mac"
+	}
+	q := url.Values{"user-identifier": {userIdentifier}, "model-family": {family}}
 	u := strings.TrimRight(baseURL, "/") + "/.well-known/com.apple.remotemanagement?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -143,6 +147,9 @@ func (d *Device) Discover(ctx context.Context, userIdentifier, baseURL string) (
 // systemUserAgent is the User-Agent of iOS system services (Settings,
 // the enrollment daemon).
 func (d *Device) systemUserAgent() string {
+	if d.IsMac() {
+		return "System%20Settings/1.0 CFNetwork/1568.200.51 Darwin/24.1.0"
+	}
 	return "Settings/1.0 CFNetwork/1496.0.7 Darwin/23.5.0"
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/enrollkit/enrollkit/profile"
@@ -30,11 +31,12 @@ type authenticateMessage struct {
 }
 
 type tokenUpdateMessage struct {
-	EnrollmentID string
-	MessageType  string
-	PushMagic    string
-	Token        []byte
-	Topic        string
+	EnrollmentID     string
+	EnrollmentUserID string `plist:",omitempty"`
+	MessageType      string
+	PushMagic        string
+	Token            []byte
+	Topic            string
 }
 
 type checkOutMessage struct {
@@ -118,16 +120,38 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 
 	d.reqMu.Lock()
 	defer d.reqMu.Unlock()
-	if _, err := d.checkin(ctx, client, enr, "Authenticate", authenticateMessage{
+	if d.IsMac() && slices.Contains(m.ServerCapabilities, profile.CapabilityPerUserConnections) {
+		// The user who installs the profile becomes the managed user: the
+		// Mac's user channel starts after the device channel.
+		if enr.EnrollmentUserID, err = d.randomUUID(); err != nil {
+			return fmt.Errorf("devicesim: enrollment user ID: %w", err)
+		}
+		enr.UserToken = make([]byte, 32)
+		if _, err := io.ReadFull(d.rand, enr.UserToken); err != nil {
+			return fmt.Errorf("devicesim: push token: %w", err)
+		}
+		if enr.UserPushMagic, err = d.randomUUID(); err != nil {
+			return fmt.Errorf("devicesim: push magic: %w", err)
+		}
+	}
+	if _, err := d.checkin(ctx, client, enr, channelDevice, "Authenticate", authenticateMessage{
 		BuildVersion: d.opts.BuildVersion, EnrollmentID: enrollmentID, MessageType: "Authenticate",
 		OSVersion: d.opts.OSVersion, ProductName: d.opts.ProductName, Topic: m.Topic,
 	}); err != nil {
 		return err
 	}
-	if _, err := d.checkin(ctx, client, enr, "TokenUpdate", tokenUpdateMessage{
+	if _, err := d.checkin(ctx, client, enr, channelDevice, "TokenUpdate", tokenUpdateMessage{
 		EnrollmentID: enrollmentID, MessageType: "TokenUpdate", PushMagic: magic, Token: pushToken, Topic: m.Topic,
 	}); err != nil {
 		return err
+	}
+	if enr.EnrollmentUserID != "" {
+		if _, err := d.checkin(ctx, client, enr, channelUser, "TokenUpdate (user)", tokenUpdateMessage{
+			EnrollmentID: enrollmentID, EnrollmentUserID: enr.EnrollmentUserID, MessageType: "TokenUpdate",
+			PushMagic: enr.UserPushMagic, Token: enr.UserToken, Topic: m.Topic,
+		}); err != nil {
+			return err
+		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -165,14 +189,25 @@ func (d *Device) mdmClient(enr *Enrollment) (*http.Client, error) {
 	return &c, nil
 }
 
+// channel is the MDM channel a request goes over: every device has a
+// device channel; a Mac also has a user channel.
+type channel bool
+
+const (
+	channelDevice channel = false
+	channelUser   channel = true
+)
+
 // checkin PUTs a check-in message to the CheckInURL.
-func (d *Device) checkin(ctx context.Context, client *http.Client, enr *Enrollment, op string, msg any) ([]byte, error) {
-	return d.mdmRequest(ctx, client, enr, enr.CheckInURL, "application/x-apple-aspen-mdm-checkin", "checkin "+op, msg)
+func (d *Device) checkin(ctx context.Context, client *http.Client, enr *Enrollment, ch channel, op string, msg any) ([]byte, error) {
+	return d.mdmRequest(ctx, client, enr, ch, enr.CheckInURL, "application/x-apple-aspen-mdm-checkin", "checkin "+op, msg)
 }
 
-// mdmRequest encodes msg as an XML plist and PUTs it to u, signed as the
-// enrollment requires, and returns the response body of a 200.
-func (d *Device) mdmRequest(ctx context.Context, client *http.Client, enr *Enrollment, u, contentType, op string, msg any) ([]byte, error) {
+// mdmRequest encodes msg as an XML plist and PUTs it to u over channel ch,
+// signed as the enrollment requires, and returns the response body of a
+// 200. An account-driven enrollment's bearer token goes with every request,
+// except over a Mac's device channel, which never sends it.
+func (d *Device) mdmRequest(ctx context.Context, client *http.Client, enr *Enrollment, ch channel, u, contentType, op string, msg any) ([]byte, error) {
 	body, err := plist.Marshal(msg, plist.XMLFormat)
 	if err != nil {
 		return nil, fmt.Errorf("devicesim: %s: %w", op, err)
@@ -190,7 +225,7 @@ func (d *Device) mdmRequest(ctx context.Context, client *http.Client, enr *Enrol
 		}
 		req.Header.Set("Mdm-Signature", sig)
 	}
-	if enr.AccessToken != "" {
+	if enr.AccessToken != "" && (ch == channelUser || !d.IsMac()) {
 		req.Header.Set("Authorization", "Bearer "+enr.AccessToken)
 	}
 	resp, err := client.Do(req)
@@ -221,6 +256,9 @@ func (d *Device) Remove(ctx context.Context) error {
 	d.enr, d.client, d.profiles = nil, nil, nil
 	if enr != nil {
 		d.retired = append(d.retired, enr.Token)
+		if enr.UserToken != nil {
+			d.retired = append(d.retired, enr.UserToken)
+		}
 	}
 	d.mu.Unlock()
 	if enr == nil {
@@ -229,7 +267,7 @@ func (d *Device) Remove(ctx context.Context) error {
 	if !enr.CheckOutWhenRemoved {
 		return nil
 	}
-	_, err := d.checkin(ctx, client, enr, "CheckOut", checkOutMessage{
+	_, err := d.checkin(ctx, client, enr, channelDevice, "CheckOut", checkOutMessage{
 		EnrollmentID: enr.EnrollmentID, MessageType: "CheckOut", Topic: enr.Topic,
 	})
 	return err

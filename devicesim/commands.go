@@ -57,7 +57,9 @@ func (d *Device) Push() {
 }
 
 // Run waits for pushes and, after each, polls until the server's queue is
-// empty. It returns ctx.Err() when ctx is done, or the first Poll error.
+// empty: on a Mac with a user channel, the device channel's queue and then
+// the user channel's. It returns ctx.Err() when ctx is done, or the first
+// Poll error.
 func (d *Device) Run(ctx context.Context) error {
 	for {
 		select {
@@ -65,6 +67,9 @@ func (d *Device) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-d.wake:
 			if _, err := d.Poll(ctx); err != nil {
+				return err
+			}
+			if _, err := d.PollUser(ctx); err != nil && !errors.Is(err, ErrNoUserChannel) {
 				return err
 			}
 		}
@@ -82,6 +87,16 @@ func (d *Device) Commands() []CommandRecord {
 // ServerURL and answers each command the server returns, until the server
 // answers with an empty body. It returns the number of commands answered.
 func (d *Device) Poll(ctx context.Context) (int, error) {
+	return d.poll(ctx, channelDevice)
+}
+
+// PollUser is Poll over a Mac's user channel. It returns ErrNoUserChannel
+// when the device has none.
+func (d *Device) PollUser(ctx context.Context) (int, error) {
+	return d.poll(ctx, channelUser)
+}
+
+func (d *Device) poll(ctx context.Context, ch channel) (int, error) {
 	d.reqMu.Lock()
 	defer d.reqMu.Unlock()
 	d.mu.Lock()
@@ -90,9 +105,12 @@ func (d *Device) Poll(ctx context.Context) (int, error) {
 	if enr == nil {
 		return 0, ErrNotEnrolled
 	}
-	msg := map[string]any{"Status": "Idle", "EnrollmentID": enr.EnrollmentID}
+	if ch == channelUser && enr.EnrollmentUserID == "" {
+		return 0, ErrNoUserChannel
+	}
+	msg := d.idle(enr, ch)
 	for n := 0; ; n++ {
-		body, err := d.mdmRequest(ctx, client, enr, enr.ServerURL, "application/x-apple-aspen-mdm", "command "+msg["Status"].(string), msg)
+		body, err := d.mdmRequest(ctx, client, enr, ch, enr.ServerURL, "application/x-apple-aspen-mdm", "command "+msg["Status"].(string), msg)
 		if err != nil {
 			return n, err
 		}
@@ -103,7 +121,19 @@ func (d *Device) Poll(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("devicesim: poll: server still sends commands after %d", n)
 		}
 		msg = d.answer(ctx, enr, body)
+		if ch == channelUser {
+			msg["EnrollmentUserID"] = enr.EnrollmentUserID
+		}
 	}
+}
+
+// idle is the Idle report over channel ch.
+func (d *Device) idle(enr *Enrollment, ch channel) map[string]any {
+	msg := map[string]any{"Status": "Idle", "EnrollmentID": enr.EnrollmentID}
+	if ch == channelUser {
+		msg["EnrollmentUserID"] = enr.EnrollmentUserID
+	}
+	return msg
 }
 
 // answer decodes one command and returns the device's response.
@@ -270,7 +300,7 @@ func (d *Device) ueDeviceInformation(enr *Enrollment) map[string]any {
 		"OSVersion":                     d.opts.OSVersion,
 		"BuildVersion":                  d.opts.BuildVersion,
 		"SupplementalBuildVersion":      d.opts.BuildVersion,
-		"ModelName":                     "iPhone",
+		"ModelName":                     d.modelName(),
 		"Model":                         "MTLW3",
 		"ModelNumber":                   "MTLW3",
 		"ProductName":                   d.opts.ProductName,
@@ -382,4 +412,12 @@ func (d *Device) installProfileCommand(cmd map[string]any) (map[string]any, []Er
 	}
 	d.profiles = append(d.profiles, installedProfile{info: profileSummary(p, parsed.Chain)})
 	return nil, nil
+}
+
+// modelName is DeviceInformation's ModelName.
+func (d *Device) modelName() string {
+	if d.IsMac() {
+		return "Mac"
+	}
+	return "iPhone"
 }

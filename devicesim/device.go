@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,10 @@ var (
 	// ErrAlreadyEnrolled is returned by Install when the device already
 	// carries an enrollment; iOS allows one MDM enrollment at a time.
 	ErrAlreadyEnrolled = errors.New("devicesim: device is already enrolled")
+	// ErrNoUserChannel is returned by PollUser on a device without a user
+	// channel: an iPhone or iPad, or a Mac whose profile did not advertise
+	// per-user connections.
+	ErrNoUserChannel = errors.New("devicesim: device has no user channel")
 	// ErrProfileInvalid is matched by every refusal of a downloaded profile
 	// (bad signature, missing or wrong keys); see ProfileError.
 	ErrProfileInvalid = errors.New("devicesim: profile refused")
@@ -132,7 +137,11 @@ func (e *ProfileError) Unwrap() []error {
 
 // Options configures a Device. Every field is optional; the zero value
 // describes an iPhone 15 on iOS 17.5.1 that signs like a real device and
-// verifies profile signatures without checking their chain.
+// verifies profile signatures without checking their chain. A ProductName
+// that names a Mac ("Mac14,2", "MacBookPro18,3", "iMac21,1") makes it a Mac:
+// OSVersion is then the macOS release, discovery asks for model family
+// "Mac", the device channel sends no bearer token, and a profile that
+// advertises per-user connections opens a user channel beside it.
 type Options struct {
 	// HTTPClient sends every request. nil means a client built on
 	// http.DefaultTransport. The device never modifies it: it uses copies
@@ -154,11 +163,13 @@ type Options struct {
 	DeviceCA *DeviceCA
 	// ProductName is the hardware model identifier. "" means "iPhone15,4".
 	ProductName string
-	// OSVersion is the iOS version. "" means "17.5.1".
+	// OSVersion is the iOS (or, on a Mac, macOS) version. "" means
+	// "17.5.1".
 	OSVersion string
-	// BuildVersion is the iOS build. "" means "21F90".
+	// BuildVersion is the OS build. "" means "21F90".
 	BuildVersion string
-	// DeviceName is the user-visible name. "" means "iPhone".
+	// DeviceName is the user-visible name. "" means "iPhone", or "Mac" on
+	// a Mac.
 	DeviceName string
 	// Language is the preferred language. "" means "en-US".
 	Language string
@@ -238,6 +249,14 @@ type Enrollment struct {
 	// Token and PushMagic are what TokenUpdate reported.
 	Token     []byte
 	PushMagic string
+	// EnrollmentUserID names the user channel of a Mac whose profile
+	// advertises per-user connections; empty otherwise. The user channel
+	// checks in as EnrollmentID plus EnrollmentUserID, with its own push
+	// token (UserToken, UserPushMagic) and with the bearer token of an
+	// account-driven enrollment.
+	EnrollmentUserID string
+	UserToken        []byte
+	UserPushMagic    string
 	// CheckOutWhenRemoved is the MDM payload's key of that name.
 	CheckOutWhenRemoved bool
 	// SignMessage is the MDM payload's key of that name.
@@ -285,6 +304,9 @@ func New(opts Options) (*Device, error) {
 	def(&o.ProductName, "iPhone15,4")
 	def(&o.OSVersion, "17.5.1")
 	def(&o.BuildVersion, "21F90")
+	if isMacProduct(o.ProductName) {
+		def(&o.DeviceName, "Mac")
+	}
 	def(&o.DeviceName, "iPhone")
 	def(&o.Language, "en-US")
 	if o.MaxPortalSteps <= 0 {
@@ -350,7 +372,32 @@ func (d *Device) Enrollment() (Enrollment, bool) {
 	}
 	e := *d.enr
 	e.Token = append([]byte(nil), d.enr.Token...)
+	e.UserToken = append([]byte(nil), d.enr.UserToken...)
 	return e, true
+}
+
+// UserPushTarget returns what a push service needs to wake the user
+// channel of an enrolled Mac, and false when there is none.
+func (d *Device) UserPushTarget() (mdm.PushTarget, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.enr == nil || d.enr.EnrollmentUserID == "" {
+		return mdm.PushTarget{}, false
+	}
+	return mdm.PushTarget{
+		EnrollmentID: d.enr.EnrollmentID + ":" + d.enr.EnrollmentUserID,
+		Token:        append([]byte(nil), d.enr.UserToken...),
+		PushMagic:    d.enr.UserPushMagic,
+		Topic:        d.enr.Topic,
+	}, true
+}
+
+// IsMac reports whether the device is a Mac (see Options).
+func (d *Device) IsMac() bool { return isMacProduct(d.opts.ProductName) }
+
+// isMacProduct reports whether a hardware model identifier names a Mac.
+func isMacProduct(p string) bool {
+	return strings.HasPrefix(p, "Mac") || strings.HasPrefix(p, "iMac") || strings.HasPrefix(p, "VirtualMac")
 }
 
 // PushTarget returns what a push service needs to wake this device (the
@@ -379,6 +426,12 @@ func (d *Device) safariUserAgent() string {
 		if j := strings.IndexByte(major[i+1:], '.'); j >= 0 {
 			major = major[:i+1+j]
 		}
+	}
+	if d.IsMac() {
+		// macOS Safari freezes the OS token at 10_15_7; its Version is
+		// Safari's own (macOS 14 ships Safari 17, macOS 15 Safari 18, and
+		// from macOS 26 the two agree).
+		return "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/" + macSafariVersion(major) + " Safari/605.1.15"
 	}
 	return "Mozilla/5.0 (iPhone; CPU iPhone OS " + v + " like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/" + major + " Mobile/15E148 Safari/604.1"
 }
@@ -426,4 +479,18 @@ func (d *Device) hadToken(token []byte) bool {
 		}
 	}
 	return false
+}
+
+// macSafariVersion is the Safari version macOS release v ("14.5", "15.1",
+// "26.0") ships with.
+func macSafariVersion(v string) string {
+	major, minor, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil || n >= 26 || n < 11 {
+		return v
+	}
+	if minor == "" {
+		minor = "0"
+	}
+	return strconv.Itoa(n+3) + "." + minor
 }

@@ -160,7 +160,10 @@ func (s *PushServer) check(r *http.Request, body []byte, readErr error, rec *Pus
 		gone = gone || d.hadToken(tok)
 		t, ok := d.PushTarget()
 		if !ok || !bytes.Equal(t.Token, tok) {
-			continue
+			// A Mac's user channel has a push token of its own.
+			if t, ok = d.UserPushTarget(); !ok || !bytes.Equal(t.Token, tok) {
+				continue
+			}
 		}
 		if t.Topic != topic {
 			return http.StatusBadRequest, "DeviceTokenNotForTopic", nil

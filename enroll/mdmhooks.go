@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/enrollkit/enrollkit/mdm"
 )
@@ -34,6 +35,13 @@ var (
 //     to (the bearer token if one is sent, else the certificate), must name
 //     the device recorded there, in state CheckedIn or Enrolled, and for
 //     account-driven enrollment carry its access token.
+//   - A Mac's device channel sends no bearer token (its user channel does):
+//     for an account-driven enrollment, a request over the device channel
+//     of a Mac (Authenticate's ProductName, or the ProductName mdm stored
+//     at Authenticate) is accepted without the token when it presents the
+//     identity certificate recorded for the enrollment (RecordCertificate,
+//     which the SCEP endpoint calls), and refused when none is recorded.
+//     A user channel's CheckOut ends only that channel, not the enrollment.
 //   - Every request must name its device in the form of the enrollment the
 //     Service issued: an EnrollmentID for a User Enrollment, a UDID for a
 //     device enrollment (a corporate device under CorporateDeviceEnrollment
@@ -55,7 +63,7 @@ var (
 // the device's repeated Authenticate is accepted. In mdm.Prechecks the
 // Service goes last, after the host's own checks.
 func (s *Service) Precheck(ctx context.Context, r *mdm.Request) error {
-	c := deviceCredentials(r.HTTP, r.Enrollment, r.Fingerprint)
+	c := deviceCredentials(r.HTTP, r.Enrollment, r.Fingerprint, macDeviceChannel(r.Enrollment, r.Message, r.Device))
 	if _, ok := r.Message.(*mdm.Authenticate); ok {
 		return s.precheckAuthenticate(ctx, s.deviceMeta(r.HTTP), r, c)
 	}
@@ -74,17 +82,53 @@ func (s *Service) Precheck(ctx context.Context, r *mdm.Request) error {
 }
 
 // credentials is what a device request presents: the device id it claims,
-// its certificate's fingerprint (hex) and its bearer token, if any.
+// its certificate's fingerprint (hex) and its bearer token, if any, and
+// whether it comes over a Mac's device channel, which sends no bearer token.
 type credentials struct {
 	device, fp, bearer string
 	hasBearer          bool
+	macDevice          bool
 }
 
 // deviceCredentials returns what request r, from the device that names
 // itself e and presents the certificate with fingerprint fp, carries.
-func deviceCredentials(r *http.Request, e mdm.Channel, fp mdm.Fingerprint) credentials {
+func deviceCredentials(r *http.Request, e mdm.Channel, fp mdm.Fingerprint, macDevice bool) credentials {
 	bearer, ok := bearerToken(r)
-	return credentials{device: deviceKey(e), fp: fp.String(), bearer: bearer, hasBearer: ok}
+	return credentials{device: deviceKey(e), fp: fp.String(), bearer: bearer, hasBearer: ok, macDevice: macDevice}
+}
+
+// withoutBearer reports whether an account-driven enrollment e may be
+// reached without its bearer token: only over a Mac's device channel (the
+// macOS device channel never sends it; its user channel does) and only with
+// the identity certificate recorded for e, which then alone ties the
+// request to e.
+func (c credentials) withoutBearer(e *Enrollment) bool {
+	return !c.hasBearer && c.macDevice && e.CertificateHash != "" && sameHash(e.CertificateHash, c.fp)
+}
+
+// macDeviceChannel reports whether a request over channel ch comes from a
+// Mac's device channel: the product name of its Authenticate or, after
+// Authenticate, of the device record mdm stored names a Mac.
+func macDeviceChannel(ch mdm.Channel, msg mdm.Message, device *mdm.EnrollmentRecord) bool {
+	if ch.Type.IsUserChannel() {
+		return false
+	}
+	if a, ok := msg.(*mdm.Authenticate); ok {
+		return isMacProduct(a.ProductName)
+	}
+	return device != nil && isMacProduct(device.ProductName)
+}
+
+// isMacProduct reports whether a hardware model identifier (Authenticate's
+// ProductName: "Mac14,2", "MacBookPro18,3", "iMac21,1", "Macmini9,1",
+// "VirtualMac2,1") names a Mac.
+func isMacProduct(p string) bool {
+	for _, prefix := range []string{"Mac", "iMac", "VirtualMac"} {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // deviceEnrollment returns the enrollment a request after Authenticate
@@ -116,7 +160,7 @@ func (s *Service) deviceEnrollment(ctx context.Context, c credentials) (*Enrollm
 		return nil, forbidden(fmt.Errorf("enroll: no enrollment for device %q: %w", c.device, ErrDeviceMismatch))
 	case err != nil:
 		return nil, err
-	case e.Flow == FlowAccountDriven && !c.hasBearer:
+	case e.Flow == FlowAccountDriven && !c.hasBearer && !c.withoutBearer(e):
 		return nil, unauthorized(fmt.Errorf("enroll: missing access token: %w", ErrDeviceMismatch))
 	case e.CertificateHash != "" && !sameHash(e.CertificateHash, c.fp):
 		return nil, forbidden(fmt.Errorf("enroll: certificate and access token belong to different enrollments: %w", ErrDeviceMismatch))
@@ -182,7 +226,7 @@ func (s *Service) precheckAuthenticate(ctx context.Context, m Meta, r *mdm.Reque
 	}
 	_, err = s.applyFrom(ctx, m, e, EventCheckIn, func(st *step) error {
 		x := st.e
-		if x.Flow == FlowAccountDriven && (!c.hasBearer || !sameHash(x.AccessTokenHash, hashToken(c.bearer))) {
+		if x.Flow == FlowAccountDriven && !c.withoutBearer(x) && (!c.hasBearer || !sameHash(x.AccessTokenHash, hashToken(c.bearer))) {
 			return unauthorized(fmt.Errorf("enroll: account-driven Authenticate without its access token: %w", ErrDeviceMismatch))
 		}
 		if x.CertificateHash != "" && !sameHash(x.CertificateHash, c.fp) {
@@ -255,7 +299,12 @@ func (s *Service) Observe(ctx context.Context, ev *mdm.Event) error {
 	default:
 		return nil
 	}
-	e, err := s.deviceEnrollment(ctx, deviceCredentials(ev.Request, ev.Enrollment, ev.Fingerprint))
+	if ev.Kind == mdm.EventCheckOut && ev.Enrollment.Type.IsUserChannel() {
+		// A Mac's user channel checking out ends that user's channel, not
+		// the device's enrollment: the device channel's CheckOut does.
+		return nil
+	}
+	e, err := s.deviceEnrollment(ctx, deviceCredentials(ev.Request, ev.Enrollment, ev.Fingerprint, macDeviceChannel(ev.Enrollment, ev.Message, ev.Device)))
 	var re *mdm.RejectError
 	if errors.As(err, &re) {
 		// Not one of ours; Precheck refused anything it should have.

@@ -26,6 +26,11 @@ type coreDevice struct {
 	udid string
 	// rebind is what mdm.Request.Rebind says for an Authenticate.
 	rebind bool
+	// product is the ProductName of the device's Authenticate and of the
+	// device record mdm keeps afterwards ("" for none).
+	product string
+	// user, if set, sends over the user channel EnrollmentID:user (a Mac's).
+	user string
 }
 
 // checkin sends a check-in of the given MessageType, or a command result
@@ -49,11 +54,22 @@ func (d coreDevice) checkin(t testing.TB, messageType string) error {
 		hdr.Identifiers = mdm.Identifiers{UDID: d.udid}
 		ident = mdm.Channel{ID: mdm.EnrollmentID(d.udid), Type: mdm.Device}
 	}
+	if d.user != "" {
+		hdr.Identifiers.EnrollmentUserID = d.user
+		ident = mdm.Channel{ID: mdm.EnrollmentID(d.enrollmentID + ":" + d.user), Type: mdm.UserEnrollmentUser, ParentID: mdm.EnrollmentID(d.enrollmentID)}
+	}
 	r := &mdm.Request{HTTP: hr, Enrollment: ident, Certificate: cert, Fingerprint: mdm.FingerprintOf(d.cert), Rebind: d.rebind}
+	var device *mdm.EnrollmentRecord
+	if d.product != "" {
+		device = &mdm.EnrollmentRecord{ID: mdm.EnrollmentID(d.enrollmentID), ProductName: d.product}
+	}
+	if messageType != "Authenticate" {
+		r.Device = device
+	}
 	kind := mdm.EventKind(0)
 	switch messageType {
 	case "Authenticate":
-		r.Message, kind = &mdm.Authenticate{Header: hdr}, mdm.EventAuthenticate
+		r.Message, kind = &mdm.Authenticate{Header: hdr, ProductName: d.product}, mdm.EventAuthenticate
 	case "TokenUpdate":
 		r.Message, kind = &mdm.TokenUpdate{Header: hdr, Token: []byte{1}, PushMagic: "magic"}, mdm.EventTokenUpdate
 	case "CheckOut":
@@ -64,7 +80,7 @@ func (d coreDevice) checkin(t testing.TB, messageType string) error {
 	if err := d.f.svc.Precheck(ctx, r); err != nil {
 		return err
 	}
-	return d.f.svc.Observe(ctx, &mdm.Event{Kind: kind, Enrollment: ident, Message: r.Message, Result: r.Result, Request: hr, Fingerprint: r.Fingerprint})
+	return d.f.svc.Observe(ctx, &mdm.Event{Kind: kind, Enrollment: ident, Message: r.Message, Result: r.Result, Request: hr, Fingerprint: r.Fingerprint, Device: device})
 }
 
 // coreWantReject fails unless err is an *mdm.RejectError with the status.

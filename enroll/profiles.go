@@ -40,7 +40,10 @@ type ProfileConfig struct {
 	// them for ServerURL and CheckInURL.
 	Certificates    []profile.Payload
 	PinCertificates bool
-	// ServerCapabilities lists profile.Capability… strings.
+	// ServerCapabilities lists profile.Capability… strings. nil means
+	// profile.CapabilityPerUserConnections, so that a Mac opens its user
+	// channel beside the device channel (iPhones and iPads ignore it); an
+	// empty non-nil slice advertises nothing.
 	ServerCapabilities []string
 	// UseDevelopmentAPNS selects the APNs sandbox.
 	UseDevelopmentAPNS bool
@@ -101,7 +104,7 @@ func (s *Service) buildProfile(ctx context.Context, e *Enrollment) ([]byte, erro
 		SignMessage:         true,
 		CheckOutWhenRemoved: true,
 		UseDevelopmentAPNS:  c.UseDevelopmentAPNS,
-		ServerCapabilities:  c.ServerCapabilities,
+		ServerCapabilities:  serverCapabilities(c.ServerCapabilities),
 		Identity:            id,
 		Certificates:        c.Certificates,
 		PinCertificates:     c.PinCertificates,
@@ -163,4 +166,13 @@ func identityOf(e *Enrollment) identityFields {
 // set records f in e.
 func (f identityFields) set(e *Enrollment) {
 	e.ChallengeHash, e.ChallengeExpiresAt, e.ChallengeUsed = f.challengeHash, f.challengeExpiresAt, f.challengeUsed
+}
+
+// serverCapabilities is the profile's ServerCapabilities for the configured
+// list (see ProfileConfig.ServerCapabilities).
+func serverCapabilities(c []string) []string {
+	if c == nil {
+		return []string{profile.CapabilityPerUserConnections}
+	}
+	return c
 }

@@ -208,7 +208,16 @@ func (s *Server) Invite(t testing.TB, u enroll.User) *enroll.Invitation {
 // DeviceCA, and is woken by the server's pushes.
 func (s *Server) NewDevice(t testing.TB) *devicesim.Device {
 	t.Helper()
-	d, err := devicesim.New(devicesim.Options{HTTPClient: s.Client(), ProfileRoots: s.ProfileRoots, DeviceCA: s.DeviceCA})
+	return s.NewDeviceWith(t, devicesim.Options{})
+}
+
+// NewDeviceWith is NewDevice for a device configured by opts, such as a Mac
+// (opts.ProductName "Mac14,2", opts.OSVersion "15.1"). Its HTTPClient,
+// ProfileRoots and DeviceCA are replaced by the server's.
+func (s *Server) NewDeviceWith(t testing.TB, opts devicesim.Options) *devicesim.Device {
+	t.Helper()
+	opts.HTTPClient, opts.ProfileRoots, opts.DeviceCA = s.Client(), s.ProfileRoots, s.DeviceCA
+	d, err := devicesim.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

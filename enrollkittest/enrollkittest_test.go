@@ -3,6 +3,7 @@ package enrollkittest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -71,5 +72,87 @@ func TestHostUsersAndPush(t *testing.T) {
 	<-done
 	if p := srv.Push.Pushes(); len(p) == 0 || !p[len(p)-1].Delivered {
 		t.Fatalf("pushes %+v", p)
+	}
+}
+
+// TestMacChannels enrolls a Mac in both flows: profile-based on macOS 14
+// and account-driven on macOS 15, where the device channel sends no bearer
+// token and the user channel does. Commands queued for each channel are
+// pushed to that channel's token and answered over it, and removing the
+// enrollment ends it.
+func TestMacChannels(t *testing.T) {
+	for _, tc := range []struct {
+		name, os      string
+		accountDriven bool
+	}{
+		{"profile-based macOS 14", "14.6.1", false},
+		{"account-driven macOS 15", "15.1", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			srv := enrollkittest.NewServer(t, enrollkittest.Options{})
+			inv := srv.Invite(t, enrollkittest.DemoUser)
+			mac := srv.NewDeviceWith(t, devicesim.Options{ProductName: "Mac14,2", OSVersion: tc.os, BuildVersion: "24B83"})
+			var err error
+			if tc.accountDriven {
+				err = mac.EnrollWithAccount(ctx, enrollkittest.DemoManagedAppleID, srv.URL, enrollkittest.DemoCredentials(inv))
+			} else {
+				err = mac.EnrollWithInvitation(ctx, inv.URL, enrollkittest.DemoCredentials(inv))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			enr, _ := mac.Enrollment()
+			if enr.EnrollmentUserID == "" || enr.AccountDriven != tc.accountDriven {
+				t.Fatalf("enrollment %+v: want a user channel", enr)
+			}
+			device := mdm.EnrollmentID(enr.EnrollmentID)
+			user := mdm.EnrollmentID(enr.EnrollmentID + ":" + enr.EnrollmentUserID)
+			for _, id := range []mdm.EnrollmentID{device, user} {
+				rec, err := srv.MDM.Enrollment(ctx, id)
+				if err != nil || !rec.Enrolled {
+					t.Fatalf("mdm record %s = %+v, %v", id, rec, err)
+				}
+			}
+			e, err := srv.Enroll.Get(ctx, inv.EnrollmentID)
+			if err != nil || e.State != enroll.StateEnrolled || e.DeviceID != enr.EnrollmentID {
+				t.Fatalf("enrollment = %+v, %v", e, err)
+			}
+
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- mac.Run(runCtx) }()
+			for i, id := range []mdm.EnrollmentID{device, user} {
+				cmd, _ := mdm.NewCommand(fmt.Sprintf("mac-%d", i), map[string]any{"RequestType": "ProfileList"})
+				if res, err := srv.MDM.Enqueue(ctx, cmd, id); err != nil || len(res) != 1 || res[0].Err != nil {
+					t.Fatalf("Enqueue for %s = %v, %v", id, res, err)
+				}
+				for {
+					r, err := srv.MDM.Result(ctx, id, cmd.UUID)
+					if err == nil && r.Status == mdm.StatusAcknowledged {
+						break
+					}
+					if err != nil && !errors.Is(err, mdm.ErrNotFound) {
+						t.Fatal(err)
+					}
+					select {
+					case <-ctx.Done():
+						t.Fatalf("the Mac did not answer the command for %s: %+v", id, r)
+					case <-time.After(10 * time.Millisecond):
+					}
+				}
+				if n := len(mac.Commands()); n != i+1 {
+					t.Fatalf("the Mac answered %d commands, want %d", n, i+1)
+				}
+			}
+			stop()
+			<-done
+			if err := mac.Remove(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if e, err := srv.Enroll.Get(ctx, e.ID); err != nil || e.State != enroll.StateRemoved {
+				t.Fatalf("after CheckOut: %+v, %v", e, err)
+			}
+		})
 	}
 }

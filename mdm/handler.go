@@ -281,6 +281,9 @@ func (s *Service) authorize(ctx context.Context, req *Request) (*EnrollmentRecor
 			rec = u
 		}
 	}
+	if dev != nil {
+		req.Device = dev.Clone()
+	}
 	if s.opts.Prechecker != nil {
 		if err := s.opts.Prechecker.Precheck(ctx, req); err != nil {
 			var re *RejectError
@@ -346,7 +349,11 @@ func (s *Service) checkin(ctx context.Context, req *Request, rec *EnrollmentReco
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "mdm: check-in", slog.String("message_type", kind.String()),
 		slog.String("enrollment", string(e.ID)), slog.String("enrollment_type", e.Type.String()))
-	return nil, s.observe(ctx, &Event{Kind: kind, Enrollment: e, Message: req.Message, Request: req.HTTP, Fingerprint: req.Fingerprint})
+	device := req.Device
+	if !e.Type.IsUserChannel() {
+		device = rec
+	}
+	return nil, s.observe(ctx, &Event{Kind: kind, Enrollment: e, Message: req.Message, Request: req.HTTP, Fingerprint: req.Fingerprint, Device: device})
 }
 
 // respond hands a message the Service does not handle itself to the

@@ -32,6 +32,12 @@ type Request struct {
 	// Authenticate for a checked-out record (the device is enrolling again)
 	// is not a Rebind: it is accepted unless the Prechecker refuses it.
 	Rebind bool
+	// Device is the stored record of the device channel the request comes
+	// over (for a user channel, its device's), as it was before this
+	// request; nil when there is none yet, as for a device's first
+	// Authenticate. Hooks read it to tell, for example, a Mac (ProductName)
+	// from an iPhone after Authenticate.
+	Device *EnrollmentRecord
 }
 
 // Prechecker vets every check-in and command request after it is decoded and
@@ -165,6 +171,10 @@ type Event struct {
 	Request *http.Request
 	// Fingerprint is the identity certificate's fingerprint.
 	Fingerprint Fingerprint
+	// Device is the stored record of the device channel the event comes
+	// over (for a user channel, its device's) after the event was stored;
+	// nil for EventCommandResult.
+	Device *EnrollmentRecord
 }
 
 // Observer is told after an Authenticate, TokenUpdate, CheckOut or command

@@ -234,7 +234,11 @@ func (d *Device) mdmRequest(ctx context.Context, client *http.Client, enr *Enrol
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, httpError(op, resp)
+		herr := httpError(op, resp)
+		if herr.unrecognized() {
+			d.forget(ctx, enr)
+		}
+		return nil, herr
 	}
 	b, err := readLimited(resp.Body, maxMDMBytes)
 	if err != nil {
@@ -251,19 +255,18 @@ func (d *Device) mdmRequest(ctx context.Context, client *http.Client, enr *Enrol
 func (d *Device) Remove(ctx context.Context) error {
 	d.reqMu.Lock()
 	defer d.reqMu.Unlock()
+	return d.remove(ctx)
+}
+
+// remove is Remove with reqMu held.
+func (d *Device) remove(ctx context.Context) error {
 	d.mu.Lock()
 	enr, client := d.enr, d.client
-	d.enr, d.client, d.profiles = nil, nil, nil
-	if enr != nil {
-		d.retired = append(d.retired, enr.Token)
-		if enr.UserToken != nil {
-			d.retired = append(d.retired, enr.UserToken)
-		}
-	}
 	d.mu.Unlock()
 	if enr == nil {
 		return ErrNotEnrolled
 	}
+	d.forget(ctx, enr)
 	if !enr.CheckOutWhenRemoved {
 		return nil
 	}
@@ -271,4 +274,20 @@ func (d *Device) Remove(ctx context.Context) error {
 		EnrollmentID: enr.EnrollmentID, MessageType: "CheckOut", Topic: enr.Topic,
 	})
 	return err
+}
+
+// forget drops enrollment enr, if it is still the current one, as a device
+// does when its enrollment profile is gone: its push tokens are retired.
+func (d *Device) forget(ctx context.Context, enr *Enrollment) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.enr != enr {
+		return
+	}
+	d.enr, d.client, d.profiles, d.removeRequested = nil, nil, nil, false
+	d.retired = append(d.retired, enr.Token)
+	if enr.UserToken != nil {
+		d.retired = append(d.retired, enr.UserToken)
+	}
+	d.log.InfoContext(ctx, "devicesim: unenrolled", "enrollment_id", enr.EnrollmentID)
 }

@@ -115,6 +115,12 @@ func (d *Device) poll(ctx context.Context, ch channel) (int, error) {
 			return n, err
 		}
 		if len(bytes.TrimSpace(body)) == 0 {
+			d.mu.Lock()
+			remove := d.removeRequested && d.enr == enr
+			d.mu.Unlock()
+			if remove {
+				return n, d.remove(ctx)
+			}
 			return n, nil
 		}
 		if n == maxCommandsPerPoll {
@@ -252,6 +258,12 @@ func (d *Device) execute(enr *Enrollment, reqType string, cmd map[string]any) (m
 		id := str(cmd, "Identifier")
 		d.mu.Lock()
 		defer d.mu.Unlock()
+		if id == enr.ProfileIdentifier && id != "" {
+			// The server ends the enrollment: the device acknowledges,
+			// then removes the enrollment profile and checks out.
+			d.removeRequested = true
+			return nil, nil
+		}
 		for i, p := range d.profiles {
 			if str(p.info, "PayloadIdentifier") == id && id != enr.ProfileIdentifier {
 				d.profiles = slices.Delete(d.profiles, i, i+1)

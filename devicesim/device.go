@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +61,10 @@ var (
 	// ErrSCEP is matched by SCEPError: the SCEP server refused or failed
 	// the certificate request.
 	ErrSCEP = errors.New("devicesim: SCEP enrollment failed")
+	// ErrUnrecognized is matched by the HTTPError of a 403 whose body is
+	// Apple's ErrorUnrecognizedDevice: the server no longer manages the
+	// device, which has unenrolled (without CheckOut), as iOS 17 does.
+	ErrUnrecognized = errors.New("devicesim: server does not recognize the device; it unenrolled")
 )
 
 // HTTPError is a response with a status the device did not expect.
@@ -78,13 +83,29 @@ func (e *HTTPError) Error() string {
 	return fmt.Sprintf("devicesim: %s: unexpected HTTP status %d: %q", e.Op, e.StatusCode, e.Body)
 }
 
-// Unwrap returns ErrUnauthorized for a 401 and ErrUnexpectedResponse
-// otherwise, so that both can be matched with errors.Is.
+// Unwrap returns ErrUnauthorized for a 401, ErrUnrecognized for a 403
+// telling the device it is not recognized, and ErrUnexpectedResponse in
+// every case, so that they can be matched with errors.Is.
 func (e *HTTPError) Unwrap() []error {
-	if e.StatusCode == http.StatusUnauthorized {
+	switch {
+	case e.StatusCode == http.StatusUnauthorized:
 		return []error{ErrUnauthorized, ErrUnexpectedResponse}
+	case e.unrecognized():
+		return []error{ErrUnrecognized, ErrUnexpectedResponse}
 	}
 	return []error{ErrUnexpectedResponse}
+}
+
+// unrecognized reports whether e is a 403 with Apple's
+// ErrorUnrecognizedDevice document.
+func (e *HTTPError) unrecognized() bool {
+	if e.StatusCode != http.StatusForbidden {
+		return false
+	}
+	var doc struct {
+		Code string `json:"code"`
+	}
+	return json.Unmarshal([]byte(e.Body), &doc) == nil && doc.Code == mdm.UnrecognizedDeviceCode
 }
 
 // PortalError is an error page of the enrollment portal: a 4xx or 5xx
@@ -288,9 +309,12 @@ type Device struct {
 	client    *http.Client // MDM client (TLS identity when SignMessage is false)
 	profiles  []installedProfile
 	history   []CommandRecord
-	pendingAT string   // access token received before the profile was installed
-	pendingID string   // the Managed Apple ID that access token was issued for
-	retired   [][]byte // push tokens of removed enrollments
+	pendingAT string // access token received before the profile was installed
+	pendingID string // the Managed Apple ID that access token was issued for
+	// removeRequested is set when the server sent RemoveProfile for the
+	// enrollment profile: the poll that received it removes the enrollment.
+	removeRequested bool
+	retired         [][]byte // push tokens of removed enrollments
 }
 
 // New returns a device configured by opts.

@@ -134,7 +134,9 @@ func TestProfileBasedEnrollment(t *testing.T) {
 	f.enqueue(t, "c5", map[string]any{"RequestType": "EraseDevice"})
 	f.enqueue(t, "c6", map[string]any{"RequestType": "MakeCoffee"})
 	f.enqueue(t, "c7", map[string]any{"RequestType": "RemoveProfile", "Identifier": "com.example.wifi"})
-	f.enqueue(t, "c8", map[string]any{"RequestType": "RemoveProfile", "Identifier": "com.example.enroll"})
+	// c8 names no installed profile (removing the enrollment profile itself
+	// unenrolls the device: see enrollkittest's TestRevokeUnenrolls).
+	f.enqueue(t, "c8", map[string]any{"RequestType": "RemoveProfile", "Identifier": "com.example.missing"})
 	f.enqueue(t, "c9", map[string]any{"RequestType": "InstallProfile", "Payload": []byte("not a profile")})
 	f.enqueueRaw([]byte("<plist><dict><key>Command</key><string>x</string></dict></plist>"))
 

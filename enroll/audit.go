@@ -78,7 +78,7 @@ func (s *Service) applyRead(ctx context.Context, m Meta, id string, read *Enroll
 			if err != nil {
 				return nil, err
 			}
-			return st.e, &TransitionError{From: StateExpired, Event: primary}
+			return st.e, &TransitionError{From: st.e.State, Event: primary}
 		}
 		if _, err := Next(e.State, primary); err != nil && !slices.Contains(also, e.State) {
 			return e, err

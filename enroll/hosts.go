@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/profile"
 )
 
@@ -117,4 +118,20 @@ type Directory interface {
 type IdentityProvider interface {
 	Identity(ctx context.Context, e *Enrollment) (profile.Payload, error)
 	ChallengeEnrollment(ctx context.Context, challenge string) (string, error)
+}
+
+// Unenroller asks an enrolled device to remove its enrollment: it queues
+// the removal of the enrollment profile (RemoveProfile with
+// profileIdentifier) for the device channel device and wakes the device.
+// Package server implements it on the MDM service.
+type Unenroller interface {
+	Unenroll(ctx context.Context, device mdm.EnrollmentID, profileIdentifier string) error
+}
+
+// UnenrollerFunc adapts a function to Unenroller.
+type UnenrollerFunc func(ctx context.Context, device mdm.EnrollmentID, profileIdentifier string) error
+
+// Unenroll calls f.
+func (f UnenrollerFunc) Unenroll(ctx context.Context, device mdm.EnrollmentID, profileIdentifier string) error {
+	return f(ctx, device, profileIdentifier)
 }

@@ -77,8 +77,18 @@ func (s *Service) Precheck(ctx context.Context, r *mdm.Request) error {
 	switch e.State {
 	case StateCheckedIn, StateEnrolled:
 		return nil
+	case StateUnenrolling:
+		if !expiredAt(e, s.now()) {
+			return nil // the device may still fetch its RemoveProfile and check out
+		}
 	}
-	return forbidden(&TransitionError{From: e.State, Event: deviceEvent(r)})
+	err = forbidden(&TransitionError{From: e.State, Event: deviceEvent(r)})
+	if e.State.Terminal() || e.State == StateUnenrolling {
+		// The device's own credentials name an enrollment that has ended:
+		// tell it so, and it unenrolls (iOS 17, macOS 14 and later).
+		err.(*mdm.RejectError).Unenroll = true
+	}
+	return err
 }
 
 // credentials is what a device request presents: the device id it claims,
@@ -295,7 +305,7 @@ func (s *Service) Observe(ctx context.Context, ev *mdm.Event) error {
 	case mdm.EventTokenUpdate:
 		want, from = EventTokenUpdate, []State{StateCheckedIn}
 	case mdm.EventCheckOut:
-		want, from = EventCheckOut, []State{StateCheckedIn, StateEnrolled}
+		want, from = EventCheckOut, []State{StateCheckedIn, StateEnrolled, StateUnenrolling}
 	default:
 		return nil
 	}

@@ -176,3 +176,12 @@ func serverCapabilities(c []string) []string {
 	}
 	return c
 }
+
+// profileIdentifier is the PayloadIdentifier of the enrollment profiles
+// the Service builds.
+func (s *Service) profileIdentifier() string {
+	if s.cfg.Profile.Identifier != "" {
+		return s.cfg.Profile.Identifier
+	}
+	return DefaultProfileIdentifier
+}

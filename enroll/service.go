@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/passcode"
 	"github.com/enrollkit/enrollkit/profile"
 )
@@ -34,6 +35,10 @@ const (
 	// DefaultPasscodeAttempts is how many wrong passcodes lock an
 	// enrollment.
 	DefaultPasscodeAttempts = 5
+	// DefaultUnenrollDeadline is how long a revoked, enrolled device has to
+	// confirm its unenrollment with CheckOut before the enrollment counts
+	// as removed anyway.
+	DefaultUnenrollDeadline = 7 * 24 * time.Hour
 )
 
 // maxInputLen bounds every string argument that comes from a request.
@@ -147,6 +152,18 @@ type Config struct {
 	DownloadTTL   time.Duration
 	CompletionTTL time.Duration
 
+	// Unenroller asks a device to remove its enrollment when the host
+	// revokes an enrolled device (package server wires the MDM service:
+	// a RemoveProfile command for the enrollment profile, then a push).
+	// The enrollment then waits in StateUnenrolling for the device's
+	// CheckOut, at most UnenrollDeadline (zero means
+	// DefaultUnenrollDeadline). nil means nobody is asked: revoking an
+	// enrolled device ends the enrollment at once. Either way, a device
+	// whose enrollment has ended is answered Apple's unrecognized-device
+	// 403 from then on, on which current devices unenroll.
+	Unenroller       Unenroller
+	UnenrollDeadline time.Duration
+
 	// Profile describes the enrollment profiles the Service builds.
 	// Required: ServerURL and Topic.
 	Profile ProfileConfig
@@ -227,6 +244,9 @@ func New(store Store, cfg Config) (*Service, error) {
 	}
 	if cfg.DownloadTTL <= 0 {
 		cfg.DownloadTTL = DefaultDownloadTTL
+	}
+	if cfg.UnenrollDeadline <= 0 {
+		cfg.UnenrollDeadline = DefaultUnenrollDeadline
 	}
 	if cfg.CompletionTTL <= 0 {
 		cfg.CompletionTTL = DefaultCompletionTTL
@@ -818,11 +838,28 @@ func (s *Service) Revoke(ctx context.Context, m Meta, id, reason string) (*Enrol
 	e, err := s.run(ctx, m, "revoke", id, EventRevoke, func(st *step) error {
 		st.audit.Detail = reason
 		st.e.ExpiresAt = time.Time{}
+		if st.e.State == StateEnrolled {
+			st.e.ExpiresAt = st.now.Add(s.cfg.UnenrollDeadline)
+		}
 		st.commit(EventRevoke)
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if e.State == StateUnenrolling {
+		if s.cfg.Unenroller == nil {
+			// Nobody to ask: the enrollment ends now.
+			return s.Revoke(ctx, m, id, reason)
+		}
+		// The host I/O runs once, after the state change: a device told
+		// to unenroll is then always in StateUnenrolling.
+		if err := s.cfg.Unenroller.Unenroll(ctx, mdm.EnrollmentID(e.DeviceID), s.profileIdentifier()); err != nil {
+			s.log.WarnContext(ctx, "enroll: asking the device to unenroll failed", "enrollment", id, "err", err)
+			return e, fmt.Errorf("enroll: revoke: asking the device to unenroll (revoking again ends the enrollment at once): %w", err)
+		}
+		s.log.InfoContext(ctx, "enroll: enrolled device asked to unenroll", "enrollment", id, "deadline", e.ExpiresAt)
+		return e, nil
 	}
 	s.log.InfoContext(ctx, "enroll: enrollment revoked", "enrollment", id)
 	return e, nil

@@ -41,6 +41,13 @@ const (
 	StateCheckedIn State = "checked-in"
 	// StateEnrolled: the device sent TokenUpdate and can be managed.
 	StateEnrolled State = "enrolled"
+	// StateUnenrolling: the host revoked an enrolled device and the server
+	// asked the device to remove its enrollment profile (Config.Unenroller);
+	// the device may still poll, to receive that command, until it confirms
+	// with CheckOut (then StateRemoved) or Config.UnenrollDeadline passes
+	// (then StateRemoved as well, by [EventExpire]); revoking again ends the
+	// enrollment at once (StateRevoked).
+	StateUnenrolling State = "unenrolling"
 	// StateRemoved: the device sent CheckOut (the profile was removed).
 	// Terminal.
 	StateRemoved State = "removed"
@@ -59,7 +66,7 @@ func States() []State {
 	return []State{
 		StateInvited, StateAuthenticated, StatePasscodeVerified, StateConsented,
 		StateProfileIssued, StateTokenIssued, StateCheckedIn, StateEnrolled,
-		StateRemoved, StateExpired, StateRevoked, StateLocked,
+		StateUnenrolling, StateRemoved, StateExpired, StateRevoked, StateLocked,
 	}
 }
 
@@ -100,11 +107,12 @@ func (s State) Restartable() bool {
 }
 
 // expirable reports whether an enrollment in s is unfinished and expires at
-// its ExpiresAt.
+// its ExpiresAt: an unfinished enrollment, or the unenrollment of a device
+// whose deadline passes.
 func (s State) expirable() bool {
 	switch s {
 	case StateInvited, StateAuthenticated, StatePasscodeVerified, StateConsented,
-		StateProfileIssued, StateTokenIssued, StateCheckedIn:
+		StateProfileIssued, StateTokenIssued, StateCheckedIn, StateUnenrolling:
 		return true
 	}
 	return false
@@ -165,7 +173,9 @@ const (
 	EventCheckOut Event = "check-out"
 	// EventExpire: the enrollment ran out of time.
 	EventExpire Event = "expire"
-	// EventRevoke: the host revoked the enrollment.
+	// EventRevoke: the host revoked the enrollment. An enrolled device is
+	// asked to unenroll first (StateUnenrolling) when the Service has an
+	// Unenroller.
 	EventRevoke Event = "revoke"
 )
 
@@ -228,13 +238,23 @@ var transitions = func() []Transition {
 
 		{StateCheckedIn, EventCheckOut, StateRemoved},
 		{StateEnrolled, EventCheckOut, StateRemoved},
+
+		// Revoking an enrolled device asks it to unenroll; it confirms with
+		// CheckOut, or its deadline passes.
+		{StateEnrolled, EventRevoke, StateUnenrolling},
+		{StateUnenrolling, EventTokenUpdate, StateUnenrolling},
+		{StateUnenrolling, EventCheckOut, StateRemoved},
+		{StateUnenrolling, EventExpire, StateRemoved},
 	}
 	for _, s := range States() {
 		if s.Restartable() {
 			t = append(t, Transition{s, EventAuthenticate, s})
 		}
-		if s.expirable() {
+		if s.expirable() && s != StateUnenrolling {
 			t = append(t, Transition{s, EventExpire, StateExpired})
+		}
+		if s == StateEnrolled {
+			continue // revocation goes through StateUnenrolling (above)
 		}
 		if !s.Terminal() || s == StateLocked {
 			t = append(t, Transition{s, EventRevoke, StateRevoked})

@@ -57,6 +57,13 @@ func TestTransitionTable(t *testing.T) {
 		{enroll.StateEnrolled, enroll.EventTokenUpdate}:  enroll.StateEnrolled,
 		{enroll.StateCheckedIn, enroll.EventCheckOut}:    enroll.StateRemoved,
 		{enroll.StateEnrolled, enroll.EventCheckOut}:     enroll.StateRemoved,
+		// Revoking an enrolled device asks it to unenroll; CheckOut or its
+		// deadline ends that, and revoking again ends it at once.
+		{enroll.StateEnrolled, enroll.EventRevoke}:         enroll.StateUnenrolling,
+		{enroll.StateUnenrolling, enroll.EventTokenUpdate}: enroll.StateUnenrolling,
+		{enroll.StateUnenrolling, enroll.EventCheckOut}:    enroll.StateRemoved,
+		{enroll.StateUnenrolling, enroll.EventExpire}:      enroll.StateRemoved,
+		{enroll.StateUnenrolling, enroll.EventRevoke}:      enroll.StateRevoked,
 	}
 	unfinished := []enroll.State{
 		enroll.StateInvited, enroll.StateAuthenticated, enroll.StatePasscodeVerified, enroll.StateConsented,
@@ -66,7 +73,6 @@ func TestTransitionTable(t *testing.T) {
 		want[pair{s, enroll.EventExpire}] = enroll.StateExpired
 		want[pair{s, enroll.EventRevoke}] = enroll.StateRevoked
 	}
-	want[pair{enroll.StateEnrolled, enroll.EventRevoke}] = enroll.StateRevoked
 	want[pair{enroll.StateLocked, enroll.EventRevoke}] = enroll.StateRevoked
 
 	events := append(enroll.Events(), enroll.EventInvite, enroll.Event("no-such-event"))
@@ -144,8 +150,8 @@ func TestStates(t *testing.T) {
 	if enroll.State("bogus").Valid() {
 		t.Error("bogus state is Valid")
 	}
-	if len(enroll.States()) != 12 {
-		t.Errorf("%d states, want 12", len(enroll.States()))
+	if len(enroll.States()) != 13 {
+		t.Errorf("%d states, want 13", len(enroll.States()))
 	}
 	// The table returned is a copy.
 	tr := enroll.Transitions()

@@ -156,3 +156,74 @@ func TestMacChannels(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokeUnenrolls revokes enrolled devices in both flows: a device that
+// is online is pushed a RemoveProfile for its enrollment profile, removes
+// it and checks out, and the enrollment ends as removed; a device that
+// comes back after its enrollment was ended is told it is not recognized
+// and unenrolls.
+func TestRevokeUnenrolls(t *testing.T) {
+	for _, accountDriven := range []bool{false, true} {
+		t.Run(fmt.Sprintf("account-driven=%v", accountDriven), func(t *testing.T) {
+			ctx := t.Context()
+			srv := enrollkittest.NewServer(t, enrollkittest.Options{})
+			enrolled := func() (*devicesim.Device, *enroll.Invitation) {
+				t.Helper()
+				inv := srv.Invite(t, enrollkittest.DemoUser)
+				d := srv.NewDevice(t)
+				var err error
+				if accountDriven {
+					err = d.EnrollWithAccount(ctx, enrollkittest.DemoManagedAppleID, srv.URL, enrollkittest.DemoCredentials(inv))
+				} else {
+					err = d.EnrollWithInvitation(ctx, inv.URL, enrollkittest.DemoCredentials(inv))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d, inv
+			}
+
+			online, inv := enrolled()
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- online.Run(runCtx) }()
+			e, err := srv.Enroll.Revoke(ctx, enroll.Meta{Actor: "admin"}, inv.EnrollmentID, "left")
+			if err != nil || e.State != enroll.StateUnenrolling {
+				t.Fatalf("Revoke = %+v, %v", e, err)
+			}
+			for {
+				if e, err = srv.Enroll.Get(ctx, inv.EnrollmentID); err != nil || e.State == enroll.StateRemoved {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					t.Fatalf("the device did not unenroll: %+v", e)
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			stop()
+			<-done
+			if _, ok := online.Enrollment(); ok || err != nil {
+				t.Fatalf("device still enrolled after RemoveProfile (%v)", err)
+			}
+			if cmds := online.Commands(); len(cmds) != 1 || cmds[0].RequestType != "RemoveProfile" || cmds[0].Status != "Acknowledged" {
+				t.Fatalf("commands %+v", cmds)
+			}
+
+			// A device that was away while its enrollment ended learns it at
+			// its next request.
+			away, inv := enrolled()
+			for range 2 { // asked to unenroll, then ended at once
+				if _, err := srv.Enroll.Revoke(ctx, enroll.Meta{Actor: "admin"}, inv.EnrollmentID, "lost"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := away.Poll(ctx); !errors.Is(err, devicesim.ErrUnrecognized) {
+				t.Fatalf("Poll after the enrollment ended: %v, want ErrUnrecognized", err)
+			}
+			if _, ok := away.Enrollment(); ok {
+				t.Fatal("device still enrolled after the server said it does not recognize it")
+			}
+		})
+	}
+}

@@ -130,9 +130,18 @@ type RejectError struct {
 	Status int
 	// Challenge is an optional WWW-Authenticate value sent with a 401.
 	Challenge string
+	// Unenroll, with a 403, tells the device that the server no longer
+	// recognizes it: the response body is Apple's ErrorUnrecognizedDevice
+	// document (code UnrecognizedDeviceCode), on which iOS 17, macOS 14 and
+	// later unenroll. Only for a device whose enrollment has ended.
+	Unenroll bool
 	// Err is the reason.
 	Err error
 }
+
+// UnrecognizedDeviceCode is the code of Apple's ErrorUnrecognizedDevice
+// response (a 403 whose JSON body makes the device unenroll).
+const UnrecognizedDeviceCode = "com.apple.unrecognized.device"
 
 // Error describes the status and the reason.
 func (e *RejectError) Error() string {

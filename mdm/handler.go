@@ -451,5 +451,16 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusUnauthorized && errors.As(err, &re) && re.Challenge != "" {
 		w.Header().Set("WWW-Authenticate", re.Challenge)
 	}
+	if code == http.StatusForbidden && errors.As(err, &re) && re.Unenroll {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(code)
+		w.Write(unrecognizedDevice)
+		return
+	}
 	http.Error(w, http.StatusText(code), code)
 }
+
+// unrecognizedDevice is the body of a 403 that makes the device unenroll
+// (Apple's ErrorUnrecognizedDevice).
+var unrecognizedDevice = []byte(`{"code":"` + UnrecognizedDeviceCode + `","description":"The enrollment of this device has ended."}` + "\n")

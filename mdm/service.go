@@ -2,6 +2,7 @@ package mdm
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -251,4 +252,30 @@ func (s *Service) Result(ctx context.Context, id EnrollmentID, uuid string) (*Co
 // Enrollment returns the stored record of id, or ErrNotFound.
 func (s *Service) Enrollment(ctx context.Context, id EnrollmentID) (*EnrollmentRecord, error) {
 	return s.store.Enrollment(ctx, id)
+}
+
+// Unenroll asks the device on channel id to end its enrollment: it queues
+// RemoveProfile for the enrollment profile profileIdentifier (a device
+// removing its enrollment profile unenrolls and, with CheckOutWhenRemoved,
+// sends CheckOut) and pushes the device. A failed push is not an error: the
+// command waits for the device's next poll. It implements package enroll's
+// Unenroller.
+func (s *Service) Unenroll(ctx context.Context, id EnrollmentID, profileIdentifier string) error {
+	if profileIdentifier == "" {
+		return fmt.Errorf("mdm: unenroll %s: %w: empty profile identifier", id, ErrMalformed)
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("mdm: unenroll %s: %w", id, err)
+	}
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	uuid := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	cmd, err := NewCommand(uuid, map[string]any{"RequestType": "RemoveProfile", "Identifier": profileIdentifier})
+	if err != nil {
+		return err
+	}
+	if _, err := s.Enqueue(ctx, cmd, id); err != nil && !errors.Is(err, ErrPushFailed) {
+		return fmt.Errorf("mdm: unenroll: %w", err)
+	}
+	return nil
 }

@@ -16,6 +16,7 @@
 package server
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -53,7 +54,9 @@ type Config struct {
 	// Profile.ServerURL and SCEP.URL derive from PublicURL and must be left
 	// empty; Identity, if set, replaces the built-in SCEP challenges (the
 	// SCEP endpoint then refuses every request, as no challenge of its own
-	// is redeemed).
+	// is redeemed). Its Unenroller nil means the MDM service: revoking an
+	// enrolled device queues RemoveProfile for its enrollment profile and
+	// pushes it.
 	Enroll enroll.Config
 	// Portal configures the portal. DeviceRoots nil pins Apple's device
 	// CAs (see enroll.PortalConfig).
@@ -120,6 +123,12 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 		ecfg.SCEP.URL = base + SCEPPath
 	}
 	s := &Server{mux: http.NewServeMux()}
+	// Revoking an enrolled device asks it to unenroll through the MDM
+	// service, which is built after the enrollment Service it vets with.
+	unenroll := &lateUnenroller{}
+	if ecfg.Unenroller == nil {
+		ecfg.Unenroller = unenroll
+	}
 	if s.Enroll, err = enroll.New(enrollStore, ecfg); err != nil {
 		return nil, err
 	}
@@ -145,6 +154,7 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	if s.MDM, err = mdm.NewService(mdmStore, mopts); err != nil {
 		return nil, err
 	}
+	unenroll.mdm = s.MDM
 	s.mux.Handle(PortalPath, s.Portal)
 	s.mux.Handle(enroll.WellKnownPath, s.Portal.WellKnownHandler())
 	s.mux.Handle(MDMPath, s.MDM)
@@ -157,4 +167,12 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 // get 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
+}
+
+// lateUnenroller is the MDM service as the enrollment Service's
+// Unenroller, set once the MDM service exists.
+type lateUnenroller struct{ mdm *mdm.Service }
+
+func (u *lateUnenroller) Unenroll(ctx context.Context, id mdm.EnrollmentID, profileIdentifier string) error {
+	return u.mdm.Unenroll(ctx, id, profileIdentifier)
 }

@@ -3,8 +3,6 @@ package mdm_test
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -51,20 +49,13 @@ func TestCapturesThroughService(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
 			d := newDevice(t, h.ca, mdm.Identifiers{}, 1)
-			read := func(file string) []byte {
-				b, err := os.ReadFile(filepath.Join("testdata", "captures", file))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return b
-			}
 			for _, f := range tt.checkin {
-				if w := d.checkin(t, h.svc, read(f)); w.Code != http.StatusOK {
+				if w := d.checkin(t, h.svc, mdm.ReadCapture(t, f)); w.Code != http.StatusOK {
 					t.Fatalf("%s %s: %d %s", tt.from, f, w.Code, w.Body)
 				}
 			}
 			for _, f := range tt.command {
-				if uuid := uuidOf(t, d.command(t, h.svc, read(f))); uuid != "" {
+				if uuid := uuidOf(t, d.command(t, h.svc, mdm.ReadCapture(t, f))); uuid != "" {
 					t.Fatalf("%s %s: got command %q from an empty queue", tt.from, f, uuid)
 				}
 			}

@@ -3,6 +3,7 @@ package enroll
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -49,12 +50,7 @@ func (g GenuineDeviceBody) Read(tb testing.TB) []byte {
 // pinned; a different pin, or a changed body, is refused.
 func TestGenuineDeviceBodies(t *testing.T) {
 	other := IssueCert(t, "Other Device CA", nil, true)
-	appleRoot := x509.NewCertPool()
-	for _, c := range AppleDeviceCAs() {
-		if c.Subject.CommonName == "Apple Root CA" {
-			appleRoot.AddCert(c)
-		}
-	}
+	appleRoot, _ := appleCertPools()
 	for _, g := range GenuineDeviceBodies {
 		t.Run(g.File, func(t *testing.T) {
 			body := g.Read(t)
@@ -96,4 +92,62 @@ func TestGenuineDeviceBodies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGenuineDeviceSigners checks device identity certificates Apple issued
+// under Apple iPhone Device CA (testdata/captures) against the pinned Apple
+// chain: an expired SHA-1 one and a current SHA-256 one both chain by
+// signature, crypto/x509 refuses both, and neither chains to another pin.
+func TestGenuineDeviceSigners(t *testing.T) {
+	other := IssueCert(t, "Other Device CA", nil, true)
+	for _, tt := range []struct {
+		file, from string
+		alg        x509.SignatureAlgorithm
+	}{
+		{"micromdm/appleca_signed.pem", "micromdm pkg/crypto/testdata: a Mac's device identity, 2018", x509.SHA1WithRSA},
+		{"micromdm/appleca_signed_newer.pem", "micromdm pkg/crypto/testdata: an Apple TV's MachineInfo signer, 2024", x509.SHA256WithRSA},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", "captures", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			blk, _ := pem.Decode(b)
+			if blk == nil {
+				t.Fatal("no PEM block")
+			}
+			c, err := x509.ParseCertificate(blk.Bytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.SignatureAlgorithm != tt.alg || c.IsCA {
+				t.Errorf("%s: %v, CA %v", tt.from, c.SignatureAlgorithm, c.IsCA)
+			}
+			if err := verifyPinned(c, appleDeviceCAs(), nil); err != nil {
+				t.Fatalf("%s: does not chain to the pinned Apple chain: %v", tt.from, err)
+			}
+			if err := verifyPinned(c, []*x509.Certificate{other.Cert}, appleDeviceCAs()); err == nil {
+				t.Fatalf("%s: chains to another pin", tt.from)
+			}
+			roots, inter := appleCertPools()
+			if _, err := c.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: c.NotBefore.Add(time.Hour),
+				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err == nil {
+				t.Fatalf("%s: crypto/x509 accepts it; the pinned check may no longer be needed", tt.from)
+			}
+		})
+	}
+}
+
+// appleCertPools returns Apple's device chain as crypto/x509 pools: Apple
+// Root CA as the root, the two CAs below it as intermediates.
+func appleCertPools() (roots, intermediates *x509.CertPool) {
+	roots, intermediates = x509.NewCertPool(), x509.NewCertPool()
+	for _, c := range appleDeviceCAs() {
+		if c.Subject.CommonName == "Apple Root CA" {
+			roots.AddCert(c)
+		} else {
+			intermediates.AddCert(c)
+		}
+	}
+	return roots, intermediates
 }

@@ -103,6 +103,10 @@ var captures = []capture{
 			}
 		}},
 
+	{file: "micromdm/response.plist", from: "micromdm workflow/profile/inventory/testdata, a Mac",
+		status: StatusAcknowledged, uuid: "1a82029c-4a30-46ca-9ca3-18a4daf5e3a9",
+		channel: Channel{ID: "BC5E2DA4-7FB6-5E70-9928-4981680DAFBF", Type: Device}},
+
 	{file: "zentral/device_information.plist", from: "zentral tests/mdm/testdata, macOS 13 VM",
 		status: StatusAcknowledged, uuid: "02CD8B7A-465F-49E6-86D6-D3ACAAE5529E", channel: Channel{ID: zentralMacUDID, Type: Device}},
 	{file: "zentral/security_info.plist", from: "zentral tests/mdm/testdata, macOS 13 VM",

@@ -149,6 +149,9 @@ func FuzzParseMachineInfo(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(streamed)
+	for _, g := range GenuineDeviceBodies {
+		f.Add(g.Read(f))
+	}
 	f.Add([]byte{0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02, 0xa0, 0x80})
 	f.Add([]byte("not cms"))
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -245,6 +245,13 @@ func portalPostBaseURLAs(t *testing.T, baseURL, ctype string, body []byte, token
 // the BaseURL and the web view URL of the Bearer challenge.
 func portalDiscover(t *testing.T, h *harness, dev *portalDeviceCA) (baseURL, webURL string) {
 	t.Helper()
+	return portalDiscoverWith(t, h, dev.machineInfo(t))
+}
+
+// portalDiscoverWith is portalDiscover with the signed MachineInfo body the
+// device posts.
+func portalDiscoverWith(t *testing.T, h *harness, machineInfo []byte) (baseURL, webURL string) {
+	t.Helper()
 	resp, body := portalFetch(t, h.srv.URL+enroll.WellKnownPath+"?user-identifier="+url.QueryEscape(testMAID)+"&model-family=iPhone")
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("well-known: %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
@@ -254,7 +261,7 @@ func portalDiscover(t *testing.T, h *harness, dev *portalDeviceCA) (baseURL, web
 		t.Fatalf("well-known body %s (%v)", body, err)
 	}
 	baseURL = wk.Servers[0].BaseURL
-	resp, body = portalPostBaseURL(t, baseURL, dev.machineInfo(t), "")
+	resp, body = portalPostBaseURL(t, baseURL, machineInfo, "")
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("BaseURL without token: %d %s", resp.StatusCode, body)
 	}
@@ -413,6 +420,37 @@ func TestFlowAccountPinsAppleByDefault(t *testing.T) {
 			dev := newPortalDeviceCA(t)
 			if resp, _ := portalPostBaseURL(t, h.portal.BaseURL(), dev.machineInfo(t), ""); resp.StatusCode != tt.status {
 				t.Fatalf("MachineInfo from a non-Apple device CA: %d, want %d", resp.StatusCode, tt.status)
+			}
+		})
+	}
+}
+
+// TestFlowAccountGenuineDevice runs account-driven enrollment with the
+// signed bodies of genuine Apple devices (testdata/captures) on a Portal
+// configured with neither DeviceRoots nor the opt-out: Apple's pinned
+// device chain is the default and accepts them, before and after sign-in.
+func TestFlowAccountGenuineDevice(t *testing.T) {
+	for _, g := range enroll.GenuineDeviceBodies {
+		t.Run(g.File, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{portalCfg: func(c *enroll.PortalConfig) {
+				*c = enroll.PortalConfig{SessionKey: c.SessionKey, Organization: c.Organization, Logger: c.Logger}
+			}})
+			h.invite()
+			body := g.Read(t)
+			baseURL, webURL := portalDiscoverWith(t, h, body)
+			tok := portalAccountWalk(t, h, webURL)
+			resp, data := portalPostBaseURL(t, baseURL, body, tok)
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-apple-aspen-config" {
+				t.Fatalf("%s: BaseURL with token: %d %s: %s", g.From, resp.StatusCode, resp.Header.Get("Content-Type"), data)
+			}
+			if _, m := h.parseProfile(t, data); m.EnrollmentMode != profile.ModeBYOD || m.AssignedManagedAppleID != testMAID {
+				t.Errorf("%s: MDM payload mode %q assigned %q", g.From, m.EnrollmentMode, m.AssignedManagedAppleID)
+			}
+			// A device CA of the host's own replaces the Apple default.
+			dev := newPortalDeviceCA(t)
+			h2 := newHarness(t, harnessOptions{deviceRoots: dev.pool()})
+			if resp, _ := portalPostBaseURL(t, h2.portal.BaseURL(), body, ""); resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("%s: with other DeviceRoots: %d, want 400", g.From, resp.StatusCode)
 			}
 		})
 	}

@@ -21,6 +21,9 @@ func FuzzPortalBaseURL(f *testing.F) {
 	good := dev.machineInfo(f)
 	f.Add(good, "")
 	f.Add(good, "Bearer abc")
+	for _, g := range enroll.GenuineDeviceBodies {
+		f.Add(g.Read(f), "")
+	}
 	f.Add([]byte("<plist/>"), "Bearer")
 	f.Add([]byte{0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02, 0xa0, 0x80}, "bearer  x")
 	f.Fuzz(func(t *testing.T, body []byte, auth string) {

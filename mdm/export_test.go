@@ -48,4 +48,5 @@ func Sign(body []byte, cert *x509.Certificate, key crypto.Signer, opts *SignOpti
 var (
 	Decode              = decode
 	ParseEnrollmentType = parseEnrollmentType
+	ReadCapture         = readCapture
 )

@@ -20,7 +20,8 @@ var fuzzBodies = [][]byte{
 // FuzzDecode feeds device bodies to the decoder: it must never panic, and
 // whatever it accepts names an enrollment.
 func FuzzDecode(f *testing.F) {
-	for _, b := range fuzzBodies {
+	bodies, _ := captureSeeds(f)
+	for _, b := range append(bodies, fuzzBodies...) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -70,7 +71,8 @@ func signatureSeeds(f *testing.F) ([]byte, [][]byte) {
 // verifier.
 func FuzzVerifySignature(f *testing.F) {
 	body, seeds := signatureSeeds(f)
-	for _, s := range seeds {
+	_, captured := captureSeeds(f)
+	for _, s := range append(seeds, captured...) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, sig []byte) {
@@ -94,7 +96,8 @@ func FuzzParseCertHeader(f *testing.F) {
 // FuzzFastXML is a differential test: whatever the fast path accepts, the
 // general plist decoder must accept too and decode to the same values.
 func FuzzFastXML(f *testing.F) {
-	for _, b := range fuzzBodies {
+	bodies, _ := captureSeeds(f)
+	for _, b := range append(bodies, fuzzBodies...) {
 		f.Add(b)
 	}
 	f.Add([]byte(`<?xml version="1.0" encoding="UTF-8"?>

@@ -17,6 +17,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -491,6 +493,13 @@ func fuzzSeeds() []fuzzSeed {
 		{"stranger-enrolls", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsStranger,
 			(&device{ident: mdm.Identifiers{UDID: "NEW-DEVICE"}}).authenticate(), 200},
 		{"a-authenticates-as-b", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA, b.authenticate(), 403},
+		// Real devices' bodies (testdata/captures).
+		{"captured-user-enrollment-authenticate", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsStranger,
+			capturedBody("fleet-docs/Authenticate.ue.plist"), 200},
+		{"captured-token-update-of-no-enrollment", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsStranger,
+			capturedBody("nanomdm/TokenUpdate.1.plist"), 404},
+		{"captured-error-result", "PUT", "/mdm/server", cm, "", "", fuzzSignAsStranger,
+			capturedBody("nanocmd/resp-error.plist"), 404},
 		// Identity before decoding, and the decoder's cost bound.
 		{"malformed-unsigned", "PUT", "/mdm/server", cm, "", "", 0, ack[:len(ack)/2], 401},
 		// An identity the CA issued, bound to no enrollment: decoded.
@@ -503,6 +512,15 @@ func fuzzSeeds() []fuzzSeed {
 		{"oversize", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA,
 			plistDoc(`<key>MessageType</key><string>TokenUpdate</string>` + a.idKeys() + `<key>Pad</key><string>` + string(bytes.Repeat([]byte("x"), 5<<10)) + `</string>`), 413},
 	}
+}
+
+// capturedBody returns a body from testdata/captures for a fuzz seed.
+func capturedBody(file string) []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", "captures", file))
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // FuzzServeHTTP drives the whole handler: method, path, Content-Type,

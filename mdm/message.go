@@ -210,6 +210,12 @@ func decodeWire(body []byte, w *wire) error {
 	if decodeFastXML(body, w) {
 		return nil
 	}
+	return decodePlist(body, w)
+}
+
+// decodePlist decodes body into w with the general plist decoder, the path
+// for every body the fast path does not take.
+func decodePlist(body []byte, w *wire) error {
 	// Before the general decoder: a binary body whose shared containers
 	// would expand, XML nested deeper than any device writes, or values
 	// packed denser than any device writes them cost it far more than the

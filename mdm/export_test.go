@@ -49,3 +49,6 @@ var (
 	Decode              = decode
 	ParseEnrollmentType = parseEnrollmentType
 )
+
+// PlatformOf is platformOf, for the tests of the mapping.
+var PlatformOf = platformOf

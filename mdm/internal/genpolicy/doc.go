@@ -22,7 +22,11 @@
 //     list of a release): a command file it lists as removed is marked
 //     removed in that release on every OS that had it, and a command file it
 //     lists as new must either be in mdm/commands or among the facts this
-//     command carries for such files (newer.go), or generation fails.
+//     command carries for such files (facts.go), or generation fails.
+//
+// Commands removed in an earlier release, whose files a newer folder no
+// longer has, come from facts.go too, so that regenerating from a newer
+// folder keeps refusing them for devices on their removal release or later.
 //
 // The schema's YAML is regular enough that a small indentation-aware line
 // reader suffices; no YAML dependency is needed. The schema is described at

@@ -142,6 +142,11 @@ func load(root string) (*table, error) {
 		t.Changes = append(t.Changes, name)
 		t.Release = l.release
 	}
+	for f, c := range retired {
+		if _, ok := byFile[f]; !ok {
+			byFile[f] = c
+		}
+	}
 	seen := make(map[string]string)
 	for f, c := range byFile {
 		if prev, ok := seen[c.RequestType]; ok {

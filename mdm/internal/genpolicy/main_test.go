@@ -162,7 +162,9 @@ func TestLoadAppliesChanges(t *testing.T) {
 		names = append(names, c.RequestType)
 		byType[c.RequestType] = c
 	}
-	if strings.Join(names, " ") != "DeviceLock InstallMedia ScheduleOSUpdate TriggerEnhancedLogCollection" {
+	// The retired software-update commands the folder lacks come from
+	// facts.go, marked removed.
+	if strings.Join(names, " ") != "AvailableOSUpdates DeviceLock InstallMedia OSUpdateStatus ScheduleOSUpdate ScheduleOSUpdateScan TriggerEnhancedLogCollection" {
 		t.Fatalf("commands %q", names)
 	}
 	// The older change list (18.0 ≤ the folder's 18.1) is not applied.
@@ -235,4 +237,65 @@ func TestGeneratedTableIsCurrent(t *testing.T) {
 	if string(src) != string(committed) {
 		t.Fatalf("zz_policy.go is stale; run go generate in mdm")
 	}
+}
+
+// TestFactsMatchSchema checks the facts genpolicy carries for files a
+// folder may lack against a schema root that has those files (the 18.1
+// folder has the retired ones), and that a folder without them yields the
+// same table.
+func TestFactsMatchSchema(t *testing.T) {
+	root := os.Getenv("APPLE_DEVICE_MANAGEMENT")
+	if root == "" {
+		t.Skip("set APPLE_DEVICE_MANAGEMENT to a device-management schema root to compare the facts")
+	}
+	full, err := load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byType := map[string]command{}
+	for _, c := range full.Commands {
+		byType[c.RequestType] = c
+	}
+	for f, c := range retired {
+		if _, err := os.Stat(filepath.Join(root, "mdm", "commands", f)); err != nil {
+			continue
+		}
+		if byType[c.RequestType] != c {
+			t.Errorf("retired %s = %+v, the schema says %+v", f, c, byType[c.RequestType])
+		}
+	}
+	// The same root without the retired files (as a 27.0 folder is) and
+	// without the change list that retired them gives the same commands.
+	trimmed := t.TempDir()
+	if err := os.CopyFS(trimmed, os.DirFS(root)); err != nil {
+		t.Fatal(err)
+	}
+	for f := range retired {
+		os.Remove(filepath.Join(trimmed, "mdm", "commands", f))
+	}
+	os.Remove(filepath.Join(trimmed, "CHANGES-27.0.md"))
+	tb, err := load(trimmed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range tb.Commands {
+		if want, ok := byType[c.RequestType]; ok && want != c {
+			t.Errorf("%s without its file = %+v, with it %+v", c.RequestType, c, want)
+		}
+		delete(byType, c.RequestType)
+	}
+	for rt := range byType {
+		if !isNewerType(rt) {
+			t.Errorf("%s is lost without its file", rt)
+		}
+	}
+}
+
+func isNewerType(rt string) bool {
+	for _, c := range newer {
+		if c.RequestType == rt {
+			return true
+		}
+	}
+	return false
 }

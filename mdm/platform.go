@@ -1,9 +1,6 @@
 package mdm
 
-import (
-	"strconv"
-	"strings"
-)
+import "strings"
 
 // Platform is the OS family of an enrolled device, as recorded from its
 // Authenticate message. The zero value, PlatformUnknown, is what records
@@ -63,43 +60,4 @@ func platformOf(productName, model, modelName string) Platform {
 		}
 	}
 	return PlatformUnknown
-}
-
-// parseVersion splits a dotted release such as "17.5.1"; ok is false for
-// anything else.
-func parseVersion(v string) (parts []int, ok bool) {
-	if v == "" {
-		return nil, false
-	}
-	for _, s := range strings.Split(v, ".") {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return nil, false
-		}
-		parts = append(parts, n)
-	}
-	return parts, true
-}
-
-// versionAtLeast reports whether release v is min or later; missing
-// components count as 0. ok is false when either is not a release.
-func versionAtLeast(v, min string) (atLeast, ok bool) {
-	x, ok1 := parseVersion(v)
-	y, ok2 := parseVersion(min)
-	if !ok1 || !ok2 {
-		return false, false
-	}
-	for i := 0; i < max(len(x), len(y)); i++ {
-		var p, q int
-		if i < len(x) {
-			p = x[i]
-		}
-		if i < len(y) {
-			q = y[i]
-		}
-		if p != q {
-			return p > q, true
-		}
-	}
-	return true, true
 }

@@ -2,6 +2,8 @@ package mdm
 
 import (
 	"slices"
+
+	"github.com/enrollkit/enrollkit/mdm/internal/release"
 )
 
 // To regenerate zz_policy.go, set APPLE_DEVICE_MANAGEMENT to the root of a
@@ -128,7 +130,7 @@ func CheckPolicy(rec *EnrollmentRecord, requestType string) error {
 			return refuse(ReasonUserEnrollment, os, "")
 		}
 		if s.removed != "" {
-			if later, ok := versionAtLeast(rec.OSVersion, s.removed); later || !ok {
+			if cmp, ok := release.Compare(rec.OSVersion, s.removed); cmp >= 0 || !ok {
 				return refuse(ReasonRemoved, os, s.removed)
 			}
 		}

@@ -33,16 +33,23 @@ func enrollMac(t *testing.T, h *harness, eid string) (dev, user mdm.EnrollmentID
 	return mdm.EnrollmentID(eid), mdm.EnrollmentID(eid + ":USER-1")
 }
 
+// enrollPhoneAndMac enrolls, on a new harness, an iPhone's User Enrollment
+// and a Mac's, with its user channel.
+func enrollPhoneAndMac(t *testing.T) (h *harness, phone, macDevice, macUser mdm.EnrollmentID) {
+	t.Helper()
+	h = newHarness(t, nil)
+	iPhone := ueDevice(t, h, "A1B2C3D4-0000-4000-8000-000000000001", 2)
+	h.enroll(iPhone)
+	macDevice, macUser = enrollMac(t, h, "A1B2C3D4-0000-4000-8000-000000000002")
+	return h, mdm.EnrollmentID(iPhone.ident.EnrollmentID), macDevice, macUser
+}
+
 // TestEnqueuePerPlatformAndChannel queues, through the Service, commands
 // that Apple allows on one platform or channel of a User Enrollment and
 // forbids on another.
 func TestEnqueuePerPlatformAndChannel(t *testing.T) {
-	h := newHarness(t, nil)
+	h, phone, macDevice, macUser := enrollPhoneAndMac(t)
 	ctx := context.Background()
-	iPhone := ueDevice(t, h, "A1B2C3D4-0000-4000-8000-000000000001", 2)
-	h.enroll(iPhone)
-	macDevice, macUser := enrollMac(t, h, "A1B2C3D4-0000-4000-8000-000000000002")
-	phone := mdm.EnrollmentID(iPhone.ident.EnrollmentID)
 
 	tests := []struct {
 		to      mdm.EnrollmentID
@@ -84,11 +91,8 @@ func TestEnqueuePerPlatformAndChannel(t *testing.T) {
 // TestPlatformRecorded checks what Authenticate and TokenUpdate record: the
 // platform and release of the device channel, copied to its user channel.
 func TestPlatformRecorded(t *testing.T) {
-	h := newHarness(t, nil)
+	h, phone, macDevice, macUser := enrollPhoneAndMac(t)
 	ctx := context.Background()
-	iPhone := ueDevice(t, h, "A1B2C3D4-0000-4000-8000-000000000001", 2)
-	h.enroll(iPhone)
-	macDevice, macUser := enrollMac(t, h, "A1B2C3D4-0000-4000-8000-000000000002")
 	iPad := newDevice(t, h.ca, mdm.Identifiers{UDID: "00008030-000A1B2C3D4E5F60"}, 3)
 	h.enroll(iPad)
 	tests := []struct {
@@ -97,7 +101,7 @@ func TestPlatformRecorded(t *testing.T) {
 		platform  mdm.Platform
 		osVersion string
 	}{
-		{mdm.EnrollmentID(iPhone.ident.EnrollmentID), mdm.UserEnrollmentDevice, mdm.PlatformIOS, "18.1"},
+		{phone, mdm.UserEnrollmentDevice, mdm.PlatformIOS, "18.1"},
 		{macDevice, mdm.UserEnrollmentDevice, mdm.PlatformMacOS, "15.1"},
 		{macUser, mdm.UserEnrollmentUser, mdm.PlatformMacOS, "15.1"},
 		{"00008030-000A1B2C3D4E5F60", mdm.Device, mdm.PlatformIPadOS, "17.6"},

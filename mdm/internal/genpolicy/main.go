@@ -12,8 +12,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/enrollkit/enrollkit/mdm/internal/release"
 )
 
 func main() {
@@ -103,7 +104,7 @@ func load(root string) (*table, error) {
 	var newerLists []changeList
 	for _, p := range lists {
 		rel := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "CHANGES-"), ".md")
-		if _, ok := parseVersion(rel); !ok {
+		if _, ok := release.Parse(rel); !ok {
 			return nil, fmt.Errorf("genpolicy: %s: no release in the file name", filepath.Base(p))
 		}
 		if compareVersions(rel, folder) > 0 {
@@ -236,14 +237,14 @@ func scan(r io.Reader) (command, error) {
 		if intro == "" || intro == "n/a" {
 			continue
 		}
-		if _, ok := parseVersion(intro); !ok {
+		if _, ok := release.Parse(intro); !ok {
 			return c, fmt.Errorf("%s introduced %q is not a version", name, intro)
 		}
 		removed := get("removed")
 		if removed == "n/a" {
 			removed = ""
 		}
-		if _, ok := parseVersion(removed); removed != "" && !ok {
+		if _, ok := release.Parse(removed); removed != "" && !ok {
 			return c, fmt.Errorf("%s removed %q is not a version", name, removed)
 		}
 		shared := allows(get("sharedipad.mode"))
@@ -308,44 +309,10 @@ func readChanges(path string) (added, removed []string, err error) {
 	return added, removed, nil
 }
 
-// parseVersion splits a dotted release such as "10.13.6".
-func parseVersion(v string) ([]int, bool) {
-	if v == "" {
-		return nil, false
-	}
-	parts := strings.Split(v, ".")
-	n := make([]int, len(parts))
-	for i, p := range parts {
-		x, err := strconv.Atoi(p)
-		if err != nil || x < 0 {
-			return nil, false
-		}
-		n[i] = x
-	}
-	return n, true
-}
-
-// compareVersions compares two releases parseVersion accepts; missing
-// components count as 0.
+// compareVersions compares two releases release.Parse accepts.
 func compareVersions(a, b string) int {
-	x, _ := parseVersion(a)
-	y, _ := parseVersion(b)
-	for i := 0; i < max(len(x), len(y)); i++ {
-		var p, q int
-		if i < len(x) {
-			p = x[i]
-		}
-		if i < len(y) {
-			q = y[i]
-		}
-		if p != q {
-			if p < q {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
+	c, _ := release.Compare(a, b)
+	return c
 }
 
 func render(t *table) ([]byte, error) {

@@ -129,8 +129,9 @@ type PolicyError struct {
 	Enrollment EnrollmentID
 	// Type is that enrollment's type, which names its channel.
 	Type EnrollmentType
-	// Platform and OSVersion are as recorded for the enrollment
-	// (PlatformUnknown and "" when not known).
+	// Platform is the platform the policy judged the enrollment by: the
+	// recorded one, or the one its stored device facts name, or
+	// PlatformUnknown. OSVersion is as recorded ("" when not known).
 	Platform  Platform
 	OSVersion string
 	// Reason says why.

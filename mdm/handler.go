@@ -318,6 +318,8 @@ func (s *Service) checkin(ctx context.Context, req *Request, rec, dev *Enrollmen
 			// A user channel runs on its device channel's device: the
 			// command policy needs that device's platform and release.
 			rec.Platform, rec.OSVersion, rec.BuildVersion = dev.platform(), dev.OSVersion, dev.BuildVersion
+		} else {
+			rec.Platform = rec.platform() // a record stored before platforms were learns its own
 		}
 		rec.Token, rec.PushMagic, rec.TokenDead, rec.Enrolled, rec.CheckedOut, rec.UpdatedAt = m.Token, m.PushMagic, false, true, false, now
 		kind = EventTokenUpdate

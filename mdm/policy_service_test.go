@@ -17,20 +17,30 @@ func (d *device) macAuthenticate() []byte {
 }
 
 // enrollMac enrolls a macOS User Enrollment's device channel and its user
-// channel and returns their IDs.
-func enrollMac(t *testing.T, h *harness, eid string) (dev, user mdm.EnrollmentID) {
+// channel and returns them.
+func enrollMac(t *testing.T, h *harness, eid string) (dev, user *device) {
 	t.Helper()
-	d := ueDevice(t, h, eid, 1)
-	u := &device{ident: mdm.Identifiers{EnrollmentID: eid, EnrollmentUserID: "USER-1"}, cert: d.cert, key: d.key}
+	dev = ueDevice(t, h, eid, 1)
+	user = &device{ident: mdm.Identifiers{EnrollmentID: eid, EnrollmentUserID: "USER-1"}, cert: dev.cert, key: dev.key}
 	for _, step := range []struct {
 		d    *device
 		body []byte
-	}{{d, d.macAuthenticate()}, {d, d.tokenUpdate("3q2+7w==")}, {u, u.tokenUpdate("3q2+7w==")}} {
+	}{{dev, dev.macAuthenticate()}, {dev, dev.tokenUpdate("3q2+7w==")}, {user, user.tokenUpdate("3q2+7w==")}} {
 		if w := step.d.checkin(t, h.svc, step.body); w.Code != http.StatusOK {
 			t.Fatalf("enroll Mac: %d %s", w.Code, w.Body)
 		}
 	}
-	return mdm.EnrollmentID(eid), mdm.EnrollmentID(eid + ":USER-1")
+	return dev, user
+}
+
+// idOf returns the ID of d's channel.
+func idOf(t *testing.T, d *device) mdm.EnrollmentID {
+	t.Helper()
+	c, err := d.ident.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
 }
 
 // enrollPhoneAndMac enrolls, on a new harness, an iPhone's User Enrollment
@@ -40,8 +50,8 @@ func enrollPhoneAndMac(t *testing.T) (h *harness, phone, macDevice, macUser mdm.
 	h = newHarness(t, nil)
 	iPhone := ueDevice(t, h, "A1B2C3D4-0000-4000-8000-000000000001", 2)
 	h.enroll(iPhone)
-	macDevice, macUser = enrollMac(t, h, "A1B2C3D4-0000-4000-8000-000000000002")
-	return h, mdm.EnrollmentID(iPhone.ident.EnrollmentID), macDevice, macUser
+	dev, user := enrollMac(t, h, "A1B2C3D4-0000-4000-8000-000000000002")
+	return h, idOf(t, iPhone), idOf(t, dev), idOf(t, user)
 }
 
 // TestEnqueuePerPlatformAndChannel queues, through the Service, commands
@@ -144,6 +154,37 @@ func TestPlatformOf(t *testing.T) {
 	for _, tc := range tests {
 		if got := mdm.PlatformOf(tc.productName, tc.model, tc.modelName); got != tc.want {
 			t.Errorf("PlatformOf(%q, %q, %q) = %q, want %q", tc.productName, tc.model, tc.modelName, got, tc.want)
+		}
+	}
+}
+
+// TestTokenUpdateFillsPlatform checks that a record stored before platforms
+// were recorded learns its platform at the next TokenUpdate, from its own
+// stored product name or, for a user channel, from its device channel.
+func TestTokenUpdateFillsPlatform(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	dev, user := enrollMac(t, h, "A1B2C3D4-0000-4000-8000-000000000003")
+	for _, d := range []*device{dev, user} {
+		rec, err := h.store.Enrollment(ctx, idOf(t, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Platform = mdm.PlatformUnknown // as a row stored before platforms were
+		if err := h.store.PutEnrollment(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []*device{user, dev} { // the user channel first: its device channel's row is still old
+		if w := d.checkin(t, h.svc, d.tokenUpdate("3q2+7w==")); w.Code != http.StatusOK {
+			t.Fatalf("TokenUpdate: %d", w.Code)
+		}
+		rec, err := h.store.Enrollment(ctx, idOf(t, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Platform != mdm.PlatformMacOS || rec.OSVersion != "15.1" {
+			t.Errorf("%s after TokenUpdate: platform %q, OS %q; want macOS 15.1", rec.ID, rec.Platform, rec.OSVersion)
 		}
 	}
 }

@@ -26,8 +26,9 @@ type EnrollmentRecord struct {
 	OSVersion, BuildVersion, ProductName, SerialNumber, DeviceName, Model, ModelName string
 	// Platform is the device's OS family, derived at Authenticate from
 	// ProductName, Model and ModelName (a user channel copies its device
-	// channel's). PlatformUnknown in records stored before platforms were
-	// recorded. The channel is Type's: IsUserChannel.
+	// channel's at every TokenUpdate). PlatformUnknown in records stored
+	// before platforms were recorded, until their next TokenUpdate. The
+	// channel is Type's: IsUserChannel.
 	Platform Platform
 
 	// Token and PushMagic come from the latest TokenUpdate. (UnlockToken is

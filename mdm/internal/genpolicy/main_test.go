@@ -107,6 +107,20 @@ func TestScan(t *testing.T) {
 			iOS:   {Introduced: "8.0", Device: true, UserEnrollment: true},
 			macOS: {Introduced: "10.9", User: true},
 		}}},
+		{"removed in the schema itself", `payload:
+  requesttype: Old
+  supportedOS:
+    iOS:
+      introduced: '5.0'
+      deprecated: '6.1.6'
+      removed: '17.0'
+    macOS:
+      introduced: '10.7'
+      removed: n/a
+`, command{RequestType: "Old", OS: [numOS]osFacts{
+			iOS:   {Introduced: "5.0", Removed: "17.0", Device: true},
+			macOS: {Introduced: "10.7", Device: true},
+		}}},
 		{"shared iPad required", updateYAML, command{RequestType: "ScheduleOSUpdate", OS: [numOS]osFacts{
 			iOS:  {Introduced: "9.0", Device: true, SharedDevice: true, SharedUser: true},
 			tvOS: {Introduced: "12.0", Device: true},
@@ -120,8 +134,10 @@ func TestScan(t *testing.T) {
 			}
 		})
 	}
-	if _, err := scan(strings.NewReader("payload:\n  supportedOS:\n    iOS:\n      introduced: soon\n")); err == nil {
-		t.Fatal("a non-version introduced was accepted")
+	for _, bad := range []string{"introduced: soon", "introduced: '1.0'\n      removed: later"} {
+		if _, err := scan(strings.NewReader("payload:\n  supportedOS:\n    iOS:\n      " + bad + "\n")); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
 	}
 }
 

@@ -10,7 +10,9 @@
 // TLS-terminating proxy), binds the identity certificate seen at Authenticate
 // to its enrollment and refuses it for any other, keeps an ordered command
 // queue per enrollment, wakes devices through a [Pusher], refuses at enqueue
-// the commands Apple's User Enrollment does not allow ([CheckPolicy]), and
+// the commands an enrollment may not receive on its platform and channel,
+// under User Enrollment or on its OS release ([CheckPolicy], generated from
+// Apple's schema), and
 // tells a host (and package enroll) what happens through [Prechecker] and
 // [Observer] hooks. Everything durable goes through the small [Store]
 // interface; store/memory, store/sqlite and store/postgres implement it and

@@ -70,8 +70,9 @@ var (
 	// ErrUnauthorized asks the device to authenticate again (HTTP 401).
 	ErrUnauthorized = errors.New("mdm: unauthorized")
 
-	// ErrCommandNotAllowed means a command may not be sent to the kind of
-	// enrollment it was queued for (User Enrollment policy).
+	// ErrCommandNotAllowed means a command may not be sent to the
+	// enrollment it was queued for (its enrollment type, platform, channel
+	// or OS release; see CheckPolicy).
 	ErrCommandNotAllowed = errors.New("mdm: command not allowed for this enrollment type")
 	// ErrUnsupported means the service does not handle this message type.
 	ErrUnsupported = errors.New("mdm: message type not supported")
@@ -98,21 +99,82 @@ func (e *DecodeError) Error() string {
 // Unwrap returns e.Err.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// PolicyError reports a command refused for an enrollment at enqueue.
+// PolicyReason says why CheckPolicy refused a command.
+type PolicyReason string
+
+// Reasons a command is refused at enqueue.
+const (
+	// ReasonUnknownCommand: the schema does not know the command, and a
+	// User Enrollment receives only what Apple allows it.
+	ReasonUnknownCommand PolicyReason = "unknown-command"
+	// ReasonPlatform: the enrollment's platform does not have the command.
+	ReasonPlatform PolicyReason = "platform"
+	// ReasonChannel: the command does not run on the enrollment's channel
+	// (device, user, or Shared iPad user) on that platform.
+	ReasonChannel PolicyReason = "channel"
+	// ReasonUserEnrollment: Apple does not allow the command under User
+	// Enrollment on that platform.
+	ReasonUserEnrollment PolicyReason = "user-enrollment"
+	// ReasonRemoved: the command was removed in a release the device runs
+	// (or may run: its OS version is not known).
+	ReasonRemoved PolicyReason = "removed"
+)
+
+// PolicyError reports a command refused for an enrollment at enqueue, and
+// why.
 type PolicyError struct {
 	// RequestType is the refused command's RequestType.
 	RequestType string
 	// Enrollment is the enrollment that may not receive it.
 	Enrollment EnrollmentID
-	// Type is that enrollment's type.
+	// Type is that enrollment's type, which names its channel.
 	Type EnrollmentType
+	// Platform is the platform the policy judged the enrollment by: the
+	// recorded one, or the one its stored device facts name, or
+	// PlatformUnknown. OSVersion is as recorded ("" when not known).
+	Platform  Platform
+	OSVersion string
+	// Reason says why.
+	Reason PolicyReason
+	// Table is the OS of Apple's schema whose table refused the command
+	// ("iOS", "macOS", …): the platform's own, or, for an unknown platform,
+	// the first of those the enrollment could be on that refuses it.
+	Table string
+	// Release is, for ReasonRemoved, the release that removed the command.
+	Release string
 }
 
-// Error describes the refused command and enrollment.
+// Error describes the refused command, the enrollment and the reason.
 func (e *PolicyError) Error() string {
 	msg := fmt.Sprintf("mdm: command %s not allowed for %s enrollment", e.RequestType, e.Type)
 	if e.Enrollment != "" {
 		msg += " " + string(e.Enrollment)
+	}
+	switch {
+	case e.Platform == PlatformUnknown && e.OSVersion != "":
+		msg += " (unknown platform " + e.OSVersion + ")"
+	case e.Platform == PlatformUnknown:
+		msg += " (unknown platform)"
+	case e.OSVersion != "":
+		msg += " (" + string(e.Platform) + " " + e.OSVersion + ")"
+	default:
+		msg += " (" + string(e.Platform) + ")"
+	}
+	switch e.Reason {
+	case ReasonUnknownCommand:
+		msg += ": not in Apple's schema"
+	case ReasonPlatform:
+		msg += ": not available on " + e.Table
+	case ReasonChannel:
+		ch := "device"
+		if e.Type.IsUserChannel() {
+			ch = "user"
+		}
+		msg += ": not on the " + ch + " channel on " + e.Table
+	case ReasonUserEnrollment:
+		msg += ": not allowed under User Enrollment on " + e.Table
+	case ReasonRemoved:
+		msg += ": removed in " + e.Table + " " + e.Release
 	}
 	return msg
 }

@@ -47,15 +47,17 @@ func ExampleDecodeCheckin() {
 }
 
 func ExampleCheckPolicy() {
-	err := mdm.CheckPolicy(mdm.UserEnrollmentDevice, "EraseDevice")
+	iPhone := &mdm.EnrollmentRecord{ID: "E1", Type: mdm.UserEnrollmentDevice, Platform: mdm.PlatformIOS, OSVersion: "18.1"}
+	mac := &mdm.EnrollmentRecord{ID: "E2", Type: mdm.UserEnrollmentDevice, Platform: mdm.PlatformMacOS, OSVersion: "15.1"}
+	fmt.Println(mdm.CheckPolicy(iPhone, "InstallMedia"))
+	err := mdm.CheckPolicy(mac, "InstallMedia")
 	fmt.Println(errors.Is(err, mdm.ErrCommandNotAllowed))
 	fmt.Println(err)
-	fmt.Println(mdm.CheckPolicy(mdm.UserEnrollmentDevice, "InstallProfile"))
-	fmt.Println(mdm.CheckPolicy(mdm.Device, "EraseDevice"))
+	fmt.Println(mdm.CheckPolicy(mac, "InstallEnterpriseApplication"))
 	// Output:
-	// true
-	// mdm: command EraseDevice not allowed for user-enrollment-device enrollment
 	// <nil>
+	// true
+	// mdm: command InstallMedia not allowed for user-enrollment-device enrollment E2 (macOS 15.1): not on the device channel on macOS
 	// <nil>
 }
 
@@ -130,7 +132,7 @@ func ExampleNewService() {
 		return b.String()
 	}
 	const id = `<key>EnrollmentID</key><string>B7C8D9E0</string>`
-	fmt.Println(put(mdm.ContentTypeCheckin, `<plist><dict><key>MessageType</key><string>Authenticate</string>`+id+`<key>Topic</key><string>com.apple.mgmt.x</string></dict></plist>`))
+	fmt.Println(put(mdm.ContentTypeCheckin, `<plist><dict><key>MessageType</key><string>Authenticate</string>`+id+`<key>OSVersion</key><string>18.1</string><key>ProductName</key><string>iPhone16,1</string><key>Topic</key><string>com.apple.mgmt.x</string></dict></plist>`))
 	fmt.Println(put(mdm.ContentTypeCheckin, `<plist><dict><key>MessageType</key><string>TokenUpdate</string>`+id+`<key>Token</key><data>AQI=</data><key>PushMagic</key><string>m</string></dict></plist>`))
 
 	cmd, _ := mdm.NewCommand("C-1", map[string]any{"RequestType": "ProfileList"})
@@ -146,7 +148,7 @@ func ExampleNewService() {
 	// Output:
 	// 200 OK
 	// 200 OK
-	// mdm: command EraseDevice not allowed for user-enrollment-device enrollment B7C8D9E0
+	// mdm: command EraseDevice not allowed for user-enrollment-device enrollment B7C8D9E0 (iOS 18.1): not allowed under User Enrollment on iOS
 	// 200 OK ProfileList
 	// 200 OK
 }

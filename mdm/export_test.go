@@ -50,3 +50,6 @@ var (
 	ParseEnrollmentType = parseEnrollmentType
 	ReadCapture         = readCapture
 )
+
+// PlatformOf is platformOf, for the tests of the mapping.
+var PlatformOf = platformOf

@@ -145,12 +145,12 @@ func (s *Service) serve(r *http.Request) ([]byte, error) {
 		return nil, err
 	}
 	req := &Request{HTTP: r, Enrollment: e, Message: msg, Result: res, Certificate: id.cert, Chain: id.chain, Fingerprint: id.fp}
-	rec, err := s.authorize(ctx, req)
+	rec, dev, err := s.authorize(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	if msg != nil {
-		return s.checkin(ctx, req, rec)
+		return s.checkin(ctx, req, rec, dev)
 	}
 	return s.command(ctx, req)
 }
@@ -207,19 +207,18 @@ const readChunk = 64 << 10
 
 // authorize checks the certificate binding and runs the Prechecker. It
 // returns the record the message will update (nil for a first Authenticate
-// or a new user channel).
-func (s *Service) authorize(ctx context.Context, req *Request) (*EnrollmentRecord, error) {
+// or a new user channel) and, for a user channel, its device channel's.
+func (s *Service) authorize(ctx context.Context, req *Request) (rec, dev *EnrollmentRecord, err error) {
 	e := req.Enrollment
 	_, isAuth := req.Message.(*Authenticate)
 	if isAuth && e.Type.IsUserChannel() {
-		return nil, &DecodeError{Field: "UserID", Err: fmt.Errorf("%w: Authenticate on a user channel", ErrMalformed)}
+		return nil, nil, &DecodeError{Field: "UserID", Err: fmt.Errorf("%w: Authenticate on a user channel", ErrMalformed)}
 	}
-	var rec *EnrollmentRecord
 	deviceID := e.ID
 	if e.Type.IsUserChannel() {
 		deviceID = e.ParentID
 	}
-	dev, err := s.store.Enrollment(ctx, deviceID)
+	dev, err = s.store.Enrollment(ctx, deviceID)
 	// A certificate is bound to at most one record (EnrollmentStore's
 	// contract), so a record that holds this certificate is the one it is
 	// bound to: the look-up by certificate is needed only otherwise, which
@@ -228,18 +227,18 @@ func (s *Service) authorize(ctx context.Context, req *Request) (*EnrollmentRecor
 		bound, berr := s.store.EnrollmentByCertificate(ctx, req.Fingerprint)
 		switch {
 		case berr == nil && bound != deviceID:
-			return nil, &IdentityError{Err: ErrCertificateInUse}
+			return nil, nil, &IdentityError{Err: ErrCertificateInUse}
 		case berr != nil && !errors.Is(berr, ErrNotFound):
-			return nil, berr
+			return nil, nil, berr
 		}
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if !isAuth {
-			return nil, fmt.Errorf("%w: %s", ErrUnknownEnrollment, deviceID)
+			return nil, nil, fmt.Errorf("%w: %s", ErrUnknownEnrollment, deviceID)
 		}
 	case err != nil:
-		return nil, err
+		return nil, nil, err
 	case isAuth:
 		rec = dev
 		// A checked-out enrollment is over: a device enrolling again with a
@@ -248,14 +247,14 @@ func (s *Service) authorize(ctx context.Context, req *Request) (*EnrollmentRecor
 		// only a Prechecker can approve.
 		req.Rebind = dev.Certificate != req.Fingerprint && !dev.CheckedOut
 		if req.Rebind && s.opts.Prechecker == nil {
-			return nil, &IdentityError{Err: fmt.Errorf("%w: re-Authenticate with a different certificate", ErrCertificateMismatch)}
+			return nil, nil, &IdentityError{Err: fmt.Errorf("%w: re-Authenticate with a different certificate", ErrCertificateMismatch)}
 		}
 	default:
 		if dev.CheckedOut {
-			return nil, fmt.Errorf("%w: %s checked out", ErrUnknownEnrollment, deviceID)
+			return nil, nil, fmt.Errorf("%w: %s checked out", ErrUnknownEnrollment, deviceID)
 		}
 		if dev.Certificate != req.Fingerprint {
-			return nil, &IdentityError{Err: ErrCertificateMismatch}
+			return nil, nil, &IdentityError{Err: ErrCertificateMismatch}
 		}
 		rec = dev
 	}
@@ -267,15 +266,15 @@ func (s *Service) authorize(ctx context.Context, req *Request) (*EnrollmentRecor
 			switch req.Message.(type) {
 			case *TokenUpdate, *UserAuthenticate:
 			default:
-				return nil, fmt.Errorf("%w: %s", ErrUnknownEnrollment, e.ID)
+				return nil, nil, fmt.Errorf("%w: %s", ErrUnknownEnrollment, e.ID)
 			}
 			rec = nil
 		case err != nil:
-			return nil, err
+			return nil, nil, err
 		default:
 			if u.CheckedOut {
 				if _, ok := req.Message.(*TokenUpdate); !ok {
-					return nil, fmt.Errorf("%w: %s checked out", ErrUnknownEnrollment, e.ID)
+					return nil, nil, fmt.Errorf("%w: %s checked out", ErrUnknownEnrollment, e.ID)
 				}
 			}
 			rec = u
@@ -288,15 +287,15 @@ func (s *Service) authorize(ctx context.Context, req *Request) (*EnrollmentRecor
 		if err := s.opts.Prechecker.Precheck(ctx, req); err != nil {
 			var re *RejectError
 			if errors.As(err, &re) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) {
-				return nil, err
+				return nil, nil, err
 			}
-			return nil, &RejectError{Status: http.StatusForbidden, Err: err}
+			return nil, nil, &RejectError{Status: http.StatusForbidden, Err: err}
 		}
 	}
-	return rec, nil
+	return rec, dev, nil
 }
 
-func (s *Service) checkin(ctx context.Context, req *Request, rec *EnrollmentRecord) ([]byte, error) {
+func (s *Service) checkin(ctx context.Context, req *Request, rec, dev *EnrollmentRecord) ([]byte, error) {
 	now := s.opts.Now()
 	e := req.Enrollment
 	var kind EventKind
@@ -306,6 +305,7 @@ func (s *Service) checkin(ctx context.Context, req *Request, rec *EnrollmentReco
 			ID: e.ID, Type: e.Type, Certificate: req.Fingerprint, Topic: m.Topic,
 			OSVersion: m.OSVersion, BuildVersion: m.BuildVersion, ProductName: m.ProductName, SerialNumber: m.SerialNumber,
 			DeviceName: m.DeviceName, Model: m.Model, ModelName: m.ModelName,
+			Platform:        platformOf(m.ProductName, m.Model, m.ModelName),
 			AuthenticatedAt: now, UpdatedAt: now,
 		}
 		if e.Type.IsUserEnrollment() {
@@ -322,6 +322,13 @@ func (s *Service) checkin(ctx context.Context, req *Request, rec *EnrollmentReco
 		}
 		if m.Topic != "" {
 			rec.Topic = m.Topic
+		}
+		if e.Type.IsUserChannel() {
+			// A user channel runs on its device channel's device: the
+			// command policy needs that device's platform and release.
+			rec.Platform, rec.OSVersion, rec.BuildVersion = dev.platform(), dev.OSVersion, dev.BuildVersion
+		} else {
+			rec.Platform = rec.platform() // a record stored before platforms were learns its own
 		}
 		rec.Token, rec.PushMagic, rec.TokenDead, rec.Enrolled, rec.CheckedOut, rec.UpdatedAt = m.Token, m.PushMagic, false, true, false, now
 		kind = EventTokenUpdate

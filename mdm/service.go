@@ -135,7 +135,8 @@ func NewService(store Store, opts Options) (*Service, error) {
 // Enqueue checks cmd against the enrollment policy of every id, queues it
 // for all of them (all or nothing) and pushes each one. Errors: ErrNotFound
 // (wrapped) for an unknown or checked-out enrollment, a *PolicyError for a
-// command a User Enrollment may not receive, ErrCommandExists; with any of
+// command CheckPolicy refuses for one of them (its enrollment type,
+// platform, channel or OS release), ErrCommandExists; with any of
 // these nothing is queued. Once the command is queued, Enqueue returns what
 // Push returns: per device failures are in the results (nil without a
 // Pusher), and any error matches ErrPushFailed — the command stays queued
@@ -155,11 +156,7 @@ func (s *Service) Enqueue(ctx context.Context, cmd *Command, ids ...EnrollmentID
 		if rec.CheckedOut {
 			return nil, fmt.Errorf("mdm: enqueue %s to %s: %w (checked out)", cmd.RequestType, id, ErrNotFound)
 		}
-		if err := CheckPolicy(rec.Type, cmd.RequestType); err != nil {
-			var pe *PolicyError
-			if errors.As(err, &pe) {
-				pe.Enrollment = id
-			}
+		if err := CheckPolicy(rec, cmd.RequestType); err != nil {
 			return nil, err
 		}
 	}

@@ -20,8 +20,16 @@ type EnrollmentRecord struct {
 	// Topic is the push topic the device reported.
 	Topic string
 	// Device facts from Authenticate (empty when the device does not send
-	// them, as under User Enrollment).
+	// them, as under User Enrollment). A user channel, which has no
+	// Authenticate of its own, copies OSVersion and BuildVersion from its
+	// device channel at every TokenUpdate.
 	OSVersion, BuildVersion, ProductName, SerialNumber, DeviceName, Model, ModelName string
+	// Platform is the device's OS family, derived at Authenticate from
+	// ProductName, Model and ModelName (a user channel copies its device
+	// channel's at every TokenUpdate). PlatformUnknown in records stored
+	// before platforms were recorded, until their next TokenUpdate. The
+	// channel is Type's: IsUserChannel.
+	Platform Platform
 
 	// Token and PushMagic come from the latest TokenUpdate. (UnlockToken is
 	// not kept: observers see it in the TokenUpdate message.)

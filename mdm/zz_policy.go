@@ -2,38 +2,324 @@
 
 package mdm
 
-// userEnrollmentCommands are the commands whose iOS userenrollment mode is allowed.
-var userEnrollmentCommands = []string{
-	"CertificateList",
-	"DeclarativeManagement",
-	"DeviceInformation",
-	"DeviceLock",
-	"InstallApplication",
-	"InstallMedia",
-	"InstallProfile",
-	"InstallProvisioningProfile",
-	"InstalledApplicationList",
-	"ManagedApplicationAttributes",
-	"ManagedApplicationConfiguration",
-	"ManagedApplicationFeedback",
-	"ManagedApplicationList",
-	"ManagedMediaList",
-	"ProfileList",
-	"ProvisioningProfileList",
-	"RemoveApplication",
-	"RemoveMedia",
-	"RemoveProfile",
-	"RemoveProvisioningProfile",
-	"RequestMirroring",
-	"SecurityInfo",
-	"Settings",
-	"ValidateApplications",
-}
+// schemaRelease is the release of Apple's schema the command table
+// describes: the 18.1 schema with CHANGES-27.0.md.
+const schemaRelease = "27.0"
 
-var userEnrollmentAllowed = func() map[string]struct{} {
-	m := make(map[string]struct{}, len(userEnrollmentCommands))
-	for _, c := range userEnrollmentCommands {
-		m[c] = struct{}{}
-	}
-	return m
-}()
+// schemaCommands is, for every command of the schema, what each OS supports.
+var schemaCommands = map[string][numSchemaOS]osSupport{
+	"AccountConfiguration": {
+		schemaMacOS: {introduced: "10.11", device: true},
+	},
+	"ActivationLockBypassCode": {
+		schemaIOS:      {introduced: "7.1", device: true},
+		schemaMacOS:    {introduced: "10.15", device: true},
+		schemaVisionOS: {introduced: "2.0", device: true},
+	},
+	"ActiveNSExtensions": {
+		schemaMacOS: {introduced: "10.13", user: true},
+	},
+	"ApplyRedemptionCode": {
+		schemaIOS: {introduced: "5.0", device: true},
+	},
+	"AvailableOSUpdates": {
+		schemaIOS:   {introduced: "9.0", removed: "27.0", device: true, sharedDevice: true},
+		schemaMacOS: {introduced: "10.11", removed: "27.0", device: true},
+		schemaTVOS:  {introduced: "12.0", removed: "27.0", device: true},
+	},
+	"CancelEnhancedLogCollection": {
+		schemaIOS:   {introduced: "27.0", device: true, sharedDevice: true},
+		schemaMacOS: {introduced: "27.0", user: true},
+		schemaTVOS:  {introduced: "27.0", device: true},
+	},
+	"CertificateList": {
+		schemaIOS:      {introduced: "4.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "10.7", device: true, user: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "9.0", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"ClearActivationLockBypassCode": {
+		schemaIOS:      {introduced: "7.1", device: true},
+		schemaMacOS:    {introduced: "10.15", device: true},
+		schemaVisionOS: {introduced: "2.0", device: true},
+	},
+	"ClearPasscode": {
+		schemaIOS:      {introduced: "4.0", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"ClearRestrictionsPassword": {
+		schemaIOS: {introduced: "8.0", device: true},
+	},
+	"ContentCachingInformation": {
+		schemaMacOS: {introduced: "10.15.4", device: true},
+	},
+	"DeclarativeManagement": {
+		schemaIOS:      {introduced: "15.0", device: true, userEnrollment: true, sharedDevice: true, sharedUser: true},
+		schemaMacOS:    {introduced: "13.0", device: true, user: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "16.0", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"DeleteUser": {
+		schemaIOS:   {introduced: "9.3", device: true, sharedDevice: true},
+		schemaMacOS: {introduced: "10.13", device: true},
+	},
+	"DeviceConfigured": {
+		schemaIOS:      {introduced: "9.0", device: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "10.11", device: true},
+		schemaTVOS:     {introduced: "10.2", device: true},
+		schemaVisionOS: {introduced: "2.0", device: true},
+	},
+	"DeviceInformation": {
+		schemaIOS:      {introduced: "4.0", device: true, userEnrollment: true, sharedDevice: true, sharedUser: true},
+		schemaMacOS:    {introduced: "10.7", device: true, user: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "9.0", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"DeviceLocation": {
+		schemaIOS: {introduced: "9.3", device: true, sharedDevice: true},
+	},
+	"DeviceLock": {
+		schemaIOS:      {introduced: "4.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "10.7", device: true},
+		schemaVisionOS: {introduced: "2.0", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"DisableLostMode": {
+		schemaIOS: {introduced: "9.3", device: true, sharedDevice: true},
+	},
+	"DisableRemoteDesktop": {
+		schemaMacOS: {introduced: "10.14.4", device: true},
+	},
+	"EnableLostMode": {
+		schemaIOS: {introduced: "9.3", device: true, sharedDevice: true},
+	},
+	"EnableRemoteDesktop": {
+		schemaMacOS: {introduced: "10.14.4", device: true},
+	},
+	"EraseDevice": {
+		schemaIOS:      {introduced: "4.0", device: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "10.7", device: true},
+		schemaTVOS:     {introduced: "10.2", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"InstallApplication": {
+		schemaIOS:      {introduced: "5.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "10.9", device: true, user: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "10.2", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"InstallEnterpriseApplication": {
+		schemaMacOS: {introduced: "10.13.6", device: true, userEnrollment: true},
+	},
+	"InstallMedia": {
+		schemaIOS:   {introduced: "8.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS: {introduced: "10.9", user: true},
+	},
+	"InstallProfile": {
+		schemaIOS:      {introduced: "4.0", device: true, userEnrollment: true, sharedDevice: true, sharedUser: true},
+		schemaMacOS:    {introduced: "10.7", device: true, user: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "9.0", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"InstallProvisioningProfile": {
+		schemaIOS:      {introduced: "4.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "11.0", device: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "10.2", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"InstalledApplicationList": {
+		schemaIOS:      {introduced: "5.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "10.7", device: true, user: true},
+		schemaTVOS:     {introduced: "10.2", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"InviteToProgram": {
+		schemaIOS:   {introduced: "7.0", device: true, sharedUser: true},
+		schemaMacOS: {introduced: "10.9", user: true},
+	},
+	"LOMDeviceRequest": {
+		schemaMacOS: {introduced: "11.0", device: true},
+	},
+	"LOMSetupRequest": {
+		schemaMacOS: {introduced: "11.0", device: true},
+	},
+	"LogOutUser": {
+		schemaIOS: {introduced: "9.3", device: true, sharedDevice: true},
+	},
+	"ManagedApplicationAttributes": {
+		schemaIOS:      {introduced: "7.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaTVOS:     {introduced: "10.2", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"ManagedApplicationConfiguration": {
+		schemaIOS:      {introduced: "7.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "10.15", device: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "10.2", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"ManagedApplicationFeedback": {
+		schemaIOS:      {introduced: "7.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "11.0", user: true},
+		schemaTVOS:     {introduced: "10.2", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+	},
+	"ManagedApplicationList": {
+		schemaIOS:      {introduced: "5.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "11.0", device: true, user: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "10.2", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"ManagedMediaList": {
+		schemaIOS: {introduced: "8.0", device: true, userEnrollment: true, sharedDevice: true},
+	},
+	"NSExtensionMappings": {
+		schemaMacOS: {introduced: "10.13", user: true},
+	},
+	"OSUpdateStatus": {
+		schemaIOS:   {introduced: "9.0", removed: "27.0", device: true, sharedDevice: true},
+		schemaMacOS: {introduced: "10.11.5", removed: "27.0", device: true},
+		schemaTVOS:  {introduced: "12.0", removed: "27.0", device: true},
+	},
+	"PlayLostModeSound": {
+		schemaIOS: {introduced: "10.3", device: true, sharedDevice: true},
+	},
+	"ProfileList": {
+		schemaIOS:      {introduced: "4.0", device: true, userEnrollment: true, sharedDevice: true, sharedUser: true},
+		schemaMacOS:    {introduced: "10.7", device: true, user: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "9.0", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"ProvisioningProfileList": {
+		schemaIOS:      {introduced: "4.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "11.0", device: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "10.2", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"RefreshCellularPlans": {
+		schemaIOS: {introduced: "13.0", device: true, sharedDevice: true},
+	},
+	"RemoveApplication": {
+		schemaIOS:      {introduced: "5.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "11.0", device: true},
+		schemaTVOS:     {introduced: "10.2", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"RemoveMedia": {
+		schemaIOS: {introduced: "8.0", device: true, userEnrollment: true, sharedDevice: true},
+	},
+	"RemoveProfile": {
+		schemaIOS:      {introduced: "4.0", device: true, userEnrollment: true, sharedDevice: true, sharedUser: true},
+		schemaMacOS:    {introduced: "10.7", device: true, user: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "9.0", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"RemoveProvisioningProfile": {
+		schemaIOS:      {introduced: "4.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "11.0", device: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "10.2", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"RequestMirroring": {
+		schemaIOS:   {introduced: "7.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS: {introduced: "10.10", device: true, userEnrollment: true},
+	},
+	"RequestUnlockToken": {
+		schemaIOS: {introduced: "5.0", device: true},
+	},
+	"RestartDevice": {
+		schemaIOS:   {introduced: "10.3", device: true, sharedDevice: true},
+		schemaMacOS: {introduced: "10.13", device: true},
+		schemaTVOS:  {introduced: "10.2", device: true},
+	},
+	"Restrictions": {
+		schemaIOS:      {introduced: "4.0", device: true, sharedDevice: true, sharedUser: true},
+		schemaTVOS:     {introduced: "9.0", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"RotateFileVaultKey": {
+		schemaMacOS: {introduced: "10.9", device: true},
+	},
+	"ScheduleOSUpdate": {
+		schemaIOS:   {introduced: "9.0", removed: "27.0", device: true, sharedDevice: true},
+		schemaMacOS: {introduced: "10.11", removed: "27.0", device: true},
+		schemaTVOS:  {introduced: "12.0", removed: "27.0", device: true},
+	},
+	"ScheduleOSUpdateScan": {
+		schemaMacOS: {introduced: "10.11", removed: "27.0", device: true},
+	},
+	"SecurityInfo": {
+		schemaIOS:      {introduced: "4.0", device: true, userEnrollment: true, sharedDevice: true},
+		schemaMacOS:    {introduced: "10.7", device: true, user: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "9.0", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"SetAutoAdminPassword": {
+		schemaMacOS: {introduced: "10.11", device: true},
+	},
+	"SetFirmwarePassword": {
+		schemaMacOS: {introduced: "10.13", device: true},
+	},
+	"SetRecoveryLock": {
+		schemaMacOS: {introduced: "11.5", device: true},
+	},
+	"Settings": {
+		schemaIOS:      {introduced: "5.0", device: true, userEnrollment: true, sharedDevice: true, sharedUser: true},
+		schemaMacOS:    {introduced: "10.9", device: true, user: true, userEnrollment: true},
+		schemaTVOS:     {introduced: "9.0", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+		schemaWatchOS:  {introduced: "10.0", device: true},
+	},
+	"ShutDownDevice": {
+		schemaIOS:   {introduced: "10.3", device: true, sharedDevice: true},
+		schemaMacOS: {introduced: "10.13", device: true},
+	},
+	"StopMirroring": {
+		schemaIOS:   {introduced: "7.0", device: true, sharedDevice: true},
+		schemaMacOS: {introduced: "10.10", device: true},
+	},
+	"TriggerEnhancedLogCollection": {
+		schemaIOS:   {introduced: "27.0", device: true, sharedDevice: true},
+		schemaMacOS: {introduced: "27.0", user: true},
+		schemaTVOS:  {introduced: "27.0", device: true},
+	},
+	"UnlockUserAccount": {
+		schemaMacOS: {introduced: "10.13", device: true},
+	},
+	"UserConfigured": {
+		schemaIOS: {introduced: "17.0", device: true, sharedUser: true},
+	},
+	"UserList": {
+		schemaIOS:   {introduced: "9.3", device: true, sharedDevice: true},
+		schemaMacOS: {introduced: "10.13", device: true},
+	},
+	"ValidateApplications": {
+		schemaIOS:      {introduced: "9.2", device: true, userEnrollment: true, sharedDevice: true},
+		schemaTVOS:     {introduced: "10.2", device: true},
+		schemaVisionOS: {introduced: "1.1", device: true, userEnrollment: true},
+	},
+	"VerifyFirmwarePassword": {
+		schemaMacOS: {introduced: "10.13", device: true},
+	},
+	"VerifyRecoveryLock": {
+		schemaMacOS: {introduced: "11.5", device: true},
+	},
+}

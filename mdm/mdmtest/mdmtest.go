@@ -25,6 +25,7 @@ func Run(t *testing.T, newStore func(t *testing.T) mdm.Store) {
 		{"MissingKeys", testMissing},
 		{"EnrollmentRoundTrip", testRoundTrip},
 		{"EnrollmentCopies", testCopies},
+		{"PlatformChannelRelease", testPlatform},
 		{"CertificateBinding", testBinding},
 		{"MarkTokenDead", testTokenDead},
 		{"QueueOrder", testQueueOrder},
@@ -57,7 +58,7 @@ func fp(b byte) mdm.Fingerprint {
 func record(id mdm.EnrollmentID, cert byte) *mdm.EnrollmentRecord {
 	r := &mdm.EnrollmentRecord{
 		ID: id, Type: mdm.UserEnrollmentDevice, Topic: "com.apple.mgmt.External.0f4d1c2e",
-		OSVersion: "18.1", BuildVersion: "22B83", ProductName: "iPhone16,1",
+		OSVersion: "18.1", BuildVersion: "22B83", ProductName: "iPhone16,1", Platform: mdm.PlatformIOS,
 		AuthenticatedAt: base, UpdatedAt: base,
 	}
 	if cert != 0 {
@@ -170,7 +171,7 @@ func testRoundTrip(t *testing.T, s mdm.Store) {
 		ID: "00008110-000A1C2E0E91801E", Type: mdm.Device, Certificate: fp(1),
 		Topic: "com.apple.mgmt.External.0f4d1c2e", OSVersion: "17.6", BuildVersion: "21G80",
 		ProductName: "iPad13,4", SerialNumber: "F9FXK0ABCD12", DeviceName: "Front desk", Model: "J517AP", ModelName: "iPad",
-		Token: []byte{0xde, 0xad, 0xbe, 0xef}, PushMagic: "7C1D2A88-AB2B-4A55-9F6E-0B3F3C6D2A11",
+		Platform: mdm.PlatformIPadOS, Token: []byte{0xde, 0xad, 0xbe, 0xef}, PushMagic: "7C1D2A88-AB2B-4A55-9F6E-0B3F3C6D2A11",
 		Enrolled: true, AuthenticatedAt: base, UpdatedAt: base.Add(time.Second),
 	}
 	user := &mdm.EnrollmentRecord{ID: "00008110-000A1C2E0E91801E:FFFF", Type: mdm.User, ParentID: dev.ID,
@@ -198,6 +199,54 @@ func testRoundTrip(t *testing.T, s mdm.Store) {
 		if err != nil || id != want {
 			t.Errorf("EnrollmentByCertificate(%s) = %q, %v; want %q", f, id, err, want)
 		}
+	}
+}
+
+// testPlatform stores what the command policy reads from a record: the
+// platform, the OS release and the channel (the Type, with the ParentID of a
+// user channel), for every platform and channel, and for a record whose
+// platform is not known; and a later write changes them.
+func testPlatform(t *testing.T, s mdm.Store) {
+	ctx := context.Background()
+	macUE := record("MAC-UE", 4)
+	macUE.Platform, macUE.OSVersion, macUE.BuildVersion, macUE.ProductName = mdm.PlatformMacOS, "15.1", "24B83", "Mac14,2"
+	macUser := &mdm.EnrollmentRecord{ID: "MAC-UE:USER-1", Type: mdm.UserEnrollmentUser, ParentID: macUE.ID,
+		Platform: mdm.PlatformMacOS, OSVersion: "15.1", BuildVersion: "24B83", AuthenticatedAt: base, UpdatedAt: base}
+	vision := record("VISION-UE", 5)
+	vision.Platform, vision.OSVersion, vision.ProductName = mdm.PlatformVisionOS, "26.0", "RealityDevice14,1"
+	tv := &mdm.EnrollmentRecord{ID: "TV-1", Type: mdm.Device, Certificate: fp(6), Platform: mdm.PlatformTVOS, OSVersion: "27.0"}
+	watch := &mdm.EnrollmentRecord{ID: "WATCH-1", Type: mdm.Device, Certificate: fp(7), Platform: mdm.PlatformWatchOS, OSVersion: "26.2"}
+	shared := &mdm.EnrollmentRecord{ID: "IPAD-1:alice", Type: mdm.SharedIPadUser, ParentID: "IPAD-1", Platform: mdm.PlatformIPadOS, OSVersion: "18.1"}
+	unknown := record("OLD-ROW", 8)
+	unknown.Platform, unknown.OSVersion, unknown.ProductName = mdm.PlatformUnknown, "", ""
+	for _, r := range []*mdm.EnrollmentRecord{macUE, macUser, vision, tv, watch, shared, unknown} {
+		put(t, s, r)
+		got, err := s.Enrollment(ctx, r.ID)
+		if err != nil {
+			t.Fatalf("Enrollment(%s): %v", r.ID, err)
+		}
+		if got.Platform != r.Platform || got.OSVersion != r.OSVersion || got.BuildVersion != r.BuildVersion ||
+			got.Type != r.Type || got.Type.IsUserChannel() != r.Type.IsUserChannel() || got.ParentID != r.ParentID {
+			t.Errorf("%s: platform %q, OS %q %q, type %s, parent %q; want %q, %q %q, %s, %q", r.ID,
+				got.Platform, got.OSVersion, got.BuildVersion, got.Type, got.ParentID,
+				r.Platform, r.OSVersion, r.BuildVersion, r.Type, r.ParentID)
+		}
+		sameRecord(t, got, r)
+	}
+	// The device updates and authenticates again with the same certificate;
+	// an old row learns its platform.
+	for _, r := range []*mdm.EnrollmentRecord{macUE, unknown} {
+		r2 := r.Clone()
+		r2.OSVersion, r2.BuildVersion, r2.UpdatedAt = "27.0", "27A100", base.Add(time.Minute)
+		if r2.Platform == mdm.PlatformUnknown {
+			r2.Platform, r2.ProductName = mdm.PlatformIOS, "iPhone16,1"
+		}
+		put(t, s, r2)
+		got, err := s.Enrollment(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameRecord(t, got, r2)
 	}
 }
 

@@ -212,6 +212,7 @@ var MDMColumns = []string{
 	"id", "type", "parent_id", "certificate", "topic",
 	"os_version", "build_version", "product_name", "serial_number", "device_name", "model", "model_name",
 	"token", "push_magic", "token_dead", "enrolled", "checked_out", "authenticated_us", "updated_us",
+	"platform",
 }
 
 // MDMSelect is MDMColumns joined for a SELECT list.
@@ -235,6 +236,7 @@ func MDMValues(rec *mdm.EnrollmentRecord) []any {
 		string(rec.ID), int64(rec.Type), string(rec.ParentID), Fingerprint(rec.Certificate), rec.Topic,
 		rec.OSVersion, rec.BuildVersion, rec.ProductName, rec.SerialNumber, rec.DeviceName, rec.Model, rec.ModelName,
 		token, rec.PushMagic, rec.TokenDead, rec.Enrolled, rec.CheckedOut, Micro(rec.AuthenticatedAt), Micro(rec.UpdatedAt),
+		string(rec.Platform),
 	}
 }
 
@@ -246,14 +248,15 @@ func ScanMDM(scan func(dest ...any) error) (*mdm.EnrollmentRecord, error) {
 		typ           int64
 		cert, token   []byte
 		authAt, updAt sql.NullInt64
+		platform      string
 	)
 	err := scan(&id, &typ, &parent, &cert, &r.Topic,
 		&r.OSVersion, &r.BuildVersion, &r.ProductName, &r.SerialNumber, &r.DeviceName, &r.Model, &r.ModelName,
-		&token, &r.PushMagic, &r.TokenDead, &r.Enrolled, &r.CheckedOut, &authAt, &updAt)
+		&token, &r.PushMagic, &r.TokenDead, &r.Enrolled, &r.CheckedOut, &authAt, &updAt, &platform)
 	if err != nil {
 		return nil, err
 	}
-	r.ID, r.Type, r.ParentID = mdm.EnrollmentID(id), mdm.EnrollmentType(typ), mdm.EnrollmentID(parent)
+	r.ID, r.Type, r.ParentID, r.Platform = mdm.EnrollmentID(id), mdm.EnrollmentType(typ), mdm.EnrollmentID(parent), mdm.Platform(platform)
 	if len(cert) == len(r.Certificate) {
 		copy(r.Certificate[:], cert)
 	} else if cert != nil {

@@ -125,6 +125,7 @@ func TestResultRoundTrip(t *testing.T) {
 func TestScanMDM(t *testing.T) {
 	rec := &mdm.EnrollmentRecord{ID: "UE-1", Type: mdm.UserEnrollmentDevice, Certificate: mdm.Fingerprint{1, 2, 3},
 		Topic: "com.apple.mgmt.External.x", Token: []byte{9, 8}, PushMagic: "pm", Enrolled: true,
+		OSVersion: "15.1", Platform: mdm.PlatformMacOS,
 		AuthenticatedAt: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)}
 	values := MDMValues(rec)
 	got, err := ScanMDM(func(dest ...any) error { return assign(dest, values) })

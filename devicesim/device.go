@@ -420,9 +420,7 @@ func (d *Device) UserPushTarget() (mdm.PushTarget, bool) {
 func (d *Device) IsMac() bool { return isMacProduct(d.opts.ProductName) }
 
 // isMacProduct reports whether a hardware model identifier names a Mac.
-func isMacProduct(p string) bool {
-	return strings.HasPrefix(p, "Mac") || strings.HasPrefix(p, "iMac") || strings.HasPrefix(p, "VirtualMac")
-}
+func isMacProduct(p string) bool { return mdm.PlatformOf(p, "", "") == mdm.PlatformMacOS }
 
 // PushTarget returns what a push service needs to wake this device (the
 // values of its last TokenUpdate), and false when it is not enrolled. A fake

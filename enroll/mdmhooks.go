@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 
 	"github.com/enrollkit/enrollkit/mdm"
 )
@@ -117,28 +116,22 @@ func (c credentials) withoutBearer(e *Enrollment) bool {
 }
 
 // macDeviceChannel reports whether a request over channel ch comes from a
-// Mac's device channel: the product name of its Authenticate or, after
-// Authenticate, of the device record mdm stored names a Mac.
+// Mac's device channel: its Authenticate or, after Authenticate, the device
+// record mdm stored names a Mac (mdm.PlatformOf).
 func macDeviceChannel(ch mdm.Channel, msg mdm.Message, device *mdm.EnrollmentRecord) bool {
 	if ch.Type.IsUserChannel() {
 		return false
 	}
 	if a, ok := msg.(*mdm.Authenticate); ok {
-		return isMacProduct(a.ProductName)
+		return mdm.PlatformOf(a.ProductName, a.Model, a.ModelName) == mdm.PlatformMacOS
 	}
-	return device != nil && isMacProduct(device.ProductName)
-}
-
-// isMacProduct reports whether a hardware model identifier (Authenticate's
-// ProductName: "Mac14,2", "MacBookPro18,3", "iMac21,1", "Macmini9,1",
-// "VirtualMac2,1") names a Mac.
-func isMacProduct(p string) bool {
-	for _, prefix := range []string{"Mac", "iMac", "VirtualMac"} {
-		if strings.HasPrefix(p, prefix) {
-			return true
-		}
+	if device == nil {
+		return false
 	}
-	return false
+	if device.Platform != mdm.PlatformUnknown {
+		return device.Platform == mdm.PlatformMacOS
+	}
+	return mdm.PlatformOf(device.ProductName, device.Model, device.ModelName) == mdm.PlatformMacOS
 }
 
 // deviceEnrollment returns the enrollment a request after Authenticate

@@ -51,5 +51,3 @@ var (
 	ReadCapture         = readCapture
 )
 
-// PlatformOf is platformOf, for the tests of the mapping.
-var PlatformOf = platformOf

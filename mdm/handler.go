@@ -305,7 +305,7 @@ func (s *Service) checkin(ctx context.Context, req *Request, rec, dev *Enrollmen
 			ID: e.ID, Type: e.Type, Certificate: req.Fingerprint, Topic: m.Topic,
 			OSVersion: m.OSVersion, BuildVersion: m.BuildVersion, ProductName: m.ProductName, SerialNumber: m.SerialNumber,
 			DeviceName: m.DeviceName, Model: m.Model, ModelName: m.ModelName,
-			Platform:        platformOf(m.ProductName, m.Model, m.ModelName),
+			Platform:        PlatformOf(m.ProductName, m.Model, m.ModelName),
 			AuthenticatedAt: now, UpdatedAt: now,
 		}
 		if e.Type.IsUserEnrollment() {

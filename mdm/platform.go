@@ -46,12 +46,12 @@ var platformPrefixes = []struct {
 	{"Apple Watch", PlatformWatchOS},
 }
 
-// platformOf derives the platform from what an Authenticate carries: the
+// PlatformOf derives the platform from what an Authenticate carries: the
 // first of ProductName, Model and ModelName that starts with a known
 // hardware model prefix decides. OSVersion and BuildVersion do not (iOS,
 // iPadOS, tvOS and, since the 26 releases, macOS share version numbers).
 // Without a match the platform is PlatformUnknown.
-func platformOf(productName, model, modelName string) Platform {
+func PlatformOf(productName, model, modelName string) Platform {
 	for _, s := range [...]string{productName, model, modelName} {
 		for _, p := range platformPrefixes {
 			if strings.HasPrefix(s, p.prefix) {

@@ -145,7 +145,7 @@ func (r *EnrollmentRecord) platform() Platform {
 	if r.Platform != PlatformUnknown {
 		return r.Platform
 	}
-	return platformOf(r.ProductName, r.Model, r.ModelName)
+	return PlatformOf(r.ProductName, r.Model, r.ModelName)
 }
 
 // AllowedCommands returns, sorted, the RequestTypes of Apple's schema that

@@ -50,4 +50,3 @@ var (
 	ParseEnrollmentType = parseEnrollmentType
 	ReadCapture         = readCapture
 )
-

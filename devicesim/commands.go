@@ -84,11 +84,9 @@ func (d *Device) Commands() []CommandRecord {
 func (d *Device) Poll(ctx context.Context) (int, error) {
 	d.reqMu.Lock()
 	defer d.reqMu.Unlock()
-	d.mu.Lock()
-	enr, client := d.enr, d.client
-	d.mu.Unlock()
-	if enr == nil {
-		return 0, ErrNotEnrolled
+	enr, client, err := d.session()
+	if err != nil {
+		return 0, err
 	}
 	msg := map[string]any{"Status": "Idle", "EnrollmentID": enr.EnrollmentID}
 	for n := 0; ; n++ {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -242,6 +243,9 @@ type Enrollment struct {
 	CheckOutWhenRemoved bool
 	// SignMessage is the MDM payload's key of that name.
 	SignMessage bool
+	// ServerCapabilities is the MDM payload's key of that name; GetToken
+	// needs com.apple.mdm.token in it.
+	ServerCapabilities []string
 }
 
 // Device is a simulated iPhone. Create it with New. Its methods are safe for
@@ -350,6 +354,7 @@ func (d *Device) Enrollment() (Enrollment, bool) {
 	}
 	e := *d.enr
 	e.Token = append([]byte(nil), d.enr.Token...)
+	e.ServerCapabilities = slices.Clone(d.enr.ServerCapabilities)
 	return e, true
 }
 

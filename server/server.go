@@ -21,9 +21,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
+	"github.com/enrollkit/enrollkit/profile"
 	"github.com/enrollkit/enrollkit/scep"
 )
 
@@ -69,8 +71,19 @@ type Config struct {
 	// MDM configures the MDM service. Roots nil means CA's certificate.
 	// The enrollment Service always vets requests and observes what is
 	// stored: a Prechecker set here runs before it, an Observer after it,
-	// and mdm.NoPrechecker is refused.
+	// and mdm.NoPrechecker is refused. A Responder set here answers the
+	// check-ins the Server's own parts do not (GetToken when Tokens is
+	// set).
 	MDM mdm.Options
+
+	// Tokens answers GetToken check-ins, by TokenServiceType: an
+	// mdm.MAIDIssuer under mdm.TokenServiceMAID lets Managed Apple
+	// Accounts sign in on enrolled devices when the organization allows
+	// them on managed devices only. When set, the profiles announce
+	// profile.CapabilityToken, without which devices never send GetToken.
+	// Nil: GetToken goes to MDM.Responder (404 without one), and
+	// announcing profile.CapabilityToken without a Responder is an error.
+	Tokens mdm.Tokens
 }
 
 // Server is the composed enrollment and MDM server. Its fields are the
@@ -106,6 +119,8 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 		return nil, errors.New("server: New: Config.Enroll's PortalURL, Profile.ServerURL and SCEP.URL derive from PublicURL; leave them empty")
 	case cfg.MDM.Prechecker == mdm.NoPrechecker:
 		return nil, errors.New("server: New: Config.MDM.Prechecker cannot be mdm.NoPrechecker: the enrollment Service vets every device request")
+	case cfg.Tokens == nil && cfg.MDM.Responder == nil && slices.Contains(cfg.Enroll.Profile.ServerCapabilities, profile.CapabilityToken):
+		return nil, errors.New("server: New: the profiles announce " + profile.CapabilityToken + " but nothing answers GetToken: set Config.Tokens")
 	}
 	u, err := url.Parse(cfg.PublicURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
@@ -114,6 +129,9 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	base := u.Scheme + "://" + u.Host
 
 	ecfg := cfg.Enroll
+	if cfg.Tokens != nil && !slices.Contains(ecfg.Profile.ServerCapabilities, profile.CapabilityToken) {
+		ecfg.Profile.ServerCapabilities = append(slices.Clip(ecfg.Profile.ServerCapabilities), profile.CapabilityToken)
+	}
 	ecfg.PortalURL = base + PortalPath
 	ecfg.Profile.ServerURL = base + MDMPath
 	if ecfg.Identity == nil {
@@ -142,6 +160,7 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	if cfg.MDM.Observer != nil {
 		mopts.Observer = mdm.Observers{s.Enroll, cfg.MDM.Observer}
 	}
+	mopts.Responder = responder(cfg)
 	if s.MDM, err = mdm.NewService(mdmStore, mopts); err != nil {
 		return nil, err
 	}
@@ -150,6 +169,30 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	s.mux.Handle(MDMPath, s.MDM)
 	s.mux.Handle(SCEPPath, s.SCEP)
 	return s, nil
+}
+
+// responded are the check-ins the MDM service hands to its Responder.
+var responded = []mdm.MessageType{mdm.MessageSetBootstrapToken, mdm.MessageGetBootstrapToken,
+	mdm.MessageDeclarativeManagement, mdm.MessageGetToken}
+
+// responder answers the check-ins the MDM service hands on: each by the
+// Server's part for it, if configured, and the rest by cfg.MDM.Responder.
+func responder(cfg Config) mdm.Responder {
+	rs := mdm.Responders{}
+	if cfg.Tokens != nil {
+		rs[mdm.MessageGetToken] = cfg.Tokens
+	}
+	if len(rs) == 0 {
+		return cfg.MDM.Responder
+	}
+	if host := cfg.MDM.Responder; host != nil {
+		for _, t := range responded {
+			if rs[t] == nil {
+				rs[t] = host
+			}
+		}
+	}
+	return rs
 }
 
 // ServeHTTP serves the portal at PortalPath, discovery at

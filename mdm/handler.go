@@ -354,6 +354,9 @@ func (s *Service) respond(ctx context.Context, req *Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// What was answered is logged, never the answer (a token, say).
+	s.log.LogAttrs(ctx, slog.LevelInfo, "mdm: check-in answered", slog.String("message_type", string(messageType(req))),
+		slog.String("enrollment", string(req.Enrollment.ID)), slog.String("enrollment_type", req.Enrollment.Type.String()))
 	if out == nil {
 		out = []byte{}
 	}

@@ -1,6 +1,7 @@
 package mdm_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -12,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"regexp"
@@ -117,8 +119,10 @@ func TestMAIDToken(t *testing.T) {
 			if issuer.Algorithm() != tt.alg {
 				t.Fatalf("Algorithm() = %s, want %s", issuer.Algorithm(), tt.alg)
 			}
+			var log bytes.Buffer
 			h := newHarness(t, func(o *mdm.Options) {
 				o.Responder = mdm.Responders{mdm.MessageGetToken: mdm.Tokens{mdm.TokenServiceMAID: issuer}}
+				o.Logger = slog.New(slog.NewTextHandler(&log, nil))
 			})
 			d := ueDevice(t, h, "UE-MAID", 1)
 			h.enroll(d)
@@ -156,6 +160,10 @@ func TestMAIDToken(t *testing.T) {
 			}
 			if got := h.kinds(); len(got) != 2 {
 				t.Errorf("GetToken was observed as a stored event: %v", got)
+			}
+			// The log says a GetToken was answered, and keeps the tokens out.
+			if n := strings.Count(log.String(), `check-in answered" message_type=GetToken enrollment=UE-MAID `); n != 20 || strings.Contains(log.String(), "eyJ") {
+				t.Errorf("log (%d GetToken lines):\n%s", n, log.String())
 			}
 		})
 	}

@@ -1,7 +1,7 @@
 // Package server composes enrollkit into one http.Handler: the enrollment
 // Service and its portal, account-driven discovery, the SCEP endpoint that
-// issues device identities, and the MDM service tied to the enrollments.
-// It is the one way to wire the SDK with every check on: the MDM service
+// issues device identities, and the MDM service tied to the enrollments
+// (answering GetToken when Config.Tokens is set). It is the one way to wire the SDK with every check on: the MDM service
 // vets each device request against its enrollment (enroll's Precheck) and
 // moves the state machine (enroll's Observe), only certificates of the
 // given CA are accepted, account-driven requests must come from Apple's

@@ -16,6 +16,7 @@
 package server
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -171,28 +172,35 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	return s, nil
 }
 
-// responded are the check-ins the MDM service hands to its Responder.
-var responded = []mdm.MessageType{mdm.MessageSetBootstrapToken, mdm.MessageGetBootstrapToken,
-	mdm.MessageDeclarativeManagement, mdm.MessageGetToken}
-
 // responder answers the check-ins the MDM service hands on: each by the
-// Server's part for it, if configured, and the rest by cfg.MDM.Responder.
+// Server's part for its message type, if configured, and the rest by
+// cfg.MDM.Responder.
 func responder(cfg Config) mdm.Responder {
-	rs := mdm.Responders{}
+	own := mdm.Responders{}
 	if cfg.Tokens != nil {
-		rs[mdm.MessageGetToken] = cfg.Tokens
+		own[mdm.MessageGetToken] = cfg.Tokens
 	}
-	if len(rs) == 0 {
+	switch {
+	case len(own) == 0:
 		return cfg.MDM.Responder
+	case cfg.MDM.Responder == nil:
+		return own
 	}
-	if host := cfg.MDM.Responder; host != nil {
-		for _, t := range responded {
-			if rs[t] == nil {
-				rs[t] = host
-			}
-		}
+	return withHost{own, cfg.MDM.Responder}
+}
+
+// withHost hands a message to own's Responder for its type, or to host.
+type withHost struct {
+	own  mdm.Responders
+	host mdm.Responder
+}
+
+// Respond implements mdm.Responder.
+func (w withHost) Respond(ctx context.Context, r *mdm.Request) ([]byte, error) {
+	if r.Message != nil && w.own[r.Message.CheckinHeader().MessageType] != nil {
+		return w.own.Respond(ctx, r)
 	}
-	return rs
+	return w.host.Respond(ctx, r)
 }
 
 // ServeHTTP serves the portal at PortalPath, discovery at

@@ -112,6 +112,7 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 		ProfileIdentifier: info.Profile.PayloadIdentifier, AccessToken: token,
 		Certificate: cert, Key: key, Token: pushToken, PushMagic: magic,
 		CheckOutWhenRemoved: m.CheckOutWhenRemoved, SignMessage: m.SignMessage,
+		ServerCapabilities: slices.Clone(m.ServerCapabilities),
 	}
 	client, err := d.mdmClient(enr)
 	if err != nil {
@@ -162,6 +163,18 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 	d.profiles = append(d.profiles[:0], installedProfile{info: profileSummary(info.Profile, info.Chain)})
 	d.log.InfoContext(ctx, "devicesim: enrolled", "enrollment_id", enrollmentID, "account_driven", enr.AccountDriven)
 	return nil
+}
+
+// session returns the installed enrollment and its MDM client, or
+// ErrNotEnrolled. The caller holds reqMu, which keeps them installed until
+// it is done.
+func (d *Device) session() (*Enrollment, *http.Client, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.enr == nil {
+		return nil, nil, ErrNotEnrolled
+	}
+	return d.enr, d.client, nil
 }
 
 // mdmClient returns the client for MDM requests: the base client, or a copy

@@ -99,11 +99,9 @@ func (d *Device) PollUser(ctx context.Context) (int, error) {
 func (d *Device) poll(ctx context.Context, ch channel) (int, error) {
 	d.reqMu.Lock()
 	defer d.reqMu.Unlock()
-	d.mu.Lock()
-	enr, client := d.enr, d.client
-	d.mu.Unlock()
-	if enr == nil {
-		return 0, ErrNotEnrolled
+	enr, client, err := d.session()
+	if err != nil {
+		return 0, err
 	}
 	if ch == channelUser && enr.EnrollmentUserID == "" {
 		return 0, ErrNoUserChannel

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,6 +283,9 @@ type Enrollment struct {
 	CheckOutWhenRemoved bool
 	// SignMessage is the MDM payload's key of that name.
 	SignMessage bool
+	// ServerCapabilities is the MDM payload's key of that name; GetToken
+	// needs com.apple.mdm.token in it.
+	ServerCapabilities []string
 }
 
 // Device is a simulated iPhone. Create it with New. Its methods are safe for
@@ -397,6 +401,7 @@ func (d *Device) Enrollment() (Enrollment, bool) {
 	e := *d.enr
 	e.Token = append([]byte(nil), d.enr.Token...)
 	e.UserToken = append([]byte(nil), d.enr.UserToken...)
+	e.ServerCapabilities = slices.Clone(d.enr.ServerCapabilities)
 	return e, true
 }
 

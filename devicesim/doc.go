@@ -12,8 +12,9 @@
 // pushed (DeviceInformation and SecurityInfo with only the keys a
 // user-enrolled device reveals, ProfileList, InstallProfile, RemoveProfile,
 // InstalledApplicationList, ManagedApplicationList, CertificateList,
-// DeviceLock, and an ErrorChain for anything else) and sends CheckOut when
-// removed. PushServer stands in for APNs and wakes the devices it serves.
+// DeviceLock, and an ErrorChain for anything else), asks for a token with
+// GetToken (com.apple.maid, as when a Managed Apple Account signs in) and
+// checks the answer's shape, and sends CheckOut when removed. PushServer stands in for APNs and wakes the devices it serves.
 //
 // Nothing in the package knows a server's internals: it speaks only the
 // wire protocol, so any host's server can be tested with it. A DeviceCA

@@ -112,6 +112,8 @@ type fakeServer struct {
 	signMessage    bool
 	spaceSeparated bool // WWW-Authenticate parameters without a comma
 	scepPending    int  // how many PKIOperations to answer PENDING
+	// getToken answers GetToken check-ins with a status and a body.
+	getToken func(serviceType string) (int, []byte)
 
 	mu          sync.Mutex
 	sessions    map[string]*portalSession
@@ -506,6 +508,13 @@ func (f *fakeServer) mdm(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests = append(f.requests, mdmRequest{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Msg: msg, Cert: cert})
+	if msg["MessageType"] == "GetToken" && f.getToken != nil {
+		code, out := f.getToken(fmt.Sprint(msg["TokenServiceType"]))
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(code)
+		w.Write(out)
+		return
+	}
 	if r.URL.Path == "/checkin" || len(f.queue) == 0 {
 		return
 	}

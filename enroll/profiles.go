@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,10 +41,10 @@ type ProfileConfig struct {
 	// them for ServerURL and CheckInURL.
 	Certificates    []profile.Payload
 	PinCertificates bool
-	// ServerCapabilities lists profile.Capability… strings. nil means
-	// profile.CapabilityPerUserConnections, so that a Mac opens its user
-	// channel beside the device channel (iPhones and iPads ignore it); an
-	// empty non-nil slice advertises nothing.
+	// ServerCapabilities lists further profile.Capability… strings. The
+	// profiles always announce profile.CapabilityPerUserConnections, so
+	// that a Mac opens its user channel beside the device channel (iPhones
+	// and iPads ignore it).
 	ServerCapabilities []string
 	// UseDevelopmentAPNS selects the APNs sandbox.
 	UseDevelopmentAPNS bool
@@ -171,10 +172,10 @@ func (f identityFields) set(e *Enrollment) {
 // serverCapabilities is the profile's ServerCapabilities for the configured
 // list (see ProfileConfig.ServerCapabilities).
 func serverCapabilities(c []string) []string {
-	if c == nil {
-		return []string{profile.CapabilityPerUserConnections}
+	if slices.Contains(c, profile.CapabilityPerUserConnections) {
+		return c
 	}
-	return c
+	return append([]string{profile.CapabilityPerUserConnections}, c...)
 }
 
 // profileIdentifier is the PayloadIdentifier of the enrollment profiles

@@ -70,6 +70,10 @@ type Options struct {
 	Directory enroll.Directory
 	// Logger receives every part's logs; nil discards them.
 	Logger *slog.Logger
+	// Tokens answers GetToken check-ins (server.Config.Tokens), such as an
+	// mdm.MAIDIssuer under mdm.TokenServiceMAID; nil leaves GetToken
+	// unanswered, and the profiles do not announce it.
+	Tokens mdm.Tokens
 }
 
 // Server is a running enrollkit server. Its embedded *server.Server gives
@@ -177,9 +181,10 @@ func NewServer(t testing.TB, opts Options) *Server {
 			DeviceRoots:  s.DeviceCA.Pool(),
 			Logger:       logger.With("component", "portal"),
 		},
-		CA:   s.CA,
-		SCEP: scep.Config{Logger: logger.With("component", "scep")},
-		MDM:  mdm.Options{Pusher: pusher, Logger: logger.With("component", "mdm")},
+		CA:     s.CA,
+		SCEP:   scep.Config{Logger: logger.With("component", "scep")},
+		MDM:    mdm.Options{Pusher: pusher, Logger: logger.With("component", "mdm")},
+		Tokens: opts.Tokens,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,14 @@ package enrollkittest_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +231,67 @@ func TestRevokeUnenrolls(t *testing.T) {
 				t.Fatal("device still enrolled after the server said it does not recognize it")
 			}
 		})
+	}
+}
+
+// TestGetToken: with a com.apple.maid issuer, a device enrolled in either
+// flow gets a token signed by the issuer's key; without one the profiles
+// do not announce GetToken and the device never asks.
+func TestGetToken(t *testing.T) {
+	ctx := t.Context()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const serverUUID = "5d1c7e2a-8b3f-4c6d-9e0a-1f2b3c4d5e6f"
+	issuer, err := mdm.NewMAIDIssuer(key, serverUUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := enrollkittest.NewServer(t, enrollkittest.Options{Tokens: mdm.Tokens{mdm.TokenServiceMAID: issuer}})
+	for _, tt := range []struct {
+		name   string
+		enroll func(d *devicesim.Device, inv *enroll.Invitation) error
+	}{
+		{"profile-based", func(d *devicesim.Device, inv *enroll.Invitation) error {
+			return d.EnrollWithInvitation(ctx, inv.URL, enrollkittest.DemoCredentials(inv))
+		}},
+		{"account-driven", func(d *devicesim.Device, inv *enroll.Invitation) error {
+			return d.EnrollWithAccount(ctx, enrollkittest.DemoManagedAppleID, srv.URL, enrollkittest.DemoCredentials(inv))
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			phone := srv.NewDevice(t)
+			if err := tt.enroll(phone, srv.Invite(t, enrollkittest.DemoUser)); err != nil {
+				t.Fatal(err)
+			}
+			tok, err := phone.GetToken(ctx, mdm.TokenServiceMAID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts := strings.Split(string(tok), ".")
+			digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+			sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+			claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
+			if len(sig) != 64 || !ecdsa.Verify(&key.PublicKey, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+				t.Fatalf("token %s does not verify", tok)
+			}
+			if !strings.Contains(string(claims), `"iss":"`+serverUUID+`"`) {
+				t.Fatalf("claims %s", claims)
+			}
+			if _, err := phone.GetToken(ctx, "com.apple.watch.pairing"); !errors.Is(err, devicesim.ErrUnexpectedResponse) || !strings.Contains(err.Error(), "400") {
+				t.Fatalf("watch pairing: %v, want a 400", err)
+			}
+		})
+	}
+
+	plain := enrollkittest.NewServer(t, enrollkittest.Options{})
+	phone := plain.NewDevice(t)
+	inv := plain.Invite(t, enrollkittest.DemoUser)
+	if err := phone.EnrollWithInvitation(ctx, inv.URL, enrollkittest.DemoCredentials(inv)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.GetToken(ctx, mdm.TokenServiceMAID); !errors.Is(err, devicesim.ErrNoTokenCapability) {
+		t.Fatalf("GetToken without Tokens: %v", err)
 	}
 }

@@ -18,6 +18,12 @@
 // interface; store/memory, store/sqlite and store/postgres implement it and
 // prove it with the conformance suite in mdm/mdmtest.
 //
+// Check-ins the Service does not handle itself go to a [Responder];
+// [Responders] gives each message type its own. [Tokens] answers GetToken
+// by its TokenServiceType, and [MAIDIssuer] issues the com.apple.maid token
+// with which Apple lets a Managed Apple Account sign in on a managed device
+// when the organization allows it on managed devices only.
+//
 // Enrollments are keyed by [EnrollmentID]: the EnrollmentID a device reports
 // under User Enrollment, the UDID for a device enrollment, and
 // "<device id>:<user>" for user channels.

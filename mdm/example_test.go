@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/big"
@@ -19,6 +20,7 @@ import (
 	"github.com/enrollkit/enrollkit/devicesim"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/store/memory"
+	"howett.net/plist"
 )
 
 func ExampleDecodeCheckin() {
@@ -151,4 +153,47 @@ func ExampleNewService() {
 	// mdm: command EraseDevice not allowed for user-enrollment-device enrollment B7C8D9E0 (iOS 18.1): not allowed under User Enrollment on iOS
 	// 200 OK ProfileList
 	// 200 OK
+}
+
+func ExampleMAIDIssuer() {
+	// The private key of the MDM server's certificate registered in Apple
+	// Business Manager (credentials.LoadSigner reads one from a file), and
+	// the server_uuid Apple Business Manager reports for that server.
+	abmKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	serverUUID := "677cd2d8-c5a5-4d8b-9f0a-3b1e4f6a7c2d"
+
+	maid, err := mdm.NewMAIDIssuer(abmKey, serverUUID) // RSA → RS256; P-256 → ES256
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	tokens := mdm.Tokens{mdm.TokenServiceMAID: maid} // server.Config.Tokens
+
+	// The Service hands Tokens a GetToken check-in once its identity and
+	// enrollment checks have passed.
+	getToken := func(service string) *mdm.Request {
+		return &mdm.Request{Message: &mdm.GetToken{Header: mdm.Header{MessageType: mdm.MessageGetToken}, TokenServiceType: service}}
+	}
+	body, err := tokens.Respond(context.Background(), getToken(mdm.TokenServiceMAID))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var resp struct{ TokenData []byte }
+	if _, err := plist.Unmarshal(body, &resp); err != nil {
+		fmt.Println(err)
+		return
+	}
+	header, _ := base64.RawURLEncoding.DecodeString(strings.Split(string(resp.TokenData), ".")[0])
+	fmt.Println(string(header))
+
+	_, err = tokens.Respond(context.Background(), getToken("com.apple.watch.pairing"))
+	fmt.Println(mdm.StatusCode(err), errors.Is(err, mdm.ErrUnknownTokenService))
+	// Output:
+	// {"alg":"RS256","typ":"JWT"}
+	// 400 true
 }

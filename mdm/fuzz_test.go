@@ -13,7 +13,7 @@ var fuzzBodies = [][]byte{
 	[]byte(`<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>BuildVersion</key><string>22B83</string><key>EnrollmentID</key><string>A1B2</string><key>MessageType</key><string>Authenticate</string><key>OSVersion</key><string>18.1</string><key>ProductName</key><string>iPhone16,1</string><key>Topic</key><string>com.apple.mgmt.External.x</string></dict></plist>`),
 	[]byte(`<plist><dict><key>MessageType</key><string>TokenUpdate</string><key>UDID</key><string>U</string><key>UserID</key><string>u</string><key>Token</key><data>AQI=</data><key>PushMagic</key><string>p</string></dict></plist>`),
 	[]byte(`<plist><dict><key>Status</key><string>Error</string><key>EnrollmentID</key><string>E</string><key>CommandUUID</key><string>C</string><key>ErrorChain</key><array><dict><key>ErrorCode</key><integer>1</integer></dict></array></dict></plist>`),
-	[]byte(`<plist><dict><key>MessageType</key><string>GetToken</string><key>EnrollmentID</key><string>E</string><key>TokenParameters</key><dict><key>a</key><array><real>1.5</real><date>2026-01-01T00:00:00Z</date></array></dict></dict></plist>`),
+	[]byte(`<plist><dict><key>MessageType</key><string>GetToken</string><key>EnrollmentID</key><string>E</string><key>TokenServiceType</key><string>com.apple.maid</string><key>TokenParameters</key><dict><key>a</key><array><real>1.5</real><date>2026-01-01T00:00:00Z</date></array></dict></dict></plist>`),
 	[]byte("bplist00\xd1\x01\x02[MessageTypeXCheckOut\x08\x0b\x17\x00\x00\x00\x00\x00\x00\x01\x01\x00\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00 "),
 }
 
@@ -36,6 +36,9 @@ func FuzzDecode(f *testing.F) {
 		switch m := v.(type) {
 		case Message:
 			id = m.CheckinHeader().Identifiers
+			if g, ok := m.(*GetToken); ok && g.TokenServiceType == "" {
+				t.Fatal("accepted a GetToken without TokenServiceType")
+			}
 		case *CommandResult:
 			id = m.Identifiers
 			if !m.Status.Valid() {

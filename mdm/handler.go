@@ -40,8 +40,9 @@ func (f ResponderFunc) Respond(ctx context.Context, r *Request) ([]byte, error) 
 // identity (or a Prechecker asking for one), 403 for an untrusted
 // certificate, a certificate bound elsewhere or a refused Prechecker, 400 for
 // a malformed message (including one that would cost more to decode than
-// its size allows, see internal/plistcheck), 404 for an unknown (or
-// checked-out) enrollment and unsupported messages, 410 to decline
+// its size allows, see internal/plistcheck, and a GetToken for a service
+// type no TokenIssuer serves), 404 for an unknown (or checked-out)
+// enrollment and unsupported messages, 410 to decline
 // UserAuthenticate, 500 for store and observer failures. A command request
 // answers 200 with the next command, or an empty body when none is due.
 // Nothing is stored for a refused request.
@@ -373,6 +374,9 @@ func (s *Service) respond(ctx context.Context, req *Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// What was answered is logged, never the answer (a token, say).
+	s.log.LogAttrs(ctx, slog.LevelInfo, "mdm: check-in answered", slog.String("message_type", string(messageType(req))),
+		slog.String("enrollment", string(req.Enrollment.ID)), slog.String("enrollment_type", req.Enrollment.Type.String()))
 	if out == nil {
 		out = []byte{}
 	}
@@ -441,7 +445,7 @@ func StatusCode(err error) int {
 	case errors.Is(err, ErrUnknownEnrollment), errors.Is(err, ErrUnsupported):
 		return http.StatusNotFound
 	case errors.Is(err, ErrMalformed), errors.Is(err, ErrMissingMessageType), errors.Is(err, ErrUnknownMessageType),
-		errors.Is(err, ErrNoEnrollmentID), errors.Is(err, ErrUnknownStatus):
+		errors.Is(err, ErrNoEnrollmentID), errors.Is(err, ErrUnknownStatus), errors.Is(err, ErrUnknownTokenService):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError

@@ -274,13 +274,22 @@ var fuzzStatuses = []int{
 // fresh store and checks the properties of FuzzServeHTTP.
 func serveFuzz(t *testing.T, method, path, ct, sig, certHdr string, mode uint8, body []byte) int {
 	w := fuzzSetup(t)
+	maid, err := mdm.NewMAIDIssuer(w.keyA, serverUUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := mdm.ResponderFunc(func(ctx context.Context, r *mdm.Request) ([]byte, error) {
+		return []byte(`<plist version="1.0"><dict/></plist>`), nil
+	})
 	opts := mdm.Options{
 		Roots:      []*x509.Certificate{w.ca},
 		Prechecker: mdm.NoPrechecker,
 		Now:        func() time.Time { return w.now },
-		Responder: mdm.ResponderFunc(func(ctx context.Context, r *mdm.Request) ([]byte, error) {
-			return []byte(`<plist version="1.0"><dict/></plist>`), nil
-		}),
+		// GetToken goes through Tokens, which issues com.apple.maid only.
+		Responder: mdm.Responders{
+			mdm.MessageGetToken:              mdm.Tokens{mdm.TokenServiceMAID: maid},
+			mdm.MessageDeclarativeManagement: answer, mdm.MessageSetBootstrapToken: answer, mdm.MessageGetBootstrapToken: answer,
+		},
 		Observer: mdm.ObserverFunc(func(ctx context.Context, ev *mdm.Event) error { return nil }),
 		// Small limits let the fuzzer reach the size checks.
 		MaxCheckinBytes: 4 << 10, MaxCommandBytes: 8 << 10, MaxSignatureBytes: 4 << 10,
@@ -340,11 +349,13 @@ func serveFuzz(t *testing.T, method, path, ct, sig, certHdr string, mode uint8, 
 	uuids := slices.Clone(fuzzUUIDs)
 	var res *mdm.CommandResult
 	var reqID mdm.EnrollmentID
+	var getToken *mdm.GetToken
 	if v, err := mdm.Decode(body); err == nil {
 		var ident mdm.Identifiers
 		switch m := v.(type) {
 		case mdm.Message:
 			ident = m.CheckinHeader().Identifiers
+			getToken, _ = m.(*mdm.GetToken)
 		case *mdm.CommandResult:
 			ident, res = m.Identifiers, m
 			if !slices.Contains(uuids, m.CommandUUID) {
@@ -368,6 +379,11 @@ func serveFuzz(t *testing.T, method, path, ct, sig, certHdr string, mode uint8, 
 
 	if !slices.Contains(fuzzStatuses, code) {
 		t.Fatalf("status %d, not one ServeHTTP documents (body %q)", code, rec.Body)
+	}
+	// A token is issued for com.apple.maid only, and only with a 200.
+	if issued := bytes.Contains(rec.Body.Bytes(), []byte("<key>TokenData</key>")); issued &&
+		(code != http.StatusOK || getToken == nil || getToken.TokenServiceType != mdm.TokenServiceMAID) {
+		t.Fatalf("issued a token with %d for %+v", code, getToken)
 	}
 	after := w.snapshot(t, store, ids, uuids)
 	if code != http.StatusOK {
@@ -456,6 +472,12 @@ func fuzzSeeds() []fuzzSeed {
 		{"user-channel-token-update", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA, userA.tokenUpdate("AQI="), 200},
 		{"declarative-management", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA,
 			plistDoc(`<key>MessageType</key><string>DeclarativeManagement</string>` + a.idKeys() + `<key>Endpoint</key><string>tokens</string>`), 200},
+		{"get-token", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA,
+			plistDoc(`<key>MessageType</key><string>GetToken</string>` + a.idKeys() + `<key>TokenServiceType</key><string>com.apple.maid</string>`), 200},
+		{"get-token-unknown-service", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA,
+			plistDoc(`<key>MessageType</key><string>GetToken</string>` + a.idKeys() + `<key>TokenServiceType</key><string>com.apple.watch.pairing</string>`), 400},
+		{"get-token-stranger", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsStranger,
+			plistDoc(`<key>MessageType</key><string>GetToken</string>` + a.idKeys() + `<key>TokenServiceType</key><string>com.apple.maid</string>`), 403},
 		{"user-authenticate", "PUT", "/mdm/checkin", ci, "", "", fuzzSignAsA,
 			plistDoc(`<key>MessageType</key><string>UserAuthenticate</string>` + userA.idKeys()), 410},
 		{"idle", "PUT", "/mdm/server", cm, "", "", fuzzSignAsA, a.status(mdm.StatusIdle, ""), 200},

@@ -284,6 +284,9 @@ func (w *wire) checkin(body []byte) (Message, error) {
 	case MessageDeclarativeManagement:
 		return &DeclarativeManagement{Header: h, Endpoint: w.Endpoint, Data: w.Data}, nil
 	case MessageGetToken:
+		if w.TokenServiceType == "" {
+			return nil, &DecodeError{Field: "TokenServiceType", Err: fmt.Errorf("%w: GetToken without TokenServiceType", ErrMalformed)}
+		}
 		return &GetToken{Header: h, TokenServiceType: w.TokenServiceType, TokenParameters: w.TokenParameters}, nil
 	}
 	return nil, &DecodeError{Field: "MessageType", Err: fmt.Errorf("%w: %q", ErrUnknownMessageType, truncate(w.MessageType))}

@@ -35,7 +35,8 @@ type Options struct {
 	// NoPrechecker names the choice to check nothing beyond the certificate.
 	Prechecker Prechecker
 	// Responder answers SetBootstrapToken, GetBootstrapToken,
-	// DeclarativeManagement and GetToken. Nil: they get 404.
+	// DeclarativeManagement and GetToken. Nil: they get 404. Responders
+	// gives each message type its own; Tokens answers GetToken.
 	Responder Responder
 	// Observer is told what was stored. Nil: nobody. Use Observers for
 	// several. An Observer that is a Prechecker too (package enroll's

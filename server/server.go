@@ -1,7 +1,7 @@
 // Package server composes enrollkit into one http.Handler: the enrollment
 // Service and its portal, account-driven discovery, the SCEP endpoint that
-// issues device identities, and the MDM service tied to the enrollments.
-// It is the one way to wire the SDK with every check on: the MDM service
+// issues device identities, and the MDM service tied to the enrollments
+// (answering GetToken when Config.Tokens is set). It is the one way to wire the SDK with every check on: the MDM service
 // vets each device request against its enrollment (enroll's Precheck) and
 // moves the state machine (enroll's Observe), only certificates of the
 // given CA are accepted, account-driven requests must come from Apple's
@@ -22,9 +22,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
+	"github.com/enrollkit/enrollkit/profile"
 	"github.com/enrollkit/enrollkit/scep"
 )
 
@@ -72,8 +74,19 @@ type Config struct {
 	// MDM configures the MDM service. Roots nil means CA's certificate.
 	// The enrollment Service always vets requests and observes what is
 	// stored: a Prechecker set here runs before it, an Observer after it,
-	// and mdm.NoPrechecker is refused.
+	// and mdm.NoPrechecker is refused. A Responder set here answers the
+	// check-ins the Server's own parts do not (GetToken when Tokens is
+	// set).
 	MDM mdm.Options
+
+	// Tokens answers GetToken check-ins, by TokenServiceType: an
+	// mdm.MAIDIssuer under mdm.TokenServiceMAID lets Managed Apple
+	// Accounts sign in on enrolled devices when the organization allows
+	// them on managed devices only. When set, the profiles announce
+	// profile.CapabilityToken, without which devices never send GetToken.
+	// Nil: GetToken goes to MDM.Responder (404 without one), and
+	// announcing profile.CapabilityToken without a Responder is an error.
+	Tokens mdm.Tokens
 }
 
 // Server is the composed enrollment and MDM server. Its fields are the
@@ -109,6 +122,8 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 		return nil, errors.New("server: New: Config.Enroll's PortalURL, Profile.ServerURL and SCEP.URL derive from PublicURL; leave them empty")
 	case cfg.MDM.Prechecker == mdm.NoPrechecker:
 		return nil, errors.New("server: New: Config.MDM.Prechecker cannot be mdm.NoPrechecker: the enrollment Service vets every device request")
+	case cfg.Tokens == nil && cfg.MDM.Responder == nil && slices.Contains(cfg.Enroll.Profile.ServerCapabilities, profile.CapabilityToken):
+		return nil, errors.New("server: New: the profiles announce " + profile.CapabilityToken + " but nothing answers GetToken: set Config.Tokens")
 	}
 	u, err := url.Parse(cfg.PublicURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
@@ -117,6 +132,9 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	base := u.Scheme + "://" + u.Host
 
 	ecfg := cfg.Enroll
+	if cfg.Tokens != nil && !slices.Contains(ecfg.Profile.ServerCapabilities, profile.CapabilityToken) {
+		ecfg.Profile.ServerCapabilities = append(slices.Clip(ecfg.Profile.ServerCapabilities), profile.CapabilityToken)
+	}
 	ecfg.PortalURL = base + PortalPath
 	ecfg.Profile.ServerURL = base + MDMPath
 	if ecfg.Identity == nil {
@@ -151,6 +169,7 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	if cfg.MDM.Observer != nil {
 		mopts.Observer = mdm.Observers{s.Enroll, cfg.MDM.Observer}
 	}
+	mopts.Responder = responder(cfg)
 	if s.MDM, err = mdm.NewService(mdmStore, mopts); err != nil {
 		return nil, err
 	}
@@ -160,6 +179,37 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	s.mux.Handle(MDMPath, s.MDM)
 	s.mux.Handle(SCEPPath, s.SCEP)
 	return s, nil
+}
+
+// responder answers the check-ins the MDM service hands on: each by the
+// Server's part for its message type, if configured, and the rest by
+// cfg.MDM.Responder.
+func responder(cfg Config) mdm.Responder {
+	own := mdm.Responders{}
+	if cfg.Tokens != nil {
+		own[mdm.MessageGetToken] = cfg.Tokens
+	}
+	switch {
+	case len(own) == 0:
+		return cfg.MDM.Responder
+	case cfg.MDM.Responder == nil:
+		return own
+	}
+	return withHost{own, cfg.MDM.Responder}
+}
+
+// withHost hands a message to own's Responder for its type, or to host.
+type withHost struct {
+	own  mdm.Responders
+	host mdm.Responder
+}
+
+// Respond implements mdm.Responder.
+func (w withHost) Respond(ctx context.Context, r *mdm.Request) ([]byte, error) {
+	if r.Message != nil && w.own[r.Message.CheckinHeader().MessageType] != nil {
+		return w.own.Respond(ctx, r)
+	}
+	return w.host.Respond(ctx, r)
 }
 
 // ServeHTTP serves the portal at PortalPath, discovery at

@@ -78,6 +78,9 @@ func TestNew(t *testing.T) {
 		{"no prechecker", func(c *server.Config) { c.MDM.Prechecker = mdm.NoPrechecker }},
 		{"no session key", func(c *server.Config) { c.Portal.SessionKey = nil }},
 		{"no authenticator", func(c *server.Config) { c.Enroll.Authenticator = nil }},
+		{"token capability, nothing answers GetToken", func(c *server.Config) {
+			c.Enroll.Profile.ServerCapabilities = []string{profile.CapabilityToken}
+		}},
 		{"roots and skip", func(c *server.Config) {
 			c.Portal.DeviceRoots, c.Portal.InsecureSkipDeviceChainCheck = x509.NewCertPool(), true
 		}},

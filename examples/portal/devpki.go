@@ -221,3 +221,31 @@ func loadPair(dir, certName, keyName string) (crypto.Signer, *x509.Certificate, 
 	}
 	return id.Signer, id.Leaf(), nil
 }
+
+// Files of the development MDM server identity that signs GetToken's
+// com.apple.maid tokens when no -abm-key is given.
+const (
+	abmCertFile = "abm-server.pem"
+	abmKeyFile  = "abm-server.key"
+	abmUUIDFile = "abm-server-uuid"
+)
+
+// loadOrCreateABM returns the development MDM server key in dir, creating
+// it with a self-signed certificate (what Apple Business Manager takes as
+// the MDM server's public key) on first use. The key is RSA, as that
+// registration needs: Apple encrypts the server token to it.
+func loadOrCreateABM(dir string) (crypto.Signer, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	now := time.Now()
+	key, _, _, err := ensurePair(dir, abmCertFile, abmKeyFile, nil,
+		func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) },
+		&x509.Certificate{
+			Subject:   pkix.Name{CommonName: "enrollkit development MDM server", Organization: []string{"enrollkit example"}},
+			NotBefore: now.Add(-time.Hour),
+			NotAfter:  now.AddDate(10, 0, 0),
+			KeyUsage:  x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		}, nil, nil)
+	return key, err
+}

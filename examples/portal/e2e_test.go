@@ -434,6 +434,7 @@ func testProfileBased(t *testing.T, ts *testServer) {
 	if e.DeviceID != de.EnrollmentID || de.AccountDriven {
 		t.Fatalf("device ID %q vs device's EnrollmentID %q (account-driven %v)", e.DeviceID, de.EnrollmentID, de.AccountDriven)
 	}
+	checkGetToken(t, d, ts.st.abmKey.Public(), "RS256", ts.st.abmUUID)
 	exerciseMDM(t, ts, d, inv.EnrollmentID)
 	token := inv.URL[strings.LastIndex(inv.URL, "/")+1:]
 	for _, secret := range []string{inv.Passcode, token} {
@@ -483,6 +484,7 @@ func TestAccountDrivenEnrollmentEndToEnd(t *testing.T) {
 	if !de.AccountDriven || de.AccessToken == "" || de.EnrollmentMode != "BYOD" {
 		t.Fatalf("device enrollment %+v", de)
 	}
+	checkGetToken(t, d, ts.st.abmKey.Public(), "RS256", ts.st.abmUUID)
 	exerciseMDM(t, ts, d, inv.EnrollmentID)
 }
 

@@ -8,8 +8,9 @@
 // authority, a profile-signing certificate and a TLS certificate. It serves
 // the enrollment portal (profile-based User Enrollment), account-driven User
 // Enrollment (.well-known discovery and the BaseURL), the MDM check-in and
-// command endpoints, a SCEP server whose challenges are the single-use,
-// per-enrollment ones of package enroll, and a small admin API.
+// command endpoints (GetToken included: com.apple.maid tokens signed with
+// -abm-key, or a development key), a SCEP server whose challenges are the
+// single-use, per-enrollment ones of package enroll, and a small admin API.
 //
 // Demo users and invitations are made from the command line:
 //
@@ -68,6 +69,8 @@ type config struct {
 	PostgresSchema    string
 	PushCert          string
 	PushKey           string
+	ABMKey            string
+	ABMServerUUID     string
 	VaultPasswordFile string
 	Organization      string
 	LogLevel          string
@@ -104,6 +107,10 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	fs.StringVar(&c.PostgresSchema, "postgres-schema", "", "PostgreSQL schema to keep the tables in (created if missing), so installations can share a database")
 	fs.StringVar(&c.PushCert, "push-cert", "", "MDM push certificate: PEM (with key), PKCS#12 (password in $ENROLLKIT_PUSH_CERT_PASSWORD), or either inside an Ansible Vault file")
 	fs.StringVar(&c.PushKey, "push-key", "", "private key of the push certificate, if not in -push-cert")
+	fs.StringVar(&c.ABMKey, "abm-key", "", "private key of the MDM server's certificate registered in Apple Business Manager (PEM, PKCS#12 or either inside an Ansible Vault file): "+
+		"signs the com.apple.maid tokens GetToken asks for when Managed Apple Accounts may sign in on managed devices only. Needs -abm-server-uuid. "+
+		"Default: a development key in DATA/pki (abm-server.pem is its certificate, to register in Apple Business Manager)")
+	fs.StringVar(&c.ABMServerUUID, "abm-server-uuid", "", "server_uuid Apple Business Manager reports for that MDM server (AccountDetail). Default: a development UUID in DATA/pki")
 	fs.StringVar(&c.VaultPasswordFile, "vault-password-file", "", "file holding the Ansible Vault password for vaulted credentials")
 	fs.StringVar(&c.Organization, "org", "Example Corp", "organization name shown on the portal and in profiles")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error (the log goes to standard error)")
@@ -112,6 +119,9 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 		"they are always written to DATA/invitations/ID.txt and ID.png, readable by the owner only. Set false when standard output is collected like a log")
 	if err := fs.Parse(args); err != nil {
 		return c, nil, err
+	}
+	if c.ABMKey != "" && c.ABMServerUUID == "" {
+		return c, nil, errors.New("-abm-key needs -abm-server-uuid: the tokens name the MDM server they are signed for")
 	}
 	c.publicURLSet = c.PublicURL != ""
 	if c.PublicURL == "" {

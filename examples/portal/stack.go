@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -52,15 +53,21 @@ type stack struct {
 	cfg    config
 	logger *slog.Logger
 
-	stores   stores
-	pki      *devPKI
-	users    *directory
-	srv      *server.Server // the SDK's composition of the parts below
-	enroll   *enroll.Service
-	portal   *enroll.Portal
-	mdm      *mdm.Service
-	pusher   *apns.Client // nil: pushes are off
-	topic    string
+	stores stores
+	pki    *devPKI
+	users  *directory
+	srv    *server.Server // the SDK's composition of the parts below
+	enroll *enroll.Service
+	portal *enroll.Portal
+	mdm    *mdm.Service
+	pusher *apns.Client // nil: pushes are off
+	topic  string
+	// maid signs GetToken's com.apple.maid tokens with abmKey for the
+	// MDM server abmUUID; abmDev says the key is the development one.
+	maid     *mdm.MAIDIssuer
+	abmKey   crypto.Signer
+	abmUUID  string
+	abmDev   bool
 	admin    string // the admin API's bearer token
 	pkiFresh bool
 
@@ -100,6 +107,9 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 		return nil, err
 	}
 	if err := st.loadPush(ctx); err != nil {
+		return nil, err
+	}
+	if err := st.loadABM(ctx); err != nil {
 		return nil, err
 	}
 
@@ -162,9 +172,10 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 			DeviceRoots:  deviceRoots,
 			Logger:       logger.With("component", "portal"),
 		},
-		CA:   &scep.CA{Certificate: st.pki.CA, Key: st.pki.CAKey},
-		SCEP: scep.Config{Logger: logger.With("component", "scep")},
-		MDM:  mopts,
+		CA:     &scep.CA{Certificate: st.pki.CA, Key: st.pki.CAKey},
+		SCEP:   scep.Config{Logger: logger.With("component", "scep")},
+		MDM:    mopts,
+		Tokens: mdm.Tokens{mdm.TokenServiceMAID: st.maid},
 	})
 	if err != nil {
 		st.Close()
@@ -232,6 +243,44 @@ func (st *stack) loadPush(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("-push-cert: %w", err)
+	}
+	return nil
+}
+
+// loadABM sets up the issuer of GetToken's com.apple.maid tokens: the key
+// in -abm-key, or the development key in the PKI directory (whose
+// certificate can be registered in Apple Business Manager), for the server
+// UUID in -abm-server-uuid, or a development UUID kept in the PKI
+// directory.
+func (st *stack) loadABM(ctx context.Context) error {
+	var err error
+	if st.cfg.ABMKey != "" {
+		loader := credentials.Loader{Logger: st.logger}
+		if st.cfg.VaultPasswordFile != "" {
+			loader.VaultPassword = credentials.PasswordFile(st.cfg.VaultPasswordFile)
+		}
+		if st.abmKey, err = loader.LoadSigner(ctx, st.cfg.ABMKey); err != nil {
+			return fmt.Errorf("-abm-key: %w", err)
+		}
+	} else if st.abmKey, err = loadOrCreateABM(st.pki.dir); err != nil {
+		return err
+	}
+	st.abmDev = st.cfg.ABMKey == ""
+	st.abmUUID = st.cfg.ABMServerUUID
+	if st.abmUUID == "" {
+		path := st.pki.Path(abmUUIDFile)
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			b = []byte(newUUID())
+			err = os.WriteFile(path, b, 0o600)
+		}
+		if err != nil {
+			return err
+		}
+		st.abmUUID = strings.TrimSpace(string(b))
+	}
+	if st.maid, err = mdm.NewMAIDIssuer(st.abmKey, st.abmUUID); err != nil {
+		return fmt.Errorf("-abm-key, -abm-server-uuid: %w", err)
 	}
 	return nil
 }
@@ -345,6 +394,15 @@ func (st *stack) announce(w io.Writer, addr string) {
 		fmt.Fprintf(w, "  admin API:    %s (Authorization: Bearer $ENROLLKIT_ADMIN_TOKEN)\n", st.cfg.PublicURL+adminPath)
 	}
 	fmt.Fprintf(w, "  pushes:       %s\n", pushes)
+	keyFile := st.cfg.ABMKey
+	if st.abmDev {
+		keyFile = st.pki.Path(abmKeyFile)
+	}
+	fmt.Fprintf(w, "  GetToken:     com.apple.maid tokens for MDM server %s, signed with %s\n", st.abmUUID, keyFile)
+	if st.cfg.ABMServerUUID == "" {
+		fmt.Fprintf(w, "                (development: for Apple to accept them, register %s in Apple Business Manager and pass its server UUID in -abm-server-uuid)\n",
+			st.pki.Path(abmCertFile))
+	}
 	fmt.Fprintf(w, "  data:         %s\n", st.cfg.Data)
 	if st.pkiFresh {
 		fmt.Fprintf(w, "  created a development CA, profile signer and TLS certificate in %s\n", st.pki.dir)

@@ -85,6 +85,9 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 	if token == "" && m.EnrollmentMode == profile.ModeBYOD {
 		return &ProfileError{Reason: "EnrollmentMode BYOD profile installed outside account-driven enrollment"}
 	}
+	if token == "" && m.ManagedAppleID != "" && !d.profileBasedUE() {
+		return &ProfileError{Reason: "profile-based User Enrollment (ManagedAppleID) was removed in iOS 18 and macOS 15; this device enrolls only account-driven"}
+	}
 	cert, key, err := d.enrollSCEP(ctx, info.SCEP)
 	if err != nil {
 		return err

@@ -460,6 +460,11 @@ func (d *Device) safariUserAgent() string {
 		// from macOS 26 the two agree).
 		return "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/" + macSafariVersion(major) + " Safari/605.1.15"
 	}
+	if n, err := strconv.Atoi(strings.SplitN(major, ".", 2)[0]); err == nil && n >= 26 {
+		// From iOS 26 the OS token is frozen at 18_6; Version carries the
+		// release.
+		v = "18_6"
+	}
 	return "Mozilla/5.0 (iPhone; CPU iPhone OS " + v + " like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/" + major + " Mobile/15E148 Safari/604.1"
 }
 
@@ -520,4 +525,20 @@ func macSafariVersion(v string) string {
 		minor = "0"
 	}
 	return strconv.Itoa(n+3) + "." + minor
+}
+
+// profileBasedUE reports whether the device's OS can still install a
+// profile-based User Enrollment (a ManagedAppleID in the MDM payload):
+// iOS and iPadOS up to 17, macOS up to 14 (Apple removed the key in
+// iOS 18 and macOS 15).
+func (d *Device) profileBasedUE() bool {
+	major, _, _ := strings.Cut(d.opts.OSVersion, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		return true
+	}
+	if d.IsMac() {
+		return n <= 14 && n >= 10
+	}
+	return n <= 17
 }

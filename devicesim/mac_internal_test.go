@@ -18,6 +18,7 @@ func TestMacUserAgents(t *testing.T) {
 		{"iMac21,1", "15", true, "Version/18.0 Safari", "System%20Settings/"},
 		{"Mac16,1", "26.1", true, "Version/26.1 Safari", "System%20Settings/"},
 		{"iPad13,4", "18.1", false, "Version/18.1 Mobile", "Settings/"},
+		{"iPhone18,1", "26.1", false, "iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/26.1 Mobile", "Settings/"},
 	}
 	for _, tt := range tests {
 		d, err := New(Options{ProductName: tt.product, OSVersion: tt.os})
@@ -36,6 +37,33 @@ func TestMacUserAgents(t *testing.T) {
 		}
 		if name := d.opts.DeviceName; (name == "Mac") != tt.mac {
 			t.Errorf("%s: default DeviceName %q", tt.product, name)
+		}
+	}
+}
+
+func TestProfileBasedUEReleases(t *testing.T) {
+	tests := []struct {
+		product, os string
+		want        bool
+	}{
+		{"iPhone15,4", "17.5.1", true},
+		{"iPhone15,4", "13.1", true},
+		{"iPhone15,4", "18.0", false},
+		{"iPhone17,1", "26.1", false},
+		{"iPad13,4", "17.7", true},
+		{"iPad13,4", "18.2", false},
+		{"Mac14,2", "14.6.1", true},
+		{"Mac14,2", "10.15.7", true},
+		{"Mac14,2", "15.0", false},
+		{"Mac16,1", "26.1", false},
+	}
+	for _, tt := range tests {
+		d, err := New(Options{ProductName: tt.product, OSVersion: tt.os})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.profileBasedUE(); got != tt.want {
+			t.Errorf("%s %s: profileBasedUE = %v, want %v", tt.product, tt.os, got, tt.want)
 		}
 	}
 }

@@ -295,3 +295,52 @@ func TestGetToken(t *testing.T) {
 		t.Fatalf("GetToken without Tokens: %v", err)
 	}
 }
+
+// TestTodaysDevices enrolls the releases people carry: iOS 17 in both
+// flows, iOS 18 and 26 account-driven, and checks that a device on a
+// release without profile-based User Enrollment (iOS 18, macOS 15) does not
+// end up enrolled through the Safari flow.
+func TestTodaysDevices(t *testing.T) {
+	ctx := t.Context()
+	srv := enrollkittest.NewServer(t, enrollkittest.Options{})
+	tests := []struct {
+		name          string
+		opts          devicesim.Options
+		accountDriven bool
+		wantEnrolled  bool
+	}{
+		{"iOS 17 profile-based", devicesim.Options{OSVersion: "17.5.1"}, false, true},
+		{"iOS 17 account-driven", devicesim.Options{OSVersion: "17.5.1"}, true, true},
+		{"iOS 18 account-driven", devicesim.Options{ProductName: "iPhone17,1", OSVersion: "18.2.1", BuildVersion: "22C161"}, true, true},
+		{"iOS 26 account-driven", devicesim.Options{ProductName: "iPhone18,1", OSVersion: "26.1", BuildVersion: "23B85"}, true, true},
+		{"iPadOS 18 account-driven", devicesim.Options{ProductName: "iPad16,3", OSVersion: "18.1", BuildVersion: "22B83"}, true, true},
+		{"iOS 18 profile-based", devicesim.Options{ProductName: "iPhone17,1", OSVersion: "18.2.1", BuildVersion: "22C161"}, false, false},
+		{"macOS 15 profile-based", devicesim.Options{ProductName: "Mac16,1", OSVersion: "15.1", BuildVersion: "24B83"}, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := srv.Invite(t, enrollkittest.DemoUser)
+			d := srv.NewDeviceWith(t, tt.opts)
+			var err error
+			if tt.accountDriven {
+				err = d.EnrollWithAccount(ctx, enrollkittest.DemoManagedAppleID, srv.URL, enrollkittest.DemoCredentials(inv))
+			} else {
+				err = d.EnrollWithInvitation(ctx, inv.URL, enrollkittest.DemoCredentials(inv))
+			}
+			e, gerr := srv.Enroll.Get(ctx, inv.EnrollmentID)
+			if gerr != nil {
+				t.Fatal(gerr)
+			}
+			_, enrolled := d.Enrollment()
+			if tt.wantEnrolled {
+				if err != nil || !enrolled || e.State != enroll.StateEnrolled {
+					t.Fatalf("enroll: %v; device enrolled %v, enrollment %s", err, enrolled, e.State)
+				}
+				return
+			}
+			if err == nil || enrolled || e.State == enroll.StateCheckedIn || e.State == enroll.StateEnrolled {
+				t.Fatalf("a release without profile-based User Enrollment got through the Safari flow: %v; device enrolled %v, enrollment %s", err, enrolled, e.State)
+			}
+		})
+	}
+}

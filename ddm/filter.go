@@ -221,3 +221,11 @@ func validVersion(s string) bool {
 	}
 	return true
 }
+
+// WithholdReason returns why Apple's schema does not allow a declaration of
+// declarationType for dev, with a description, or "" when it is allowed.
+// Empty fields of dev are taken at their strictest, as for a served
+// enrollment.
+func WithholdReason(declarationType string, dev Device) (Reason, string) {
+	return withhold(declarationType, dev)
+}

@@ -124,6 +124,14 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 	}); err != nil {
 		return err
 	}
+	d.mu.Lock()
+	d.installing = enr
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.installing = nil
+		d.mu.Unlock()
+	}()
 	if _, err := d.checkin(ctx, client, enr, "TokenUpdate", tokenUpdateMessage{
 		EnrollmentID: enrollmentID, MessageType: "TokenUpdate", PushMagic: magic, Token: pushToken, Topic: m.Topic,
 	}); err != nil {

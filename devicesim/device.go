@@ -272,6 +272,11 @@ type Device struct {
 	pendingAT string   // access token received before the profile was installed
 	pendingID string   // the Managed Apple ID that access token was issued for
 	retired   [][]byte // push tokens of removed enrollments
+	ddm       ddmState // declarative management (declarative.go)
+	// installing is the enrollment being installed, from its TokenUpdate
+	// on: a push the server sends while answering it already reaches the
+	// device, as APNs delivers it.
+	installing *Enrollment
 }
 
 // New returns a device configured by opts.
@@ -359,14 +364,18 @@ func (d *Device) Enrollment() (Enrollment, bool) {
 func (d *Device) PushTarget() (mdm.PushTarget, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.enr == nil {
+	enr := d.enr
+	if enr == nil {
+		enr = d.installing
+	}
+	if enr == nil {
 		return mdm.PushTarget{}, false
 	}
 	return mdm.PushTarget{
-		EnrollmentID: d.enr.EnrollmentID,
-		Token:        append([]byte(nil), d.enr.Token...),
-		PushMagic:    d.enr.PushMagic,
-		Topic:        d.enr.Topic,
+		EnrollmentID: enr.EnrollmentID,
+		Token:        append([]byte(nil), enr.Token...),
+		PushMagic:    enr.PushMagic,
+		Topic:        enr.Topic,
 	}, true
 }
 

@@ -2,7 +2,8 @@
 // host's integration tests, as net/http/httptest runs an HTTP server:
 // NewServer starts package server's composition on an httptest TLS server
 // with memory stores, a development CA for SCEP and profile signing, the
-// portal and account-driven endpoints, the MDM service, and an APNs stand-in
+// portal and account-driven endpoints, the MDM service, declarative device
+// management (package ddm), and an APNs stand-in
 // (devicesim.PushServer) that the real apns client pushes to over HTTP/2.
 // The host plugs in its own Authenticator and Directory, or uses the demo
 // user; NewDevice returns a simulated iPhone (package devicesim) that
@@ -29,6 +30,7 @@ import (
 	"time"
 
 	"github.com/enrollkit/enrollkit/apns"
+	"github.com/enrollkit/enrollkit/ddm"
 	"github.com/enrollkit/enrollkit/devicesim"
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
@@ -180,6 +182,9 @@ func NewServer(t testing.TB, opts Options) *Server {
 		CA:   s.CA,
 		SCEP: scep.Config{Logger: logger.With("component", "scep")},
 		MDM:  mdm.Options{Pusher: pusher, Logger: logger.With("component", "mdm")},
+		// Declarative management, with the default status subscription.
+		Declarations: memory.NewDDMStore(),
+		DDM:          ddm.Config{Logger: logger.With("component", "ddm")},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,12 +16,14 @@
 package server
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 
+	"github.com/enrollkit/enrollkit/ddm"
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/scep"
@@ -71,6 +73,16 @@ type Config struct {
 	// stored: a Prechecker set here runs before it, an Observer after it,
 	// and mdm.NoPrechecker is refused.
 	MDM mdm.Options
+	// Declarations keeps declarative device management (package ddm);
+	// nil leaves it off, and DeclarativeManagement check-ins get 404. With
+	// a store, the ddm Service answers them behind the same identity checks
+	// as every check-in (MDM.Responder, if set, answers the other
+	// messages it does not handle) and starts declarative management on
+	// each device when it enrolls.
+	Declarations ddm.Store
+	// DDM configures the ddm Service. Its Next derives from MDM.Responder
+	// and must be left nil.
+	DDM ddm.Config
 }
 
 // Server is the composed enrollment and MDM server. Its fields are the
@@ -87,6 +99,9 @@ type Server struct {
 	MDM *mdm.Service
 	// SCEP is the SCEP endpoint.
 	SCEP *scep.Handler
+	// DDM is the declarative management Service; nil without
+	// Config.Declarations.
+	DDM *ddm.Service
 
 	mux *http.ServeMux
 }
@@ -106,6 +121,8 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 		return nil, errors.New("server: New: Config.Enroll's PortalURL, Profile.ServerURL and SCEP.URL derive from PublicURL; leave them empty")
 	case cfg.MDM.Prechecker == mdm.NoPrechecker:
 		return nil, errors.New("server: New: Config.MDM.Prechecker cannot be mdm.NoPrechecker: the enrollment Service vets every device request")
+	case cfg.DDM.Next != nil:
+		return nil, errors.New("server: New: Config.DDM.Next derives from Config.MDM.Responder; leave it nil")
 	}
 	u, err := url.Parse(cfg.PublicURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
@@ -142,8 +159,21 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	if cfg.MDM.Observer != nil {
 		mopts.Observer = mdm.Observers{s.Enroll, cfg.MDM.Observer}
 	}
+	if cfg.Declarations != nil {
+		// The ddm Service answers DeclarativeManagement through mdm and
+		// queues its commands there; mdm calls it only once both exist.
+		mopts.Responder = mdm.ResponderFunc(func(ctx context.Context, r *mdm.Request) ([]byte, error) { return s.DDM.Respond(ctx, r) })
+		mopts.Observer = mdm.Observers{mopts.Observer, mdm.ObserverFunc(func(ctx context.Context, ev *mdm.Event) error { return s.DDM.Observe(ctx, ev) })}
+	}
 	if s.MDM, err = mdm.NewService(mdmStore, mopts); err != nil {
 		return nil, err
+	}
+	if cfg.Declarations != nil {
+		dcfg := cfg.DDM
+		dcfg.Next = cfg.MDM.Responder
+		if s.DDM, err = ddm.New(cfg.Declarations, s.MDM, dcfg); err != nil {
+			return nil, err
+		}
 	}
 	s.mux.Handle(PortalPath, s.Portal)
 	s.mux.Handle(enroll.WellKnownPath, s.Portal.WellKnownHandler())

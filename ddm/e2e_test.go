@@ -1,16 +1,14 @@
 package ddm_test
 
 import (
-	"log/slog"
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/enrollkit/enrollkit/ddm"
-	"github.com/enrollkit/enrollkit/devicesim"
 	"github.com/enrollkit/enrollkit/enrollkittest"
 	"github.com/enrollkit/enrollkit/mdm"
 )
@@ -181,9 +179,6 @@ func checkWithheld(t *testing.T, got, want []ddm.Withheld) {
 		}
 	}
 }
-
-var _ = slices.Contains[[]string]
-var _ devicesim.AppliedDeclaration
 
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -40,7 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) ddm.Store) {
 // RunReplicas runs the checks that need two handles on one database:
 // newPair returns two stores sharing the same, empty, state.
 func RunReplicas(t *testing.T, newPair func(t *testing.T) (ddm.Store, ddm.Store)) {
-	t.Run("ConcurrentApply", func(t *testing.T) {
+	t.Run("ConcurrentApplyTwoHandles", func(t *testing.T) {
 		a, b := newPair(t)
 		testConcurrentApply(t, a, b)
 	})

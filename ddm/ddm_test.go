@@ -232,7 +232,9 @@ func TestProtocol(t *testing.T) {
 	if m.count() != 1 {
 		t.Fatalf("%d commands queued by an assignment, want 1", m.count())
 	}
-	var tokens struct{ SyncTokens struct{ DeclarationsToken, Timestamp string } }
+	var tokens struct {
+		SyncTokens struct{ DeclarationsToken, Timestamp string }
+	}
 	body, err := checkin(s, ue, "tokens", nil)
 	if err != nil || json.Unmarshal(body, &tokens) != nil || tokens.SyncTokens.DeclarationsToken == "" || tokens.SyncTokens.Timestamp == "" {
 		t.Fatalf("tokens = %s, %v", body, err)

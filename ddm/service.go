@@ -208,17 +208,26 @@ func (s *Service) DeleteDeclaration(ctx context.Context, identifier string) erro
 				return nil, nil, fmt.Errorf("ddm: delete declaration %q: %w: set %q holds it", identifier, ErrInUse, name)
 			}
 		}
-		as, err := s.store.Assignments(ctx)
-		if err != nil {
+		if err := s.unassigned(ctx, "declaration", identifier, func(a *Assignment) []string { return a.Declarations }); err != nil {
 			return nil, nil, err
-		}
-		for _, a := range as {
-			if slices.Contains(a.Declarations, identifier) {
-				return nil, nil, fmt.Errorf("ddm: delete declaration %q: %w: assigned to %s", identifier, ErrInUse, a.Enrollment)
-			}
 		}
 		return &Change{DeleteDeclarations: []string{identifier}}, []mdm.EnrollmentID{}, nil
 	})
+}
+
+// unassigned returns ErrInUse (wrapped) when an assignment lists name among
+// what field returns.
+func (s *Service) unassigned(ctx context.Context, what, name string, field func(*Assignment) []string) error {
+	as, err := s.store.Assignments(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		if slices.Contains(field(a), name) {
+			return fmt.Errorf("ddm: delete %s %q: %w: assigned to %s", what, name, ErrInUse, a.Enrollment)
+		}
+	}
+	return nil
 }
 
 // Declarations returns every declaration, sorted by identifier.
@@ -264,14 +273,8 @@ func (s *Service) DeleteSet(ctx context.Context, name string) error {
 		if _, ok := cat.Sets[name]; !ok {
 			return nil, nil, fmt.Errorf("ddm: delete set %q: %w", name, ErrNotFound)
 		}
-		as, err := s.store.Assignments(ctx)
-		if err != nil {
+		if err := s.unassigned(ctx, "set", name, func(a *Assignment) []string { return a.Sets }); err != nil {
 			return nil, nil, err
-		}
-		for _, a := range as {
-			if slices.Contains(a.Sets, name) {
-				return nil, nil, fmt.Errorf("ddm: delete set %q: %w: assigned to %s", name, ErrInUse, a.Enrollment)
-			}
 		}
 		return &Change{DeleteSets: []string{name}}, []mdm.EnrollmentID{}, nil
 	})

@@ -55,10 +55,5 @@ func (t pgTx) Query(ctx context.Context, query string, args []any, scan func(fun
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows.Scan); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return ddmsql.Each(rows, scan)
 }

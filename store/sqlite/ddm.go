@@ -65,10 +65,5 @@ func (t sqlTx) Query(ctx context.Context, query string, args []any, scan func(fu
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows.Scan); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return ddmsql.Each(rows, scan)
 }

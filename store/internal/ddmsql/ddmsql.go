@@ -334,6 +334,23 @@ func (s Store) getJSON(ctx context.Context, what, query string, id mdm.Enrollmen
 	return nil
 }
 
+// Rows is what database/sql's and pgx's rows share.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// Each calls scan for every row of rows (which the caller closes).
+func Each(rows Rows, scan func(func(...any) error) error) error {
+	for rows.Next() {
+		if err := scan(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // Dollar rewrites ? placeholders as $1, $2, … for PostgreSQL.
 func Dollar(q string) string {
 	var b strings.Builder

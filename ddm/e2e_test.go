@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/enrollkit/enrollkit/ddm"
+	"github.com/enrollkit/enrollkit/devicesim"
 	"github.com/enrollkit/enrollkit/enrollkittest"
 	"github.com/enrollkit/enrollkit/mdm"
 )
@@ -23,7 +25,8 @@ var (
 		Payload: json.RawMessage(`{"FullName": "Alice Example", "EmailAddress": "alice@example.com"}`)}
 	mail = &ddm.Declaration{Identifier: "mail", Type: "com.apple.configuration.account.mail",
 		Payload: json.RawMessage(`{"VisibleName": "Work", "UserIdentityAssetReference": "mail-identity",
-			"IncomingServer": {"ServerType": "IMAP", "HostName": "imap.example.com", "Port": 993, "AuthenticationMethod": "Password"},
+			"IncomingServer": {"ServerType": "IMAP", "HostName": "imap.example.com", "Port": 993, "AuthenticationMethod": "Password",
+				"AuthenticationCredentialsAssetReference": "mail-password"},
 			"OutgoingServer": {"HostName": "smtp.example.com", "Port": 587, "AuthenticationMethod": "Password"}}`)}
 	byod = &ddm.Declaration{Identifier: "byod", Type: "com.apple.activation.simple",
 		Payload: json.RawMessage(`{"StandardConfigurations": ["passcode", "mail"]}`)}
@@ -54,7 +57,18 @@ func TestEndToEnd(t *testing.T) {
 func testEndToEnd(t *testing.T, flow string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := enrollkittest.NewServer(t, enrollkittest.Options{Logger: testLogger(t)})
+	// The mail password is an asset whose data the device downloads with
+	// its MDM identity.
+	secret := []byte(`{"UserName":"alice","Password":"mail secret"}`)
+	srv := enrollkittest.NewServer(t, enrollkittest.Options{Logger: testLogger(t),
+		Assets: ddm.AssetSourceFunc(func(_ context.Context, id string) ([]byte, string, error) {
+			if id != "mail-password" {
+				return nil, "", ddm.ErrNotFound
+			}
+			return secret, "application/json", nil
+		})})
+	mailPassword := &ddm.Declaration{Identifier: "mail-password", Type: "com.apple.asset.credential.userpassword",
+		Payload: json.RawMessage(`{"Reference": {"DataURL": "` + srv.AssetURL("mail-password") + `", "ContentType": "application/json"}}`)}
 	inv := srv.Invite(t, enrollkittest.DemoUser)
 	phone := srv.NewDevice(t)
 	var err error
@@ -87,7 +101,7 @@ func testEndToEnd(t *testing.T, flow string) {
 		t.Fatalf("default subscription on the device: %+v", got)
 	}
 
-	for _, d := range []*ddm.Declaration{passcode, mailIdentity, mail, byod, update, updateActivation} {
+	for _, d := range []*ddm.Declaration{passcode, mailIdentity, mailPassword, mail, byod, update, updateActivation} {
 		if err := srv.DDM.PutDeclaration(ctx, d); err != nil {
 			t.Fatalf("PutDeclaration(%s): %v", d.Identifier, err)
 		}
@@ -123,6 +137,11 @@ func testEndToEnd(t *testing.T, flow string) {
 	if a := held["mail-identity"]; !a.Active || a.Valid != "valid" {
 		t.Fatalf("the mail account's asset: %+v", a)
 	}
+	if a := held["mail-password"]; !a.Active || a.Valid != "valid" || string(a.Data) != string(secret) {
+		t.Fatalf("the mail password asset: %+v", a)
+	}
+	checkAssetURL(t, srv, srv.AssetURL("mail-password"), phone)
+
 	sync, err := srv.DDM.Sync(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -187,3 +206,49 @@ func testLogger(t *testing.T) *slog.Logger {
 type tWriter struct{ t *testing.T }
 
 func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// checkAssetURL checks who may download asset data: the device it is
+// served to, with its MDM identity, and nobody else.
+func checkAssetURL(t *testing.T, srv *enrollkittest.Server, u string, phone *devicesim.Device) {
+	t.Helper()
+	get := func(method string, signer *devicesim.Device) int {
+		req, err := http.NewRequestWithContext(t.Context(), method, u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if signer != nil {
+			enr, _ := signer.Enrollment()
+			sig, err := devicesim.MdmSignature(nil, enr.Certificate, enr.Key, devicesim.SignatureOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Mdm-Signature", sig)
+			if enr.AccessToken != "" {
+				req.Header.Set("Authorization", "Bearer "+enr.AccessToken)
+			}
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("GET", phone); code != http.StatusOK {
+		t.Fatalf("the device's own asset: %d", code)
+	}
+	if code := get("GET", nil); code != http.StatusUnauthorized {
+		t.Fatalf("unsigned: %d, want 401", code)
+	}
+	if code := get("POST", phone); code != http.StatusMethodNotAllowed {
+		t.Fatalf("POST: %d, want 405", code)
+	}
+	other := srv.NewDevice(t)
+	inv := srv.Invite(t, enrollkittest.DemoUser)
+	if err := other.EnrollWithInvitation(t.Context(), inv.URL, enrollkittest.DemoCredentials(inv)); err != nil {
+		t.Fatal(err)
+	}
+	if code := get("GET", other); code != http.StatusNotFound {
+		t.Fatalf("another enrollment's device: %d, want 404", code)
+	}
+}

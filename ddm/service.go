@@ -34,6 +34,8 @@ type Config struct {
 	// every enrollment otherwise gets. Without them a device reports its
 	// platform and OS release only if the host subscribes to them.
 	NoDefaultSubscriptions bool
+	// Assets holds the data the AssetHandler serves. Nil: none (404).
+	Assets AssetSource
 	// Logger receives diagnostics. Nil: discard.
 	Logger *slog.Logger
 	// Now returns the current time. Nil: time.Now.

@@ -2,8 +2,11 @@ package devicesim
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"mime"
 	"net/http"
 	"slices"
 	"sort"
@@ -51,6 +54,8 @@ type AppliedDeclaration struct {
 	Active bool
 	// Reason says why a declaration is invalid.
 	Reason string
+	// Data is what an asset's Reference.DataURL served.
+	Data []byte
 }
 
 // Declarations returns the declarations the device holds, by identifier.
@@ -157,11 +162,12 @@ func (d *Device) syncDeclarations(ctx context.Context, enr *Enrollment, client *
 	if same {
 		return nil
 	}
+	var err error
 	var items struct {
 		Declarations      map[string][]struct{ Identifier, ServerToken string }
 		DeclarationsToken string
 	}
-	if err := d.ddmRequest(ctx, enr, client, "declaration-items", nil, &items); err != nil {
+	if err = d.ddmRequest(ctx, enr, client, "declaration-items", nil, &items); err != nil {
 		return err
 	}
 	if items.DeclarationsToken == "" {
@@ -198,6 +204,11 @@ func (d *Device) syncDeclarations(ctx context.Context, enr *Enrollment, client *
 				a.Identifier, a.Valid, a.Reason = it.Identifier, "invalid", "Error.IdentifierMismatch"
 			} else if reason := d.refuse(class, decl.Type, decl.Payload); reason != "" {
 				a.Valid, a.Reason = "invalid", reason
+			} else if class == "asset" {
+				if a.Data, err = d.fetchAsset(ctx, enr, client, decl.Payload); err != nil {
+					d.log.InfoContext(ctx, "devicesim: asset download failed", "identifier", it.Identifier, "err", err)
+					a.Valid, a.Reason = "invalid", "Error.AssetDownloadFailed"
+				}
 			}
 			next[it.Identifier] = a
 		}
@@ -323,4 +334,72 @@ func setPath(m map[string]any, path []string, v any) {
 		m = child
 	}
 	m[path[len(path)-1]] = v
+}
+
+// fetchAsset downloads an asset's Reference.DataURL, if it has one, as a
+// device does: with its MDM identity (an Mdm-Signature over the empty body,
+// or its TLS identity, and the bearer token of account-driven enrollment)
+// unless Authentication.Type is "None", and checks ContentType, Size and
+// Hash-SHA-256 when the asset states them.
+func (d *Device) fetchAsset(ctx context.Context, enr *Enrollment, client *http.Client, payload json.RawMessage) ([]byte, error) {
+	var p struct {
+		Reference *struct {
+			DataURL     string
+			ContentType string
+			Size        *int64
+			Hash        string `json:"Hash-SHA-256"`
+		}
+		Authentication *struct{ Type string }
+	}
+	if err := json.Unmarshal(payload, &p); err != nil || p.Reference == nil || p.Reference.DataURL == "" {
+		return nil, nil // an asset without external data (a user identity)
+	}
+	ref := p.Reference
+	if !strings.HasPrefix(ref.DataURL, "https://") && !d.opts.AllowInsecureURLs {
+		return nil, fmt.Errorf("DataURL %q is not https", ref.DataURL)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ref.DataURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", mdmUserAgent)
+	if p.Authentication == nil || p.Authentication.Type != "None" {
+		if enr.SignMessage {
+			sig, err := MdmSignature(nil, enr.Certificate, enr.Key, d.opts.Signature)
+			if err != nil {
+				return nil, err
+			}
+			req.Header.Set("Mdm-Signature", sig)
+		}
+		if enr.AccessToken != "" {
+			req.Header.Set("Authorization", "Bearer "+enr.AccessToken)
+		}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, httpError("asset", resp)
+	}
+	data, err := readLimited(resp.Body, maxDeclarationBytes)
+	if err != nil {
+		return nil, err
+	}
+	if ref.ContentType != "" {
+		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != ref.ContentType {
+			return nil, fmt.Errorf("content type %q, the asset says %q", mt, ref.ContentType)
+		}
+	}
+	if ref.Size != nil && *ref.Size != int64(len(data)) {
+		return nil, fmt.Errorf("%d bytes, the asset says %d", len(data), *ref.Size)
+	}
+	if ref.Hash != "" {
+		sum := sha256.Sum256(data)
+		if !strings.EqualFold(hex.EncodeToString(sum[:]), ref.Hash) {
+			return nil, fmt.Errorf("SHA-256 differs from the asset's")
+		}
+	}
+	return data, nil
 }

@@ -72,6 +72,9 @@ type Options struct {
 	Directory enroll.Directory
 	// Logger receives every part's logs; nil discards them.
 	Logger *slog.Logger
+	// Assets holds the data of declarative management assets served at
+	// Server.AssetURL; nil serves none.
+	Assets ddm.AssetSource
 }
 
 // Server is a running enrollkit server. Its embedded *server.Server gives
@@ -184,7 +187,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 		MDM:  mdm.Options{Pusher: pusher, Logger: logger.With("component", "mdm")},
 		// Declarative management, with the default status subscription.
 		Declarations: memory.NewDDMStore(),
-		DDM:          ddm.Config{Logger: logger.With("component", "ddm")},
+		DDM:          ddm.Config{Assets: opts.Assets, Logger: logger.With("component", "ddm")},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -275,16 +275,26 @@ func (s *Service) authorize(ctx context.Context, req *Request) (*EnrollmentRecor
 			rec = u
 		}
 	}
-	if s.opts.Prechecker != nil {
-		if err := s.opts.Prechecker.Precheck(ctx, req); err != nil {
-			var re *RejectError
-			if errors.As(err, &re) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) {
-				return nil, err
-			}
-			return nil, &RejectError{Status: http.StatusForbidden, Err: err}
-		}
+	if err := s.precheck(ctx, req); err != nil {
+		return nil, err
 	}
 	return rec, nil
+}
+
+// precheck runs the Prechecker, if any; a refusal that chooses no status
+// becomes 403.
+func (s *Service) precheck(ctx context.Context, req *Request) error {
+	if s.opts.Prechecker == nil {
+		return nil
+	}
+	if err := s.opts.Prechecker.Precheck(ctx, req); err != nil {
+		var re *RejectError
+		if errors.As(err, &re) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) {
+			return err
+		}
+		return &RejectError{Status: http.StatusForbidden, Err: err}
+	}
+	return nil
 }
 
 func (s *Service) checkin(ctx context.Context, req *Request, rec *EnrollmentRecord) ([]byte, error) {

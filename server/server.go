@@ -39,6 +39,9 @@ const (
 	MDMPath = "/mdm"
 	// SCEPPath is the SCEP endpoint's path.
 	SCEPPath = "/scep"
+	// AssetPath is where devices download declarative management asset
+	// data: AssetPath + the asset's identifier (see Server.AssetURL).
+	AssetPath = "/mdm/assets/"
 )
 
 // Config configures a Server. PublicURL, CA, and in Enroll the
@@ -81,7 +84,7 @@ type Config struct {
 	// each device when it enrolls.
 	Declarations ddm.Store
 	// DDM configures the ddm Service. Its Next derives from MDM.Responder
-	// and must be left nil.
+	// and must be left nil; its Assets hold the data served at AssetPath.
 	DDM ddm.Config
 }
 
@@ -102,6 +105,8 @@ type Server struct {
 	// DDM is the declarative management Service; nil without
 	// Config.Declarations.
 	DDM *ddm.Service
+
+	base string // PublicURL
 
 	mux *http.ServeMux
 }
@@ -179,12 +184,23 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	s.mux.Handle(enroll.WellKnownPath, s.Portal.WellKnownHandler())
 	s.mux.Handle(MDMPath, s.MDM)
 	s.mux.Handle(SCEPPath, s.SCEP)
+	if s.DDM != nil {
+		s.mux.Handle(AssetPath, s.DDM.AssetHandler(s.MDM))
+	}
+	s.base = base
 	return s, nil
 }
 
+// AssetURL is the DataURL of an asset whose data Config.DDM.Assets holds:
+// devices download it with their MDM identity, and only if they are
+// served the asset.
+func (s *Server) AssetURL(identifier string) string {
+	return s.base + AssetPath + url.PathEscape(identifier)
+}
+
 // ServeHTTP serves the portal at PortalPath, discovery at
-// enroll.WellKnownPath, MDM at MDMPath and SCEP at SCEPPath; other paths
-// get 404.
+// enroll.WellKnownPath, MDM at MDMPath, SCEP at SCEPPath and, with
+// declarative management, asset data at AssetPath; other paths get 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -451,4 +452,59 @@ func FuzzRespond(f *testing.F) {
 			t.Fatalf("%q served a withheld declaration: %s", endpoint, out)
 		}
 	})
+}
+
+// FuzzPutDeclaration writes arbitrary host input: it is refused with a
+// typed error or stored with a token that normalising it again keeps.
+func FuzzPutDeclaration(f *testing.F) {
+	f.Add("com.apple.configuration.passcode.settings", `{"MinimumLength": 6}`)
+	f.Add("com.apple.activation.simple", `{"StandardConfigurations": ["p"]}`)
+	f.Add("com.apple.configuration.account.mail", `{"IncomingServer": {"AuthenticationCredentialsAssetReference": ["a", 1, {}]}}`)
+	f.Add("com.apple.configuration.app.managed", `{"AppConfig": {"Passwords": [{"AssetReference": "x"}]}}`)
+	s, _ := newService(f, ddm.Config{})
+	put(&testing.T{}, s, decl("p", "com.apple.configuration.passcode.settings", `{}`))
+	f.Fuzz(func(t *testing.T, typ, payload string) {
+		d := decl("fuzz", typ, payload)
+		err := s.PutDeclaration(ctx, d)
+		if err != nil {
+			if !errors.Is(err, ddm.ErrInvalid) && !errors.Is(err, ddm.ErrDanglingReference) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		got, err := s.Declarations(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range got {
+			if g.Identifier == "fuzz" && g.ServerToken() != d.ServerToken() {
+				t.Fatalf("stored token %s, written %s", g.ServerToken(), d.ServerToken())
+			}
+		}
+		if err := s.DeleteDeclaration(ctx, "fuzz"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func BenchmarkTokens(b *testing.B) {
+	s, _ := newService(b, ddm.Config{})
+	for i := range 20 {
+		if err := s.PutDeclaration(ctx, decl(fmt.Sprintf("p%d", i), "com.apple.configuration.passcode.settings", fmt.Sprintf(`{"MinimumLength":%d}`, i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Assign(ctx, ddm.Assignment{Enrollment: ue, Declarations: []string{"p1", "p2", "p3"}}); err != nil {
+		b.Fatal(err)
+	}
+	for _, ep := range []string{"tokens", "declaration-items", "declaration/configuration/p1"} {
+		b.Run(ep, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := checkin(s, ue, ep, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

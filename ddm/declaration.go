@@ -56,9 +56,12 @@ func (d *Declaration) Class() Class { return ClassOf(d.Type) }
 // identifier and payload with key order and spacing normalised. Any change
 // of content changes it; nothing else does.
 func (d *Declaration) ServerToken() string {
-	p, err := canonicalJSON(d.Payload)
-	if err != nil {
-		p = d.Payload
+	p := d.Payload
+	if len(bytes.TrimSpace(p)) == 0 {
+		p = []byte("{}") // as stored
+	}
+	if c, err := canonicalJSON(p); err == nil {
+		p = c
 	}
 	h := sha256.New()
 	for _, part := range [][]byte{[]byte(d.Type), []byte(d.Identifier), p} {

@@ -69,8 +69,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if out != nil {
 		ct := "application/xml; charset=utf-8"
-		if bytes.HasPrefix(out, []byte("bplist")) {
+		switch {
+		case bytes.HasPrefix(out, []byte("bplist")):
 			ct = "application/x-plist"
+		case bytes.HasPrefix(out, []byte("{")): // declarative management answers JSON
+			ct = "application/json"
 		}
 		w.Header().Set("Content-Type", ct)
 		w.WriteHeader(http.StatusOK)

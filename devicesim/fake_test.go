@@ -112,6 +112,8 @@ type fakeServer struct {
 	signMessage    bool
 	spaceSeparated bool // WWW-Authenticate parameters without a comma
 	scepPending    int  // how many PKIOperations to answer PENDING
+	// ddm, when set, answers DeclarativeManagement check-ins.
+	ddm func(endpoint string, data []byte) []byte
 
 	mu          sync.Mutex
 	sessions    map[string]*portalSession
@@ -506,6 +508,12 @@ func (f *fakeServer) mdm(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests = append(f.requests, mdmRequest{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Msg: msg, Cert: cert})
+	if msg["MessageType"] == "DeclarativeManagement" && f.ddm != nil {
+		data, _ := msg["Data"].([]byte)
+		endpoint, _ := msg["Endpoint"].(string)
+		w.Write(f.ddm(endpoint, data))
+		return
+	}
 	if r.URL.Path == "/checkin" || len(f.queue) == 0 {
 		return
 	}

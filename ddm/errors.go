@@ -41,6 +41,7 @@ type ValidationError struct {
 	Problem string
 }
 
+// Error says which field is wrong and why.
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("ddm: %s: %s: %s", e.What, e.Field, e.Problem)
 }
@@ -61,6 +62,7 @@ type ReferenceError struct {
 	Problem string
 }
 
+// Error says what refers to what, and why it does not resolve.
 func (e *ReferenceError) Error() string {
 	return fmt.Sprintf("ddm: %s: %s refers to %q: %s", e.From, e.Key, e.To, e.Problem)
 }
@@ -75,6 +77,7 @@ type deviceInputError struct {
 	err  error
 }
 
+// Error returns the sentinel's text and the detail.
 func (e *deviceInputError) Error() string { return e.kind.Error() + ": " + e.err.Error() }
 
 // Unwrap returns the ddm sentinel and mdm.ErrMalformed.

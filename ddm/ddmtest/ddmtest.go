@@ -259,10 +259,12 @@ type fakeMDM struct {
 	queued map[mdm.EnrollmentID]int
 }
 
+// Enrollment returns an enrolled iOS 17.5 User Enrollment record for id.
 func (f *fakeMDM) Enrollment(_ context.Context, id mdm.EnrollmentID) (*mdm.EnrollmentRecord, error) {
 	return &mdm.EnrollmentRecord{ID: id, Type: mdm.UserEnrollmentDevice, ProductName: "iPhone16,2", OSVersion: "17.5", Enrolled: true}, nil
 }
 
+// Enqueue counts the command for each id.
 func (f *fakeMDM) Enqueue(_ context.Context, cmd *mdm.Command, ids ...mdm.EnrollmentID) ([]mdm.PushResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -14,8 +14,10 @@ func (db *DB) DDM() ddm.Store { return ddmsql.Store{B: ddmBackend{db}} }
 // ddmBackend runs package ddmsql's statements on the DB.
 type ddmBackend struct{ db *DB }
 
+// Prefix labels errors.
 func (ddmBackend) Prefix() string { return "postgres" }
 
+// Write runs fn in one write transaction.
 func (b ddmBackend) Write(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
 	return b.db.tx(ctx, op, func(tx pgx.Tx) error { return fn(pgTx{tx}) })
 }
@@ -41,6 +43,7 @@ func (b ddmBackend) Read(ctx context.Context, op string, fn func(ddmsql.Tx) erro
 // pgTx adapts pgx to ddmsql.Tx, turning ? placeholders into $n.
 type pgTx struct{ tx pgx.Tx }
 
+// Exec runs a statement and returns the rows it changed.
 func (t pgTx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	tag, err := t.tx.Exec(ctx, ddmsql.Dollar(query), args...)
 	if err != nil {
@@ -49,6 +52,7 @@ func (t pgTx) Exec(ctx context.Context, query string, args ...any) (int64, error
 	return tag.RowsAffected(), nil
 }
 
+// Query calls scan for each row of a query.
 func (t pgTx) Query(ctx context.Context, query string, args []any, scan func(func(...any) error) error) error {
 	rows, err := t.tx.Query(ctx, ddmsql.Dollar(query), args...)
 	if err != nil {

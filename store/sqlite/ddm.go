@@ -14,8 +14,10 @@ func (db *DB) DDM() ddm.Store { return ddmsql.Store{B: ddmBackend{db}} }
 // ddmBackend runs package ddmsql's statements on the DB.
 type ddmBackend struct{ db *DB }
 
+// Prefix labels errors.
 func (ddmBackend) Prefix() string { return "sqlite" }
 
+// Write runs fn in one write transaction.
 func (b ddmBackend) Write(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
 	return b.db.writeTx(ctx, op, func(tx *wtx) error { return fn(sqlTx{tx.Tx}) })
 }
@@ -51,6 +53,7 @@ type execQuerier interface {
 // sqlTx adapts database/sql to ddmsql.Tx.
 type sqlTx struct{ q execQuerier }
 
+// Exec runs a statement and returns the rows it changed.
 func (t sqlTx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	res, err := t.q.ExecContext(ctx, query, args...)
 	if err != nil {
@@ -59,6 +62,7 @@ func (t sqlTx) Exec(ctx context.Context, query string, args ...any) (int64, erro
 	return res.RowsAffected()
 }
 
+// Query calls scan for each row of a query.
 func (t sqlTx) Query(ctx context.Context, query string, args []any, scan func(func(...any) error) error) error {
 	rows, err := t.q.QueryContext(ctx, query, args...)
 	if err != nil {

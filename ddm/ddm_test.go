@@ -107,36 +107,47 @@ func TestServerToken(t *testing.T) {
 func TestWithholdReason(t *testing.T) {
 	iosUE := ddm.Device{Platform: "iOS", OSVersion: "17.5", Enrollment: "user", Scope: "system"}
 	tests := []struct {
-		name string
-		typ  string
-		dev  ddm.Device
-		want ddm.Reason
+		name    string
+		typ     string
+		dev     ddm.Device
+		want    ddm.Reason
+		payload string
 	}{
-		{"passcode under UE", "com.apple.configuration.passcode.settings", iosUE, ""},
-		{"mail under UE", "com.apple.configuration.account.mail", iosUE, ""},
-		{"software update under UE", "com.apple.configuration.softwareupdate.enforcement.specific", iosUE, ddm.ReasonEnrollmentType},
-		{"software update, device enrollment", "com.apple.configuration.softwareupdate.enforcement.specific", ddm.Device{Platform: "iOS", OSVersion: "17.5", Enrollment: "device"}, ""},
-		{"passkey attestation under UE", "com.apple.configuration.security.passkey.attestation", iosUE, ddm.ReasonEnrollmentType},
-		{"VPN on 17.5", "com.apple.configuration.network.vpn.ikev2", ddm.Device{Platform: "iOS", OSVersion: "17.5", Enrollment: "device"}, ddm.ReasonOSVersion},
-		{"app.managed on 17.1", "com.apple.configuration.app.managed", ddm.Device{Platform: "iOS", OSVersion: "17.1", Enrollment: "user"}, ddm.ReasonOSVersion},
-		{"app.managed on 17.2", "com.apple.configuration.app.managed", ddm.Device{Platform: "iOS", OSVersion: "17.2", Enrollment: "user"}, ""},
-		{"DNS proxy under UE on 27", "com.apple.configuration.network.dns-proxy", ddm.Device{Platform: "iOS", OSVersion: "27.0", Enrollment: "user"}, ""},
-		{"DNS settings under UE on 27", "com.apple.configuration.network.dns-settings", ddm.Device{Platform: "iOS", OSVersion: "27.0", Enrollment: "user"}, ddm.ReasonEnrollmentType},
-		{"disk management on iOS", "com.apple.configuration.diskmanagement.settings", iosUE, ddm.ReasonPlatform},
-		{"mail, macOS user channel", "com.apple.configuration.account.mail", ddm.Device{Platform: "macOS", OSVersion: "15.1", Enrollment: "user", Scope: "user"}, ""},
-		{"mail, macOS device channel", "com.apple.configuration.account.mail", ddm.Device{Platform: "macOS", OSVersion: "15.1", Enrollment: "user", Scope: "system"}, ddm.ReasonScope},
-		{"passcode, macOS UE", "com.apple.configuration.passcode.settings", ddm.Device{Platform: "macOS", OSVersion: "15.1", Enrollment: "user"}, ddm.ReasonEnrollmentType},
-		{"unknown OS: iOS 17 type withheld", "com.apple.configuration.security.certificate", ddm.Device{Platform: "iOS", Enrollment: "user"}, ddm.ReasonOSVersion},
-		{"unknown OS: iOS 15 type sent", "com.apple.configuration.passcode.settings", ddm.Device{Platform: "iOS", Enrollment: "user"}, ""},
-		{"unknown platform: passcode (not for macOS UE)", "com.apple.configuration.passcode.settings", ddm.Device{OSVersion: "17.5"}, ddm.ReasonEnrollmentType},
-		{"unknown enrollment is user", "com.apple.configuration.softwareupdate.settings", ddm.Device{Platform: "iOS", OSVersion: "18.0"}, ddm.ReasonEnrollmentType},
-		{"unknown type", "com.apple.configuration.nothing", iosUE, ddm.ReasonPlatform},
-		{"activation", "com.apple.activation.simple", iosUE, ""},
-		{"data asset on 16", "com.apple.asset.data", ddm.Device{Platform: "iOS", OSVersion: "16.4", Enrollment: "user"}, ddm.ReasonOSVersion},
+		{"passcode under UE", "com.apple.configuration.passcode.settings", iosUE, "", ""},
+		{"mail under UE", "com.apple.configuration.account.mail", iosUE, "", ""},
+		{"software update under UE", "com.apple.configuration.softwareupdate.enforcement.specific", iosUE, ddm.ReasonEnrollmentType, ""},
+		{"software update, device enrollment", "com.apple.configuration.softwareupdate.enforcement.specific", ddm.Device{Platform: "iOS", OSVersion: "17.5", Enrollment: "device"}, "", ""},
+		{"passkey attestation under UE", "com.apple.configuration.security.passkey.attestation", iosUE, ddm.ReasonEnrollmentType, ""},
+		{"VPN on 17.5", "com.apple.configuration.network.vpn.ikev2", ddm.Device{Platform: "iOS", OSVersion: "17.5", Enrollment: "device"}, ddm.ReasonOSVersion, ""},
+		{"app.managed on 17.1", "com.apple.configuration.app.managed", ddm.Device{Platform: "iOS", OSVersion: "17.1", Enrollment: "user"}, ddm.ReasonOSVersion, ""},
+		{"app.managed on 17.2", "com.apple.configuration.app.managed", ddm.Device{Platform: "iOS", OSVersion: "17.2", Enrollment: "user"}, "", ""},
+		{"DNS proxy under UE on 27", "com.apple.configuration.network.dns-proxy", ddm.Device{Platform: "iOS", OSVersion: "27.0", Enrollment: "user"}, "", ""},
+		{"DNS settings under UE on 27", "com.apple.configuration.network.dns-settings", ddm.Device{Platform: "iOS", OSVersion: "27.0", Enrollment: "user"}, ddm.ReasonEnrollmentType, ""},
+		{"disk management on iOS", "com.apple.configuration.diskmanagement.settings", iosUE, ddm.ReasonPlatform, ""},
+		{"mail, macOS user channel", "com.apple.configuration.account.mail", ddm.Device{Platform: "macOS", OSVersion: "15.1", Enrollment: "user", Scope: "user"}, "", ""},
+		{"mail, macOS device channel", "com.apple.configuration.account.mail", ddm.Device{Platform: "macOS", OSVersion: "15.1", Enrollment: "user", Scope: "system"}, ddm.ReasonScope, ""},
+		{"passcode, macOS UE", "com.apple.configuration.passcode.settings", ddm.Device{Platform: "macOS", OSVersion: "15.1", Enrollment: "user"}, ddm.ReasonEnrollmentType, ""},
+		{"unknown OS: iOS 17 type withheld", "com.apple.configuration.security.certificate", ddm.Device{Platform: "iOS", Enrollment: "user"}, ddm.ReasonOSVersion, ""},
+		{"unknown OS: iOS 15 type sent", "com.apple.configuration.passcode.settings", ddm.Device{Platform: "iOS", Enrollment: "user"}, "", ""},
+		{"unknown platform: passcode (not for macOS UE)", "com.apple.configuration.passcode.settings", ddm.Device{OSVersion: "17.5"}, ddm.ReasonEnrollmentType, ""},
+		{"unknown enrollment is user", "com.apple.configuration.softwareupdate.settings", ddm.Device{Platform: "iOS", OSVersion: "18.0"}, ddm.ReasonEnrollmentType, ""},
+		{"unknown type", "com.apple.configuration.nothing", iosUE, ddm.ReasonPlatform, ""},
+		{"activation", "com.apple.activation.simple", iosUE, "", ""},
+		{"data asset on 16", "com.apple.asset.data", ddm.Device{Platform: "iOS", OSVersion: "16.4", Enrollment: "user"}, ddm.ReasonOSVersion, ""},
+		{"content filter under UE on 27", "com.apple.configuration.webcontent-filter.plugin", ddm.Device{Platform: "iOS", OSVersion: "27.0", Enrollment: "user"}, "", `{"FilterType":"Plugin"}`},
+		{"DNS settings, supervised-only key, device enrollment", "com.apple.configuration.network.dns-settings", ddm.Device{Platform: "iOS", OSVersion: "27.0", Enrollment: "device"}, ddm.ReasonPayloadKey, `{"ProhibitDisablement":true}`},
+		{"DNS settings, the key when supervised", "com.apple.configuration.network.dns-settings", ddm.Device{Platform: "iOS", OSVersion: "27.0", Enrollment: "supervised"}, "", `{"ProhibitDisablement":true}`},
+		{"managed app, supervised-only key in a nested dictionary", "com.apple.configuration.app.managed", ddm.Device{Platform: "iOS", OSVersion: "26.0", Enrollment: "user"}, ddm.ReasonPayloadKey, `{"InstallBehavior":{"AllowDownloadsOverCellular":true}}`},
+		{"managed app without it", "com.apple.configuration.app.managed", ddm.Device{Platform: "iOS", OSVersion: "26.0", Enrollment: "user"}, "", `{"InstallBehavior":{"Install":"Required"}}`},
+		{"macOS key of the system scope on a user channel", "com.apple.configuration.extensible-sso", ddm.Device{Platform: "macOS", OSVersion: "27.0", Enrollment: "user", Scope: "user"}, ddm.ReasonPayloadKey, `{"PlatformSSO":{"UseSharedDeviceKeys":true}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, detail := ddm.WithholdReason(tc.typ, tc.dev)
+			payload := tc.payload
+			if payload == "" {
+				payload = "{}"
+			}
+			got, detail := ddm.WithholdReason(decl("x", tc.typ, payload), tc.dev)
 			if got != tc.want || (got != "") != (detail != "") {
 				t.Fatalf("WithholdReason = %q (%s), want %q", got, detail, tc.want)
 			}

@@ -19,9 +19,10 @@
 // declaration type not supported on the device's platform, introduced in a
 // later OS release, not allowed for its enrollment type
 // (allowed-enrollments: a User Enrollment is "user") or not for its channel
-// (allowed-scopes) is never sent, and the host sees each withheld
-// declaration with a typed [Reason] ([Service.Preview] shows it before an
-// assignment, [Service.Sync] after). The table behind it is generated from
+// (allowed-scopes), or whose payload uses a key the schema restricts the
+// same way (a supervised-only key), is never sent, and the host sees each
+// withheld declaration with a typed [Reason] ([Service.Preview] shows it
+// before an assignment, [Service.Sync] after). The table behind it is generated from
 // Apple's device-management schema (declarative/declarations) by
 // internal/genschema. What is unknown about a device is taken at its
 // strictest: a User Enrollment, and the platform and OS release from the

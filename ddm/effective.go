@@ -115,7 +115,7 @@ func effective(cat *Catalog, a *Assignment, extra []*Declaration, dev Device) ([
 	// more is withheld.
 	withheld := map[string]Withheld{}
 	for id, d := range all {
-		if r, detail := withhold(d.Type, dev); r != "" {
+		if r, detail := withhold(d, dev); r != "" {
 			withheld[id] = Withheld{Identifier: id, Type: d.Type, Reason: r, Detail: detail}
 		}
 	}

@@ -1,6 +1,8 @@
 package ddm
 
 import (
+	"cmp"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -16,7 +18,16 @@ import (
 // schemaType is what Apple's schema says about one declaration type.
 type schemaType struct {
 	platforms []schemaPlatform
+	keyRules  []schemaKeyRule
 	assetKeys map[string][]string
+}
+
+// schemaKeyRule restricts one payload key on one platform: path is the
+// dotted path of dictionary keys to it (arrays are passed through, "ANY"
+// is any key); nil enrollments or scopes are unrestricted.
+type schemaKeyRule struct {
+	path, platform      string
+	enrollments, scopes []string
 }
 
 // schemaPlatform is one supportedOS entry: nil enrollments or scopes are
@@ -63,6 +74,10 @@ const (
 	// ReasonDependency: the declaration needs one that is withheld (an
 	// activation's configuration, a configuration's asset).
 	ReasonDependency Reason = "dependency"
+	// ReasonPayloadKey: the payload uses a key the schema does not allow
+	// for the enrollment type or channel (such as a supervised-only key
+	// under User Enrollment).
+	ReasonPayloadKey Reason = "payload-key"
 )
 
 // Withheld is a declaration an enrollment is assigned but never sent.
@@ -78,10 +93,9 @@ type Withheld struct {
 // uePlatforms are the platforms User Enrollment exists on.
 var uePlatforms = []string{"iOS", "macOS", "visionOS"}
 
-// withhold returns why declarationType may not be sent to dev, or "" when
-// it may.
-func withhold(declarationType string, dev Device) (Reason, string) {
-	t, ok := schemaTypes[declarationType]
+// withhold returns why d may not be sent to dev, or "" when it may.
+func withhold(d *Declaration, dev Device) (Reason, string) {
+	t, ok := schemaTypes[d.Type]
 	if !ok {
 		return ReasonPlatform, "not a type Apple's schema defines"
 	}
@@ -90,11 +104,58 @@ func withhold(declarationType string, dev Device) (Reason, string) {
 		platforms = uePlatforms
 	}
 	for _, p := range platforms {
-		if r, d := withholdOn(t, p, dev); r != "" {
-			return r, d
+		if r, detail := withholdOn(t, p, dev); r != "" {
+			return r, detail
+		}
+	}
+	if len(t.keyRules) == 0 {
+		return "", ""
+	}
+	var payload any
+	if json.Unmarshal(d.Payload, &payload) != nil {
+		return "", ""
+	}
+	enr, scope := cmp.Or(dev.Enrollment, "user"), cmp.Or(dev.Scope, "system")
+	for _, k := range t.keyRules {
+		if !slices.Contains(platforms, k.platform) || !hasPath(payload, strings.Split(k.path, ".")) {
+			continue
+		}
+		if k.enrollments != nil && !slices.Contains(k.enrollments, enr) {
+			return ReasonPayloadKey, fmt.Sprintf("%s: allowed-enrollments on %s: %s; enrollment is %s", k.path, k.platform, strings.Join(k.enrollments, ", "), enr)
+		}
+		if k.scopes != nil && !slices.Contains(k.scopes, scope) {
+			return ReasonPayloadKey, fmt.Sprintf("%s: allowed-scopes on %s: %s; channel is %s", k.path, k.platform, strings.Join(k.scopes, ", "), scope)
 		}
 	}
 	return "", ""
+}
+
+// hasPath reports whether the payload holds a key at path: arrays are
+// passed through, "ANY" matches any key.
+func hasPath(v any, path []string) bool {
+	if len(path) == 0 {
+		return true
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		if path[0] == "ANY" {
+			for _, c := range x {
+				if hasPath(c, path[1:]) {
+					return true
+				}
+			}
+			return false
+		}
+		c, ok := x[path[0]]
+		return ok && hasPath(c, path[1:])
+	case []any:
+		for _, e := range x {
+			if hasPath(e, path) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func withholdOn(t schemaType, platform string, dev Device) (Reason, string) {
@@ -110,17 +171,11 @@ func withholdOn(t schemaType, platform string, dev Device) (Reason, string) {
 	if compareVersions(os, p.introduced) < 0 {
 		return ReasonOSVersion, fmt.Sprintf("introduced in %s %s, device runs %s", platform, p.introduced, orUnknown(dev.OSVersion))
 	}
-	enr := dev.Enrollment
-	if enr == "" {
-		enr = "user"
-	}
+	enr := cmp.Or(dev.Enrollment, "user")
 	if p.enrollments != nil && !slices.Contains(p.enrollments, enr) {
 		return ReasonEnrollmentType, fmt.Sprintf("allowed-enrollments on %s: %s; enrollment is %s", platform, strings.Join(p.enrollments, ", "), enr)
 	}
-	scope := dev.Scope
-	if scope == "" {
-		scope = "system"
-	}
+	scope := cmp.Or(dev.Scope, "system")
 	if p.scopes != nil && !slices.Contains(p.scopes, scope) {
 		return ReasonScope, fmt.Sprintf("allowed-scopes on %s: %s; channel is %s", platform, strings.Join(p.scopes, ", "), scope)
 	}
@@ -222,10 +277,10 @@ func validVersion(s string) bool {
 	return true
 }
 
-// WithholdReason returns why Apple's schema does not allow a declaration of
-// declarationType for dev, with a description, or "" when it is allowed.
-// Empty fields of dev are taken at their strictest, as for a served
-// enrollment.
-func WithholdReason(declarationType string, dev Device) (Reason, string) {
-	return withhold(declarationType, dev)
+// WithholdReason returns why Apple's schema does not allow d for dev —
+// its type, or a key of its payload — with a description, or "" when it is
+// allowed. Empty fields of dev are taken at their strictest, as for a
+// served enrollment.
+func WithholdReason(d *Declaration, dev Device) (Reason, string) {
+	return withhold(d, dev)
 }

@@ -144,7 +144,7 @@ func (s *Service) declaration(ctx context.Context, id mdm.EnrollmentID, rest str
 	if string(d.Class()) != class {
 		return nil, notServed
 	}
-	if r, _ := withhold(d.Type, st.Device); r != "" {
+	if r, _ := withhold(d, st.Device); r != "" {
 		return nil, notServed // its type changed since; never sent
 	}
 	return json.Marshal(struct {

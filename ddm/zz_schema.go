@@ -157,6 +157,9 @@ var schemaTypes = map[string]schemaType{
 			{platform: "macOS", introduced: "26.0", enrollments: []string{"supervised", "user"}, scopes: []string{"system", "user"}},
 			{platform: "visionOS", introduced: "2.4", enrollments: []string{"supervised", "device", "user"}, scopes: []string{"system"}},
 		},
+		keyRules: []schemaKeyRule{
+			{path: "InstallBehavior.AllowDownloadsOverCellular", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
+		},
 		assetKeys: map[string][]string{
 			"AssetReference":                []string{"com.apple.asset.credential.acme", "com.apple.asset.credential.certificate", "com.apple.asset.credential.identity", "com.apple.asset.credential.scep", "com.apple.asset.credential.userpassword"},
 			"DataAssetReference":            []string{"com.apple.asset.data"},
@@ -169,6 +172,12 @@ var schemaTypes = map[string]schemaType{
 			{platform: "macOS", introduced: "27.0", enrollments: []string{"supervised"}, scopes: []string{"system", "user"}},
 			{platform: "tvOS", introduced: "27.0", enrollments: []string{"supervised"}, scopes: []string{"system"}},
 			{platform: "visionOS", introduced: "27.0", enrollments: []string{"supervised"}, scopes: []string{"system"}},
+		},
+		keyRules: []schemaKeyRule{
+			{path: "Allowed.AllowedBinaries", platform: "macOS", enrollments: nil, scopes: []string{"system"}},
+			{path: "Allowed.DeniedBinaries", platform: "macOS", enrollments: nil, scopes: []string{"system"}},
+			{path: "Allowed.AlwaysAllowManagedApps", platform: "macOS", enrollments: nil, scopes: []string{"system"}},
+			{path: "Privacy", platform: "macOS", enrollments: nil, scopes: []string{"user"}},
 		},
 	},
 	"com.apple.configuration.audio-accessory.settings": {
@@ -194,6 +203,9 @@ var schemaTypes = map[string]schemaType{
 			{platform: "iOS", introduced: "27.0", enrollments: []string{"supervised", "device", "user"}, scopes: []string{"system"}},
 			{platform: "macOS", introduced: "27.0", enrollments: []string{"supervised", "user"}, scopes: []string{"system", "user"}},
 			{platform: "visionOS", introduced: "27.0", enrollments: []string{"supervised", "device", "user"}, scopes: []string{"system"}},
+		},
+		keyRules: []schemaKeyRule{
+			{path: "PlatformSSO.UseSharedDeviceKeys", platform: "macOS", enrollments: nil, scopes: []string{"system"}},
 		},
 		assetKeys: map[string][]string{
 			"ReaderIssuerCertificateAssetReference": []string{"com.apple.asset.credential.certificate"},
@@ -288,6 +300,11 @@ var schemaTypes = map[string]schemaType{
 			{platform: "macOS", introduced: "27.0", enrollments: []string{"supervised", "local"}, scopes: []string{"system"}},
 			{platform: "visionOS", introduced: "27.0", enrollments: []string{"supervised", "device", "local"}, scopes: []string{"system"}},
 		},
+		keyRules: []schemaKeyRule{
+			{path: "ProhibitDisablement", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "ProhibitDisablement", platform: "macOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "ProhibitDisablement", platform: "visionOS", enrollments: []string{"supervised"}, scopes: nil},
+		},
 		assetKeys: map[string][]string{
 			"IdentityAssetReference": []string{"com.apple.asset.credential.acme", "com.apple.asset.credential.identity", "com.apple.asset.credential.scep"},
 		},
@@ -381,6 +398,20 @@ var schemaTypes = map[string]schemaType{
 			{platform: "macOS", introduced: "26.0", enrollments: []string{"supervised"}, scopes: []string{"user"}},
 			{platform: "visionOS", introduced: "26.0", enrollments: []string{"supervised", "device"}, scopes: []string{"system"}},
 		},
+		keyRules: []schemaKeyRule{
+			{path: "AcceptCookies", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "AllowDisablingFraudWarning", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "AllowHistoryClearing", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "AllowHistoryClearing", platform: "visionOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "AllowJavaScript", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "AllowPrivateBrowsing", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "AllowPrivateBrowsing", platform: "visionOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "AllowPopups", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "AllowSummary", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "AllowSummary", platform: "visionOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "Privacy", platform: "iOS", enrollments: []string{"supervised"}, scopes: []string{"system"}},
+			{path: "Privacy", platform: "macOS", enrollments: []string{"supervised"}, scopes: []string{"user"}},
+		},
 	},
 	"com.apple.configuration.screensharing.connection": {
 		platforms: []schemaPlatform{
@@ -473,6 +504,18 @@ var schemaTypes = map[string]schemaType{
 			{platform: "macOS", introduced: "15.0", enrollments: []string{"supervised"}, scopes: []string{"system"}},
 			{platform: "tvOS", introduced: "18.4", enrollments: []string{"supervised", "device"}, scopes: []string{"system"}},
 			{platform: "visionOS", introduced: "26.0", enrollments: []string{"supervised", "device"}, scopes: []string{"system"}},
+		},
+		keyRules: []schemaKeyRule{
+			{path: "Deferrals", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "Deferrals", platform: "tvOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "Deferrals", platform: "visionOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "AutomaticActions", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "AutomaticActions", platform: "tvOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "AutomaticActions", platform: "visionOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "RapidSecurityResponse", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "Beta", platform: "macOS", enrollments: []string{"supervised"}, scopes: []string{"system"}},
+			{path: "Beta.ProgramEnrollment", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
+			{path: "Beta.RequireProgram", platform: "iOS", enrollments: []string{"supervised"}, scopes: nil},
 		},
 	},
 	"com.apple.configuration.watch.enrollment": {

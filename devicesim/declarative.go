@@ -257,7 +257,8 @@ func (d *Device) refuse(class, typ string, payload json.RawMessage) string {
 	if len(payload) == 0 || payload[0] != '{' {
 		return "Error.PayloadInvalid"
 	}
-	if r, _ := ddm.WithholdReason(typ, ddm.Device{Platform: "iOS", OSVersion: d.opts.OSVersion, Enrollment: "user", Scope: "system"}); r != "" {
+	decl := &ddm.Declaration{Type: typ, Payload: payload}
+	if r, _ := ddm.WithholdReason(decl, ddm.Device{Platform: "iOS", OSVersion: d.opts.OSVersion, Enrollment: "user", Scope: "system"}); r != "" {
 		return "Error.DeclarationNotAllowed"
 	}
 	return ""

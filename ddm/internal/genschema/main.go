@@ -40,6 +40,17 @@ type declType struct {
 	// assetKeys maps a payload key that names an asset to the asset
 	// types it may name (the union over the places the key occurs).
 	assetKeys map[string][]string
+	// keyRules are the payload keys whose own supportedOS restricts the
+	// enrollment types or scopes they may be sent to.
+	keyRules []keyRule
+}
+
+// keyRule is one payload key's restriction on one platform. path is the
+// dotted path of dictionary keys to it (array items are passed through,
+// "ANY" stands for any key).
+type keyRule struct {
+	path, platform      string
+	enrollments, scopes []string
 }
 
 // platform is one supportedOS entry.
@@ -102,7 +113,35 @@ func declaration(doc map[string]any) (declType, bool) {
 			enrollments: stringList(p, "allowed-enrollments"), scopes: stringList(p, "allowed-scopes")})
 	}
 	collectAssetKeys(doc["payloadkeys"], t.assetKeys)
+	collectKeyRules(doc["payloadkeys"], "", false, &t.keyRules)
 	return t, true
+}
+
+// collectKeyRules records the keys below keys (at path prefix) whose
+// supportedOS carries allowed-enrollments or allowed-scopes. The subkey of
+// an array describes its items and is not part of the path.
+func collectKeyRules(keys any, prefix string, items bool, into *[]keyRule) {
+	list, _ := keys.([]any)
+	for _, k := range list {
+		m, _ := k.(map[string]any)
+		name, _ := m["key"].(string)
+		if name == "" {
+			continue
+		}
+		path := prefix
+		if !items {
+			path = strings.TrimPrefix(prefix+"."+name, ".")
+		}
+		sos, _ := m["supportedOS"].(map[string]any)
+		for _, pname := range sortedKeys(sos) {
+			p, _ := sos[pname].(map[string]any)
+			e, sc := stringList(p, "allowed-enrollments"), stringList(p, "allowed-scopes")
+			if e != nil || sc != nil {
+				*into = append(*into, keyRule{path: path, platform: pname, enrollments: e, scopes: sc})
+			}
+		}
+		collectKeyRules(m["subkeys"], path, m["type"] == "<array>", into)
+	}
 }
 
 // collectAssetKeys records every key with assettypes below keys.
@@ -161,6 +200,13 @@ func render(types []declType) ([]byte, error) {
 			fmt.Fprintf(&b, "\t\t\t{platform: %q, introduced: %q, enrollments: %s, scopes: %s},\n", p.name, p.introduced, goList(p.enrollments), goList(p.scopes))
 		}
 		b.WriteString("\t\t},\n")
+		if len(t.keyRules) > 0 {
+			b.WriteString("\t\tkeyRules: []schemaKeyRule{\n")
+			for _, k := range t.keyRules {
+				fmt.Fprintf(&b, "\t\t\t{path: %q, platform: %q, enrollments: %s, scopes: %s},\n", k.path, k.platform, goList(k.enrollments), goList(k.scopes))
+			}
+			b.WriteString("\t\t},\n")
+		}
 		if len(t.assetKeys) > 0 {
 			b.WriteString("\t\tassetKeys: map[string][]string{\n")
 			for _, k := range sortedKeys(t.assetKeys) {

@@ -53,6 +53,45 @@ const assetYAML = `payload:
       introduced: '14.0'
 `
 
+const keyRuleYAML = `payload:
+  declarationtype: com.apple.configuration.example
+  supportedOS:
+    iOS:
+      introduced: '17.0'
+      allowed-enrollments:
+      - supervised
+      - user
+payloadkeys:
+- key: List
+  type: <array>
+  subkeys:
+  - key: ListItem
+    type: <dictionary>
+    subkeys:
+    - key: Flag
+      type: <boolean>
+      supportedOS:
+        iOS:
+          allowed-enrollments:
+          - supervised
+        macOS:
+          introduced: '14.0'
+`
+
+func TestKeyRules(t *testing.T) {
+	doc, err := parseYAML(strings.NewReader(keyRuleYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := declaration(doc)
+	if !ok || len(d.keyRules) != 1 {
+		t.Fatalf("key rules = %+v", d.keyRules)
+	}
+	if k := d.keyRules[0]; k.path != "List.Flag" || k.platform != "iOS" || !slices.Equal(k.enrollments, []string{"supervised"}) || k.scopes != nil {
+		t.Fatalf("key rule = %+v (array items are not part of the path)", k)
+	}
+}
+
 const subSchemaYAML = `title: shared keys
 payload:
   supportedOS:

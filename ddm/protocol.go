@@ -180,24 +180,33 @@ func (s *Service) status(ctx context.Context, id mdm.EnrollmentID, data []byte) 
 	}
 	next := rep.merge(prev, s.cfg.Now().UTC())
 	next.Enrollment = id
+	// New facts are recorded before the report that brought them, so a
+	// report retried after a failure records them again.
+	if facts := factsOf(next); facts != (Facts{}) && facts != factsOf(prev) {
+		err := s.update(ctx, "status", func(cat *Catalog) (*Change, []mdm.EnrollmentID, error) {
+			snap, err := s.store.Snapshot(ctx, id)
+			if err != nil {
+				return nil, nil, err
+			}
+			if snap.Facts != nil && *snap.Facts == facts {
+				return &Change{}, []mdm.EnrollmentID{}, nil
+			}
+			return &Change{PutFacts: map[mdm.EnrollmentID]Facts{id: facts}}, []mdm.EnrollmentID{id}, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
 	if err := s.store.PutStatus(ctx, next); err != nil {
 		return fmt.Errorf("ddm: status of %s: %w", id, err)
 	}
-	facts := Facts{Platform: itemString(next.Items, "device.operating-system.family"), OSVersion: itemString(next.Items, "device.operating-system.version")}
-	if facts == (Facts{}) {
-		return nil
-	}
 	s.log.LogAttrs(ctx, slog.LevelDebug, "ddm: status stored", slog.String("enrollment", string(id)), slog.Int("declarations", len(next.Declarations)))
-	return s.update(ctx, "status", func(cat *Catalog) (*Change, []mdm.EnrollmentID, error) {
-		snap, err := s.store.Snapshot(ctx, id)
-		if err != nil {
-			return nil, nil, err
-		}
-		if snap.Facts != nil && *snap.Facts == facts {
-			return &Change{}, []mdm.EnrollmentID{}, nil
-		}
-		return &Change{PutFacts: map[mdm.EnrollmentID]Facts{id: facts}}, []mdm.EnrollmentID{id}, nil
-	})
+	return nil
+}
+
+// factsOf returns the platform and OS release a status reports.
+func factsOf(st *Status) Facts {
+	return Facts{Platform: itemString(st.Items, "device.operating-system.family"), OSVersion: itemString(st.Items, "device.operating-system.version")}
 }
 
 func itemString(items map[string]json.RawMessage, name string) string {

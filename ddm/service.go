@@ -68,7 +68,7 @@ func New(store Store, m MDM, cfg Config) (*Service, error) {
 	}
 	s := &Service{store: store, mdm: m, cfg: cfg, log: log}
 	if !cfg.NoDefaultSubscriptions {
-		s.defaults = defaultDeclarations()
+		s.defaults = defaults
 	}
 	return s, nil
 }
@@ -95,6 +95,10 @@ var DefaultStatusItems = []string{
 	"passcode.is-present",
 }
 
+// defaults are the default management declarations, built once; they are
+// never modified.
+var defaults = defaultDeclarations()
+
 func defaultDeclarations() []*Declaration {
 	type item struct{ Name string }
 	var items []item
@@ -117,9 +121,10 @@ func defaultDeclarations() []*Declaration {
 	return out
 }
 
-// reserved reports whether identifier belongs to the default declarations.
-func (s *Service) reserved(identifier string) bool {
-	return slices.ContainsFunc(defaultDeclarations(), func(d *Declaration) bool { return d.Identifier == identifier })
+// reserved reports whether identifier belongs to the default
+// declarations, whether or not they are in use.
+func reserved(identifier string) bool {
+	return slices.ContainsFunc(defaults, func(d *Declaration) bool { return d.Identifier == identifier })
 }
 
 // maxAttempts bounds the retries of a catalog write that lost a race.
@@ -170,7 +175,7 @@ func (s *Service) PutDeclaration(ctx context.Context, d *Declaration) error {
 	if err != nil {
 		return err
 	}
-	if s.reserved(n.Identifier) {
+	if reserved(n.Identifier) {
 		return &ValidationError{What: "declaration " + n.Identifier, Field: "Identifier", Problem: "reserved for the default declarations"}
 	}
 	return s.update(ctx, "put declaration", func(cat *Catalog) (*Change, []mdm.EnrollmentID, error) {

@@ -191,15 +191,8 @@ func (d *Device) mdmRequest(ctx context.Context, client *http.Client, enr *Enrol
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", mdmUserAgent)
-	if enr.SignMessage {
-		sig, err := MdmSignature(body, enr.Certificate, enr.Key, d.opts.Signature)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Mdm-Signature", sig)
-	}
-	if enr.AccessToken != "" {
-		req.Header.Set("Authorization", "Bearer "+enr.AccessToken)
+	if err := d.authenticateMDM(req, enr, body); err != nil {
+		return nil, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -215,6 +208,23 @@ func (d *Device) mdmRequest(ctx context.Context, client *http.Client, enr *Enrol
 	}
 	d.log.DebugContext(ctx, "devicesim: mdm request", "op", op, "status", resp.StatusCode, "response_bytes", len(b))
 	return b, nil
+}
+
+// authenticateMDM adds what proves the device on an MDM request with body:
+// the Mdm-Signature over it when the profile asks for one, and the bearer
+// token of account-driven enrollment.
+func (d *Device) authenticateMDM(req *http.Request, enr *Enrollment, body []byte) error {
+	if enr.SignMessage {
+		sig, err := MdmSignature(body, enr.Certificate, enr.Key, d.opts.Signature)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Mdm-Signature", sig)
+	}
+	if enr.AccessToken != "" {
+		req.Header.Set("Authorization", "Bearer "+enr.AccessToken)
+	}
+	return nil
 }
 
 // Remove removes the enrollment profile, as when the user taps Remove

@@ -365,15 +365,8 @@ func (d *Device) fetchAsset(ctx context.Context, enr *Enrollment, client *http.C
 	}
 	req.Header.Set("User-Agent", mdmUserAgent)
 	if p.Authentication == nil || p.Authentication.Type != "None" {
-		if enr.SignMessage {
-			sig, err := MdmSignature(nil, enr.Certificate, enr.Key, d.opts.Signature)
-			if err != nil {
-				return nil, err
-			}
-			req.Header.Set("Mdm-Signature", sig)
-		}
-		if enr.AccessToken != "" {
-			req.Header.Set("Authorization", "Bearer "+enr.AccessToken)
+		if err := d.authenticateMDM(req, enr, nil); err != nil {
+			return nil, err
 		}
 	}
 	resp, err := client.Do(req)

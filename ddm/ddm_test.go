@@ -13,6 +13,7 @@ import (
 	"github.com/enrollkit/enrollkit/ddm"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/store/memory"
+	"howett.net/plist"
 )
 
 // fakeMDM knows enrollments by their records and keeps what is queued.
@@ -206,6 +207,9 @@ func TestReferences(t *testing.T) {
 	}
 	if err := s.PutSet(ctx, "s", []string{"act"}); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.Assign(ctx, ddm.Assignment{Enrollment: "stranger", Sets: []string{"s"}}); !errors.Is(err, mdm.ErrNotFound) {
+		t.Fatalf("assign to an enrollment mdm does not know: %v", err)
 	}
 	if err := s.Assign(ctx, ddm.Assignment{Enrollment: ue, Sets: []string{"nope"}}); !errors.Is(err, ddm.ErrDanglingReference) {
 		t.Fatalf("assign a missing set: %v", err)
@@ -517,5 +521,45 @@ func BenchmarkTokens(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestObserveTokenUpdate(t *testing.T) {
+	s, m := newService(t, ddm.Config{})
+	for _, kind := range []mdm.EventKind{mdm.EventAuthenticate, mdm.EventCheckOut, mdm.EventCommandResult} {
+		if err := s.Observe(ctx, &mdm.Event{Kind: kind, Enrollment: mdm.Channel{ID: ue}}); err != nil || m.count() != 0 {
+			t.Fatalf("%s: %v, %d commands", kind, err, m.count())
+		}
+	}
+	// Each TokenUpdate (enrolling, enrolling again with the same id, a new
+	// push token) queues DeclarativeManagement with the current tokens.
+	for i := 1; i <= 2; i++ {
+		if err := s.Observe(ctx, &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Channel{ID: ue}}); err != nil {
+			t.Fatal(err)
+		}
+		if m.count() != i {
+			t.Fatalf("after %d TokenUpdates: %d commands", i, m.count())
+		}
+	}
+	var cmd struct {
+		Command struct {
+			RequestType string
+			Data        []byte
+		}
+	}
+	if _, err := plist.Unmarshal(m.queued[0].Raw, &cmd); err != nil {
+		t.Fatal(err)
+	}
+	var tokens struct {
+		SyncTokens struct{ DeclarationsToken string }
+	}
+	sync, _ := s.Sync(ctx, ue)
+	if cmd.Command.RequestType != "DeclarativeManagement" || json.Unmarshal(cmd.Command.Data, &tokens) != nil ||
+		tokens.SyncTokens.DeclarationsToken != sync.DeclarationsToken {
+		t.Fatalf("command %+v, data %s; state token %s", cmd, cmd.Command.Data, sync.DeclarationsToken)
+	}
+	// An enrollment mdm does not know is left alone.
+	if err := s.Observe(ctx, &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Channel{ID: "stranger"}}); err == nil {
+		t.Fatal("TokenUpdate of an unknown enrollment accepted")
 	}
 }

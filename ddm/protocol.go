@@ -69,20 +69,21 @@ func (s *Service) Respond(ctx context.Context, r *mdm.Request) ([]byte, error) {
 	return nil, &deviceInputError{kind: ErrUnknownEndpoint, err: fmt.Errorf("%.64q", m.Endpoint)}
 }
 
-// Observe queues the first DeclarativeManagement command for an enrollment
-// when it completes (its first TokenUpdate), which turns declarative
-// management on in the device; later TokenUpdates change nothing.
+// Observe queues the DeclarativeManagement command for an enrollment at
+// each TokenUpdate: the first one turns declarative management on in a
+// newly enrolled device, and one after the device enrolled again (a device
+// enrollment keeps its UDID, and its declarations were wiped) or renewed
+// its push token makes it check its tokens, which costs a device that is
+// up to date one request.
 func (s *Service) Observe(ctx context.Context, ev *mdm.Event) error {
 	if ev.Kind != mdm.EventTokenUpdate {
 		return nil
 	}
-	id := ev.Enrollment.ID
-	if _, err := s.store.SyncState(ctx, id); err == nil {
-		return nil
-	} else if !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("ddm: observe %s: %w", id, err)
+	st, _, err := s.current(ctx, ev.Enrollment.ID)
+	if err != nil {
+		return fmt.Errorf("ddm: observe %s: %w", ev.Enrollment.ID, err)
 	}
-	return s.resync(ctx, id)
+	return s.announce(ctx, st)
 }
 
 // syncTokens is the SyncTokens object of the tokens response and of the

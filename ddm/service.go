@@ -301,6 +301,9 @@ func (s *Service) Sets(ctx context.Context) (map[string][]string, error) {
 // exist, and everything they need must resolve. If the enrollment's
 // effective set changes, the DeclarativeManagement command is queued for it
 // and it is pushed.
+//
+// The enrollment must be one mdm knows; otherwise the error matches
+// mdm.ErrNotFound and nothing is written.
 func (s *Service) Assign(ctx context.Context, a Assignment) error {
 	return s.assign(ctx, -1, a)
 }
@@ -313,6 +316,9 @@ func (s *Service) AssignIf(ctx context.Context, revision int64, a Assignment) er
 }
 
 func (s *Service) assign(ctx context.Context, revision int64, a Assignment) error {
+	if _, err := s.mdm.Enrollment(ctx, a.Enrollment); err != nil {
+		return fmt.Errorf("ddm: assign to %s: %w", a.Enrollment, err)
+	}
 	a.Sets = slices.Compact(slices.Sorted(slices.Values(a.Sets)))
 	a.Declarations = slices.Compact(slices.Sorted(slices.Values(a.Declarations)))
 	return s.update(ctx, "assign", func(cat *Catalog) (*Change, []mdm.EnrollmentID, error) {

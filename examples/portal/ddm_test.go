@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -10,14 +12,27 @@ import (
 
 	"github.com/enrollkit/enrollkit/ddm"
 	"github.com/enrollkit/enrollkit/devicesim"
+	"github.com/enrollkit/enrollkit/internal/testenv"
 )
 
 // TestDeclarationsWalkThrough runs the README's walk-through through the
 // admin API: passcode settings and a mail account reach the simulated
 // iPhone, a software update enforcement is withheld from it, and the
-// device's status comes back.
+// device's status comes back; on SQLite, and on two replicas sharing
+// PostgreSQL behind a round-robin proxy.
 func TestDeclarationsWalkThrough(t *testing.T) {
-	ts := startServer(t)
+	t.Run("sqlite", func(t *testing.T) { testDeclarations(t, startServer(t)) })
+	t.Run("replicas", func(t *testing.T) {
+		dsn := testenv.PostgresDSN(t)
+		var b [6]byte
+		rand.Read(b[:])
+		schema := fmt.Sprintf("portal_ddm_%x", b)
+		t.Cleanup(func() { dropSchema(t, dsn, schema) })
+		testDeclarations(t, startReplicas(t, 2, "-postgres", dsn, "-postgres-schema", schema))
+	})
+}
+
+func testDeclarations(t *testing.T, ts *testServer) {
 	var inv invitationOut
 	if code := ts.admin(t, "POST", "/invitations", map[string]string{"user": "alice"}, &inv); code != http.StatusCreated {
 		t.Fatalf("invite: %d", code)

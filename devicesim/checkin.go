@@ -144,6 +144,14 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 	}); err != nil {
 		return err
 	}
+	d.mu.Lock()
+	d.installing = enr
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.installing = nil
+		d.mu.Unlock()
+	}()
 	if _, err := d.checkin(ctx, client, enr, channelDevice, "TokenUpdate", tokenUpdateMessage{
 		EnrollmentID: enrollmentID, MessageType: "TokenUpdate", PushMagic: magic, Token: pushToken, Topic: m.Topic,
 	}); err != nil {
@@ -234,15 +242,8 @@ func (d *Device) mdmRequest(ctx context.Context, client *http.Client, enr *Enrol
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", mdmUserAgent)
-	if enr.SignMessage {
-		sig, err := MdmSignature(body, enr.Certificate, enr.Key, d.opts.Signature)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Mdm-Signature", sig)
-	}
-	if enr.AccessToken != "" && (ch == channelUser || !d.IsMac()) {
-		req.Header.Set("Authorization", "Bearer "+enr.AccessToken)
+	if err := d.authenticateMDM(req, enr, ch, body); err != nil {
+		return nil, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -262,6 +263,24 @@ func (d *Device) mdmRequest(ctx context.Context, client *http.Client, enr *Enrol
 	}
 	d.log.DebugContext(ctx, "devicesim: mdm request", "op", op, "status", resp.StatusCode, "response_bytes", len(b))
 	return b, nil
+}
+
+// authenticateMDM adds what proves the device on an MDM request with body
+// over channel ch: the Mdm-Signature over it when the profile asks for one,
+// and the bearer token of account-driven enrollment (never on a Mac's
+// device channel).
+func (d *Device) authenticateMDM(req *http.Request, enr *Enrollment, ch channel, body []byte) error {
+	if enr.SignMessage {
+		sig, err := MdmSignature(body, enr.Certificate, enr.Key, d.opts.Signature)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Mdm-Signature", sig)
+	}
+	if enr.AccessToken != "" && (ch == channelUser || !d.IsMac()) {
+		req.Header.Set("Authorization", "Bearer "+enr.AccessToken)
+	}
+	return nil
 }
 
 // Remove removes the enrollment profile, as when the user taps Remove

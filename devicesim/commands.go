@@ -119,7 +119,7 @@ func (d *Device) poll(ctx context.Context, ch channel) (int, error) {
 			if remove {
 				return n, d.remove(ctx)
 			}
-			return n, nil
+			return n, d.syncIfAsked(ctx, enr, client)
 		}
 		if n == maxCommandsPerPoll {
 			return n, fmt.Errorf("devicesim: poll: server still sends commands after %d", n)
@@ -293,6 +293,8 @@ func (d *Device) execute(enr *Enrollment, reqType string, cmd map[string]any) (m
 		}}}, nil
 	case "DeviceLock":
 		return map[string]any{}, nil
+	case "DeclarativeManagement":
+		return d.declarativeManagementCommand(cmd)
 	}
 	if forbiddenUnderUE[reqType] {
 		return nil, mdmError(12081, "The command “"+reqType+"” is not allowed for this type of enrollment.")

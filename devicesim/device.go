@@ -319,6 +319,11 @@ type Device struct {
 	// enrollment profile: the poll that received it removes the enrollment.
 	removeRequested bool
 	retired         [][]byte // push tokens of removed enrollments
+	ddm             ddmState // declarative management (declarative.go)
+	// installing is the enrollment being installed, from its TokenUpdate
+	// on: a push the server sends while answering it already reaches the
+	// device, as APNs delivers it.
+	installing *Enrollment
 }
 
 // New returns a device configured by opts.
@@ -433,14 +438,18 @@ func isMacProduct(p string) bool { return mdm.PlatformOf(p, "", "") == mdm.Platf
 func (d *Device) PushTarget() (mdm.PushTarget, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.enr == nil {
+	enr := d.enr
+	if enr == nil {
+		enr = d.installing
+	}
+	if enr == nil {
 		return mdm.PushTarget{}, false
 	}
 	return mdm.PushTarget{
-		EnrollmentID: d.enr.EnrollmentID,
-		Token:        append([]byte(nil), d.enr.Token...),
-		PushMagic:    d.enr.PushMagic,
-		Topic:        d.enr.Topic,
+		EnrollmentID: enr.EnrollmentID,
+		Token:        append([]byte(nil), enr.Token...),
+		PushMagic:    enr.PushMagic,
+		Topic:        enr.Topic,
 	}, true
 }
 

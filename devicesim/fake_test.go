@@ -114,6 +114,8 @@ type fakeServer struct {
 	scepPending    int  // how many PKIOperations to answer PENDING
 	// getToken answers GetToken check-ins with a status and a body.
 	getToken func(serviceType string) (int, []byte)
+	// ddm, when set, answers DeclarativeManagement check-ins.
+	ddm func(endpoint string, data []byte) []byte
 
 	mu          sync.Mutex
 	sessions    map[string]*portalSession
@@ -513,6 +515,12 @@ func (f *fakeServer) mdm(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(code)
 		w.Write(out)
+		return
+	}
+	if msg["MessageType"] == "DeclarativeManagement" && f.ddm != nil {
+		data, _ := msg["Data"].([]byte)
+		endpoint, _ := msg["Endpoint"].(string)
+		w.Write(f.ddm(endpoint, data))
 		return
 	}
 	if r.URL.Path == "/checkin" || len(f.queue) == 0 {

@@ -2,7 +2,8 @@
 // host's integration tests, as net/http/httptest runs an HTTP server:
 // NewServer starts package server's composition on an httptest TLS server
 // with memory stores, a development CA for SCEP and profile signing, the
-// portal and account-driven endpoints, the MDM service, and an APNs stand-in
+// portal and account-driven endpoints, the MDM service, declarative device
+// management (package ddm), and an APNs stand-in
 // (devicesim.PushServer) that the real apns client pushes to over HTTP/2.
 // The host plugs in its own Authenticator and Directory, or uses the demo
 // user; NewDevice returns a simulated iPhone (package devicesim) that
@@ -29,6 +30,7 @@ import (
 	"time"
 
 	"github.com/enrollkit/enrollkit/apns"
+	"github.com/enrollkit/enrollkit/ddm"
 	"github.com/enrollkit/enrollkit/devicesim"
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
@@ -74,6 +76,9 @@ type Options struct {
 	// mdm.MAIDIssuer under mdm.TokenServiceMAID; nil leaves GetToken
 	// unanswered, and the profiles do not announce it.
 	Tokens mdm.Tokens
+	// Assets holds the data of declarative management assets served at
+	// Server.AssetURL; nil serves none.
+	Assets ddm.AssetSource
 }
 
 // Server is a running enrollkit server. Its embedded *server.Server gives
@@ -185,6 +190,9 @@ func NewServer(t testing.TB, opts Options) *Server {
 		SCEP:   scep.Config{Logger: logger.With("component", "scep")},
 		MDM:    mdm.Options{Pusher: pusher, Logger: logger.With("component", "mdm")},
 		Tokens: opts.Tokens,
+		// Declarative management, with the default status subscription.
+		Declarations: memory.NewDDMStore(),
+		DDM:          ddm.Config{Assets: opts.Assets, Logger: logger.With("component", "ddm")},
 	})
 	if err != nil {
 		t.Fatal(err)

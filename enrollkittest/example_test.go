@@ -48,10 +48,17 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
+	// Enrolling queued DeclarativeManagement first, which starts
+	// declarative management on the device.
 	n, _ := phone.Poll(ctx)
-	fmt.Println("commands answered:", n, phone.Commands()[0].Status)
+	fmt.Println("commands answered:", n)
+	for _, c := range phone.Commands() {
+		fmt.Println(c.RequestType, c.Status)
+	}
 	// Output:
 	// invitation: enrolled
 	// account: enrolled account-driven
-	// commands answered: 1 Acknowledged
+	// commands answered: 2
+	// DeclarativeManagement Acknowledged
+	// DeviceInformation Acknowledged
 }

@@ -70,8 +70,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if out != nil {
 		ct := "application/xml; charset=utf-8"
-		if bytes.HasPrefix(out, []byte("bplist")) {
+		switch {
+		case bytes.HasPrefix(out, []byte("bplist")):
 			ct = "application/x-plist"
+		case bytes.HasPrefix(out, []byte("{")): // declarative management answers JSON
+			ct = "application/json"
 		}
 		w.Header().Set("Content-Type", ct)
 		w.WriteHeader(http.StatusOK)
@@ -284,16 +287,26 @@ func (s *Service) authorize(ctx context.Context, req *Request) (rec, dev *Enroll
 	if dev != nil {
 		req.Device = dev.Clone()
 	}
-	if s.opts.Prechecker != nil {
-		if err := s.opts.Prechecker.Precheck(ctx, req); err != nil {
-			var re *RejectError
-			if errors.As(err, &re) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) {
-				return nil, nil, err
-			}
-			return nil, nil, &RejectError{Status: http.StatusForbidden, Err: err}
-		}
+	if err := s.precheck(ctx, req); err != nil {
+		return nil, nil, err
 	}
 	return rec, dev, nil
+}
+
+// precheck runs the Prechecker, if any; a refusal that chooses no status
+// becomes 403.
+func (s *Service) precheck(ctx context.Context, req *Request) error {
+	if s.opts.Prechecker == nil {
+		return nil
+	}
+	if err := s.opts.Prechecker.Precheck(ctx, req); err != nil {
+		var re *RejectError
+		if errors.As(err, &re) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) {
+			return err
+		}
+		return &RejectError{Status: http.StatusForbidden, Err: err}
+	}
+	return nil
 }
 
 func (s *Service) checkin(ctx context.Context, req *Request, rec, dev *EnrollmentRecord) ([]byte, error) {

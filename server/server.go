@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/enrollkit/enrollkit/ddm"
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/profile"
@@ -40,6 +41,9 @@ const (
 	MDMPath = "/mdm"
 	// SCEPPath is the SCEP endpoint's path.
 	SCEPPath = "/scep"
+	// AssetPath is where devices download declarative management asset
+	// data: AssetPath + the asset's identifier (see Server.AssetURL).
+	AssetPath = "/mdm/assets/"
 )
 
 // Config configures a Server. PublicURL, CA, and in Enroll the
@@ -87,6 +91,16 @@ type Config struct {
 	// Nil: GetToken goes to MDM.Responder (404 without one), and
 	// announcing profile.CapabilityToken without a Responder is an error.
 	Tokens mdm.Tokens
+	// Declarations keeps declarative device management (package ddm);
+	// nil leaves it off, and DeclarativeManagement check-ins get 404. With
+	// a store, the ddm Service answers them behind the same identity checks
+	// as every check-in (MDM.Responder, if set, answers the other
+	// messages it does not handle) and starts declarative management on
+	// each device when it enrolls.
+	Declarations ddm.Store
+	// DDM configures the ddm Service. Its Next derives from MDM.Responder
+	// and must be left nil; its Assets hold the data served at AssetPath.
+	DDM ddm.Config
 }
 
 // Server is the composed enrollment and MDM server. Its fields are the
@@ -103,6 +117,11 @@ type Server struct {
 	MDM *mdm.Service
 	// SCEP is the SCEP endpoint.
 	SCEP *scep.Handler
+	// DDM is the declarative management Service; nil without
+	// Config.Declarations.
+	DDM *ddm.Service
+
+	base string // PublicURL
 
 	mux *http.ServeMux
 }
@@ -124,6 +143,8 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 		return nil, errors.New("server: New: Config.MDM.Prechecker cannot be mdm.NoPrechecker: the enrollment Service vets every device request")
 	case cfg.Tokens == nil && cfg.MDM.Responder == nil && slices.Contains(cfg.Enroll.Profile.ServerCapabilities, profile.CapabilityToken):
 		return nil, errors.New("server: New: the profiles announce " + profile.CapabilityToken + " but nothing answers GetToken: set Config.Tokens")
+	case cfg.DDM.Next != nil:
+		return nil, errors.New("server: New: Config.DDM.Next derives from Config.MDM.Responder; leave it nil")
 	}
 	u, err := url.Parse(cfg.PublicURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
@@ -170,14 +191,31 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 		mopts.Observer = mdm.Observers{s.Enroll, cfg.MDM.Observer}
 	}
 	mopts.Responder = responder(cfg)
+	if cfg.Declarations != nil {
+		// The ddm Service answers DeclarativeManagement through mdm and
+		// queues its commands there; mdm calls it only once both exist.
+		mopts.Responder = mdm.ResponderFunc(func(ctx context.Context, r *mdm.Request) ([]byte, error) { return s.DDM.Respond(ctx, r) })
+		mopts.Observer = mdm.Observers{mopts.Observer, mdm.ObserverFunc(func(ctx context.Context, ev *mdm.Event) error { return s.DDM.Observe(ctx, ev) })}
+	}
 	if s.MDM, err = mdm.NewService(mdmStore, mopts); err != nil {
 		return nil, err
 	}
 	unenroll.mdm = s.MDM
+	if cfg.Declarations != nil {
+		dcfg := cfg.DDM
+		dcfg.Next = responder(cfg)
+		if s.DDM, err = ddm.New(cfg.Declarations, s.MDM, dcfg); err != nil {
+			return nil, err
+		}
+	}
 	s.mux.Handle(PortalPath, s.Portal)
 	s.mux.Handle(enroll.WellKnownPath, s.Portal.WellKnownHandler())
 	s.mux.Handle(MDMPath, s.MDM)
 	s.mux.Handle(SCEPPath, s.SCEP)
+	if s.DDM != nil {
+		s.mux.Handle(AssetPath, s.DDM.AssetHandler(s.MDM))
+	}
+	s.base = base
 	return s, nil
 }
 
@@ -212,9 +250,16 @@ func (w withHost) Respond(ctx context.Context, r *mdm.Request) ([]byte, error) {
 	return w.host.Respond(ctx, r)
 }
 
+// AssetURL is the DataURL of an asset whose data Config.DDM.Assets holds:
+// devices download it with their MDM identity, and only if they are
+// served the asset.
+func (s *Server) AssetURL(identifier string) string {
+	return s.base + AssetPath + url.PathEscape(identifier)
+}
+
 // ServeHTTP serves the portal at PortalPath, discovery at
-// enroll.WellKnownPath, MDM at MDMPath and SCEP at SCEPPath; other paths
-// get 404.
+// enroll.WellKnownPath, MDM at MDMPath, SCEP at SCEPPath and, with
+// declarative management, asset data at AssetPath; other paths get 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }

@@ -81,6 +81,10 @@ func TestNew(t *testing.T) {
 		{"token capability, nothing answers GetToken", func(c *server.Config) {
 			c.Enroll.Profile.ServerCapabilities = []string{profile.CapabilityToken}
 		}},
+		{"own ddm next", func(c *server.Config) {
+			c.Declarations = memory.NewDDMStore()
+			c.DDM.Next = mdm.ResponderFunc(func(context.Context, *mdm.Request) ([]byte, error) { return nil, nil })
+		}},
 		{"roots and skip", func(c *server.Config) {
 			c.Portal.DeviceRoots, c.Portal.InsecureSkipDeviceChainCheck = x509.NewCertPool(), true
 		}},
@@ -103,6 +107,16 @@ func TestNew(t *testing.T) {
 	s, err := server.New(memory.NewEnrollStore(), memory.NewMDMStore(), cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.DDM != nil {
+		t.Error("declarative management on without a store")
+	}
+	cfg.Declarations = memory.NewDDMStore()
+	if s, err = server.New(memory.NewEnrollStore(), memory.NewMDMStore(), cfg); err != nil || s.DDM == nil {
+		t.Fatalf("with a ddm store: %v", err)
+	}
+	if got := s.AssetURL("mail password"); got != "https://enroll.example.com/mdm/assets/mail%20password" {
+		t.Errorf("AssetURL %q", got)
 	}
 	if s.Portal.BaseURL() != "https://enroll.example.com/portal/account/enroll" {
 		t.Errorf("BaseURL %q", s.Portal.BaseURL())

@@ -30,6 +30,19 @@ const maxAdminBody = 64 << 10
 //	GET  /admin/enrollments/{id}/commands/{uuid} → the device's result
 //	POST /admin/enrollments/{id}/revoke          {"reason":"…"}
 //
+// and declarative device management (admin_ddm.go):
+//
+//	GET    /admin/declarations                   → every declaration
+//	PUT    /admin/declarations/{identifier}      {"type":"com.apple.configuration.…","payload":{…}}
+//	DELETE /admin/declarations/{identifier}
+//	GET    /admin/sets                           → every set
+//	PUT    /admin/sets/{name}                    {"declarations":["…"]}
+//	DELETE /admin/sets/{name}
+//	PUT    /admin/enrollments/{id}/declarations  {"sets":["…"],"declarations":["…"]} → what is served and withheld
+//	POST   /admin/enrollments/{id}/declarations/preview (same body) → the same, without assigning
+//	GET    /admin/enrollments/{id}/declarations  → what is served and withheld now
+//	GET    /admin/enrollments/{id}/declarations/status → what the device reported
+//
 // Errors are JSON {"error":"…"} with a status and a fixed message; what went
 // wrong inside is logged, never sent. A command for an enrollment whose
 // device is not managed (no check-in yet, checked out, revoked, …) is
@@ -43,6 +56,7 @@ func (st *stack) adminHandler() http.Handler {
 	mux.HandleFunc("POST /enrollments/{id}/commands", st.adminEnqueue)
 	mux.HandleFunc("GET /enrollments/{id}/commands/{uuid}", st.adminResult)
 	mux.HandleFunc("POST /enrollments/{id}/revoke", st.adminRevoke)
+	st.ddmRoutes(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(st.admin)) != 1 {

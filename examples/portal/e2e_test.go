@@ -285,6 +285,9 @@ func (ts *testServer) newDevice(t *testing.T) *devicesim.Device {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The APNs stand-in knows the device from the start, as APNs knows a
+	// real one: the push the server sends at TokenUpdate reaches it.
+	ts.apns.Add(d)
 	return d
 }
 
@@ -296,7 +299,6 @@ func exerciseMDM(t *testing.T, ts *testServer, d *devicesim.Device, id string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	ts.apns.Add(d)
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx) }()
 
@@ -473,6 +475,7 @@ func TestAccountDrivenEnrollmentEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts.apns.Add(d)
 	if err := d.EnrollWithAccount(t.Context(), "alice@example.com", ts.url, creds); err != nil {
 		t.Fatalf("enroll: %v", err)
 	}

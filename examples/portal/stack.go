@@ -21,6 +21,7 @@ import (
 
 	"github.com/enrollkit/enrollkit/apns"
 	"github.com/enrollkit/enrollkit/credentials"
+	"github.com/enrollkit/enrollkit/ddm"
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/profile"
@@ -60,6 +61,7 @@ type stack struct {
 	enroll *enroll.Service
 	portal *enroll.Portal
 	mdm    *mdm.Service
+	ddm    *ddm.Service
 	pusher *apns.Client // nil: pushes are off
 	topic  string
 	// maid signs GetToken's com.apple.maid tokens with abmKey for the
@@ -176,12 +178,16 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 		SCEP:   scep.Config{Logger: logger.With("component", "scep")},
 		MDM:    mopts,
 		Tokens: mdm.Tokens{mdm.TokenServiceMAID: st.maid},
+		// Declarative device management: declarations, sets and
+		// assignments through the admin API, filtered for User Enrollment.
+		Declarations: st.stores.ddm,
+		DDM:          ddm.Config{Logger: logger.With("component", "ddm")},
 	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	st.enroll, st.portal, st.mdm = st.srv.Enroll, st.srv.Portal, st.srv.MDM
+	st.enroll, st.portal, st.mdm, st.ddm = st.srv.Enroll, st.srv.Portal, st.srv.MDM, st.srv.DDM
 	st.admin = os.Getenv("ENROLLKIT_ADMIN_TOKEN")
 	if st.admin == "" {
 		b := make([]byte, 24)
@@ -305,10 +311,11 @@ func apnsRoots(caFile string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// stores are the two stores the server runs on, and how to close them.
+// stores are the stores the server runs on, and how to close them.
 type stores struct {
 	enroll enroll.Store
 	mdm    mdm.Store
+	ddm    ddm.Store
 	close  func()
 }
 
@@ -320,13 +327,13 @@ func openStores(ctx context.Context, cfg config, logger *slog.Logger) (stores, e
 		if err != nil {
 			return stores{}, fmt.Errorf("-postgres: %w", err)
 		}
-		return stores{enroll: db.Enroll(), mdm: db.MDM(), close: func() { db.Close() }}, nil
+		return stores{enroll: db.Enroll(), mdm: db.MDM(), ddm: db.DDM(), close: func() { db.Close() }}, nil
 	}
 	db, err := sqlite.Open(ctx, filepath.Join(cfg.Data, dbFile), sqlite.Options{Logger: logger})
 	if err != nil {
 		return stores{}, err
 	}
-	return stores{enroll: db.Enroll(), mdm: db.MDM(), close: func() { db.Close() }}, nil
+	return stores{enroll: db.Enroll(), mdm: db.MDM(), ddm: db.DDM(), close: func() { db.Close() }}, nil
 }
 
 // Close releases the database and the push connection.

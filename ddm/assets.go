@@ -1,0 +1,100 @@
+package ddm
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/enrollkit/enrollkit/mdm"
+)
+
+// AssetSource holds the data of assets whose DataURL points at the
+// Service's AssetHandler.
+type AssetSource interface {
+	// AssetData returns the data of the asset identifier and its media
+	// type, or an error matching ErrNotFound. It must be safe for
+	// concurrent use; the caller does not modify data.
+	AssetData(ctx context.Context, identifier string) (data []byte, contentType string, err error)
+}
+
+// AssetSourceFunc adapts a function to AssetSource.
+type AssetSourceFunc func(ctx context.Context, identifier string) ([]byte, string, error)
+
+// AssetData calls f(ctx, identifier).
+func (f AssetSourceFunc) AssetData(ctx context.Context, identifier string) ([]byte, string, error) {
+	return f(ctx, identifier)
+}
+
+// Identifier authenticates a device's download as a check-in is
+// authenticated and ties it to its enrollment; *mdm.Service implements it.
+type Identifier interface {
+	Identify(r *http.Request) (*mdm.Request, error)
+}
+
+// AssetHandler serves asset data to devices, at any path whose last
+// segment is the asset's identifier: a host puts that URL in the asset's
+// Reference.DataURL and leaves its Authentication absent or "MDM". The
+// device's request is authenticated by auth exactly as its check-ins are
+// (identity certificate, binding, enrollment state, bearer token) and is
+// answered only for an asset its own enrollment is served: anything else
+// gets 404, whoever asks. Data comes from Config.Assets (nil: 404).
+//
+// Statuses: 405 for methods other than GET and HEAD, 401 or 403 for a
+// device that does not prove its identity, 404 for an asset not served to
+// it, 500 for store failures; no error text is sent.
+func (s *Service) AssetHandler(auth Identifier) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			return
+		}
+		data, ct, err := s.assetData(r, auth)
+		if err != nil {
+			code := mdm.StatusCode(err)
+			if errors.Is(err, ErrNotFound) {
+				code = http.StatusNotFound
+			}
+			level := slog.LevelInfo
+			if code >= 500 {
+				level = slog.LevelError
+			}
+			s.log.LogAttrs(r.Context(), level, "ddm: asset request refused", slog.Int("status", code), slog.Any("err", err))
+			http.Error(w, http.StatusText(code), code)
+			return
+		}
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			w.Write(data)
+		}
+	})
+}
+
+func (s *Service) assetData(r *http.Request, auth Identifier) ([]byte, string, error) {
+	req, err := auth.Identify(r)
+	if err != nil {
+		return nil, "", err
+	}
+	ident := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+	st, err := s.store.SyncState(r.Context(), req.Enrollment.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	if ident == "" || !slices.ContainsFunc(st.Items, func(it Item) bool { return it.Class == ClassAsset && it.Identifier == ident }) {
+		return nil, "", ErrNotFound
+	}
+	if s.cfg.Assets == nil {
+		return nil, "", ErrNotFound
+	}
+	return s.cfg.Assets.AssetData(r.Context(), ident)
+}

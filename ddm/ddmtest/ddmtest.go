@@ -1,0 +1,390 @@
+// Package ddmtest is the conformance suite every ddm.Store implementation
+// runs in one line:
+//
+//	func TestDDMStore(t *testing.T) {
+//		ddmtest.Run(t, func(t *testing.T) ddm.Store { return memory.NewDDMStore() })
+//	}
+//
+// RunReplicas checks what several replicas sharing one database rely on:
+// two Services on two handles assigning and syncing at once lose no write,
+// and every state served has a DeclarationsToken that matches its items.
+package ddmtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/enrollkit/enrollkit/ddm"
+	"github.com/enrollkit/enrollkit/mdm"
+)
+
+// Run runs the conformance suite. newStore must return an empty store for
+// each call.
+func Run(t *testing.T, newStore func(t *testing.T) ddm.Store) {
+	t.Run("Catalog", func(t *testing.T) { testCatalog(t, newStore(t)) })
+	t.Run("ApplyConflict", func(t *testing.T) { testApplyConflict(t, newStore(t)) })
+	t.Run("SyncState", func(t *testing.T) { testSyncState(t, newStore(t)) })
+	t.Run("Status", func(t *testing.T) { testStatus(t, newStore(t)) })
+	t.Run("ConcurrentApply", func(t *testing.T) {
+		s := newStore(t)
+		testConcurrentApply(t, s, s)
+	})
+}
+
+// RunReplicas runs the checks that need two handles on one database:
+// newPair returns two stores sharing the same, empty, state.
+func RunReplicas(t *testing.T, newPair func(t *testing.T) (ddm.Store, ddm.Store)) {
+	t.Run("ConcurrentApplyTwoHandles", func(t *testing.T) {
+		a, b := newPair(t)
+		testConcurrentApply(t, a, b)
+	})
+	t.Run("AssignAndSync", func(t *testing.T) {
+		a, b := newPair(t)
+		testAssignAndSync(t, a, b)
+	})
+}
+
+var ctx = context.Background()
+
+func decl(id, typ, payload string) *ddm.Declaration {
+	return &ddm.Declaration{Identifier: id, Type: typ, Payload: json.RawMessage(payload)}
+}
+
+func apply(t *testing.T, s ddm.Store, ch *ddm.Change) int64 {
+	t.Helper()
+	rev, err := s.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Apply(ctx, rev, ch)
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if n != rev+1 {
+		t.Fatalf("Apply returned revision %d after %d", n, rev)
+	}
+	return n
+}
+
+func testCatalog(t *testing.T, s ddm.Store) {
+	if rev, err := s.Revision(ctx); err != nil || rev != 0 {
+		t.Fatalf("empty store: revision %d, %v", rev, err)
+	}
+	if _, err := s.Declaration(ctx, "x"); !errors.Is(err, ddm.ErrNotFound) {
+		t.Fatalf("Declaration of nothing: %v, want ErrNotFound", err)
+	}
+	pass := decl("pass", "com.apple.configuration.passcode.settings", `{"MinimumLength":6}`)
+	act := decl("act", "com.apple.activation.simple", `{"StandardConfigurations":["pass"]}`)
+	apply(t, s, &ddm.Change{
+		PutDeclarations: []*ddm.Declaration{pass, act},
+		PutSets:         map[string][]string{"byod": {"act"}, "empty": {}},
+		PutAssignments:  []*ddm.Assignment{{Enrollment: "e1", Sets: []string{"byod"}}, {Enrollment: "e2", Declarations: []string{"pass"}}},
+		PutFacts:        map[mdm.EnrollmentID]ddm.Facts{"e1": {Platform: "iOS", OSVersion: "17.5"}},
+	})
+	pass.Payload[0] = 'X' // the store kept its own copy
+	cat, err := s.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cat.Revision != 1 || len(cat.Declarations) != 2 || string(cat.Declarations["pass"].Payload) != `{"MinimumLength":6}` ||
+		cat.Declarations["act"].Type != "com.apple.activation.simple" {
+		t.Fatalf("catalog = %+v", cat)
+	}
+	if !slices.Equal(cat.Sets["byod"], []string{"act"}) || cat.Sets["empty"] == nil && len(cat.Sets) != 2 {
+		t.Fatalf("sets = %v", cat.Sets)
+	}
+	if _, ok := cat.Sets["empty"]; !ok {
+		t.Fatalf("an empty set was lost: %v", cat.Sets)
+	}
+	snap, err := s.Snapshot(ctx, "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Revision != 1 || snap.Assignment == nil || !slices.Equal(snap.Assignment.Sets, []string{"byod"}) ||
+		snap.Facts == nil || *snap.Facts != (ddm.Facts{Platform: "iOS", OSVersion: "17.5"}) {
+		t.Fatalf("snapshot e1 = %+v (assignment %+v, facts %+v)", snap, snap.Assignment, snap.Facts)
+	}
+	if snap, err := s.Snapshot(ctx, "nobody"); err != nil || snap.Assignment != nil || snap.Facts != nil || len(snap.Declarations) != 2 {
+		t.Fatalf("snapshot of an unassigned enrollment = %+v, %v", snap, err)
+	}
+	as, err := s.Assignments(ctx)
+	if err != nil || len(as) != 2 || as[0].Enrollment != "e1" || as[1].Enrollment != "e2" || !slices.Equal(as[1].Declarations, []string{"pass"}) {
+		t.Fatalf("assignments = %+v, %v", as, err)
+	}
+	// Replace, delete, and an empty assignment removes it.
+	apply(t, s, &ddm.Change{
+		DeleteDeclarations: []string{"act"},
+		DeleteSets:         []string{"byod"},
+		PutDeclarations:    []*ddm.Declaration{decl("pass", "com.apple.configuration.passcode.settings", `{"MinimumLength":8}`)},
+		PutAssignments:     []*ddm.Assignment{{Enrollment: "e1"}},
+	})
+	d, err := s.Declaration(ctx, "pass")
+	if err != nil || string(d.Payload) != `{"MinimumLength":8}` {
+		t.Fatalf("replaced declaration = %+v, %v", d, err)
+	}
+	cat, _ = s.Catalog(ctx)
+	if _, ok := cat.Declarations["act"]; ok || cat.Sets["byod"] != nil || cat.Revision != 2 {
+		t.Fatalf("after deletes: %+v", cat)
+	}
+	if as, _ := s.Assignments(ctx); len(as) != 1 || as[0].Enrollment != "e2" {
+		t.Fatalf("assignments after removing e1's = %+v", as)
+	}
+}
+
+func testApplyConflict(t *testing.T, s ddm.Store) {
+	apply(t, s, &ddm.Change{PutSets: map[string][]string{"a": {}}})
+	_, err := s.Apply(ctx, 0, &ddm.Change{PutSets: map[string][]string{"b": {}}})
+	if !errors.Is(err, ddm.ErrConflict) {
+		t.Fatalf("Apply at a stale revision: %v, want ErrConflict", err)
+	}
+	cat, _ := s.Catalog(ctx)
+	if _, ok := cat.Sets["b"]; ok || cat.Revision != 1 {
+		t.Fatalf("a refused Apply wrote: %+v", cat)
+	}
+}
+
+func testSyncState(t *testing.T, s ddm.Store) {
+	if _, err := s.SyncState(ctx, "e1"); !errors.Is(err, ddm.ErrNotFound) {
+		t.Fatalf("SyncState of nothing: %v", err)
+	}
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	st := &ddm.SyncState{Enrollment: "e1", Revision: 3, DeclarationsToken: "t3", Timestamp: ts,
+		Items:    []ddm.Item{{Class: ddm.ClassConfiguration, Identifier: "pass", ServerToken: "p1"}},
+		Withheld: []ddm.Withheld{{Identifier: "vpn", Type: "com.apple.configuration.network.vpn.ikev2", Reason: ddm.ReasonEnrollmentType, Detail: "d"}},
+		Device:   ddm.Device{Platform: "iOS", OSVersion: "17.5", Enrollment: "user", Scope: "system"}}
+	for _, tc := range []struct {
+		rev   int64
+		token string
+		want  bool
+	}{{3, "t3", true}, {3, "other", false}, {2, "older", false}, {4, "t4", true}} {
+		c := *st
+		c.Revision, c.DeclarationsToken = tc.rev, tc.token
+		ok, err := s.PutSyncState(ctx, &c)
+		if err != nil || ok != tc.want {
+			t.Fatalf("PutSyncState(revision %d) = %v, %v; want %v", tc.rev, ok, err, tc.want)
+		}
+	}
+	got, err := s.SyncState(ctx, "e1")
+	if err != nil || got.Revision != 4 || got.DeclarationsToken != "t4" || !got.Timestamp.Equal(ts) ||
+		!slices.Equal(got.Items, st.Items) || !slices.Equal(got.Withheld, st.Withheld) || got.Device != st.Device {
+		t.Fatalf("SyncState = %+v, %v", got, err)
+	}
+}
+
+func testStatus(t *testing.T, s ddm.Store) {
+	if _, err := s.Status(ctx, "e1"); !errors.Is(err, ddm.ErrNotFound) {
+		t.Fatalf("Status of nothing: %v", err)
+	}
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	st := &ddm.Status{Enrollment: "e1", UpdatedAt: ts,
+		Items: map[string]json.RawMessage{"device.operating-system.version": json.RawMessage(`"17.5"`)},
+		Declarations: map[string]ddm.DeclarationStatus{"pass": {Class: ddm.ClassConfiguration, Identifier: "pass", ServerToken: "p1", Active: true, Valid: "valid",
+			Reasons: []ddm.StatusReason{{Code: "Info", Description: "d", Details: json.RawMessage(`{"a":1}`)}}}},
+		Errors: []ddm.StatusError{{StatusItem: "passcode.is-compliant", Reasons: []ddm.StatusReason{{Code: "Error.Unavailable"}}}},
+	}
+	if err := s.PutStatus(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Status(ctx, "e1")
+	if err != nil || !got.UpdatedAt.Equal(ts) || string(got.Items["device.operating-system.version"]) != `"17.5"` ||
+		got.Declarations["pass"].Valid != "valid" || !got.Declarations["pass"].Active || string(got.Declarations["pass"].Reasons[0].Details) != `{"a":1}` ||
+		len(got.Errors) != 1 || got.Errors[0].StatusItem != "passcode.is-compliant" {
+		t.Fatalf("Status = %+v, %v", got, err)
+	}
+	st.Items = map[string]json.RawMessage{}
+	if err := s.PutStatus(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Status(ctx, "e1"); len(got.Items) != 0 {
+		t.Fatalf("PutStatus did not replace: %+v", got.Items)
+	}
+}
+
+// testConcurrentApply races writers on a and b: every Apply that succeeds
+// is kept, and the revision counts them.
+func testConcurrentApply(t *testing.T, a, b ddm.Store) {
+	const writers, each = 4, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		s := a
+		if w%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; {
+				rev, err := s.Revision(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, err = s.Apply(ctx, rev, &ddm.Change{PutSets: map[string][]string{fmt.Sprintf("w%d-%d", w, i): {}}})
+				if errors.Is(err, ddm.ErrConflict) {
+					continue
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				i++
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	cat, err := b.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cat.Sets) != writers*each || cat.Revision != writers*each {
+		t.Fatalf("after %d successful writes: %d sets at revision %d", writers*each, len(cat.Sets), cat.Revision)
+	}
+}
+
+// fakeMDM knows every enrollment as an enrolled iOS 17.5 User Enrollment
+// and counts the DeclarativeManagement commands queued.
+type fakeMDM struct {
+	mu     sync.Mutex
+	queued map[mdm.EnrollmentID]int
+}
+
+// Enrollment returns an enrolled iOS 17.5 User Enrollment record for id.
+func (f *fakeMDM) Enrollment(_ context.Context, id mdm.EnrollmentID) (*mdm.EnrollmentRecord, error) {
+	return &mdm.EnrollmentRecord{ID: id, Type: mdm.UserEnrollmentDevice, ProductName: "iPhone16,2", OSVersion: "17.5", Enrolled: true}, nil
+}
+
+// Enqueue counts the command for each id.
+func (f *fakeMDM) Enqueue(_ context.Context, cmd *mdm.Command, ids ...mdm.EnrollmentID) ([]mdm.PushResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		f.queued[id]++
+	}
+	return nil, nil
+}
+
+// testAssignAndSync runs two Services, one per handle, assigning to the
+// same enrollments and syncing them at once; afterwards every enrollment is
+// served every declaration assigned to it, and every state read during the
+// race had a DeclarationsToken that matches its items.
+func testAssignAndSync(t *testing.T, a, b ddm.Store) {
+	m := &fakeMDM{queued: map[mdm.EnrollmentID]int{}}
+	sa, err := ddm.New(a, m, ddm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := ddm.New(b, m, ddm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	for i := range n {
+		if err := sa.PutDeclaration(ctx, decl(fmt.Sprintf("pass%d", i), "com.apple.configuration.passcode.settings", fmt.Sprintf(`{"MinimumLength":%d}`, 4+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := []mdm.EnrollmentID{"e1", "e2"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w, s := range []*ddm.Service{sa, sb} {
+		wg.Add(2)
+		go func() { // writer: adds its declarations one by one
+			defer wg.Done()
+			for i := w; i < n; i += 2 {
+				for _, id := range ids {
+					st, err := s.Sync(ctx, id)
+					if err != nil {
+						errs <- err
+						return
+					}
+					_ = st
+				}
+				if err := addToAssignment(s, a, "e1", fmt.Sprintf("pass%d", i)); err != nil {
+					errs <- err
+					return
+				}
+				if err := addToAssignment(s, b, "e2", fmt.Sprintf("pass%d", i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+		go func() { // reader: syncs and checks every state it sees
+			defer wg.Done()
+			for range 30 {
+				for _, id := range ids {
+					st, err := s.Sync(ctx, id)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if err := st.Check(); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		for _, s := range []*ddm.Service{sa, sb} {
+			st, err := s.Sync(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Check(); err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				want := fmt.Sprintf("pass%d", i)
+				if !slices.ContainsFunc(st.Items, func(it ddm.Item) bool { return it.Identifier == want }) {
+					t.Fatalf("%s is not served %s after the race: %+v", id, want, st.Items)
+				}
+			}
+		}
+	}
+	if m.queued["e1"] == 0 || m.queued["e2"] == 0 {
+		t.Fatalf("no DeclarativeManagement command queued: %v", m.queued)
+	}
+}
+
+// addToAssignment adds identifier to id's assignment, reading the current
+// one from r; Assign replaces, so a lost race is retried until the
+// identifier is in.
+func addToAssignment(s *ddm.Service, r ddm.Store, id mdm.EnrollmentID, identifier string) error {
+	for range 100 {
+		snap, err := r.Snapshot(ctx, id)
+		if err != nil {
+			return err
+		}
+		var a ddm.Assignment
+		if snap.Assignment != nil {
+			a = *snap.Assignment
+		}
+		a.Enrollment = id
+		a.Declarations = append(slices.Clone(a.Declarations), identifier)
+		if err := s.AssignIf(ctx, snap.Revision, a); errors.Is(err, ddm.ErrConflict) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	return fmt.Errorf("ddmtest: could not add %s to %s", identifier, id)
+}

@@ -1,0 +1,399 @@
+package devicesim
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/enrollkit/enrollkit/ddm"
+)
+
+// Declarative management as a user-enrolled iPhone does it: the
+// DeclarativeManagement command asks the device to sync; after answering
+// its commands the device fetches the tokens and the declaration items,
+// downloads each declaration whose ServerToken changed, checks it against
+// Apple's schema for its platform, OS release and enrollment type (User
+// Enrollment), applies what it may, activates the configurations of its
+// activations, and reports the state of every declaration, and the status
+// items it is subscribed to, to the status endpoint.
+
+// maxDeclarationBytes bounds one declaration-management response.
+const maxDeclarationBytes = 1 << 20
+
+// ddmState is the device's declarative management state.
+type ddmState struct {
+	asked  bool   // a DeclarativeManagement command asked for a sync
+	token  string // DeclarationsToken of the items applied
+	decls  map[string]*AppliedDeclaration
+	syncs  int
+	report []byte // the latest status report sent
+}
+
+// AppliedDeclaration is one declaration as the device holds it after a
+// sync.
+type AppliedDeclaration struct {
+	// Class is activation, configuration, asset or management.
+	Class string
+	// Identifier, Type and ServerToken are the declaration's.
+	Identifier  string
+	Type        string
+	ServerToken string
+	// Payload is the declaration's payload.
+	Payload json.RawMessage
+	// Valid is "valid" or "invalid" (refused: see Reason).
+	Valid string
+	// Active reports whether the device applies it: an activation that is
+	// valid, a configuration an active activation lists.
+	Active bool
+	// Reason says why a declaration is invalid.
+	Reason string
+	// Data is what an asset's Reference.DataURL served.
+	Data []byte
+}
+
+// Declarations returns the declarations the device holds, by identifier.
+func (d *Device) Declarations() map[string]AppliedDeclaration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]AppliedDeclaration{}
+	for k, v := range d.ddm.decls {
+		out[k] = *v
+	}
+	return out
+}
+
+// DeclarationsToken returns the DeclarationsToken of the items the device
+// synced last, and how many syncs it made.
+func (d *Device) DeclarationsToken() (string, int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ddm.token, d.ddm.syncs
+}
+
+// declarativeManagementCommand accepts the command; the sync runs when
+// the queue is empty, as the device's declarative engine runs beside MDM.
+func (d *Device) declarativeManagementCommand(cmd map[string]any) (map[string]any, []ErrorChainItem) {
+	if data, ok := cmd["Data"].([]byte); ok && len(data) > 0 {
+		var tok struct {
+			SyncTokens struct{ DeclarationsToken, Timestamp string }
+		}
+		if err := json.Unmarshal(data, &tok); err != nil || tok.SyncTokens.DeclarationsToken == "" {
+			return nil, mdmError(12012, "The DeclarativeManagement command’s Data is not a tokens response.")
+		}
+	}
+	d.mu.Lock()
+	d.ddm.asked = true
+	d.mu.Unlock()
+	return map[string]any{}, nil
+}
+
+// SyncDeclarations runs a declarative management sync now, as after a
+// DeclarativeManagement command.
+func (d *Device) SyncDeclarations(ctx context.Context) error {
+	d.reqMu.Lock()
+	defer d.reqMu.Unlock()
+	d.mu.Lock()
+	enr, client := d.enr, d.client
+	d.mu.Unlock()
+	if enr == nil {
+		return ErrNotEnrolled
+	}
+	return d.syncDeclarations(ctx, enr, client)
+}
+
+// syncIfAsked runs a sync if a command asked for one.
+func (d *Device) syncIfAsked(ctx context.Context, enr *Enrollment, client *http.Client) error {
+	d.mu.Lock()
+	asked := d.ddm.asked
+	d.ddm.asked = false
+	d.mu.Unlock()
+	if !asked {
+		return nil
+	}
+	return d.syncDeclarations(ctx, enr, client)
+}
+
+type declarativeMessage struct {
+	Data         []byte `plist:",omitempty"`
+	Endpoint     string
+	EnrollmentID string
+	MessageType  string
+}
+
+// ddmRequest sends one DeclarativeManagement check-in and decodes its JSON
+// answer into out (if not nil).
+func (d *Device) ddmRequest(ctx context.Context, enr *Enrollment, client *http.Client, endpoint string, data []byte, out any) error {
+	body, err := d.checkin(ctx, client, enr, channelDevice, "DeclarativeManagement "+endpoint, declarativeMessage{
+		Data: data, Endpoint: endpoint, EnrollmentID: enr.EnrollmentID, MessageType: "DeclarativeManagement",
+	})
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	if len(body) > maxDeclarationBytes {
+		return fmt.Errorf("devicesim: declarative management %s: answer of %d bytes", endpoint, len(body))
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("devicesim: declarative management %s: %w", endpoint, err)
+	}
+	return nil
+}
+
+// syncDeclarations fetches, checks, applies and reports.
+func (d *Device) syncDeclarations(ctx context.Context, enr *Enrollment, client *http.Client) error {
+	var tokens struct {
+		SyncTokens struct{ DeclarationsToken, Timestamp string }
+	}
+	if err := d.ddmRequest(ctx, enr, client, "tokens", nil, &tokens); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	same := tokens.SyncTokens.DeclarationsToken != "" && tokens.SyncTokens.DeclarationsToken == d.ddm.token
+	d.mu.Unlock()
+	if same {
+		return nil
+	}
+	var err error
+	var items struct {
+		Declarations      map[string][]struct{ Identifier, ServerToken string }
+		DeclarationsToken string
+	}
+	if err = d.ddmRequest(ctx, enr, client, "declaration-items", nil, &items); err != nil {
+		return err
+	}
+	if items.DeclarationsToken == "" {
+		return fmt.Errorf("devicesim: declaration-items without a DeclarationsToken")
+	}
+	d.mu.Lock()
+	held := map[string]*AppliedDeclaration{}
+	for k, v := range d.ddm.decls {
+		c := *v
+		held[k] = &c
+	}
+	d.mu.Unlock()
+	next := map[string]*AppliedDeclaration{}
+	classOf := map[string]string{"Activations": "activation", "Configurations": "configuration", "Assets": "asset", "Management": "management"}
+	for key, list := range items.Declarations {
+		class, ok := classOf[key]
+		if !ok {
+			return fmt.Errorf("devicesim: declaration-items: unknown class %q", key)
+		}
+		for _, it := range list {
+			if old, ok := held[it.Identifier]; ok && old.ServerToken == it.ServerToken && old.Class == class {
+				next[it.Identifier] = old
+				continue
+			}
+			var decl struct {
+				Type, Identifier, ServerToken string
+				Payload                       json.RawMessage
+			}
+			if err := d.ddmRequest(ctx, enr, client, "declaration/"+class+"/"+it.Identifier, nil, &decl); err != nil {
+				return err
+			}
+			a := &AppliedDeclaration{Class: class, Identifier: decl.Identifier, Type: decl.Type, ServerToken: decl.ServerToken, Payload: decl.Payload, Valid: "valid"}
+			if decl.Identifier != it.Identifier {
+				a.Identifier, a.Valid, a.Reason = it.Identifier, "invalid", "Error.IdentifierMismatch"
+			} else if reason := d.refuse(class, decl.Type, decl.Payload); reason != "" {
+				a.Valid, a.Reason = "invalid", reason
+			} else if class == "asset" {
+				if a.Data, err = d.fetchAsset(ctx, enr, client, decl.Payload); err != nil {
+					d.log.InfoContext(ctx, "devicesim: asset download failed", "identifier", it.Identifier, "err", err)
+					a.Valid, a.Reason = "invalid", "Error.AssetDownloadFailed"
+				}
+			}
+			next[it.Identifier] = a
+		}
+	}
+	// Activations switch on the configurations they list.
+	for _, a := range next {
+		a.Active = false
+	}
+	for _, a := range next {
+		if a.Class != "activation" || a.Valid != "valid" {
+			continue
+		}
+		a.Active = true
+		var p struct{ StandardConfigurations []string }
+		json.Unmarshal(a.Payload, &p)
+		for _, id := range p.StandardConfigurations {
+			if c, ok := next[id]; ok && c.Class == "configuration" && c.Valid == "valid" {
+				c.Active = true
+			}
+		}
+	}
+	for _, a := range next {
+		if (a.Class == "asset" || a.Class == "management") && a.Valid == "valid" {
+			a.Active = true
+		}
+	}
+	report, err := d.statusReport(next)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.ddm.decls, d.ddm.token, d.ddm.report = next, items.DeclarationsToken, report
+	d.ddm.syncs++
+	d.mu.Unlock()
+	d.log.InfoContext(ctx, "devicesim: declarations synced", "declarations", len(next), "declarations_token", items.DeclarationsToken)
+	return d.ddmRequest(ctx, enr, client, "status", report, nil)
+}
+
+// refuse returns why the device refuses a declaration, or "": a type Apple's
+// schema does not allow for an iOS User Enrollment of this OS release on
+// the device channel, or one of another class.
+func (d *Device) refuse(class, typ string, payload json.RawMessage) string {
+	if ddm.ClassOf(typ) != ddm.Class(class) {
+		return "Error.DeclarationClassMismatch"
+	}
+	if len(payload) == 0 || payload[0] != '{' {
+		return "Error.PayloadInvalid"
+	}
+	decl := &ddm.Declaration{Type: typ, Payload: payload}
+	if r, _ := ddm.WithholdReason(decl, ddm.Device{Platform: "iOS", OSVersion: d.opts.OSVersion, Enrollment: "user", Scope: "system"}); r != "" {
+		return "Error.DeclarationNotAllowed"
+	}
+	return ""
+}
+
+// statusReport is the full status report after a sync: every declaration's
+// state and the status items the active subscriptions ask for.
+func (d *Device) statusReport(decls map[string]*AppliedDeclaration) ([]byte, error) {
+	lists := map[string][]map[string]any{"activations": {}, "configurations": {}, "assets": {}, "management": {}}
+	ids := make([]string, 0, len(decls))
+	for id := range decls {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	subscribed := map[string]bool{}
+	for _, id := range ids {
+		a := decls[id]
+		key := a.Class + "s"
+		if a.Class == "management" {
+			key = "management"
+		}
+		item := map[string]any{"identifier": a.Identifier, "server-token": a.ServerToken, "active": a.Active, "valid": a.Valid}
+		if a.Reason != "" {
+			item["reasons"] = []map[string]any{{"code": a.Reason, "description": "The declaration is not allowed for this enrollment."}}
+		}
+		lists[key] = append(lists[key], item)
+		if a.Active && a.Type == "com.apple.configuration.management.status-subscriptions" {
+			var p struct{ StatusItems []struct{ Name string } }
+			json.Unmarshal(a.Payload, &p)
+			for _, s := range p.StatusItems {
+				subscribed[s.Name] = true
+			}
+		}
+	}
+	values := map[string]any{
+		"device.model.family":                   "iPhone",
+		"device.operating-system.family":        "iOS",
+		"device.operating-system.version":       d.opts.OSVersion,
+		"device.operating-system.build-version": d.opts.BuildVersion,
+		"passcode.is-compliant":                 true,
+		"passcode.is-present":                   true,
+	}
+	items := map[string]any{"management": map[string]any{"declarations": lists}}
+	var errs []map[string]any
+	names := make([]string, 0, len(subscribed))
+	for n := range subscribed {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		v, ok := values[name]
+		if !ok {
+			if name != "management.declarations" {
+				errs = append(errs, map[string]any{"StatusItem": name, "Reasons": []map[string]any{{"code": "Error.NotSupported"}}})
+			}
+			continue
+		}
+		setPath(items, strings.Split(name, "."), v)
+	}
+	if errs == nil {
+		errs = []map[string]any{}
+	}
+	return json.Marshal(map[string]any{"StatusItems": items, "Errors": errs, "FullReport": true})
+}
+
+// setPath sets a dotted status item in nested objects.
+func setPath(m map[string]any, path []string, v any) {
+	for _, k := range path[:len(path)-1] {
+		child, ok := m[k].(map[string]any)
+		if !ok {
+			child = map[string]any{}
+			m[k] = child
+		}
+		m = child
+	}
+	m[path[len(path)-1]] = v
+}
+
+// fetchAsset downloads an asset's Reference.DataURL, if it has one, as a
+// device does: with its MDM identity (an Mdm-Signature over the empty body,
+// or its TLS identity, and the bearer token of account-driven enrollment)
+// unless Authentication.Type is "None", and checks ContentType, Size and
+// Hash-SHA-256 when the asset states them.
+func (d *Device) fetchAsset(ctx context.Context, enr *Enrollment, client *http.Client, payload json.RawMessage) ([]byte, error) {
+	var p struct {
+		Reference *struct {
+			DataURL     string
+			ContentType string
+			Size        *int64
+			Hash        string `json:"Hash-SHA-256"`
+		}
+		Authentication *struct{ Type string }
+	}
+	if err := json.Unmarshal(payload, &p); err != nil || p.Reference == nil || p.Reference.DataURL == "" {
+		return nil, nil // an asset without external data (a user identity)
+	}
+	ref := p.Reference
+	if !strings.HasPrefix(ref.DataURL, "https://") && !d.opts.AllowInsecureURLs {
+		return nil, fmt.Errorf("DataURL %q is not https", ref.DataURL)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ref.DataURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", mdmUserAgent)
+	if p.Authentication == nil || p.Authentication.Type != "None" {
+		if err := d.authenticateMDM(req, enr, channelDevice, nil); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, httpError("asset", resp)
+	}
+	data, err := readLimited(resp.Body, maxDeclarationBytes)
+	if err != nil {
+		return nil, err
+	}
+	if ref.ContentType != "" {
+		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != ref.ContentType {
+			return nil, fmt.Errorf("content type %q, the asset says %q", mt, ref.ContentType)
+		}
+	}
+	if ref.Size != nil && *ref.Size != int64(len(data)) {
+		return nil, fmt.Errorf("%d bytes, the asset says %d", len(data), *ref.Size)
+	}
+	if ref.Hash != "" {
+		sum := sha256.Sum256(data)
+		if !strings.EqualFold(hex.EncodeToString(sum[:]), ref.Hash) {
+			return nil, fmt.Errorf("SHA-256 differs from the asset's")
+		}
+	}
+	return data, nil
+}

@@ -1,0 +1,63 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/enrollkit/enrollkit/ddm"
+	"github.com/enrollkit/enrollkit/store/internal/ddmsql"
+	"github.com/jackc/pgx/v5"
+)
+
+// DDM returns the database's ddm.Store.
+func (db *DB) DDM() ddm.Store { return ddmsql.Store{B: ddmBackend{db}} }
+
+// ddmBackend runs package ddmsql's statements on the DB.
+type ddmBackend struct{ db *DB }
+
+// Prefix labels errors.
+func (ddmBackend) Prefix() string { return "postgres" }
+
+// Write runs fn in one write transaction.
+func (b ddmBackend) Write(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
+	return b.db.tx(ctx, op, func(tx pgx.Tx) error { return fn(pgTx{tx}) })
+}
+
+// Read runs fn in a read-only REPEATABLE READ transaction: one snapshot
+// for all its statements.
+func (b ddmBackend) Read(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
+	pool, err := b.db.q(op)
+	if err != nil {
+		return err
+	}
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return b.db.wrap(op, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(pgTx{tx}); err != nil {
+		return err
+	}
+	return b.db.wrap(op, tx.Commit(ctx))
+}
+
+// pgTx adapts pgx to ddmsql.Tx, turning ? placeholders into $n.
+type pgTx struct{ tx pgx.Tx }
+
+// Exec runs a statement and returns the rows it changed.
+func (t pgTx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := t.tx.Exec(ctx, ddmsql.Dollar(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Query calls scan for each row of a query.
+func (t pgTx) Query(ctx context.Context, query string, args []any, scan func(func(...any) error) error) error {
+	rows, err := t.tx.Query(ctx, ddmsql.Dollar(query), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return ddmsql.Each(rows, scan)
+}

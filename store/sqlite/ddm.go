@@ -1,0 +1,73 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/enrollkit/enrollkit/ddm"
+	"github.com/enrollkit/enrollkit/store/internal/ddmsql"
+)
+
+// DDM returns the database's ddm.Store.
+func (db *DB) DDM() ddm.Store { return ddmsql.Store{B: ddmBackend{db}} }
+
+// ddmBackend runs package ddmsql's statements on the DB.
+type ddmBackend struct{ db *DB }
+
+// Prefix labels errors.
+func (ddmBackend) Prefix() string { return "sqlite" }
+
+// Write runs fn in one write transaction.
+func (b ddmBackend) Write(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
+	return b.db.writeTx(ctx, op, func(tx *wtx) error { return fn(sqlTx{tx.Tx}) })
+}
+
+// Read runs fn in a deferred read transaction on a reader connection: in
+// WAL mode it sees one snapshot and blocks no writer.
+func (b ddmBackend) Read(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
+	pool, err := b.db.reader(op)
+	if err != nil {
+		return err
+	}
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return b.db.wrap(op, err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
+		return b.db.wrap(op, err)
+	}
+	err = fn(sqlTx{conn})
+	if _, cerr := conn.ExecContext(context.WithoutCancel(ctx), "COMMIT"); cerr != nil && err == nil {
+		err = b.db.wrap(op, cerr)
+	}
+	return err
+}
+
+// execQuerier is what *sql.Tx and *sql.Conn share.
+type execQuerier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// sqlTx adapts database/sql to ddmsql.Tx.
+type sqlTx struct{ q execQuerier }
+
+// Exec runs a statement and returns the rows it changed.
+func (t sqlTx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := t.q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// Query calls scan for each row of a query.
+func (t sqlTx) Query(ctx context.Context, query string, args []any, scan func(func(...any) error) error) error {
+	rows, err := t.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return ddmsql.Each(rows, scan)
+}

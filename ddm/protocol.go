@@ -75,8 +75,11 @@ func (s *Service) Respond(ctx context.Context, r *mdm.Request) ([]byte, error) {
 // enrollment keeps its UDID, and its declarations were wiped) or renewed
 // its push token makes it check its tokens, which costs a device that is
 // up to date one request.
+//
+// Declarations are served to device channels: a Mac's user channel
+// TokenUpdate queues nothing.
 func (s *Service) Observe(ctx context.Context, ev *mdm.Event) error {
-	if ev.Kind != mdm.EventTokenUpdate {
+	if ev.Kind != mdm.EventTokenUpdate || ev.Enrollment.Type.IsUserChannel() {
 		return nil
 	}
 	st, _, err := s.current(ctx, ev.Enrollment.ID)

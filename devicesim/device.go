@@ -415,14 +415,18 @@ func (d *Device) Enrollment() (Enrollment, bool) {
 func (d *Device) UserPushTarget() (mdm.PushTarget, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.enr == nil || d.enr.EnrollmentUserID == "" {
+	enr := d.enr
+	if enr == nil {
+		enr = d.installing
+	}
+	if enr == nil || enr.EnrollmentUserID == "" {
 		return mdm.PushTarget{}, false
 	}
 	return mdm.PushTarget{
-		EnrollmentID: d.enr.EnrollmentID + ":" + d.enr.EnrollmentUserID,
-		Token:        append([]byte(nil), d.enr.UserToken...),
-		PushMagic:    d.enr.UserPushMagic,
-		Topic:        d.enr.Topic,
+		EnrollmentID: enr.EnrollmentID + ":" + enr.EnrollmentUserID,
+		Token:        append([]byte(nil), enr.UserToken...),
+		PushMagic:    enr.UserPushMagic,
+		Topic:        enr.Topic,
 	}, true
 }
 

@@ -398,8 +398,9 @@ func (p *Portal) showSignIn(w http.ResponseWriter, r *http.Request, s *stepReque
 }
 
 // settingsPage returns the page that leads a device on route rt to enroll
-// from Settings with e's Managed Apple Account. The caller sets
-// ContinueURL.
+// from Settings with e's Managed Apple Account. The page names that account
+// before sign-in, as the invitation does: only the invitation link (or the
+// download link) opens it. The caller sets ContinueURL.
 func (p *Portal) settingsPage(r *http.Request, e *Enrollment, rt route) pageData {
 	d := pageData{Device: deviceName(r), Route: rt.String(), ManagedAppleID: e.ManagedAppleID,
 		CorporateHere: p.svc.cfg.Corporate == CorporateDeviceEnrollment}

@@ -305,6 +305,9 @@ func TestPortalRoutesInBrowser(t *testing.T) {
 				return
 			}
 			// A device misread continues in the browser.
+			if !present(`#continue-in-browser`) {
+				t.Fatal("no way to continue in the browser")
+			}
 			if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#continue-in-browser`)),
 				chromedp.WaitVisible(chromedp.CSS(`#username`))); err != nil {
 				t.Fatalf("continue in the browser: %v", err)

@@ -184,6 +184,8 @@ func TestPortalDownloadWithheld(t *testing.T) {
 		t.Fatalf("download anyway: %d\n%s", p.status, p.body)
 	}
 	portalWantStatus(t, d.get(anyway), http.StatusGone)
+	// A spent link says so, on any release.
+	portalWantStatus(t, d.get(dl.link), http.StatusGone)
 
 	// An older device is served as before.
 	inv2 := h.invite()

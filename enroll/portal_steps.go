@@ -645,9 +645,10 @@ func (p *Portal) handleDownloadProfile(w http.ResponseWriter, r *http.Request) {
 	}
 	token := r.PathValue("token")
 	if !continueInBrowser(r) && parseUserAgent(r.UserAgent()).cannotInstallProfileUE() {
-		if e, err := p.svc.findByToken(r.Context(), IndexDownload, token); err == nil && e.Ownership != OwnershipCorporate {
+		if e, err := p.svc.findByToken(r.Context(), IndexDownload, token); err == nil && p.wouldServeUserEnrollment(e) {
 			p.logger.InfoContext(r.Context(), "enroll: profile download withheld from a release that cannot install it", "enrollment", e.ID)
 			d := p.settingsPage(r, e, routeAccount)
+			d.CorporateHere = false // the owner was chosen: a personal device
 			d.Error = "This " + d.Device + " cannot install the enrollment profile: from iOS 18 and iPadOS 18 it enrolls from Settings. Your download link was not used."
 			d.ContinueURL = p.url(portalPathProfile + url.PathEscape(token) + "?" + browserQuery)
 			d.ContinueLabel += ": download anyway"
@@ -661,6 +662,15 @@ func (p *Portal) handleDownloadProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeProfile(w, prof)
+}
+
+// wouldServeUserEnrollment reports whether a download link of e would now
+// serve a profile-based User Enrollment profile: e is a personal device's
+// enrollment waiting for its download and the link is unused and current.
+// A link that would fail anyway gets its usual answer.
+func (p *Portal) wouldServeUserEnrollment(e *Enrollment) bool {
+	return e.Ownership != OwnershipCorporate && e.State == StateProfileIssued && !e.DownloadUsed &&
+		p.now().Before(e.DownloadExpiresAt)
 }
 
 // refuseHead answers a HEAD request with 405 and reports true. The GET

@@ -107,6 +107,11 @@ type pageData struct {
 	// desktop sites: from Settings on either), "too-old" (before iOS 13.1),
 	// or "unknown".
 	Route string
+	// SettingsHint (Route "unknown") and UpdateHint (Route "too-old") ask
+	// the sign-in page for a note about the Settings path or about
+	// updating the device first.
+	SettingsHint bool
+	UpdateHint   bool
 	// SettingsIOS and SettingsMac are where account-driven enrollment
 	// starts on an iPhone or iPad and on a Mac; SettingsButton is the
 	// button to tap there.

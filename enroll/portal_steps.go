@@ -361,7 +361,8 @@ func (p *Portal) signInPage(r *http.Request, s *stepRequest) pageData {
 	d.Resume = s.e.State != StateInvited
 	d.ChooseOwnership = !s.account() && !d.Resume
 	if !s.account() {
-		d.Route = parseUserAgent(r.UserAgent()).route().String()
+		rt := parseUserAgent(r.UserAgent()).route()
+		d.Route, d.SettingsHint, d.UpdateHint = rt.String(), rt == routeUnknown, rt == routeTooOld
 		d.ManagedAppleID = s.e.ManagedAppleID
 	}
 	return d

@@ -39,8 +39,9 @@
 // is finished; a device that lost it needs a new invitation.
 //
 // The host supplies small interfaces: [Authenticator] (corporate
-// credentials), [Directory] (Managed Apple IDs) and [Notifier] (delivery of
-// the [Invitation], with a QR code). Profiles get a SCEP identity with a
+// credentials), [Directory] (Managed Apple Accounts) and [Notifier] (delivery
+// of the [Invitation], with a QR code; [Invitation.Text] spells out both ways
+// to enroll). Profiles get a SCEP identity with a
 // single-use challenge ([Config.SCEP]); a host with its own certificate
 // authority supplies an [IdentityProvider] instead.
 // Unfinished enrollments expire lazily and with [Service.Sweep].
@@ -51,7 +52,11 @@
 // side, mounted at the Service's [Config.PortalURL]. It serves the invitation link
 // (and its QR code), sign-in with the ownership choice, the privacy notice,
 // the passcode, the information screen, the terms and the profile download.
-// Pages are html/template, mobile-first and without external assets; the
+// It leads each device to the way its release can take, read from the
+// User-Agent: iOS and iPadOS 18 and later, which cannot install a
+// profile-based User Enrollment, get the steps to enroll from Settings with
+// the user's Managed Apple Account instead of the sign-in form, and never a
+// profile they cannot install (see [Portal]). Pages are html/template, mobile-first and without external assets; the
 // host may override templates. A browser is bound to one enrollment by an
 // HMAC-signed session cookie, every POST is protected against cross-origin
 // forgery, and a session that did not sign in itself (a new browser, or a

@@ -70,8 +70,8 @@ func Example_host() {
 		PublicURL: "https://enroll.example.com", // portal, MDM, SCEP and invitation links below it
 		Enroll: enroll.Config{
 			Authenticator: myUsers,     // corporate credentials → user
-			Directory:     myDirectory, // user ↔ Managed Apple ID
-			Notifier:      myMailer,    // mails the invitation link, QR code and passcode
+			Directory:     myDirectory, // user ↔ Managed Apple Account
+			Notifier:      myMailer,    // mails the invitation (inv.Text(): both ways to enroll) and QR code
 			Profile:       enroll.ProfileConfig{Topic: pusher.Topic()},
 			Signer:        signer,
 		},

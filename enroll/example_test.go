@@ -17,7 +17,7 @@ func ExampleService() {
 	var delivered *enroll.Invitation
 	cfg := coreConfig() // Authenticator, Directory, Signer, Identity, Profile, Terms
 	cfg.Notifier = enroll.NotifierFunc(func(ctx context.Context, inv *enroll.Invitation) error {
-		delivered = inv // a real Notifier mails inv.URL, inv.QRCode and inv.Passcode
+		delivered = inv // a real Notifier mails inv.Text() (both ways to enroll) and inv.QRCode
 		return nil
 	})
 	svc, err := enroll.New(memory.NewEnrollStore(), cfg)

@@ -280,8 +280,15 @@ func portalDiscoverWith(t *testing.T, h *harness, machineInfo []byte) (baseURL, 
 // token from the 308 hand-off.
 func portalAccountWalk(t *testing.T, h *harness, webURL string) string {
 	t.Helper()
+	return portalAccountWalkAs(t, h, webURL, "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148")
+}
+
+// portalAccountWalkAs is portalAccountWalk in a web view that sends the
+// User-Agent ua.
+func portalAccountWalkAs(t *testing.T, h *harness, webURL, ua string) string {
+	t.Helper()
 	b := h.browser()
-	b.ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+	b.ua = ua
 	p := b.get(webURL)
 	portalWantPath(t, p, "signin")
 	for _, n := range p.forms[0].names {

@@ -2,6 +2,8 @@ package enroll
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/enrollkit/enrollkit/mdm"
@@ -42,12 +44,24 @@ func (f AuthenticatorFunc) Authenticate(ctx context.Context, username, password 
 // invitation link's token and the passcode in the clear: they exist nowhere
 // else (the Store keeps only their hashes), so whoever receives an Invitation
 // must deliver it and then forget it.
+//
+// It leads to both ways a personal device enrolls. On iOS and iPadOS 13.1
+// to 17 (and macOS up to 14) the user opens URL in Safari, or scans QRCode,
+// and the portal's steps end with a profile download. iOS and iPadOS 18 and
+// later cannot install that profile: there, and on macOS 14 and later, the
+// user starts from Settings ("Sign In to Work or School Account") with their
+// Managed Apple Account, ManagedAppleID, and the device opens the same
+// portal steps itself. The link leads there too: on a current release the
+// portal shows the Settings steps instead of the sign-in form. Both ways ask
+// for the Passcode. Text spells out both for a mail or message.
 type Invitation struct {
 	// EnrollmentID is the enrollment the invitation opens.
 	EnrollmentID string
 	// User is the invited user.
 	User User
-	// ManagedAppleID is the Managed Apple Account the device will use.
+	// ManagedAppleID is the user's Managed Apple Account: entered in
+	// Settings to start account-driven enrollment, or signed in to at the
+	// end of the profile-based one.
 	ManagedAppleID string
 	// Token is the secret in the invitation link.
 	Token string
@@ -60,6 +74,25 @@ type Invitation struct {
 	Passcode string
 	// ExpiresAt is when the invitation and passcode stop working.
 	ExpiresAt time.Time
+}
+
+// Text returns the invitation as plain text for a mail or a message: the
+// Settings steps with the Managed Apple Account for iOS and iPadOS 18 and
+// later and macOS 14 and later, the link for earlier releases, the passcode
+// and when it expires (in UTC). It holds the invitation's secrets.
+func (inv *Invitation) Text() string {
+	var b strings.Builder
+	b.WriteString("You are invited to enroll your personal iPhone, iPad or Mac for work. Your personal data stays private: only a separate work area is managed.\n\n")
+	b.WriteString("iPhone or iPad with iOS or iPadOS 18 or later, or a Mac with macOS 14 or later:\n")
+	fmt.Fprintf(&b, "  1. Open %s\n     (on a Mac: %s).\n", settingsPathIOS, settingsPathMac)
+	fmt.Fprintf(&b, "  2. Tap \"%s\".\n", settingsButton)
+	fmt.Fprintf(&b, "  3. Enter your Managed Apple Account: %s\n", inv.ManagedAppleID)
+	b.WriteString("  4. Sign in with your work username and password, and enter the passcode below when asked.\n\n")
+	b.WriteString("iPhone or iPad with iOS or iPadOS 13.1 to 17, or a Mac with macOS 13 or earlier:\n")
+	fmt.Fprintf(&b, "  Open this link in Safari, or scan the QR code with the camera, and follow the steps:\n  %s\n\n", inv.URL)
+	fmt.Fprintf(&b, "Passcode: %s\n", inv.Passcode)
+	fmt.Fprintf(&b, "Valid until: %s\n", inv.ExpiresAt.UTC().Format("2006-01-02 15:04 MST"))
+	return b.String()
 }
 
 // Notifier delivers invitations to users (by mail, SMS, a chat message, …).
@@ -81,8 +114,8 @@ func (f NotifierFunc) Notify(ctx context.Context, inv *Invitation) error { retur
 
 // Directory maps users to their Managed Apple Accounts and back.
 //
-// ManagedAppleID returns the Managed Apple ID of the user with the given ID;
-// UserID returns the user ID for a Managed Apple ID (compared as the host's
+// ManagedAppleID returns the Managed Apple Account of the user with the
+// given ID; UserID returns the user ID for a Managed Apple Account (compared as the host's
 // directory compares them, usually case-insensitively). Both return an error
 // matching ErrUnknownUser when there is none. Implementations must be safe for
 // concurrent use.

@@ -70,8 +70,8 @@ type PortalConfig struct {
 	Lang string
 	// Templates, if not nil, overrides page templates: a file named like
 	// one of the embedded templates (layout.html, signin.html,
-	// privacy.html, passcode.html, info.html, terms.html, download.html,
-	// complete.html, error.html) replaces it. Page files define "title"
+	// settings.html, privacy.html, passcode.html, info.html, terms.html,
+	// download.html, complete.html, error.html) replaces it. Page files define "title"
 	// and "main"; layout.html defines "layout". The inline <style> needs
 	// nonce="{{.Nonce}}" to pass the Content-Security-Policy.
 	Templates fs.FS
@@ -115,13 +115,29 @@ type PortalConfig struct {
 // device posts to, the same steps in the device's web view, and the hand-off
 // of the access token. WellKnownHandler serves discovery.
 //
+// The invitation link leads each device to the way its release can enroll,
+// read from the browser's User-Agent: iOS and iPadOS 13.1 to 17 sign in and
+// download the profile; iOS and iPadOS 18 and later, which cannot install a
+// profile-based User Enrollment, get the account-driven steps (Settings →
+// General → VPN & Device Management → Sign In to Work or School Account, with
+// the user's Managed Apple Account) instead of the sign-in form. Safari 18 or
+// later on a Mac-like User-Agent may be a Mac or an iPad asking for desktop
+// sites (iPadOS Safari's default), which the User-Agent cannot tell apart:
+// it gets the Settings steps of both, since every iPad there and every Mac
+// from macOS 14 can enroll that way. Either page offers to continue in the
+// browser anyway, for an older device misread; a browser the portal cannot
+// place gets the sign-in form with a note about the Settings path. The
+// account-driven web view is never led away: it is told apart by the URL
+// the device was sent to, not by its User-Agent.
+//
 // Handlers only decode requests, call the Service, and map its errors to
 // statuses: 400 malformed form, 401 wrong credentials or passcode, 403 wrong
 // state, revoked, refused cross-origin POST, or a navigation from another
 // site to the download step (the one GET that changes an enrollment: it
 // issues a new link), 404 unknown link, 405 HEAD on the routes that issue or
-// spend a download link, 409 conflicting change, 410 expired or used link,
-// 423 locked, 429 sign-in throttled (with Retry-After; the credentials
+// spend a download link, 409 conflicting change or a profile download from
+// an iPhone or iPad whose release cannot install a profile-based User
+// Enrollment (the link is not spent), 410 expired or used link, 423 locked, 429 sign-in throttled (with Retry-After; the credentials
 // were not checked), 500 otherwise.
 // Every page is rendered with a friendly message; errors are in an element
 // with role="alert".
@@ -329,14 +345,7 @@ func remoteHost(r *http.Request) string {
 
 // deviceName names the device in page text from the User-Agent.
 func deviceName(r *http.Request) string {
-	ua := r.UserAgent()
-	switch {
-	case strings.Contains(ua, "iPad"):
-		return "iPad"
-	case strings.Contains(ua, "iPhone"):
-		return "iPhone"
-	}
-	return "device"
+	return parseUserAgent(r.UserAgent()).deviceWord()
 }
 
 // portalTerms returns the terms in force: the Service's, or the defaults.

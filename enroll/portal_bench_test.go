@@ -9,7 +9,8 @@ import (
 )
 
 // BenchmarkPortalSignInPage renders the sign-in step for a browser with a
-// session: cookie check, enrollment read, template execution, headers.
+// session (Safari on iOS 17): cookie check, enrollment read, User-Agent,
+// template execution, headers.
 func BenchmarkPortalSignInPage(b *testing.B) {
 	h := newHarness(b, harnessOptions{})
 	inv := h.invite()
@@ -20,6 +21,7 @@ func BenchmarkPortalSignInPage(b *testing.B) {
 	for b.Loop() {
 		r := httptest.NewRequest(http.MethodGet, h.srv.URL+"/portal/signin", nil)
 		r.AddCookie(cookie)
+		r.Header.Set("User-Agent", safariUA)
 		w := httptest.NewRecorder()
 		h.portal.ServeHTTP(w, r)
 		if w.Code != http.StatusOK {

@@ -3,6 +3,7 @@ package enroll_test
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/enrollkit/enrollkit/enroll"
 )
@@ -65,4 +66,33 @@ func ExampleNewPortal() {
 	mux.Handle("/portal/", portal)
 	mux.Handle(enroll.WellKnownPath, portal.WellKnownHandler())
 	_ = http.ListenAndServe(":8443", mux)
+}
+
+// An invitation's text leads to both ways of enrolling: the Settings steps
+// with the Managed Apple Account for current releases, the link for
+// earlier ones.
+func ExampleInvitation_Text() {
+	inv := &enroll.Invitation{
+		ManagedAppleID: "jane@example.com",
+		URL:            "https://enroll.example.com/portal/invitation/TOKEN",
+		Passcode:       "1234-5678",
+		ExpiresAt:      time.Date(2026, 12, 9, 13, 30, 0, 0, time.UTC),
+	}
+	fmt.Print(inv.Text())
+	// Output:
+	// You are invited to enroll your personal iPhone, iPad or Mac for work. Your personal data stays private: only a separate work area is managed.
+	//
+	// iPhone or iPad with iOS or iPadOS 18 or later, or a Mac with macOS 14 or later:
+	//   1. Open Settings → General → VPN & Device Management
+	//      (on a Mac: System Settings → General → Device Management).
+	//   2. Tap "Sign In to Work or School Account".
+	//   3. Enter your Managed Apple Account: jane@example.com
+	//   4. Sign in with your work username and password, and enter the passcode below when asked.
+	//
+	// iPhone or iPad with iOS or iPadOS 13.1 to 17, or a Mac with macOS 13 or earlier:
+	//   Open this link in Safari, or scan the QR code with the camera, and follow the steps:
+	//   https://enroll.example.com/portal/invitation/TOKEN
+	//
+	// Passcode: 1234-5678
+	// Valid until: 2026-12-09 13:30 UTC
 }

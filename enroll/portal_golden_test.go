@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/enrollkit/enrollkit/internal/testenv"
 )
 
 var updatePortalGolden = flag.Bool("update-portal", false, "rewrite the portal's golden pages in testdata/portal")
@@ -38,9 +40,21 @@ func TestPortalGolden(t *testing.T) {
 	pages["terms"] = p
 	pages["terms-not-accepted"] = b.submit(p, map[string]string{"accept": ""})
 	pages["download"] = b.submit(p, map[string]string{"accept": "yes"})
+	// The same link on a release that cannot install the profile.
+	current := h.browser()
+	current.ua = testenv.UserAgentIOS26
+	pages["download-withheld"] = current.get(pages["download"].link)
 	pages["start-over"] = h.browser().get(h.srv.URL + "/portal/signin")
 	// A new browser on the enrollment that was started: sign in again.
 	pages["signin-again"] = h.browser().get(inv.URL)
+	// The invitation on devices that enroll from Settings, and in a
+	// browser the portal cannot place.
+	for name, ua := range map[string]string{"settings-ios26": testenv.UserAgentIOS26,
+		"settings-desktop": testenv.UserAgentMacSafari26, "signin-unknown": testenv.UserAgentAndroid} {
+		o := h.browser()
+		o.ua = ua
+		pages[name] = o.get(inv.URL)
+	}
 
 	h.invite()
 	dev := newPortalDeviceCA(t)

@@ -18,7 +18,7 @@ var defaultTemplates embed.FS
 // portalPages are the pages the portal renders; each is a file
 // templates/<name>.html defining "title" and "main", rendered inside the
 // "layout" template of templates/layout.html.
-var portalPages = []string{"signin", "privacy", "passcode", "info", "terms", "download", "complete", "error"}
+var portalPages = []string{"signin", "settings", "privacy", "passcode", "info", "terms", "download", "complete", "error"}
 
 // loadTemplates builds one template per page. A file in override with the
 // same name as a default (layout.html, signin.html, …) replaces it.
@@ -95,8 +95,37 @@ type pageData struct {
 	AttemptsLeft int
 	// AccountFlow is true in the account-driven flow.
 	AccountFlow bool
-	// ManagedAppleID is the account the user signs in with at the end.
+	// ManagedAppleID is the Managed Apple Account the user signs in with:
+	// at the end of the profile flow, or in Settings to start the
+	// account-driven one.
 	ManagedAppleID string
+
+	// Route is the way of enrolling the portal leads this browser to, read
+	// from its User-Agent: "profile" (iOS or iPadOS 13.1 to 17, or an older
+	// Mac), "account" (iOS or iPadOS 18 or later: from Settings only),
+	// "desktop" (Safari 18 or later on a Mac or on an iPad asking for
+	// desktop sites: from Settings on either), "too-old" (before iOS 13.1),
+	// or "unknown".
+	Route string
+	// SettingsHint (Route "unknown") and UpdateHint (Route "too-old") ask
+	// the sign-in page for a note about the Settings path or about
+	// updating the device first.
+	SettingsHint bool
+	UpdateHint   bool
+	// SettingsIOS and SettingsMac are where account-driven enrollment
+	// starts on an iPhone or iPad and on a Mac; SettingsButton is the
+	// button to tap there.
+	SettingsIOS    string
+	SettingsMac    string
+	SettingsButton string
+	// ContinueURL, if set, continues in this browser (the profile flow)
+	// although Route says the device enrolls from Settings;
+	// ContinueLabel is its text. CorporateHere is set when company-owned
+	// devices are enrolled in the browser too
+	// (CorporateDeviceEnrollment).
+	ContinueURL   string
+	ContinueLabel string
+	CorporateHere bool
 	// TermsText, TermsVersion and TermsDigest describe the terms shown.
 	TermsText    string
 	TermsVersion string
@@ -149,6 +178,7 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, page
 		d.Lang = p.lang
 	}
 	d.Organization = p.organization
+	d.SettingsIOS, d.SettingsMac, d.SettingsButton = settingsPathIOS, settingsPathMac, settingsButton
 	if d.Device == "" {
 		d.Device = "device"
 	}

@@ -287,7 +287,7 @@ func (p *Portal) handleInvitationQR(w http.ResponseWriter, r *http.Request) {
 func (p *Portal) bind(w http.ResponseWriter, r *http.Request, e *Enrollment, flow string) {
 	s := portalSession{Enrollment: e.ID, Flow: flow}
 	if old, err := p.sessions.get(r, p.now()); err == nil && old.Enrollment == e.ID {
-		s.Privacy, s.SignedIn = old.Privacy, old.SignedIn
+		s.Privacy, s.SignedIn, s.Browser = old.Privacy, old.SignedIn, old.Browser
 	}
 	p.advance(w, r, e, s)
 }
@@ -353,16 +353,67 @@ func (p *Portal) stepPage(r *http.Request, s *stepRequest, path string, step int
 
 // signInPage returns the sign-in page. Signing in again to continue an
 // enrollment (see Service.Authenticate) does not ask for the ownership,
-// which was chosen at the first sign-in.
+// which was chosen at the first sign-in. In the profile flow the page
+// names the browser's route, so that it can mention the Settings path to
+// a device the portal cannot place.
 func (p *Portal) signInPage(r *http.Request, s *stepRequest) pageData {
 	d := p.stepPage(r, s, portalPathSignIn, 1)
 	d.Resume = s.e.State != StateInvited
 	d.ChooseOwnership = !s.account() && !d.Resume
+	if !s.account() {
+		rt := parseUserAgent(r.UserAgent()).route()
+		d.Route, d.SettingsHint, d.UpdateHint = rt.String(), rt == routeUnknown, rt == routeTooOld
+		d.ManagedAppleID = s.e.ManagedAppleID
+	}
 	return d
 }
 
+// browserQuery is the query that continues the profile flow in a browser
+// whose User-Agent says its device enrolls from Settings.
+const browserQuery = "browser=1"
+
+// continueInBrowser reports whether r carries browserQuery.
+func continueInBrowser(r *http.Request) bool { return r.URL.Query().Get("browser") == "1" }
+
+// showSignIn shows the sign-in form, or, in the profile flow on a device
+// that enrolls from Settings (see route), the account-driven steps with a
+// link that continues here anyway. Following that link (?browser=1) is
+// remembered in the session. The account-driven web view always gets the
+// form: it is on the right path whatever its User-Agent says.
 func (p *Portal) showSignIn(w http.ResponseWriter, r *http.Request, s *stepRequest) {
+	if !s.account() && !s.sess.Browser {
+		if continueInBrowser(r) {
+			s.sess.Browser = true
+			if err := p.sessions.set(w, r, p.now(), s.sess); err != nil {
+				p.fail(w, r, err)
+				return
+			}
+		} else if rt := parseUserAgent(r.UserAgent()).route(); rt == routeAccount || rt == routeDesktop {
+			d := p.settingsPage(r, s.e, rt)
+			d.ContinueURL = p.url(portalPathSignIn + "?" + browserQuery)
+			p.render(w, r, http.StatusOK, "settings", d)
+			return
+		}
+	}
 	p.render(w, r, http.StatusOK, "signin", p.signInPage(r, s))
+}
+
+// settingsPage returns the page that leads a device on route rt to enroll
+// from Settings with e's Managed Apple Account. The page names that account
+// before sign-in, as the invitation does: only the invitation link (or the
+// download link) opens it. The caller sets ContinueURL.
+func (p *Portal) settingsPage(r *http.Request, e *Enrollment, rt route) pageData {
+	d := pageData{Device: deviceName(r), Route: rt.String(), ManagedAppleID: e.ManagedAppleID,
+		CorporateHere: p.svc.cfg.Corporate == CorporateDeviceEnrollment}
+	switch {
+	case rt == routeDesktop:
+		d.ContinueLabel = "My iPad runs iPadOS 17 or earlier, or my Mac macOS 13 or earlier"
+	case d.Device == "iPad":
+		d.ContinueLabel = "My iPad runs iPadOS 17 or earlier"
+	default:
+		d.ContinueLabel = "My " + d.Device + " runs iOS 17 or earlier"
+	}
+	return d
 }
 
 func (p *Portal) postSignIn(w http.ResponseWriter, r *http.Request, s *stepRequest) {
@@ -538,6 +589,10 @@ func (p *Portal) showDownload(w http.ResponseWriter, r *http.Request, s *stepReq
 	d := p.stepPage(r, s, portalPathDownload, 6)
 	d.Action = ""
 	d.DownloadURL = p.url(portalPathProfile + url.PathEscape(link.Token))
+	if s.sess.Browser {
+		// The user said this device can install the profile.
+		d.DownloadURL += "?" + browserQuery
+	}
 	d.ExpiresIn = humanDuration(link.ExpiresAt.Sub(p.now()))
 	p.render(w, r, http.StatusOK, "download", d)
 }
@@ -579,16 +634,44 @@ func (p *Portal) handOff(w http.ResponseWriter, r *http.Request, id string) {
 // lived. It is a GET that marks the link used, because the link is what
 // the user taps to install the profile; it needs no cookie, so a page
 // elsewhere cannot make a browser use a link the page does not know.
+//
+// An iPhone or iPad whose release cannot install a profile-based User
+// Enrollment (iOS/iPadOS 18 or later) gets the Settings steps instead, and
+// the link stays unused; the page offers the link again with ?browser=1
+// for a device misread. A corporate device enrollment profile, which those
+// releases still install, is served.
 func (p *Portal) handleDownloadProfile(w http.ResponseWriter, r *http.Request) {
 	if refuseHead(w, r) {
 		return
 	}
-	prof, err := p.svc.DownloadProfile(r.Context(), p.meta(r), r.PathValue("token"))
+	token := r.PathValue("token")
+	if !continueInBrowser(r) && parseUserAgent(r.UserAgent()).cannotInstallProfileUE() {
+		if e, err := p.svc.findByToken(r.Context(), IndexDownload, token); err == nil && p.wouldServeUserEnrollment(e) {
+			p.logger.InfoContext(r.Context(), "enroll: profile download withheld from a release that cannot install it", "enrollment", e.ID)
+			d := p.settingsPage(r, e, routeAccount)
+			d.CorporateHere = false // the owner was chosen: a personal device
+			d.Error = "This " + d.Device + " cannot install the enrollment profile: from iOS 18 and iPadOS 18 it enrolls from Settings. Your download link was not used."
+			d.ContinueURL = p.url(portalPathProfile + url.PathEscape(token) + "?" + browserQuery)
+			d.ContinueLabel += ": download anyway"
+			p.render(w, r, http.StatusConflict, "settings", d)
+			return
+		}
+	}
+	prof, err := p.svc.DownloadProfile(r.Context(), p.meta(r), token)
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
 	writeProfile(w, prof)
+}
+
+// wouldServeUserEnrollment reports whether a download link of e would now
+// serve a profile-based User Enrollment profile: e is a personal device's
+// enrollment waiting for its download and the link is unused and current.
+// A link that would fail anyway gets its usual answer.
+func (p *Portal) wouldServeUserEnrollment(e *Enrollment) bool {
+	return e.Ownership != OwnershipCorporate && e.State == StateProfileIssued && !e.DownloadUsed &&
+		p.now().Before(e.DownloadExpiresAt)
 }
 
 // refuseHead answers a HEAD request with 405 and reports true. The GET

@@ -60,6 +60,11 @@ type portalSession struct {
 	// new browser, or a web view without the first session's cookie) is
 	// sent to sign in again before any later step.
 	SignedIn bool `json:"a,omitempty"`
+	// Browser is set once the user chose to continue the profile flow in
+	// this browser although its User-Agent says the device enrolls from
+	// Settings (an older device misread, or a company-owned one): the
+	// portal then no longer leads it away from the flow.
+	Browser bool `json:"b,omitempty"`
 }
 
 // sessionCodec signs and verifies session cookies.

@@ -173,7 +173,7 @@ func cmdAddUser(cfg config, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	user := fs.String("user", "", "username (what the user types on the portal)")
 	password := fs.String("password", "", "password")
-	mai := fs.String("managed-apple-id", "", "the user's Managed Apple ID (name@domain)")
+	mai := fs.String("managed-apple-id", "", "the user's Managed Apple Account (name@domain)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -16,11 +16,16 @@ import (
 )
 
 // notify is the development Notifier: instead of mailing the invitation it
-// writes it into the data directory, as text (link, passcode, expiry and a
-// QR code to scan with a phone) and as a QR code PNG, both readable by the
-// owner only, and shows the text on the server's terminal (see
-// showInvitations). A real host sends mail or SMS here. The log never gets
-// the link or the passcode: they are the invitation's secrets.
+// writes it into the data directory, as text and as a QR code PNG, both
+// readable by the owner only, and shows the text on the server's terminal
+// (see showInvitations). The text is the invitation's own (Invitation.Text):
+// for iOS and iPadOS 18 and later and macOS 14 and later the Settings steps
+// with the user's Managed Apple Account, for earlier releases the link, then
+// the passcode and expiry. Below it is the QR code of the link to scan with
+// a phone: on an earlier release it starts the profile flow, on a current
+// one the portal shows the Settings steps. A real host sends mail or SMS
+// here. The log never gets the link or the passcode: they are the
+// invitation's secrets.
 func (st *stack) notify(ctx context.Context, inv *enroll.Invitation) error {
 	dir := filepath.Join(st.cfg.Data, invitationsDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -34,8 +39,7 @@ func (st *stack) notify(ctx context.Context, inv *enroll.Invitation) error {
 	if q, err := qrcode.New(inv.URL, qrcode.Medium); err == nil {
 		art = q.ToSmallString(false)
 	}
-	text := fmt.Sprintf("\ninvitation for %s (%s)\n  link:     %s\n  passcode: %s\n  expires:  %s\n  QR code:  %s\n%s\n",
-		inv.User.ID, inv.ManagedAppleID, inv.URL, inv.Passcode, inv.ExpiresAt.Format("2006-01-02 15:04 MST"), png, art)
+	text := fmt.Sprintf("\n--- invitation for %s ---\n%s\nQR code of the link (also in %s):\n%s\n", inv.User.ID, inv.Text(), png, art)
 	if err := writeFileAtomic(filepath.Join(dir, inv.EnrollmentID+".txt"), []byte(text)); err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ type demoUser struct {
 }
 
 // directory is the example server's user directory: a small JSON file of
-// users with bcrypt password hashes and Managed Apple IDs. It implements
+// users with bcrypt password hashes and Managed Apple Accounts. It implements
 // enroll.Authenticator and enroll.Directory. A real host would use its own
 // identity provider (LDAP, OIDC, …) instead.
 type directory struct {
@@ -92,7 +92,7 @@ func (d *directory) add(username, password, managedAppleID string) error {
 		return errors.New("adduser: -user, -password and -managed-apple-id are required")
 	}
 	if !strings.Contains(managedAppleID, "@") {
-		return fmt.Errorf("adduser: %q is not a Managed Apple ID (name@domain)", managedAppleID)
+		return fmt.Errorf("adduser: %q is not a Managed Apple Account (name@domain)", managedAppleID)
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
 	if err != nil {

@@ -60,6 +60,7 @@ type stack struct {
 	portal   *enroll.Portal
 	mdm      *mdm.Service
 	pusher   *apns.Client // nil: pushes are off
+	metrics  *metrics
 	topic    string
 	admin    string // the admin API's bearer token
 	pkiFresh bool
@@ -131,9 +132,12 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 	}
 	// The SDK's composition: enrollment, portal and discovery, SCEP with
 	// the development CA, and MDM tied to the enrollments.
-	mopts := mdm.Options{Logger: logger.With("component", "mdm")}
+	st.metrics = newMetrics(func(ctx context.Context, o enroll.ListOptions) ([]*enroll.Enrollment, error) {
+		return st.enroll.List(ctx, o)
+	})
+	mopts := mdm.Options{Logger: logger.With("component", "mdm"), OnRequest: st.metrics.request}
 	if st.pusher != nil {
-		mopts.Pusher = st.pusher
+		mopts.Pusher = st.metrics.pusher(st.pusher)
 	}
 	st.srv, err = server.New(st.stores.enroll, st.stores.mdm, server.Config{
 		PublicURL: cfg.PublicURL,
@@ -153,8 +157,9 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 				Certificates:      []profile.Payload{anchor},
 				AllowInsecureURLs: insecure,
 			},
-			Signer: signer,
-			Logger: logger.With("component", "enroll"),
+			Signer:       signer,
+			OnTransition: st.metrics.transition,
+			Logger:       logger.With("component", "enroll"),
 		},
 		Portal: enroll.PortalConfig{
 			SessionKey:   sessionKey,
@@ -304,7 +309,7 @@ func (st *stack) Handler() http.Handler {
 		fmt.Fprintf(w, "enrollkit example server\n\nportal:   %s\nMDM:      %s\nSCEP:     %s\n",
 			st.cfg.PublicURL+portalPath, st.cfg.PublicURL+mdmPath, st.cfg.PublicURL+scepPath)
 	})
-	return mux
+	return st.metrics.instrument(mux)
 }
 
 func (st *stack) tlsConfig() *tls.Config {

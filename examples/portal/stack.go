@@ -61,6 +61,8 @@ type stack struct {
 	mdm      *mdm.Service
 	pusher   *apns.Client // nil: pushes are off
 	metrics  *metrics
+	events   *events  // nil: no events (no -webhook-url)
+	webhook  *webhook // nil: no events
 	topic    string
 	admin    string // the admin API's bearer token
 	pkiFresh bool
@@ -139,6 +141,13 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 	if st.pusher != nil {
 		mopts.Pusher = st.metrics.pusher(st.pusher)
 	}
+	if err := st.newEvents(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if st.events != nil {
+		mopts.Observer = st.events
+	}
 	st.srv, err = server.New(st.stores.enroll, st.stores.mdm, server.Config{
 		PublicURL: cfg.PublicURL,
 		Enroll: enroll.Config{
@@ -158,7 +167,7 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 				AllowInsecureURLs: insecure,
 			},
 			Signer:       signer,
-			OnTransition: st.metrics.transition,
+			OnTransition: st.transitioned,
 			Logger:       logger.With("component", "enroll"),
 		},
 		Portal: enroll.PortalConfig{
@@ -285,8 +294,12 @@ func openStores(ctx context.Context, cfg config, logger *slog.Logger) (stores, e
 	return stores{enroll: db.Enroll(), mdm: db.MDM(), close: func() { db.Close() }}, nil
 }
 
-// Close releases the database and the push connection.
+// Close releases the database and the push connection, and stops the
+// webhook.
 func (st *stack) Close() {
+	if st.webhook != nil {
+		st.webhook.Close()
+	}
 	if st.pusher != nil {
 		st.pusher.Close()
 	}

@@ -191,7 +191,10 @@ type Config struct {
 	// with the audit event stored with it, for metrics and events. It is
 	// called once per stored transition, after the Store accepted it, on
 	// the goroutine of the step; it must not block and cannot fail the step.
-	// Nil: nobody is told.
+	// The Store orders the transitions of one enrollment, but two steps
+	// racing on one enrollment (on one or several Services) may call it in
+	// either order: AuditEvent.Time and From/To tell the order. Nil: nobody
+	// is told.
 	OnTransition func(ctx context.Context, ev AuditEvent)
 
 	// Now tells the time; nil means time.Now. The Service reads it for

@@ -79,8 +79,9 @@ func (e *Event) key() string {
 // events turns the SDK's hooks (enroll.Config.OnTransition and an
 // mdm.Observer) into Events for one hook, emit.
 type events struct {
-	// emit is told every event, in the order they happened for each
-	// enrollment; it must not block.
+	// emit is told every event, for each enrollment in the order its
+	// hooks were called (which, for steps racing on one enrollment, may
+	// differ from the order they were stored); it must not block.
 	emit func(context.Context, Event)
 	// find returns the enrollment of a device channel, nil if none.
 	find func(ctx context.Context, deviceID string) *enroll.Enrollment

@@ -174,7 +174,18 @@ func (s *Service) store2(ctx context.Context, m Meta, st *step, ev Event) error 
 	if !to.expirable() {
 		st.e.ExpiresAt = time.Time{}
 	}
-	return s.store.Update(ctx, st.e, expected, filled)
+	if err := s.store.Update(ctx, st.e, expected, filled); err != nil {
+		return err
+	}
+	s.transitioned(ctx, filled)
+	return nil
+}
+
+// transitioned tells Config.OnTransition about a stored transition.
+func (s *Service) transitioned(ctx context.Context, ev AuditEvent) {
+	if s.cfg.OnTransition != nil {
+		s.cfg.OnTransition(ctx, ev)
+	}
 }
 
 // expiredAt reports whether e is unfinished and past its expiry at now.

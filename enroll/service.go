@@ -186,6 +186,17 @@ type Config struct {
 	// address in a header.
 	ClientIP func(r *http.Request) string
 
+	// OnTransition, if not nil, is called after every transition the
+	// Service stored (an invitation, each step, an expiry, a revocation),
+	// with the audit event stored with it, for metrics and events. It is
+	// called once per stored transition, after the Store accepted it, on
+	// the goroutine of the step; it must not block and cannot fail the step.
+	// The Store orders the transitions of one enrollment, but two steps
+	// racing on one enrollment (on one or several Services) may call it in
+	// either order: AuditEvent.Time and From/To tell the order. Nil: nobody
+	// is told.
+	OnTransition func(ctx context.Context, ev AuditEvent)
+
 	// Now tells the time; nil means time.Now. The Service reads it for
 	// every expiry decision and audit event.
 	Now func() time.Time
@@ -379,6 +390,7 @@ func (s *Service) CreateInvitation(ctx context.Context, m Meta, u User) (*Invita
 	if err := s.store.Create(ctx, e, ev); err != nil {
 		return nil, fmt.Errorf("enroll: create invitation: %w", err)
 	}
+	s.transitioned(ctx, ev)
 	link := s.cfg.InvitationURL(token)
 	qr, err := QRCode(link, 0)
 	if err != nil {

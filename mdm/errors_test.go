@@ -2,6 +2,7 @@ package mdm_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -46,5 +47,29 @@ func TestErrorTypes(t *testing.T) {
 	}
 	if mdm.EventKind(9).String() != "EventKind(?)" || mdm.EventCommandResult.String() != "CommandResult" {
 		t.Error("EventKind names")
+	}
+}
+
+func TestRefusalReason(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{&mdm.RejectError{Status: http.StatusForbidden, Unenroll: true, Err: mdm.ErrForbidden}, "unenrolled"},
+		// A Prechecker's verdict wins over the class of what it wraps.
+		{&mdm.RejectError{Status: http.StatusForbidden, Err: mdm.ErrCertificateInUse}, "rejected-by-prechecker"},
+		{fmt.Errorf("wrapped: %w", mdm.ErrUnauthorized), "rejected-by-prechecker"},
+		{&mdm.IdentityError{Source: "Mdm-Signature", Err: mdm.ErrBadSignature}, "bad-signature"},
+		{&mdm.IdentityError{Err: mdm.ErrCertificateInUse}, "certificate-in-use"},
+		{&mdm.DecodeError{Err: mdm.ErrBodyTooLarge}, "body-too-large"},
+		{&mdm.DecodeError{Field: "Status", Err: mdm.ErrUnknownStatus}, "malformed"},
+		{fmt.Errorf("%w: UE-1", mdm.ErrUnknownEnrollment), "unknown-enrollment"},
+		{errors.New("database is gone"), "internal"},
+	}
+	for _, tc := range tests {
+		if got := mdm.RefusalReason(tc.err); got != tc.want {
+			t.Errorf("RefusalReason(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

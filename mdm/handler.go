@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"time"
 )
 
 // Content types of device requests.
@@ -57,14 +58,27 @@ func (f ResponderFunc) Respond(ctx context.Context, r *Request) ([]byte, error) 
 // its body being read, one with a trusted certificate but a signature that
 // does not verify costs at most about twice its size (see readBody), and a
 // body is decoded only for a holder of an identity the roots issued.
+//
+// Options.OnRequest, if set, is told about every request once it is
+// answered.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var rep *RequestReport
+	if s.opts.OnRequest != nil {
+		rep = &RequestReport{HTTPStatus: http.StatusOK}
+		defer func(start time.Time) {
+			rep.Duration = time.Since(start)
+			s.opts.OnRequest(r.Context(), rep)
+		}(time.Now())
+	}
 	if r.Method != http.MethodPut {
+		rep.refused(errMethod)
 		w.Header().Set("Allow", http.MethodPut)
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
 	}
-	out, err := s.serve(r)
+	out, err := s.serve(r, rep)
 	if err != nil {
+		rep.refused(err)
 		s.fail(w, r, err)
 		return
 	}
@@ -87,7 +101,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // errDecline makes ServeHTTP answer 410 to a UserAuthenticate.
 var errDecline = errors.New("mdm: UserAuthenticate declined")
 
-func (s *Service) serve(r *http.Request) ([]byte, error) {
+// serve answers r; rep, if not nil, learns what the request carries.
+func (s *Service) serve(r *http.Request, rep *RequestReport) ([]byte, error) {
 	ctx := r.Context()
 	limit := s.opts.MaxCommandBytes
 	wantCheckin, wantCommand := false, false
@@ -131,6 +146,13 @@ func (s *Service) serve(r *http.Request) ([]byte, error) {
 	}
 	msg, _ := v.(Message)
 	res, _ := v.(*CommandResult)
+	if rep != nil {
+		if msg != nil {
+			rep.MessageType = msg.CheckinHeader().MessageType
+		} else {
+			rep.Status = res.Status
+		}
+	}
 	switch {
 	case msg != nil && wantCommand, res != nil && wantCheckin:
 		return nil, &DecodeError{Field: "Content-Type", Err: fmt.Errorf("%w: message does not match its Content-Type", ErrMalformed)}
@@ -148,6 +170,9 @@ func (s *Service) serve(r *http.Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if rep != nil {
+		rep.Enrollment = e
+	}
 	req := &Request{HTTP: r, Enrollment: e, Message: msg, Result: res, Certificate: id.cert, Chain: id.chain, Fingerprint: id.fp}
 	rec, dev, err := s.authorize(ctx, req)
 	if err != nil {
@@ -159,7 +184,12 @@ func (s *Service) serve(r *http.Request) ([]byte, error) {
 	return s.command(ctx, req)
 }
 
-var errUnsupportedMedia = errors.New("mdm: unsupported Content-Type")
+var (
+	errUnsupportedMedia = errors.New("mdm: unsupported Content-Type")
+	// errMethod is what RequestReport.Err holds for a method other than
+	// PUT.
+	errMethod = errors.New("mdm: method not allowed")
+)
 
 // readBody reads at most limit bytes of the request body. The caller has
 // refused a declared Content-Length over limit.
@@ -444,6 +474,8 @@ func StatusCode(err error) int {
 		return http.StatusOK
 	case errors.As(err, &re):
 		return re.status()
+	case errors.Is(err, errMethod):
+		return http.StatusMethodNotAllowed
 	case errors.Is(err, errUnsupportedMedia):
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, errDecline):

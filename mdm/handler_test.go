@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,7 +139,17 @@ func TestDeviceEnrollmentPolicyAndChannels(t *testing.T) {
 }
 
 func TestStatusCodes(t *testing.T) {
-	h := newHarness(t, nil)
+	var (
+		reportMu sync.Mutex
+		reports  []mdm.RequestReport
+	)
+	h := newHarness(t, func(o *mdm.Options) {
+		o.OnRequest = func(_ context.Context, rep *mdm.RequestReport) {
+			reportMu.Lock()
+			defer reportMu.Unlock()
+			reports = append(reports, *rep)
+		}
+	})
 	ue := ueDevice(t, h, "UE-1", 1)
 	h.enroll(ue)
 	other := newCA(t, "Someone Else's CA", 3)
@@ -205,12 +216,53 @@ func TestStatusCodes(t *testing.T) {
 		}, http.StatusNotFound},
 		{"empty queue", func() *httptest.ResponseRecorder { return ue.command(t, h.svc, body) }, http.StatusOK},
 	}
+	// What Options.OnRequest is told of each: the refusal reason and, when
+	// the body was decoded, the message type or command status.
+	reasons := map[string]struct {
+		reason string
+		msg    mdm.MessageType
+		status mdm.Status
+	}{
+		"GET":                         {reason: "method-not-allowed"},
+		"foreign content type":        {reason: "unsupported-media-type"},
+		"malformed plist":             {reason: "malformed"},
+		"not a plist":                 {reason: "malformed"},
+		"unknown MessageType":         {reason: "malformed"},
+		"check-in body as command":    {reason: "malformed", msg: mdm.MessageCheckOut},
+		"oversize":                    {reason: "body-too-large"},
+		"no signature":                {reason: "no-certificate"},
+		"garbage signature":           {reason: "bad-signature"},
+		"tampered body":               {reason: "bad-signature"},
+		"certificate from another CA": {reason: "untrusted-certificate"},
+		"certificate reused by another enrollment":                   {reason: "certificate-in-use", msg: mdm.MessageAuthenticate},
+		"unknown enrollment":                                         {reason: "unknown-enrollment", msg: mdm.MessageTokenUpdate},
+		"unknown enrollment polls":                                   {reason: "unknown-enrollment", status: mdm.StatusIdle},
+		"another certificate for a bound enrollment":                 {reason: "certificate-mismatch", status: mdm.StatusIdle},
+		"re-Authenticate with another certificate and no Prechecker": {reason: "certificate-mismatch", msg: mdm.MessageAuthenticate},
+		"UserAuthenticate declined":                                  {reason: "declined", msg: mdm.MessageUserAuthenticate},
+		"unsupported DeclarativeManagement":                          {reason: "unsupported", msg: mdm.MessageDeclarativeManagement},
+		"empty queue":                                                {status: mdm.StatusIdle},
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(h.kinds())
+			reportMu.Lock()
+			reports = nil
+			reportMu.Unlock()
 			w := tc.do()
 			if w.Code != tc.want {
 				t.Fatalf("status = %d (%s), want %d", w.Code, strings.TrimSpace(w.Body.String()), tc.want)
+			}
+			reportMu.Lock()
+			got := reports
+			reportMu.Unlock()
+			want := reasons[tc.name]
+			if len(got) != 1 {
+				t.Fatalf("OnRequest called %d times, want once", len(got))
+			}
+			if r := got[0]; r.HTTPStatus != tc.want || r.Reason != want.reason || r.MessageType != want.msg || r.Status != want.status ||
+				(r.Err == nil) != (want.reason == "") || r.Duration <= 0 {
+				t.Errorf("report = %+v, want status %d, reason %q, message %q, command status %q", r, tc.want, want.reason, want.msg, want.status)
 			}
 			if tc.want != http.StatusOK && len(h.kinds()) != before {
 				t.Fatalf("refused request reached the observer: %q", h.kinds()[before:])

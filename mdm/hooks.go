@@ -3,8 +3,10 @@ package mdm
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"net/http"
 	"reflect"
+	"time"
 )
 
 // Request is what hooks learn about an authenticated device request.
@@ -202,4 +204,95 @@ func (o Observers) Observe(ctx context.Context, ev *Event) error {
 		}
 	}
 	return nil
+}
+
+// RequestReport is what Options.OnRequest learns about one device request.
+type RequestReport struct {
+	// MessageType is the check-in's MessageType; empty for a command
+	// request and for a request refused before its body was decoded.
+	MessageType MessageType
+	// Status is the command result's Status (Idle, Acknowledged, …); empty
+	// for a check-in and for a request refused before its body was decoded.
+	Status Status
+	// Enrollment is the channel the request named; zero when the request
+	// was refused before it named one.
+	Enrollment Channel
+	// HTTPStatus is the status the Service answered (StatusCode(Err)).
+	HTTPStatus int
+	// Reason is RefusalReason(Err): empty for a request that was served.
+	Reason string
+	// Err is why the request was refused; nil for a request that was
+	// served.
+	Err error
+	// Duration is how long the Service took to answer.
+	Duration time.Duration
+}
+
+// refused records err as the reason r was refused; r may be nil.
+func (r *RequestReport) refused(err error) {
+	if r == nil {
+		return
+	}
+	r.Err, r.HTTPStatus, r.Reason = err, StatusCode(err), RefusalReason(err)
+}
+
+// RefusalReason classifies the error ServeHTTP refused a request with into
+// a short, stable string fit for a metric label; "" for nil. Like
+// StatusCode it looks at a Prechecker's verdict first:
+//
+//	unenrolled              a Prechecker refused a device whose enrollment ended (RejectError.Unenroll)
+//	rejected-by-prechecker  a Prechecker refused it otherwise
+//	method-not-allowed      not a PUT
+//	unsupported-media-type  a foreign Content-Type
+//	declined                a UserAuthenticate, declined (410)
+//	body-too-large          ErrBodyTooLarge
+//	no-certificate          ErrNoCertificate
+//	bad-signature           ErrBadSignature
+//	untrusted-certificate   ErrUntrustedCertificate
+//	certificate-mismatch    ErrCertificateMismatch
+//	certificate-in-use      ErrCertificateInUse
+//	unknown-enrollment      ErrUnknownEnrollment
+//	unsupported             ErrUnsupported
+//	malformed               any other error answered 400 (ErrMalformed, ErrUnknownMessageType, …)
+//	internal                the rest: a store, Observer or Responder failed (500)
+func RefusalReason(err error) string {
+	var re *RejectError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &re) && re.Unenroll:
+		return "unenrolled"
+	case re != nil, errors.Is(err, ErrUnauthorized), errors.Is(err, ErrForbidden):
+		return "rejected-by-prechecker"
+	case errors.Is(err, errMethod):
+		return "method-not-allowed"
+	case errors.Is(err, errUnsupportedMedia):
+		return "unsupported-media-type"
+	case errors.Is(err, errDecline):
+		return "declined"
+	}
+	for _, c := range refusalClasses {
+		if errors.Is(err, c.err) {
+			return c.reason
+		}
+	}
+	if StatusCode(err) == http.StatusBadRequest {
+		return "malformed"
+	}
+	return "internal"
+}
+
+// refusalClasses are RefusalReason's reasons named after an error.
+var refusalClasses = []struct {
+	err    error
+	reason string
+}{
+	{ErrBodyTooLarge, "body-too-large"},
+	{ErrNoCertificate, "no-certificate"},
+	{ErrBadSignature, "bad-signature"},
+	{ErrUntrustedCertificate, "untrusted-certificate"},
+	{ErrCertificateMismatch, "certificate-mismatch"},
+	{ErrCertificateInUse, "certificate-in-use"},
+	{ErrUnknownEnrollment, "unknown-enrollment"},
+	{ErrUnsupported, "unsupported"},
 }

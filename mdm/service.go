@@ -43,6 +43,13 @@ type Options struct {
 	// Service: its Precheck records what its Observe relies on) must also be
 	// Prechecker or one of its Prechecks.
 	Observer Observer
+	// OnRequest, if not nil, is called once for every device request after
+	// the Service answered it, with what it carried and how it was
+	// answered (see RequestReport), for metrics. It runs on the request's
+	// goroutine, must not block, and must not keep the report. Nil: nobody
+	// is told. Push outcomes are the Pusher's results: wrap the Pusher to
+	// count them.
+	OnRequest func(ctx context.Context, rep *RequestReport)
 	// Logger receives diagnostics. Nil: discard.
 	Logger *slog.Logger
 

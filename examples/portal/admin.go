@@ -29,6 +29,7 @@ const maxAdminBody = 64 << 10
 //	POST /admin/enrollments/{id}/commands        {"request_type":"DeviceInformation","fields":{…}} → queued
 //	GET  /admin/enrollments/{id}/commands/{uuid} → the device's result
 //	POST /admin/enrollments/{id}/revoke          {"reason":"…"}
+//	GET  /admin/metrics                          → Prometheus metrics (metrics.go)
 //
 // and declarative device management (admin_ddm.go):
 //
@@ -57,6 +58,7 @@ func (st *stack) adminHandler() http.Handler {
 	mux.HandleFunc("GET /enrollments/{id}/commands/{uuid}", st.adminResult)
 	mux.HandleFunc("POST /enrollments/{id}/revoke", st.adminRevoke)
 	st.ddmRoutes(mux)
+	mux.Handle("GET /metrics", st.metrics.handler())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(st.admin)) != 1 {

@@ -75,6 +75,8 @@ type config struct {
 	Organization      string
 	LogLevel          string
 	ShowInvitations   bool
+	WebhookURL        string
+	WebhookSecretFile string
 
 	// publicURLSet records that -public-url was given, not derived.
 	publicURLSet bool
@@ -117,6 +119,8 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	fs.BoolVar(&c.ShowInvitations, "show-invitations", true, "show every invitation (link, passcode, QR code) on standard output, the server's terminal, "+
 		"also those the invite command makes while the server runs. Invitations hold secrets, so they never go to the log (standard error); "+
 		"they are always written to DATA/invitations/ID.txt and ID.png, readable by the owner only. Set false when standard output is collected like a log")
+	fs.StringVar(&c.WebhookURL, "webhook-url", "", "URL to POST events to (enrollment state changes, check-ins, check-outs, command results), signed, retried until acknowledged")
+	fs.StringVar(&c.WebhookSecretFile, "webhook-secret-file", "", "file holding the secret -webhook-url deliveries are signed with (HMAC-SHA256)")
 	if err := fs.Parse(args); err != nil {
 		return c, nil, err
 	}

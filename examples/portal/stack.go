@@ -54,16 +54,19 @@ type stack struct {
 	cfg    config
 	logger *slog.Logger
 
-	stores stores
-	pki    *devPKI
-	users  *directory
-	srv    *server.Server // the SDK's composition of the parts below
-	enroll *enroll.Service
-	portal *enroll.Portal
-	mdm    *mdm.Service
-	ddm    *ddm.Service
-	pusher *apns.Client // nil: pushes are off
-	topic  string
+	stores  stores
+	pki     *devPKI
+	users   *directory
+	srv     *server.Server // the SDK's composition of the parts below
+	enroll  *enroll.Service
+	portal  *enroll.Portal
+	mdm     *mdm.Service
+	ddm     *ddm.Service
+	pusher  *apns.Client // nil: pushes are off
+	metrics *metrics
+	events  *events  // nil: no events (no -webhook-url)
+	webhook *webhook // nil: no events
+	topic   string
 	// maid signs GetToken's com.apple.maid tokens with abmKey for the
 	// MDM server abmUUID; abmDev says the key is the development one.
 	maid     *mdm.MAIDIssuer
@@ -143,9 +146,19 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 	}
 	// The SDK's composition: enrollment, portal and discovery, SCEP with
 	// the development CA, and MDM tied to the enrollments.
-	mopts := mdm.Options{Logger: logger.With("component", "mdm")}
+	st.metrics = newMetrics(func(ctx context.Context, o enroll.ListOptions) ([]*enroll.Enrollment, error) {
+		return st.enroll.List(ctx, o)
+	})
+	mopts := mdm.Options{Logger: logger.With("component", "mdm"), OnRequest: st.metrics.request}
 	if st.pusher != nil {
-		mopts.Pusher = st.pusher
+		mopts.Pusher = st.metrics.pusher(st.pusher)
+	}
+	if err := st.newEvents(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if st.events != nil {
+		mopts.Observer = st.events
 	}
 	st.srv, err = server.New(st.stores.enroll, st.stores.mdm, server.Config{
 		PublicURL: cfg.PublicURL,
@@ -165,8 +178,9 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 				Certificates:      []profile.Payload{anchor},
 				AllowInsecureURLs: insecure,
 			},
-			Signer: signer,
-			Logger: logger.With("component", "enroll"),
+			Signer:       signer,
+			OnTransition: st.transitioned,
+			Logger:       logger.With("component", "enroll"),
 		},
 		Portal: enroll.PortalConfig{
 			SessionKey:   sessionKey,
@@ -336,8 +350,12 @@ func openStores(ctx context.Context, cfg config, logger *slog.Logger) (stores, e
 	return stores{enroll: db.Enroll(), mdm: db.MDM(), ddm: db.DDM(), close: func() { db.Close() }}, nil
 }
 
-// Close releases the database and the push connection.
+// Close releases the database and the push connection, and stops the
+// webhook.
 func (st *stack) Close() {
+	if st.webhook != nil {
+		st.webhook.Close()
+	}
 	if st.pusher != nil {
 		st.pusher.Close()
 	}
@@ -360,7 +378,7 @@ func (st *stack) Handler() http.Handler {
 		fmt.Fprintf(w, "enrollkit example server\n\nportal:   %s\nMDM:      %s\nSCEP:     %s\n",
 			st.cfg.PublicURL+portalPath, st.cfg.PublicURL+mdmPath, st.cfg.PublicURL+scepPath)
 	})
-	return mux
+	return st.metrics.instrument(mux)
 }
 
 func (st *stack) tlsConfig() *tls.Config {

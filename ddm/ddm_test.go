@@ -558,6 +558,34 @@ func TestObserveTokenUpdate(t *testing.T) {
 		tokens.SyncTokens.DeclarationsToken != sync.DeclarationsToken {
 		t.Fatalf("command %+v, data %s; state token %s", cmd, cmd.Command.Data, sync.DeclarationsToken)
 	}
+	// A TokenUpdate that repeats the stored token of an enrolled channel
+	// queues nothing; a renewed token, a channel that was not enrolled or
+	// checked out, and a user channel are told apart.
+	before := m.count()
+	tu := &mdm.TokenUpdate{Token: []byte{1, 2, 3}}
+	for _, tt := range []struct {
+		name     string
+		ev       *mdm.Event
+		announce bool
+	}{
+		{"repeated token", &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Channel{ID: ue}, Message: tu,
+			Previous: &mdm.EnrollmentRecord{Enrolled: true, Token: []byte{1, 2, 3}}}, false},
+		{"renewed token", &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Channel{ID: ue}, Message: tu,
+			Previous: &mdm.EnrollmentRecord{Enrolled: true, Token: []byte{9}}}, true},
+		{"authenticated again", &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Channel{ID: ue}, Message: tu,
+			Previous: &mdm.EnrollmentRecord{Token: []byte{1, 2, 3}}}, true},
+		{"enrolling after a check-out", &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Channel{ID: ue}, Message: tu,
+			Previous: &mdm.EnrollmentRecord{Enrolled: true, CheckedOut: true, Token: []byte{1, 2, 3}}}, true},
+		{"user channel", &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Channel{ID: ue + ":user", Type: mdm.UserEnrollmentUser, ParentID: ue}, Message: tu}, false},
+	} {
+		if err := s.Observe(ctx, tt.ev); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := m.count() > before; got != tt.announce {
+			t.Fatalf("%s: queued %v, want %v", tt.name, got, tt.announce)
+		}
+		before = m.count()
+	}
 	// An enrollment mdm does not know is left alone.
 	if err := s.Observe(ctx, &mdm.Event{Kind: mdm.EventTokenUpdate, Enrollment: mdm.Channel{ID: "stranger"}}); err == nil {
 		t.Fatal("TokenUpdate of an unknown enrollment accepted")

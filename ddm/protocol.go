@@ -1,6 +1,7 @@
 package ddm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -69,18 +70,25 @@ func (s *Service) Respond(ctx context.Context, r *mdm.Request) ([]byte, error) {
 	return nil, &deviceInputError{kind: ErrUnknownEndpoint, err: fmt.Errorf("%.64q", m.Endpoint)}
 }
 
-// Observe queues the DeclarativeManagement command for an enrollment at
-// each TokenUpdate: the first one turns declarative management on in a
-// newly enrolled device, and one after the device enrolled again (a device
-// enrollment keeps its UDID, and its declarations were wiped) or renewed
-// its push token makes it check its tokens, which costs a device that is
-// up to date one request.
+// Observe queues the DeclarativeManagement command for an enrollment at a
+// TokenUpdate that starts or renews its channel: the first one turns
+// declarative management on in a newly enrolled device, and one after the
+// device authenticated again (a device enrollment keeps its UDID, and its
+// declarations were wiped) or renewed its push token makes it check its
+// tokens, which costs a device that is up to date one request. A
+// TokenUpdate that repeats the stored token of an enrolled channel queues
+// nothing.
 //
 // Declarations are served to device channels: a Mac's user channel
 // TokenUpdate queues nothing.
 func (s *Service) Observe(ctx context.Context, ev *mdm.Event) error {
 	if ev.Kind != mdm.EventTokenUpdate || ev.Enrollment.Type.IsUserChannel() {
 		return nil
+	}
+	if p := ev.Previous; p != nil && p.Enrolled && !p.CheckedOut {
+		if tu, ok := ev.Message.(*mdm.TokenUpdate); ok && bytes.Equal(p.Token, tu.Token) {
+			return nil // a repeated TokenUpdate: nothing new to announce
+		}
 	}
 	st, _, err := s.current(ctx, ev.Enrollment.ID)
 	if err != nil {

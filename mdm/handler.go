@@ -340,6 +340,7 @@ func (s *Service) precheck(ctx context.Context, req *Request) error {
 }
 
 func (s *Service) checkin(ctx context.Context, req *Request, rec, dev *EnrollmentRecord) ([]byte, error) {
+	previous := rec
 	now := s.opts.Now()
 	e := req.Enrollment
 	var kind EventKind
@@ -404,7 +405,7 @@ func (s *Service) checkin(ctx context.Context, req *Request, rec, dev *Enrollmen
 	if !e.Type.IsUserChannel() {
 		device = rec
 	}
-	return nil, s.observe(ctx, &Event{Kind: kind, Enrollment: e, Message: req.Message, Request: req.HTTP, Fingerprint: req.Fingerprint, Device: device})
+	return nil, s.observe(ctx, &Event{Kind: kind, Enrollment: e, Message: req.Message, Request: req.HTTP, Fingerprint: req.Fingerprint, Device: device, Previous: previous})
 }
 
 // respond hands a message the Service does not handle itself to the

@@ -177,6 +177,11 @@ type Event struct {
 	// over (for a user channel, its device's) after the event was stored;
 	// nil for EventCommandResult.
 	Device *EnrollmentRecord
+	// Previous is the stored record of the channel the event updated, as
+	// it was before (nil for a new record and for EventCommandResult): an
+	// Observer compares it with the message to tell, for example, a
+	// TokenUpdate that renews the push token from one that repeats it.
+	Previous *EnrollmentRecord
 }
 
 // Observer is told after an Authenticate, TokenUpdate, CheckOut or command

@@ -620,6 +620,12 @@ func enrollOne(ctx context.Context, c *http.Client, roots *x509.CertPool, inv in
 	}); err != nil {
 		return nil, err
 	}
+	// The server starts declarative management at enrollment: the device
+	// answers that command (and syncs) so that the replayed Idle polls
+	// find an empty queue.
+	if _, err := phone.Poll(ctx); err != nil {
+		return nil, err
+	}
 	enr, ok := phone.Enrollment()
 	if !ok {
 		return nil, errors.New("devicesim: not enrolled after enrolling")

@@ -56,6 +56,7 @@ type config struct {
 	checkout                 bool
 	poll                     time.Duration
 	logLevel                 string
+	product, osVersion       string
 }
 
 func parse(args []string, stderr io.Writer) (*config, []string, error) {
@@ -80,6 +81,8 @@ func parse(args []string, stderr io.Writer) (*config, []string, error) {
 	fs.BoolVar(&c.once, "once", false, "poll once after enrolling, then exit")
 	fs.BoolVar(&c.checkout, "checkout", true, "send CheckOut (remove the enrollment) on exit")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.product, "product", "", `hardware model: "iPhone15,4" (default), "iPad16,3", or a Mac such as "Mac14,2" (device and user channel)`)
+	fs.StringVar(&c.osVersion, "os", "", `OS release, such as "17.5.1" (default) or "26.1"; iOS 18 and macOS 15 or later enroll only with -account`)
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
@@ -121,7 +124,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return errors.New("give exactly one of -invite and -account")
 	}
 
-	opts := devicesim.Options{Logger: logger, DeviceCA: ca, AllowInsecureURLs: c.allowHTTP}
+	opts := devicesim.Options{Logger: logger, DeviceCA: ca, AllowInsecureURLs: c.allowHTTP, ProductName: c.product, OSVersion: c.osVersion}
 	if c.caFile != "" {
 		pemData, err := os.ReadFile(c.caFile)
 		if err != nil {

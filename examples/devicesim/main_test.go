@@ -66,3 +66,33 @@ func TestRunErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDeviceFlags: -product and -os choose the simulated device, as the
+// User-Agent of its first portal request shows.
+func TestDeviceFlags(t *testing.T) {
+	var ua string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ua = r.UserAgent()
+		http.Error(w, "gone", http.StatusGone)
+	}))
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"iPhone OS 17_5_1", "Version/17.5"}},
+		{[]string{"-product", "iPhone18,1", "-os", "26.1"}, []string{"iPhone OS 18_6", "Version/26.1"}},
+		{[]string{"-product", "Mac14,2", "-os", "15.1"}, []string{"Macintosh", "Version/18.1"}},
+	} {
+		args := append([]string{"-device-ca", ca, "-invite", srv.URL + "/invitation/x"}, tc.args...)
+		if err := run(context.Background(), args, nil, io.Discard, io.Discard); err == nil {
+			t.Fatalf("%v: run succeeded against a 410", tc.args)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(ua, w) {
+				t.Errorf("%v: User-Agent %q lacks %q", tc.args, ua, w)
+			}
+		}
+	}
+}

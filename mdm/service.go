@@ -71,6 +71,12 @@ type Options struct {
 	// to the next poll. Meanwhile no command behind it is delivered either:
 	// commands go out in order, each to one request at a time.
 	Lease time.Duration
+	// Repush paces the re-pushes Sweep sends when a lease ends without an
+	// answer (see RepushConfig).
+	Repush RepushConfig
+	// Retention says how long Sweep keeps completed commands and the
+	// records of checked-out enrollments (see Retention).
+	Retention Retention
 	// Now returns the current time. Nil: time.Now.
 	Now func() time.Time
 }
@@ -142,6 +148,9 @@ func NewService(store Store, opts Options) (*Service, error) {
 func (s *Service) Enqueue(ctx context.Context, cmd *Command, ids ...EnrollmentID) ([]PushResult, error) {
 	if cmd == nil || cmd.UUID == "" || cmd.RequestType == "" || len(cmd.Raw) == 0 {
 		return nil, fmt.Errorf("mdm: enqueue: %w: incomplete command", ErrMalformed)
+	}
+	if !cmd.ExpiresAt.IsZero() && !cmd.ExpiresAt.After(s.opts.Now()) {
+		return nil, fmt.Errorf("mdm: enqueue %s: %w: ExpiresAt %s has passed", cmd.RequestType, ErrMalformed, cmd.ExpiresAt.Format(time.RFC3339))
 	}
 	if len(ids) == 0 {
 		return nil, nil

@@ -58,6 +58,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"List", testList},
 		{"Audit", testAudit},
 		{"Failures", testFailures},
+		{"Prune", testPrune},
+		{"PruneLimit", testPruneLimit},
 	}
 	tests = append(tests, deviceTests...)
 	for _, tt := range tests {

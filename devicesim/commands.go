@@ -103,7 +103,34 @@ func (d *Device) Poll(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("devicesim: poll: server still sends commands after %d", n)
 		}
 		msg = d.answer(ctx, enr, body)
+		if d.takeLoss() {
+			d.log.InfoContext(ctx, "devicesim: response lost in transit", "command_uuid", msg["CommandUUID"])
+			return n + 1, nil
+		}
 	}
+}
+
+// LoseResponses makes the device's responses to the next n commands it
+// receives get lost in transit, as when the network drops between device
+// and server: the device carries each command out and records it in
+// Commands, but its answer never reaches the server, and the poll ends
+// there. The server sees a command handed out and never answered.
+func (d *Device) LoseResponses(n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.loseNext = n
+}
+
+// takeLoss reports whether the response at hand is to be lost, and counts
+// it.
+func (d *Device) takeLoss() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.loseNext <= 0 {
+		return false
+	}
+	d.loseNext--
+	return true
 }
 
 // answer decodes one command and returns the device's response.

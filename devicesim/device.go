@@ -272,6 +272,7 @@ type Device struct {
 	pendingAT string   // access token received before the profile was installed
 	pendingID string   // the Managed Apple ID that access token was issued for
 	retired   [][]byte // push tokens of removed enrollments
+	loseNext  int      // responses to lose in transit (LoseResponses)
 }
 
 // New returns a device configured by opts.

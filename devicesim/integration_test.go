@@ -61,7 +61,8 @@ func (realDirectory) UserID(_ context.Context, maid string) (string, error) {
 	return "", enroll.ErrUnknownUser
 }
 
-func newRealServer(t fixtureTB, deviceRoots *x509.CertPool) *realServer {
+// newRealServer starts the server; mods, if any, adjust the MDM Options.
+func newRealServer(t fixtureTB, deviceRoots *x509.CertPool, mods ...func(*mdm.Options)) *realServer {
 	t.Helper()
 	p := sharedPKI(t)
 	rs := &realServer{}
@@ -113,10 +114,14 @@ func newRealServer(t fixtureTB, deviceRoots *x509.CertPool) *realServer {
 	}
 	mux.Handle("/scep", scepHandler)
 
-	rs.mdm, err = mdm.NewService(memory.NewMDMStore(), mdm.Options{
+	mopts := mdm.Options{
 		Roots: []*x509.Certificate{p.ca}, Prechecker: rs.svc, Observer: rs.svc,
 		Pusher: mdm.PusherFunc(rs.push),
-	})
+	}
+	for _, m := range mods {
+		m(&mopts)
+	}
+	rs.mdm, err = mdm.NewService(memory.NewMDMStore(), mopts)
 	if err != nil {
 		t.Fatal(err)
 	}

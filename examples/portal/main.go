@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/server"
 )
 
 func main() {
@@ -72,6 +73,7 @@ type config struct {
 	Organization      string
 	LogLevel          string
 	ShowInvitations   bool
+	SweepInterval     time.Duration
 
 	// publicURLSet records that -public-url was given, not derived.
 	publicURLSet bool
@@ -110,8 +112,13 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	fs.BoolVar(&c.ShowInvitations, "show-invitations", true, "show every invitation (link, passcode, QR code) on standard output, the server's terminal, "+
 		"also those the invite command makes while the server runs. Invitations hold secrets, so they never go to the log (standard error); "+
 		"they are always written to DATA/invitations/ID.txt and ID.png, readable by the owner only. Set false when standard output is collected like a log")
+	fs.DurationVar(&c.SweepInterval, "sweep-interval", server.DefaultSweepInterval, "how often to expire enrollments and commands, push devices again whose response to a command was lost, "+
+		"and delete what the retention policy no longer keeps (finished enrollments and audit trails after a year, command results after 30 days, checked-out devices after 90)")
 	if err := fs.Parse(args); err != nil {
 		return c, nil, err
+	}
+	if c.SweepInterval <= 0 {
+		return c, nil, fmt.Errorf("-sweep-interval %v: must be positive", c.SweepInterval)
 	}
 	c.publicURLSet = c.PublicURL != ""
 	if c.PublicURL == "" {
@@ -239,6 +246,15 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 	if cfg.ShowInvitations {
 		st.showInvitations(ctx, stdout, time.Second)
 	}
+	// The housekeeping nothing else does (see server.Server.Sweep), until
+	// shutdown; it ends before the database closes.
+	sweepCtx, stopSweeps := context.WithCancel(ctx)
+	sweeps := make(chan struct{})
+	go func() {
+		defer close(sweeps)
+		st.srv.RunSweeps(sweepCtx, cfg.SweepInterval, logger.With("component", "sweep"))
+	}()
+	defer func() { stopSweeps(); <-sweeps }()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -225,6 +225,14 @@ func (rs *realServer) exercise(t *testing.T, ctx context.Context, d *devicesim.D
 func TestRealServerProfileBased(t *testing.T) {
 	ctx := testContext(t)
 	rs := newRealServer(t, nil)
+	d, inv := rs.enrollProfileBased(t, ctx)
+	rs.exercise(t, ctx, d, inv.EnrollmentID)
+}
+
+// enrollProfileBased invites the test user and enrolls a new device with
+// the invitation.
+func (rs *realServer) enrollProfileBased(t *testing.T, ctx context.Context) (*devicesim.Device, *enroll.Invitation) {
+	t.Helper()
 	inv, err := rs.svc.CreateInvitation(ctx, enroll.Meta{Actor: "admin"}, enroll.User{ID: "u-1", Name: "Alice"})
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +241,7 @@ func TestRealServerProfileBased(t *testing.T) {
 	if err := d.EnrollWithInvitation(ctx, inv.URL, devicesim.Credentials{Username: testUser, Password: testPassword, Passcode: inv.Passcode}); err != nil {
 		t.Fatal(err)
 	}
-	rs.exercise(t, ctx, d, inv.EnrollmentID)
+	return d, inv
 }
 
 func TestRealServerAccountDriven(t *testing.T) {

@@ -3,27 +3,12 @@ package devicesim_test
 import (
 	"bytes"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/enrollkit/enrollkit/devicesim"
-	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/internal/testenv"
 	"github.com/enrollkit/enrollkit/mdm"
 )
-
-// testClock is the MDM service's clock, moved by the test.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // TestRealServerLostResponse: an enrolled simulated iPhone carries out a
 // command whose response is lost in transit. Once the command's lease
@@ -32,16 +17,9 @@ func (c *testClock) Advance(d time.Duration) {
 // service's injected clock.
 func TestRealServerLostResponse(t *testing.T) {
 	ctx := testContext(t)
-	clk := &testClock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	rs := newRealServer(t, nil, func(o *mdm.Options) { o.Now = clk.Now })
-	inv, err := rs.svc.CreateInvitation(ctx, enroll.Meta{Actor: "admin"}, enroll.User{ID: "u-1", Name: "Alice"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := rs.newDevice(t, nil)
-	if err := d.EnrollWithInvitation(ctx, inv.URL, devicesim.Credentials{Username: testUser, Password: testPassword, Passcode: inv.Passcode}); err != nil {
-		t.Fatal(err)
-	}
+	d, _ := rs.enrollProfileBased(t, ctx)
 	enr, _ := d.Enrollment()
 	id := mdm.EnrollmentID(enr.EnrollmentID)
 	target, _ := d.PushTarget()

@@ -9,7 +9,9 @@
 // header, a TLS client certificate, or a certificate forwarded by a
 // TLS-terminating proxy), binds the identity certificate seen at Authenticate
 // to its enrollment and refuses it for any other, keeps an ordered command
-// queue per enrollment, wakes devices through a [Pusher], refuses at enqueue
+// queue per enrollment, wakes devices through a [Pusher] (and again, with
+// back-off, when a response was lost: [Service.Sweep], which also expires
+// commands and applies the [Retention] policy), refuses at enqueue
 // the commands Apple's User Enrollment does not allow ([CheckPolicy]), and
 // tells a host (and package enroll) what happens through [Prechecker] and
 // [Observer] hooks. Everything durable goes through the small [Store]

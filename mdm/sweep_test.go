@@ -4,38 +4,33 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/enrollkit/enrollkit/internal/testenv"
 	"github.com/enrollkit/enrollkit/mdm"
 )
 
-// clock is a settable time source for Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Microsecond)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *testenv.Clock { return testenv.NewClock(time.Now().Truncate(time.Microsecond)) }
 
 // pushes returns how many pushes h's Pusher sent so far.
 func (h *harness) pushes() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.pushed)
+}
+
+// queue enqueues the ProfileList command uuid, expiring at expires unless
+// it is zero, for ids.
+func queue(t *testing.T, h *harness, uuid string, expires time.Time, ids ...mdm.EnrollmentID) error {
+	t.Helper()
+	cmd, err := mdm.NewCommand(uuid, map[string]any{"RequestType": "ProfileList"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.ExpiresAt = expires
+	_, err = h.svc.Enqueue(context.Background(), cmd, ids...)
+	return err
 }
 
 func sweep(t *testing.T, h *harness) mdm.SweepResult {
@@ -56,11 +51,7 @@ func TestSweepRepush(t *testing.T) {
 	h := newHarness(t, func(o *mdm.Options) { o.Now = clk.Now })
 	d := ueDevice(t, h, "UE-LOST", 1)
 	h.enroll(d)
-	cmd, err := mdm.NewCommand("lost-1", map[string]any{"RequestType": "ProfileList"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.svc.Enqueue(context.Background(), cmd, "UE-LOST"); err != nil {
+	if err := queue(t, h, "lost-1", time.Time{}, "UE-LOST"); err != nil {
 		t.Fatal(err)
 	}
 	d.wantPoll(t, h.svc, mdm.StatusIdle, "", "lost-1") // the response never reaches the server
@@ -115,8 +106,7 @@ func TestSweepWithoutPusher(t *testing.T) {
 	h := newHarness(t, func(o *mdm.Options) { o.Now = clk.Now })
 	d := ueDevice(t, h, "UE-NOPUSH", 1)
 	h.enroll(d)
-	cmd, _ := mdm.NewCommand("c", map[string]any{"RequestType": "ProfileList"})
-	if _, err := h.svc.Enqueue(context.Background(), cmd, "UE-NOPUSH"); err != nil {
+	if err := queue(t, h, "c", time.Time{}, "UE-NOPUSH"); err != nil {
 		t.Fatal(err)
 	}
 	d.wantPoll(t, h.svc, mdm.StatusIdle, "", "c")
@@ -143,14 +133,10 @@ func TestCommandExpiry(t *testing.T) {
 	d := ueDevice(t, h, "UE-EXP", 1)
 	h.enroll(d)
 
-	stale, _ := mdm.NewCommand("stale", map[string]any{"RequestType": "ProfileList"})
-	stale.ExpiresAt = clk.Now()
-	if _, err := h.svc.Enqueue(ctx, stale, "UE-EXP"); !errors.Is(err, mdm.ErrMalformed) {
+	if err := queue(t, h, "stale", clk.Now(), "UE-EXP"); !errors.Is(err, mdm.ErrMalformed) {
 		t.Fatalf("Enqueue of an expired command = %v, want ErrMalformed", err)
 	}
-	cmd, _ := mdm.NewCommand("exp-1", map[string]any{"RequestType": "ProfileList"})
-	cmd.ExpiresAt = clk.Now().Add(time.Hour)
-	if _, err := h.svc.Enqueue(ctx, cmd, "UE-EXP"); err != nil {
+	if err := queue(t, h, "exp-1", clk.Now().Add(time.Hour), "UE-EXP"); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Hour)
@@ -185,8 +171,7 @@ func TestSweepRetention(t *testing.T) {
 	h.enroll(live)
 	h.enroll(gone)
 	for _, u := range []string{"done", "pending"} {
-		c, _ := mdm.NewCommand(u, map[string]any{"RequestType": "ProfileList"})
-		if _, err := h.svc.Enqueue(ctx, c, "UE-LIVE"); err != nil {
+		if err := queue(t, h, u, time.Time{}, "UE-LIVE"); err != nil {
 			t.Fatal(err)
 		}
 	}

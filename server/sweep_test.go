@@ -3,28 +3,16 @@ package server_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/internal/testenv"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/scep"
 	"github.com/enrollkit/enrollkit/server"
 	"github.com/enrollkit/enrollkit/store/memory"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type users struct{}
 
@@ -42,7 +30,7 @@ func TestSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	cfg := validConfig(t, ca)
 	cfg.Enroll.Directory, cfg.Enroll.Now = users{}, clk.Now
 	cfg.Enroll.Notifier = enroll.NotifierFunc(func(context.Context, *enroll.Invitation) error { return nil })

@@ -184,7 +184,7 @@ func (s *MDMStore) PutResult(ctx context.Context, id mdm.EnrollmentID, res *mdm.
 	if res == nil || res.CommandUUID == "" {
 		return fmt.Errorf("%s: empty CommandUUID", op)
 	}
-	meta, err := rows.ResultMeta(res)
+	args, err := rows.ResultArgs(id, res)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -193,7 +193,7 @@ func (s *MDMStore) PutResult(ctx context.Context, id mdm.EnrollmentID, res *mdm.
 		return err
 	}
 	q := resultUpdates[rows.ResultState(res.Status)]
-	tag, err := p.Exec(ctx, q, string(res.Status), res.Raw, meta, rows.ResultTime(res), string(id), res.CommandUUID)
+	tag, err := p.Exec(ctx, q, args...)
 	if err != nil {
 		return s.db.wrap(op, err)
 	}

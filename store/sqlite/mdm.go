@@ -280,7 +280,7 @@ func (s *MDMStore) PutResult(ctx context.Context, id mdm.EnrollmentID, res *mdm.
 	if res == nil || res.CommandUUID == "" {
 		return fmt.Errorf("%s: empty CommandUUID", op)
 	}
-	meta, err := rows.ResultMeta(res)
+	args, err := rows.ResultArgs(id, res)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -290,7 +290,7 @@ func (s *MDMStore) PutResult(ctx context.Context, id mdm.EnrollmentID, res *mdm.
 		if err != nil {
 			return s.db.wrap(op, err)
 		}
-		r, err := st.ExecContext(ctx, string(res.Status), res.Raw, meta, rows.ResultTime(res), string(id), res.CommandUUID)
+		r, err := st.ExecContext(ctx, args...)
 		if err != nil {
 			return s.db.wrap(op, err)
 		}

@@ -60,6 +60,16 @@ func ResultUpdate(state int, arg func(n int) string) string {
 		" AND state <> " + strconv.Itoa(QueueDone)
 }
 
+// ResultArgs returns the arguments of ResultUpdate that store res as the
+// result of enrollment id.
+func ResultArgs(id mdm.EnrollmentID, res *mdm.CommandResult) ([]any, error) {
+	meta, err := ResultMeta(res)
+	if err != nil {
+		return nil, err
+	}
+	return []any{string(res.Status), res.Raw, meta, ResultTime(res), string(id), res.CommandUUID}, nil
+}
+
 // ResultTime is the result_us of a result: ReceivedAt in microseconds, 0
 // for the zero time, so that a result without a time is the oldest.
 func ResultTime(res *mdm.CommandResult) int64 {

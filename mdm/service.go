@@ -68,7 +68,8 @@ type Options struct {
 	// one) is never held by it. Only a command that was handed out and never
 	// answered — its response was lost, or another request of the same
 	// enrollment is still being served — waits for the lease, and then goes
-	// to the next poll. Meanwhile no command behind it is delivered either:
+	// to the next poll, which Sweep brings about with a push (see
+	// RepushConfig). Meanwhile no command behind it is delivered either:
 	// commands go out in order, each to one request at a time.
 	Lease time.Duration
 	// Repush paces the re-pushes Sweep sends when a lease ends without an
@@ -140,7 +141,8 @@ func NewService(store Store, opts Options) (*Service, error) {
 // Enqueue checks cmd against the enrollment policy of every id, queues it
 // for all of them (all or nothing) and pushes each one. Errors: ErrNotFound
 // (wrapped) for an unknown or checked-out enrollment, a *PolicyError for a
-// command a User Enrollment may not receive, ErrCommandExists; with any of
+// command a User Enrollment may not receive, ErrCommandExists, ErrMalformed
+// for an incomplete command or one whose ExpiresAt has passed; with any of
 // these nothing is queued. Once the command is queued, Enqueue returns what
 // Push returns: per device failures are in the results (nil without a
 // Pusher), and any error matches ErrPushFailed — the command stays queued

@@ -85,7 +85,8 @@ type CommandQueue interface {
 	// ErrCommandExists and queues nothing.
 	Enqueue(ctx context.Context, cmd *Command, ids []EnrollmentID) error
 	// NextCommand returns the oldest pending command of id that is not marked
-	// NotNow and leases it until now+lease. If that command is leased to
+	// NotNow and has not expired at now (see ExpireCommands), with its
+	// ExpiresAt, and leases it until now+lease. If that command is leased to
 	// someone else (lease not expired), or nothing is pending, it returns
 	// ErrQueueEmpty: commands are delivered strictly in order.
 	NextCommand(ctx context.Context, id EnrollmentID, now time.Time, lease time.Duration) (*Command, error)

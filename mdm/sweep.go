@@ -99,7 +99,8 @@ type SweepResult struct {
 	// Expired is how many commands expired.
 	Expired int
 	// Repushed is how many enrollments were pushed again because the
-	// response to a command was lost.
+	// response to a command was lost (those without a live push token are
+	// not counted).
 	Repushed int
 	// Pruned is how many items the Store's Prune deleted.
 	Pruned int
@@ -170,8 +171,9 @@ func batches(ctx context.Context, step func() (int, error)) (int, error) {
 }
 
 // repush claims the commands whose lease lapsed and pushes their
-// enrollments, one Push per batch, and returns how many enrollments it
-// pushed (whether or not the push service accepted each).
+// enrollments, one Push per batch, and returns how many pushes it sent
+// (whether or not the push service accepted each); enrollments without a
+// live push token are claimed but not pushed.
 func (s *Service) repush(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	var errs []error
@@ -189,11 +191,12 @@ func (s *Service) repush(ctx context.Context, now time.Time) (int, error) {
 			}
 		}
 		if len(uniq) > 0 {
-			if _, err := s.Push(ctx, uniq...); err != nil {
+			res, err := s.Push(ctx, uniq...)
+			if err != nil {
 				errs = append(errs, err)
 			}
-			total += len(uniq)
-			s.log.LogAttrs(ctx, slog.LevelDebug, "mdm: re-pushed after lapsed leases", slog.Int("enrollments", len(uniq)))
+			total += len(res)
+			s.log.LogAttrs(ctx, slog.LevelDebug, "mdm: re-pushed after lapsed leases", slog.Int("enrollments", len(uniq)), slog.Int("pushed", len(res)))
 		}
 		return len(ids), nil
 	})

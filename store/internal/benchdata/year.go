@@ -85,7 +85,9 @@ func Years(b *testing.B, seed func(b *testing.B) (enroll.Store, mdm.Store, YearS
 
 // Year simulates a year of Devices enrolled devices on es and ms, seeded
 // with them, and reports the database bytes per enrolled device before
-// (start-bytes/device) and after (year-bytes/device). Every month each
+// (start-bytes/device), after six months (half-year-bytes/device), after
+// the year (year-bytes/device) and at the largest (peak-bytes/device).
+// Every month each
 // device answers one command with an InfoResult, and ChurnPerMonth devices
 // check out (their enrollment Removed, their MDM record checked out) and
 // as many new ones enroll. With prune, every month first does what the
@@ -103,7 +105,7 @@ func Year(b *testing.B, es enroll.Store, ms mdm.Store, y YearStore, prune bool) 
 	}
 	next := Devices
 	t0 := Start.Add(7 * 24 * time.Hour)
-	peak := start
+	peak, half := start, start
 	for m := range Months {
 		now := t0.Add(time.Duration(m) * 365 * 24 * time.Hour / Months)
 		if prune {
@@ -146,6 +148,9 @@ func Year(b *testing.B, es enroll.Store, ms mdm.Store, y YearStore, prune bool) 
 			b.Fatal(err)
 		}
 		peak = max(peak, size)
+		if m == Months/2-1 {
+			half = size
+		}
 	}
 	end, err := y.Size(ctx)
 	if err != nil {
@@ -154,6 +159,7 @@ func Year(b *testing.B, es enroll.Store, ms mdm.Store, y YearStore, prune bool) 
 	b.ReportMetric(float64(start)/Devices, "start-bytes/device")
 	b.ReportMetric(float64(end)/Devices, "year-bytes/device")
 	b.ReportMetric(float64(peak)/Devices, "peak-bytes/device")
+	b.ReportMetric(float64(half)/Devices, "half-year-bytes/device")
 }
 
 // Prune does what the sweeps of enroll and mdm do at now with the default

@@ -128,6 +128,10 @@ func (d *Device) poll(ctx context.Context, ch channel) (int, error) {
 		if ch == channelUser {
 			msg["EnrollmentUserID"] = enr.EnrollmentUserID
 		}
+		if d.takeLoss() {
+			d.log.InfoContext(ctx, "devicesim: response lost in transit", "command_uuid", msg["CommandUUID"])
+			return n + 1, nil
+		}
 	}
 }
 
@@ -138,6 +142,29 @@ func (d *Device) idle(enr *Enrollment, ch channel) map[string]any {
 		msg["EnrollmentUserID"] = enr.EnrollmentUserID
 	}
 	return msg
+}
+
+// LoseResponses makes the device's responses to the next n commands it
+// receives get lost in transit, as when the network drops between device
+// and server: the device carries each command out and records it in
+// Commands, but its answer never reaches the server, and the poll ends
+// there. The server sees a command handed out and never answered.
+func (d *Device) LoseResponses(n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.loseNext = n
+}
+
+// takeLoss reports whether the response at hand is to be lost, and counts
+// it.
+func (d *Device) takeLoss() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.loseNext <= 0 {
+		return false
+	}
+	d.loseNext--
+	return true
 }
 
 // answer decodes one command and returns the device's response.

@@ -324,6 +324,7 @@ type Device struct {
 	// on: a push the server sends while answering it already reaches the
 	// device, as APNs delivers it.
 	installing *Enrollment
+	loseNext   int // responses to lose in transit (LoseResponses)
 }
 
 // New returns a device configured by opts.

@@ -61,7 +61,8 @@ func (realDirectory) UserID(_ context.Context, maid string) (string, error) {
 	return "", enroll.ErrUnknownUser
 }
 
-func newRealServer(t fixtureTB, deviceRoots *x509.CertPool) *realServer {
+// newRealServer starts the server; mods, if any, adjust the MDM Options.
+func newRealServer(t fixtureTB, deviceRoots *x509.CertPool, mods ...func(*mdm.Options)) *realServer {
 	t.Helper()
 	p := sharedPKI(t)
 	rs := &realServer{}
@@ -113,10 +114,14 @@ func newRealServer(t fixtureTB, deviceRoots *x509.CertPool) *realServer {
 	}
 	mux.Handle("/scep", scepHandler)
 
-	rs.mdm, err = mdm.NewService(memory.NewMDMStore(), mdm.Options{
+	mopts := mdm.Options{
 		Roots: []*x509.Certificate{p.ca}, Prechecker: rs.svc, Observer: rs.svc,
 		Pusher: mdm.PusherFunc(rs.push),
-	})
+	}
+	for _, m := range mods {
+		m(&mopts)
+	}
+	rs.mdm, err = mdm.NewService(memory.NewMDMStore(), mopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +225,14 @@ func (rs *realServer) exercise(t *testing.T, ctx context.Context, d *devicesim.D
 func TestRealServerProfileBased(t *testing.T) {
 	ctx := testContext(t)
 	rs := newRealServer(t, nil)
+	d, inv := rs.enrollProfileBased(t, ctx)
+	rs.exercise(t, ctx, d, inv.EnrollmentID)
+}
+
+// enrollProfileBased invites the test user and enrolls a new device with
+// the invitation.
+func (rs *realServer) enrollProfileBased(t *testing.T, ctx context.Context) (*devicesim.Device, *enroll.Invitation) {
+	t.Helper()
 	inv, err := rs.svc.CreateInvitation(ctx, enroll.Meta{Actor: "admin"}, enroll.User{ID: "u-1", Name: "Alice"})
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +241,7 @@ func TestRealServerProfileBased(t *testing.T) {
 	if err := d.EnrollWithInvitation(ctx, inv.URL, devicesim.Credentials{Username: testUser, Password: testPassword, Passcode: inv.Passcode}); err != nil {
 		t.Fatal(err)
 	}
-	rs.exercise(t, ctx, d, inv.EnrollmentID)
+	return d, inv
 }
 
 func TestRealServerAccountDriven(t *testing.T) {

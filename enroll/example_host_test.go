@@ -84,5 +84,6 @@ func Example_host() {
 	}
 	// Invite users with srv.Enroll.CreateInvitation, queue commands with
 	// srv.MDM.Enqueue.
+	go srv.RunSweeps(ctx, 0, nil) // expiry, re-pushes after lost responses, retention
 	log.Fatal(http.ListenAndServeTLS(":443", "tls.pem", "tls.key", srv))
 }

@@ -145,6 +145,9 @@ type Config struct {
 	// Throttle limits corporate password guesses at sign-in; its zero
 	// value is the documented defaults.
 	Throttle ThrottleConfig
+	// Retention says how long Sweep keeps finished enrollments and their
+	// audit trails; its zero value is the documented defaults.
+	Retention Retention
 
 	// InvitationTTL, DownloadTTL and CompletionTTL override the defaults
 	// of the same names when positive.

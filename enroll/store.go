@@ -272,4 +272,10 @@ type Store interface {
 	// events were stored; an enrollment without events gives an empty
 	// slice, an unknown one ErrNotFound.
 	Audit(ctx context.Context, id string) ([]AuditEvent, error)
+
+	// Prune deletes up to limit finished enrollments (State Terminal)
+	// whose UpdatedAt is before before, each with its audit trail, and
+	// returns how many it deleted; fewer than limit means none is left.
+	// Live enrollments are never deleted, whatever their age.
+	Prune(ctx context.Context, before time.Time, limit int) (int, error)
 }

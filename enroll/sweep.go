@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // expiringStates are the states Sweep looks at.
@@ -17,13 +18,46 @@ var expiringStates = func() []State {
 	return out
 }()
 
+// DefaultAuditRetention is how long a finished enrollment and its audit
+// trail are kept after it finished: longer than anything package mdm keeps
+// about the device (see mdm.Retention).
+const DefaultAuditRetention = 365 * 24 * time.Hour
+
+// PruneBatch is the most enrollments one Store.Prune call of Sweep deletes,
+// so that no call holds a database's write lock for long; Sweep calls again
+// until none is left.
+const PruneBatch = 500
+
+// Retention says how long Sweep keeps what the Store accumulates. Live
+// enrollments (any state but Removed, Expired, Revoked and Locked) are never
+// deleted, whatever their age. The zero value is the documented defaults.
+type Retention struct {
+	// Audit is how long a finished enrollment (Removed, Expired, Revoked,
+	// Locked) is kept, with its audit trail, after its last change. Zero:
+	// DefaultAuditRetention (one year). Negative: for ever.
+	Audit time.Duration
+}
+
+// before returns the cutoff of r at now, or the zero time for none.
+func (r Retention) before(now time.Time) time.Time {
+	switch {
+	case r.Audit < 0:
+		return time.Time{}
+	case r.Audit == 0:
+		return now.Add(-DefaultAuditRetention)
+	}
+	return now.Add(-r.Audit)
+}
+
 // Sweep expires every unfinished enrollment past its expiry and returns how
 // many it expired. Enrollments also expire lazily when a step touches them;
 // Sweep lets the host clean up those nobody touches (call it every few
-// minutes); it also forgets sign-in failures older than the throttle's
-// window. It is safe to run on several replicas at once: each enrollment
-// is expired once. An enrollment that cannot be expired does not stop the
-// sweep; the errors are joined in the result.
+// minutes; server.Server.Sweep and the example server do); it also forgets
+// sign-in failures older than the throttle's window, and deletes finished
+// enrollments with their audit trails once Config.Retention no longer keeps
+// them, PruneBatch at a time. It is safe to run on several replicas at
+// once: each enrollment is expired once. An enrollment that cannot be
+// expired does not stop the sweep; the errors are joined in the result.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
 	now := s.now()
 	list, err := s.store.List(ctx, ListOptions{States: expiringStates, ExpiresBefore: now})
@@ -51,6 +85,22 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	}
 	if err := s.throttle.prune(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if before := s.cfg.Retention.before(now); !before.IsZero() {
+		pruned := 0
+		for ctx.Err() == nil {
+			m, err := s.store.Prune(ctx, before, PruneBatch)
+			pruned += m
+			if err != nil {
+				errs = append(errs, fmt.Errorf("prune: %w", err))
+			}
+			if err != nil || m < PruneBatch {
+				break
+			}
+		}
+		if pruned > 0 {
+			s.log.InfoContext(ctx, "enroll: sweep deleted finished enrollments", "count", pruned)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return n, fmt.Errorf("enroll: sweep: %w", err)

@@ -3,6 +3,7 @@ package mdm
 import (
 	"bytes"
 	"fmt"
+	"time"
 
 	"howett.net/plist"
 )
@@ -16,6 +17,10 @@ type Command struct {
 	RequestType string
 	// Raw is the plist body sent to the device.
 	Raw []byte
+	// ExpiresAt, if not zero, is when the command expires: from then on it
+	// is never delivered, and once the Service's Sweep runs its result has
+	// Status StatusExpired. Zero: it waits for the device however long.
+	ExpiresAt time.Time
 }
 
 // NewCommand encodes payload (a struct or map whose RequestType key names

@@ -9,8 +9,10 @@
 // header, a TLS client certificate, or a certificate forwarded by a
 // TLS-terminating proxy), binds the identity certificate seen at Authenticate
 // to its enrollment and refuses it for any other, keeps an ordered command
-// queue per enrollment, wakes devices through a [Pusher], refuses at enqueue
-// the commands an enrollment may not receive on its platform and channel,
+// queue per enrollment, wakes devices through a [Pusher] (and again, with
+// back-off, when a response was lost: [Service.Sweep], which also expires
+// commands and applies the [Retention] policy), refuses at enqueue the
+// commands an enrollment may not receive on its platform and channel,
 // under User Enrollment or on its OS release ([CheckPolicy], generated from
 // Apple's schema), and
 // tells a host (and package enroll) what happens through [Prechecker] and

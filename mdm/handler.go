@@ -444,6 +444,7 @@ func (s *Service) command(ctx context.Context, req *Request) ([]byte, error) {
 			return nil, fmt.Errorf("mdm: idle: %w", err)
 		}
 	} else {
+		res.ReceivedAt = s.opts.Now()
 		err := s.store.PutResult(ctx, id, res)
 		switch {
 		case errors.Is(err, ErrNotFound):

@@ -3,6 +3,7 @@ package mdm
 import (
 	"bytes"
 	"fmt"
+	"time"
 
 	"github.com/enrollkit/enrollkit/internal/plistcheck"
 	"howett.net/plist"
@@ -119,6 +120,11 @@ const (
 	StatusCommandFormatError Status = "CommandFormatError"
 	StatusIdle               Status = "Idle"
 	StatusNotNow             Status = "NotNow"
+	// StatusExpired is never sent by a device: the Service records it as
+	// the result of a command whose ExpiresAt passed before the device
+	// answered it. It is final, and Valid reports false for it, so a device
+	// that sends it is refused.
+	StatusExpired Status = "Expired"
 )
 
 // Valid reports whether s is one of the five statuses.
@@ -131,9 +137,9 @@ func (s Status) Valid() bool {
 }
 
 // Final reports whether s completes a command (Acknowledged, Error,
-// CommandFormatError): it is not delivered again.
+// CommandFormatError, Expired): it is not delivered again.
 func (s Status) Final() bool {
-	return s == StatusAcknowledged || s == StatusError || s == StatusCommandFormatError
+	return s == StatusAcknowledged || s == StatusError || s == StatusCommandFormatError || s == StatusExpired
 }
 
 // ErrorChainItem is one entry of a command result's ErrorChain.
@@ -155,6 +161,10 @@ type CommandResult struct {
 	// Raw is the whole body, which keeps every result key. It is shared, not
 	// copied: do not modify it.
 	Raw []byte `plist:"-"`
+	// ReceivedAt is when the Service received the result (or, for
+	// StatusExpired, recorded the expiry); it is not part of the device's
+	// message. Stores keep it, and Prune goes by it.
+	ReceivedAt time.Time `plist:"-"`
 }
 
 // wire is every key a device message may carry, decoded in one pass.

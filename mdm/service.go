@@ -77,9 +77,16 @@ type Options struct {
 	// one) is never held by it. Only a command that was handed out and never
 	// answered — its response was lost, or another request of the same
 	// enrollment is still being served — waits for the lease, and then goes
-	// to the next poll. Meanwhile no command behind it is delivered either:
+	// to the next poll, which Sweep brings about with a push (see
+	// RepushConfig). Meanwhile no command behind it is delivered either:
 	// commands go out in order, each to one request at a time.
 	Lease time.Duration
+	// Repush paces the re-pushes Sweep sends when a lease ends without an
+	// answer (see RepushConfig).
+	Repush RepushConfig
+	// Retention says how long Sweep keeps completed commands and the
+	// records of checked-out enrollments (see Retention).
+	Retention Retention
 	// Now returns the current time. Nil: time.Now.
 	Now func() time.Time
 }
@@ -144,7 +151,8 @@ func NewService(store Store, opts Options) (*Service, error) {
 // for all of them (all or nothing) and pushes each one. Errors: ErrNotFound
 // (wrapped) for an unknown or checked-out enrollment, a *PolicyError for a
 // command CheckPolicy refuses for one of them (its enrollment type,
-// platform, channel or OS release), ErrCommandExists; with any of
+// platform, channel or OS release), ErrCommandExists, ErrMalformed for an
+// incomplete command or one whose ExpiresAt has passed; with any of
 // these nothing is queued. Once the command is queued, Enqueue returns what
 // Push returns: per device failures are in the results (nil without a
 // Pusher), and any error matches ErrPushFailed — the command stays queued
@@ -152,6 +160,9 @@ func NewService(store Store, opts Options) (*Service, error) {
 func (s *Service) Enqueue(ctx context.Context, cmd *Command, ids ...EnrollmentID) ([]PushResult, error) {
 	if cmd == nil || cmd.UUID == "" || cmd.RequestType == "" || len(cmd.Raw) == 0 {
 		return nil, fmt.Errorf("mdm: enqueue: %w: incomplete command", ErrMalformed)
+	}
+	if !cmd.ExpiresAt.IsZero() && !cmd.ExpiresAt.After(s.opts.Now()) {
+		return nil, fmt.Errorf("mdm: enqueue %s: %w: ExpiresAt %s has passed", cmd.RequestType, ErrMalformed, cmd.ExpiresAt.Format(time.RFC3339))
 	}
 	if len(ids) == 0 {
 		return nil, nil

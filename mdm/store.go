@@ -93,7 +93,8 @@ type CommandQueue interface {
 	// ErrCommandExists and queues nothing.
 	Enqueue(ctx context.Context, cmd *Command, ids []EnrollmentID) error
 	// NextCommand returns the oldest pending command of id that is not marked
-	// NotNow and leases it until now+lease. If that command is leased to
+	// NotNow and has not expired at now (see ExpireCommands), with its
+	// ExpiresAt, and leases it until now+lease. If that command is leased to
 	// someone else (lease not expired), or nothing is pending, it returns
 	// ErrQueueEmpty: commands are delivered strictly in order.
 	NextCommand(ctx context.Context, id EnrollmentID, now time.Time, lease time.Duration) (*Command, error)
@@ -106,9 +107,42 @@ type CommandQueue interface {
 	// ResetNotNow makes commands marked NotNow deliverable again for ids.
 	ResetNotNow(ctx context.Context, ids []EnrollmentID) error
 	// Result returns the latest result id reported for the command uuid, or
-	// ErrNotFound. The returned Status, CommandUUID, ErrorChain, Identifiers and
-	// Raw are as stored.
+	// ErrNotFound. The returned Status, CommandUUID, ErrorChain, Identifiers,
+	// Raw and ReceivedAt are as stored.
 	Result(ctx context.Context, id EnrollmentID, uuid string) (*CommandResult, error)
+
+	// ExpireCommands completes up to limit pending commands (NotNow ones
+	// included) whose ExpiresAt is set and not after now, and returns how
+	// many it completed. Each gets the result {CommandUUID, Status:
+	// StatusExpired, ReceivedAt: now}, which Result returns from then on.
+	// Whether ExpireCommands has run or not, NextCommand never hands out a
+	// command whose ExpiresAt is not after its now, and skips it as if it
+	// were not queued; a result the device reports for it while it is still
+	// pending is stored as usual.
+	ExpireCommands(ctx context.Context, now time.Time, limit int) (int, error)
+	// ClaimLapsedLeases returns the enrollments of up to limit commands
+	// whose response was lost: still pending (not NotNow), handed out by
+	// NextCommand, with a lease that ended at or before now, not expired
+	// (see ExpireCommands), and due for a re-push — never claimed before,
+	// or claimed last with a due time not after now. For each it counts
+	// one more re-push, n in all for that command, and makes it due again
+	// at now+wait(n); until then, and while a new lease runs, it is not
+	// claimed again, also not by another process. The count lives as long
+	// as the command is pending: leasing it again does not reset it. An
+	// enrollment appears once per claimed command.
+	ClaimLapsedLeases(ctx context.Context, now time.Time, limit int, wait func(repushes int) time.Duration) ([]EnrollmentID, error)
+}
+
+// Cutoffs say what Store.Prune may delete: what ended before them. A zero
+// time deletes nothing of its kind.
+type Cutoffs struct {
+	// Results: completed commands (acknowledged, failed or expired) whose
+	// result's ReceivedAt is before Results, with the result.
+	Results time.Time
+	// CheckedOut: records of enrollments that are checked out and whose
+	// UpdatedAt is before CheckedOut, with their certificate binding, every
+	// command still queued for them and every result.
+	CheckedOut time.Time
 }
 
 // Store is everything the Service keeps: enrollments, bindings, queues and
@@ -117,4 +151,13 @@ type CommandQueue interface {
 type Store interface {
 	EnrollmentStore
 	CommandQueue
+
+	// Prune deletes what before selects, at most limit items per call: a
+	// completed command is one item, and so is a checked-out record with
+	// its queue and results. It returns how many items it deleted; fewer
+	// than limit means nothing more is due. Pending commands of enrollments
+	// that are not checked out, and records that are not checked out, are
+	// never deleted. Once a completed command is deleted its UUID may be
+	// queued again for that enrollment.
+	Prune(ctx context.Context, before Cutoffs, limit int) (int, error)
 }

@@ -10,7 +10,8 @@
 // under concurrency (exactly one of many racing writers wins, and a
 // read-modify-write loop loses no update), index look-ups, list filters and
 // order, the audit trail, time precision, and that a device id belongs to at
-// most one live enrollment (also between racing writers); and for a Store
+// most one live enrollment (also between racing writers), pruning of
+// finished enrollments in bounded batches; and for a Store
 // that is an enroll.FailureStore, the sign-in throttle's counts (exact under
 // racing).
 package enrolltest
@@ -58,6 +59,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"List", testList},
 		{"Audit", testAudit},
 		{"Failures", testFailures},
+		{"Prune", testPrune},
+		{"PruneLimit", testPruneLimit},
 	}
 	tests = append(tests, deviceTests...)
 	for _, tt := range tests {

@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/server"
 )
 
 func main() {
@@ -77,6 +78,7 @@ type config struct {
 	ShowInvitations   bool
 	WebhookURL        string
 	WebhookSecretFile string
+	SweepInterval     time.Duration
 
 	// publicURLSet records that -public-url was given, not derived.
 	publicURLSet bool
@@ -121,11 +123,16 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 		"they are always written to DATA/invitations/ID.txt and ID.png, readable by the owner only. Set false when standard output is collected like a log")
 	fs.StringVar(&c.WebhookURL, "webhook-url", "", "URL to POST events to (enrollment state changes, check-ins, check-outs, command results), signed, retried until acknowledged")
 	fs.StringVar(&c.WebhookSecretFile, "webhook-secret-file", "", "file holding the secret -webhook-url deliveries are signed with (HMAC-SHA256)")
+	fs.DurationVar(&c.SweepInterval, "sweep-interval", server.DefaultSweepInterval, "how often to expire enrollments and commands, push devices again whose response to a command was lost, "+
+		"and delete what the retention policy no longer keeps (finished enrollments and audit trails after a year, command results after 30 days, checked-out devices after 90)")
 	if err := fs.Parse(args); err != nil {
 		return c, nil, err
 	}
 	if c.ABMKey != "" && c.ABMServerUUID == "" {
 		return c, nil, errors.New("-abm-key needs -abm-server-uuid: the tokens name the MDM server they are signed for")
+	}
+	if c.SweepInterval <= 0 {
+		return c, nil, fmt.Errorf("-sweep-interval %v: must be positive", c.SweepInterval)
 	}
 	c.publicURLSet = c.PublicURL != ""
 	if c.PublicURL == "" {
@@ -253,6 +260,15 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 	if cfg.ShowInvitations {
 		st.showInvitations(ctx, stdout, time.Second)
 	}
+	// The housekeeping nothing else does (see server.Server.Sweep), until
+	// shutdown; it ends before the database closes.
+	sweepCtx, stopSweeps := context.WithCancel(ctx)
+	sweeps := make(chan struct{})
+	go func() {
+		defer close(sweeps)
+		st.srv.RunSweeps(sweepCtx, cfg.SweepInterval, logger.With("component", "sweep"))
+	}()
+	defer func() { stopSweeps(); <-sweeps }()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -1,13 +1,15 @@
 // Package testenv lets tests depend on outside programs and services in one
 // consistent way: on a developer's machine a missing program skips the test
 // with a clear message; in continuous integration (CI=true) it fails it, so
-// that nothing is silently left untested.
+// that nothing is silently left untested. Its Clock gives tests the time.
 package testenv
 
 import (
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
+	"time"
 )
 
 // InCI reports whether the tests run in continuous integration, where every
@@ -43,4 +45,28 @@ func PostgresDSN(t testing.TB) string {
 		Missing(t, "PostgreSQL (set ENROLLKIT_POSTGRES_DSN)")
 	}
 	return dsn
+}
+
+// Clock is a settable time source for the Now fields of configurations,
+// shared by a test and what it tests. It is safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a Clock set to t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) mdm.Store) {
 		{"ConcurrentDelivery", testConcurrentDelivery},
 		{"ConcurrentBinding", testConcurrentBinding},
 	}
+	tests = append(tests, sweepTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))

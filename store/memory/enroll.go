@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/internal/failures"
@@ -225,4 +226,29 @@ func (s *EnrollStore) unindex(i enroll.Index, k, id string) {
 	if len(s.index[i][k]) == 0 {
 		delete(s.index[i], k)
 	}
+}
+
+// Prune implements enroll.Store.
+func (s *EnrollStore) Prune(ctx context.Context, before time.Time, limit int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, e := range s.enrollments {
+		if n >= limit {
+			break
+		}
+		if !e.State.Terminal() || !e.UpdatedAt.Before(before) {
+			continue
+		}
+		for _, i := range enroll.Indexes() {
+			s.unindex(i, e.Key(i), id)
+		}
+		delete(s.enrollments, id)
+		delete(s.audit, id)
+		n++
+	}
+	return n, nil
 }

@@ -40,6 +40,15 @@ type queuedCommand struct {
 	cmd        *mdm.Command // private copy, never handed out
 	notNow     bool
 	leaseUntil time.Time
+	// repushes counts the re-pushes ClaimLapsedLeases recorded; the next
+	// is due at repushAt.
+	repushes int
+	repushAt time.Time
+}
+
+// expired reports whether qc must not be delivered at now.
+func (qc *queuedCommand) expired(now time.Time) bool {
+	return !qc.cmd.ExpiresAt.IsZero() && !qc.cmd.ExpiresAt.After(now)
 }
 
 // NewMDMStore returns an empty MDMStore.
@@ -142,7 +151,7 @@ func (s *MDMStore) NextCommand(ctx context.Context, id mdm.EnrollmentID, now tim
 	defer s.mu.Unlock()
 	if q := s.queues[id]; q != nil {
 		for _, qc := range q.pending {
-			if qc.notNow {
+			if qc.notNow || qc.expired(now) {
 				continue
 			}
 			if now.Before(qc.leaseUntil) {
@@ -205,8 +214,91 @@ func (s *MDMStore) Result(ctx context.Context, id mdm.EnrollmentID, uuid string)
 	return cloneResult(r), nil
 }
 
+// ExpireCommands implements mdm.Store.
+func (s *MDMStore) ExpireCommands(ctx context.Context, now time.Time, limit int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, q := range s.queues {
+		q.pending = slices.DeleteFunc(q.pending, func(qc *queuedCommand) bool {
+			if n >= limit || !qc.expired(now) {
+				return false
+			}
+			n++
+			s.results[resultKey{id, qc.cmd.UUID}] = &mdm.CommandResult{CommandUUID: qc.cmd.UUID, Status: mdm.StatusExpired, ReceivedAt: now}
+			return true
+		})
+	}
+	return n, nil
+}
+
+// ClaimLapsedLeases implements mdm.Store.
+func (s *MDMStore) ClaimLapsedLeases(ctx context.Context, now time.Time, limit int, wait func(int) time.Duration) ([]mdm.EnrollmentID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []mdm.EnrollmentID
+	for id, q := range s.queues {
+		for _, qc := range q.pending {
+			if len(out) >= limit {
+				return out, nil
+			}
+			if qc.notNow || qc.leaseUntil.IsZero() || now.Before(qc.leaseUntil) || qc.expired(now) || now.Before(qc.repushAt) {
+				continue
+			}
+			qc.repushes++
+			qc.repushAt = now.Add(wait(qc.repushes))
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// Prune implements mdm.Store.
+func (s *MDMStore) Prune(ctx context.Context, before mdm.Cutoffs, limit int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	if !before.Results.IsZero() {
+		for k, r := range s.results {
+			if n >= limit {
+				break
+			}
+			if !r.Status.Final() || !r.ReceivedAt.Before(before.Results) {
+				continue
+			}
+			delete(s.results, k)
+			if q := s.queues[k.id]; q != nil {
+				delete(q.seen, k.uuid)
+			}
+			n++
+		}
+	}
+	if !before.CheckedOut.IsZero() {
+		for id, rec := range s.enrollments {
+			if n >= limit {
+				break
+			}
+			if !rec.CheckedOut || !rec.UpdatedAt.Before(before.CheckedOut) {
+				continue
+			}
+			delete(s.enrollments, id)
+			if !rec.Certificate.IsZero() {
+				delete(s.certs, rec.Certificate)
+			}
+			delete(s.queues, id)
+			for k := range s.results {
+				if k.id == id {
+					delete(s.results, k)
+				}
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
 func cloneCommand(c *mdm.Command) *mdm.Command {
-	return &mdm.Command{UUID: c.UUID, RequestType: c.RequestType, Raw: bytes.Clone(c.Raw)}
+	return &mdm.Command{UUID: c.UUID, RequestType: c.RequestType, Raw: bytes.Clone(c.Raw), ExpiresAt: c.ExpiresAt}
 }
 
 func cloneResult(r *mdm.CommandResult) *mdm.CommandResult {

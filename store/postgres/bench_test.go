@@ -2,11 +2,15 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/store/internal/benchdata"
 	"github.com/enrollkit/enrollkit/store/internal/rows"
 	"github.com/enrollkit/enrollkit/store/postgres"
@@ -75,4 +79,69 @@ func seeded(b *testing.B) *postgres.DB {
 func BenchmarkCheckin(b *testing.B) {
 	db := seeded(b)
 	benchdata.Checkin(b, db.Enroll(), db.MDM(), nil)
+}
+
+// BenchmarkYear simulates a year of 100,000 enrolled devices (see
+// benchdata.Year) without and with the sweeps' pruning, and reports the
+// database bytes per enrolled device (every table and index of the
+// schema). Every simulated month ends with a plain VACUUM, as autovacuum
+// would run in a month, so that deleted rows' space is reused. It takes
+// minutes: run it with -benchtime=1x.
+func BenchmarkYear(b *testing.B) {
+	benchdata.Years(b, func(b *testing.B) (enroll.Store, mdm.Store, benchdata.YearStore) {
+		db := seeded(b)
+		return db.Enroll(), db.MDM(), benchdata.YearStore{
+			Ack: func(ctx context.Context, uuid string, ids []mdm.EnrollmentID, at time.Time) error {
+				return ackAll(ctx, db, uuid, ids, at)
+			},
+			Size: func(ctx context.Context) (int64, error) { return size(ctx, db) },
+		}
+	})
+}
+
+// ackAll stores the Acknowledged result of command uuid from every one of
+// ids in one transaction, with the statement PutResult runs.
+func ackAll(ctx context.Context, db *postgres.DB, uuid string, ids []mdm.EnrollmentID, at time.Time) error {
+	q := rows.ResultUpdate(rows.QueueDone, func(n int) string { return "$" + strconv.Itoa(n) })
+	tx, err := db.Pool().Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	batch := &pgx.Batch{}
+	for _, id := range ids {
+		args, err := rows.ResultArgs(id, benchdata.Ack(uuid, id, at))
+		if err != nil {
+			return err
+		}
+		batch.Queue(q, args...)
+	}
+	br := tx.SendBatch(ctx, batch)
+	for range ids {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			br.Close()
+			return fmt.Errorf("ack %s: %d rows", uuid, tag.RowsAffected())
+		}
+	}
+	if err := br.Close(); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// size vacuums the schema's tables, as autovacuum would, and returns the
+// bytes they take with their indexes and TOAST.
+func size(ctx context.Context, db *postgres.DB) (int64, error) {
+	if _, err := db.Pool().Exec(ctx, `VACUUM enrollments, audit_events, mdm_enrollments, mdm_queue`); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := db.Pool().QueryRow(ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+		JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = current_schema() AND c.relkind = 'r'`).Scan(&n)
+	return n, err
 }

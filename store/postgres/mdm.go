@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -120,9 +121,9 @@ func (s *MDMStore) Enqueue(ctx context.Context, cmd *mdm.Command, ids []mdm.Enro
 		keys[i] = string(id)
 	}
 	return s.db.tx(ctx, op, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO mdm_queue (enrollment, uuid, request_type, raw)
-			SELECT e, $2, $3, $4 FROM unnest($1::text[]) WITH ORDINALITY AS t (e, n) ORDER BY n
-			ON CONFLICT (enrollment, uuid) DO NOTHING`, keys, cmd.UUID, cmd.RequestType, cmd.Raw)
+		tag, err := tx.Exec(ctx, `INSERT INTO mdm_queue (enrollment, uuid, request_type, raw, expires_us)
+			SELECT e, $2, $3, $4, $5 FROM unnest($1::text[]) WITH ORDINALITY AS t (e, n) ORDER BY n
+			ON CONFLICT (enrollment, uuid) DO NOTHING`, keys, cmd.UUID, cmd.RequestType, cmd.Raw, rows.Micro(cmd.ExpiresAt))
 		if err != nil {
 			return s.db.wrap(op, err)
 		}
@@ -135,20 +136,23 @@ func (s *MDMStore) Enqueue(ctx context.Context, cmd *mdm.Command, ids []mdm.Enro
 }
 
 // nextCommand leases the head of one enrollment's queue. head finds the
-// oldest deliverable row in the statement's snapshot; locked takes its row
-// lock, skipping it if another transaction holds it (that request is leasing
-// or completing it, so this one must not deliver it, nor anything behind
-// it), and re-checks state and lease on the latest row version.
+// oldest deliverable row (pending, not expired) in the statement's
+// snapshot; locked takes its row lock, skipping it if another transaction
+// holds it (that request is leasing or completing it, so this one must not
+// deliver it, nor anything behind it), and re-checks state and lease on the
+// latest row version. The lease's end makes the command due for a re-push,
+// unless a re-push made it due later.
 const nextCommand = `
 WITH head AS (
-	SELECT seq FROM mdm_queue WHERE enrollment = $1 AND state = 0 ORDER BY seq LIMIT 1
+	SELECT seq FROM mdm_queue WHERE enrollment = $1 AND state = 0 AND (expires_us IS NULL OR expires_us > $2)
+	ORDER BY seq LIMIT 1
 ), locked AS (
 	SELECT q.seq FROM mdm_queue q
 	WHERE q.seq = (SELECT seq FROM head) AND q.state = 0 AND (q.lease_us IS NULL OR q.lease_us <= $2)
 	FOR UPDATE SKIP LOCKED
 )
-UPDATE mdm_queue q SET lease_us = $3 FROM locked WHERE q.seq = locked.seq
-RETURNING q.uuid, q.request_type, q.raw`
+UPDATE mdm_queue q SET lease_us = $3, repush_us = greatest(coalesce(q.repush_us, 0), $3) FROM locked WHERE q.seq = locked.seq
+RETURNING q.uuid, q.request_type, q.raw, q.expires_us`
 
 // NextCommand implements mdm.Store. Replicas asking for the same
 // enrollment's command at once never both get it: the row lock decides, and
@@ -159,8 +163,12 @@ func (s *MDMStore) NextCommand(ctx context.Context, id mdm.EnrollmentID, now tim
 	if err != nil {
 		return nil, err
 	}
-	var c mdm.Command
-	err = p.QueryRow(ctx, nextCommand, string(id), now.UnixMicro(), now.Add(lease).UnixMicro()).Scan(&c.UUID, &c.RequestType, &c.Raw)
+	var (
+		c       mdm.Command
+		expires sql.NullInt64
+	)
+	err = p.QueryRow(ctx, nextCommand, string(id), now.UnixMicro(), now.Add(lease).UnixMicro()).Scan(&c.UUID, &c.RequestType, &c.Raw, &expires)
+	c.ExpiresAt = rows.Time(expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%s for %s: %w", op, id, mdm.ErrQueueEmpty)
 	}
@@ -176,7 +184,7 @@ func (s *MDMStore) PutResult(ctx context.Context, id mdm.EnrollmentID, res *mdm.
 	if res == nil || res.CommandUUID == "" {
 		return fmt.Errorf("%s: empty CommandUUID", op)
 	}
-	meta, err := rows.ResultMeta(res)
+	args, err := rows.ResultArgs(id, res)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -185,7 +193,7 @@ func (s *MDMStore) PutResult(ctx context.Context, id mdm.EnrollmentID, res *mdm.
 		return err
 	}
 	q := resultUpdates[rows.ResultState(res.Status)]
-	tag, err := p.Exec(ctx, q, string(res.Status), res.Raw, meta, string(id), res.CommandUUID)
+	tag, err := p.Exec(ctx, q, args...)
 	if err != nil {
 		return s.db.wrap(op, err)
 	}
@@ -223,16 +231,17 @@ func (s *MDMStore) Result(ctx context.Context, id mdm.EnrollmentID, uuid string)
 	var (
 		status    string
 		raw, meta []byte
+		received  sql.NullInt64
 	)
-	err = p.QueryRow(ctx, `SELECT result_status, result_raw, result_meta FROM mdm_queue
-		WHERE enrollment = $1 AND uuid = $2 AND result_status IS NOT NULL`, string(id), uuid).Scan(&status, &raw, &meta)
+	err = p.QueryRow(ctx, `SELECT result_status, result_raw, result_meta, result_us FROM mdm_queue
+		WHERE enrollment = $1 AND uuid = $2 AND result_status IS NOT NULL`, string(id), uuid).Scan(&status, &raw, &meta, &received)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%s %s for %s: %w", op, uuid, id, mdm.ErrNotFound)
 	}
 	if err != nil {
 		return nil, s.db.wrap(op, err)
 	}
-	res, err := rows.Result(uuid, status, raw, meta)
+	res, err := rows.Result(uuid, status, raw, meta, received)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}

@@ -2,11 +2,16 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/store/internal/benchdata"
+	"github.com/enrollkit/enrollkit/store/internal/rows"
 )
 
 // seeded opens a database in b.TempDir holding benchdata.Devices enrolled
@@ -37,16 +42,26 @@ func seeded(b *testing.B) (*DB, float64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.write.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	size, err := db.size(ctx)
+	if err != nil {
 		b.Fatal(err)
 	}
+	return db, float64(size) / benchdata.Devices
+}
+
+// size checkpoints the write-ahead log into the database file and returns
+// the size of both files.
+func (db *DB) size(ctx context.Context) (int64, error) {
+	if _, err := db.write.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return 0, err
+	}
 	var size int64
-	for _, f := range []string{path, path + "-wal"} {
+	for _, f := range []string{db.path, db.path + "-wal"} {
 		if st, err := os.Stat(f); err == nil {
 			size += st.Size()
 		}
 	}
-	return db, float64(size) / benchdata.Devices
+	return size, nil
 }
 
 // BenchmarkCheckin measures a device's requests against 100,000 enrolled
@@ -56,5 +71,41 @@ func BenchmarkCheckin(b *testing.B) {
 	db, perDevice := seeded(b)
 	benchdata.Checkin(b, db.Enroll(), db.MDM(), func(b *testing.B) {
 		b.ReportMetric(perDevice, "db-bytes/device")
+	})
+}
+
+// BenchmarkYear simulates a year of 100,000 enrolled devices (see
+// benchdata.Year) without and with the sweeps' pruning, and reports the
+// database bytes per enrolled device. It takes minutes: run it with
+// -benchtime=1x.
+func BenchmarkYear(b *testing.B) {
+	benchdata.Years(b, func(b *testing.B) (enroll.Store, mdm.Store, benchdata.YearStore) {
+		db, _ := seeded(b)
+		return db.Enroll(), db.MDM(), benchdata.YearStore{Ack: db.ackAll, Size: db.size}
+	})
+}
+
+// ackAll stores the Acknowledged result of command uuid from every one of
+// ids in one write transaction, with the statement PutResult runs.
+func (db *DB) ackAll(ctx context.Context, uuid string, ids []mdm.EnrollmentID, at time.Time) error {
+	return db.writeTx(ctx, "ack", func(tx *wtx) error {
+		st, err := db.txStmt(ctx, tx, resultUpdates[rows.QueueDone])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			args, err := rows.ResultArgs(id, benchdata.Ack(uuid, id, at))
+			if err != nil {
+				return err
+			}
+			r, err := st.ExecContext(ctx, args...)
+			if err != nil {
+				return err
+			}
+			if n, _ := r.RowsAffected(); n != 1 {
+				return fmt.Errorf("ack %s for %s: %d rows", uuid, id, n)
+			}
+		}
+		return nil
 	})
 }

@@ -39,11 +39,15 @@ var (
 		return "UPDATE mdm_enrollments SET " + strings.Join(set, ", ") + " WHERE id = ? AND certificate IS ?"
 	}())
 	mdmTokenDead = writeQuery(`UPDATE mdm_enrollments SET token_dead = 1 WHERE id = ? AND token = ?`)
-	queueInsert  = writeQuery(`INSERT INTO mdm_queue (enrollment, uuid, request_type, raw)
-		VALUES (?, ?, ?, ?) ON CONFLICT (enrollment, uuid) DO NOTHING`)
-	queueHead = writeQuery(`SELECT seq, lease_us, uuid, request_type, raw FROM mdm_queue
-		WHERE enrollment = ? AND state = 0 ORDER BY seq LIMIT 1`)
-	queueLease = writeQuery(`UPDATE mdm_queue SET lease_us = ? WHERE seq = ?`)
+	queueInsert  = writeQuery(`INSERT INTO mdm_queue (enrollment, uuid, request_type, raw, expires_us)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (enrollment, uuid) DO NOTHING`)
+	// queueHead is the oldest deliverable command: pending, not NotNow,
+	// not expired.
+	queueHead = writeQuery(`SELECT seq, lease_us, uuid, request_type, raw, expires_us FROM mdm_queue
+		WHERE enrollment = ? AND state = 0 AND (expires_us IS NULL OR expires_us > ?) ORDER BY seq LIMIT 1`)
+	// queueLease leases a command and makes it due for a re-push when the
+	// lease ends, or later if a re-push made it so.
+	queueLease = writeQuery(`UPDATE mdm_queue SET lease_us = ?1, repush_us = max(coalesce(repush_us, 0), ?1) WHERE seq = ?2`)
 	// resultUpdates store a result, by the queue state it moves the
 	// command to (rows.ResultState).
 	resultUpdates = [...]string{
@@ -198,7 +202,7 @@ func (s *MDMStore) Enqueue(ctx context.Context, cmd *mdm.Command, ids []mdm.Enro
 			return s.db.wrap(op, err)
 		}
 		for _, id := range ids {
-			res, err := stmt.ExecContext(ctx, string(id), cmd.UUID, cmd.RequestType, cmd.Raw)
+			res, err := stmt.ExecContext(ctx, string(id), cmd.UUID, cmd.RequestType, cmd.Raw, rows.Micro(cmd.ExpiresAt))
 			if err != nil {
 				return s.db.wrap(op, err)
 			}
@@ -219,12 +223,12 @@ func (s *MDMStore) NextCommand(ctx context.Context, id mdm.EnrollmentID, now tim
 	// without queueing for the write lock. A command queued after this
 	// snapshot is delivered at the next poll, as if this one came earlier.
 	peek, err := s.db.readStmt(ctx, op, `SELECT lease_us FROM mdm_queue
-		WHERE enrollment = ? AND state = 0 ORDER BY seq LIMIT 1`)
+		WHERE enrollment = ? AND state = 0 AND (expires_us IS NULL OR expires_us > ?) ORDER BY seq LIMIT 1`)
 	if err != nil {
 		return nil, err
 	}
 	var leaseUs sql.NullInt64
-	switch err := peek.QueryRowContext(ctx, string(id)).Scan(&leaseUs); {
+	switch err := peek.QueryRowContext(ctx, string(id), now.UnixMicro()).Scan(&leaseUs); {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("%s for %s: %w", op, id, mdm.ErrQueueEmpty)
 	case err != nil:
@@ -235,15 +239,16 @@ func (s *MDMStore) NextCommand(ctx context.Context, id mdm.EnrollmentID, now tim
 	var cmd *mdm.Command
 	err = s.db.writeTx(ctx, op, func(tx *wtx) error {
 		var (
-			seq     int64
-			leaseUs sql.NullInt64
-			c       mdm.Command
+			seq              int64
+			leaseUs, expires sql.NullInt64
+			c                mdm.Command
 		)
 		head, err := s.db.txStmt(ctx, tx, queueHead)
 		if err != nil {
 			return s.db.wrap(op, err)
 		}
-		err = head.QueryRowContext(ctx, string(id)).Scan(&seq, &leaseUs, &c.UUID, &c.RequestType, &c.Raw)
+		err = head.QueryRowContext(ctx, string(id), now.UnixMicro()).Scan(&seq, &leaseUs, &c.UUID, &c.RequestType, &c.Raw, &expires)
+		c.ExpiresAt = rows.Time(expires)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%s for %s: %w", op, id, mdm.ErrQueueEmpty)
 		}
@@ -275,7 +280,7 @@ func (s *MDMStore) PutResult(ctx context.Context, id mdm.EnrollmentID, res *mdm.
 	if res == nil || res.CommandUUID == "" {
 		return fmt.Errorf("%s: empty CommandUUID", op)
 	}
-	meta, err := rows.ResultMeta(res)
+	args, err := rows.ResultArgs(id, res)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -285,7 +290,7 @@ func (s *MDMStore) PutResult(ctx context.Context, id mdm.EnrollmentID, res *mdm.
 		if err != nil {
 			return s.db.wrap(op, err)
 		}
-		r, err := st.ExecContext(ctx, string(res.Status), res.Raw, meta, string(id), res.CommandUUID)
+		r, err := st.ExecContext(ctx, args...)
 		if err != nil {
 			return s.db.wrap(op, err)
 		}
@@ -342,7 +347,7 @@ func (s *MDMStore) ResetNotNow(ctx context.Context, ids []mdm.EnrollmentID) erro
 // Result implements mdm.Store.
 func (s *MDMStore) Result(ctx context.Context, id mdm.EnrollmentID, uuid string) (*mdm.CommandResult, error) {
 	const op = "sqlite: result"
-	st, err := s.db.readStmt(ctx, op, `SELECT result_status, result_raw, result_meta FROM mdm_queue
+	st, err := s.db.readStmt(ctx, op, `SELECT result_status, result_raw, result_meta, result_us FROM mdm_queue
 		WHERE enrollment = ? AND uuid = ? AND result_status IS NOT NULL`)
 	if err != nil {
 		return nil, err
@@ -350,15 +355,16 @@ func (s *MDMStore) Result(ctx context.Context, id mdm.EnrollmentID, uuid string)
 	var (
 		status    string
 		raw, meta []byte
+		received  sql.NullInt64
 	)
-	err = st.QueryRowContext(ctx, string(id), uuid).Scan(&status, &raw, &meta)
+	err = st.QueryRowContext(ctx, string(id), uuid).Scan(&status, &raw, &meta, &received)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s %s for %s: %w", op, uuid, id, mdm.ErrNotFound)
 	}
 	if err != nil {
 		return nil, s.db.wrap(op, err)
 	}
-	res, err := rows.Result(uuid, status, raw, meta)
+	res, err := rows.Result(uuid, status, raw, meta, received)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}

@@ -53,6 +53,11 @@ func (a *EnrollStore) Audit(ctx context.Context, id string) ([]enroll.AuditEvent
 	return a.next().Audit(ctx, id)
 }
 
+// Prune implements enroll.Store.
+func (a *EnrollStore) Prune(ctx context.Context, before time.Time, limit int) (int, error) {
+	return a.next().Prune(ctx, before, limit)
+}
+
 // MDMStore calls its stores in turn.
 type MDMStore struct {
 	Stores []mdm.Store
@@ -106,4 +111,19 @@ func (a *MDMStore) ResetNotNow(ctx context.Context, ids []mdm.EnrollmentID) erro
 // Result implements mdm.Store.
 func (a *MDMStore) Result(ctx context.Context, id mdm.EnrollmentID, uuid string) (*mdm.CommandResult, error) {
 	return a.next().Result(ctx, id, uuid)
+}
+
+// ExpireCommands implements mdm.Store.
+func (a *MDMStore) ExpireCommands(ctx context.Context, now time.Time, limit int) (int, error) {
+	return a.next().ExpireCommands(ctx, now, limit)
+}
+
+// ClaimLapsedLeases implements mdm.Store.
+func (a *MDMStore) ClaimLapsedLeases(ctx context.Context, now time.Time, limit int, wait func(int) time.Duration) ([]mdm.EnrollmentID, error) {
+	return a.next().ClaimLapsedLeases(ctx, now, limit, wait)
+}
+
+// Prune implements mdm.Store.
+func (a *MDMStore) Prune(ctx context.Context, before mdm.Cutoffs, limit int) (int, error) {
+	return a.next().Prune(ctx, before, limit)
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
 )
 
@@ -45,15 +46,50 @@ func ResultState(s mdm.Status) int {
 
 // ResultUpdate returns the UPDATE that stores a result and moves its
 // command, unless already completed, to state (a QueuePending, QueueNotNow
-// or QueueDone), ending its lease; completing it drops its body. Its
-// arguments, rendered by arg (counting from 1), are the result's status,
-// raw body and ResultMeta, then the enrollment and the command UUID.
+// or QueueDone), ending its lease and any re-push it was due for;
+// completing it drops its body. Its arguments, rendered by arg (counting
+// from 1), are the result's status, raw body, ResultMeta and ResultTime,
+// then the enrollment and the command UUID.
 func ResultUpdate(state int, arg func(n int) string) string {
-	set := "state = " + strconv.Itoa(state) + ", lease_us = NULL"
+	set := "state = " + strconv.Itoa(state) + ", lease_us = NULL, repush_us = NULL"
 	if state == QueueDone {
 		set += ", raw = NULL"
 	}
 	return "UPDATE mdm_queue SET " + set + ", result_status = " + arg(1) + ", result_raw = " + arg(2) +
-		", result_meta = " + arg(3) + " WHERE enrollment = " + arg(4) + " AND uuid = " + arg(5) +
+		", result_meta = " + arg(3) + ", result_us = " + arg(4) + " WHERE enrollment = " + arg(5) + " AND uuid = " + arg(6) +
 		" AND state <> " + strconv.Itoa(QueueDone)
 }
+
+// ResultArgs returns the arguments of ResultUpdate that store res as the
+// result of enrollment id.
+func ResultArgs(id mdm.EnrollmentID, res *mdm.CommandResult) ([]any, error) {
+	meta, err := ResultMeta(res)
+	if err != nil {
+		return nil, err
+	}
+	return []any{string(res.Status), res.Raw, meta, ResultTime(res), string(id), res.CommandUUID}, nil
+}
+
+// ResultTime is the result_us of a result: ReceivedAt in microseconds, 0
+// for the zero time, so that a result without a time is the oldest.
+func ResultTime(res *mdm.CommandResult) int64 {
+	if res.ReceivedAt.IsZero() {
+		return 0
+	}
+	return res.ReceivedAt.UnixMicro()
+}
+
+// ExpiredStatus is the result_status of a command ExpireCommands completed.
+const ExpiredStatus = string(mdm.StatusExpired)
+
+// Finished is the SQL list of the terminal enrollment states, as the
+// enrollments_finished index names them: "'removed', 'expired', …".
+var Finished = func() string {
+	var out []string
+	for _, s := range enroll.States() {
+		if s.Terminal() {
+			out = append(out, "'"+string(s)+"'")
+		}
+	}
+	return strings.Join(out, ", ")
+}()

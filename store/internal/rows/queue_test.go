@@ -32,9 +32,9 @@ func TestResultUpdate(t *testing.T) {
 		state int
 		want  string
 	}{
-		{QueueDone, "UPDATE mdm_queue SET state = 2, lease_us = NULL, raw = NULL, result_status = ?, result_raw = ?, result_meta = ? WHERE enrollment = ? AND uuid = ? AND state <> 2"},
-		{QueueNotNow, "UPDATE mdm_queue SET state = 1, lease_us = NULL, result_status = ?, result_raw = ?, result_meta = ? WHERE enrollment = ? AND uuid = ? AND state <> 2"},
-		{QueuePending, "UPDATE mdm_queue SET state = 0, lease_us = NULL, result_status = ?, result_raw = ?, result_meta = ? WHERE enrollment = ? AND uuid = ? AND state <> 2"},
+		{QueueDone, "UPDATE mdm_queue SET state = 2, lease_us = NULL, repush_us = NULL, raw = NULL, result_status = ?, result_raw = ?, result_meta = ?, result_us = ? WHERE enrollment = ? AND uuid = ? AND state <> 2"},
+		{QueueNotNow, "UPDATE mdm_queue SET state = 1, lease_us = NULL, repush_us = NULL, result_status = ?, result_raw = ?, result_meta = ?, result_us = ? WHERE enrollment = ? AND uuid = ? AND state <> 2"},
+		{QueuePending, "UPDATE mdm_queue SET state = 0, lease_us = NULL, repush_us = NULL, result_status = ?, result_raw = ?, result_meta = ?, result_us = ? WHERE enrollment = ? AND uuid = ? AND state <> 2"},
 	}
 	for _, tt := range tests {
 		if got := ResultUpdate(tt.state, q); got != tt.want {

@@ -281,11 +281,15 @@ func ResultMeta(res *mdm.CommandResult) ([]byte, error) {
 	return json.Marshal(resultMeta{Identity: res.Identifiers, ErrorChain: res.ErrorChain, NotOnConsole: res.NotOnConsole})
 }
 
-// Result rebuilds a CommandResult from its stored parts.
-func Result(uuid, status string, raw, meta []byte) (*mdm.CommandResult, error) {
+// Result rebuilds a CommandResult from its stored parts; receivedUs is its
+// result_us (see ResultTime). A result without meta (an expired command's)
+// has no Identifiers.
+func Result(uuid, status string, raw, meta []byte, receivedUs sql.NullInt64) (*mdm.CommandResult, error) {
 	var m resultMeta
-	if err := json.Unmarshal(meta, &m); err != nil {
-		return nil, fmt.Errorf("decode stored result: %w", err)
+	if meta != nil {
+		if err := json.Unmarshal(meta, &m); err != nil {
+			return nil, fmt.Errorf("decode stored result: %w", err)
+		}
 	}
 	res := &mdm.CommandResult{
 		Identifiers:  m.Identity,
@@ -296,6 +300,9 @@ func Result(uuid, status string, raw, meta []byte) (*mdm.CommandResult, error) {
 	}
 	if raw != nil {
 		res.Raw = append([]byte{}, raw...)
+	}
+	if receivedUs.Valid && receivedUs.Int64 != 0 {
+		res.ReceivedAt = time.UnixMicro(receivedUs.Int64).UTC()
 	}
 	return res, nil
 }

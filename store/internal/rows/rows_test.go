@@ -105,19 +105,20 @@ func TestResultRoundTrip(t *testing.T) {
 		ErrorChain:   []mdm.ErrorChainItem{{ErrorCode: 12021, ErrorDomain: "MCMDMErrorDomain", LocalizedDescription: "nope"}},
 		NotOnConsole: true,
 		Raw:          []byte("<plist/>"),
+		ReceivedAt:   time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC),
 	}
 	meta, err := ResultMeta(res)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Result(res.CommandUUID, string(res.Status), res.Raw, meta)
+	got, err := Result(res.CommandUUID, string(res.Status), res.Raw, meta, sql.NullInt64{Int64: ResultTime(res), Valid: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, res) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, res)
 	}
-	if _, err := Result("c1", "Error", nil, []byte("{")); err == nil {
+	if _, err := Result("c1", "Error", nil, []byte("{"), sql.NullInt64{}); err == nil {
 		t.Error("a corrupt stored result decoded")
 	}
 }

@@ -416,7 +416,10 @@ func newFunnel(trails []trail) funnel {
 	}
 	if total := out.Steps[0].Reached; total > 0 {
 		for i := range out.Steps {
-			out.Steps[i].Width = width * out.Steps[i].Reached / total
+			if n := out.Steps[i].Reached; n > 0 {
+				// A step some reached shows a sliver however few.
+				out.Steps[i].Width = max(2, width*n/total)
+			}
 		}
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -373,6 +374,8 @@ func TestNewFunnel(t *testing.T) {
 			[]int{2, 2, 2, 2, 2, 2, 2}, []int{0, 0, 0, 0, 0, 0, 0}, []int{340, 340, 340, 340, 340, 340, 340}},
 		{"half stop at the passcode", []trail{{State: enroll.StateLocked, Audit: []enroll.AuditEvent{{To: enroll.StateAuthenticated}, {To: enroll.StateLocked}}}, {State: enroll.StateCheckedIn}},
 			[]int{2, 2, 1, 1, 1, 1, 0}, []int{0, 1, 0, 0, 0, 1, 0}, []int{340, 340, 170, 170, 170, 170, 0}},
+		{"one in 200 gets a sliver", append(slices.Repeat([]trail{{State: enroll.StateInvited}}, 199), trail{State: enroll.StateEnrolled}),
+			[]int{200, 1, 1, 1, 1, 1, 1}, []int{199, 0, 0, 0, 0, 0, 0}, []int{340, 2, 2, 2, 2, 2, 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

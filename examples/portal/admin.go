@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
@@ -30,6 +31,7 @@ const maxAdminBody = 64 << 10
 //	GET  /admin/enrollments/{id}/commands/{uuid} → the device's result
 //	POST /admin/enrollments/{id}/revoke          {"reason":"…"}
 //	GET  /admin/metrics                          → Prometheus metrics (metrics.go)
+//	/admin/ui/                                   → the admin page for a browser (adminpage.go)
 //
 // and declarative device management (admin_ddm.go):
 //
@@ -59,7 +61,12 @@ func (st *stack) adminHandler() http.Handler {
 	mux.HandleFunc("POST /enrollments/{id}/revoke", st.adminRevoke)
 	st.ddmRoutes(mux)
 	mux.Handle("GET /metrics", st.metrics.handler())
+	page := st.adminPage() // adminpage.go: signs in with a form and a cookie
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, adminUIPrefix) || r.URL.Path == strings.TrimSuffix(adminUIPrefix, "/") {
+			page.ServeHTTP(w, r)
+			return
+		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(st.admin)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="enrollkit admin"`)
@@ -148,12 +155,20 @@ func (st *stack) adminGet(w http.ResponseWriter, r *http.Request) {
 		Audit []enroll.AuditEvent   `json:"audit"`
 		MDM   *mdm.EnrollmentRecord `json:"mdm,omitempty"`
 	}{enrollmentOut: enrollmentJSON(e), Audit: audit}
-	if e.DeviceID != "" {
-		if rec, err := st.mdm.Enrollment(r.Context(), mdm.EnrollmentID(e.DeviceID)); err == nil {
-			out.MDM = rec
-		}
-	}
+	out.MDM = st.mdmRecord(r.Context(), e)
 	writeJSON(w, http.StatusOK, out)
+}
+
+// mdmRecord returns the MDM record of e's device, or nil if it has none.
+func (st *stack) mdmRecord(ctx context.Context, e *enroll.Enrollment) *mdm.EnrollmentRecord {
+	if e.DeviceID == "" {
+		return nil
+	}
+	rec, err := st.mdm.Enrollment(ctx, mdm.EnrollmentID(e.DeviceID))
+	if err != nil {
+		return nil
+	}
+	return rec
 }
 
 func (st *stack) adminEnqueue(w http.ResponseWriter, r *http.Request) {
@@ -164,28 +179,60 @@ func (st *stack) adminEnqueue(w http.ResponseWriter, r *http.Request) {
 	if !st.decodeJSON(w, r, &req) {
 		return
 	}
-	if req.RequestType == "" {
-		writeJSONError(w, http.StatusBadRequest, "request_type is required")
+	out, ae := st.enqueueCommand(r, r.PathValue("id"), req.RequestType, req.Fields)
+	if ae != nil {
+		st.refuse(w, r, ae.status, ae.msg, ae.err)
 		return
 	}
-	e, err := st.enroll.Get(r.Context(), r.PathValue("id"))
+	writeJSON(w, http.StatusAccepted, out)
+}
+
+// adminError is a refused admin request: its status, the fixed message
+// the client sees, and what went wrong inside, which is only logged.
+type adminError struct {
+	status int
+	msg    string
+	err    error
+}
+
+// Error implements error.
+func (e *adminError) Error() string { return e.msg }
+
+type pushOut struct {
+	ID    string `json:"apns_id,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// queuedOut is a command queued through the admin API or page.
+type queuedOut struct {
+	CommandUUID string    `json:"command_uuid"`
+	RequestType string    `json:"request_type"`
+	Pushes      []pushOut `json:"pushes"`
+}
+
+// enqueueCommand queues the command requestType with fields for the
+// device of enrollment id and pushes to it. The admin API and the admin
+// page share it.
+func (st *stack) enqueueCommand(r *http.Request, id, requestType string, fields map[string]any) (*queuedOut, *adminError) {
+	if requestType == "" {
+		return nil, &adminError{http.StatusBadRequest, "request_type is required", errors.New("no request_type")}
+	}
+	e, err := st.enroll.Get(r.Context(), id)
 	if err != nil {
-		st.writeEnrollError(w, r, err)
-		return
+		return nil, enrollError(err)
 	}
 	if e.DeviceID == "" || (e.State != enroll.StateCheckedIn && e.State != enroll.StateEnrolled) {
-		writeJSONError(w, http.StatusConflict, fmt.Sprintf("enrollment is %s: it has no managed device to take commands", e.State))
-		return
+		msg := fmt.Sprintf("enrollment is %s: it has no managed device to take commands", e.State)
+		return nil, &adminError{http.StatusConflict, msg, errors.New(msg)}
 	}
 	payload := map[string]any{}
-	for k, v := range req.Fields {
+	for k, v := range fields {
 		payload[k] = v
 	}
-	payload["RequestType"] = req.RequestType
+	payload["RequestType"] = requestType
 	cmd, err := mdm.NewCommand(newUUID(), payload)
 	if err != nil {
-		st.refuse(w, r, http.StatusBadRequest, "request_type and fields do not make a valid command", err)
-		return
+		return nil, &adminError{http.StatusBadRequest, "request_type and fields do not make a valid command", err}
 	}
 	pushes, err := st.mdm.Enqueue(r.Context(), cmd, mdm.EnrollmentID(e.DeviceID))
 	var pe *mdm.PolicyError
@@ -195,29 +242,17 @@ func (st *stack) adminEnqueue(w http.ResponseWriter, r *http.Request) {
 		// device still gets it at its next check-in.
 		st.logger.WarnContext(r.Context(), "admin API: command queued, push failed", "enrollment", e.ID, "err", err)
 	case errors.As(err, &pe):
-		st.refuse(w, r, http.StatusForbidden, pe.RequestType+" is not allowed for this enrollment", err)
-		return
+		return nil, &adminError{http.StatusForbidden, pe.RequestType + " is not allowed for this enrollment", err}
 	case errors.Is(err, mdm.ErrNotFound):
 		// The device checked out (or its record is gone) since the
 		// enrollment was read.
-		st.refuse(w, r, http.StatusConflict, "the enrollment has no managed device to take commands", err)
-		return
+		return nil, &adminError{http.StatusConflict, "the enrollment has no managed device to take commands", err}
 	case errors.Is(err, mdm.ErrCommandExists):
-		st.refuse(w, r, http.StatusConflict, "a command with this UUID is already queued", err)
-		return
+		return nil, &adminError{http.StatusConflict, "a command with this UUID is already queued", err}
 	case err != nil:
-		st.refuse(w, r, http.StatusInternalServerError, "internal error", err)
-		return
+		return nil, &adminError{http.StatusInternalServerError, "internal error", err}
 	}
-	type pushOut struct {
-		ID    string `json:"apns_id,omitempty"`
-		Error string `json:"error,omitempty"`
-	}
-	out := struct {
-		CommandUUID string    `json:"command_uuid"`
-		RequestType string    `json:"request_type"`
-		Pushes      []pushOut `json:"pushes"`
-	}{CommandUUID: cmd.UUID, RequestType: cmd.RequestType, Pushes: []pushOut{}}
+	out := &queuedOut{CommandUUID: cmd.UUID, RequestType: cmd.RequestType, Pushes: []pushOut{}}
 	for _, p := range pushes {
 		po := pushOut{ID: p.ID}
 		if p.Err != nil {
@@ -229,34 +264,44 @@ func (st *stack) adminEnqueue(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Pushes = append(out.Pushes, po)
 	}
-	writeJSON(w, http.StatusAccepted, out)
+	return out, nil
 }
 
 func (st *stack) adminResult(w http.ResponseWriter, r *http.Request) {
-	e, err := st.enroll.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		st.writeEnrollError(w, r, err)
+	out, ae := st.commandResult(r.Context(), r.PathValue("id"), r.PathValue("uuid"))
+	if ae != nil {
+		st.refuse(w, r, ae.status, ae.msg, ae.err)
 		return
 	}
-	res, err := st.mdm.Result(r.Context(), mdm.EnrollmentID(e.DeviceID), r.PathValue("uuid"))
+	writeJSON(w, http.StatusOK, out)
+}
+
+// resultOut is a device's result of a command.
+type resultOut struct {
+	CommandUUID string         `json:"command_uuid"`
+	Status      mdm.Status     `json:"status"`
+	Result      map[string]any `json:"result"`
+}
+
+// commandResult reads the result of command uuid from the device of
+// enrollment id. The admin API and the admin page share it.
+func (st *stack) commandResult(ctx context.Context, id, uuid string) (*resultOut, *adminError) {
+	e, err := st.enroll.Get(ctx, id)
+	if err != nil {
+		return nil, enrollError(err)
+	}
+	res, err := st.mdm.Result(ctx, mdm.EnrollmentID(e.DeviceID), uuid)
 	if errors.Is(err, mdm.ErrNotFound) {
-		writeJSONError(w, http.StatusNotFound, "no result yet")
-		return
+		return nil, &adminError{http.StatusNotFound, "no result yet", err}
 	}
 	if err != nil {
-		st.refuse(w, r, http.StatusInternalServerError, "internal error", err)
-		return
+		return nil, &adminError{http.StatusInternalServerError, "internal error", err}
 	}
 	var body map[string]any
 	if _, err := plist.Unmarshal(res.Raw, &body); err != nil {
-		st.refuse(w, r, http.StatusInternalServerError, "internal error", err)
-		return
+		return nil, &adminError{http.StatusInternalServerError, "internal error", err}
 	}
-	writeJSON(w, http.StatusOK, struct {
-		CommandUUID string         `json:"command_uuid"`
-		Status      mdm.Status     `json:"status"`
-		Result      map[string]any `json:"result"`
-	}{res.CommandUUID, res.Status, body})
+	return &resultOut{res.CommandUUID, res.Status, body}, nil
 }
 
 func (st *stack) adminRevoke(w http.ResponseWriter, r *http.Request) {
@@ -281,20 +326,27 @@ func (st *stack) adminMeta(r *http.Request) enroll.Meta {
 // writeEnrollError maps enroll's errors to statuses and fixed messages for
 // the admin API.
 func (st *stack) writeEnrollError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := enrollError(err)
+	st.refuse(w, r, ae.status, ae.msg, ae.err)
+}
+
+// enrollError maps an error of package enroll to a status and a fixed
+// message.
+func enrollError(err error) *adminError {
 	var te *enroll.TransitionError
 	switch {
 	case errors.Is(err, enroll.ErrNotFound):
-		st.refuse(w, r, http.StatusNotFound, "enrollment not found", err)
+		return &adminError{http.StatusNotFound, "enrollment not found", err}
 	case errors.Is(err, enroll.ErrUnknownUser):
-		st.refuse(w, r, http.StatusNotFound, "unknown user", err)
+		return &adminError{http.StatusNotFound, "unknown user", err}
 	case errors.Is(err, enroll.ErrInvalidInput):
-		st.refuse(w, r, http.StatusBadRequest, "invalid request", err)
+		return &adminError{http.StatusBadRequest, "invalid request", err}
 	case errors.As(err, &te):
-		st.refuse(w, r, http.StatusConflict, fmt.Sprintf("not allowed while the enrollment is %s", te.From), err)
+		return &adminError{http.StatusConflict, fmt.Sprintf("not allowed while the enrollment is %s", te.From), err}
 	case errors.Is(err, enroll.ErrVersionConflict):
-		st.refuse(w, r, http.StatusConflict, "the enrollment changed meanwhile; try again", err)
+		return &adminError{http.StatusConflict, "the enrollment changed meanwhile; try again", err}
 	default:
-		st.refuse(w, r, http.StatusInternalServerError, "internal error", err)
+		return &adminError{http.StatusInternalServerError, "internal error", err}
 	}
 }
 

@@ -418,6 +418,7 @@ func (st *stack) announce(w io.Writer, addr string) {
 	} else {
 		fmt.Fprintf(w, "  admin API:    %s (Authorization: Bearer $ENROLLKIT_ADMIN_TOKEN)\n", st.cfg.PublicURL+adminPath)
 	}
+	fmt.Fprintf(w, "  admin page:   %s (sign in with the admin token)\n", st.cfg.PublicURL+adminUIPath)
 	fmt.Fprintf(w, "  pushes:       %s\n", pushes)
 	keyFile := st.cfg.ABMKey
 	if st.abmDev {

@@ -21,6 +21,20 @@ type Command struct {
 	// is never delivered, and once the Service's Sweep runs its result has
 	// Status StatusExpired. Zero: it waits for the device however long.
 	ExpiresAt time.Time
+	// EnqueuedAt is when the command was queued; Service.Enqueue sets it
+	// when zero. Stores keep it for QueueStats.
+	EnqueuedAt time.Time
+}
+
+// QueueStats describes the commands still waiting for devices: queued and
+// neither answered with a final status nor expired (a command answered
+// NotNow still waits).
+type QueueStats struct {
+	// Pending counts them, over every enrollment.
+	Pending int
+	// OldestEnqueuedAt is the EnqueuedAt of the oldest of them; zero when
+	// none waits or the oldest was queued before stores kept the time.
+	OldestEnqueuedAt time.Time
 }
 
 // NewCommand encodes payload (a struct or map whose RequestType key names

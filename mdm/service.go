@@ -179,6 +179,11 @@ func (s *Service) Enqueue(ctx context.Context, cmd *Command, ids ...EnrollmentID
 			return nil, err
 		}
 	}
+	if cmd.EnqueuedAt.IsZero() {
+		c := *cmd
+		c.EnqueuedAt = s.opts.Now()
+		cmd = &c
+	}
 	if err := s.store.Enqueue(ctx, cmd, ids); err != nil {
 		return nil, fmt.Errorf("mdm: enqueue %s: %w", cmd.RequestType, err)
 	}
@@ -294,4 +299,14 @@ func (s *Service) Unenroll(ctx context.Context, id EnrollmentID, profileIdentifi
 		return fmt.Errorf("mdm: unenroll: %w", err)
 	}
 	return nil
+}
+
+// QueueStats reports how many commands wait for devices and since when the
+// oldest waits (see QueueStats), for a host's monitoring.
+func (s *Service) QueueStats(ctx context.Context) (QueueStats, error) {
+	st, err := s.store.QueueStats(ctx)
+	if err != nil {
+		return QueueStats{}, fmt.Errorf("mdm: queue stats: %w", err)
+	}
+	return st, nil
 }

@@ -92,6 +92,9 @@ type CommandQueue interface {
 	// is already queued (pending or completed) for any id it returns
 	// ErrCommandExists and queues nothing.
 	Enqueue(ctx context.Context, cmd *Command, ids []EnrollmentID) error
+	// QueueStats counts the commands still waiting for devices and finds
+	// when the oldest of them was queued (see QueueStats), for monitoring.
+	QueueStats(ctx context.Context) (QueueStats, error)
 	// NextCommand returns the oldest pending command of id that is not marked
 	// NotNow and has not expired at now (see ExpireCommands), with its
 	// ExpiresAt, and leases it until now+lease. If that command is leased to

@@ -32,9 +32,9 @@ type metrics struct {
 	httpLatency *prometheus.HistogramVec
 }
 
-// newMetrics registers the metrics; list is how the enrollments gauge
-// reads the store at scrape time.
-func newMetrics(list func(context.Context, enroll.ListOptions) ([]*enroll.Enrollment, error)) *metrics {
+// newMetrics registers the metrics; list and queue are how the enrollments
+// and command queue gauges read the stores at scrape time.
+func newMetrics(list func(context.Context, enroll.ListOptions) ([]*enroll.Enrollment, error), queue func(context.Context) (mdm.QueueStats, error)) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -69,7 +69,7 @@ func newMetrics(list func(context.Context, enroll.ListOptions) ([]*enroll.Enroll
 		}, []string{"part"}),
 	}
 	m.reg.MustRegister(m.transitions, m.dropOffs, m.requests, m.refused, m.mdmLatency, m.pushes, m.httpLatency,
-		&enrollmentGauge{list: list})
+		&enrollmentGauge{list: list}, &queueGauge{stats: queue, now: time.Now})
 	return m
 }
 
@@ -193,4 +193,42 @@ func (g *enrollmentGauge) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range enroll.States() {
 		ch <- prometheus.MustNewConstMetric(enrollmentsDesc, prometheus.GaugeValue, float64(n[s]), string(s))
 	}
+}
+
+// queueGauge reports the commands waiting for devices, and how long the
+// oldest has waited, from one read of the MDM store per scrape.
+type queueGauge struct {
+	stats func(context.Context) (mdm.QueueStats, error)
+	now   func() time.Time
+}
+
+var (
+	queueDepthDesc = prometheus.NewDesc("enrollkit_mdm_command_queue_depth",
+		"Commands queued and not yet answered with a final status or expired, over all devices, read when scraped.", nil, nil)
+	queueAgeDesc = prometheus.NewDesc("enrollkit_mdm_command_queue_oldest_age_seconds",
+		"How long the oldest of those commands has waited since it was queued (0 when none waits), read when scraped.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (g *queueGauge) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDepthDesc
+	ch <- queueAgeDesc
+}
+
+// Collect implements prometheus.Collector.
+func (g *queueGauge) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := g.stats(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(queueDepthDesc, err)
+		ch <- prometheus.NewInvalidMetric(queueAgeDesc, err)
+		return
+	}
+	age := 0.0
+	if !st.OldestEnqueuedAt.IsZero() {
+		age = max(g.now().Sub(st.OldestEnqueuedAt).Seconds(), 0)
+	}
+	ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Pending))
+	ch <- prometheus.MustNewConstMetric(queueAgeDesc, prometheus.GaugeValue, age)
 }

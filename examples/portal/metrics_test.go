@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -138,6 +141,13 @@ func TestMetricsEndToEnd(t *testing.T) {
 	if got := value(after, "enrollkit_enrollments", nil); got != 1 {
 		t.Errorf("enrollments in all states = %v, want 1", got)
 	}
+	// Every command the walk queued was answered: the queue gauges are
+	// there and read zero.
+	for _, name := range []string{"enrollkit_mdm_command_queue_depth", "enrollkit_mdm_command_queue_oldest_age_seconds"} {
+		if after[name] == nil || value(after, name, nil) != 0 {
+			t.Errorf("%s = %v (present %v), want 0", name, value(after, name, nil), after[name] != nil)
+		}
+	}
 	if got := moved("enrollkit_enrollment_dropoffs_total", nil); got != 0 {
 		t.Errorf("dropoffs moved by %v for an enrollment that completed", got)
 	}
@@ -193,5 +203,44 @@ func TestDropOff(t *testing.T) {
 		if got := dropOff(enroll.AuditEvent{From: tc.from, To: tc.to}); got != tc.want {
 			t.Errorf("dropOff(%s → %s) = %v, want %v", tc.from, tc.to, got, tc.want)
 		}
+	}
+}
+
+// TestQueueGauge: the queue gauges read the store's QueueStats when
+// gathered; a failing read gives no made-up value.
+func TestQueueGauge(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name       string
+		st         mdm.QueueStats
+		err        error
+		depth, age float64
+	}{
+		{"empty", mdm.QueueStats{}, nil, 0, 0},
+		{"waiting", mdm.QueueStats{Pending: 3, OldestEnqueuedAt: now.Add(-90 * time.Second)}, nil, 3, 90},
+		{"queued before times were kept", mdm.QueueStats{Pending: 2}, nil, 2, 0},
+		{"store fails", mdm.QueueStats{}, errors.New("database is closed"), -1, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(&queueGauge{stats: func(context.Context) (mdm.QueueStats, error) { return tc.st, tc.err }, now: func() time.Time { return now }})
+			fams, err := reg.Gather()
+			if tc.err != nil {
+				if err == nil {
+					t.Fatal("a failing store read gathered without error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]float64{}
+			for _, f := range fams {
+				got[f.GetName()] = f.GetMetric()[0].GetGauge().GetValue()
+			}
+			if got["enrollkit_mdm_command_queue_depth"] != tc.depth || got["enrollkit_mdm_command_queue_oldest_age_seconds"] != tc.age {
+				t.Fatalf("gauges %v, want depth %v age %v", got, tc.depth, tc.age)
+			}
+		})
 	}
 }

@@ -148,6 +148,8 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 	// the development CA, and MDM tied to the enrollments.
 	st.metrics = newMetrics(func(ctx context.Context, o enroll.ListOptions) ([]*enroll.Enrollment, error) {
 		return st.enroll.List(ctx, o)
+	}, func(ctx context.Context) (mdm.QueueStats, error) {
+		return st.mdm.QueueStats(ctx)
 	})
 	mopts := mdm.Options{Logger: logger.With("component", "mdm"), OnRequest: st.metrics.request}
 	if st.pusher != nil {

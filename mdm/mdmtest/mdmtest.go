@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) mdm.Store) {
 		{"QueueOrder", testQueueOrder},
 		{"Lease", testLease},
 		{"NotNow", testNotNow},
+		{"QueueStats", testQueueStats},
 		{"EnqueueAllOrNothing", testAllOrNothing},
 		{"Results", testResults},
 		{"Fanout", testFanout},
@@ -513,4 +514,45 @@ func testConcurrentBinding(t *testing.T, s mdm.Store) {
 	if ok != 1 {
 		t.Fatalf("one certificate was bound by %d of %d concurrent enrollments, want 1", ok, n)
 	}
+}
+
+// testQueueStats: every command queued and not finished counts, NotNow
+// included, over all enrollments; the oldest EnqueuedAt is kept; a final
+// result and an expiry end the wait.
+func testQueueStats(t *testing.T, s mdm.Store) {
+	ctx := context.Background()
+	want := func(what string, pending int, oldest time.Time) {
+		t.Helper()
+		st, err := s.QueueStats(ctx)
+		if err != nil || st.Pending != pending || !st.OldestEnqueuedAt.Equal(oldest) {
+			t.Fatalf("%s: QueueStats = %+v, %v; want %d pending, oldest %v", what, st, err, pending, oldest)
+		}
+	}
+	want("empty", 0, time.Time{})
+	at := func(c *mdm.Command, d time.Duration) *mdm.Command {
+		c.EnqueuedAt = base.Add(d)
+		return c
+	}
+	enqueue(t, s, at(command(t, "q1", "ProfileList"), time.Minute), "qa", "qb")
+	enqueue(t, s, at(command(t, "q2", "DeviceInformation"), 2*time.Minute), "qa")
+	exp := at(command(t, "q3", "ProfileList"), 3*time.Minute)
+	exp.ExpiresAt = base.Add(time.Hour)
+	enqueue(t, s, exp, "qc")
+	want("queued", 4, base.Add(time.Minute))
+	wantNext(t, s, "qa", base, "q1", "qa")
+	result(t, s, "qa", "q1", mdm.StatusNotNow)
+	want("after NotNow", 4, base.Add(time.Minute))
+	wantNext(t, s, "qb", base, "q1", "qb")
+	result(t, s, "qb", "q1", mdm.StatusAcknowledged)
+	want("after a final result", 3, base.Add(time.Minute))
+	if err := s.ResetNotNow(ctx, []mdm.EnrollmentID{"qa"}); err != nil {
+		t.Fatal(err)
+	}
+	wantNext(t, s, "qa", base, "q1", "qa again")
+	result(t, s, "qa", "q1", mdm.StatusAcknowledged)
+	want("q1 done everywhere", 2, base.Add(2*time.Minute))
+	if n, err := s.ExpireCommands(ctx, base.Add(2*time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("ExpireCommands = %d, %v", n, err)
+	}
+	want("after the expiry", 1, base.Add(2*time.Minute))
 }

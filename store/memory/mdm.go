@@ -298,7 +298,7 @@ func (s *MDMStore) Prune(ctx context.Context, before mdm.Cutoffs, limit int) (in
 }
 
 func cloneCommand(c *mdm.Command) *mdm.Command {
-	return &mdm.Command{UUID: c.UUID, RequestType: c.RequestType, Raw: bytes.Clone(c.Raw), ExpiresAt: c.ExpiresAt}
+	return &mdm.Command{UUID: c.UUID, RequestType: c.RequestType, Raw: bytes.Clone(c.Raw), ExpiresAt: c.ExpiresAt, EnqueuedAt: c.EnqueuedAt}
 }
 
 func cloneResult(r *mdm.CommandResult) *mdm.CommandResult {
@@ -306,4 +306,20 @@ func cloneResult(r *mdm.CommandResult) *mdm.CommandResult {
 	c.ErrorChain = slices.Clone(r.ErrorChain)
 	c.Raw = bytes.Clone(r.Raw)
 	return &c
+}
+
+// QueueStats implements mdm.Store.
+func (s *MDMStore) QueueStats(ctx context.Context) (mdm.QueueStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st mdm.QueueStats
+	for _, q := range s.queues {
+		for _, qc := range q.pending {
+			st.Pending++
+			if t := qc.cmd.EnqueuedAt; !t.IsZero() && (st.OldestEnqueuedAt.IsZero() || t.Before(st.OldestEnqueuedAt)) {
+				st.OldestEnqueuedAt = t
+			}
+		}
+	}
+	return st, nil
 }

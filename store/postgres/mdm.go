@@ -121,9 +121,9 @@ func (s *MDMStore) Enqueue(ctx context.Context, cmd *mdm.Command, ids []mdm.Enro
 		keys[i] = string(id)
 	}
 	return s.db.tx(ctx, op, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO mdm_queue (enrollment, uuid, request_type, raw, expires_us)
-			SELECT e, $2, $3, $4, $5 FROM unnest($1::text[]) WITH ORDINALITY AS t (e, n) ORDER BY n
-			ON CONFLICT (enrollment, uuid) DO NOTHING`, keys, cmd.UUID, cmd.RequestType, cmd.Raw, rows.Micro(cmd.ExpiresAt))
+		tag, err := tx.Exec(ctx, `INSERT INTO mdm_queue (enrollment, uuid, request_type, raw, expires_us, enqueued_us)
+			SELECT e, $2, $3, $4, $5, $6 FROM unnest($1::text[]) WITH ORDINALITY AS t (e, n) ORDER BY n
+			ON CONFLICT (enrollment, uuid) DO NOTHING`, keys, cmd.UUID, cmd.RequestType, cmd.Raw, rows.Micro(cmd.ExpiresAt), rows.Micro(cmd.EnqueuedAt))
 		if err != nil {
 			return s.db.wrap(op, err)
 		}
@@ -246,4 +246,25 @@ func (s *MDMStore) Result(ctx context.Context, id mdm.EnrollmentID, uuid string)
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return res, nil
+}
+
+// QueueStats implements mdm.Store.
+func (s *MDMStore) QueueStats(ctx context.Context) (mdm.QueueStats, error) {
+	const op = "postgres: queue stats"
+	p, err := s.db.q(op)
+	if err != nil {
+		return mdm.QueueStats{}, err
+	}
+	var (
+		n      int
+		oldest sql.NullInt64
+	)
+	if err := p.QueryRow(ctx, `SELECT COUNT(*), MIN(enqueued_us) FROM mdm_queue WHERE state <> 2`).Scan(&n, &oldest); err != nil {
+		return mdm.QueueStats{}, s.db.wrap(op, err)
+	}
+	out := mdm.QueueStats{Pending: n}
+	if oldest.Valid {
+		out.OldestEnqueuedAt = rows.Time(oldest)
+	}
+	return out, nil
 }

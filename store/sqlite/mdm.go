@@ -39,8 +39,8 @@ var (
 		return "UPDATE mdm_enrollments SET " + strings.Join(set, ", ") + " WHERE id = ? AND certificate IS ?"
 	}())
 	mdmTokenDead = writeQuery(`UPDATE mdm_enrollments SET token_dead = 1 WHERE id = ? AND token = ?`)
-	queueInsert  = writeQuery(`INSERT INTO mdm_queue (enrollment, uuid, request_type, raw, expires_us)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (enrollment, uuid) DO NOTHING`)
+	queueInsert  = writeQuery(`INSERT INTO mdm_queue (enrollment, uuid, request_type, raw, expires_us, enqueued_us)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (enrollment, uuid) DO NOTHING`)
 	// queueHead is the oldest deliverable command: pending, not NotNow,
 	// not expired.
 	queueHead = writeQuery(`SELECT seq, lease_us, uuid, request_type, raw, expires_us FROM mdm_queue
@@ -202,7 +202,7 @@ func (s *MDMStore) Enqueue(ctx context.Context, cmd *mdm.Command, ids []mdm.Enro
 			return s.db.wrap(op, err)
 		}
 		for _, id := range ids {
-			res, err := stmt.ExecContext(ctx, string(id), cmd.UUID, cmd.RequestType, cmd.Raw, rows.Micro(cmd.ExpiresAt))
+			res, err := stmt.ExecContext(ctx, string(id), cmd.UUID, cmd.RequestType, cmd.Raw, rows.Micro(cmd.ExpiresAt), rows.Micro(cmd.EnqueuedAt))
 			if err != nil {
 				return s.db.wrap(op, err)
 			}
@@ -369,4 +369,25 @@ func (s *MDMStore) Result(ctx context.Context, id mdm.EnrollmentID, uuid string)
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return res, nil
+}
+
+// QueueStats implements mdm.Store.
+func (s *MDMStore) QueueStats(ctx context.Context) (mdm.QueueStats, error) {
+	const op = "sqlite: queue stats"
+	st, err := s.db.readStmt(ctx, op, `SELECT COUNT(*), MIN(enqueued_us) FROM mdm_queue WHERE state <> 2`)
+	if err != nil {
+		return mdm.QueueStats{}, err
+	}
+	var (
+		n      int
+		oldest sql.NullInt64
+	)
+	if err := st.QueryRowContext(ctx).Scan(&n, &oldest); err != nil {
+		return mdm.QueueStats{}, s.db.wrap(op, err)
+	}
+	out := mdm.QueueStats{Pending: n}
+	if oldest.Valid {
+		out.OldestEnqueuedAt = rows.Time(oldest)
+	}
+	return out, nil
 }

@@ -127,3 +127,8 @@ func (a *MDMStore) ClaimLapsedLeases(ctx context.Context, now time.Time, limit i
 func (a *MDMStore) Prune(ctx context.Context, before mdm.Cutoffs, limit int) (int, error) {
 	return a.next().Prune(ctx, before, limit)
 }
+
+// QueueStats implements mdm.Store.
+func (a *MDMStore) QueueStats(ctx context.Context) (mdm.QueueStats, error) {
+	return a.next().QueueStats(ctx)
+}

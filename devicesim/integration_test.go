@@ -62,7 +62,7 @@ func (realDirectory) UserID(_ context.Context, maid string) (string, error) {
 }
 
 // newRealServer starts the server; mods, if any, adjust the MDM Options.
-func newRealServer(t fixtureTB, deviceRoots *x509.CertPool, mods ...func(*mdm.Options)) *realServer {
+func newRealServer(t fixtureTB, deviceRoots *x509.CertPool, mods ...func(*mdm.Config)) *realServer {
 	t.Helper()
 	p := sharedPKI(t)
 	rs := &realServer{}
@@ -114,7 +114,7 @@ func newRealServer(t fixtureTB, deviceRoots *x509.CertPool, mods ...func(*mdm.Op
 	}
 	mux.Handle("/scep", scepHandler)
 
-	mopts := mdm.Options{
+	mopts := mdm.Config{
 		Roots: []*x509.Certificate{p.ca}, Prechecker: rs.svc, Observer: rs.svc,
 		Pusher: mdm.PusherFunc(rs.push),
 	}

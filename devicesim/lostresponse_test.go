@@ -18,7 +18,7 @@ import (
 func TestRealServerLostResponse(t *testing.T) {
 	ctx := testContext(t)
 	clk := testenv.NewClock(time.Now())
-	rs := newRealServer(t, nil, func(o *mdm.Options) { o.Now = clk.Now })
+	rs := newRealServer(t, nil, func(o *mdm.Config) { o.Now = clk.Now })
 	d, _ := rs.enrollProfileBased(t, ctx)
 	enr, _ := d.Enrollment()
 	id := mdm.EnrollmentID(enr.EnrollmentID)

@@ -80,7 +80,7 @@
 // # Following the device
 //
 // The Service is package mdm's Prechecker and Observer ([Service.Precheck],
-// [Service.Observe]): pass it as both in mdm.Options. Authenticate from the
+// [Service.Observe]): pass it as both in mdm.Config. Authenticate from the
 // device the profile or token was issued to (identified by the identity
 // certificate issued for this enrollment, see [Service.RecordCertificate],
 // or by its access token) moves the enrollment to checked-in, TokenUpdate to

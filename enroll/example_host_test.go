@@ -76,8 +76,8 @@ func Example_host() {
 			Signer:        signer,
 		},
 		Portal: enroll.PortalConfig{SessionKey: []byte("32 or more random bytes, the same on every replica")},
-		CA:     deviceCA,                    // issues device identities over SCEP; MDM trusts only it
-		MDM:    mdm.Options{Pusher: pusher}, // enroll vets and observes every device request
+		CA:     deviceCA,                   // issues device identities over SCEP; MDM trusts only it
+		MDM:    mdm.Config{Pusher: pusher}, // enroll vets and observes every device request
 	})
 	if err != nil {
 		log.Fatal(err)

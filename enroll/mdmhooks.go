@@ -11,7 +11,7 @@ import (
 )
 
 // The Service is package mdm's Prechecker and Observer: pass it as both in
-// mdm.Options to tie check-ins to enrollments.
+// mdm.Config to tie check-ins to enrollments.
 var (
 	_ mdm.Prechecker = (*Service)(nil)
 	_ mdm.Observer   = (*Service)(nil)

@@ -165,7 +165,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 
 	// The MDM server, wired with the enrollment Service's hooks.
 	h.idCA = enroll.IssueCert(t, "Device Identity CA", nil, true)
-	mdmSvc, err := mdm.NewService(memory.NewMDMStore(), mdm.Options{
+	mdmSvc, err := mdm.NewService(memory.NewMDMStore(), mdm.Config{
 		Roots:      []*x509.Certificate{h.idCA.Cert},
 		Prechecker: h.svc,
 		Observer:   h.svc,

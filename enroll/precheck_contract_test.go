@@ -103,7 +103,7 @@ func TestRacingAuthenticateOneWinner(t *testing.T) {
 
 	rs := &raceHooks{Store: memory.NewMDMStore(), svc: h.svc, device: "UE-RACE",
 		bothDone: make(chan struct{}), observed: make(chan struct{})}
-	srv, err := mdm.NewService(rs, mdm.Options{
+	srv, err := mdm.NewService(rs, mdm.Config{
 		Roots:      []*x509.Certificate{h.idCA.Cert},
 		Prechecker: rs,
 		Observer:   rs,
@@ -173,7 +173,7 @@ func TestAuthenticateAfterMDMStoreFailed(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	inv, d, _ := portalProfileInstalled(t, h, "UE-RETRY")
 	ms := &failingPut{Store: memory.NewMDMStore()}
-	srv, err := mdm.NewService(ms, mdm.Options{
+	srv, err := mdm.NewService(ms, mdm.Config{
 		Roots:      []*x509.Certificate{h.idCA.Cert},
 		Prechecker: h.svc,
 		Observer:   h.svc,
@@ -216,7 +216,7 @@ func TestMDMRefusesServiceWithoutPrecheck(t *testing.T) {
 		{"host's, then the service", mdm.Prechecks{host, h.svc}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := mdm.NewService(memory.NewMDMStore(), mdm.Options{Roots: roots, Prechecker: tt.pre, Observer: h.svc})
+			_, err := mdm.NewService(memory.NewMDMStore(), mdm.Config{Roots: roots, Prechecker: tt.pre, Observer: h.svc})
 			if (err == nil) != tt.ok {
 				t.Fatalf("NewService: %v, want ok %v", err, tt.ok)
 			}

@@ -188,7 +188,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 		},
 		CA:     s.CA,
 		SCEP:   scep.Config{Logger: logger.With("component", "scep")},
-		MDM:    mdm.Options{Pusher: pusher, Logger: logger.With("component", "mdm")},
+		MDM:    mdm.Config{Pusher: pusher, Logger: logger.With("component", "mdm")},
 		Tokens: opts.Tokens,
 		// Declarative management, with the default status subscription.
 		Declarations: memory.NewDDMStore(),

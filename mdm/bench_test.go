@@ -30,7 +30,7 @@ func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 // and the memory store. Besides wall time it reports the process's CPU time
 // per request (cpu-ns/op), which is what the budget of 150 µs is about.
 func BenchmarkCheckin(b *testing.B) {
-	h := newHarness(b, func(o *mdm.Options) { o.Pusher = nil; o.Observer = nil })
+	h := newHarness(b, func(o *mdm.Config) { o.Pusher = nil; o.Observer = nil })
 	d := newDevice(b, h.ca, mdm.Identifiers{EnrollmentID: "B7C8D9E0-1F2A-4B3C-9D4E-5F6A7B8C9D0E"}, 1)
 	h.enroll(d)
 	cases := []struct {
@@ -76,7 +76,7 @@ func BenchmarkCheckin(b *testing.B) {
 // as for a device's first request after a restart: it adds certificate
 // parsing and crypto/x509 chain verification.
 func BenchmarkCheckinUncached(b *testing.B) {
-	h := newHarness(b, func(o *mdm.Options) { o.Pusher = nil; o.Observer = nil })
+	h := newHarness(b, func(o *mdm.Config) { o.Pusher = nil; o.Observer = nil })
 	d := newDevice(b, h.ca, mdm.Identifiers{EnrollmentID: "B7C8D9E0-1F2A-4B3C-9D4E-5F6A7B8C9D0E"}, 1)
 	h.enroll(d)
 	body := d.tokenUpdate("3q2+7w==")
@@ -93,7 +93,7 @@ func BenchmarkCheckinUncached(b *testing.B) {
 	b.ReportAllocs()
 	cpu0, ok := processCPU()
 	for b.Loop() {
-		svc, err := mdm.NewService(h.store, mdm.Options{Roots: []*x509.Certificate{h.ca.cert}, Prechecker: mdm.NoPrechecker})
+		svc, err := mdm.NewService(h.store, mdm.Config{Roots: []*x509.Certificate{h.ca.cert}, Prechecker: mdm.NoPrechecker})
 		if err != nil {
 			b.Fatal(err)
 		}

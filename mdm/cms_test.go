@@ -125,7 +125,7 @@ func TestOpenSSLSignatures(t *testing.T) {
 				t.Fatalf("tampered body: %v, want ErrBadSignature", err)
 			}
 			// The same signature through the handler, as a device sends it.
-			h := newHarness(t, func(o *mdm.Options) { o.Roots = []*x509.Certificate{ca.cert} })
+			h := newHarness(t, func(o *mdm.Config) { o.Roots = []*x509.Certificate{ca.cert} })
 			auth := plistDoc(`<key>MessageType</key><string>Authenticate</string><key>EnrollmentID</key><string>E</string><key>Topic</key><string>t</string>`)
 			asig := sign(auth)
 			wantSigned(t, h.svc, auth, asig, http.StatusOK, "handler")
@@ -165,7 +165,7 @@ func TestOpenSSLSHA1Chain(t *testing.T) {
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool(ca.cert)}); err == nil {
 		t.Log("crypto/x509 now accepts SHA-1 chains; the fallback is unused")
 	}
-	h := newHarness(t, func(o *mdm.Options) { o.Roots = []*x509.Certificate{ca.cert} })
+	h := newHarness(t, func(o *mdm.Config) { o.Roots = []*x509.Certificate{ca.cert} })
 	auth := plistDoc(`<key>MessageType</key><string>Authenticate</string><key>EnrollmentID</key><string>LEGACY</string><key>Topic</key><string>t</string>`)
 	sig := opensslSign(t, openssl, dir, auth, filepath.Join(dir, "dev.pem"), devKey, "-md", "sha1", "-stream", "-noattr", "-binary", "-outform", "DER")
 	wantSigned(t, h.svc, auth, sig, http.StatusOK, "SHA-1 leaf")

@@ -95,7 +95,7 @@ func exampleCA() (ca *x509.Certificate, devCert *x509.Certificate, devKey *rsa.P
 
 func ExampleNewService() {
 	ca, devCert, devKey := exampleCA()
-	svc, err := mdm.NewService(memory.NewMDMStore(), mdm.Options{
+	svc, err := mdm.NewService(memory.NewMDMStore(), mdm.Config{
 		Roots: []*x509.Certificate{ca},
 		// With package enroll: Prechecker and Observer are the
 		// enroll.Service, which ties every device to its enrollment.

@@ -59,7 +59,7 @@ func (f ResponderFunc) Respond(ctx context.Context, r *Request) ([]byte, error) 
 // does not verify costs at most about twice its size (see readBody), and a
 // body is decoded only for a holder of an identity the roots issued.
 //
-// Options.OnRequest, if set, is told about every request once it is
+// Config.OnRequest, if set, is told about every request once it is
 // answered.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var rep *RequestReport

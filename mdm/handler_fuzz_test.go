@@ -281,7 +281,7 @@ func serveFuzz(t *testing.T, method, path, ct, sig, certHdr string, mode uint8, 
 	answer := mdm.ResponderFunc(func(ctx context.Context, r *mdm.Request) ([]byte, error) {
 		return []byte(`<plist version="1.0"><dict/></plist>`), nil
 	})
-	opts := mdm.Options{
+	opts := mdm.Config{
 		Roots:      []*x509.Certificate{w.ca},
 		Prechecker: mdm.NoPrechecker,
 		Now:        func() time.Time { return w.now },

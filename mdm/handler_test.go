@@ -143,7 +143,7 @@ func TestStatusCodes(t *testing.T) {
 		reportMu sync.Mutex
 		reports  []mdm.RequestReport
 	)
-	h := newHarness(t, func(o *mdm.Options) {
+	h := newHarness(t, func(o *mdm.Config) {
 		o.OnRequest = func(_ context.Context, rep *mdm.RequestReport) {
 			reportMu.Lock()
 			defer reportMu.Unlock()
@@ -283,7 +283,7 @@ func TestStatusCodes(t *testing.T) {
 
 func TestPrecheck(t *testing.T) {
 	var seen []*mdm.Request
-	h := newHarness(t, func(o *mdm.Options) {
+	h := newHarness(t, func(o *mdm.Config) {
 		o.Prechecker = mdm.PrecheckFunc(func(ctx context.Context, r *mdm.Request) error {
 			seen = append(seen, r)
 			switch r.HTTP.Header.Get("Authorization") {
@@ -362,7 +362,7 @@ func TestMultiplexers(t *testing.T) {
 }
 
 func TestObserverErrorIs500(t *testing.T) {
-	h := newHarness(t, func(o *mdm.Options) {
+	h := newHarness(t, func(o *mdm.Config) {
 		o.Observer = mdm.Observers{mdm.ObserverFunc(func(ctx context.Context, ev *mdm.Event) error {
 			if ev.Kind == mdm.EventTokenUpdate {
 				return errors.New("enroll: store unavailable")
@@ -421,7 +421,7 @@ func TestQueueNotNowAndPush(t *testing.T) {
 // lease, and only an unanswered command waits for it.
 func TestCommandLease(t *testing.T) {
 	now := time.Now()
-	h := newHarness(t, func(o *mdm.Options) { o.Now = func() time.Time { return now } })
+	h := newHarness(t, func(o *mdm.Config) { o.Now = func() time.Time { return now } })
 	ctx := context.Background()
 	d := ueDevice(t, h, "UE-L", 1)
 	h.enroll(d)
@@ -484,7 +484,7 @@ func TestPushTokenDead(t *testing.T) {
 	if res, err := h.svc.Push(ctx, "nobody"); err != nil || len(res) != 0 {
 		t.Fatalf("Push(unknown) = %v, %v", res, err)
 	}
-	h2 := newHarness(t, func(o *mdm.Options) { o.Pusher = nil })
+	h2 := newHarness(t, func(o *mdm.Config) { o.Pusher = nil })
 	h2.enroll(ueDevice(t, h2, "UE-X", 1))
 	c, _ := mdm.NewCommand("x", map[string]any{"RequestType": "ProfileList"})
 	if res, err := h2.svc.Enqueue(ctx, c, "UE-X"); err != nil || res != nil {
@@ -493,7 +493,7 @@ func TestPushTokenDead(t *testing.T) {
 }
 
 func TestAlternativeIdentitySources(t *testing.T) {
-	h := newHarness(t, func(o *mdm.Options) { o.CertHeader = "Client-Cert" })
+	h := newHarness(t, func(o *mdm.Config) { o.CertHeader = "Client-Cert" })
 	d := ueDevice(t, h, "UE-TLS", 1)
 	auth := d.authenticate()
 
@@ -514,7 +514,7 @@ func TestAlternativeIdentitySources(t *testing.T) {
 	}
 
 	// A proxy that forwards URL-escaped PEM under its own header name.
-	h2 := newHarness(t, func(o *mdm.Options) { o.CertHeader = "X-Ssl-Client-Cert" })
+	h2 := newHarness(t, func(o *mdm.Config) { o.CertHeader = "X-Ssl-Client-Cert" })
 	d2 := ueDevice(t, h2, "UE-PROXY", 1)
 	esc := url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d2.cert.Raw})))
 	if w := send(h2.svc, mdm.ContentTypeCheckin, d2.authenticate(), map[string]string{"X-Ssl-Client-Cert": esc}); w.Code != http.StatusOK {
@@ -532,7 +532,7 @@ func TestAlternativeIdentitySources(t *testing.T) {
 
 func TestResponder(t *testing.T) {
 	calls := 0
-	h := newHarness(t, func(o *mdm.Options) {
+	h := newHarness(t, func(o *mdm.Config) {
 		o.Responder = mdm.ResponderFunc(func(ctx context.Context, r *mdm.Request) ([]byte, error) {
 			calls++
 			if m, ok := r.Message.(*mdm.DeclarativeManagement); ok && m.Endpoint == "tokens" {
@@ -564,11 +564,11 @@ func TestResponder(t *testing.T) {
 }
 
 func TestNewServiceRequiresStoreAndRoots(t *testing.T) {
-	if _, err := mdm.NewService(nil, mdm.Options{}); err == nil {
+	if _, err := mdm.NewService(nil, mdm.Config{}); err == nil {
 		t.Fatal("nil store accepted")
 	}
 	h := newHarness(t, nil)
-	if _, err := mdm.NewService(h.store, mdm.Options{Prechecker: mdm.NoPrechecker}); err == nil {
+	if _, err := mdm.NewService(h.store, mdm.Config{Prechecker: mdm.NoPrechecker}); err == nil {
 		t.Fatal("no roots accepted")
 	}
 }
@@ -591,19 +591,19 @@ func TestNewServiceWiring(t *testing.T) {
 	host := mdm.PrecheckFunc(func(context.Context, *mdm.Request) error { return nil })
 	for _, tt := range []struct {
 		name   string
-		opts   mdm.Options
+		opts   mdm.Config
 		wantOK bool
 	}{
-		{"nil prechecker", mdm.Options{Roots: roots}, false},
-		{"nil prechecker, enroll observer", mdm.Options{Roots: roots, Observer: enr}, false},
-		{"no prechecker named, enroll observer", mdm.Options{Roots: roots, Prechecker: mdm.NoPrechecker, Observer: enr}, false},
-		{"another prechecker", mdm.Options{Roots: roots, Prechecker: other, Observer: enr}, false},
-		{"host prechecker only", mdm.Options{Roots: roots, Prechecker: host, Observer: enr}, false},
-		{"observer among others", mdm.Options{Roots: roots, Prechecker: host, Observer: mdm.Observers{mdm.ObserverFunc(nil), enr}}, false},
-		{"no prechecker named", mdm.Options{Roots: roots, Prechecker: mdm.NoPrechecker}, true},
-		{"no prechecker, plain observer", mdm.Options{Roots: roots, Prechecker: mdm.NoPrechecker, Observer: mdm.ObserverFunc(nil)}, true},
-		{"same value", mdm.Options{Roots: roots, Prechecker: enr, Observer: enr}, true},
-		{"in prechecks", mdm.Options{Roots: roots, Prechecker: mdm.Prechecks{host, enr}, Observer: mdm.Observers{mdm.ObserverFunc(nil), enr}}, true},
+		{"nil prechecker", mdm.Config{Roots: roots}, false},
+		{"nil prechecker, enroll observer", mdm.Config{Roots: roots, Observer: enr}, false},
+		{"no prechecker named, enroll observer", mdm.Config{Roots: roots, Prechecker: mdm.NoPrechecker, Observer: enr}, false},
+		{"another prechecker", mdm.Config{Roots: roots, Prechecker: other, Observer: enr}, false},
+		{"host prechecker only", mdm.Config{Roots: roots, Prechecker: host, Observer: enr}, false},
+		{"observer among others", mdm.Config{Roots: roots, Prechecker: host, Observer: mdm.Observers{mdm.ObserverFunc(nil), enr}}, false},
+		{"no prechecker named", mdm.Config{Roots: roots, Prechecker: mdm.NoPrechecker}, true},
+		{"no prechecker, plain observer", mdm.Config{Roots: roots, Prechecker: mdm.NoPrechecker, Observer: mdm.ObserverFunc(nil)}, true},
+		{"same value", mdm.Config{Roots: roots, Prechecker: enr, Observer: enr}, true},
+		{"in prechecks", mdm.Config{Roots: roots, Prechecker: mdm.Prechecks{host, enr}, Observer: mdm.Observers{mdm.ObserverFunc(nil), enr}}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := mdm.NewService(h.store, tt.opts)

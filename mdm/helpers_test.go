@@ -230,10 +230,10 @@ type harness struct {
 	pushFn func(mdm.PushTarget) error
 }
 
-func newHarness(t testing.TB, mod func(*mdm.Options)) *harness {
+func newHarness(t testing.TB, mod func(*mdm.Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, ca: newCA(t, "Example Device CA", 0), store: memory.NewMDMStore()}
-	opts := mdm.Options{
+	opts := mdm.Config{
 		Roots:      []*x509.Certificate{h.ca.cert},
 		Prechecker: mdm.NoPrechecker,
 		Pusher: mdm.PusherFunc(func(ctx context.Context, ts []mdm.PushTarget) ([]mdm.PushResult, error) {

@@ -67,7 +67,7 @@ type Prechecker interface {
 	Precheck(ctx context.Context, r *Request) error
 }
 
-// NoPrechecker, as Options.Prechecker, is the named choice to vet nothing
+// NoPrechecker, as Config.Prechecker, is the named choice to vet nothing
 // beyond the certificate: every device whose identity chains to Roots is
 // served, and a certificate whose enrollment is bound to another
 // certificate is refused (nothing approves a rebinding). It suits a host
@@ -211,7 +211,7 @@ func (o Observers) Observe(ctx context.Context, ev *Event) error {
 	return nil
 }
 
-// RequestReport is what Options.OnRequest learns about one device request.
+// RequestReport is what Config.OnRequest learns about one device request.
 type RequestReport struct {
 	// MessageType is the check-in's MessageType; empty for a command
 	// request and for a request refused before its body was decoded.

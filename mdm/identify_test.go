@@ -14,7 +14,7 @@ import (
 func TestIdentify(t *testing.T) {
 	var prechecked []*mdm.Request
 	refuse := false
-	h := newHarness(t, func(o *mdm.Options) {
+	h := newHarness(t, func(o *mdm.Config) {
 		o.Prechecker = mdm.PrecheckFunc(func(_ context.Context, r *mdm.Request) error {
 			if r.Message == nil && r.Result == nil {
 				prechecked = append(prechecked, r)

@@ -148,7 +148,7 @@ func vmHWM() int {
 //	ENROLLKIT_MEMORY_BODY_MIB=16 go test -count=1 -v -run 'TestMemoryHostileBodies/xml_unsigned$' ./mdm/
 func TestMemoryHostileBodies(t *testing.T) {
 	size := memoryBodyBytes(t)
-	h := newHarness(t, func(o *mdm.Options) { o.MaxCommandBytes = int64(size) + 1<<20 })
+	h := newHarness(t, func(o *mdm.Config) { o.MaxCommandBytes = int64(size) + 1<<20 })
 	ue := ueDevice(t, h, "UE-MEM", 1)
 	h.enroll(ue)
 	stranger := newDevice(t, newCA(t, "Someone Else's CA", 3), ue.ident, 4)
@@ -240,7 +240,7 @@ func TestMemoryUnderLoad(t *testing.T) {
 		t.Skip("set ENROLLKIT_MEMORY_LOAD_SECONDS to run")
 	}
 	size := memoryBodyBytes(t)
-	h := newHarness(t, func(o *mdm.Options) { o.MaxCommandBytes = int64(size) + 1<<20 })
+	h := newHarness(t, func(o *mdm.Config) { o.MaxCommandBytes = int64(size) + 1<<20 })
 	ue := ueDevice(t, h, "UE-LOAD", 1)
 	h.enroll(ue)
 	srv := httptest.NewServer(h.svc)

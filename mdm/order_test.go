@@ -121,7 +121,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // roots, the request is refused before a byte of its body is read; with
 // one, the body is read (and its signature checked over it).
 func TestUntrustedBodyNotRead(t *testing.T) {
-	h := newHarness(t, func(o *mdm.Options) { o.CertHeader = "Client-Cert" })
+	h := newHarness(t, func(o *mdm.Config) { o.CertHeader = "Client-Cert" })
 	ue := ueDevice(t, h, "UE-UNREAD", 1)
 	h.enroll(ue)
 	stranger := newDevice(t, newCA(t, "Someone Else's CA", 3), ue.ident, 4)

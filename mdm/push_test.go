@@ -70,11 +70,11 @@ func TestPushWholeCallFailure(t *testing.T) {
 			})
 			var logs bytes.Buffer
 			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			h := newHarness(t, func(o *mdm.Options) { o.Pusher, o.Logger = nil, logger })
+			h := newHarness(t, func(o *mdm.Config) { o.Pusher, o.Logger = nil, logger })
 			gone, live := ueDevice(t, h, "UE-GONE", 1), ueDevice(t, h, "UE-LIVE", 2)
 			h.enroll(gone)
 			h.enroll(live)
-			svc, err := mdm.NewService(markingStore{h.store, tc.failMark}, mdm.Options{Roots: []*x509.Certificate{h.ca.cert}, Prechecker: mdm.NoPrechecker, Pusher: pusher, Logger: logger})
+			svc, err := mdm.NewService(markingStore{h.store, tc.failMark}, mdm.Config{Roots: []*x509.Certificate{h.ca.cert}, Prechecker: mdm.NoPrechecker, Pusher: pusher, Logger: logger})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +117,7 @@ func TestPushWholeCallFailure(t *testing.T) {
 // TestLogKeys pins the attribute keys of the Service's log records.
 func TestLogKeys(t *testing.T) {
 	var logs bytes.Buffer
-	h := newHarness(t, func(o *mdm.Options) {
+	h := newHarness(t, func(o *mdm.Config) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	d := ueDevice(t, h, "UE-K", 1)

@@ -14,7 +14,7 @@ import (
 // checked-out record is a device enrolling again, not a Rebind.
 func TestRebindOnlyForLiveRecord(t *testing.T) {
 	var seen []bool
-	h := newHarness(t, func(o *mdm.Options) {
+	h := newHarness(t, func(o *mdm.Config) {
 		o.Prechecker = mdm.PrecheckFunc(func(ctx context.Context, r *mdm.Request) error {
 			if _, ok := r.Message.(*mdm.Authenticate); !ok {
 				return nil

@@ -201,7 +201,7 @@ func TestSecurityReplay(t *testing.T) {
 // is parsed or its signature verified. (A request without a trusted
 // certificate is refused before its body is read at all.)
 func TestSecurityBodyLimitBeforeParsing(t *testing.T) {
-	h := newHarness(t, func(o *mdm.Options) { o.MaxCheckinBytes, o.MaxCommandBytes = 4096, 8192 })
+	h := newHarness(t, func(o *mdm.Config) { o.MaxCheckinBytes, o.MaxCommandBytes = 4096, 8192 })
 	big := bytes.Repeat([]byte("A"), 9000)
 	// A trusted certificate, so that the body is read, and a signature
 	// over other bytes: a 400 or 401 would mean the body was parsed or
@@ -236,7 +236,7 @@ func TestSecurityBodyLimitBeforeParsing(t *testing.T) {
 func TestSecurityLogsCarryNoSecrets(t *testing.T) {
 	var buf lockedBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := newHarness(t, func(o *mdm.Options) { o.Logger = logger })
+	h := newHarness(t, func(o *mdm.Config) { o.Logger = logger })
 	h.pushFn = func(mdm.PushTarget) error { return errors.New("push refused") }
 	d := ueDevice(t, h, "UE-LOGS", 1)
 	token := bytes.Repeat([]byte{0xC0, 0xFF, 0xEE, 0x42}, 8)

@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// Options configures a Service. Roots and Prechecker are required; the zero
+// Config configures a Service. Roots and Prechecker are required; the zero
 // value of every other field has a documented default.
-type Options struct {
+type Config struct {
 	// Roots are the CA certificates device identity certificates must chain
 	// to (the SCEP or ACME CA of the enrollment profiles). Required.
 	Roots []*x509.Certificate
@@ -97,7 +97,7 @@ type Options struct {
 // use.
 type Service struct {
 	store    Store
-	opts     Options
+	opts     Config
 	log      *slog.Logger
 	verifier *verifier
 }
@@ -105,19 +105,19 @@ type Service struct {
 // NewService returns a Service keeping its state in store. It fails when
 // store is nil, Roots is empty, Prechecker is nil, or the Observer is a
 // Prechecker that Prechecker does not include.
-func NewService(store Store, opts Options) (*Service, error) {
+func NewService(store Store, opts Config) (*Service, error) {
 	if store == nil {
 		return nil, errors.New("mdm: NewService: nil Store")
 	}
 	if len(opts.Roots) == 0 {
-		return nil, errors.New("mdm: NewService: Options.Roots is required")
+		return nil, errors.New("mdm: NewService: Config.Roots is required")
 	}
 	if opts.Prechecker == nil {
-		return nil, errors.New("mdm: NewService: Options.Prechecker is required (package enroll's Service; mdm.NoPrechecker to check nothing but the certificate)")
+		return nil, errors.New("mdm: NewService: Config.Prechecker is required (package enroll's Service; mdm.NoPrechecker to check nothing but the certificate)")
 	}
 	for _, o := range prechecking(opts.Observer) {
 		if !includes(opts.Prechecker, o) {
-			return nil, fmt.Errorf("mdm: NewService: Observer %T is a Prechecker too and must be in Options.Prechecker: without its Precheck it ignores every device", o)
+			return nil, fmt.Errorf("mdm: NewService: Observer %T is a Prechecker too and must be in Config.Prechecker: without its Precheck it ignores every device", o)
 		}
 	}
 	if same(opts.Prechecker, NoPrechecker) {

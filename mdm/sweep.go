@@ -31,7 +31,7 @@ const SweepBatch = 500
 
 // RepushConfig says how often Service.Sweep pushes a device again whose
 // response to a command was lost. A command handed out stays leased to that
-// request for Options.Lease (one minute); when the lease ends without an
+// request for Config.Lease (one minute); when the lease ends without an
 // answer, the next Sweep pushes the device, so that it asks again and gets
 // the command once more. If the device still does not answer, it is pushed
 // again Delay after that re-push, then after twice Delay, four times, and so
@@ -113,11 +113,11 @@ type SweepResult struct {
 //   - records the result StatusExpired for every pending command whose
 //     Command.ExpiresAt passed (such a command is never delivered after
 //     that time, swept or not);
-//   - pushes, with the back-off of Options.Repush, every device holding a
+//   - pushes, with the back-off of Config.Repush, every device holding a
 //     command whose lease ended without an answer (its response was lost),
 //     so that it asks again at once instead of at its next poll; without a
 //     Pusher this step is skipped;
-//   - deletes what Options.Retention no longer keeps.
+//   - deletes what Config.Retention no longer keeps.
 //
 // Every store call touches at most SweepBatch rows. A failing step does not
 // stop the others; the errors are joined in the result.

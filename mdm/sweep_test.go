@@ -48,7 +48,7 @@ func sweep(t *testing.T, h *harness) mdm.SweepResult {
 // ends the re-pushes.
 func TestSweepRepush(t *testing.T) {
 	clk := newClock()
-	h := newHarness(t, func(o *mdm.Options) { o.Now = clk.Now })
+	h := newHarness(t, func(o *mdm.Config) { o.Now = clk.Now })
 	d := ueDevice(t, h, "UE-LOST", 1)
 	h.enroll(d)
 	if err := queue(t, h, "lost-1", time.Time{}, "UE-LOST"); err != nil {
@@ -103,7 +103,7 @@ func TestSweepRepush(t *testing.T) {
 // configured later (another replica) still re-pushes.
 func TestSweepWithoutPusher(t *testing.T) {
 	clk := newClock()
-	h := newHarness(t, func(o *mdm.Options) { o.Now = clk.Now })
+	h := newHarness(t, func(o *mdm.Config) { o.Now = clk.Now })
 	d := ueDevice(t, h, "UE-NOPUSH", 1)
 	h.enroll(d)
 	if err := queue(t, h, "c", time.Time{}, "UE-NOPUSH"); err != nil {
@@ -111,7 +111,7 @@ func TestSweepWithoutPusher(t *testing.T) {
 	}
 	d.wantPoll(t, h.svc, mdm.StatusIdle, "", "c")
 	clk.Advance(2 * time.Minute)
-	quiet, err := mdm.NewService(h.store, mdm.Options{Roots: []*x509.Certificate{h.ca.cert}, Prechecker: mdm.NoPrechecker, Now: clk.Now})
+	quiet, err := mdm.NewService(h.store, mdm.Config{Roots: []*x509.Certificate{h.ca.cert}, Prechecker: mdm.NoPrechecker, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestSweepWithoutPusher(t *testing.T) {
 func TestCommandExpiry(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
-	h := newHarness(t, func(o *mdm.Options) { o.Now = clk.Now })
+	h := newHarness(t, func(o *mdm.Config) { o.Now = clk.Now })
 	d := ueDevice(t, h, "UE-EXP", 1)
 	h.enroll(d)
 
@@ -166,7 +166,7 @@ func TestSweepRetention(t *testing.T) {
 	ctx := context.Background()
 	day := 24 * time.Hour
 	clk := newClock()
-	h := newHarness(t, func(o *mdm.Options) { o.Now = clk.Now })
+	h := newHarness(t, func(o *mdm.Config) { o.Now = clk.Now })
 	live, gone := ueDevice(t, h, "UE-LIVE", 1), ueDevice(t, h, "UE-GONE", 2)
 	h.enroll(live)
 	h.enroll(gone)

@@ -120,7 +120,7 @@ func TestMAIDToken(t *testing.T) {
 				t.Fatalf("Algorithm() = %s, want %s", issuer.Algorithm(), tt.alg)
 			}
 			var log bytes.Buffer
-			h := newHarness(t, func(o *mdm.Options) {
+			h := newHarness(t, func(o *mdm.Config) {
 				o.Responder = mdm.Responders{mdm.MessageGetToken: mdm.Tokens{mdm.TokenServiceMAID: issuer}}
 				o.Logger = slog.New(slog.NewTextHandler(&log, nil))
 			})
@@ -179,7 +179,7 @@ func TestGetTokenRefusals(t *testing.T) {
 	}
 	var issued atomic.Int64
 	var last error
-	h := newHarness(t, func(o *mdm.Options) {
+	h := newHarness(t, func(o *mdm.Config) {
 		tokens := mdm.Tokens{mdm.TokenServiceMAID: countingIssuer(issuer, &issued)}
 		o.Responder = mdm.ResponderFunc(func(ctx context.Context, r *mdm.Request) ([]byte, error) {
 			out, err := tokens.Respond(ctx, r)
@@ -228,7 +228,7 @@ func TestResponders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, func(o *mdm.Options) {
+	h := newHarness(t, func(o *mdm.Config) {
 		o.Responder = mdm.Responders{
 			mdm.MessageGetToken: mdm.Tokens{mdm.TokenServiceMAID: issuer},
 			mdm.MessageDeclarativeManagement: mdm.ResponderFunc(func(ctx context.Context, r *mdm.Request) ([]byte, error) {

@@ -28,9 +28,9 @@ func TestResponder(t *testing.T) {
 		nilResponder  bool
 	}{
 		{"nothing", Config{}, "", "", true},
-		{"host only", Config{MDM: mdm.Options{Responder: answer("host")}}, "host", "host", false},
+		{"host only", Config{MDM: mdm.Config{Responder: answer("host")}}, "host", "host", false},
 		{"tokens only", Config{Tokens: tokens}, "TokenData", "", false},
-		{"tokens and host", Config{Tokens: tokens, MDM: mdm.Options{Responder: answer("host")}}, "TokenData", "host", false},
+		{"tokens and host", Config{Tokens: tokens, MDM: mdm.Config{Responder: answer("host")}}, "TokenData", "host", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := responder(tt.cfg)

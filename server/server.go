@@ -81,7 +81,7 @@ type Config struct {
 	// and mdm.NoPrechecker is refused. A Responder set here answers the
 	// check-ins the Server's own parts do not (GetToken when Tokens is
 	// set).
-	MDM mdm.Options
+	MDM mdm.Config
 
 	// Tokens answers GetToken check-ins, by TokenServiceType: an
 	// mdm.MAIDIssuer under mdm.TokenServiceMAID lets Managed Apple

@@ -17,7 +17,7 @@ import (
 
 // metrics are the server's Prometheus metrics. The SDK packages know
 // nothing of Prometheus: the counters are fed by their hooks
-// (enroll.Config.OnTransition, mdm.Options.OnRequest, the Pusher's
+// (enroll.Config.OnTransition, mdm.Config.OnRequest, the Pusher's
 // results), and the enrollments by state are counted from the store when
 // /admin/metrics is scraped.
 type metrics struct {
@@ -96,7 +96,7 @@ func dropOff(ev enroll.AuditEvent) bool {
 	return true
 }
 
-// request is mdm.Options.OnRequest. Its labels come from fixed sets: mdm
+// request is mdm.Config.OnRequest. Its labels come from fixed sets: mdm
 // reports only message types and statuses it knows (others are refused as
 // malformed), and only from a device whose identity verified.
 func (m *metrics) request(_ context.Context, rep *mdm.RequestReport) {

@@ -151,7 +151,7 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 	}, func(ctx context.Context) (mdm.QueueStats, error) {
 		return st.mdm.QueueStats(ctx)
 	})
-	mopts := mdm.Options{Logger: logger.With("component", "mdm"), OnRequest: st.metrics.request}
+	mopts := mdm.Config{Logger: logger.With("component", "mdm"), OnRequest: st.metrics.request}
 	if st.pusher != nil {
 		mopts.Pusher = st.metrics.pusher(st.pusher)
 	}

@@ -148,7 +148,7 @@ func newCluster(t *testing.T, n int) *cluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ms, err := mdm.NewService(db.MDM(), mdm.Options{
+		ms, err := mdm.NewService(db.MDM(), mdm.Config{
 			Roots:      []*x509.Certificate{c.caCert},
 			CertHeader: "Client-Cert",
 			Prechecker: svc,

@@ -2,7 +2,6 @@ package ddm
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -469,11 +468,7 @@ func (s *Service) announce(ctx context.Context, st *SyncState) error {
 	if err != nil {
 		return err
 	}
-	var u [16]byte
-	rand.Read(u[:])
-	u[6], u[8] = u[6]&0x0f|0x40, u[8]&0x3f|0x80
-	uuid := fmt.Sprintf("%X-%X-%X-%X-%X", u[0:4], u[4:6], u[6:8], u[8:10], u[10:])
-	cmd, err := mdm.NewCommand(uuid, map[string]any{"RequestType": "DeclarativeManagement", "Data": data})
+	cmd, err := mdm.NewCommand(mdm.NewCommandUUID(), map[string]any{"RequestType": "DeclarativeManagement", "Data": data})
 	if err != nil {
 		return err
 	}

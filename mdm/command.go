@@ -2,7 +2,9 @@ package mdm
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
+	"strings"
 	"time"
 
 	"howett.net/plist"
@@ -35,6 +37,13 @@ type QueueStats struct {
 	// OldestEnqueuedAt is the EnqueuedAt of the oldest of them; zero when
 	// none waits or the oldest was queued before stores kept the time.
 	OldestEnqueuedAt time.Time
+}
+
+// NewCommandUUID returns a new random (version 4) UUID in upper case, as
+// MDM servers name commands, for NewCommand.
+func NewCommandUUID() string {
+	u, _ := newUUID(rand.Reader) // crypto/rand.Reader does not fail
+	return strings.ToUpper(u)
 }
 
 // NewCommand encodes payload (a struct or map whose RequestType key names

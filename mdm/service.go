@@ -2,7 +2,6 @@ package mdm
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -285,13 +284,7 @@ func (s *Service) Unenroll(ctx context.Context, id EnrollmentID, profileIdentifi
 	if profileIdentifier == "" {
 		return fmt.Errorf("mdm: unenroll %s: %w: empty profile identifier", id, ErrMalformed)
 	}
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return fmt.Errorf("mdm: unenroll %s: %w", id, err)
-	}
-	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
-	uuid := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-	cmd, err := NewCommand(uuid, map[string]any{"RequestType": "RemoveProfile", "Identifier": profileIdentifier})
+	cmd, err := NewCommand(NewCommandUUID(), map[string]any{"RequestType": "RemoveProfile", "Identifier": profileIdentifier})
 	if err != nil {
 		return err
 	}

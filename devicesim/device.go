@@ -416,10 +416,7 @@ func (d *Device) Enrollment() (Enrollment, bool) {
 func (d *Device) UserPushTarget() (mdm.PushTarget, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	enr := d.enr
-	if enr == nil {
-		enr = d.installing
-	}
+	enr := d.pushable()
 	if enr == nil || enr.EnrollmentUserID == "" {
 		return mdm.PushTarget{}, false
 	}
@@ -443,10 +440,7 @@ func isMacProduct(p string) bool { return mdm.PlatformOf(p, "", "") == mdm.Platf
 func (d *Device) PushTarget() (mdm.PushTarget, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	enr := d.enr
-	if enr == nil {
-		enr = d.installing
-	}
+	enr := d.pushable()
 	if enr == nil {
 		return mdm.PushTarget{}, false
 	}
@@ -474,7 +468,7 @@ func (d *Device) safariUserAgent() string {
 		// from macOS 26 the two agree).
 		return "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/" + macSafariVersion(major) + " Safari/605.1.15"
 	}
-	if n, err := strconv.Atoi(strings.SplitN(major, ".", 2)[0]); err == nil && n >= 26 {
+	if n, ok := d.osMajor(); ok && n >= 26 {
 		// From iOS 26 the OS token is frozen at 18_6; Version carries the
 		// release.
 		v = "18_6"
@@ -546,13 +540,29 @@ func macSafariVersion(v string) string {
 // iOS and iPadOS up to 17, macOS up to 14 (Apple removed the key in
 // iOS 18 and macOS 15).
 func (d *Device) profileBasedUE() bool {
-	major, _, _ := strings.Cut(d.opts.OSVersion, ".")
-	n, err := strconv.Atoi(major)
-	if err != nil {
+	n, ok := d.osMajor()
+	if !ok {
 		return true
 	}
 	if d.IsMac() {
 		return n <= 14 && n >= 10
 	}
 	return n <= 17
+}
+
+// pushable is the enrollment pushes reach, with d.mu held: the installed
+// one, or the one being installed from its TokenUpdate on.
+func (d *Device) pushable() *Enrollment {
+	if d.enr != nil {
+		return d.enr
+	}
+	return d.installing
+}
+
+// osMajor is the major number of Options.OSVersion, and false when it is
+// not a number.
+func (d *Device) osMajor() (int, bool) {
+	major, _, _ := strings.Cut(d.opts.OSVersion, ".")
+	n, err := strconv.Atoi(major)
+	return n, err == nil
 }

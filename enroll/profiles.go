@@ -89,12 +89,8 @@ func (s *Service) buildProfile(ctx context.Context, e *Enrollment) ([]byte, erro
 	if id == nil {
 		return nil, errors.New("enroll: identity provider returned no payload")
 	}
-	ident := c.Identifier
-	if ident == "" {
-		ident = DefaultProfileIdentifier
-	}
 	pe := profile.EnrollmentSpec{
-		Identifier:          ident,
+		Identifier:          s.profileIdentifier(),
 		Seed:                e.ID,
 		DisplayName:         c.DisplayName,
 		Organization:        c.Organization,

@@ -81,13 +81,10 @@ func (s *Service) Precheck(ctx context.Context, r *mdm.Request) error {
 			return nil // the device may still fetch its RemoveProfile and check out
 		}
 	}
-	err = forbidden(&TransitionError{From: e.State, Event: deviceEvent(r)})
-	if e.State.Terminal() || e.State == StateUnenrolling {
-		// The device's own credentials name an enrollment that has ended:
-		// tell it so, and it unenrolls (iOS 17, macOS 14 and later).
-		err.(*mdm.RejectError).Unenroll = true
-	}
-	return err
+	// When the device's own credentials name an enrollment that has
+	// ended, it is told so, and it unenrolls (iOS 17, macOS 14 and later).
+	return &mdm.RejectError{Status: http.StatusForbidden, Err: &TransitionError{From: e.State, Event: deviceEvent(r)},
+		Unenroll: e.State.Terminal() || e.State == StateUnenrolling}
 }
 
 // credentials is what a device request presents: the device id it claims,

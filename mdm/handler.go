@@ -314,9 +314,7 @@ func (s *Service) authorize(ctx context.Context, req *Request) (rec, dev *Enroll
 			rec = u
 		}
 	}
-	if dev != nil {
-		req.Device = dev.Clone()
-	}
+	req.Device = dev
 	if err := s.precheck(ctx, req); err != nil {
 		return nil, nil, err
 	}

@@ -38,7 +38,7 @@ type Request struct {
 	// over (for a user channel, its device's), as it was before this
 	// request; nil when there is none yet, as for a device's first
 	// Authenticate. Hooks read it to tell, for example, a Mac (ProductName)
-	// from an iPhone after Authenticate.
+	// from an iPhone after Authenticate, and must not modify it.
 	Device *EnrollmentRecord
 }
 

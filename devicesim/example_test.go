@@ -2,51 +2,36 @@ package devicesim_test
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"log"
-	"slices"
+	"testing"
 
 	"github.com/enrollkit/enrollkit/devicesim"
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/enrollkittest"
 	"github.com/enrollkit/enrollkit/mdm"
 )
 
-// exampleTB runs test fixtures outside a test: failures panic and
-// cleanups run at Close.
-type exampleTB struct{ cleanups []func() }
-
-func (*exampleTB) Helper()            {}
-func (*exampleTB) Fatal(args ...any)  { panic(fmt.Sprint(args...)) }
-func (e *exampleTB) Cleanup(f func()) { e.cleanups = append(e.cleanups, f) }
-func (e *exampleTB) Close() {
-	for _, f := range slices.Backward(e.cleanups) {
-		f()
-	}
-}
-
 // A simulated iPhone enrolls through the portal of an enrollkit server,
-// answers a command and checks out. newRealServer (integration_test.go)
-// runs enroll's portal, a SCEP server and mdm's Service in-process over
-// TLS; any server reachable over HTTP works the same way.
+// answers a command and checks out. Package enrollkittest runs the whole
+// server in-process over TLS; any server reachable over HTTP works the
+// same way.
 func ExampleDevice_EnrollWithInvitation() {
 	ctx := context.Background()
-	env := &exampleTB{}
-	defer env.Close()
-	server := newRealServer(env, nil)
+	var t testing.TB = &testing.T{} // in a test: its t
+	server := enrollkittest.NewServer(t, enrollkittest.Options{})
+	defer server.Close()
 
 	// The server invites the user; the invitation carries the link and the
 	// one-time passcode.
-	inv, err := server.svc.CreateInvitation(ctx, enroll.Meta{Actor: "admin"}, enroll.User{ID: "u-1", Name: "Alice"})
+	inv, err := server.Enroll.CreateInvitation(ctx, enroll.Meta{Actor: "admin"}, enrollkittest.DemoUser)
 	if err != nil {
 		log.Fatal(err)
 	}
 
 	// The device trusts the server's TLS certificate and its profile
 	// signing root.
-	roots := x509.NewCertPool()
-	roots.AddCert(sharedPKI(env).ca)
-	phone, err := devicesim.New(devicesim.Options{HTTPClient: server.srv.Client(), ProfileRoots: roots})
+	phone, err := devicesim.New(devicesim.Options{HTTPClient: server.Client(), ProfileRoots: server.ProfileRoots})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -56,30 +41,35 @@ func ExampleDevice_EnrollWithInvitation() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	e, _ := server.svc.Get(ctx, inv.EnrollmentID)
+	e, _ := server.Enroll.Get(ctx, inv.EnrollmentID)
 	fmt.Println("state:", e.State)
 
 	// Queue a command, then poll as the device does when pushed.
 	enr, _ := phone.Enrollment()
 	cmd, _ := mdm.NewCommand("cmd-1", map[string]any{"RequestType": "DeviceInformation", "Queries": []string{"OSVersion", "UDID"}})
-	if _, err := server.mdm.Enqueue(ctx, cmd, mdm.EnrollmentID(enr.EnrollmentID)); err != nil {
+	if _, err := server.MDM.Enqueue(ctx, cmd, mdm.EnrollmentID(enr.EnrollmentID)); err != nil {
 		log.Fatal(err)
 	}
-	n, err := phone.Poll(ctx)
-	if err != nil {
+	// (The server's first command, queued at enrollment, is the
+	// declarative management sync; the device answers both.)
+	if _, err := phone.Poll(ctx); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("commands answered:", n, phone.Commands()[0].Status)
+	for _, c := range phone.Commands() {
+		if c.CommandUUID == "cmd-1" {
+			fmt.Println("cmd-1:", c.Status)
+		}
+	}
 
 	// The user removes management: the device checks out.
 	if err := phone.Remove(ctx); err != nil {
 		log.Fatal(err)
 	}
-	e, _ = server.svc.Get(ctx, inv.EnrollmentID)
+	e, _ = server.Enroll.Get(ctx, inv.EnrollmentID)
 	fmt.Println("state:", e.State)
 	// Output:
 	// state: enrolled
-	// commands answered: 1 Acknowledged
+	// cmd-1: Acknowledged
 	// state: removed
 }
 

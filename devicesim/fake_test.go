@@ -63,7 +63,7 @@ var (
 	testPKI pki
 )
 
-func sharedPKI(t fixtureTB) pki {
+func sharedPKI(t testing.TB) pki {
 	t.Helper()
 	pkiOnce.Do(func() {
 		caKey, err := rsa.GenerateKey(rand.Reader, 2048)

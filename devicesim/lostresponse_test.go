@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enrollkit/enrollkit/enrollkittest"
 	"github.com/enrollkit/enrollkit/internal/testenv"
 	"github.com/enrollkit/enrollkit/mdm"
 )
@@ -18,28 +19,33 @@ import (
 func TestRealServerLostResponse(t *testing.T) {
 	ctx := testContext(t)
 	clk := testenv.NewClock(time.Now())
-	rs := newRealServer(t, nil, func(o *mdm.Config) { o.Now = clk.Now })
-	d, _ := rs.enrollProfileBased(t, ctx)
+	srv := enrollkittest.NewServer(t, enrollkittest.Options{Now: clk.Now})
+	d, _ := enrollProfileBased(t, ctx, srv)
+	// The declarative management sync queued at enrollment is answered
+	// first, so that only this test's command is outstanding.
+	if _, err := d.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
 	enr, _ := d.Enrollment()
 	id := mdm.EnrollmentID(enr.EnrollmentID)
 	target, _ := d.PushTarget()
-	pushesTo := func() int {
-		rs.mu.Lock()
-		defer rs.mu.Unlock()
-		n := 0
-		for _, p := range rs.pushes {
+	before := 0
+	pushesTo := func() int { // pushes to the device since the sync
+		n := -before
+		for _, p := range srv.Push.Pushes() {
 			if bytes.Equal(p.Token, target.Token) {
 				n++
 			}
 		}
 		return n
 	}
+	before = pushesTo()
 
 	cmd, err := mdm.NewCommand("C-LOST-1", map[string]any{"RequestType": "ProfileList"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rs.mdm.Enqueue(ctx, cmd, id); err != nil {
+	if _, err := srv.MDM.Enqueue(ctx, cmd, id); err != nil {
 		t.Fatal(err)
 	}
 	if got := pushesTo(); got != 1 {
@@ -49,23 +55,23 @@ func TestRealServerLostResponse(t *testing.T) {
 	if n, err := d.Poll(ctx); err != nil || n != 1 {
 		t.Fatalf("Poll = %d, %v; want the command carried out", n, err)
 	}
-	if _, err := rs.mdm.Result(ctx, id, "C-LOST-1"); !errors.Is(err, mdm.ErrNotFound) {
+	if _, err := srv.MDM.Result(ctx, id, "C-LOST-1"); !errors.Is(err, mdm.ErrNotFound) {
 		t.Fatalf("Result after the lost response = %v, want ErrNotFound", err)
 	}
 
 	clk.Advance(30 * time.Second)
-	if res, err := rs.mdm.Sweep(ctx); err != nil || res.Repushed != 0 || pushesTo() != 1 {
+	if res, err := srv.MDM.Sweep(ctx); err != nil || res.Repushed != 0 || pushesTo() != 1 {
 		t.Fatalf("Sweep during the lease = %+v, %v, %d pushes; want no re-push", res, err, pushesTo())
 	}
 	clk.Advance(31 * time.Second)
-	if res, err := rs.mdm.Sweep(ctx); err != nil || res.Repushed != 1 || pushesTo() != 2 {
+	if res, err := srv.MDM.Sweep(ctx); err != nil || res.Repushed != 1 || pushesTo() != 2 {
 		t.Fatalf("Sweep after the lease = %+v, %v, %d pushes; want the device pushed again", res, err, pushesTo())
 	}
 	// Woken by the re-push, the device asks and answers this time.
 	if n, err := d.Poll(ctx); err != nil || n != 1 {
 		t.Fatalf("Poll after the re-push = %d, %v; want the command again", n, err)
 	}
-	r, err := rs.mdm.Result(ctx, id, "C-LOST-1")
+	r, err := srv.MDM.Result(ctx, id, "C-LOST-1")
 	if err != nil || r.Status != mdm.StatusAcknowledged {
 		t.Fatalf("Result after the re-push = %+v, %v; want Acknowledged", r, err)
 	}
@@ -79,7 +85,7 @@ func TestRealServerLostResponse(t *testing.T) {
 		t.Fatalf("the device carried the command out %d times, want 2 (lost, then redelivered)", runs)
 	}
 	clk.Advance(time.Hour)
-	if res, err := rs.mdm.Sweep(ctx); err != nil || res.Repushed != 0 || pushesTo() != 2 {
+	if res, err := srv.MDM.Sweep(ctx); err != nil || res.Repushed != 0 || pushesTo() != 2 {
 		t.Fatalf("Sweep after the answer = %+v, %v; want no re-push", res, err)
 	}
 }

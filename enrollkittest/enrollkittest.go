@@ -79,6 +79,10 @@ type Options struct {
 	// Assets holds the data of declarative management assets served at
 	// Server.AssetURL; nil serves none.
 	Assets ddm.AssetSource
+	// Now is the clock of the enrollment, MDM and declarative management
+	// services, so that a test can move time past a lease, a deadline or
+	// an expiry; nil is time.Now.
+	Now func() time.Time
 }
 
 // Server is a running enrollkit server. Its embedded *server.Server gives
@@ -179,6 +183,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 			// Cheap hashing parameters keep tests fast.
 			PasscodeParams: passcode.Params{Memory: 64, Iterations: 1},
 			Logger:         logger.With("component", "enroll"),
+			Now:            opts.Now,
 		},
 		Portal: enroll.PortalConfig{
 			SessionKey:   []byte("enrollkittest session key, 32 bytes or more"),
@@ -188,11 +193,11 @@ func NewServer(t testing.TB, opts Options) *Server {
 		},
 		CA:     s.CA,
 		SCEP:   scep.Config{Logger: logger.With("component", "scep")},
-		MDM:    mdm.Config{Pusher: pusher, Logger: logger.With("component", "mdm")},
+		MDM:    mdm.Config{Pusher: pusher, Logger: logger.With("component", "mdm"), Now: opts.Now},
 		Tokens: opts.Tokens,
 		// Declarative management, with the default status subscription.
 		Declarations: memory.NewDDMStore(),
-		DDM:          ddm.Config{Assets: opts.Assets, Logger: logger.With("component", "ddm")},
+		DDM:          ddm.Config{Assets: opts.Assets, Logger: logger.With("component", "ddm"), Now: opts.Now},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -186,6 +186,9 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 type flakyStore struct {
 	*memory.EnrollStore
 	down atomic.Bool
+	// beforeUpdate, if set, runs once before the next Update reaches the
+	// store: another request overtaking the one writing.
+	beforeUpdate atomic.Pointer[func()]
 }
 
 var errStoreDown = errors.New("test store is down")
@@ -207,6 +210,9 @@ func (s *flakyStore) Find(ctx context.Context, i enroll.Index, key string) (*enr
 func (s *flakyStore) Update(ctx context.Context, e *enroll.Enrollment, v int64, ev ...enroll.AuditEvent) error {
 	if s.down.Load() {
 		return errStoreDown
+	}
+	if f := s.beforeUpdate.Swap(nil); f != nil {
+		(*f)()
 	}
 	return s.EnrollStore.Update(ctx, e, v, ev...)
 }

@@ -3,7 +3,9 @@ package enroll_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"image/png"
 	"log/slog"
@@ -448,6 +450,64 @@ func TestBaseURLAcceptsAnyContentType(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversize form-encoded body: %d, want 413", resp.StatusCode)
 	}
+}
+
+// TestBaseURLOvertaken: a device's second request to the BaseURL commits
+// while its first is building a profile. The first is built again and
+// answered, not failed, and the enrollment keeps the identity of the
+// profile answered last.
+func TestBaseURLOvertaken(t *testing.T) {
+	devCA := newPortalDeviceCA(t)
+	h := newHarness(t, harnessOptions{deviceRoots: devCA.pool()})
+	inv := h.invite()
+	baseURL, webURL := portalDiscover(t, h, devCA)
+	tok := portalAccountWalk(t, h, webURL)
+	overtake := func() {
+		resp, _ := portalPostBaseURL(t, baseURL, devCA.machineInfo(t), tok)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("overtaking request: %d, want 200", resp.StatusCode)
+		}
+	}
+	h.store.beforeUpdate.Store(&overtake)
+	resp, body := portalPostBaseURL(t, baseURL, devCA.machineInfo(t), tok)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("overtaken request: %d, want 200 with a profile built again", resp.StatusCode)
+	}
+	if h.store.beforeUpdate.Load() != nil {
+		t.Fatal("the overtaking request never ran")
+	}
+	h.wantState(t, inv.EnrollmentID, enroll.StateTokenIssued)
+	sum := sha256.Sum256([]byte(h.scepChallenge(t, body)))
+	e, err := h.svc.Get(context.Background(), inv.EnrollmentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.ChallengeHash != hex.EncodeToString(sum[:]) {
+		t.Fatal("the enrollment's challenge is not the one of the profile answered last")
+	}
+}
+
+// TestBaseURLRevokedWhileBuilding: the enrollment is revoked while the
+// BaseURL builds its profile. The device is sent to authenticate again
+// (401 with the challenge), as a request a moment later would be, not
+// answered with a server error, and nothing is served.
+func TestBaseURLRevokedWhileBuilding(t *testing.T) {
+	devCA := newPortalDeviceCA(t)
+	h := newHarness(t, harnessOptions{deviceRoots: devCA.pool()})
+	inv := h.invite()
+	baseURL, webURL := portalDiscover(t, h, devCA)
+	tok := portalAccountWalk(t, h, webURL)
+	revoke := func() {
+		if _, err := h.svc.Revoke(context.Background(), enroll.Meta{Actor: "admin"}, inv.EnrollmentID, "left the company"); err != nil {
+			t.Error(err)
+		}
+	}
+	h.store.beforeUpdate.Store(&revoke)
+	resp, _ := portalPostBaseURL(t, baseURL, devCA.machineInfo(t), tok)
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("revoked while building: %d, want 401 with a challenge", resp.StatusCode)
+	}
+	h.wantState(t, inv.EnrollmentID, enroll.StateRevoked)
 }
 
 func TestPortalAccountStartRefusals(t *testing.T) {

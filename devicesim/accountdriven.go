@@ -87,7 +87,7 @@ type wellKnownServer struct {
 }
 
 // Discover fetches https://<domain>/.well-known/com.apple.remotemanagement
-// for userIdentifier (a Managed Apple ID; domain is the part after the @
+// for userIdentifier (a Managed Apple Account; domain is the part after the @
 // unless given) and returns the BaseURL of its mdm-byod server. baseURL, if
 // not empty, replaces "https://<domain>" (tests use an httptest server's URL).
 func (d *Device) Discover(ctx context.Context, userIdentifier, baseURL string) (string, error) {

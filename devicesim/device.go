@@ -314,7 +314,7 @@ type Device struct {
 	profiles  []installedProfile
 	history   []CommandRecord
 	pendingAT string // access token received before the profile was installed
-	pendingID string // the Managed Apple ID that access token was issued for
+	pendingID string // the Managed Apple Account that access token was issued for
 	// removeRequested is set when the server sent RemoveProfile for the
 	// enrollment profile: the poll that received it removes the enrollment.
 	removeRequested bool

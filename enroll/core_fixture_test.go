@@ -38,7 +38,7 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 // coreUsers is the fixture's corporate directory: username → user,
-// password "correct horse", Managed Apple ID <id>@appleid.example.com.
+// password "correct horse", Managed Apple Account <id>@appleid.example.com.
 var coreUsers = map[string]enroll.User{
 	"alice": {ID: "u-alice", Name: "Alice", Email: "alice@example.com"},
 	"bob":   {ID: "u-bob", Name: "Bob", Email: "bob@example.com"},

@@ -75,8 +75,8 @@ var (
 	// ErrLinkExpired means the profile download link is past its validity.
 	ErrLinkExpired = errors.New("enroll: profile download link has expired")
 
-	// ErrUnknownUser means the Directory has no Managed Apple ID for the
-	// user, or no user for the Managed Apple ID.
+	// ErrUnknownUser means the Directory has no Managed Apple Account for the
+	// user, or no user for the Managed Apple Account.
 	ErrUnknownUser = errors.New("enroll: user is not known to the directory")
 
 	// ErrChallengeInvalid means an identity challenge is unknown, used,

@@ -75,7 +75,7 @@ func (c ProfileConfig) check() error {
 }
 
 // buildProfile builds and signs the enrollment profile for e: a User
-// Enrollment profile with e's Managed Apple ID (profile-based flow), an
+// Enrollment profile with e's Managed Apple Account (profile-based flow), an
 // account-driven BYOD profile with it as AssignedManagedAppleID, or, for a
 // corporate device under CorporateDeviceEnrollment in the profile-based
 // flow, a device-enrollment profile. The IdentityProvider may record its

@@ -107,7 +107,7 @@ type Meta struct {
 type Config struct {
 	// Authenticator checks corporate credentials. Required.
 	Authenticator Authenticator
-	// Directory maps users to Managed Apple IDs. Required.
+	// Directory maps users to Managed Apple Accounts. Required.
 	Directory Directory
 	// Notifier delivers invitations. Nil means none: CreateInvitation
 	// returns the Invitation and the host delivers it.
@@ -349,7 +349,7 @@ type SignedProfile struct {
 const ProfileContentType = "application/x-apple-aspen-config"
 
 // CreateInvitation starts an enrollment for user u: it looks up the user's
-// Managed Apple ID, draws the invitation token and the passcode, stores the
+// Managed Apple Account, draws the invitation token and the passcode, stores the
 // enrollment in StateInvited and hands the Invitation to the Notifier. The
 // Invitation is returned too, secrets included; they are not stored.
 func (s *Service) CreateInvitation(ctx context.Context, m Meta, u User) (*Invitation, error) {

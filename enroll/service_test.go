@@ -522,7 +522,7 @@ func TestCreateInvitationRejects(t *testing.T) {
 	_, err := f.svc.CreateInvitation(ctx, enroll.Meta{}, enroll.User{})
 	coreWantErr(t, "empty user", err, enroll.ErrInvalidInput)
 	_, err = f.svc.CreateInvitation(ctx, enroll.Meta{}, enroll.User{ID: "u-nobody"})
-	coreWantErr(t, "user without Managed Apple ID", err, enroll.ErrUnknownUser)
+	coreWantErr(t, "user without Managed Apple Account", err, enroll.ErrUnknownUser)
 	bad := newCoreFixture(t, func(c *enroll.Config) { c.Rand = io.LimitReader(bytes.NewReader(make([]byte, 64)), 16) })
 	_, err = bad.svc.CreateInvitation(ctx, enroll.Meta{}, coreUsers["alice"])
 	if err == nil {

@@ -33,7 +33,7 @@ const (
 // ThrottleConfig limits guessing of corporate passwords at sign-in
 // ([Service.Authenticate]). Failures are counted per enrollment (so per
 // invitation, also in the account-driven flow, where anyone who knows a
-// Managed Apple ID can reach the sign-in page) and per client address
+// Managed Apple Account can reach the sign-in page) and per client address
 // ([Meta.ClientIP]; an IPv6 address counts for its /64 network). Once a
 // count reaches its limit, every further attempt waits: Delay after the
 // limit was reached, doubling with each further failure up to MaxDelay.

@@ -50,7 +50,7 @@ const (
 	// credentials.
 	DemoUsername = "alice"
 	DemoPassword = "correct horse"
-	// DemoManagedAppleID is the demo user's Managed Apple ID, the account
+	// DemoManagedAppleID is the demo user's Managed Apple Account, the account
 	// an account-driven enrollment starts from.
 	DemoManagedAppleID = "alice@example.com"
 )
@@ -67,7 +67,7 @@ type Options struct {
 	// Authenticator checks corporate credentials; nil accepts the demo
 	// user (DemoUsername, DemoPassword) only.
 	Authenticator enroll.Authenticator
-	// Directory maps users to Managed Apple IDs; nil knows the demo user
+	// Directory maps users to Managed Apple Accounts; nil knows the demo user
 	// (DemoUserID ↔ DemoManagedAppleID) only.
 	Directory enroll.Directory
 	// Logger receives every part's logs; nil discards them.

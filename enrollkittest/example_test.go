@@ -11,7 +11,7 @@ import (
 
 // A host's integration test starts the whole server, invites the demo user
 // and lets a simulated iPhone enroll, once through the invitation link
-// (profile-based User Enrollment) and once from its Managed Apple ID
+// (profile-based User Enrollment) and once from its Managed Apple Account
 // (account-driven). A queued command reaches the device through the APNs
 // stand-in.
 func Example() {
@@ -30,7 +30,7 @@ func Example() {
 	e, _ := srv.Enroll.Get(ctx, inv.EnrollmentID)
 	fmt.Println("invitation:", e.State)
 
-	// Account-driven: the user signs in with the Managed Apple ID in
+	// Account-driven: the user signs in with the Managed Apple Account in
 	// Settings; the device discovers the server from the account's domain.
 	inv = srv.Invite(t, enrollkittest.DemoUser)
 	phone = srv.NewDevice(t)

@@ -1,6 +1,6 @@
 // Command devicesim runs a simulated iPhone against an enrollment server:
 // it follows an invitation link (profile-based User Enrollment) or signs in
-// with a Managed Apple ID (account-driven User Enrollment), installs the
+// with a Managed Apple Account (account-driven User Enrollment), installs the
 // profile, then polls the server for commands until interrupted, and checks
 // out on exit.
 //
@@ -69,7 +69,7 @@ func parse(args []string, stderr io.Writer) (*config, []string, error) {
 	}
 	fs.StringVar(&c.invite, "invite", "", "invitation URL (profile-based User Enrollment)")
 	fs.StringVar(&c.invitation, "invitation", "", "file (- for standard input) holding the JSON object `portal invite` prints; sets -invite and -passcode")
-	fs.StringVar(&c.account, "account", "", "Managed Apple ID (account-driven User Enrollment)")
+	fs.StringVar(&c.account, "account", "", "Managed Apple Account (account-driven User Enrollment)")
 	fs.StringVar(&c.baseURL, "base-url", "", "URL of the server answering the well-known request (default: https://<domain of -account>)")
 	fs.StringVar(&c.creds.Username, "user", "", "corporate user name typed on the portal")
 	fs.StringVar(&c.creds.Password, "password", "", "corporate password")

@@ -70,7 +70,7 @@ func NewService(store enroll.Store) (*enroll.Service, error) {
 	})
 }
 
-// directory maps the seeded users to their Managed Apple IDs.
+// directory maps the seeded users to their Managed Apple Accounts.
 type directory struct{}
 
 func (directory) ManagedAppleID(_ context.Context, userID string) (string, error) {

@@ -160,23 +160,33 @@ func (e *PolicyError) Error() string {
 	default:
 		msg += " (" + string(e.Platform) + ")"
 	}
+	if why := e.Why(); why != "" {
+		msg += ": " + why
+	}
+	return msg
+}
+
+// Why says in a few words why the policy refused the command ("not allowed
+// under User Enrollment on iOS", "removed in iOS 27.0"), without naming the
+// enrollment: a stable message a host can show its administrators.
+func (e *PolicyError) Why() string {
 	switch e.Reason {
 	case ReasonUnknownCommand:
-		msg += ": not in Apple's schema"
+		return "not in Apple's schema"
 	case ReasonPlatform:
-		msg += ": not available on " + e.Table
+		return "not available on " + e.Table
 	case ReasonChannel:
 		ch := "device"
 		if e.Type.IsUserChannel() {
 			ch = "user"
 		}
-		msg += ": not on the " + ch + " channel on " + e.Table
+		return "not on the " + ch + " channel on " + e.Table
 	case ReasonUserEnrollment:
-		msg += ": not allowed under User Enrollment on " + e.Table
+		return "not allowed under User Enrollment on " + e.Table
 	case ReasonRemoved:
-		msg += ": removed in " + e.Table + " " + e.Release
+		return "removed in " + e.Table + " " + e.Release
 	}
-	return msg
+	return ""
 }
 
 // Unwrap returns ErrCommandNotAllowed.

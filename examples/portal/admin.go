@@ -241,7 +241,11 @@ func (st *stack) enqueueCommand(r *http.Request, id, requestType string, fields 
 		// device still gets it at its next check-in.
 		st.logger.WarnContext(r.Context(), "admin API: command queued, push failed", "enrollment", e.ID, "err", err)
 	case errors.As(err, &pe):
-		return nil, &adminError{http.StatusForbidden, pe.RequestType + " is not allowed for this enrollment", err}
+		msg := pe.RequestType + " is not allowed for this enrollment"
+		if why := pe.Why(); why != "" {
+			msg += ": " + why
+		}
+		return nil, &adminError{http.StatusForbidden, msg, err}
 	case errors.Is(err, mdm.ErrNotFound):
 		// The device checked out (or its record is gone) since the
 		// enrollment was read.

@@ -268,7 +268,7 @@ func TestAdminPageInviteAndCommand(t *testing.T) {
 		want                      int
 		msg                       string
 	}{
-		{"not allowed", "EraseDevice", "", http.StatusForbidden, "EraseDevice is not allowed"},
+		{"not allowed", "EraseDevice", "", http.StatusForbidden, "EraseDevice is not allowed for this enrollment: not allowed under User Enrollment on iOS"},
 		{"fields not JSON", "DeviceInformation", "{", http.StatusBadRequest, "not a JSON object"},
 		{"no type", "", "", http.StatusBadRequest, "request_type is required"},
 	} {

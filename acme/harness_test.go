@@ -230,6 +230,12 @@ func (d *device) post(t testing.TB, url string, payload []byte) response {
 
 func (d *device) postTwisted(t testing.TB, url string, payload []byte, tw twist) response {
 	t.Helper()
+	return d.e.raw(t, url, d.sign(t, url, payload, tw), tw.contentType)
+}
+
+// sign returns the flattened JWS a client POSTs to url.
+func (d *device) sign(t testing.TB, url string, payload []byte, tw twist) []byte {
+	t.Helper()
 	nonce := tw.nonce
 	if nonce == "" {
 		nonce = d.nonce(t)
@@ -262,7 +268,7 @@ func (d *device) postTwisted(t testing.TB, url string, payload []byte, tw twist)
 		// sends it as "".
 		body = append([]byte(`{"payload":"",`), body[1:]...)
 	}
-	return d.e.raw(t, url, body, tw.contentType)
+	return body
 }
 
 // raw POSTs body as it is.

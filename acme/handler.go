@@ -525,18 +525,17 @@ func (h *Handler) challenge(ctx context.Context, w http.ResponseWriter, _ *http.
 	if h.expired(o) {
 		return newProblem(http.StatusForbidden, probUnauthorized, "the order has expired")
 	}
-	if o.Status != StatusPending {
-		// Answered already: the challenge is as it is.
+	if o.Status != StatusPending || len(req.payload) == 0 {
+		// A POST-as-GET, or an answer to a challenge answered
+		// already: the challenge is as it is.
 		h.writeChallenge(w, o)
 		return nil
 	}
 	var ans struct {
 		AttObj string `json:"attObj"`
 	}
-	if len(req.payload) > 0 {
-		if prob := decodePayload(req.payload, &ans); prob != nil {
-			return prob
-		}
+	if prob := decodePayload(req.payload, &ans); prob != nil {
+		return prob
 	}
 	attObj, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(ans.AttObj, "="))
 	if err != nil {

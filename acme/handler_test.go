@@ -437,3 +437,18 @@ func TestAppleRoot(t *testing.T) {
 		t.Errorf("test root under Apple's: %d %s", r.status, r.body)
 	}
 }
+
+// TestChallengePostAsGet: a POST-as-GET of the challenge shows it and does
+// not answer it.
+func TestChallengePostAsGet(t *testing.T) {
+	e := newEnv(t, nil)
+	d := newDevice(t, e)
+	d.register(t)
+	o := d.mustOrder(t, idA)
+	if r := d.post(t, o.challenge, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), `"status":"pending"`) {
+		t.Fatalf("POST-as-GET: %d %s", r.status, r.body)
+	}
+	if r := d.answer(t, o, d.attest(t, o.token)); r.status != http.StatusOK {
+		t.Fatalf("answer after POST-as-GET: %d %s", r.status, r.body)
+	}
+}

@@ -378,3 +378,16 @@ func quote(s string) string {
 }
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+// nextAccountKey returns a new P-256 account key: each device has its own
+// account.
+func nextAccountKey(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

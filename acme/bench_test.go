@@ -13,12 +13,11 @@ import (
 // attested key and certificate download, with a fresh nonce for each of
 // the seven POSTs. The Secure Enclave and account keys are made once.
 func BenchmarkAttestedIssuance(b *testing.B) {
-	e := newEnv(b, nil)
 	ids := make(map[string]string, b.N)
 	for i := range b.N {
 		ids[fmt.Sprint("identifier-", i)] = fmt.Sprint("enrollment-", i)
 	}
-	e.fake.ids = ids
+	e := newEnvIDs(b, ids, nil)
 	d := newDevice(b, e)
 	csr := d.csr(b, d.seKey)
 	b.ReportAllocs()

@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -120,7 +119,7 @@ type Config struct {
 // device-attest-01 challenge. Mount it at Config.BaseURL:
 //
 //	GET  /directory       the directory
-//	HEAD /new-nonce       204 with a Replay-Nonce (GET: 204 too)
+//	HEAD /new-nonce       200 with a Replay-Nonce (GET: 204)
 //	POST /new-account     201 a new account (200 the existing one for its key)
 //	POST /account/{id}    the account
 //	POST /new-order       201 an order for one permanent-identifier
@@ -217,9 +216,6 @@ func NewHandler(enrollments Enrollments, issuer Issuer, cfg Config) (*Handler, e
 	if h.now == nil {
 		h.now = time.Now
 	}
-	if h.clientIP == nil {
-		h.clientIP = remoteHost
-	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -251,7 +247,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Replay-Nonce", h.nonces.issue())
-		w.WriteHeader(http.StatusNoContent)
+		if r.Method == http.MethodHead {
+			w.WriteHeader(http.StatusOK)
+		} else {
+			w.WriteHeader(http.StatusNoContent)
+		}
 		return
 	}
 	type route struct {
@@ -607,7 +607,7 @@ func (h *Handler) finalize(ctx context.Context, w http.ResponseWriter, r *http.R
 	} else if err != nil {
 		return h.internal(ctx, "update order", err)
 	}
-	meta := enroll.Meta{Actor: "acme", ClientIP: h.clientIP(r), UserAgent: truncate(r.UserAgent(), 512)}
+	meta := enroll.RequestMeta(r, "acme", h.clientIP)
 	e, err := h.enrollments.RedeemChallenge(ctx, meta, o.Identifier)
 	var te *enroll.TransitionError
 	switch {
@@ -798,19 +798,4 @@ func parsePEMCertificate(b []byte) (*x509.Certificate, error) {
 		return nil, errors.New("no PEM certificate")
 	}
 	return x509.ParseCertificate(block.Bytes)
-}
-
-// remoteHost returns the host part of r.RemoteAddr.
-func remoteHost(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/acme/acmetest"
+	"github.com/enrollkit/enrollkit/internal/challengefake"
 )
 
 const errPrefix = "urn:ietf:params:acme:error:"
@@ -58,7 +59,7 @@ func TestIssue(t *testing.T) {
 			if next, _ := pem.Decode(rest); next == nil {
 				t.Error("the chain lacks the CA certificate")
 			}
-			if string(e.fake.recorded["enrollment-A"]) != string(cert.Raw) {
+			if string(e.fake.Recorded("enrollment-A")) != string(cert.Raw) {
 				t.Error("the certificate was not recorded against enrollment-A")
 			}
 			if len(cert.DNSNames)+len(cert.URIs)+len(cert.EmailAddresses) != 0 || strings.Contains(string(cert.Raw), idA) {
@@ -204,7 +205,7 @@ func TestRefusals(t *testing.T) {
 			if r := first.finalize(t, o1, first.csr(t, first.seKey)); r.status != 200 {
 				t.Fatalf("first device: %d %s", r.status, r.body)
 			}
-			e.fake.recorded = map[string][]byte{}
+			e.fake.ForgetRecorded()
 			e.issuer.n.Store(0)
 			o := answered(t, e, d)
 			return d.finalize(t, o, d.csr(t, d.seKey))
@@ -287,7 +288,7 @@ func TestRefusals(t *testing.T) {
 				t.Errorf("got %d %s, want %d %s", r.status, r.body, tt.status, tt.problem)
 			}
 			e.nothingIssued(t)
-			if used, _ := e.fake.counts(); used != tt.redeemed {
+			if used, _ := e.fake.Counts(); used != tt.redeemed {
 				t.Errorf("%d identifiers redeemed, want %d", used, tt.redeemed)
 			}
 		})
@@ -382,7 +383,7 @@ func TestNonceStoreBounded(t *testing.T) {
 
 func TestNewHandlerConfig(t *testing.T) {
 	ca, _ := testCA()
-	fake := newFake(nil)
+	fake := challengefake.New("acme", nil)
 	for _, tt := range []struct {
 		name string
 		enr  acme.Enrollments

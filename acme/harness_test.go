@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,54 +22,11 @@ import (
 
 	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/acme/acmetest"
-	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/internal/challengefake"
 	"github.com/enrollkit/enrollkit/scep"
 )
 
 var _ acme.Issuer = (*scep.CA)(nil)
-
-// fakeEnrollments keeps RedeemChallenge's contract for a fixed set of
-// identifiers: each is good once, for its enrollment.
-type fakeEnrollments struct {
-	mu       sync.Mutex
-	ids      map[string]string // identifier → enrollment ID
-	used     map[string]bool
-	recorded map[string][]byte // enrollment ID → certificate
-}
-
-func newFake(ids map[string]string) *fakeEnrollments {
-	return &fakeEnrollments{ids: ids, used: map[string]bool{}, recorded: map[string][]byte{}}
-}
-
-func (f *fakeEnrollments) RedeemChallenge(_ context.Context, m enroll.Meta, challenge string) (*enroll.Enrollment, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if m.Actor != "acme" {
-		return nil, fmt.Errorf("actor %q", m.Actor)
-	}
-	id, ok := f.ids[challenge]
-	if !ok {
-		return nil, fmt.Errorf("redeem: %w", enroll.ErrChallengeInvalid)
-	}
-	if f.used[challenge] {
-		return nil, fmt.Errorf("redeem: %w: already used", enroll.ErrChallengeInvalid)
-	}
-	f.used[challenge] = true
-	return &enroll.Enrollment{ID: id}, nil
-}
-
-func (f *fakeEnrollments) RecordCertificate(_ context.Context, _ enroll.Meta, id string, der []byte) (*enroll.Enrollment, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.recorded[id] = der
-	return &enroll.Enrollment{ID: id}, nil
-}
-
-func (f *fakeEnrollments) counts() (used, recorded int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.used), len(f.recorded)
-}
 
 // countingIssuer counts the certificates it issues.
 type countingIssuer struct {
@@ -101,7 +57,7 @@ type env struct {
 	t      testing.TB
 	srv    *httptest.Server
 	h      *acme.Handler
-	fake   *fakeEnrollments
+	fake   *challengefake.Enrollments
 	issuer *countingIssuer
 	root   *acmetest.Root
 	base   string
@@ -112,6 +68,12 @@ type env struct {
 
 func newEnv(t testing.TB, mod func(*acme.Config)) *env {
 	t.Helper()
+	return newEnvIDs(t, map[string]string{idA: "enrollment-A", idB: "enrollment-B"}, mod)
+}
+
+// newEnvIDs is newEnv with the identifiers ids (identifier → enrollment).
+func newEnvIDs(t testing.TB, ids map[string]string, mod func(*acme.Config)) *env {
+	t.Helper()
 	ca, err := testCA()
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +82,7 @@ func newEnv(t testing.TB, mod func(*acme.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, fake: newFake(map[string]string{idA: "enrollment-A", idB: "enrollment-B"}), issuer: &countingIssuer{ca: ca}, root: root, now: time.Now()}
+	e := &env{t: t, fake: challengefake.New("acme", ids), issuer: &countingIssuer{ca: ca}, root: root, now: time.Now()}
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
@@ -157,7 +119,7 @@ func (e *env) advance(d time.Duration) {
 // nothingIssued fails t if a certificate was issued or recorded.
 func (e *env) nothingIssued(t testing.TB) {
 	t.Helper()
-	if _, rec := e.fake.counts(); rec != 0 || e.issuer.n.Load() != 0 {
+	if _, rec := e.fake.Counts(); rec != 0 || e.issuer.n.Load() != 0 {
 		t.Errorf("issued %d, recorded %d certificates; want none", e.issuer.n.Load(), rec)
 	}
 }

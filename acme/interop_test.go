@@ -61,7 +61,7 @@ func TestInteropXCryptoACME(t *testing.T) {
 	if !d.seKey.PublicKey.Equal(cert.PublicKey) {
 		t.Error("the certificate is not for the attested key")
 	}
-	if _, rec := e.fake.counts(); rec != 1 {
+	if _, rec := e.fake.Counts(); rec != 1 {
 		t.Errorf("%d certificates recorded, want 1", rec)
 	}
 	// The client's own challenge answer ({}) carries no attestation: a

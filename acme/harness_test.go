@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -353,3 +354,13 @@ func nextAccountKey(t testing.TB) *ecdsa.PrivateKey {
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// firstPEM returns the DER of the first PEM block of b.
+func firstPEM(t testing.TB, b []byte) []byte {
+	t.Helper()
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("no PEM in %q", b)
+	}
+	return block.Bytes
+}

@@ -112,26 +112,61 @@ type Store interface {
 
 var _ Store = (*MemoryStore)(nil)
 
+// MemoryRetention is how long a MemoryStore keeps an order after it
+// expired, and an account after it was made.
+const MemoryRetention = 24 * time.Hour
+
 // MemoryStore is a Store in memory, the default of Config.Store: for
 // tests and a single server. Everything is lost on restart, which costs
 // only the orders in progress (a device retries with a new account and
-// order); issued certificates are recorded by enroll, not here.
+// order); issued certificates are recorded by enroll, not here. It
+// forgets orders MemoryRetention after they expire and accounts
+// MemoryRetention after they were made (a device that comes back makes
+// its account again), so that what anyone can create costs memory for a
+// day at most; a host open to the Internet should still rate-limit
+// newAccount and newOrder in front of the Handler, as for any ACME
+// server.
 type MemoryStore struct {
-	mu       sync.Mutex
-	accounts map[string]Account
-	byThumb  map[string]string
-	orders   map[string]Order
+	mu        sync.Mutex
+	accounts  map[string]Account
+	byThumb   map[string]string
+	orders    map[string]Order
+	now       func() time.Time
+	lastSweep time.Time
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{accounts: map[string]Account{}, byThumb: map[string]string{}, orders: map[string]Order{}}
+	return &MemoryStore{accounts: map[string]Account{}, byThumb: map[string]string{}, orders: map[string]Order{}, now: time.Now}
+}
+
+// sweep forgets, at most once a minute, what MemoryRetention allows. The
+// caller holds s.mu.
+func (s *MemoryStore) sweep() {
+	now := s.now()
+	if now.Sub(s.lastSweep) < time.Minute {
+		return
+	}
+	s.lastSweep = now
+	cutoff := now.Add(-MemoryRetention)
+	for id, o := range s.orders {
+		if o.Expires.Before(cutoff) {
+			delete(s.orders, id)
+		}
+	}
+	for id, a := range s.accounts {
+		if a.Created.Before(cutoff) {
+			delete(s.accounts, id)
+			delete(s.byThumb, a.Thumbprint)
+		}
+	}
 }
 
 // CreateAccount implements Accounts.
 func (s *MemoryStore) CreateAccount(_ context.Context, a *Account) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sweep()
 	if _, ok := s.accounts[a.ID]; ok {
 		return ErrConflict
 	}
@@ -192,6 +227,7 @@ func (s *MemoryStore) UpdateAccount(_ context.Context, a *Account) error {
 func (s *MemoryStore) CreateOrder(_ context.Context, o *Order) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sweep()
 	if _, ok := s.orders[o.ID]; ok {
 		return ErrConflict
 	}

@@ -138,8 +138,8 @@ type Config struct {
 // unsupportedIdentifier, rejectedIdentifier, badCSR,
 // badAttestationStatement (400), orderNotReady (403), a body over
 // Config.MaxBodyBytes 413, another media type 415, an unknown URL 404,
-// another method 405, and a failure of the store, the Issuer or enroll
-// serverInternal (500).
+// another method 405, an answer racing another change of its order 409,
+// and a failure of the store, the Issuer or enroll serverInternal (500).
 //
 // A certificate is issued only when all of this holds: the challenge was
 // answered within Config.OrderTTL with an attestation chaining to

@@ -125,12 +125,12 @@ func TestRefusals(t *testing.T) {
 		{"stale: answered after the order expired", func(t *testing.T, e *env, d *device) response {
 			d.register(t)
 			o := d.mustOrder(t, idA)
-			e.advance(acme.DefaultOrderTTL + time.Second)
+			e.clock.Advance(acme.DefaultOrderTTL + time.Second)
 			return d.answer(t, o, d.attest(t, o.token))
 		}, 403, "unauthorized", 0},
 		{"stale: finalized after the order expired", func(t *testing.T, e *env, d *device) response {
 			o := answered(t, e, d)
-			e.advance(acme.DefaultOrderTTL + time.Second)
+			e.clock.Advance(acme.DefaultOrderTTL + time.Second)
 			return d.finalize(t, o, d.csr(t, d.seKey))
 		}, 403, "orderNotReady", 0},
 		{"software key: the CSR's key is not the attested one", func(t *testing.T, e *env, d *device) response {

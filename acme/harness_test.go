@@ -24,6 +24,7 @@ import (
 	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/acme/acmetest"
 	"github.com/enrollkit/enrollkit/internal/challengefake"
+	"github.com/enrollkit/enrollkit/internal/testenv"
 	"github.com/enrollkit/enrollkit/scep"
 )
 
@@ -62,9 +63,7 @@ type env struct {
 	issuer *countingIssuer
 	root   *acmetest.Root
 	base   string
-
-	mu  sync.Mutex
-	now time.Time
+	clock  *testenv.Clock
 }
 
 func newEnv(t testing.TB, mod func(*acme.Config)) *env {
@@ -83,7 +82,7 @@ func newEnvIDs(t testing.TB, ids map[string]string, mod func(*acme.Config)) *env
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, fake: challengefake.New("acme", ids), issuer: &countingIssuer{ca: ca}, root: root, now: time.Now()}
+	e := &env{t: t, fake: challengefake.New("acme", ids), issuer: &countingIssuer{ca: ca}, root: root, clock: testenv.NewClock(time.Now())}
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
@@ -92,7 +91,7 @@ func newEnvIDs(t testing.TB, ids map[string]string, mod func(*acme.Config)) *env
 		BaseURL:          e.base,
 		AttestationRoots: root.Pool(),
 		Chain:            []*x509.Certificate{ca.Certificate},
-		Now:              e.clock,
+		Now:              e.clock.Now,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -103,18 +102,6 @@ func newEnvIDs(t testing.TB, ids map[string]string, mod func(*acme.Config)) *env
 	}
 	mux.Handle("/acme/", e.h)
 	return e
-}
-
-func (e *env) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
-
-func (e *env) advance(d time.Duration) {
-	e.mu.Lock()
-	e.now = e.now.Add(d)
-	e.mu.Unlock()
 }
 
 // nothingIssued fails t if a certificate was issued or recorded.

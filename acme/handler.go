@@ -262,8 +262,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"new-account": {h.newAccount, false},
 		"account":     {h.account, true},
 		"new-order":   {h.newOrder, false},
-		"order":       {h.order, true},
-		"authz":       {h.authz, true},
+		"order":       {h.show(func(o *Order) any { return h.orderJSON(o) }), true},
+		"authz":       {h.show(func(o *Order) any { return h.authzJSON(o) }), true},
 		"chall":       {h.challenge, true},
 		"finalize":    {h.finalize, true},
 		"cert":        {h.certificate, true},
@@ -496,22 +496,16 @@ func (h *Handler) ownOrder(ctx context.Context, req *request, id string) (*Order
 	return o, nil
 }
 
-func (h *Handler) order(ctx context.Context, w http.ResponseWriter, _ *http.Request, req *request, id string) *problem {
-	o, p := h.ownOrder(ctx, req, id)
-	if p != nil {
-		return p
+// show answers a POST-as-GET of an order's resource, as view renders it.
+func (h *Handler) show(view func(*Order) any) func(context.Context, http.ResponseWriter, *http.Request, *request, string) *problem {
+	return func(ctx context.Context, w http.ResponseWriter, _ *http.Request, req *request, id string) *problem {
+		o, p := h.ownOrder(ctx, req, id)
+		if p != nil {
+			return p
+		}
+		writeJSON(w, http.StatusOK, view(o))
+		return nil
 	}
-	writeJSON(w, http.StatusOK, h.orderJSON(o))
-	return nil
-}
-
-func (h *Handler) authz(ctx context.Context, w http.ResponseWriter, _ *http.Request, req *request, id string) *problem {
-	o, p := h.ownOrder(ctx, req, id)
-	if p != nil {
-		return p
-	}
-	writeJSON(w, http.StatusOK, h.authzJSON(o))
-	return nil
 }
 
 // challenge validates the device-attest-01 answer. A refused attestation

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/enrollkit/enrollkit/acme"
+	"github.com/enrollkit/enrollkit/acme/acmetest"
 )
 
 // TestConcurrentFinalize: finalize requests racing on one ready order
@@ -45,46 +46,7 @@ func TestConcurrentFinalize(t *testing.T) {
 	}
 }
 
-// TestMemoryStoreVersions: an update from a stale read is refused with
-// ErrConflict, and so is a second account for the same key.
-func TestMemoryStoreVersions(t *testing.T) {
-	ctx := t.Context()
-	s := acme.NewMemoryStore()
-	a := &acme.Account{ID: "a", Key: []byte("{}"), Thumbprint: "t"}
-	if err := s.CreateAccount(ctx, a); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateAccount(ctx, &acme.Account{ID: "b", Thumbprint: "t"}); err != acme.ErrConflict {
-		t.Errorf("second account for the key: %v", err)
-	}
-	r1, _ := s.Account(ctx, "a")
-	r2, _ := s.Account(ctx, "a")
-	r1.IdentifierHash = "x"
-	if err := s.UpdateAccount(ctx, r1); err != nil {
-		t.Fatal(err)
-	}
-	r2.IdentifierHash = "y"
-	if err := s.UpdateAccount(ctx, r2); err != acme.ErrConflict {
-		t.Errorf("stale account update: %v", err)
-	}
-	if got, _ := s.AccountByThumbprint(ctx, "t"); got.IdentifierHash != "x" {
-		t.Errorf("IdentifierHash = %q", got.IdentifierHash)
-	}
-	o := &acme.Order{ID: "o", Status: acme.StatusPending}
-	if err := s.CreateOrder(ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	o1, _ := s.Order(ctx, "o")
-	o2, _ := s.Order(ctx, "o")
-	o1.Status = acme.StatusReady
-	if err := s.UpdateOrder(ctx, o1); err != nil {
-		t.Fatal(err)
-	}
-	o2.Status = acme.StatusInvalid
-	if err := s.UpdateOrder(ctx, o2); err != acme.ErrConflict {
-		t.Errorf("stale order update: %v", err)
-	}
-	if _, err := s.Order(ctx, "nope"); err != acme.ErrNotFound {
-		t.Errorf("unknown order: %v", err)
-	}
+// TestMemoryStoreConformance runs the Store suite on MemoryStore.
+func TestMemoryStoreConformance(t *testing.T) {
+	acmetest.RunStore(t, func(*testing.T) acme.Store { return acme.NewMemoryStore() })
 }

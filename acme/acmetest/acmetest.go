@@ -10,6 +10,9 @@
 // (the SHA-256 of the token) and an OS version, and, as under User
 // Enrollment, no serial number and no UDID. Options makes the variations
 // negative tests need. Give acme.Config.AttestationRoots the Root's Pool.
+//
+// RunStore is the conformance suite every acme.Store implementation runs
+// in one line.
 package acmetest
 
 import (

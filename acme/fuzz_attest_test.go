@@ -1,4 +1,4 @@
-package acme
+package acme_test
 
 import (
 	"crypto/ecdsa"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/acme/acmetest"
 )
 
@@ -39,7 +40,7 @@ func FuzzVerifyAttestation(f *testing.F) {
 	roots := root.Pool()
 	now := time.Now()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		der, err := verifyAttestation(b, token, roots, now)
+		der, err := acme.VerifyAttestation(b, token, roots, now)
 		if err == nil && len(der) == 0 {
 			t.Fatal("accepted without a key")
 		}
@@ -53,7 +54,7 @@ func FuzzParseAttestationObject(f *testing.F) {
 	f.Add(obj)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		certs, err := parseAttestationObject(b)
+		certs, err := acme.ParseAttestationObject(b)
 		if err == nil && len(certs) == 0 {
 			t.Fatal("no certificates and no error")
 		}
@@ -76,7 +77,7 @@ func BenchmarkVerifyAttestation(b *testing.B) {
 	roots, now := root.Pool(), time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := verifyAttestation(att, "token", roots, now); err != nil {
+		if _, err := acme.VerifyAttestation(att, "token", roots, now); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -53,8 +53,8 @@ func RunStore(t *testing.T, newStore NewStore) {
 	}
 }
 
-// SampleAccount returns an account with every field set.
-func SampleAccount(id string) *acme.Account {
+// sampleAccount returns an account with every field set.
+func sampleAccount(id string) *acme.Account {
 	return &acme.Account{
 		ID:             id,
 		Key:            []byte(`{"kty":"EC","crv":"P-256","x":"` + id + `","y":"y"}`),
@@ -64,8 +64,8 @@ func SampleAccount(id string) *acme.Account {
 	}
 }
 
-// SampleOrder returns an order with every field set.
-func SampleOrder(id string) *acme.Order {
+// sampleOrder returns an order with every field set.
+func sampleOrder(id string) *acme.Order {
 	return &acme.Order{
 		ID:          id,
 		AccountID:   "account-" + id,
@@ -105,7 +105,7 @@ func ordersEqual(a, b *acme.Order) bool {
 
 func testAccountRoundTrip(t *testing.T, s acme.Store) {
 	ctx := context.Background()
-	a := SampleAccount("a1")
+	a := sampleAccount("a1")
 	if err := s.CreateAccount(ctx, a); err != nil {
 		t.Fatal(err)
 	}
@@ -128,15 +128,15 @@ func testAccountRoundTrip(t *testing.T, s acme.Store) {
 
 func testAccountConflicts(t *testing.T, s acme.Store) {
 	ctx := context.Background()
-	if err := s.CreateAccount(ctx, SampleAccount("a1")); err != nil {
+	if err := s.CreateAccount(ctx, sampleAccount("a1")); err != nil {
 		t.Fatal(err)
 	}
-	sameID := SampleAccount("a1")
+	sameID := sampleAccount("a1")
 	sameID.Thumbprint = "another thumbprint"
 	if err := s.CreateAccount(ctx, sameID); !errors.Is(err, acme.ErrConflict) {
 		t.Errorf("taken ID: %v, want ErrConflict", err)
 	}
-	sameKey := SampleAccount("a2")
+	sameKey := sampleAccount("a2")
 	sameKey.Thumbprint = "thumb-a1"
 	if err := s.CreateAccount(ctx, sameKey); !errors.Is(err, acme.ErrConflict) {
 		t.Errorf("taken thumbprint: %v, want ErrConflict", err)
@@ -148,7 +148,7 @@ func testAccountConflicts(t *testing.T, s acme.Store) {
 
 func testAccountUpdate(t *testing.T, s acme.Store) {
 	ctx := context.Background()
-	a := SampleAccount("a1")
+	a := sampleAccount("a1")
 	a.IdentifierHash = ""
 	if err := s.CreateAccount(ctx, a); err != nil {
 		t.Fatal(err)
@@ -170,14 +170,14 @@ func testAccountUpdate(t *testing.T, s acme.Store) {
 	if got.IdentifierHash != "bound" || got.Version != 1 {
 		t.Errorf("stored %q version %d", got.IdentifierHash, got.Version)
 	}
-	if err := s.UpdateAccount(ctx, SampleAccount("nobody")); !errors.Is(err, acme.ErrNotFound) {
+	if err := s.UpdateAccount(ctx, sampleAccount("nobody")); !errors.Is(err, acme.ErrNotFound) {
 		t.Errorf("update of a missing account: %v, want ErrNotFound", err)
 	}
 }
 
 func testOrderRoundTrip(t *testing.T, s acme.Store) {
 	ctx := context.Background()
-	o := SampleOrder("o1")
+	o := sampleOrder("o1")
 	if err := s.CreateOrder(ctx, o); err != nil {
 		t.Fatal(err)
 	}
@@ -188,14 +188,14 @@ func testOrderRoundTrip(t *testing.T, s acme.Store) {
 	if !ordersEqual(got, o) {
 		t.Errorf("got %+v, want %+v", got, o)
 	}
-	if err := s.CreateOrder(ctx, SampleOrder("o1")); !errors.Is(err, acme.ErrConflict) {
+	if err := s.CreateOrder(ctx, sampleOrder("o1")); !errors.Is(err, acme.ErrConflict) {
 		t.Errorf("taken ID: %v, want ErrConflict", err)
 	}
 }
 
 func testOrderUpdate(t *testing.T, s acme.Store) {
 	ctx := context.Background()
-	o := SampleOrder("o1")
+	o := sampleOrder("o1")
 	o.Status, o.AttestedKey, o.Certificate, o.Error = acme.StatusPending, nil, nil, ""
 	if err := s.CreateOrder(ctx, o); err != nil {
 		t.Fatal(err)
@@ -217,7 +217,7 @@ func testOrderUpdate(t *testing.T, s acme.Store) {
 	if !ordersEqual(got, r1) {
 		t.Errorf("stored %+v, want %+v", got, r1)
 	}
-	if err := s.UpdateOrder(ctx, SampleOrder("nobody")); !errors.Is(err, acme.ErrNotFound) {
+	if err := s.UpdateOrder(ctx, sampleOrder("nobody")); !errors.Is(err, acme.ErrNotFound) {
 		t.Errorf("update of a missing order: %v, want ErrNotFound", err)
 	}
 }
@@ -239,22 +239,22 @@ func testMissing(t *testing.T, s acme.Store) {
 // not change what is stored.
 func testCopies(t *testing.T, s acme.Store) {
 	ctx := context.Background()
-	a := SampleAccount("a1")
+	a := sampleAccount("a1")
 	s.CreateAccount(ctx, a)
 	a.Key[0] = 'X'
 	got, _ := s.Account(ctx, "a1")
 	got.Key[1] = 'Y'
 	again, _ := s.Account(ctx, "a1")
-	if !accountsEqual(again, SampleAccount("a1")) {
+	if !accountsEqual(again, sampleAccount("a1")) {
 		t.Error("a stored account's key changed with the caller's copy")
 	}
-	o := SampleOrder("o1")
+	o := sampleOrder("o1")
 	s.CreateOrder(ctx, o)
 	o.AttestedKey[0], o.Certificate[0] = 0, 0
 	g, _ := s.Order(ctx, "o1")
 	g.AttestedKey[1], g.Certificate[1] = 0, 0
 	g2, _ := s.Order(ctx, "o1")
-	if !ordersEqual(g2, SampleOrder("o1")) {
+	if !ordersEqual(g2, sampleOrder("o1")) {
 		t.Error("a stored order's bytes changed with the caller's copy")
 	}
 }
@@ -263,7 +263,7 @@ func testCopies(t *testing.T, s acme.Store) {
 // exactly one succeeds; the others get ErrConflict.
 func testConcurrentOneWinner(t *testing.T, s acme.Store) {
 	ctx := context.Background()
-	o := SampleOrder("o1")
+	o := sampleOrder("o1")
 	o.Status = acme.StatusReady
 	if err := s.CreateOrder(ctx, o); err != nil {
 		t.Fatal(err)

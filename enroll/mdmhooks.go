@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 
 	"github.com/enrollkit/enrollkit/mdm"
@@ -358,20 +357,10 @@ func deviceEvent(r *mdm.Request) Event {
 
 // deviceMeta describes a device request for the audit trail.
 func (s *Service) deviceMeta(r *http.Request) Meta {
-	m := Meta{Actor: "device"}
 	if r == nil {
-		return m
+		return Meta{Actor: "device"}
 	}
-	m.UserAgent = r.UserAgent()
-	if s.cfg.ClientIP != nil {
-		m.ClientIP = s.cfg.ClientIP(r)
-		return m
-	}
-	m.ClientIP = r.RemoteAddr
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		m.ClientIP = host
-	}
-	return m
+	return RequestMeta(r, "device", s.cfg.ClientIP)
 }
 
 func forbidden(err error) error {

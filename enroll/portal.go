@@ -332,7 +332,7 @@ func (p *Portal) now() time.Time { return p.svc.now() }
 
 // meta describes r for the audit trail.
 func (p *Portal) meta(r *http.Request) Meta {
-	return Meta{ClientIP: p.clientIP(r), UserAgent: truncate(r.UserAgent(), 512)}
+	return RequestMeta(r, "", p.clientIP)
 }
 
 // remoteHost returns the host part of r.RemoteAddr.

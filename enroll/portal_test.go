@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/internal/testenv"
 )
 
 func TestPortalSecurityHeaders(t *testing.T) {
@@ -678,7 +679,7 @@ func TestPortalBehindProxy(t *testing.T) {
 // TestPortalLogsNoSecrets runs failing requests that carry tokens in their
 // paths and checks the tokens stay out of the log.
 func TestPortalLogsNoSecrets(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := newHarness(t, harnessOptions{portalCfg: func(c *enroll.PortalConfig) { c.Logger = logger }})
 	inv := h.invite()
@@ -700,24 +701,6 @@ func TestPortalLogsNoSecrets(t *testing.T) {
 			t.Fatalf("log carries a token:\n%s", out)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestPortalFlowSwitch starts in Safari with the invitation link and

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/internal/testenv"
 	"github.com/enrollkit/enrollkit/profile"
 )
 
@@ -69,7 +70,7 @@ func (d *portalDevice) checkinRaw(t *testing.T, msg map[string]any, bearer strin
 // corporate password (right and wrong ones), session cookie, download
 // link, access token, SCEP challenge, push magic and device token.
 func TestSecurityLogsCarryNoSecrets(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	devCA := newPortalDeviceCA(t)
 	h := newHarness(t, harnessOptions{logger: logger, deviceRoots: devCA.pool()})
@@ -327,7 +328,7 @@ func TestSecurityPasscodeAttemptsSurvive(t *testing.T) {
 // to paths that carry secret tokens: the refusal is logged with the route,
 // never the token.
 func TestSecurityRefusedCrossOriginPostLogsNoToken(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := newHarness(t, harnessOptions{logger: logger})
 	inv := h.invite()

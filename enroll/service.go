@@ -102,6 +102,17 @@ type Meta struct {
 	Actor string
 }
 
+// RequestMeta describes r for the audit trail: actor, the client address
+// clientIP returns (nil means the host part of r.RemoteAddr), and the
+// User-Agent cut to 512 bytes. The portal, the device endpoints and the
+// SCEP and ACME handlers all describe their requests with it.
+func RequestMeta(r *http.Request, actor string, clientIP func(*http.Request) string) Meta {
+	if clientIP == nil {
+		clientIP = remoteHost
+	}
+	return Meta{Actor: actor, ClientIP: clientIP(r), UserAgent: truncate(r.UserAgent(), 512)}
+}
+
 // Config holds the Service's dependencies and settings. Fields marked
 // required must be set; the others have the documented defaults.
 type Config struct {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/enroll/enrolltest"
+	"github.com/enrollkit/enrollkit/internal/testenv"
 )
 
 // countingAuthenticator is the fixture's Authenticator, counting calls.
@@ -30,7 +31,7 @@ func countingAuthenticator(calls *atomic.Int64) enroll.Authenticator {
 // and the failures and the lock-out are logged without the passwords. Once
 // the back-off has passed, the right password signs in.
 func TestSignInThrottleStopsGuessing(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var calls atomic.Int64
 	h := newHarness(t, harnessOptions{logger: logger, authenticator: enroll.AuthenticatorFunc(
@@ -224,7 +225,7 @@ type storeWithoutFailures struct{ enroll.Store }
 // TestSignInThrottleWithoutFailureStore checks that a Store that keeps no
 // failures still gets a throttle (in the process), with a warning.
 func TestSignInThrottleWithoutFailureStore(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.Buffer
 	f := newCoreFixture(t)
 	cfg := f.cfg
 	cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))

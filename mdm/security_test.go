@@ -10,29 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/enrollkit/enrollkit/internal/testenv"
 	"github.com/enrollkit/enrollkit/mdm"
 )
-
-// lockedBuffer is a bytes.Buffer safe for concurrent log writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestSecurityForeignCertificate sends every message a device may send,
 // naming an enrolled device, but signed by the certificate bound to another
@@ -234,7 +216,7 @@ func TestSecurityBodyLimitBeforeParsing(t *testing.T) {
 // and refused requests with the Service logging at Debug, and looks for the
 // device token and push magic in the log.
 func TestSecurityLogsCarryNoSecrets(t *testing.T) {
-	var buf lockedBuffer
+	var buf testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := newHarness(t, func(o *mdm.Config) { o.Logger = logger })
 	h.pushFn = func(mdm.PushTarget) error { return errors.New("push refused") }

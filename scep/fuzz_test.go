@@ -43,7 +43,7 @@ func FuzzPKIOperation(f *testing.F) {
 		default:
 			t.Fatalf("status %d", w.Code)
 		}
-		if used, recorded := fake.state(); used != 0 || recorded != 0 {
+		if used, recorded := fake.Counts(); used != 0 || recorded != 0 {
 			t.Fatalf("spent %d challenges, recorded %d certificates", used, recorded)
 		}
 	})

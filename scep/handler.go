@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 
@@ -107,9 +106,6 @@ func NewHandler(enrollments Enrollments, ca *CA, cfg Config) (*Handler, error) {
 	if h.maxBytes == 0 {
 		h.maxBytes = DefaultMaxMessageBytes
 	}
-	if h.clientIP == nil {
-		h.clientIP = remoteHost
-	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -148,7 +144,7 @@ var errTooLarge = errors.New("scep: message too large")
 // pkiOperation answers a PKCSReq.
 func (h *Handler) pkiOperation(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	meta := enroll.Meta{Actor: "scep", ClientIP: h.clientIP(r), UserAgent: truncate(r.UserAgent(), 512)}
+	meta := enroll.RequestMeta(r, "scep", h.clientIP)
 	raw, err := h.message(w, r)
 	if err != nil {
 		status := http.StatusBadRequest
@@ -261,7 +257,7 @@ func parsePKIMessage(raw []byte) (msg *scep.PKIMessage, err error) {
 
 // refuse answers msg with a CertRep FAILURE carrying info.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, msg *scep.PKIMessage, info scep.FailInfo, why error) {
-	h.log.WarnContext(r.Context(), "scep: request refused", "client", h.clientIP(r), "fail_info", info.String(), "err", why)
+	h.log.WarnContext(r.Context(), "scep: request refused", "client", enroll.RequestMeta(r, "scep", h.clientIP).ClientIP, "fail_info", info.String(), "err", why)
 	rep, err := msg.Fail(h.ca.Certificate, h.ca.Key, info)
 	if err != nil {
 		h.fail(w, r, "CertRep", err)
@@ -279,19 +275,4 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, err er
 func writePKIMessage(w http.ResponseWriter, raw []byte) {
 	w.Header().Set("Content-Type", "application/x-pki-message")
 	w.Write(raw)
-}
-
-// remoteHost returns the host part of r.RemoteAddr.
-func remoteHost(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -12,7 +12,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -26,55 +25,16 @@ import (
 	smallscep "github.com/smallstep/scep"
 	"github.com/smallstep/scep/x509util"
 
-	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/internal/challengefake"
 	"github.com/enrollkit/enrollkit/scep"
 )
 
 // fakeEnrollments keeps RedeemChallenge's contract for a fixed set of
 // challenges: each is good once, for its enrollment.
-type fakeEnrollments struct {
-	mu         sync.Mutex
-	challenges map[string]string // challenge → enrollment ID
-	used       map[string]bool
-	recorded   map[string][]byte // enrollment ID → certificate
-	storeErr   error             // when set, every call fails with it
-}
+type fakeEnrollments = challengefake.Enrollments
 
 func newFake(challenges map[string]string) *fakeEnrollments {
-	return &fakeEnrollments{challenges: challenges, used: map[string]bool{}, recorded: map[string][]byte{}}
-}
-
-func (f *fakeEnrollments) RedeemChallenge(_ context.Context, m enroll.Meta, challenge string) (*enroll.Enrollment, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.storeErr != nil {
-		return nil, f.storeErr
-	}
-	if m.Actor != "scep" {
-		return nil, fmt.Errorf("actor %q", m.Actor)
-	}
-	id, ok := f.challenges[challenge]
-	if !ok {
-		return nil, fmt.Errorf("redeem: %w", enroll.ErrChallengeInvalid)
-	}
-	if f.used[challenge] {
-		return nil, fmt.Errorf("redeem: %w: already used", enroll.ErrChallengeInvalid)
-	}
-	f.used[challenge] = true
-	return &enroll.Enrollment{ID: id}, nil
-}
-
-func (f *fakeEnrollments) RecordCertificate(_ context.Context, _ enroll.Meta, id string, der []byte) (*enroll.Enrollment, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.recorded[id] = der
-	return &enroll.Enrollment{ID: id}, nil
-}
-
-func (f *fakeEnrollments) state() (used, recorded int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.used), len(f.recorded)
+	return challengefake.New("scep", challenges)
 }
 
 // The CA and the device key are made once for all tests (RSA key
@@ -234,7 +194,7 @@ func TestPKIOperationIssuesAndRecords(t *testing.T) {
 				t.Error("CertRep does not answer the request")
 			}
 			cert := rep.Certificate
-			if !bytes.Equal(f.recorded["enrollment-1"], cert.Raw) {
+			if !bytes.Equal(f.Recorded("enrollment-1"), cert.Raw) {
 				t.Error("the issued certificate was not recorded against its enrollment")
 			}
 			roots := x509.NewCertPool()
@@ -289,7 +249,7 @@ func TestPKIOperationRefuses(t *testing.T) {
 				if rep := certRep(t, ca, body, key, self); rep.PKIStatus != smallscep.SUCCESS {
 					t.Fatalf("first request: %s", rep.PKIStatus)
 				}
-				f.recorded = map[string][]byte{}
+				f.ForgetRecorded()
 			}
 			msg, key, self := pkcsReq(t, ca, tc.req)
 			resp, body := post(t, srv, msg.Raw)
@@ -300,7 +260,7 @@ func TestPKIOperationRefuses(t *testing.T) {
 			if rep.PKIStatus != smallscep.FAILURE || rep.FailInfo != tc.info {
 				t.Errorf("pkiStatus %s failInfo %q, want FAILURE %q", rep.PKIStatus, string(rep.FailInfo), string(tc.info))
 			}
-			if used, recorded := f.state(); used != tc.wantSpent || recorded != 0 {
+			if used, recorded := f.Counts(); used != tc.wantSpent || recorded != 0 {
 				t.Errorf("challenges spent %d (want %d), certificates recorded %d", used, tc.wantSpent, recorded)
 			}
 		})
@@ -359,7 +319,7 @@ func TestHTTPErrors(t *testing.T) {
 			}
 		})
 	}
-	if used, recorded := f.state(); used != 0 || recorded != 0 {
+	if used, recorded := f.Counts(); used != 0 || recorded != 0 {
 		t.Errorf("bad requests spent %d challenges and recorded %d certificates", used, recorded)
 	}
 }
@@ -392,13 +352,13 @@ func TestGetCACapsAndCert(t *testing.T) {
 // issues nothing.
 func TestStoreFailure(t *testing.T) {
 	f := newFake(map[string]string{"good": "enrollment-1"})
-	f.storeErr = errors.New("database is down")
+	f.StoreErr = errors.New("database is down")
 	ca, srv := newServer(t, f)
 	msg, _, _ := pkcsReq(t, ca, request{challenge: "good"})
 	if resp, _ := post(t, srv, msg.Raw); resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("status %d, want 500", resp.StatusCode)
 	}
-	if _, recorded := f.state(); recorded != 0 {
+	if _, recorded := f.Counts(); recorded != 0 {
 		t.Error("a certificate was recorded")
 	}
 }

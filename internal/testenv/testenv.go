@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"sync"
@@ -69,4 +70,25 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+// Buffer is a bytes.Buffer that a server's goroutines may write while a
+// test reads it: the destination of a logger whose records a test checks.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -1,7 +1,9 @@
 // Package enrollkittest runs a whole enrollkit server in-process for a
 // host's integration tests, as net/http/httptest runs an HTTP server:
 // NewServer starts package server's composition on an httptest TLS server
-// with memory stores, a development CA for SCEP and profile signing, the
+// with memory stores, a development CA for SCEP (or, with Options.ACME,
+// attested ACME identities under a test attestation root) and profile
+// signing, the
 // portal and account-driven endpoints, the MDM service, declarative device
 // management (package ddm), and an APNs stand-in
 // (devicesim.PushServer) that the real apns client pushes to over HTTP/2.

@@ -116,13 +116,21 @@ func (d *Device) checkACME(p *profile.ACME) error {
 	return nil
 }
 
-// acmeAccountKey is the device's ACME account key, made on first use and
-// kept: every order the device places is signed by the same account.
-func (d *Device) acmeAccountKey() (*ecdsa.PrivateKey, error) {
-	d.acmeOnce.Do(func() {
-		d.acmeKey, d.acmeErr = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	})
-	return d.acmeKey, d.acmeErr
+// acmeAccountKey is the ACME account key of the profile last installed,
+// made on first use or anew when fresh is set: Install starts every
+// profile with a new account, and EnrollACME called afterwards orders
+// with it.
+func (d *Device) acmeAccountKey(fresh bool) (*ecdsa.PrivateKey, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.acmeKey == nil || fresh {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		d.acmeKey = key
+	}
+	return d.acmeKey, nil
 }
 
 // EnrollACME obtains an identity from the ACME payload p as an attesting
@@ -134,10 +142,17 @@ func (d *Device) acmeAccountKey() (*ecdsa.PrivateKey, error) {
 // attestation of the key for the challenge token made by
 // Options.AttestationRoot, finalizes with a CSR of the key for p.Subject,
 // polls the order and downloads the certificate chain, whose leaf must
-// certify the key. Install calls it for a profile whose identity is ACME;
-// tests call it to replay a payload. Refusals by the server are
-// *ACMEError.
+// certify the key. Install calls it for a profile whose identity is ACME,
+// with a new account for every profile; called on its own, it orders with
+// the account of the profile last installed, which is how tests replay a
+// payload or order another enrollment's identifier. Refusals by the server
+// are *ACMEError.
 func (d *Device) EnrollACME(ctx context.Context, p *profile.ACME) (*x509.Certificate, crypto.Signer, error) {
+	return d.enrollACME(ctx, p, false)
+}
+
+// enrollACME is EnrollACME, with a new account if newAccount is set.
+func (d *Device) enrollACME(ctx context.Context, p *profile.ACME, newAccount bool) (*x509.Certificate, crypto.Signer, error) {
 	if err := d.checkACME(p); err != nil {
 		return nil, nil, err
 	}
@@ -152,7 +167,7 @@ func (d *Device) EnrollACME(ctx context.Context, p *profile.ACME) (*x509.Certifi
 	if err != nil {
 		return nil, nil, fmt.Errorf("devicesim: Secure Enclave key: %w", err)
 	}
-	accountKey, err := d.acmeAccountKey()
+	accountKey, err := d.acmeAccountKey(newAccount)
 	if err != nil {
 		return nil, nil, fmt.Errorf("devicesim: ACME account key: %w", err)
 	}

@@ -92,7 +92,7 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 	var cert *x509.Certificate
 	var key crypto.Signer
 	if info.ACME != nil {
-		cert, key, err = d.EnrollACME(ctx, info.ACME)
+		cert, key, err = d.enrollACME(ctx, info.ACME, true)
 	} else {
 		cert, key, err = d.enrollSCEP(ctx, info.SCEP)
 	}

@@ -316,9 +316,7 @@ type Device struct {
 	idKey  *rsa.PrivateKey
 	idErr  error
 
-	acmeOnce sync.Once // the ACME account key, made on first use
-	acmeKey  *ecdsa.PrivateKey
-	acmeErr  error
+	acmeKey *ecdsa.PrivateKey // the ACME account key of the last profile installed (d.mu)
 
 	reqMu sync.Mutex // serialises MDM requests
 

@@ -215,9 +215,18 @@ func TestACMEBindsCheckIns(t *testing.T) {
 	if err := old.EnrollWithInvitation(ctx, invB.URL, enrollkittest.DemoCredentials(invB)); err != nil {
 		t.Fatal(err)
 	}
+	// The account-driven request tells the release: iOS 18 gets ACME.
+	invC := srv.Invite(t, enrollkittest.DemoUser)
+	ios18 := srv.NewDeviceWith(t, devicesim.Options{ProductName: "iPhone17,1", OSVersion: "18.2.1", BuildVersion: "22C161"})
+	if err := ios18.EnrollWithAccount(ctx, enrollkittest.DemoManagedAppleID, srv.URL, enrollkittest.DemoCredentials(invC)); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := ios18.Enrollment(); !isECDSA(c.Key) {
+		t.Fatalf("account-driven iOS 18 under SCEPFallback got a %T identity, want ACME", c.Key)
+	}
 	a, _ := modern.Enrollment()
 	b, _ := old.Enrollment()
-	if _, ok := a.Key.(*ecdsa.PrivateKey); !ok {
+	if !isECDSA(a.Key) {
 		t.Fatalf("iOS 17 under SCEPFallback got a %T identity, want ACME", a.Key)
 	}
 	if _, ok := b.Key.(*rsa.PrivateKey); !ok {
@@ -270,4 +279,29 @@ func tokenUpdate(t *testing.T, srv *enrollkittest.Server, enr devicesim.Enrollme
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// isECDSA reports whether key is an ECDSA key: a (simulated) Secure
+// Enclave key from ACME rather than an RSA key from SCEP.
+func isECDSA(key crypto.Signer) bool {
+	_, ok := key.(*ecdsa.PrivateKey)
+	return ok
+}
+
+// TestACMEEnrollAgain checks that a device that removed its ACME-enrolled
+// profile enrolls again with a new invitation: every profile gets its own
+// ACME account.
+func TestACMEEnrollAgain(t *testing.T) {
+	ctx := t.Context()
+	srv := enrollkittest.NewServer(t, enrollkittest.Options{ACME: true})
+	d := srv.NewDevice(t)
+	for i := range 2 {
+		inv := srv.Invite(t, enrollkittest.DemoUser)
+		if err := d.EnrollWithInvitation(ctx, inv.URL, enrollkittest.DemoCredentials(inv)); err != nil {
+			t.Fatalf("enrollment %d: %v", i+1, err)
+		}
+		if err := d.Remove(ctx); err != nil {
+			t.Fatalf("remove %d: %v", i+1, err)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package devicesim
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -353,17 +352,7 @@ func (c *acmeClient) sign(u string, payload []byte) ([]byte, error) {
 // do sends one request, keeps its Replay-Nonce and body, turns a problem
 // document into an *ACMEError, and decodes a JSON answer into out.
 func (c *acmeClient) do(ctx context.Context, op, method, u string, body []byte, out any) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("devicesim: ACME %s: %w", op, err)
-	}
-	if body == nil {
-		req.Body, req.ContentLength = http.NoBody, 0
-	} else {
-		req.Header.Set("Content-Type", "application/jose+json")
-	}
-	req.Header.Set("User-Agent", c.d.systemUserAgent())
-	resp, err := c.d.base.Do(req)
+	resp, err := c.d.systemDo(ctx, method, u, "application/jose+json", body)
 	if err != nil {
 		return nil, fmt.Errorf("devicesim: ACME %s: %w", op, err)
 	}

@@ -107,7 +107,8 @@ type Server struct {
 	HTTP *httptest.Server
 	// ProfileRoots verifies the signature of the profiles served.
 	ProfileRoots *x509.CertPool
-	// CA is the development CA that issues device identities over SCEP.
+	// CA is the development CA that issues device identities over SCEP (and
+	// ACME, with Options.ACME).
 	CA *scep.CA
 	// DeviceCA stands in for Apple's device CA: account-driven requests
 	// must be signed under it, as devices from NewDevice sign them.

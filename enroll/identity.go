@@ -201,9 +201,13 @@ type ACMEConfig struct {
 	// ACME identity (the payload came with iOS 16 and macOS 13.1, Managed
 	// Device Attestation with iOS and iPadOS 16 and macOS 14): one older
 	// than that, or one
-	// whose release the Service cannot tell (a Mac downloading its profile
-	// in Safari, whose User-Agent hides the release; an iPhone or iPad
-	// enrolling account-driven before iOS 17, which sends no OS version).
+	// whose release the Service cannot tell (a Mac, or an iPad asking for
+	// desktop sites, downloading its profile in Safari, whose User-Agent
+	// hides the release; an iPhone or iPad enrolling account-driven before
+	// iOS 17, which sends no OS version; a profile served by a host calling
+	// DownloadProfile or FetchProfile with no User-Agent of Safari on an
+	// iPhone or iPad). The Portal tells the Service what the device's
+	// request says.
 	// Its SCEP challenge cannot be redeemed over ACME, nor an ACME
 	// ClientIdentifier over SCEP. False gives every device the ACME
 	// payload: a device too old for it refuses the profile and does not

@@ -127,6 +127,8 @@ type ACMEConfig struct {
 	// and must be left empty; Chain nil means Config.CA's certificate;
 	// AttestationRoots nil means Apple's Enterprise Attestation Root CA
 	// (set it only to enroll simulated devices, package acme/acmetest).
+	// The Handler keeps its nonces, and with a nil Store its orders, in
+	// memory: behind a load balancer, send ACMEPath to one replica.
 	acme.Config
 }
 

@@ -3,6 +3,7 @@ package devicesim
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
@@ -58,7 +59,7 @@ func (d *Device) deviceIdentity() (*x509.Certificate, *rsa.PrivateKey, error) {
 
 // Install verifies an enrollment profile and installs it as iOS does:
 // checks its signature (against Options.ProfileRoots) and keys, obtains the
-// identity over SCEP, then sends Authenticate and TokenUpdate to the
+// identity over SCEP or ACME (see EnrollACME), then sends Authenticate and TokenUpdate to the
 // CheckInURL. On success the device is enrolled and can Poll. A profile from
 // RequestProfile must be account-driven (EnrollmentMode BYOD) and assigned
 // to the account that signed in, and the access token received with it is
@@ -88,7 +89,13 @@ func (d *Device) Install(ctx context.Context, raw []byte) error {
 	if token == "" && m.ManagedAppleID != "" && !d.profileBasedUE() {
 		return &ProfileError{Reason: "profile-based User Enrollment (ManagedAppleID) was removed in iOS 18 and macOS 15; this device enrolls only account-driven"}
 	}
-	cert, key, err := d.enrollSCEP(ctx, info.SCEP)
+	var cert *x509.Certificate
+	var key crypto.Signer
+	if info.ACME != nil {
+		cert, key, err = d.enrollACME(ctx, info.ACME, true)
+	} else {
+		cert, key, err = d.enrollSCEP(ctx, info.SCEP)
+	}
 	if err != nil {
 		return err
 	}

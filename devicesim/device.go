@@ -2,6 +2,8 @@ package devicesim
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -205,6 +207,13 @@ type Options struct {
 	// means none, as on a freshly user-enrolled device (personal apps are
 	// never visible under User Enrollment).
 	Apps []App
+	// AttestationRoot attests the Secure Enclave key of an ACME identity
+	// (an ACME payload with Attest), as Apple's attestation service does
+	// for a real device: an *acmetest.Root, whose Pool the server's ACME
+	// endpoint must trust. nil means the device cannot answer
+	// device-attest-01, and installing such a profile fails with
+	// ErrNoAttestationRoot.
+	AttestationRoot Attester
 	// SCEPRetryDelay, if positive, replaces the SCEP payload's RetryDelay
 	// (10 seconds when absent) between attempts of a PENDING request.
 	SCEPRetryDelay time.Duration
@@ -264,10 +273,11 @@ type Enrollment struct {
 	// AccessToken is the bearer token of an account-driven enrollment,
 	// sent on every MDM request.
 	AccessToken string
-	// Certificate is the identity obtained over SCEP.
+	// Certificate is the identity obtained over SCEP or ACME.
 	Certificate *x509.Certificate
-	// Key is the identity's private key.
-	Key *rsa.PrivateKey
+	// Key is the identity's private key: an *rsa.PrivateKey from SCEP, an
+	// *ecdsa.PrivateKey (the simulated Secure Enclave key) from ACME.
+	Key crypto.Signer
 	// Token and PushMagic are what TokenUpdate reported.
 	Token     []byte
 	PushMagic string
@@ -305,6 +315,8 @@ type Device struct {
 	idCert *x509.Certificate
 	idKey  *rsa.PrivateKey
 	idErr  error
+
+	acmeKey *ecdsa.PrivateKey // the ACME account key of the last profile installed (d.mu)
 
 	reqMu sync.Mutex // serialises MDM requests
 

@@ -6,7 +6,10 @@
 // challenge, the web authentication ending in the 308 hand-off, and the
 // request with the access token). It then does what iOS does with the
 // profile: verifies its CMS signature and keys, obtains its identity over
-// SCEP, and checks in with Authenticate and TokenUpdate naming itself by
+// SCEP or, for an ACME payload, over ACME with device-attest-01 (a
+// simulated Secure Enclave key attested under Options.AttestationRoot, as
+// Apple attests a user-enrolled device's key: no serial number, no UDID),
+// and checks in with Authenticate and TokenUpdate naming itself by
 // EnrollmentID only, each request signed with an Mdm-Signature the way
 // devices sign (SHA-1, no signed attributes, BER). It answers commands when
 // pushed (DeviceInformation and SecurityInfo with only the keys a
@@ -19,7 +22,7 @@
 // Nothing in the package knows a server's internals: it speaks only the
 // wire protocol, so any host's server can be tested with it. A DeviceCA
 // stands in for Apple's device identity CA; configure the server under test
-// with its root. ACME identity payloads are not supported.
+// with its root, and its ACME endpoint with the attestation root's.
 //
 // Apple documents the protocol at
 // https://developer.apple.com/documentation/devicemanagement/user-enrollment

@@ -15,8 +15,9 @@ type profileInfo struct {
 	Chain []*x509.Certificate
 	// MDM is the com.apple.mdm payload.
 	MDM *profile.MDM
-	// SCEP is the identity payload MDM names.
+	// SCEP or ACME is the identity payload MDM names.
 	SCEP *profile.SCEP
+	ACME *profile.ACME
 	// ManagedAppleID is the MDM payload's ManagedAppleID (profile-based)
 	// or AssignedManagedAppleID (account-driven).
 	ManagedAppleID string
@@ -39,7 +40,7 @@ type profileCheckOptions struct {
 // User Enrollment: Apple's rules for the profile (profile.Validate), one
 // com.apple.mdm payload marking a User Enrollment (ManagedAppleID, or
 // EnrollmentMode BYOD with AssignedManagedAppleID), no AccessRights under
-// BYOD, and a SCEP identity payload. Every refusal is a *ProfileError.
+// BYOD, and a SCEP or ACME identity payload. Every refusal is a *ProfileError.
 func checkProfile(raw []byte, opts profileCheckOptions) (*profileInfo, error) {
 	parsed, err := profile.Parse(raw, profile.ParseOptions{Roots: opts.Roots, RequireSignature: true})
 	if err != nil {
@@ -75,11 +76,14 @@ func checkProfile(raw []byte, opts profileCheckOptions) (*profileInfo, error) {
 	if m.AccessRights != 0 {
 		return nil, &ProfileError{Reason: "AccessRights present in a User Enrollment profile", Err: profile.ErrAccessRightsForbidden}
 	}
-	sc, ok := p.Payload(m.IdentityCertificateUUID).(*profile.SCEP)
-	if !ok {
-		return nil, &ProfileError{Reason: "identity payload is not SCEP (ACME and PKCS#12 are not simulated)"}
+	switch id := p.Payload(m.IdentityCertificateUUID).(type) {
+	case *profile.SCEP:
+		info.SCEP = id
+	case *profile.ACME:
+		info.ACME = id
+	default:
+		return nil, &ProfileError{Reason: "identity payload is neither SCEP nor ACME (PKCS#12 is not simulated)"}
 	}
-	info.SCEP = sc
 	info.CheckInURL = m.CheckInURL
 	if info.CheckInURL == "" {
 		info.CheckInURL = m.ServerURL

@@ -283,17 +283,7 @@ func (d *Device) scepDo(ctx context.Context, method, u string, body []byte) (*sc
 	if pu, err := url.Parse(u); err == nil {
 		op = "SCEP " + pu.Query().Get("operation")
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("devicesim: %s: %w", op, err)
-	}
-	if body == nil {
-		req.Body, req.ContentLength = http.NoBody, 0
-	} else {
-		req.Header.Set("Content-Type", "application/x-pki-message")
-	}
-	req.Header.Set("User-Agent", d.systemUserAgent())
-	resp, err := d.base.Do(req)
+	resp, err := d.systemDo(ctx, method, u, "application/x-pki-message", body)
 	if err != nil {
 		return nil, fmt.Errorf("devicesim: %s: %w", op, err)
 	}
@@ -331,6 +321,22 @@ func fingerprintMatches(certs []*x509.Certificate, fp []byte) bool {
 		}
 	}
 	return false
+}
+
+// systemDo sends a request of the device's system services (SCEP, ACME):
+// body, if not nil, as contentType, with the system User-Agent.
+func (d *Device) systemDo(ctx context.Context, method, u, contentType string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if body == nil {
+		req.Body, req.ContentLength = http.NoBody, 0
+	} else {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("User-Agent", d.systemUserAgent())
+	return d.base.Do(req)
 }
 
 func queryJoin(u string) string {

@@ -2,6 +2,7 @@ package devicesim
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -28,13 +29,16 @@ type SignatureOptions struct {
 // signDetached returns a detached CMS SignedData over body, signed by key
 // with the certificate cert included and identified by issuer and serial
 // number, with no signed attributes. It is the value (before base64) of the
-// Mdm-Signature header a device sends. key must be an RSA key.
+// Mdm-Signature header a device sends. key is an RSA key (SCEP) or an
+// ECDSA key (ACME).
 func signDetached(body []byte, cert *x509.Certificate, key crypto.Signer, opts SignatureOptions) ([]byte, error) {
 	if cert == nil || key == nil {
 		return nil, fmt.Errorf("devicesim: sign: %w", ErrNoIdentity)
 	}
-	if _, ok := key.Public().(*rsa.PublicKey); !ok {
-		return nil, fmt.Errorf("devicesim: sign: key is %T, want an RSA key", key.Public())
+	switch key.Public().(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey:
+	default:
+		return nil, fmt.Errorf("devicesim: sign: key is %T, want an RSA or ECDSA key", key.Public())
 	}
 	o := cms.Options{Hash: crypto.SHA1, Detached: true, NoSignedAttributes: true, DeviceAlgorithms: true, Indefinite: !opts.DER}
 	if opts.SHA256 {

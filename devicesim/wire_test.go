@@ -3,6 +3,7 @@ package devicesim_test
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -128,9 +129,35 @@ func TestSignDetachedErrors(t *testing.T) {
 	if _, err := devicesim.SignDetached(nil, nil, key, devicesim.SignatureOptions{}); err == nil {
 		t.Error("signed without a certificate")
 	}
-	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if _, err := devicesim.SignDetached(nil, cert, ec, devicesim.SignatureOptions{}); err == nil {
-		t.Error("signed with a non-RSA key")
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	if _, err := devicesim.SignDetached(nil, cert, ed, devicesim.SignatureOptions{}); err == nil {
+		t.Error("signed with an Ed25519 key")
+	}
+}
+
+// TestSignDetachedECDSA checks the signature of an ACME identity, whose
+// Secure Enclave key is ECDSA.
+func TestSignDetachedECDSA(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "se"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	body := []byte("<plist/>")
+	for _, opts := range []devicesim.SignatureOptions{{}, {SHA256: true, DER: true}} {
+		sig, err := devicesim.SignDetached(body, cert, key, opts)
+		if err != nil {
+			t.Fatalf("%+v: %v", opts, err)
+		}
+		if signer, _, err := mdm.VerifySignature(sig, body); err != nil || !signer.Equal(cert) {
+			t.Errorf("%+v: mdm.VerifySignature = %v", opts, err)
+		}
 	}
 }
 

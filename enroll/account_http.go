@@ -55,7 +55,9 @@ func (p *Portal) handleBaseURL(w http.ResponseWriter, r *http.Request) {
 	}
 	m := p.meta(r)
 	m.Actor = "device"
-	prof, err := p.svc.FetchProfile(r.Context(), m, token)
+	// The identity payload depends on the release the device reports.
+	ctx := withRelease(r.Context(), releaseFromMachineInfo(mi.Product, mi.OSVersion))
+	prof, err := p.svc.FetchProfile(ctx, m, token)
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalidTransition), errors.Is(err, ErrInvalidInput):

@@ -42,8 +42,10 @@
 // credentials), [Directory] (Managed Apple Accounts) and [Notifier] (delivery
 // of the [Invitation], with a QR code; [Invitation.Text] spells out both ways
 // to enroll). Profiles get a SCEP identity with a
-// single-use challenge ([Config.SCEP]); a host with its own certificate
-// authority supplies an [IdentityProvider] instead.
+// single-use challenge ([Config.SCEP]), or a hardware-bound, attested ACME
+// identity whose ClientIdentifier is that challenge ([Config.ACME], redeemed
+// by the ACME server through [Service.ACME]); a host with its own
+// certificate authority supplies an [IdentityProvider] instead.
 // Unfinished enrollments expire lazily and with [Service.Sweep].
 //
 // # Portal

@@ -188,10 +188,16 @@ type Config struct {
 	// the Service's Store (see SCEPChallenges). SCEP.URL is required unless
 	// Identity is set.
 	SCEP SCEPConfig
+	// ACME turns on hardware-bound, attested identities: with
+	// ACME.DirectoryURL set, every profile gets an ACME payload instead of
+	// SCEP (see ACMEConfig and ACMEChallenges); SCEP.URL is then required
+	// only for ACME.SCEPFallback. The zero value leaves identities to
+	// SCEP.
+	ACME ACMEConfig
 	// Identity, if not nil, supplies the profiles' identity payload
-	// instead of the built-in SCEP challenges, for a host with its own
-	// certificate authority. Setting both Identity and SCEP.URL is an
-	// error.
+	// instead of the built-in SCEP or ACME challenges, for a host with its
+	// own certificate authority. Setting Identity and SCEP.URL or
+	// ACME.DirectoryURL is an error.
 	Identity IdentityProvider
 
 	// ClientIP returns the client address of a device request for the
@@ -246,12 +252,12 @@ func New(store Store, cfg Config) (*Service, error) {
 		return nil, errors.New("enroll: New: Config.Directory is required")
 	case cfg.Signer == nil:
 		return nil, errors.New("enroll: New: Config.Signer is required")
-	case cfg.Identity == nil && cfg.SCEP.URL == "":
-		return nil, errors.New("enroll: New: Config.SCEP.URL (or Config.Identity) is required")
+	case cfg.Identity == nil && cfg.SCEP.URL == "" && cfg.ACME.DirectoryURL == "":
+		return nil, errors.New("enroll: New: Config.SCEP.URL (or Config.ACME.DirectoryURL, or Config.Identity) is required")
 	case cfg.PasscodeAttempts < 0:
 		return nil, errors.New("enroll: New: Config.PasscodeAttempts is negative")
-	case cfg.Identity != nil && cfg.SCEP.URL != "":
-		return nil, errors.New("enroll: New: Config.SCEP and Config.Identity are both set; set one")
+	case cfg.Identity != nil && (cfg.SCEP.URL != "" || cfg.ACME.DirectoryURL != ""):
+		return nil, errors.New("enroll: New: Config.Identity and Config.SCEP or Config.ACME are both set; set one")
 	case cfg.InvitationURL == nil && cfg.PortalURL == "":
 		return nil, errors.New("enroll: New: Config.InvitationURL or Config.PortalURL is required")
 	}
@@ -298,11 +304,20 @@ func New(store Store, cfg Config) (*Service, error) {
 	if s.throttle, err = newThrottle(store, cfg.Throttle, s.now, s.log); err != nil {
 		return nil, err
 	}
-	if cfg.Identity == nil {
-		sc := cfg.SCEP
-		if sc.Now == nil {
-			sc.Now = s.now
+	sc, ac := cfg.SCEP, cfg.ACME
+	if sc.Now == nil {
+		sc.Now = s.now
+	}
+	if ac.Now == nil {
+		ac.Now = s.now
+	}
+	switch {
+	case cfg.Identity != nil:
+	case ac.DirectoryURL != "":
+		if s.cfg.Identity, err = NewACMEChallenges(store, ac, sc); err != nil {
+			return nil, err
 		}
+	default:
 		if s.cfg.Identity, err = NewSCEPChallenges(store, sc); err != nil {
 			return nil, err
 		}
@@ -792,13 +807,17 @@ func (s *Service) serveProfile(ctx context.Context, m Meta, op string, i Index, 
 	var data []byte
 	var built profileBasis
 	var issued identityFields
+	bctx := ctx
+	if _, ok := ctx.Value(releaseKey{}).(deviceRelease); !ok {
+		bctx = withRelease(ctx, releaseFromUserAgent(m.UserAgent))
+	}
 	build := func(e *Enrollment) error {
 		// The new profile carries a fresh identity; what the
 		// IdentityProvider records goes into the stored enrollment.
 		x := e.Clone()
 		forgetIdentity(x)
 		var err error
-		if data, err = s.buildProfile(ctx, x); err != nil {
+		if data, err = s.buildProfile(bctx, x); err != nil {
 			return err
 		}
 		built, issued = basisOf(e), identityOf(x)

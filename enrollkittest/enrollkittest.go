@@ -1,7 +1,9 @@
 // Package enrollkittest runs a whole enrollkit server in-process for a
 // host's integration tests, as net/http/httptest runs an HTTP server:
 // NewServer starts package server's composition on an httptest TLS server
-// with memory stores, a development CA for SCEP and profile signing, the
+// with memory stores, a development CA for SCEP (or, with Options.ACME,
+// attested ACME identities under a test attestation root) and profile
+// signing, the
 // portal and account-driven endpoints, the MDM service, declarative device
 // management (package ddm), and an APNs stand-in
 // (devicesim.PushServer) that the real apns client pushes to over HTTP/2.
@@ -29,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enrollkit/enrollkit/acme/acmetest"
 	"github.com/enrollkit/enrollkit/apns"
 	"github.com/enrollkit/enrollkit/ddm"
 	"github.com/enrollkit/enrollkit/devicesim"
@@ -83,6 +86,16 @@ type Options struct {
 	// services, so that a test can move time past a lease, a deadline or
 	// an expiry; nil is time.Now.
 	Now func() time.Time
+	// ACME enrolls devices with hardware-bound, attested identities over
+	// ACME (server.Config.ACME) instead of SCEP: the server trusts
+	// Server.AttestationRoot, a test root standing in for Apple's
+	// Enterprise Attestation Root CA, and devices from NewDevice attest
+	// under it. False enrolls with SCEP.
+	ACME bool
+	// ACMEIdentity configures the ACME payload when ACME is set
+	// (enroll.Config.ACME: KeySize, SCEPFallback, …); its DirectoryURL
+	// derives from the server and must be left empty.
+	ACMEIdentity enroll.ACMEConfig
 }
 
 // Server is a running enrollkit server. Its embedded *server.Server gives
@@ -98,7 +111,8 @@ type Server struct {
 	HTTP *httptest.Server
 	// ProfileRoots verifies the signature of the profiles served.
 	ProfileRoots *x509.CertPool
-	// CA is the development CA that issues device identities over SCEP.
+	// CA is the development CA that issues device identities over SCEP (and
+	// ACME, with Options.ACME).
 	CA *scep.CA
 	// DeviceCA stands in for Apple's device CA: account-driven requests
 	// must be signed under it, as devices from NewDevice sign them.
@@ -106,6 +120,12 @@ type Server struct {
 	// Push is the APNs stand-in the server pushes to; devices from
 	// NewDevice are registered with it.
 	Push *devicesim.PushServer
+	// AttestationRoot stands in for Apple's Enterprise Attestation Root
+	// CA: with Options.ACME the server's ACME endpoint trusts it alone,
+	// and devices from NewDevice attest their keys under it. It is made
+	// in every case, so that a test can also enroll a device attesting
+	// under another root.
+	AttestationRoot *acmetest.Root
 
 	closers []func()
 }
@@ -131,6 +151,9 @@ func NewServer(t testing.TB, opts Options) *Server {
 		t.Fatal(err)
 	}
 	if s.DeviceCA, err = devicesim.NewDeviceCA(); err != nil {
+		t.Fatal(err)
+	}
+	if s.AttestationRoot, err = acmetest.NewRoot("enrollkittest Attestation Root CA"); err != nil {
 		t.Fatal(err)
 	}
 	signing := newCertKey(t, "enrollkittest Profile Signing CA", nil)
@@ -171,6 +194,13 @@ func NewServer(t testing.TB, opts Options) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	var acmeCfg server.ACMEConfig
+	if opts.ACME {
+		acmeCfg.Enabled = true
+		acmeCfg.AttestationRoots = s.AttestationRoot.Pool()
+		acmeCfg.Logger = logger.With("component", "acme")
+		acmeCfg.Now = opts.Now
+	}
 	fp := sha256.Sum256(s.CA.Certificate.Raw)
 	s.Server, err = server.New(memory.NewEnrollStore(), memory.NewMDMStore(), server.Config{
 		PublicURL: s.URL,
@@ -180,6 +210,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 			Profile:       enroll.ProfileConfig{Topic: Topic, Organization: "enrollkittest"},
 			Signer:        ps,
 			SCEP:          enroll.SCEPConfig{CAFingerprint: fp[:]},
+			ACME:          opts.ACMEIdentity,
 			// Cheap hashing parameters keep tests fast.
 			PasscodeParams: passcode.Params{Memory: 64, Iterations: 1},
 			Logger:         logger.With("component", "enroll"),
@@ -193,6 +224,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 		},
 		CA:     s.CA,
 		SCEP:   scep.Config{Logger: logger.With("component", "scep")},
+		ACME:   acmeCfg,
 		MDM:    mdm.Config{Pusher: pusher, Logger: logger.With("component", "mdm"), Now: opts.Now},
 		Tokens: opts.Tokens,
 		// Declarative management, with the default status subscription.
@@ -223,7 +255,8 @@ func (s *Server) Invite(t testing.TB, u enroll.User) *enroll.Invitation {
 
 // NewDevice returns a simulated iPhone that trusts the server (its TLS
 // certificate and profile signer), signs account-driven requests under
-// DeviceCA, and is woken by the server's pushes.
+// DeviceCA, attests ACME identities under AttestationRoot, and is woken by
+// the server's pushes.
 func (s *Server) NewDevice(t testing.TB) *devicesim.Device {
 	t.Helper()
 	return s.NewDeviceWith(t, devicesim.Options{})
@@ -231,10 +264,14 @@ func (s *Server) NewDevice(t testing.TB) *devicesim.Device {
 
 // NewDeviceWith is NewDevice for a device configured by opts, such as a Mac
 // (opts.ProductName "Mac14,2", opts.OSVersion "15.1"). Its HTTPClient,
-// ProfileRoots and DeviceCA are replaced by the server's.
+// ProfileRoots and DeviceCA are replaced by the server's, and a nil
+// AttestationRoot by the server's.
 func (s *Server) NewDeviceWith(t testing.TB, opts devicesim.Options) *devicesim.Device {
 	t.Helper()
 	opts.HTTPClient, opts.ProfileRoots, opts.DeviceCA = s.Client(), s.ProfileRoots, s.DeviceCA
+	if opts.AttestationRoot == nil {
+		opts.AttestationRoot = s.AttestationRoot
+	}
 	d, err := devicesim.New(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 // Package server composes enrollkit into one http.Handler: the enrollment
 // Service and its portal, account-driven discovery, the SCEP endpoint that
-// issues device identities, and the MDM service tied to the enrollments
+// issues device identities (or, with Config.ACME, the ACME endpoint that
+// issues hardware-bound, attested ones), and the MDM service tied to the enrollments
 // (answering GetToken when Config.Tokens is set). It is the one way to wire the SDK with every check on: the MDM service
 // vets each device request against its enrollment (enroll's Precheck) and
 // moves the state machine (enroll's Observe), only certificates of the
@@ -24,6 +25,7 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/ddm"
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
@@ -41,6 +43,9 @@ const (
 	MDMPath = "/mdm"
 	// SCEPPath is the SCEP endpoint's path.
 	SCEPPath = "/scep"
+	// ACMEPath is the ACME endpoint's path (with Config.ACME.Enabled);
+	// its directory is ACMEPath + "/directory".
+	ACMEPath = "/acme"
 	// AssetPath is where devices download declarative management asset
 	// data: AssetPath + the asset's identifier (see Server.AssetURL).
 	AssetPath = "/mdm/assets/"
@@ -74,6 +79,9 @@ type Config struct {
 	CA *scep.CA
 	// SCEP configures the SCEP endpoint.
 	SCEP scep.Config
+	// ACME turns on hardware-bound, attested device identities over ACME.
+	// The zero value issues identities over SCEP alone.
+	ACME ACMEConfig
 
 	// MDM configures the MDM service. Roots nil means CA's certificate.
 	// The enrollment Service always vets requests and observes what is
@@ -103,6 +111,27 @@ type Config struct {
 	DDM ddm.Config
 }
 
+// ACMEConfig configures attested ACME identities (Config.ACME).
+type ACMEConfig struct {
+	// Enabled serves the ACME endpoint (package acme) at ACMEPath, issuing
+	// with Config.CA, and gives every profile an ACME payload instead of
+	// SCEP: Config.Enroll.ACME's DirectoryURL derives from PublicURL and
+	// must be left empty; its other fields (KeySize, Subject,
+	// SCEPFallback, …) apply. The certificates it issues check in exactly
+	// as SCEP ones do. The SCEP endpoint stays up, for the devices
+	// Config.Enroll.ACME.SCEPFallback gives SCEP, and never redeems an
+	// ACME ClientIdentifier. False, the zero value, leaves identities to
+	// SCEP.
+	Enabled bool
+	// Config configures the ACME server. BaseURL derives from PublicURL
+	// and must be left empty; Chain nil means Config.CA's certificate;
+	// AttestationRoots nil means Apple's Enterprise Attestation Root CA
+	// (set it only to enroll simulated devices, package acme/acmetest).
+	// The Handler keeps its nonces, and with a nil Store its orders, in
+	// memory: behind a load balancer, send ACMEPath to one replica.
+	acme.Config
+}
+
 // Server is the composed enrollment and MDM server. Its fields are the
 // parts, for hosts that invite users (Enroll.CreateInvitation), queue
 // commands (MDM.Enqueue) or mount a part elsewhere. A Server is an
@@ -117,6 +146,8 @@ type Server struct {
 	MDM *mdm.Service
 	// SCEP is the SCEP endpoint.
 	SCEP *scep.Handler
+	// ACME is the ACME endpoint; nil without Config.ACME.Enabled.
+	ACME *acme.Handler
 	// DDM is the declarative management Service; nil without
 	// Config.Declarations.
 	DDM *ddm.Service
@@ -132,6 +163,7 @@ type Server struct {
 // else, when mdm.NoPrechecker is given, or when a part refuses its
 // configuration.
 func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, error) {
+	a := cfg.Enroll.ACME
 	switch {
 	case enrollStore == nil || mdmStore == nil:
 		return nil, errors.New("server: New: nil store")
@@ -145,6 +177,12 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 		return nil, errors.New("server: New: the profiles announce " + profile.CapabilityToken + " but nothing answers GetToken: set Config.Tokens")
 	case cfg.DDM.Next != nil:
 		return nil, errors.New("server: New: Config.DDM.Next derives from Config.MDM.Responder; leave it nil")
+	case cfg.Enroll.ACME.DirectoryURL != "" || cfg.ACME.BaseURL != "":
+		return nil, errors.New("server: New: Config.Enroll.ACME.DirectoryURL and Config.ACME.BaseURL derive from PublicURL; leave them empty")
+	case !cfg.ACME.Enabled && (a.SCEPFallback || a.KeySize != 0 || a.Subject != nil || a.ExtendedKeyUsage != nil || a.TTL != 0):
+		return nil, errors.New("server: New: Config.Enroll.ACME is set but Config.ACME.Enabled is not")
+	case cfg.ACME.Enabled && cfg.Enroll.Identity != nil:
+		return nil, errors.New("server: New: Config.ACME.Enabled and Config.Enroll.Identity are both set; the ACME endpoint redeems the built-in identities only")
 	}
 	u, err := url.Parse(cfg.PublicURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
@@ -161,6 +199,9 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	if ecfg.Identity == nil {
 		ecfg.SCEP.URL = base + SCEPPath
 	}
+	if cfg.ACME.Enabled {
+		ecfg.ACME.DirectoryURL = base + ACMEPath + "/directory"
+	}
 	s := &Server{mux: http.NewServeMux()}
 	// Revoking an enrolled device asks it to unenroll through the MDM
 	// service, which is built after the enrollment Service it vets with.
@@ -176,6 +217,16 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	}
 	if s.SCEP, err = scep.NewHandler(s.Enroll, cfg.CA, cfg.SCEP); err != nil {
 		return nil, err
+	}
+	if cfg.ACME.Enabled {
+		acfg := cfg.ACME.Config
+		acfg.BaseURL = base + ACMEPath
+		if acfg.Chain == nil {
+			acfg.Chain = []*x509.Certificate{cfg.CA.Certificate}
+		}
+		if s.ACME, err = acme.NewHandler(s.Enroll.ACME(), cfg.CA, acfg); err != nil {
+			return nil, err
+		}
 	}
 	mopts := cfg.MDM
 	if len(mopts.Roots) == 0 {
@@ -212,6 +263,9 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	s.mux.Handle(enroll.WellKnownPath, s.Portal.WellKnownHandler())
 	s.mux.Handle(MDMPath, s.MDM)
 	s.mux.Handle(SCEPPath, s.SCEP)
+	if s.ACME != nil {
+		s.mux.Handle(ACMEPath+"/", s.ACME)
+	}
 	if s.DDM != nil {
 		s.mux.Handle(AssetPath, s.DDM.AssetHandler(s.MDM))
 	}
@@ -258,7 +312,8 @@ func (s *Server) AssetURL(identifier string) string {
 }
 
 // ServeHTTP serves the portal at PortalPath, discovery at
-// enroll.WellKnownPath, MDM at MDMPath, SCEP at SCEPPath and, with
+// enroll.WellKnownPath, MDM at MDMPath, SCEP at SCEPPath, ACME below
+// ACMEPath when enabled and, with
 // declarative management, asset data at AssetPath; other paths get 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)

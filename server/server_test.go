@@ -85,6 +85,14 @@ func TestNew(t *testing.T) {
 			c.Declarations = memory.NewDDMStore()
 			c.DDM.Next = mdm.ResponderFunc(func(context.Context, *mdm.Request) ([]byte, error) { return nil, nil })
 		}},
+		{"own acme directory", func(c *server.Config) {
+			c.ACME.Enabled, c.Enroll.ACME.DirectoryURL = true, "https://other.example.com/acme/directory"
+		}},
+		{"own acme base url", func(c *server.Config) { c.ACME.Enabled, c.ACME.BaseURL = true, "https://other.example.com/acme" }},
+		{"acme and own identity", func(c *server.Config) {
+			c.ACME.Enabled, c.Enroll.Identity = true, &enroll.SCEPChallenges{}
+		}},
+		{"acme settings, acme off", func(c *server.Config) { c.Enroll.ACME.SCEPFallback = true }},
 		{"roots and skip", func(c *server.Config) {
 			c.Portal.DeviceRoots, c.Portal.InsecureSkipDeviceChainCheck = x509.NewCertPool(), true
 		}},
@@ -110,6 +118,18 @@ func TestNew(t *testing.T) {
 	}
 	if s.DDM != nil {
 		t.Error("declarative management on without a store")
+	}
+	if s.ACME != nil {
+		t.Error("ACME on without Config.ACME.Enabled")
+	}
+	acfg := validConfig(t, ca)
+	acfg.ACME.Enabled = true
+	as, err := server.New(memory.NewEnrollStore(), memory.NewMDMStore(), acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := as.ACME.DirectoryURL(); got != "https://enroll.example.com/acme/directory" {
+		t.Errorf("ACME directory %q", got)
 	}
 	cfg.Declarations = memory.NewDDMStore()
 	if s, err = server.New(memory.NewEnrollStore(), memory.NewMDMStore(), cfg); err != nil || s.DDM == nil {

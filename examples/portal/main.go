@@ -10,7 +10,9 @@
 // Enrollment (.well-known discovery and the BaseURL), the MDM check-in and
 // command endpoints (GetToken included: com.apple.maid tokens signed with
 // -abm-key, or a development key), a SCEP server whose challenges are the
-// single-use, per-enrollment ones of package enroll, and a small admin API.
+// single-use, per-enrollment ones of package enroll (or, with -acme, an
+// ACME server issuing hardware-bound identities against Apple's device
+// attestation for the same single-use identifiers), and a small admin API.
 //
 // Demo users and invitations are made from the command line:
 //
@@ -79,6 +81,9 @@ type config struct {
 	WebhookURL        string
 	WebhookSecretFile string
 	SweepInterval     time.Duration
+	ACME              bool
+	ACMERoot          string
+	ACMEFallback      bool
 
 	// publicURLSet records that -public-url was given, not derived.
 	publicURLSet bool
@@ -123,6 +128,12 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 		"they are always written to DATA/invitations/ID.txt and ID.png, readable by the owner only. Set false when standard output is collected like a log")
 	fs.StringVar(&c.WebhookURL, "webhook-url", "", "URL to POST events to (enrollment state changes, check-ins, check-outs, command results), signed, retried until acknowledged")
 	fs.StringVar(&c.WebhookSecretFile, "webhook-secret-file", "", "file holding the secret -webhook-url deliveries are signed with (HMAC-SHA256)")
+	fs.BoolVar(&c.ACME, "acme", false, "give devices hardware-bound, attested identities over ACME (device-attest-01, served at /acme) instead of SCEP: "+
+		"a Secure Enclave key Apple attests, on iOS/iPadOS 16 and macOS 14 or later. ACME orders and nonces live in memory: with replicas, route /acme/ to one of them")
+	fs.StringVar(&c.ACMERoot, "acme-attestation-root", "", "PEM file of the root ACME attestations must chain to instead of Apple's Enterprise Attestation Root CA "+
+		"(a test root, for simulated devices). Needs -acme")
+	fs.BoolVar(&c.ACMEFallback, "acme-scep-fallback", false, "with -acme, give SCEP instead to devices that are, or may be, too old for ACME "+
+		"(older iOS and macOS, and Macs enrolling in Safari, whose release the server cannot tell); without it such devices refuse the profile")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", server.DefaultSweepInterval, "how often to expire enrollments and commands, push devices again whose response to a command was lost, "+
 		"and delete what the retention policy no longer keeps (finished enrollments and audit trails after a year, command results after 30 days, checked-out devices after 90)")
 	if err := fs.Parse(args); err != nil {
@@ -130,6 +141,9 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	}
 	if c.ABMKey != "" && c.ABMServerUUID == "" {
 		return c, nil, errors.New("-abm-key needs -abm-server-uuid: the tokens name the MDM server they are signed for")
+	}
+	if !c.ACME && (c.ACMERoot != "" || c.ACMEFallback) {
+		return c, nil, errors.New("-acme-attestation-root and -acme-scep-fallback need -acme")
 	}
 	if c.SweepInterval <= 0 {
 		return c, nil, fmt.Errorf("-sweep-interval %v: must be positive", c.SweepInterval)

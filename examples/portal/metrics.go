@@ -156,7 +156,7 @@ func (m *metrics) instrument(h http.Handler) http.Handler {
 // that a client cannot mint label values.
 func part(path string) string {
 	for _, p := range []struct{ prefix, name string }{
-		{portalPath, "portal"}, {mdmPath, "mdm"}, {scepPath, "scep"}, {adminPath, "admin"}, {"/.well-known/", "well-known"},
+		{portalPath, "portal"}, {mdmPath, "mdm"}, {scepPath, "scep"}, {acmePath + "/", "acme"}, {adminPath, "admin"}, {"/.well-known/", "well-known"},
 	} {
 		if strings.HasPrefix(path, p.prefix) || path+"/" == p.prefix {
 			return p.name

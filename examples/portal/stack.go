@@ -46,6 +46,7 @@ const (
 	portalPath = server.PortalPath
 	mdmPath    = server.MDMPath
 	scepPath   = server.SCEPPath
+	acmePath   = server.ACMEPath
 	adminPath  = "/admin/"
 )
 
@@ -144,8 +145,24 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 			deviceRoots.AddCert(c)
 		}
 	}
-	// The SDK's composition: enrollment, portal and discovery, SCEP with
-	// the development CA, and MDM tied to the enrollments.
+	var acmeCfg server.ACMEConfig // zero: identities over SCEP
+	if cfg.ACME {
+		acmeCfg.Enabled = true
+		acmeCfg.Logger = logger.With("component", "acme")
+		if cfg.ACMERoot != "" {
+			certs, err := new(credentials.Loader).LoadCertificates(ctx, cfg.ACMERoot)
+			if err != nil {
+				st.Close()
+				return nil, fmt.Errorf("-acme-attestation-root: %w", err)
+			}
+			acmeCfg.AttestationRoots = x509.NewCertPool()
+			for _, c := range certs {
+				acmeCfg.AttestationRoots.AddCert(c)
+			}
+		}
+	}
+	// The SDK's composition: enrollment, portal and discovery, SCEP (or
+	// ACME) with the development CA, and MDM tied to the enrollments.
 	st.metrics = newMetrics(func(ctx context.Context, o enroll.ListOptions) ([]*enroll.Enrollment, error) {
 		return st.enroll.List(ctx, o)
 	}, func(ctx context.Context) (mdm.QueueStats, error) {
@@ -181,6 +198,7 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 				AllowInsecureURLs: insecure,
 			},
 			Signer:       signer,
+			ACME:         enroll.ACMEConfig{SCEPFallback: cfg.ACMEFallback},
 			OnTransition: st.transitioned,
 			Logger:       logger.With("component", "enroll"),
 		},
@@ -192,6 +210,7 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 		},
 		CA:     &scep.CA{Certificate: st.pki.CA, Key: st.pki.CAKey},
 		SCEP:   scep.Config{Logger: logger.With("component", "scep")},
+		ACME:   acmeCfg,
 		MDM:    mopts,
 		Tokens: mdm.Tokens{mdm.TokenServiceMAID: st.maid},
 		// Declarative device management: declarations, sets and
@@ -415,6 +434,9 @@ func (st *stack) announce(w io.Writer, addr string) {
 	fmt.Fprintf(w, "  discovery:    %s\n", st.cfg.PublicURL+enroll.WellKnownPath)
 	fmt.Fprintf(w, "  MDM:          %s\n", st.cfg.PublicURL+mdmPath)
 	fmt.Fprintf(w, "  SCEP:         %s\n", st.cfg.PublicURL+scepPath)
+	if st.cfg.ACME {
+		fmt.Fprintf(w, "  ACME:         %s\n", st.srv.ACME.DirectoryURL())
+	}
 	if st.adminGenerated {
 		fmt.Fprintf(w, "  admin API:    %s (Authorization: Bearer %s)\n", st.cfg.PublicURL+adminPath, st.admin)
 	} else {

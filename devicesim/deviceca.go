@@ -8,10 +8,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/enrollkit/enrollkit/internal/pemca"
 )
 
 // DeviceCA stands in for Apple's device identity hierarchy (Apple Root CA →
@@ -88,61 +89,20 @@ func (ca *DeviceCA) Pool() *x509.CertPool {
 // PEM form, for LoadDeviceCA. Keep the result private: it can mint device
 // identities.
 func (ca *DeviceCA) MarshalPEM() ([]byte, error) {
-	var out []byte
-	for _, c := range []*x509.Certificate{ca.Root, ca.Intermediate} {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
-	for _, k := range []*ecdsa.PrivateKey{ca.rootKey, ca.intKey} {
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			return nil, fmt.Errorf("devicesim: device CA: %w", err)
-		}
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})...)
+	out, err := pemca.Marshal([]*x509.Certificate{ca.Root, ca.Intermediate}, []*ecdsa.PrivateKey{ca.rootKey, ca.intKey})
+	if err != nil {
+		return nil, fmt.Errorf("devicesim: device CA: %w", err)
 	}
 	return out, nil
 }
 
 // LoadDeviceCA reads what MarshalPEM wrote.
 func LoadDeviceCA(data []byte) (*DeviceCA, error) {
-	var certs []*x509.Certificate
-	var keys []*ecdsa.PrivateKey
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		switch b.Type {
-		case "CERTIFICATE":
-			c, err := x509.ParseCertificate(b.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("devicesim: device CA: %w", err)
-			}
-			certs = append(certs, c)
-		case "PRIVATE KEY":
-			k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("devicesim: device CA: %w", err)
-			}
-			ek, ok := k.(*ecdsa.PrivateKey)
-			if !ok {
-				return nil, fmt.Errorf("devicesim: device CA: key is %T, want ECDSA", k)
-			}
-			keys = append(keys, ek)
-		}
+	certs, keys, err := pemca.Load(data, 2, 2)
+	if err != nil {
+		return nil, fmt.Errorf("devicesim: device CA: %w", err)
 	}
-	if len(certs) != 2 || len(keys) != 2 {
-		return nil, errors.New("devicesim: device CA: want 2 certificates and 2 keys")
-	}
-	ca := &DeviceCA{Root: certs[0], Intermediate: certs[1], rootKey: keys[0], intKey: keys[1]}
-	if err := ca.Intermediate.CheckSignatureFrom(ca.Root); err != nil {
-		return nil, fmt.Errorf("devicesim: device CA: intermediate not issued by root: %w", err)
-	}
-	if !ca.Root.PublicKey.(*ecdsa.PublicKey).Equal(&ca.rootKey.PublicKey) ||
-		!ca.Intermediate.PublicKey.(*ecdsa.PublicKey).Equal(&ca.intKey.PublicKey) {
-		return nil, errors.New("devicesim: device CA: keys do not match certificates")
-	}
-	return ca, nil
+	return &DeviceCA{Root: certs[0], Intermediate: certs[1], rootKey: keys[0], intKey: keys[1]}, nil
 }
 
 // NewIdentity issues a device identity: an RSA key and a leaf certificate

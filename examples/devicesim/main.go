@@ -7,11 +7,17 @@
 //	go run ./examples/devicesim -invite URL -user NAME -password PW -passcode CODE -ca DATA/ca.pem
 //	go run ./examples/devicesim -account NAME@DOMAIN -base-url URL -user NAME -password PW -passcode CODE -ca DATA/ca.pem
 //	go run ./examples/devicesim device-ca -device-ca FILE
+//	go run ./examples/devicesim attestation-root -attestation-root FILE
 //
 // With no push service the device polls every -poll interval; -once stops
 // after the first poll. The device identity that signs account-driven
 // requests comes from the -device-ca file (created when missing); configure
-// the server to trust the root printed by the device-ca subcommand.
+// the server to trust the root printed by the device-ca subcommand. A
+// profile with an ACME identity (the example server's -acme) is answered
+// with a key attested under the -attestation-root file's test root
+// (created when missing), which the server must be told to trust
+// (-acme-attestation-root) with the root the attestation-root subcommand
+// writes.
 package main
 
 import (
@@ -33,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/enrollkit/enrollkit/acme/acmetest"
 	"github.com/enrollkit/enrollkit/devicesim"
 )
 
@@ -52,6 +59,7 @@ type config struct {
 	invitation               string
 	creds                    devicesim.Credentials
 	caFile, deviceCAFile     string
+	attestationRootFile      string
 	allowHTTP, once          bool
 	checkout                 bool
 	poll                     time.Duration
@@ -64,7 +72,9 @@ func parse(args []string, stderr io.Writer) (*config, []string, error) {
 	fs := flag.NewFlagSet("devicesim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: devicesim [flags]            enroll and poll\n       devicesim [flags] device-ca  create the device CA and print its root")
+		fmt.Fprintln(stderr, "usage: devicesim [flags]                   enroll and poll\n"+
+			"       devicesim [flags] device-ca         create the device CA and print its root\n"+
+			"       devicesim [flags] attestation-root  create the attestation root and print its certificate")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.invite, "invite", "", "invitation URL (profile-based User Enrollment)")
@@ -76,6 +86,7 @@ func parse(args []string, stderr io.Writer) (*config, []string, error) {
 	fs.StringVar(&c.creds.Passcode, "passcode", "", "one-time enrollment passcode from the invitation")
 	fs.StringVar(&c.caFile, "ca", "", "PEM file of CA certificates to trust for the server's TLS certificate and the profile signature")
 	fs.StringVar(&c.deviceCAFile, "device-ca", "devicesim-device-ca.pem", "file holding the simulated Apple device CA (created if missing)")
+	fs.StringVar(&c.attestationRootFile, "attestation-root", "devicesim-attestation-root.pem", "file holding the test root the simulated device attests ACME keys under (created if missing)")
 	fs.BoolVar(&c.allowHTTP, "allow-http", false, "accept profiles with http:// MDM URLs (local servers only; real devices refuse them)")
 	fs.DurationVar(&c.poll, "poll", 10*time.Second, "how often to poll for commands")
 	fs.BoolVar(&c.once, "once", false, "poll once after enrolling, then exit")
@@ -100,19 +111,33 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	ca, created, err := loadOrCreateDeviceCA(c.deviceCAFile)
+	ca, created, err := loadOrCreate(c.deviceCAFile, devicesim.LoadDeviceCA, devicesim.NewDeviceCA)
+	if err != nil {
+		return err
+	}
+	attest, attestCreated, err := loadOrCreate(c.attestationRootFile, acmetest.LoadRoot,
+		func() (*acmetest.Root, error) { return acmetest.NewRoot("devicesim attestation") })
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		if rest[0] != "device-ca" || len(rest) > 1 {
+		var file, what string
+		var rootPEM []byte
+		switch {
+		case len(rest) > 1:
+		case rest[0] == "device-ca":
+			file, what, rootPEM = c.deviceCAFile, "device CA", ca.RootPEM()
+		case rest[0] == "attestation-root":
+			file, what, rootPEM, created = c.attestationRootFile, "attestation root", attest.RootPEM(), attestCreated
+		}
+		if file == "" {
 			return fmt.Errorf("unknown arguments %q", rest)
 		}
-		rootFile := strings.TrimSuffix(c.deviceCAFile, filepath.Ext(c.deviceCAFile)) + "-root.pem"
-		if err := os.WriteFile(rootFile, ca.RootPEM(), 0o644); err != nil {
+		rootFile := strings.TrimSuffix(file, filepath.Ext(file)) + "-root.pem"
+		if err := os.WriteFile(rootFile, rootPEM, 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "device CA: %s (created: %v)\nroot for servers to trust: %s\n", c.deviceCAFile, created, rootFile)
+		fmt.Fprintf(stdout, "%s: %s (created: %v)\nroot for servers to trust: %s\n", what, file, created, rootFile)
 		return nil
 	}
 	if c.invitation != "" {
@@ -124,7 +149,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return errors.New("give exactly one of -invite and -account")
 	}
 
-	opts := devicesim.Options{Logger: logger, DeviceCA: ca, AllowInsecureURLs: c.allowHTTP, ProductName: c.product, OSVersion: c.osVersion}
+	opts := devicesim.Options{Logger: logger, DeviceCA: ca, AttestationRoot: attest, AllowInsecureURLs: c.allowHTTP, ProductName: c.product, OSVersion: c.osVersion}
 	if c.caFile != "" {
 		pemData, err := os.ReadFile(c.caFile)
 		if err != nil {
@@ -196,29 +221,31 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 }
 
-// loadOrCreateDeviceCA reads the device CA from path, creating it first if
-// the file does not exist.
-func loadOrCreateDeviceCA(path string) (*devicesim.DeviceCA, bool, error) {
+// loadOrCreate reads a test authority (the device CA, the attestation
+// root) from path with load, first creating it with create and writing
+// it there, private to its owner, if the file does not exist.
+func loadOrCreate[T interface{ MarshalPEM() ([]byte, error) }](path string, load func([]byte) (T, error), create func() (T, error)) (T, bool, error) {
+	var zero T
 	data, err := os.ReadFile(path)
 	if err == nil {
-		ca, err := devicesim.LoadDeviceCA(data)
-		return ca, false, err
+		v, err := load(data)
+		return v, false, err
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, false, err
+		return zero, false, err
 	}
-	ca, err := devicesim.NewDeviceCA()
+	v, err := create()
 	if err != nil {
-		return nil, false, err
+		return zero, false, err
 	}
-	out, err := ca.MarshalPEM()
+	out, err := v.MarshalPEM()
 	if err != nil {
-		return nil, false, err
+		return zero, false, err
 	}
 	if err := os.WriteFile(path, out, 0o600); err != nil {
-		return nil, false, err
+		return zero, false, err
 	}
-	return ca, true, nil
+	return v, true, nil
 }
 
 // readInvitation takes the invitation URL and passcode from the JSON object

@@ -15,22 +15,35 @@ import (
 	"github.com/enrollkit/enrollkit/devicesim"
 )
 
-func TestDeviceCASubcommand(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "ca.pem")
-	var out bytes.Buffer
-	for i, wantCreated := range []string{"created: true", "created: false"} {
-		out.Reset()
-		if err := run(context.Background(), []string{"-device-ca", file, "device-ca"}, nil, &out, io.Discard); err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(out.String(), wantCreated) {
-			t.Errorf("run %d: %q lacks %q", i, out.String(), wantCreated)
-		}
-	}
-	root, err := os.ReadFile(filepath.Join(dir, "ca-root.pem"))
-	if err != nil || !bytes.Contains(root, []byte("BEGIN CERTIFICATE")) || bytes.Contains(root, []byte("PRIVATE KEY")) {
-		t.Fatalf("root file: %v\n%s", err, root)
+// TestAuthoritySubcommands: device-ca and attestation-root create their
+// authority once, keep it, and write only its root certificate for the
+// server.
+func TestAuthoritySubcommands(t *testing.T) {
+	for _, sub := range []string{"device-ca", "attestation-root"} {
+		t.Run(sub, func(t *testing.T) {
+			dir := t.TempDir()
+			files := map[string]string{"device-ca": filepath.Join(dir, "ca.pem"), "attestation-root": filepath.Join(dir, "attest.pem")}
+			var out bytes.Buffer
+			var kept []byte
+			for i, wantCreated := range []string{"created: true", "created: false"} {
+				out.Reset()
+				if err := run(context.Background(), []string{"-device-ca", files["device-ca"], "-attestation-root", files["attestation-root"], sub}, nil, &out, io.Discard); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(out.String(), wantCreated) {
+					t.Errorf("run %d: %q lacks %q", i, out.String(), wantCreated)
+				}
+				data, err := os.ReadFile(files[sub])
+				if err != nil || (kept != nil && !bytes.Equal(data, kept)) {
+					t.Fatalf("run %d: the authority's file changed or is missing: %v", i, err)
+				}
+				kept = data
+			}
+			root, err := os.ReadFile(strings.TrimSuffix(files[sub], ".pem") + "-root.pem")
+			if err != nil || !bytes.Contains(root, []byte("BEGIN CERTIFICATE")) || bytes.Contains(root, []byte("PRIVATE KEY")) {
+				t.Fatalf("root file: %v\n%s", err, root)
+			}
+		})
 	}
 }
 
@@ -42,18 +55,19 @@ func TestRunErrors(t *testing.T) {
 	}))
 	defer srv.Close()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
+	ar := filepath.Join(t.TempDir(), "attestation-root.pem")
 	for _, tc := range []struct {
 		name string
 		args []string
 		want func(error) bool
 	}{
-		{"no flow", []string{"-device-ca", ca}, func(err error) bool { return err != nil && strings.Contains(err.Error(), "exactly one") }},
-		{"both flows", []string{"-device-ca", ca, "-invite", "x", "-account", "a@b"}, func(err error) bool { return err != nil }},
+		{"no flow", []string{"-device-ca", ca, "-attestation-root", ar}, func(err error) bool { return err != nil && strings.Contains(err.Error(), "exactly one") }},
+		{"both flows", []string{"-device-ca", ca, "-attestation-root", ar, "-invite", "x", "-account", "a@b"}, func(err error) bool { return err != nil }},
 		{"bad flag", []string{"-nope"}, func(err error) bool { return err != nil }},
 		{"bad log level", []string{"-log-level", "loud"}, func(err error) bool { return err != nil }},
-		{"unknown subcommand", []string{"-device-ca", ca, "frobnicate"}, func(err error) bool { return err != nil }},
-		{"missing -ca file", []string{"-device-ca", ca, "-invite", srv.URL, "-ca", filepath.Join(t.TempDir(), "none.pem")}, func(err error) bool { return errors.Is(err, os.ErrNotExist) }},
-		{"expired invitation", []string{"-device-ca", ca, "-invite", srv.URL + "/invitation/x"}, func(err error) bool {
+		{"unknown subcommand", []string{"-device-ca", ca, "-attestation-root", ar, "frobnicate"}, func(err error) bool { return err != nil }},
+		{"missing -ca file", []string{"-device-ca", ca, "-attestation-root", ar, "-invite", srv.URL, "-ca", filepath.Join(t.TempDir(), "none.pem")}, func(err error) bool { return errors.Is(err, os.ErrNotExist) }},
+		{"expired invitation", []string{"-device-ca", ca, "-attestation-root", ar, "-invite", srv.URL + "/invitation/x"}, func(err error) bool {
 			var pe *devicesim.PortalError
 			return errors.As(err, &pe) && pe.StatusCode == http.StatusGone && pe.Message == "This invitation has expired."
 		}},
@@ -77,6 +91,7 @@ func TestDeviceFlags(t *testing.T) {
 	}))
 	defer srv.Close()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
+	ar := filepath.Join(t.TempDir(), "attestation-root.pem")
 	for _, tc := range []struct {
 		args []string
 		want []string
@@ -85,7 +100,7 @@ func TestDeviceFlags(t *testing.T) {
 		{[]string{"-product", "iPhone18,1", "-os", "26.1"}, []string{"iPhone OS 18_6", "Version/26.1"}},
 		{[]string{"-product", "Mac14,2", "-os", "15.1"}, []string{"Macintosh", "Version/18.1"}},
 	} {
-		args := append([]string{"-device-ca", ca, "-invite", srv.URL + "/invitation/x"}, tc.args...)
+		args := append([]string{"-device-ca", ca, "-attestation-root", ar, "-invite", srv.URL + "/invitation/x"}, tc.args...)
 		if err := run(context.Background(), args, nil, io.Discard, io.Discard); err == nil {
 			t.Fatalf("%v: run succeeded against a 410", tc.args)
 		}

@@ -10,6 +10,7 @@ require (
 
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
 	github.com/go-sql-driver/mysql v1.8.1 // indirect
 	github.com/google/btree v1.0.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect

@@ -345,7 +345,6 @@ func DDM(b *testing.B, ds ddm.Store, ms mdm.Store, n int) {
 	}
 	b.Run("status", func(b *testing.B) {
 		report := reportOf(0, "17.6")
-		b.ReportMetric(float64(len(report)), "report-bytes")
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
@@ -355,6 +354,7 @@ func DDM(b *testing.B, ds ddm.Store, ms mdm.Store, n int) {
 			}
 			i++
 		}
+		b.ReportMetric(float64(len(report)), "report-bytes")
 	})
 	osRound := 0
 	b.Run("status-os-update", func(b *testing.B) {
@@ -377,8 +377,14 @@ func DDM(b *testing.B, ds ddm.Store, ms mdm.Store, n int) {
 		for b.Loop() {
 			k := i % len(pool)
 			if k == 0 {
-				b.StopTimer() // a change: every state is stale
-				if err := s.PutDeclaration(ctx, config("com.example.bench.unassigned", "passcode.settings", fmt.Sprintf(`{"MinimumLength":%d}`, 4+i%8))); err != nil {
+				// A change another replica made: every state is stale.
+				b.StopTimer()
+				rev, err := ds.Revision(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				unassigned := config("com.example.bench.unassigned", "passcode.settings", fmt.Sprintf(`{"MinimumLength":%d}`, 4+rev%8))
+				if _, err := ds.Apply(ctx, rev, &ddm.Change{PutDeclarations: []*ddm.Declaration{unassigned}}); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
@@ -408,16 +414,21 @@ func DDM(b *testing.B, ds ddm.Store, ms mdm.Store, n int) {
 			b.Fatalf("%d pushes after %d changes of a set of %d enrollments", got, i, affected)
 		}
 	}
+	// Each change undoes the one before, also across runs.
+	round := 0
 	b.Run("fanout-modify", func(b *testing.B) {
-		fanout(b, func(i int) error {
-			return s.PutDeclaration(ctx, app(SalesApp, "com.example.crm", 1000000010+(i+1)%2))
+		fanout(b, func(int) error {
+			round++
+			return s.PutDeclaration(ctx, app(SalesApp, "com.example.crm", 1000000010+round%2))
 		})
 	})
 	_, sets := DDMCatalog()
+	setRound := 0
 	b.Run("fanout-set", func(b *testing.B) {
-		fanout(b, func(i int) error {
+		fanout(b, func(int) error {
+			setRound++
 			members := sets[SetSales]
-			if i%2 == 0 {
+			if setRound%2 == 1 {
 				members = append(slices.Clone(members), "com.example.activation.sales-calendar")
 			}
 			return s.PutSet(ctx, SetSales, members)

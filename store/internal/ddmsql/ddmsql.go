@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/enrollkit/enrollkit/ddm"
@@ -148,6 +149,73 @@ func (s Store) Snapshot(ctx context.Context, id mdm.EnrollmentID) (*ddm.Snapshot
 	return &snap, nil
 }
 
+// snapshotChunk bounds the identifiers one statement of Snapshots lists.
+const snapshotChunk = 500
+
+// Snapshots implements ddm.Store.
+func (s Store) Snapshots(ctx context.Context, ids []mdm.EnrollmentID) (*ddm.Snapshots, error) {
+	snap := &ddm.Snapshots{Assignments: map[mdm.EnrollmentID]*ddm.Assignment{}, Facts: map[mdm.EnrollmentID]ddm.Facts{},
+		States: map[mdm.EnrollmentID]*ddm.SyncState{}}
+	err := s.B.Read(ctx, s.op("snapshots"), func(tx Tx) error {
+		c, err := s.catalog(ctx, tx)
+		if err != nil {
+			return err
+		}
+		snap.Catalog = *c
+		for chunk := range slices.Chunk(ids, snapshotChunk) {
+			args := make([]any, len(chunk))
+			for i, id := range chunk {
+				args[i] = string(id)
+			}
+			in := "(?" + strings.Repeat(", ?", len(chunk)-1) + ")"
+			err := tx.Query(ctx, `SELECT enrollment, sets, declarations FROM ddm_assignments WHERE enrollment IN `+in, args, func(scan func(...any) error) error {
+				var id, sets, decls string
+				if err := scan(&id, &sets, &decls); err != nil {
+					return err
+				}
+				a := &ddm.Assignment{Enrollment: mdm.EnrollmentID(id)}
+				snap.Assignments[a.Enrollment] = a
+				return errors.Join(json.Unmarshal([]byte(sets), &a.Sets), json.Unmarshal([]byte(decls), &a.Declarations))
+			})
+			if err != nil {
+				return err
+			}
+			err = tx.Query(ctx, `SELECT enrollment, platform, os_version FROM ddm_facts WHERE enrollment IN `+in, args, func(scan func(...any) error) error {
+				var id string
+				var f ddm.Facts
+				if err := scan(&id, &f.Platform, &f.OSVersion); err != nil {
+					return err
+				}
+				snap.Facts[mdm.EnrollmentID(id)] = f
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			err = tx.Query(ctx, `SELECT enrollment, state FROM ddm_sync WHERE enrollment IN `+in, args, func(scan func(...any) error) error {
+				var id, text string
+				if err := scan(&id, &text); err != nil {
+					return err
+				}
+				var st ddm.SyncState
+				if err := json.Unmarshal([]byte(text), &st); err != nil {
+					return fmt.Errorf("sync state of %s: %w", id, err)
+				}
+				snap.States[mdm.EnrollmentID(id)] = &st
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.op("snapshots"), err)
+	}
+	return snap, nil
+}
+
 // Declaration implements ddm.Store.
 func (s Store) Declaration(ctx context.Context, identifier string) (*ddm.Declaration, error) {
 	d := &ddm.Declaration{Identifier: identifier}
@@ -277,19 +345,39 @@ func (s Store) SyncState(ctx context.Context, id mdm.EnrollmentID) (*ddm.SyncSta
 	return &st, nil
 }
 
+// putSync stores a sync state unless one of the same or a higher revision
+// is stored.
+const putSync = `INSERT INTO ddm_sync (enrollment, revision, state) VALUES (?, ?, ?)
+	ON CONFLICT (enrollment) DO UPDATE SET revision = excluded.revision, state = excluded.state
+	WHERE ddm_sync.revision < excluded.revision`
+
 // PutSyncState implements ddm.Store.
 func (s Store) PutSyncState(ctx context.Context, st *ddm.SyncState) (bool, error) {
-	var n int64
-	err := s.B.Write(ctx, s.op("put sync state"), func(tx Tx) (err error) {
-		n, err = tx.Exec(ctx, `INSERT INTO ddm_sync (enrollment, revision, state) VALUES (?, ?, ?)
-			ON CONFLICT (enrollment) DO UPDATE SET revision = excluded.revision, state = excluded.state
-			WHERE ddm_sync.revision < excluded.revision`, string(st.Enrollment), st.Revision, jsonText(st))
-		return err
+	stored, err := s.PutSyncStates(ctx, []*ddm.SyncState{st})
+	if err != nil {
+		return false, err
+	}
+	return stored[0], nil
+}
+
+// PutSyncStates implements ddm.Store.
+func (s Store) PutSyncStates(ctx context.Context, sts []*ddm.SyncState) ([]bool, error) {
+	op := s.op("put sync state")
+	stored := make([]bool, len(sts))
+	err := s.B.Write(ctx, op, func(tx Tx) error {
+		for i, st := range sts {
+			n, err := tx.Exec(ctx, putSync, string(st.Enrollment), st.Revision, jsonText(st))
+			if err != nil {
+				return err
+			}
+			stored[i] = n > 0
+		}
+		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", s.op("put sync state"), err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	return n > 0, nil
+	return stored, nil
 }
 
 // Status implements ddm.Store.

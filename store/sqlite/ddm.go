@@ -44,6 +44,15 @@ func (b ddmBackend) Read(ctx context.Context, op string, fn func(ddmsql.Tx) erro
 	return err
 }
 
+// ReadOne runs fn on the reader pool without a transaction.
+func (b ddmBackend) ReadOne(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
+	pool, err := b.db.reader(op)
+	if err != nil {
+		return err
+	}
+	return fn(sqlTx{pool})
+}
+
 // execQuerier is what *sql.Tx and *sql.Conn share.
 type execQuerier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)

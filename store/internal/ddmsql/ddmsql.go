@@ -36,6 +36,9 @@ type Backend interface {
 	Write(ctx context.Context, op string, fn func(Tx) error) error
 	// Read runs fn in a transaction that reads one consistent state.
 	Read(ctx context.Context, op string, fn func(Tx) error) error
+	// ReadOne runs fn, which runs a single query, without a transaction
+	// of its own (a statement reads one consistent state by itself).
+	ReadOne(ctx context.Context, op string, fn func(Tx) error) error
 	// Prefix labels errors ("sqlite", "postgres").
 	Prefix() string
 }
@@ -59,7 +62,7 @@ func one(ctx context.Context, tx Tx, query string, args []any, dest ...any) (fou
 // Revision implements ddm.Store.
 func (s Store) Revision(ctx context.Context) (int64, error) {
 	var rev int64
-	err := s.B.Read(ctx, s.op("revision"), func(tx Tx) error {
+	err := s.B.ReadOne(ctx, s.op("revision"), func(tx Tx) error {
 		_, err := one(ctx, tx, `SELECT revision FROM ddm_revision WHERE id = 1`, nil, &rev)
 		return err
 	})
@@ -221,7 +224,7 @@ func (s Store) Declaration(ctx context.Context, identifier string) (*ddm.Declara
 	d := &ddm.Declaration{Identifier: identifier}
 	var payload string
 	var found bool
-	err := s.B.Read(ctx, s.op("declaration"), func(tx Tx) (err error) {
+	err := s.B.ReadOne(ctx, s.op("declaration"), func(tx Tx) (err error) {
 		found, err = one(ctx, tx, `SELECT type, payload FROM ddm_declarations WHERE identifier = ?`, []any{identifier}, &d.Type, &payload)
 		return err
 	})
@@ -406,7 +409,7 @@ func (s Store) PutStatus(ctx context.Context, st *ddm.Status) error {
 func (s Store) getJSON(ctx context.Context, what, query string, id mdm.EnrollmentID, v any) error {
 	var text string
 	var found bool
-	err := s.B.Read(ctx, s.op(what), func(tx Tx) (err error) {
+	err := s.B.ReadOne(ctx, s.op(what), func(tx Tx) (err error) {
 		found, err = one(ctx, tx, query, []any{string(id)}, &text)
 		return err
 	})

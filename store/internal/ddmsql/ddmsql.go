@@ -25,6 +25,9 @@ import (
 type Tx interface {
 	// Exec runs a statement and returns the number of rows it changed.
 	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	// ExecEach runs a statement once for each argument list, prepared or
+	// sent once, and returns the number of rows each run changed.
+	ExecEach(ctx context.Context, query string, args [][]any) ([]int64, error)
 	// Query runs a query and calls scan for each row.
 	Query(ctx context.Context, query string, args []any, scan func(scan func(dest ...any) error) error) error
 }
@@ -367,15 +370,16 @@ func (s Store) PutSyncState(ctx context.Context, st *ddm.SyncState) (bool, error
 func (s Store) PutSyncStates(ctx context.Context, sts []*ddm.SyncState) ([]bool, error) {
 	op := s.op("put sync state")
 	stored := make([]bool, len(sts))
+	args := make([][]any, len(sts))
+	for i, st := range sts {
+		args[i] = []any{string(st.Enrollment), st.Revision, jsonText(st)}
+	}
 	err := s.B.Write(ctx, op, func(tx Tx) error {
-		for i, st := range sts {
-			n, err := tx.Exec(ctx, putSync, string(st.Enrollment), st.Revision, jsonText(st))
-			if err != nil {
-				return err
-			}
-			stored[i] = n > 0
+		n, err := tx.ExecEach(ctx, putSync, args)
+		for i := range n {
+			stored[i] = n[i] > 0
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)

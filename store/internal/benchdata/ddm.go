@@ -275,8 +275,8 @@ func statusReport(items []byte, osVersion string) ([]byte, error) {
 //
 //   - tokens, declaration-items: a device whose state is current.
 //   - declaration: one configuration fetched.
-//   - status: a full status report (about 3 KB) with the platform and
-//     OS release already known.
+//   - status: a full status report (5.5 KB) from a device that reported
+//     before, with the platform and OS release already known.
 //   - status-os-update: the same report from a device that updated its
 //     OS: its facts are written and its state recomputed.
 //   - tokens-after-change: the first tokens request after the catalog
@@ -326,6 +326,13 @@ func DDM(b *testing.B, ds ddm.Store, ms mdm.Store, n int) {
 		}
 		reports[key] = r
 		return r
+	}
+	// Each has reported its status once, as a device does after its
+	// first sync.
+	for k := range pool {
+		if _, err := checkin(ctx, s, pool[k], ddm.EndpointStatus, reportOf(k, "17.6")); err != nil {
+			b.Fatal(err)
+		}
 	}
 	for _, ep := range []string{ddm.EndpointTokens, ddm.EndpointDeclarationItems, ddm.EndpointDeclaration + "configuration/com.example.passcode"} {
 		name := ep

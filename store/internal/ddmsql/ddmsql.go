@@ -175,13 +175,11 @@ func (s Store) Snapshots(ctx context.Context, ids []mdm.EnrollmentID) (*ddm.Snap
 			}
 			in := "(?" + strings.Repeat(", ?", len(chunk)-1) + ")"
 			err := tx.Query(ctx, `SELECT enrollment, sets, declarations FROM ddm_assignments WHERE enrollment IN `+in, args, func(scan func(...any) error) error {
-				var id, sets, decls string
-				if err := scan(&id, &sets, &decls); err != nil {
-					return err
+				a, err := scanAssignment(scan)
+				if err == nil {
+					snap.Assignments[a.Enrollment] = a
 				}
-				a := &ddm.Assignment{Enrollment: mdm.EnrollmentID(id)}
-				snap.Assignments[a.Enrollment] = a
-				return errors.Join(json.Unmarshal([]byte(sets), &a.Sets), json.Unmarshal([]byte(decls), &a.Declarations))
+				return err
 			})
 			if err != nil {
 				return err
@@ -246,22 +244,27 @@ func (s Store) Assignments(ctx context.Context) ([]*ddm.Assignment, error) {
 	var out []*ddm.Assignment
 	err := s.B.Read(ctx, s.op("assignments"), func(tx Tx) error {
 		return tx.Query(ctx, `SELECT enrollment, sets, declarations FROM ddm_assignments ORDER BY enrollment`, nil, func(scan func(...any) error) error {
-			var id, sets, decls string
-			if err := scan(&id, &sets, &decls); err != nil {
-				return err
+			a, err := scanAssignment(scan)
+			if err == nil {
+				out = append(out, a)
 			}
-			a := &ddm.Assignment{Enrollment: mdm.EnrollmentID(id)}
-			if err := errors.Join(json.Unmarshal([]byte(sets), &a.Sets), json.Unmarshal([]byte(decls), &a.Declarations)); err != nil {
-				return err
-			}
-			out = append(out, a)
-			return nil
+			return err
 		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.op("assignments"), err)
 	}
 	return out, nil
+}
+
+// scanAssignment reads a row of enrollment, sets and declarations.
+func scanAssignment(scan func(...any) error) (*ddm.Assignment, error) {
+	var id, sets, decls string
+	if err := scan(&id, &sets, &decls); err != nil {
+		return nil, err
+	}
+	a := &ddm.Assignment{Enrollment: mdm.EnrollmentID(id)}
+	return a, errors.Join(json.Unmarshal([]byte(sets), &a.Sets), json.Unmarshal([]byte(decls), &a.Declarations))
 }
 
 func jsonText(v any) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -23,6 +24,8 @@ type fakeMDM struct {
 	queued  []*mdm.Command
 	// sent counts the commands queued for each enrollment.
 	sent map[mdm.EnrollmentID]int
+	// refuse makes Enqueue refuse a call that names the enrollment.
+	refuse mdm.EnrollmentID
 }
 
 func (f *fakeMDM) Enrollment(_ context.Context, id mdm.EnrollmentID) (*mdm.EnrollmentRecord, error) {
@@ -42,6 +45,9 @@ func (f *fakeMDM) Enqueue(_ context.Context, cmd *mdm.Command, ids ...mdm.Enroll
 		if r, ok := f.records[id]; !ok || r.CheckedOut {
 			return nil, fmt.Errorf("enqueue to %s: %w", id, mdm.ErrNotFound) // as mdm refuses the whole call
 		}
+		if id == f.refuse {
+			return nil, fmt.Errorf("enqueue to %s: %w", id, errRefused)
+		}
 	}
 	f.queued = append(f.queued, cmd)
 	if f.sent == nil {
@@ -58,6 +64,8 @@ func (f *fakeMDM) count() int {
 	defer f.mu.Unlock()
 	return len(f.queued)
 }
+
+var errRefused = errors.New("refused by policy")
 
 const (
 	ue    mdm.EnrollmentID = "ue-iphone"
@@ -587,27 +595,34 @@ func TestFanout(t *testing.T) {
 			everyone[id] = true
 		}
 	}
+	salesBut10 := maps.Clone(sales)
+	delete(salesBut10, "e0010")
 	tests := []struct {
-		name   string
-		change func() error
-		told   map[mdm.EnrollmentID]bool
+		name    string
+		change  func() error
+		told    map[mdm.EnrollmentID]bool
+		refuse  mdm.EnrollmentID
+		wantErr error
 	}{
 		{"a configuration of a set", func() error {
 			return s.PutDeclaration(ctx, decl("cal", "com.apple.configuration.account.subscribed-calendar", `{"CalendarURL":"https://example.com/b.ics","AuthenticationCredentialsAssetReference":"cred"}`))
-		}, sales},
+		}, sales, "", nil},
 		{"an asset a configuration refers to", func() error {
 			return s.PutDeclaration(ctx, decl("cred", "com.apple.asset.credential.userpassword", `{"Reference":{"DataURL":"https://example.com/d","ContentType":"application/json"}}`))
-		}, sales},
-		{"a declaration added to a set", func() error { return s.PutSet(ctx, "sales", []string{"act", "unused"}) }, sales},
+		}, sales, "", nil},
+		{"a declaration added to a set", func() error { return s.PutSet(ctx, "sales", []string{"act", "unused"}) }, sales, "", nil},
 		{"a declaration nothing is assigned", func() error {
 			return s.PutDeclaration(ctx, decl("other", "com.apple.configuration.passcode.settings", `{"MinimumLength":8}`))
-		}, nil},
+		}, nil, "", nil},
 		{"the same declaration again", func() error {
 			return s.PutDeclaration(ctx, decl("pass", "com.apple.configuration.passcode.settings", `{"MinimumLength": 6}`))
-		}, nil},
+		}, nil, "", nil},
+		{"one enrollment refused", func() error {
+			return s.PutDeclaration(ctx, decl("cal", "com.apple.configuration.account.subscribed-calendar", `{"CalendarURL":"https://example.com/c.ics","AuthenticationCredentialsAssetReference":"cred"}`))
+		}, salesBut10, "e0010", errRefused},
 		{"a set everyone has", func() error {
 			return s.PutDeclaration(ctx, decl("org", "com.apple.management.organization-info", `{"OrganizationName":"Example Corp"}`))
-		}, everyone},
+		}, everyone, "", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -615,9 +630,10 @@ func TestFanout(t *testing.T) {
 			for _, id := range ids {
 				before[id], _ = s.Sync(ctx, id)
 			}
-			m.sent = nil
-			if err := tc.change(); err != nil {
-				t.Fatal(err)
+			m.sent, m.refuse = nil, tc.refuse
+			defer func() { m.refuse = "" }()
+			if err := tc.change(); !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Fatalf("change: %v, want %v", err, tc.wantErr)
 			}
 			if len(m.sent) != len(tc.told) {
 				t.Fatalf("%d enrollments told, want %d", len(m.sent), len(tc.told))
@@ -629,8 +645,8 @@ func TestFanout(t *testing.T) {
 				}
 				changed := st.DeclarationsToken != before[id].DeclarationsToken
 				// The checked-out sales enrollment's state changes with
-				// the others' but it is not told.
-				if m.sent[id] != map[bool]int{true: 1}[tc.told[id]] || changed != (tc.told[id] || id == "e0005" && tc.told != nil && tc.told["e0000"]) {
+				// the others' but it is not told, nor the refused one.
+				if m.sent[id] != map[bool]int{true: 1}[tc.told[id]] || changed != (tc.told[id] || (id == "e0005" || id == tc.refuse) && tc.told != nil && tc.told["e0000"]) {
 					t.Fatalf("%s: told %d times, token changed %v", id, m.sent[id], changed)
 				}
 				if err := st.Check(); err != nil {

@@ -588,8 +588,9 @@ func (s *Service) announce(ctx context.Context, st *SyncState) error {
 
 // queue queues one DeclarativeManagement command for the enrollments of
 // sts, which share their SyncTokens; mdm pushes the devices. When mdm
-// refuses the whole batch (an enrollment checked out meanwhile), each is
-// queued on its own, and those mdm no longer serves are skipped.
+// refuses the whole batch (an enrollment checked out meanwhile, or one its
+// policy refuses), each is queued on its own, so that one enrollment does
+// not hold the others back, and those mdm no longer serves are skipped.
 func (s *Service) queue(ctx context.Context, sts []*SyncState) error {
 	data, err := json.Marshal(tokensResponse(sts[0]))
 	if err != nil {
@@ -609,7 +610,7 @@ func (s *Service) queue(ctx context.Context, sts []*SyncState) error {
 			slog.String("command_uuid", cmd.UUID), slog.Int("enrollments", len(ids)), slog.Any("err", err))
 		err = nil
 	}
-	if len(sts) > 1 && errors.Is(err, mdm.ErrNotFound) {
+	if len(sts) > 1 && err != nil {
 		var errs []error
 		for _, st := range sts {
 			if err := s.queue(ctx, []*SyncState{st}); err != nil && !errors.Is(err, mdm.ErrNotFound) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,6 +22,10 @@ type fakeMDM struct {
 	mu      sync.Mutex
 	records map[mdm.EnrollmentID]*mdm.EnrollmentRecord
 	queued  []*mdm.Command
+	// sent counts the commands queued for each enrollment.
+	sent map[mdm.EnrollmentID]int
+	// refuse makes Enqueue refuse a call that names the enrollment.
+	refuse mdm.EnrollmentID
 }
 
 func (f *fakeMDM) Enrollment(_ context.Context, id mdm.EnrollmentID) (*mdm.EnrollmentRecord, error) {
@@ -36,7 +41,21 @@ func (f *fakeMDM) Enrollment(_ context.Context, id mdm.EnrollmentID) (*mdm.Enrol
 func (f *fakeMDM) Enqueue(_ context.Context, cmd *mdm.Command, ids ...mdm.EnrollmentID) ([]mdm.PushResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for _, id := range ids {
+		if r, ok := f.records[id]; !ok || r.CheckedOut {
+			return nil, fmt.Errorf("enqueue to %s: %w", id, mdm.ErrNotFound) // as mdm refuses the whole call
+		}
+		if id == f.refuse {
+			return nil, fmt.Errorf("enqueue to %s: %w", id, errRefused)
+		}
+	}
 	f.queued = append(f.queued, cmd)
+	if f.sent == nil {
+		f.sent = map[mdm.EnrollmentID]int{}
+	}
+	for _, id := range ids {
+		f.sent[id]++
+	}
 	return nil, nil
 }
 
@@ -45,6 +64,8 @@ func (f *fakeMDM) count() int {
 	defer f.mu.Unlock()
 	return len(f.queued)
 }
+
+var errRefused = errors.New("refused by policy")
 
 const (
 	ue    mdm.EnrollmentID = "ue-iphone"
@@ -518,6 +539,118 @@ func BenchmarkTokens(b *testing.B) {
 			for b.Loop() {
 				if _, err := checkin(s, ue, ep, nil); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestFanout changes what sets and declarations serve and checks that
+// exactly the enrollments whose effective set changed are told, each once,
+// with its new tokens, however the change reaches them.
+func TestFanout(t *testing.T) {
+	s, m := newService(t, ddm.Config{})
+	put(t, s,
+		decl("cred", "com.apple.asset.credential.userpassword", `{"Reference":{"DataURL":"https://example.com/c","ContentType":"application/json"}}`),
+		decl("cal", "com.apple.configuration.account.subscribed-calendar", `{"CalendarURL":"https://example.com/a.ics","AuthenticationCredentialsAssetReference":"cred"}`),
+		decl("pass", "com.apple.configuration.passcode.settings", `{"MinimumLength":6}`),
+		decl("act", "com.apple.activation.simple", `{"StandardConfigurations":["cal"]}`),
+		decl("org", "com.apple.management.organization-info", `{"OrganizationName":"Example"}`),
+		decl("unused", "com.apple.configuration.passcode.settings", `{"MinimumLength":4}`))
+	for _, set := range []struct {
+		name    string
+		members []string
+	}{{"byod", []string{"pass", "org"}}, {"sales", []string{"act"}}} {
+		if err := s.PutSet(ctx, set.name, set.members); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 2,500 enrollments (more than one batch): every fifth in sales, one
+	// checked out, one mdm does not know.
+	const n = 2500
+	sales := map[mdm.EnrollmentID]bool{}
+	var ids []mdm.EnrollmentID
+	for i := range n {
+		id := mdm.EnrollmentID(fmt.Sprintf("e%04d", i))
+		ids = append(ids, id)
+		m.records[id] = &mdm.EnrollmentRecord{ID: id, Type: mdm.UserEnrollmentDevice, ProductName: "iPhone16,2", OSVersion: "17.5", Enrolled: true, CheckedOut: i == 5}
+		sets := []string{"byod"}
+		if i%5 == 0 {
+			sets = append(sets, "sales")
+			if i != 5 {
+				sales[id] = true
+			}
+		}
+		if err := s.Assign(ctx, ddm.Assignment{Enrollment: id, Sets: sets}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Assign(ctx, ddm.Assignment{Enrollment: ue, Sets: []string{"sales"}}); err != nil {
+		t.Fatal(err)
+	}
+	delete(m.records, ue) // mdm forgot it: skipped, not an error
+	everyone := map[mdm.EnrollmentID]bool{}
+	for _, id := range ids {
+		if id != "e0005" {
+			everyone[id] = true
+		}
+	}
+	salesBut10 := maps.Clone(sales)
+	delete(salesBut10, "e0010")
+	tests := []struct {
+		name    string
+		change  func() error
+		told    map[mdm.EnrollmentID]bool
+		refuse  mdm.EnrollmentID
+		wantErr error
+	}{
+		{"a configuration of a set", func() error {
+			return s.PutDeclaration(ctx, decl("cal", "com.apple.configuration.account.subscribed-calendar", `{"CalendarURL":"https://example.com/b.ics","AuthenticationCredentialsAssetReference":"cred"}`))
+		}, sales, "", nil},
+		{"an asset a configuration refers to", func() error {
+			return s.PutDeclaration(ctx, decl("cred", "com.apple.asset.credential.userpassword", `{"Reference":{"DataURL":"https://example.com/d","ContentType":"application/json"}}`))
+		}, sales, "", nil},
+		{"a declaration added to a set", func() error { return s.PutSet(ctx, "sales", []string{"act", "unused"}) }, sales, "", nil},
+		{"a declaration nothing is assigned", func() error {
+			return s.PutDeclaration(ctx, decl("other", "com.apple.configuration.passcode.settings", `{"MinimumLength":8}`))
+		}, nil, "", nil},
+		{"the same declaration again", func() error {
+			return s.PutDeclaration(ctx, decl("pass", "com.apple.configuration.passcode.settings", `{"MinimumLength": 6}`))
+		}, nil, "", nil},
+		{"one enrollment refused", func() error {
+			return s.PutDeclaration(ctx, decl("cal", "com.apple.configuration.account.subscribed-calendar", `{"CalendarURL":"https://example.com/c.ics","AuthenticationCredentialsAssetReference":"cred"}`))
+		}, salesBut10, "e0010", errRefused},
+		{"a set everyone has", func() error {
+			return s.PutDeclaration(ctx, decl("org", "com.apple.management.organization-info", `{"OrganizationName":"Example Corp"}`))
+		}, everyone, "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := map[mdm.EnrollmentID]*ddm.SyncState{}
+			for _, id := range ids {
+				before[id], _ = s.Sync(ctx, id)
+			}
+			m.sent, m.refuse = nil, tc.refuse
+			defer func() { m.refuse = "" }()
+			if err := tc.change(); !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Fatalf("change: %v, want %v", err, tc.wantErr)
+			}
+			if len(m.sent) != len(tc.told) {
+				t.Fatalf("%d enrollments told, want %d", len(m.sent), len(tc.told))
+			}
+			for _, id := range ids {
+				st, err := s.Sync(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				changed := st.DeclarationsToken != before[id].DeclarationsToken
+				// The checked-out sales enrollment's state changes with
+				// the others' but it is not told, nor the refused one.
+				if m.sent[id] != map[bool]int{true: 1}[tc.told[id]] || changed != (tc.told[id] || (id == "e0005" || id == tc.refuse) && tc.told != nil && tc.told["e0000"]) {
+					t.Fatalf("%s: told %d times, token changed %v", id, m.sent[id], changed)
+				}
+				if err := st.Check(); err != nil {
+					t.Fatal(err)
 				}
 			}
 		})

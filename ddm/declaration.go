@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Class is one of the four kinds of declaration, as it appears in the
@@ -55,7 +56,50 @@ func (d *Declaration) Class() Class { return ClassOf(d.Type) }
 // ServerToken is derived from the declaration's content: its type,
 // identifier and payload with key order and spacing normalised. Any change
 // of content changes it; nothing else does.
-func (d *Declaration) ServerToken() string {
+func (d *Declaration) ServerToken() string { return d.derived().token }
+
+// derivedOf is what is derived from a declaration's content: its
+// ServerToken and references.
+type derivedOf struct {
+	token string
+	refs  []reference
+}
+
+// derivedCache keeps what was derived from the declarations seen last, by
+// content: a catalog's few dozen declarations are derived once rather
+// than at every enrollment's sync. It is emptied when its keys grow past
+// derivedCacheBytes.
+var derivedCache = struct {
+	sync.Mutex
+	m     map[string]*derivedOf
+	bytes int
+}{m: map[string]*derivedOf{}}
+
+const derivedCacheBytes = 16 << 20
+
+func (d *Declaration) derived() *derivedOf {
+	key := d.Type + "\x00" + d.Identifier + "\x00" + string(d.Payload)
+	derivedCache.Lock()
+	v, ok := derivedCache.m[key]
+	derivedCache.Unlock()
+	if ok {
+		return v
+	}
+	v = &derivedOf{token: d.serverToken(), refs: d.findReferences()}
+	derivedCache.Lock()
+	if derivedCache.bytes+len(key) > derivedCacheBytes {
+		clear(derivedCache.m)
+		derivedCache.bytes = 0
+	}
+	if _, ok := derivedCache.m[key]; !ok && len(key) <= derivedCacheBytes/16 {
+		derivedCache.m[key] = v
+		derivedCache.bytes += len(key)
+	}
+	derivedCache.Unlock()
+	return v
+}
+
+func (d *Declaration) serverToken() string {
 	p := d.Payload
 	if len(bytes.TrimSpace(p)) == 0 {
 		p = []byte("{}") // as stored
@@ -174,8 +218,11 @@ type reference struct {
 
 // references returns what d refers to: an activation's configurations, a
 // configuration's assets (the payload keys Apple's schema marks with
-// asset types, wherever they occur in the payload).
-func (d *Declaration) references() []reference {
+// asset types, wherever they occur in the payload). The caller must not
+// change the slice.
+func (d *Declaration) references() []reference { return d.derived().refs }
+
+func (d *Declaration) findReferences() []reference {
 	var out []reference
 	switch d.Class() {
 	case ClassActivation:

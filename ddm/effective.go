@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -60,6 +61,74 @@ func checkAssignment(a *Assignment, cat *Catalog) error {
 		}
 	}
 	return nil
+}
+
+// key names what a is assigned (nil: nothing), for telling assignments
+// apart.
+func (a *Assignment) key() string {
+	if a == nil {
+		return ""
+	}
+	return strings.Join(a.Sets, "\x00") + "\x01" + strings.Join(a.Declarations, "\x00")
+}
+
+// clone returns a copy of cat whose maps may be changed.
+func (cat *Catalog) clone() *Catalog {
+	return &Catalog{Revision: cat.Revision, Declarations: maps.Clone(cat.Declarations), Sets: maps.Clone(cat.Sets)}
+}
+
+// with returns a copy of cat with ch's declarations and sets applied.
+func (cat *Catalog) with(ch *Change) *Catalog {
+	next := cat.clone()
+	for _, id := range ch.DeleteDeclarations {
+		delete(next.Declarations, id)
+	}
+	for _, name := range ch.DeleteSets {
+		delete(next.Sets, name)
+	}
+	for _, d := range ch.PutDeclarations {
+		next.Declarations[d.Identifier] = d
+	}
+	maps.Copy(next.Sets, ch.PutSets)
+	return next
+}
+
+// reach describes what a reaches in cat: each declaration it is assigned,
+// directly or through a set, and each one those refer to, by identifier
+// and server token.
+func reach(cat *Catalog, a *Assignment) string {
+	seen := map[string]bool{}
+	var visit func(id string)
+	visit = func(id string) {
+		if seen[id] {
+			return
+		}
+		seen[id] = true
+		if d, ok := cat.Declarations[id]; ok {
+			for _, r := range d.references() {
+				visit(r.to)
+			}
+		}
+	}
+	if a != nil {
+		for _, id := range a.Declarations {
+			visit(id)
+		}
+		for _, set := range a.Sets {
+			for _, id := range cat.Sets[set] {
+				visit(id)
+			}
+		}
+	}
+	var b strings.Builder
+	for _, id := range slices.Sorted(maps.Keys(seen)) {
+		token := "-" // missing
+		if d, ok := cat.Declarations[id]; ok {
+			token = d.ServerToken()
+		}
+		fmt.Fprintf(&b, "%s\x00%s\n", id, token)
+	}
+	return b.String()
 }
 
 // effective computes what an enrollment assigned a is served and what is

@@ -104,8 +104,12 @@ type syncTokens struct {
 	Timestamp         string
 }
 
+func tokensOf(st *SyncState) syncTokens {
+	return syncTokens{st.DeclarationsToken, st.Timestamp.UTC().Format(time.RFC3339)}
+}
+
 func tokensResponse(st *SyncState) any {
-	return struct{ SyncTokens syncTokens }{syncTokens{st.DeclarationsToken, st.Timestamp.UTC().Format(time.RFC3339)}}
+	return struct{ SyncTokens syncTokens }{tokensOf(st)}
 }
 
 type wireItem struct {

@@ -132,14 +132,16 @@ const maxAttempts = 20
 // update applies the change edit makes to the catalog, after checking the
 // whole result, by compare-and-swap on the revision; it retries when
 // another writer came first. edit may read the store; it must not write.
-// It returns the enrollments whose effective set may have changed (nil:
-// every assigned enrollment).
+// It returns the enrollments whose effective set may have changed, or nil
+// for those whose assignment reaches a declaration the change adds,
+// removes or alters (directly, through a set, or through a reference).
 func (s *Service) update(ctx context.Context, op string, edit func(cat *Catalog) (*Change, []mdm.EnrollmentID, error)) error {
 	for attempt := 0; ; attempt++ {
 		cat, err := s.store.Catalog(ctx)
 		if err != nil {
 			return fmt.Errorf("ddm: %s: %w", op, err)
 		}
+		before := cat.clone()
 		ch, affected, err := edit(cat)
 		if err != nil {
 			return err
@@ -153,16 +155,36 @@ func (s *Service) update(ctx context.Context, op string, edit func(cat *Catalog)
 			return fmt.Errorf("ddm: %s: %w", op, err)
 		}
 		if affected == nil {
-			as, err := s.store.Assignments(ctx)
-			if err != nil {
+			if affected, err = s.reaching(ctx, before, before.with(ch)); err != nil {
 				return fmt.Errorf("ddm: %s: %w", op, err)
-			}
-			for _, a := range as {
-				affected = append(affected, a.Enrollment)
 			}
 		}
 		return s.resync(ctx, affected...)
 	}
+}
+
+// reaching returns the assigned enrollments whose assignment reaches
+// different declarations in next than in prev, working each distinct
+// assignment out once.
+func (s *Service) reaching(ctx context.Context, prev, next *Catalog) ([]mdm.EnrollmentID, error) {
+	as, err := s.store.Assignments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	differs := map[string]bool{}
+	out := []mdm.EnrollmentID{}
+	for _, a := range as {
+		key := a.key()
+		d, ok := differs[key]
+		if !ok {
+			d = reach(prev, a) != reach(next, a)
+			differs[key] = d
+		}
+		if d {
+			out = append(out, a.Enrollment)
+		}
+	}
+	return out, nil
 }
 
 // PutDeclaration creates or replaces a declaration. Its references must
@@ -370,9 +392,24 @@ func (s *Service) Status(ctx context.Context, id mdm.EnrollmentID) (*Status, err
 // compute works out what id is served at snap. prev, if not nil, is the
 // state it replaces (for the timestamp).
 func (s *Service) compute(ctx context.Context, id mdm.EnrollmentID, snap *Snapshot, prev *SyncState) (*SyncState, error) {
+	_, dev, err := s.device(ctx, id, snap.Facts)
+	if err != nil {
+		return nil, err
+	}
+	served, withheld, err := effective(&snap.Catalog, snap.Assignment, s.defaults, dev)
+	if err != nil {
+		return nil, err
+	}
+	items, token := itemsOf(served)
+	return s.state(id, snap.Revision, dev, items, token, withheld, prev), nil
+}
+
+// device returns id's mdm record and what filtering takes its device to
+// be, given the facts it reported (nil: none).
+func (s *Service) device(ctx context.Context, id mdm.EnrollmentID, facts *Facts) (*mdm.EnrollmentRecord, Device, error) {
 	rec, err := s.mdm.Enrollment(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("ddm: enrollment %s: %w", id, err)
+		return nil, Device{}, fmt.Errorf("ddm: enrollment %s: %w", id, err)
 	}
 	product, osv := rec.ProductName, rec.OSVersion
 	if rec.ParentID != "" {
@@ -380,18 +417,19 @@ func (s *Service) compute(ctx context.Context, id mdm.EnrollmentID, snap *Snapsh
 			product, osv = parent.ProductName, parent.OSVersion
 		}
 	}
-	dev := deviceOf(rec.Type, product, osv, snap.Facts)
-	served, withheld, err := effective(&snap.Catalog, snap.Assignment, s.defaults, dev)
-	if err != nil {
-		return nil, err
-	}
-	items, token := itemsOf(served)
-	st := &SyncState{Enrollment: id, Revision: snap.Revision, DeclarationsToken: token, Timestamp: s.cfg.Now().UTC().Truncate(time.Second),
+	return rec, deviceOf(rec.Type, product, osv, facts), nil
+}
+
+// state returns id's state at revision rev, serving items (whose token is
+// token) and withholding withheld from dev; prev, if not nil, is the state
+// it replaces: its timestamp stays when the token does.
+func (s *Service) state(id mdm.EnrollmentID, rev int64, dev Device, items []Item, token string, withheld []Withheld, prev *SyncState) *SyncState {
+	st := &SyncState{Enrollment: id, Revision: rev, DeclarationsToken: token, Timestamp: s.cfg.Now().UTC().Truncate(time.Second),
 		Items: items, Withheld: withheld, Device: dev}
 	if prev != nil && prev.DeclarationsToken == token {
 		st.Timestamp = prev.Timestamp
 	}
-	return st, nil
+	return st
 }
 
 // current returns id's state at the current revision, computing and
@@ -432,14 +470,60 @@ func (s *Service) current(ctx context.Context, id mdm.EnrollmentID) (st *SyncSta
 	}
 }
 
+// fanoutBatch is how many enrollments resync reads, computes and stores
+// at once.
+const fanoutBatch = 1000
+
 // resync brings the state of ids up to date and, for each whose
 // DeclarationsToken changed, queues the DeclarativeManagement command with
 // the new SyncTokens and pushes the device. Enrollments mdm does not know
 // yet, or no longer serves, are skipped: they sync when they check in.
+//
+// It works in batches: the states of a batch are read at one catalog
+// revision and written in one transaction, each only if no state of that
+// or a newer revision was stored meanwhile (as current does); what an
+// assignment serves is worked out once per kind of device; and enrollments
+// given the same SyncTokens share one command.
 func (s *Service) resync(ctx context.Context, ids ...mdm.EnrollmentID) error {
 	var errs []error
+	for batch := range slices.Chunk(ids, fanoutBatch) {
+		if err := s.resyncBatch(ctx, batch); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) resyncBatch(ctx context.Context, ids []mdm.EnrollmentID) error {
+	snap, err := s.store.Snapshots(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("ddm: resync: %w", err)
+	}
+	type servedSet struct {
+		items    []Item
+		token    string
+		withheld []Withheld
+	}
+	type kind struct {
+		assignment string
+		dev        Device
+	}
+	served := map[kind]*servedSet{}
+	var (
+		errs   []error
+		states []*SyncState
+		recs   []*mdm.EnrollmentRecord
+	)
 	for _, id := range ids {
-		st, changed, err := s.current(ctx, id)
+		prev := snap.States[id]
+		if prev != nil && prev.Revision >= snap.Revision {
+			continue // already current
+		}
+		var facts *Facts
+		if f, ok := snap.Facts[id]; ok {
+			facts = &f
+		}
+		rec, dev, err := s.device(ctx, id, facts)
 		if errors.Is(err, mdm.ErrNotFound) {
 			continue
 		}
@@ -447,10 +531,45 @@ func (s *Service) resync(ctx context.Context, ids ...mdm.EnrollmentID) error {
 			errs = append(errs, err)
 			continue
 		}
-		if !changed {
-			continue
+		a := snap.Assignments[id]
+		k := kind{a.key(), dev}
+		set, ok := served[k]
+		if !ok {
+			decls, withheld, err := effective(&snap.Catalog, a, s.defaults, dev)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			items, token := itemsOf(decls)
+			set = &servedSet{items, token, withheld}
+			served[k] = set
 		}
-		if err := s.announce(ctx, st); err != nil {
+		states = append(states, s.state(id, snap.Revision, dev, set.items, set.token, set.withheld, prev))
+		recs = append(recs, rec)
+	}
+	if len(states) == 0 {
+		return errors.Join(errs...)
+	}
+	stored, err := s.store.PutSyncStates(ctx, states)
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("ddm: resync: %w", err))...)
+	}
+	// Enrollments given the same SyncTokens share a command.
+	var order []syncTokens
+	groups := map[syncTokens][]*SyncState{}
+	for i, st := range states {
+		prev := snap.States[st.Enrollment]
+		if !stored[i] || prev != nil && prev.DeclarationsToken == st.DeclarationsToken || recs[i].CheckedOut || !recs[i].Enrolled {
+			continue // a newer state was stored meanwhile, nothing changed, or it syncs when it enrolls
+		}
+		k := tokensOf(st)
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], st)
+	}
+	for _, k := range order {
+		if err := s.queue(ctx, groups[k]); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -464,7 +583,16 @@ func (s *Service) announce(ctx context.Context, st *SyncState) error {
 	if err != nil || rec.CheckedOut || !rec.Enrolled {
 		return nil // it syncs when it enrolls
 	}
-	data, err := json.Marshal(tokensResponse(st))
+	return s.queue(ctx, []*SyncState{st})
+}
+
+// queue queues one DeclarativeManagement command for the enrollments of
+// sts, which share their SyncTokens; mdm pushes the devices. When mdm
+// refuses the whole batch (an enrollment checked out meanwhile, or one its
+// policy refuses), each is queued on its own, so that one enrollment does
+// not hold the others back, and those mdm no longer serves are skipped.
+func (s *Service) queue(ctx context.Context, sts []*SyncState) error {
+	data, err := json.Marshal(tokensResponse(sts[0]))
 	if err != nil {
 		return err
 	}
@@ -472,16 +600,31 @@ func (s *Service) announce(ctx context.Context, st *SyncState) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.mdm.Enqueue(ctx, cmd, st.Enrollment)
+	ids := make([]mdm.EnrollmentID, len(sts))
+	for i, st := range sts {
+		ids[i] = st.Enrollment
+	}
+	_, err = s.mdm.Enqueue(ctx, cmd, ids...)
 	if errors.Is(err, mdm.ErrPushFailed) {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "ddm: push failed; the device syncs at its next poll",
-			slog.String("enrollment", string(st.Enrollment)), slog.Any("err", err))
+		s.log.LogAttrs(ctx, slog.LevelWarn, "ddm: push failed; the devices sync at their next poll",
+			slog.String("command_uuid", cmd.UUID), slog.Int("enrollments", len(ids)), slog.Any("err", err))
 		err = nil
 	}
-	if err != nil {
-		return fmt.Errorf("ddm: queue DeclarativeManagement for %s: %w", st.Enrollment, err)
+	if len(sts) > 1 && err != nil {
+		var errs []error
+		for _, st := range sts {
+			if err := s.queue(ctx, []*SyncState{st}); err != nil && !errors.Is(err, mdm.ErrNotFound) {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "ddm: sync queued", slog.String("enrollment", string(st.Enrollment)),
-		slog.String("declarations_token", st.DeclarationsToken), slog.Int("items", len(st.Items)), slog.Int("withheld", len(st.Withheld)))
+	if err != nil {
+		return fmt.Errorf("ddm: queue DeclarativeManagement for %s (%d enrollments): %w", ids[0], len(ids), err)
+	}
+	for _, st := range sts {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "ddm: sync queued", slog.String("enrollment", string(st.Enrollment)),
+			slog.String("declarations_token", st.DeclarationsToken), slog.Int("items", len(st.Items)), slog.Int("withheld", len(st.Withheld)))
+	}
 	return nil
 }

@@ -44,6 +44,18 @@ type Snapshot struct {
 	Facts *Facts
 }
 
+// Snapshots is the catalog with several enrollments' assignments, facts
+// and sync states, all read at one revision.
+type Snapshots struct {
+	Catalog
+	// Assignments by enrollment; an enrollment without one is absent.
+	Assignments map[mdm.EnrollmentID]*Assignment
+	// Facts by enrollment; an enrollment that reported none is absent.
+	Facts map[mdm.EnrollmentID]Facts
+	// States by enrollment; an enrollment without one is absent.
+	States map[mdm.EnrollmentID]*SyncState
+}
+
 // Change is one write to the catalog. Deletions apply before puts.
 type Change struct {
 	PutDeclarations    []*Declaration
@@ -162,6 +174,14 @@ type Store interface {
 	// Revision, and reports whether it did; a state of the same or a
 	// newer revision is kept.
 	PutSyncState(ctx context.Context, st *SyncState) (bool, error)
+
+	// Snapshots returns the catalog with the assignments, facts and sync
+	// states of ids, all at one revision: what a change fanned out to
+	// many enrollments reads at once.
+	Snapshots(ctx context.Context, ids []mdm.EnrollmentID) (*Snapshots, error)
+	// PutSyncStates is PutSyncState for each of sts in one transaction;
+	// stored[i] reports whether sts[i] was stored.
+	PutSyncStates(ctx context.Context, sts []*SyncState) (stored []bool, err error)
 
 	// Status returns id's latest status, or ErrNotFound.
 	Status(ctx context.Context, id mdm.EnrollmentID) (*Status, error)

@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) ddm.Store) {
 	t.Run("ApplyConflict", func(t *testing.T) { testApplyConflict(t, newStore(t)) })
 	t.Run("SyncState", func(t *testing.T) { testSyncState(t, newStore(t)) })
 	t.Run("Status", func(t *testing.T) { testStatus(t, newStore(t)) })
+	t.Run("Snapshots", func(t *testing.T) { testSnapshots(t, newStore(t)) })
 	t.Run("ConcurrentApply", func(t *testing.T) {
 		s := newStore(t)
 		testConcurrentApply(t, s, s)
@@ -174,6 +175,65 @@ func testSyncState(t *testing.T, s ddm.Store) {
 	if err != nil || got.Revision != 4 || got.DeclarationsToken != "t4" || !got.Timestamp.Equal(ts) ||
 		!slices.Equal(got.Items, st.Items) || !slices.Equal(got.Withheld, st.Withheld) || got.Device != st.Device {
 		t.Fatalf("SyncState = %+v, %v", got, err)
+	}
+}
+
+// testSnapshots reads many enrollments at once (more than a database
+// lists in one statement) and writes their states in one batch.
+func testSnapshots(t *testing.T, s ddm.Store) {
+	const n = 1200
+	ch := &ddm.Change{PutDeclarations: []*ddm.Declaration{decl("pass", "com.apple.configuration.passcode.settings", `{"MinimumLength":6}`)},
+		PutSets: map[string][]string{"byod": {"pass"}}, PutFacts: map[mdm.EnrollmentID]ddm.Facts{}}
+	ids := make([]mdm.EnrollmentID, n)
+	for i := range ids {
+		ids[i] = mdm.EnrollmentID(fmt.Sprintf("e%04d", i))
+		if i%3 != 2 { // every third has no assignment
+			ch.PutAssignments = append(ch.PutAssignments, &ddm.Assignment{Enrollment: ids[i], Sets: []string{"byod"}, Declarations: []string{"pass"}[:i%2]})
+		}
+		if i%2 == 0 {
+			ch.PutFacts[ids[i]] = ddm.Facts{Platform: "iOS", OSVersion: fmt.Sprintf("17.%d", i%7)}
+		}
+	}
+	rev := apply(t, s, ch)
+	st := func(id mdm.EnrollmentID, rev int64, token string) *ddm.SyncState {
+		return &ddm.SyncState{Enrollment: id, Revision: rev, DeclarationsToken: token, Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			Items: []ddm.Item{{Class: ddm.ClassConfiguration, Identifier: "pass", ServerToken: "p"}}}
+	}
+	if ok, err := s.PutSyncState(ctx, st(ids[1], rev+1, "newer")); err != nil || !ok {
+		t.Fatalf("PutSyncState = %v, %v", ok, err)
+	}
+	batch := []*ddm.SyncState{st(ids[0], rev, "a"), st(ids[1], rev, "b"), st(ids[0], rev-1, "older"), st(ids[n-1], rev, "c")}
+	stored, err := s.PutSyncStates(ctx, batch)
+	if err != nil || !slices.Equal(stored, []bool{true, false, false, true}) {
+		t.Fatalf("PutSyncStates = %v, %v; want [true false false true]", stored, err)
+	}
+	snap, err := s.Snapshots(ctx, append(ids, "nobody"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Revision != rev || len(snap.Declarations) != 1 || !slices.Equal(snap.Sets["byod"], []string{"pass"}) {
+		t.Fatalf("Snapshots: catalog at revision %d (want %d) %+v", snap.Revision, rev, snap.Catalog)
+	}
+	for i, id := range ids {
+		a, f := snap.Assignments[id], snap.Facts[id]
+		if (a != nil) != (i%3 != 2) || a != nil && (a.Enrollment != id || !slices.Equal(a.Sets, []string{"byod"}) || len(a.Declarations) != i%2) {
+			t.Fatalf("Snapshots: assignment of %s = %+v", id, a)
+		}
+		if _, ok := snap.Facts[id]; ok != (i%2 == 0) || ok && f.OSVersion != fmt.Sprintf("17.%d", i%7) {
+			t.Fatalf("Snapshots: facts of %s = %+v", id, f)
+		}
+	}
+	want := map[mdm.EnrollmentID]string{ids[0]: "a", ids[1]: "newer", ids[n-1]: "c"}
+	if len(snap.States) != len(want) {
+		t.Fatalf("Snapshots: %d states, want %d", len(snap.States), len(want))
+	}
+	for id, token := range want {
+		if got := snap.States[id]; got == nil || got.DeclarationsToken != token || got.Items[0].Identifier != "pass" {
+			t.Fatalf("Snapshots: state of %s = %+v, want token %q", id, got, token)
+		}
+	}
+	if stored, err := s.PutSyncStates(ctx, nil); err != nil || len(stored) != 0 {
+		t.Fatalf("PutSyncStates(nil) = %v, %v", stored, err)
 	}
 }
 

@@ -75,6 +75,26 @@ func (s *DDMStore) Snapshot(ctx context.Context, id mdm.EnrollmentID) (*ddm.Snap
 	return snap, nil
 }
 
+// Snapshots implements ddm.Store.
+func (s *DDMStore) Snapshots(ctx context.Context, ids []mdm.EnrollmentID) (*ddm.Snapshots, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := &ddm.Snapshots{Catalog: *s.catalog(), Assignments: map[mdm.EnrollmentID]*ddm.Assignment{},
+		Facts: map[mdm.EnrollmentID]ddm.Facts{}, States: map[mdm.EnrollmentID]*ddm.SyncState{}}
+	for _, id := range ids {
+		if a, ok := s.assignments[id]; ok {
+			snap.Assignments[id] = cloneAssignment(a)
+		}
+		if f, ok := s.facts[id]; ok {
+			snap.Facts[id] = f
+		}
+		if st, ok := s.sync[id]; ok {
+			snap.States[id] = cloneSync(st)
+		}
+	}
+	return snap, nil
+}
+
 func cloneAssignment(a *ddm.Assignment) *ddm.Assignment {
 	return &ddm.Assignment{Enrollment: a.Enrollment, Sets: slices.Clone(a.Sets), Declarations: slices.Clone(a.Declarations)}
 }
@@ -156,11 +176,26 @@ func cloneSync(st *ddm.SyncState) *ddm.SyncState {
 func (s *DDMStore) PutSyncState(ctx context.Context, st *ddm.SyncState) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.putSync(st), nil
+}
+
+// PutSyncStates implements ddm.Store.
+func (s *DDMStore) PutSyncStates(ctx context.Context, sts []*ddm.SyncState) ([]bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stored := make([]bool, len(sts))
+	for i, st := range sts {
+		stored[i] = s.putSync(st)
+	}
+	return stored, nil
+}
+
+func (s *DDMStore) putSync(st *ddm.SyncState) bool {
 	if old, ok := s.sync[st.Enrollment]; ok && old.Revision >= st.Revision {
-		return false, nil
+		return false
 	}
 	s.sync[st.Enrollment] = cloneSync(st)
-	return true, nil
+	return true
 }
 
 // Status implements ddm.Store.

@@ -6,6 +6,7 @@ import (
 	"github.com/enrollkit/enrollkit/ddm"
 	"github.com/enrollkit/enrollkit/store/internal/ddmsql"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // DDM returns the database's ddm.Store.
@@ -40,8 +41,24 @@ func (b ddmBackend) Read(ctx context.Context, op string, fn func(ddmsql.Tx) erro
 	return b.db.wrap(op, tx.Commit(ctx))
 }
 
+// ReadOne runs fn on the pool without a transaction.
+func (b ddmBackend) ReadOne(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
+	pool, err := b.db.q(op)
+	if err != nil {
+		return err
+	}
+	return fn(pgTx{pool})
+}
+
+// querier is what pgx.Tx and the pool share.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // pgTx adapts pgx to ddmsql.Tx, turning ? placeholders into $n.
-type pgTx struct{ tx pgx.Tx }
+type pgTx struct{ tx querier }
 
 // Exec runs a statement and returns the rows it changed.
 func (t pgTx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
@@ -50,6 +67,27 @@ func (t pgTx) Exec(ctx context.Context, query string, args ...any) (int64, error
 		return 0, err
 	}
 	return tag.RowsAffected(), nil
+}
+
+// ExecEach sends the statement for every argument list in one batch: one
+// round trip rather than one each.
+func (t pgTx) ExecEach(ctx context.Context, query string, args [][]any) ([]int64, error) {
+	q := ddmsql.Dollar(query)
+	batch := &pgx.Batch{}
+	for _, a := range args {
+		batch.Queue(q, a...)
+	}
+	br := t.tx.SendBatch(ctx, batch)
+	out := make([]int64, 0, len(args))
+	for range args {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return out, err
+		}
+		out = append(out, tag.RowsAffected())
+	}
+	return out, br.Close()
 }
 
 // Query calls scan for each row of a query.

@@ -44,10 +44,20 @@ func (b ddmBackend) Read(ctx context.Context, op string, fn func(ddmsql.Tx) erro
 	return err
 }
 
-// execQuerier is what *sql.Tx and *sql.Conn share.
+// ReadOne runs fn on the reader pool without a transaction.
+func (b ddmBackend) ReadOne(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
+	pool, err := b.db.reader(op)
+	if err != nil {
+		return err
+	}
+	return fn(sqlTx{pool})
+}
+
+// execQuerier is what *sql.Tx, *sql.Conn and *sql.DB share.
 type execQuerier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
 // sqlTx adapts database/sql to ddmsql.Tx.
@@ -60,6 +70,28 @@ func (t sqlTx) Exec(ctx context.Context, query string, args ...any) (int64, erro
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// ExecEach prepares a statement once and runs it for each argument list.
+func (t sqlTx) ExecEach(ctx context.Context, query string, args [][]any) ([]int64, error) {
+	st, err := t.q.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	out := make([]int64, 0, len(args))
+	for _, a := range args {
+		res, err := st.ExecContext(ctx, a...)
+		if err != nil {
+			return out, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // Query calls scan for each row of a query.

@@ -26,25 +26,33 @@ type Hooks interface {
 	mdm.Observer
 }
 
-// NewService returns an enroll.Service over store configured as a host
-// configures one, so that the benchmarks drive its real check-in hooks.
-func NewService(store enroll.Store) (*enroll.Service, error) {
+// selfSigned returns a P-256 key and a certificate for it, signed by
+// itself, named name.
+func selfSigned(name string) (*ecdsa.PrivateKey, *x509.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "Example Corp profile signing"},
+		Subject:      pkix.Name{CommonName: name},
 		NotBefore:    Start.Add(-time.Hour),
 		NotAfter:     Start.Add(5 * 365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		IsCA:         true, BasicConstraintsValid: true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
+	return key, cert, err
+}
+
+// NewService returns an enroll.Service over store configured as a host
+// configures one, so that the benchmarks drive its real check-in hooks.
+func NewService(store enroll.Store) (*enroll.Service, error) {
+	key, cert, err := selfSigned("Example Corp profile signing")
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/enrollkit/enrollkit/ddm"
@@ -24,6 +25,9 @@ import (
 type Tx interface {
 	// Exec runs a statement and returns the number of rows it changed.
 	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	// ExecEach runs a statement once for each argument list, prepared or
+	// sent once, and returns the number of rows each run changed.
+	ExecEach(ctx context.Context, query string, args [][]any) ([]int64, error)
 	// Query runs a query and calls scan for each row.
 	Query(ctx context.Context, query string, args []any, scan func(scan func(dest ...any) error) error) error
 }
@@ -35,6 +39,9 @@ type Backend interface {
 	Write(ctx context.Context, op string, fn func(Tx) error) error
 	// Read runs fn in a transaction that reads one consistent state.
 	Read(ctx context.Context, op string, fn func(Tx) error) error
+	// ReadOne runs fn, which runs a single query, without a transaction
+	// of its own (a statement reads one consistent state by itself).
+	ReadOne(ctx context.Context, op string, fn func(Tx) error) error
 	// Prefix labels errors ("sqlite", "postgres").
 	Prefix() string
 }
@@ -58,7 +65,7 @@ func one(ctx context.Context, tx Tx, query string, args []any, dest ...any) (fou
 // Revision implements ddm.Store.
 func (s Store) Revision(ctx context.Context) (int64, error) {
 	var rev int64
-	err := s.B.Read(ctx, s.op("revision"), func(tx Tx) error {
+	err := s.B.ReadOne(ctx, s.op("revision"), func(tx Tx) error {
 		_, err := one(ctx, tx, `SELECT revision FROM ddm_revision WHERE id = 1`, nil, &rev)
 		return err
 	})
@@ -148,12 +155,77 @@ func (s Store) Snapshot(ctx context.Context, id mdm.EnrollmentID) (*ddm.Snapshot
 	return &snap, nil
 }
 
+// snapshotChunk bounds the identifiers one statement of Snapshots lists.
+const snapshotChunk = 500
+
+// Snapshots implements ddm.Store.
+func (s Store) Snapshots(ctx context.Context, ids []mdm.EnrollmentID) (*ddm.Snapshots, error) {
+	snap := &ddm.Snapshots{Assignments: map[mdm.EnrollmentID]*ddm.Assignment{}, Facts: map[mdm.EnrollmentID]ddm.Facts{},
+		States: map[mdm.EnrollmentID]*ddm.SyncState{}}
+	err := s.B.Read(ctx, s.op("snapshots"), func(tx Tx) error {
+		c, err := s.catalog(ctx, tx)
+		if err != nil {
+			return err
+		}
+		snap.Catalog = *c
+		for chunk := range slices.Chunk(ids, snapshotChunk) {
+			args := make([]any, len(chunk))
+			for i, id := range chunk {
+				args[i] = string(id)
+			}
+			in := "(?" + strings.Repeat(", ?", len(chunk)-1) + ")"
+			err := tx.Query(ctx, `SELECT enrollment, sets, declarations FROM ddm_assignments WHERE enrollment IN `+in, args, func(scan func(...any) error) error {
+				a, err := scanAssignment(scan)
+				if err == nil {
+					snap.Assignments[a.Enrollment] = a
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			err = tx.Query(ctx, `SELECT enrollment, platform, os_version FROM ddm_facts WHERE enrollment IN `+in, args, func(scan func(...any) error) error {
+				var id string
+				var f ddm.Facts
+				if err := scan(&id, &f.Platform, &f.OSVersion); err != nil {
+					return err
+				}
+				snap.Facts[mdm.EnrollmentID(id)] = f
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			err = tx.Query(ctx, `SELECT enrollment, state FROM ddm_sync WHERE enrollment IN `+in, args, func(scan func(...any) error) error {
+				var id, text string
+				if err := scan(&id, &text); err != nil {
+					return err
+				}
+				var st ddm.SyncState
+				if err := json.Unmarshal([]byte(text), &st); err != nil {
+					return fmt.Errorf("sync state of %s: %w", id, err)
+				}
+				snap.States[mdm.EnrollmentID(id)] = &st
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.op("snapshots"), err)
+	}
+	return snap, nil
+}
+
 // Declaration implements ddm.Store.
 func (s Store) Declaration(ctx context.Context, identifier string) (*ddm.Declaration, error) {
 	d := &ddm.Declaration{Identifier: identifier}
 	var payload string
 	var found bool
-	err := s.B.Read(ctx, s.op("declaration"), func(tx Tx) (err error) {
+	err := s.B.ReadOne(ctx, s.op("declaration"), func(tx Tx) (err error) {
 		found, err = one(ctx, tx, `SELECT type, payload FROM ddm_declarations WHERE identifier = ?`, []any{identifier}, &d.Type, &payload)
 		return err
 	})
@@ -172,22 +244,27 @@ func (s Store) Assignments(ctx context.Context) ([]*ddm.Assignment, error) {
 	var out []*ddm.Assignment
 	err := s.B.Read(ctx, s.op("assignments"), func(tx Tx) error {
 		return tx.Query(ctx, `SELECT enrollment, sets, declarations FROM ddm_assignments ORDER BY enrollment`, nil, func(scan func(...any) error) error {
-			var id, sets, decls string
-			if err := scan(&id, &sets, &decls); err != nil {
-				return err
+			a, err := scanAssignment(scan)
+			if err == nil {
+				out = append(out, a)
 			}
-			a := &ddm.Assignment{Enrollment: mdm.EnrollmentID(id)}
-			if err := errors.Join(json.Unmarshal([]byte(sets), &a.Sets), json.Unmarshal([]byte(decls), &a.Declarations)); err != nil {
-				return err
-			}
-			out = append(out, a)
-			return nil
+			return err
 		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.op("assignments"), err)
 	}
 	return out, nil
+}
+
+// scanAssignment reads a row of enrollment, sets and declarations.
+func scanAssignment(scan func(...any) error) (*ddm.Assignment, error) {
+	var id, sets, decls string
+	if err := scan(&id, &sets, &decls); err != nil {
+		return nil, err
+	}
+	a := &ddm.Assignment{Enrollment: mdm.EnrollmentID(id)}
+	return a, errors.Join(json.Unmarshal([]byte(sets), &a.Sets), json.Unmarshal([]byte(decls), &a.Declarations))
 }
 
 func jsonText(v any) string {
@@ -277,19 +354,40 @@ func (s Store) SyncState(ctx context.Context, id mdm.EnrollmentID) (*ddm.SyncSta
 	return &st, nil
 }
 
+// putSync stores a sync state unless one of the same or a higher revision
+// is stored.
+const putSync = `INSERT INTO ddm_sync (enrollment, revision, state) VALUES (?, ?, ?)
+	ON CONFLICT (enrollment) DO UPDATE SET revision = excluded.revision, state = excluded.state
+	WHERE ddm_sync.revision < excluded.revision`
+
 // PutSyncState implements ddm.Store.
 func (s Store) PutSyncState(ctx context.Context, st *ddm.SyncState) (bool, error) {
-	var n int64
-	err := s.B.Write(ctx, s.op("put sync state"), func(tx Tx) (err error) {
-		n, err = tx.Exec(ctx, `INSERT INTO ddm_sync (enrollment, revision, state) VALUES (?, ?, ?)
-			ON CONFLICT (enrollment) DO UPDATE SET revision = excluded.revision, state = excluded.state
-			WHERE ddm_sync.revision < excluded.revision`, string(st.Enrollment), st.Revision, jsonText(st))
+	stored, err := s.PutSyncStates(ctx, []*ddm.SyncState{st})
+	if err != nil {
+		return false, err
+	}
+	return stored[0], nil
+}
+
+// PutSyncStates implements ddm.Store.
+func (s Store) PutSyncStates(ctx context.Context, sts []*ddm.SyncState) ([]bool, error) {
+	op := s.op("put sync state")
+	stored := make([]bool, len(sts))
+	args := make([][]any, len(sts))
+	for i, st := range sts {
+		args[i] = []any{string(st.Enrollment), st.Revision, jsonText(st)}
+	}
+	err := s.B.Write(ctx, op, func(tx Tx) error {
+		n, err := tx.ExecEach(ctx, putSync, args)
+		for i := range n {
+			stored[i] = n[i] > 0
+		}
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", s.op("put sync state"), err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	return n > 0, nil
+	return stored, nil
 }
 
 // Status implements ddm.Store.
@@ -318,7 +416,7 @@ func (s Store) PutStatus(ctx context.Context, st *ddm.Status) error {
 func (s Store) getJSON(ctx context.Context, what, query string, id mdm.EnrollmentID, v any) error {
 	var text string
 	var found bool
-	err := s.B.Read(ctx, s.op(what), func(tx Tx) (err error) {
+	err := s.B.ReadOne(ctx, s.op(what), func(tx Tx) (err error) {
 		found, err = one(ctx, tx, query, []any{string(id)}, &text)
 		return err
 	})

@@ -50,3 +50,7 @@ func TestConcurrentFinalize(t *testing.T) {
 func TestMemoryStoreConformance(t *testing.T) {
 	acmetest.RunStore(t, func(*testing.T) acme.Store { return acme.NewMemoryStore() })
 }
+
+func TestMemoryNoncesConformance(t *testing.T) {
+	acmetest.RunNonces(t, func(*testing.T) acme.Nonces { return acme.NewMemoryNonces(0) })
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/enrollkit/enrollkit/store/internal/acmesql"
 	"github.com/enrollkit/enrollkit/store/internal/migrate"
 )
 
@@ -93,6 +94,7 @@ type DB struct {
 	schema   string
 	log      *slog.Logger
 	closed   atomic.Bool
+	acme     *acmesql.Store
 }
 
 // Open connects to the database named by dsn (a PostgreSQL URL or key=value
@@ -155,6 +157,7 @@ func collect(opts Options) (options, error) {
 
 func newDB(ctx context.Context, pool *pgxpool.Pool, o options) (*DB, error) {
 	db := &DB{pool: pool, schema: o.schema, log: o.logger}
+	db.acme = newACME(db)
 	if err := db.migrate(ctx); err != nil {
 		return nil, err
 	}

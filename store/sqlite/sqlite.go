@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/enrollkit/enrollkit/store/internal/acmesql"
 	"github.com/enrollkit/enrollkit/store/internal/migrate"
 
 	driver "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
@@ -106,6 +107,7 @@ type DB struct {
 	log    *slog.Logger
 	path   string
 	closed atomic.Bool
+	acme   *acmesql.Store
 
 	// beforeCommit, when set (by tests), runs inside every write
 	// transaction after its statements and before COMMIT.
@@ -184,6 +186,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	write.SetConnMaxIdleTime(0)
 
 	db := &DB{write: write, log: o.logger, path: path}
+	db.acme = newACME(db)
 	db.wstmts.pool = write
 	if err := db.migrate(ctx); err != nil {
 		write.Close()

@@ -1,0 +1,26 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/enrollkit/enrollkit/acme"
+	"github.com/enrollkit/enrollkit/acme/acmetest"
+	"github.com/enrollkit/enrollkit/store/internal/alternate"
+)
+
+func TestACMEConformance(t *testing.T) {
+	acmetest.RunStore(t, func(t *testing.T) acme.Store { return open(t).ACME() })
+	acmetest.RunNonces(t, func(t *testing.T) acme.Nonces { return open(t).ACME() })
+}
+
+// TestACMEConformanceTwoPools runs the suites with every call going to
+// one of two pools on one schema in turn, as two replicas would: a nonce
+// issued by one is consumed through the other.
+func TestACMEConformanceTwoPools(t *testing.T) {
+	pair := func(t *testing.T) *alternate.ACMEStore {
+		a, b := openPair(t)
+		return &alternate.ACMEStore{Stores: []alternate.ACMEStoreNonces{a.ACME(), b.ACME()}}
+	}
+	acmetest.RunStore(t, func(t *testing.T) acme.Store { return pair(t) })
+	acmetest.RunNonces(t, func(t *testing.T) acme.Nonces { return pair(t) })
+}

@@ -24,3 +24,11 @@ func TestACMEConformanceTwoPools(t *testing.T) {
 	acmetest.RunStore(t, func(t *testing.T) acme.Store { return pair(t) })
 	acmetest.RunNonces(t, func(t *testing.T) acme.Nonces { return pair(t) })
 }
+
+// TestACMEReplicas runs two ACME Handlers, as two replicas, on one schema.
+func TestACMEReplicas(t *testing.T) {
+	acmetest.RunReplicas(t, func(t *testing.T) (acme.Store, acme.Store) {
+		a, b := openPair(t)
+		return a.ACME(), b.ACME()
+	})
+}

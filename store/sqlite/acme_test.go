@@ -24,3 +24,11 @@ func TestACMEConformanceTwoHandles(t *testing.T) {
 	acmetest.RunStore(t, func(t *testing.T) acme.Store { return pair(t) })
 	acmetest.RunNonces(t, func(t *testing.T) acme.Nonces { return pair(t) })
 }
+
+// TestACMEReplicas runs two ACME Handlers on two handles of one file.
+func TestACMEReplicas(t *testing.T) {
+	acmetest.RunReplicas(t, func(t *testing.T) (acme.Store, acme.Store) {
+		a, b := openPair(t)
+		return a.ACME(), b.ACME()
+	})
+}

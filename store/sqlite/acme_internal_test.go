@@ -1,0 +1,19 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/enrollkit/enrollkit/store/internal/storetest"
+)
+
+// TestACMERetention checks what the ACME store's sweep forgets.
+func TestACMERetention(t *testing.T) {
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "acme.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.ACMERetention(t, db.acme)
+}

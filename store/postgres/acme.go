@@ -1,8 +1,14 @@
 package postgres
 
 import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
 	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/store/internal/acmesql"
+	"github.com/enrollkit/enrollkit/store/internal/ddmsql"
 )
 
 // ACMEStore is what DB.ACME returns: the acme.Store and acme.Nonces of
@@ -28,4 +34,31 @@ func (db *DB) ACME() ACMEStore { return db.acme }
 // newACME returns the ACMEStore of db.
 func newACME(db *DB) *acmesql.Store {
 	return acmesql.New(backend{db}, db.log, " FOR UPDATE SKIP LOCKED")
+}
+
+// Exec runs one write statement as a transaction of its own: one round
+// trip.
+func (b backend) Exec(ctx context.Context, op, query string, args ...any) (int64, error) {
+	p, err := b.db.q(op)
+	if err != nil {
+		return 0, err
+	}
+	tag, err := p.Exec(ctx, ddmsql.Dollar(query), args...)
+	if err != nil {
+		return 0, b.db.wrap(op, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// QueryRow runs a query of at most one row: one round trip.
+func (b backend) QueryRow(ctx context.Context, op, query string, args []any, dest ...any) (bool, error) {
+	p, err := b.db.q(op)
+	if err != nil {
+		return false, err
+	}
+	err = p.QueryRow(ctx, ddmsql.Dollar(query), args...).Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, b.db.wrap(op, err)
 }

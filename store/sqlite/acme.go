@@ -1,6 +1,11 @@
 package sqlite
 
 import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
 	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/store/internal/acmesql"
 )
@@ -26,3 +31,35 @@ func (db *DB) ACME() ACMEStore { return db.acme }
 
 // newACME returns the ACMEStore of db.
 func newACME(db *DB) *acmesql.Store { return acmesql.New(backend{db}, db.log, "") }
+
+// Exec runs one write statement, prepared once, on the writer
+// connection as a transaction of its own.
+func (b backend) Exec(ctx context.Context, op, query string, args ...any) (int64, error) {
+	if b.db.closed.Load() {
+		return 0, fmt.Errorf("%s: %w", op, ErrClosed)
+	}
+	st, err := b.db.wstmts.get(ctx, query)
+	if err != nil {
+		return 0, b.db.wrap(op, err)
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, b.db.wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	return n, b.db.wrap(op, err)
+}
+
+// QueryRow runs a query of at most one row, prepared once, on a reader
+// connection.
+func (b backend) QueryRow(ctx context.Context, op, query string, args []any, dest ...any) (bool, error) {
+	st, err := b.db.readStmt(ctx, op, query)
+	if err != nil {
+		return false, err
+	}
+	err = st.QueryRowContext(ctx, args...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, b.db.wrap(op, err)
+}

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/enrollkit/enrollkit/acme"
@@ -31,4 +32,21 @@ func TestACMEReplicas(t *testing.T) {
 		a, b := openPair(t)
 		return a.ACME(), b.ACME()
 	})
+}
+
+// BenchmarkACMENonce is the nonce work of one ACME request: the nonce its
+// answer carries issued, and the nonce it came with consumed.
+func BenchmarkACMENonce(b *testing.B) {
+	s := open(b).ACME()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		n, err := s.IssueNonce(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ok, err := s.ConsumeNonce(ctx, n); !ok || err != nil {
+			b.Fatalf("ConsumeNonce = %v, %v", ok, err)
+		}
+	}
 }

@@ -17,3 +17,12 @@ func TestACMERetention(t *testing.T) {
 	defer db.Close()
 	storetest.ACMERetention(t, db.acme)
 }
+
+func TestClosedACME(t *testing.T) {
+	db := openTest(t)
+	storetest.ClosedCalls(t, storetest.ACMECalls(db.acme), func() { db.Close() }, ErrClosed, "sqlite: ")
+}
+
+func TestCancelledACME(t *testing.T) {
+	storetest.CancelledCalls(t, storetest.ACMECalls(openTest(t).acme))
+}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,30 @@ import (
 	"github.com/enrollkit/enrollkit/internal/testenv"
 	"github.com/enrollkit/enrollkit/store/internal/acmesql"
 )
+
+// ACMECalls returns a call of every method of an ACME store, by name.
+// On a store that has not read its nonce key yet, both nonce calls reach
+// the database (the nonce consumed is well formed).
+func ACMECalls(s *acmesql.Store) map[string]func(context.Context) error {
+	return map[string]func(context.Context) error{
+		"CreateAccount": func(ctx context.Context) error {
+			return s.CreateAccount(ctx, &acme.Account{ID: "a", Key: []byte("{}"), Thumbprint: "t"})
+		},
+		"Account":             func(ctx context.Context) error { _, err := s.Account(ctx, "a"); return err },
+		"AccountByThumbprint": func(ctx context.Context) error { _, err := s.AccountByThumbprint(ctx, "t"); return err },
+		"UpdateAccount": func(ctx context.Context) error {
+			return s.UpdateAccount(ctx, &acme.Account{ID: "a", Key: []byte("{}"), Thumbprint: "t"})
+		},
+		"CreateOrder": func(ctx context.Context) error { return s.CreateOrder(ctx, &acme.Order{ID: "o"}) },
+		"Order":       func(ctx context.Context) error { _, err := s.Order(ctx, "o"); return err },
+		"UpdateOrder": func(ctx context.Context) error { return s.UpdateOrder(ctx, &acme.Order{ID: "o"}) },
+		"IssueNonce":  func(ctx context.Context) error { _, err := s.IssueNonce(ctx); return err },
+		"ConsumeNonce": func(ctx context.Context) error {
+			_, err := s.ConsumeNonce(ctx, strings.Repeat("A", 48))
+			return err
+		},
+	}
+}
 
 // ACMERetention checks, on the ACME store of a fresh database, what its
 // sweep forgets and when: an order's identifier when the order expires,

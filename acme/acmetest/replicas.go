@@ -19,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/internal/challengefake"
 )
@@ -174,26 +172,27 @@ func (d *device) freshNonce(t *testing.T, i int) string {
 // signed returns the JWS of payload for url with nonce.
 func (d *device) signed(t *testing.T, url, nonce string, payload []byte) []byte {
 	t.Helper()
-	opts := (&jose.SignerOptions{}).WithHeader("nonce", nonce).WithHeader("url", url)
-	if d.kid == "" {
-		opts.EmbedJWK = true
-	} else {
-		opts = opts.WithHeader("kid", d.kid)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: d.accountKey}, opts)
+	body, err := Request(d.accountKey, d.kid, url, nonce, payload)
 	if err != nil {
 		t.Fatal(err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := []byte(jws.FullSerialize())
-	if len(payload) == 0 {
-		// go-jose leaves an empty payload out; POST-as-GET sends "".
-		body = append([]byte(`{"payload":"",`), body[1:]...)
 	}
 	return body
+}
+
+// race posts bodies[i] to url on replica i, at once.
+func (c *cluster) race(url string, bodies [2][]byte) [2]*httptest.ResponseRecorder {
+	var wg sync.WaitGroup
+	var ws [2]*httptest.ResponseRecorder
+	for i := range 2 {
+		wg.Go(func() {
+			r := httptest.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i]))
+			r.Header.Set("Content-Type", "application/jose+json")
+			ws[i] = httptest.NewRecorder()
+			c.replicas[i].ServeHTTP(ws[i], r)
+		})
+	}
+	wg.Wait()
+	return ws
 }
 
 // post signs payload with the nonce the device holds (a fresh one from
@@ -323,18 +322,11 @@ func testConcurrentNewAccount(t *testing.T, c *cluster) {
 	d := c.newDevice(t)
 	nonces := [2]string{d.freshNonce(t, 0), d.freshNonce(t, 1)}
 	url := replicaBase + "/new-account"
-	var wg sync.WaitGroup
-	var ws [2]*httptest.ResponseRecorder
+	var bodies [2][]byte
 	for i := range 2 {
-		body := d.signed(t, url, nonces[i], []byte(`{"termsOfServiceAgreed":true}`))
-		wg.Go(func() {
-			r := httptest.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-			r.Header.Set("Content-Type", "application/jose+json")
-			ws[i] = httptest.NewRecorder()
-			c.replicas[i].ServeHTTP(ws[i], r)
-		})
+		bodies[i] = d.signed(t, url, nonces[i], []byte(`{"termsOfServiceAgreed":true}`))
 	}
-	wg.Wait()
+	ws := c.race(url, bodies)
 	created := 0
 	for i, w := range ws {
 		switch w.Code {
@@ -362,17 +354,7 @@ func testConcurrentFinalize(t *testing.T, c *cluster) {
 			bodies[i] = d.signed(t, u.finalize, d.freshNonce(t, i), d.finalizeBody(t))
 		}
 		before := c.issuer.n.Load()
-		var wg sync.WaitGroup
-		var ws [2]*httptest.ResponseRecorder
-		for i := range 2 {
-			wg.Go(func() {
-				r := httptest.NewRequest(http.MethodPost, u.finalize, bytes.NewReader(bodies[i]))
-				r.Header.Set("Content-Type", "application/jose+json")
-				ws[i] = httptest.NewRecorder()
-				c.replicas[i].ServeHTTP(ws[i], r)
-			})
-		}
-		wg.Wait()
+		ws := c.race(u.finalize, bodies)
 		ok := 0
 		for i, w := range ws {
 			switch w.Code {

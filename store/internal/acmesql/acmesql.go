@@ -121,17 +121,23 @@ func micros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // CreateAccount implements acme.Accounts.
 func (s *Store) CreateAccount(ctx context.Context, a *acme.Account) error {
-	op := s.op("create account")
-	n, err := s.b.Exec(ctx, op, `INSERT INTO acme_accounts (id, thumbprint, key, identifier_hash, created_us, version)
-		VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING`,
+	return s.create(ctx, s.op("create account"), a.ID, &a.Version, `INSERT INTO acme_accounts
+		(id, thumbprint, key, identifier_hash, created_us, version) VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING`,
 		a.ID, a.Thumbprint, a.Key, a.IdentifierHash, a.Created.UnixMicro())
+}
+
+// create runs the insert q of record id, which must add one row
+// (otherwise its ID, or another unique key, is taken), sets *version to 0
+// and sweeps if it is time to.
+func (s *Store) create(ctx context.Context, op, id string, version *int, q string, args ...any) error {
+	n, err := s.b.Exec(ctx, op, q, args...)
 	if err != nil {
 		return err
 	}
 	if n == 0 {
-		return fmt.Errorf("%s %s: ID or thumbprint taken: %w", op, a.ID, acme.ErrConflict)
+		return fmt.Errorf("%s %s: taken: %w", op, id, acme.ErrConflict)
 	}
-	a.Version = 0
+	*version = 0
 	s.sweep(ctx)
 	return nil
 }
@@ -199,21 +205,11 @@ func (s *Store) update(ctx context.Context, op, table, id string, version *int, 
 
 // CreateOrder implements acme.Orders.
 func (s *Store) CreateOrder(ctx context.Context, o *acme.Order) error {
-	op := s.op("create order")
-	n, err := s.b.Exec(ctx, op, `INSERT INTO acme_orders (id, account, identifier, status, expires_us, token,
-		attested_key, error, certificate, created_us, version)
+	return s.create(ctx, s.op("create order"), o.ID, &o.Version, `INSERT INTO acme_orders (id, account, identifier,
+		status, expires_us, token, attested_key, error, certificate, created_us, version)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING`,
 		o.ID, o.AccountID, o.Identifier, o.Status, o.Expires.UnixMicro(), o.Token,
 		blob(o.AttestedKey), o.Error, blob(o.Certificate), o.Created.UnixMicro())
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("%s %s: ID taken: %w", op, o.ID, acme.ErrConflict)
-	}
-	o.Version = 0
-	s.sweep(ctx)
-	return nil
 }
 
 // Order implements acme.Orders.

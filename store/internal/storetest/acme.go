@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/enrollkit/enrollkit/acme"
+	"github.com/enrollkit/enrollkit/acme/acmetest"
 	"github.com/enrollkit/enrollkit/internal/testenv"
 	"github.com/enrollkit/enrollkit/store/internal/acmesql"
+	"github.com/enrollkit/enrollkit/store/internal/alternate"
 )
 
 // ACMECalls returns a call of every method of an ACME store, by name.
@@ -123,5 +125,47 @@ func ACMERetention(t *testing.T, s *acmesql.Store) {
 	}
 	if _, err := s.Account(ctx, "a2"); err != nil {
 		t.Errorf("the new account: %v", err)
+	}
+}
+
+// RunACME runs acme/acmetest's suites on a database's ACME store: the
+// store and nonce suites on the store of a fresh database (one) and on
+// two stores of one database called in turn (pair), and the replica
+// suite on pair's two stores.
+func RunACME(t *testing.T, one func(*testing.T) alternate.ACMEStoreNonces, pair func(*testing.T) (a, b alternate.ACMEStoreNonces)) {
+	turns := func(t *testing.T) *alternate.ACMEStore {
+		a, b := pair(t)
+		return &alternate.ACMEStore{Stores: []alternate.ACMEStoreNonces{a, b}}
+	}
+	t.Run("Store", func(t *testing.T) {
+		acmetest.RunStore(t, func(t *testing.T) acme.Store { return one(t) })
+	})
+	t.Run("Nonces", func(t *testing.T) {
+		acmetest.RunNonces(t, func(t *testing.T) acme.Nonces { return one(t) })
+	})
+	t.Run("StoreTwoHandles", func(t *testing.T) {
+		acmetest.RunStore(t, func(t *testing.T) acme.Store { return turns(t) })
+	})
+	t.Run("NoncesTwoHandles", func(t *testing.T) {
+		acmetest.RunNonces(t, func(t *testing.T) acme.Nonces { return turns(t) })
+	})
+	t.Run("Replicas", func(t *testing.T) {
+		acmetest.RunReplicas(t, func(t *testing.T) (acme.Store, acme.Store) { return pair(t) })
+	})
+}
+
+// BenchmarkNonce is the nonce work of one ACME request: the nonce its
+// answer carries issued, and the nonce it came with consumed.
+func BenchmarkNonce(b *testing.B, n acme.Nonces) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := n.IssueNonce(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ok, err := n.ConsumeNonce(ctx, s); !ok || err != nil {
+			b.Fatalf("ConsumeNonce = %v, %v", ok, err)
+		}
 	}
 }

@@ -12,7 +12,10 @@
 // negative tests need. Give acme.Config.AttestationRoots the Root's Pool.
 //
 // RunStore is the conformance suite every acme.Store implementation runs
-// in one line.
+// in one line, and RunNonces the one of acme.Nonces. RunReplicas runs two
+// Handlers, as replicas behind a load balancer, on two stores that share a
+// database, with a device whose requests alternate between them (Request
+// signs them); BenchmarkIssuance measures an attested issuance so.
 package acmetest
 
 import (

@@ -52,7 +52,7 @@ func RunReplicas(t *testing.T, newPair NewReplicas) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a, b := newPair(t)
-			tt.fn(t, newCluster(t, a, b))
+			tt.fn(t, newCluster(t, replicaIDs, a, b))
 		})
 	}
 }
@@ -61,14 +61,18 @@ func RunReplicas(t *testing.T, newPair NewReplicas) {
 // balancer.
 const replicaBase = "https://acme.test/acme"
 
-// The identifiers the cluster's fake enrollments accept, each once.
-var replicaIDs = func() map[string]string {
-	m := map[string]string{}
-	for i := range 16 {
+// The identifiers the suite's fake enrollments accept, each once.
+var replicaIDs = identifiers(16)
+
+// identifiers returns n identifiers for a cluster's fake enrollments:
+// "replica-identifier-i" of enrollment i.
+func identifiers(n int) map[string]string {
+	m := make(map[string]string, n)
+	for i := range n {
 		m[fmt.Sprint("replica-identifier-", i)] = fmt.Sprint("enrollment-", i)
 	}
 	return m
-}()
+}
 
 // cluster is two replicas, the enrollments they redeem identifiers with
 // (one service, as replicas share their enroll database) and the CA they
@@ -82,13 +86,13 @@ type cluster struct {
 
 var replicaRoot = sync.OnceValues(func() (*Root, error) { return NewRoot("Replica Attestation") })
 
-func newCluster(t *testing.T, stores ...acme.Store) *cluster {
+func newCluster(t testing.TB, ids map[string]string, stores ...acme.Store) *cluster {
 	t.Helper()
 	root, err := replicaRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{fake: challengefake.New("acme", replicaIDs), issuer: &countingIssuer{root: root}, root: root}
+	c := &cluster{fake: challengefake.New("acme", ids), issuer: &countingIssuer{root: root}, root: root}
 	for i, s := range stores {
 		if _, ok := s.(acme.Nonces); !ok {
 			t.Fatalf("the store %T keeps no nonces: replicas would refuse each other's", s)
@@ -130,7 +134,7 @@ type device struct {
 	nonce      string
 }
 
-func (c *cluster) newDevice(t *testing.T) *device {
+func (c *cluster) newDevice(t testing.TB) *device {
 	t.Helper()
 	ak, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -158,7 +162,7 @@ func (d *device) serve(i int, method, url string, body []byte) *httptest.Respons
 }
 
 // freshNonce returns a nonce from replica i's newNonce.
-func (d *device) freshNonce(t *testing.T, i int) string {
+func (d *device) freshNonce(t testing.TB, i int) string {
 	t.Helper()
 	w := d.serve(i, http.MethodHead, replicaBase+"/new-nonce", nil)
 	if w.Code != http.StatusOK || d.nonce == "" {
@@ -170,7 +174,7 @@ func (d *device) freshNonce(t *testing.T, i int) string {
 }
 
 // signed returns the JWS of payload for url with nonce.
-func (d *device) signed(t *testing.T, url, nonce string, payload []byte) []byte {
+func (d *device) signed(t testing.TB, url, nonce string, payload []byte) []byte {
 	t.Helper()
 	body, err := Request(d.accountKey, d.kid, url, nonce, payload)
 	if err != nil {
@@ -197,7 +201,7 @@ func (c *cluster) race(url string, bodies [2][]byte) [2]*httptest.ResponseRecord
 
 // post signs payload with the nonce the device holds (a fresh one from
 // replica i if none) and posts it to replica i.
-func (d *device) post(t *testing.T, i int, url string, payload []byte) *httptest.ResponseRecorder {
+func (d *device) post(t testing.TB, i int, url string, payload []byte) *httptest.ResponseRecorder {
 	t.Helper()
 	nonce := d.nonce
 	if nonce == "" {
@@ -207,14 +211,14 @@ func (d *device) post(t *testing.T, i int, url string, payload []byte) *httptest
 }
 
 // want fails t unless w has status code.
-func want(t *testing.T, step string, w *httptest.ResponseRecorder, code int) {
+func want(t testing.TB, step string, w *httptest.ResponseRecorder, code int) {
 	t.Helper()
 	if w.Code != code {
 		t.Fatalf("%s: %d %s, want %d", step, w.Code, w.Body, code)
 	}
 }
 
-func decode(t *testing.T, w *httptest.ResponseRecorder, v any) {
+func decode(t testing.TB, w *httptest.ResponseRecorder, v any) {
 	t.Helper()
 	if err := json.Unmarshal(w.Body.Bytes(), v); err != nil {
 		t.Fatalf("%v: %s", err, w.Body)
@@ -222,7 +226,7 @@ func decode(t *testing.T, w *httptest.ResponseRecorder, v any) {
 }
 
 // register makes the device's account on replica i.
-func (d *device) register(t *testing.T, i int) {
+func (d *device) register(t testing.TB, i int) {
 	t.Helper()
 	w := d.post(t, i, replicaBase+"/new-account", []byte(`{"termsOfServiceAgreed":true}`))
 	want(t, "new-account", w, http.StatusCreated)
@@ -234,7 +238,7 @@ type orderURLs struct{ order, authz, challenge, finalize, token string }
 
 // ready orders identifier and answers its challenge with an attestation,
 // request n going to replica (first+n)%2.
-func (d *device) ready(t *testing.T, first int, identifier string) orderURLs {
+func (d *device) ready(t testing.TB, first int, identifier string) orderURLs {
 	t.Helper()
 	w := d.post(t, first%2, replicaBase+"/new-order",
 		[]byte(`{"identifiers":[{"type":"permanent-identifier","value":"`+identifier+`"}]}`))
@@ -265,7 +269,7 @@ func (d *device) ready(t *testing.T, first int, identifier string) orderURLs {
 }
 
 // finalizeBody returns the finalize payload with a CSR of the attested key.
-func (d *device) finalizeBody(t *testing.T) []byte {
+func (d *device) finalizeBody(t testing.TB) []byte {
 	t.Helper()
 	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "device"}}, d.seKey)
 	if err != nil {
@@ -276,9 +280,22 @@ func (d *device) finalizeBody(t *testing.T) []byte {
 
 func testAlternatingIssuance(t *testing.T, c *cluster) {
 	d := c.newDevice(t)
+	cert := d.issue(t, 0)
+	if !d.seKey.PublicKey.Equal(cert.PublicKey) {
+		t.Error("the certificate is not for the attested key")
+	}
+	if used, rec := c.fake.Counts(); used != 1 || rec != 1 || c.issuer.n.Load() != 1 {
+		t.Errorf("%d redeemed, %d recorded, %d issued; want 1 each", used, rec, c.issuer.n.Load())
+	}
+}
+
+// issue takes the device from its first nonce to its certificate for
+// identifier k, its requests going to one replica after the other.
+func (d *device) issue(t testing.TB, k int) *x509.Certificate {
+	t.Helper()
 	d.nonce = d.freshNonce(t, 1)
 	d.register(t, 0)
-	u := d.ready(t, 1, "replica-identifier-0")
+	u := d.ready(t, 1, fmt.Sprint("replica-identifier-", k))
 	w := d.post(t, 1, u.finalize, d.finalizeBody(t))
 	want(t, "finalize", w, http.StatusOK)
 	var fin struct{ Status, Certificate string }
@@ -295,11 +312,22 @@ func testAlternatingIssuance(t *testing.T, c *cluster) {
 	if err != nil {
 		t.Fatalf("certificate: %v", err)
 	}
-	if !d.seKey.PublicKey.Equal(cert.PublicKey) {
-		t.Error("the certificate is not for the attested key")
-	}
-	if used, rec := c.fake.Counts(); used != 1 || rec != 1 || c.issuer.n.Load() != 1 {
-		t.Errorf("%d redeemed, %d recorded, %d issued; want 1 each", used, rec, c.issuer.n.Load())
+	return cert
+}
+
+// BenchmarkIssuance measures one attested issuance through two Handlers,
+// one on each store, as replicas behind a load balancer: a new device's
+// account, order, authorization, attested challenge answer (the
+// attestation made during the run), order, finalize and certificate
+// download, its requests going to one replica after the other, each
+// spending the nonce of the answer before it. Give the same store twice
+// for one server.
+func BenchmarkIssuance(b *testing.B, x, y acme.Store) {
+	c := newCluster(b, identifiers(b.N), x, y)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		c.newDevice(b).issue(b, i)
 	}
 }
 

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"testing"
 
+	"github.com/enrollkit/enrollkit/acme/acmetest"
 	"github.com/enrollkit/enrollkit/store/internal/alternate"
 	"github.com/enrollkit/enrollkit/store/internal/storetest"
 )
@@ -23,4 +24,11 @@ func TestACME(t *testing.T) {
 // answer carries issued, and the nonce it came with consumed.
 func BenchmarkACMENonce(b *testing.B) {
 	storetest.BenchmarkNonce(b, open(b).ACME())
+}
+
+// BenchmarkACMEIssuance is one attested issuance through two ACME
+// Handlers on two stores of one database, requests alternating.
+func BenchmarkACMEIssuance(b *testing.B) {
+	x, y := openPair(b)
+	acmetest.BenchmarkIssuance(b, x.ACME(), y.ACME())
 }

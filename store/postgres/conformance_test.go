@@ -52,7 +52,7 @@ func TestConformanceTwoPools(t *testing.T) {
 
 // openPair opens two DBs, each with its own pool, on one fresh schema, as
 // two replicas would.
-func openPair(t *testing.T) (*postgres.DB, *postgres.DB) {
+func openPair(t testing.TB) (*postgres.DB, *postgres.DB) {
 	t.Helper()
 	dsn, schema := postgres.FreshSchema(t)
 	var dbs []*postgres.DB

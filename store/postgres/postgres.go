@@ -83,8 +83,9 @@ type Options struct {
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
-// DB is one PostgreSQL database holding both the enrollment and the MDM state
-// for any number of replicas. Enroll and MDM return its two stores. Every
+// DB is one PostgreSQL database holding the enrollment, MDM, DDM and ACME
+// state for any number of replicas. Enroll, MDM, DDM and ACME return its
+// stores. Every
 // state change is a single transaction guarded by a version compare-and-swap
 // or a row lock, so replicas sharing the database never lose or duplicate an
 // update. A DB is safe for concurrent use.

@@ -83,9 +83,9 @@ type Options struct {
 	CacheSize int
 }
 
-// DB is one SQLite database holding both the enrollment and the MDM state.
-// Enroll and MDM return its two stores; they share the connections, so an
-// enrollment and its MDM channel live in one file. A DB is safe for
+// DB is one SQLite database holding the enrollment, MDM, DDM and ACME
+// state. Enroll, MDM, DDM and ACME return its stores; they share the
+// connections, so an enrollment and its MDM channel live in one file. A DB is safe for
 // concurrent use by many goroutines of one process. Two processes may open the
 // same file (SQLite locks it), but only one at a time writes.
 type DB struct {

@@ -1,4 +1,0 @@
--- Schema version 8 is reserved for a change made alongside version 9; this
--- placeholder keeps the versions without gaps until it lands, and gives way
--- to it then.
-SELECT 1;

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+
+	"github.com/enrollkit/enrollkit/acme"
+	"github.com/enrollkit/enrollkit/acme/acmetest"
 )
 
 // BenchmarkAttestedIssuance measures one attested issuance end to end over
@@ -40,4 +43,11 @@ func BenchmarkAttestedIssuance(b *testing.B) {
 			b.Fatalf("certificate: %d", c.status)
 		}
 	}
+}
+
+// BenchmarkIssuanceMemory is acmetest.BenchmarkIssuance on one
+// MemoryStore and MemoryNonces, to compare with the SQL stores'.
+func BenchmarkIssuanceMemory(b *testing.B) {
+	s := sharedMemory{acme.NewMemoryStore(), acme.NewMemoryNonces(0)}
+	acmetest.BenchmarkIssuance(b, s, s)
 }

@@ -50,3 +50,22 @@ func TestConcurrentFinalize(t *testing.T) {
 func TestMemoryStoreConformance(t *testing.T) {
 	acmetest.RunStore(t, func(*testing.T) acme.Store { return acme.NewMemoryStore() })
 }
+
+func TestMemoryNoncesConformance(t *testing.T) {
+	acmetest.RunNonces(t, func(*testing.T) acme.Nonces { return acme.NewMemoryNonces(0) })
+}
+
+// TestReplicasOneMemoryStore runs the replica suite on two Handlers
+// sharing one MemoryStore and one MemoryNonces.
+func TestReplicasOneMemoryStore(t *testing.T) {
+	acmetest.RunReplicas(t, func(t *testing.T) (acme.Store, acme.Store) {
+		s := sharedMemory{acme.NewMemoryStore(), acme.NewMemoryNonces(0)}
+		return s, s
+	})
+}
+
+// sharedMemory is a MemoryStore that keeps nonces too.
+type sharedMemory struct {
+	*acme.MemoryStore
+	*acme.MemoryNonces
+}

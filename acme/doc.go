@@ -65,10 +65,13 @@
 //
 // # Limits of this version
 //
-// Accounts and orders live in a Store (MemoryStore by default) and nonces
-// in the Handler's memory: one server. Orders carry one identifier; there
-// is no account update, key change, revocation or external account
-// binding.
+// Accounts and orders live in a Store and nonces in a Nonces; by default
+// both in the Handler's memory (MemoryStore, MemoryNonces), for one
+// server. Replicas behind a load balancer share a database instead:
+// store/sqlite and store/postgres keep both, so that an order made through
+// one replica is finalized through another and a nonce issued by one is
+// accepted once by any. Orders carry one identifier; there is no account
+// update, key change, revocation or external account binding.
 //
 // Apple documents the payload at
 // https://developer.apple.com/documentation/devicemanagement/acmecertificate

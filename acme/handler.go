@@ -101,7 +101,14 @@ type Config struct {
 	// MaxBodyBytes bounds a request body; larger ones are refused with
 	// 413 before anything is parsed. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// MaxNonces bounds the unused nonces kept; when full, the oldest is
+	// Nonces issues and checks the anti-replay nonces. Nil means
+	// Store's nonces when Store implements Nonces (the SQL stores of
+	// store/sqlite and store/postgres do, so that replicas sharing one
+	// database accept each other's nonces), and otherwise a MemoryNonces
+	// of MaxNonces, which serves one server only.
+	Nonces Nonces
+	// MaxNonces bounds the unused nonces of the MemoryNonces made when
+	// Nonces is nil and Store keeps none; when full, the oldest is
 	// forgotten. Zero means DefaultMaxNonces.
 	MaxNonces int
 	// Now tells the time; nil means time.Now.
@@ -139,7 +146,8 @@ type Config struct {
 // badAttestationStatement (400), orderNotReady (403), a body over
 // Config.MaxBodyBytes 413, another media type 415, an unknown URL 404,
 // another method 405, an answer racing another change of its order 409,
-// and a failure of the store, the Issuer or enroll serverInternal (500).
+// and a failure of the store, the nonces, the Issuer or enroll
+// serverInternal (500).
 //
 // A certificate is issued only when all of this holds: the challenge was
 // answered within Config.OrderTTL with an attestation chaining to
@@ -159,7 +167,7 @@ type Handler struct {
 	store       Store
 	ttl         time.Duration
 	maxBytes    int64
-	nonces      *nonces
+	nonces      Nonces
 	now         func() time.Time
 	clientIP    func(*http.Request) string
 	log         *slog.Logger
@@ -190,6 +198,7 @@ func NewHandler(enrollments Enrollments, issuer Issuer, cfg Config) (*Handler, e
 		roots:       cfg.AttestationRoots,
 		chain:       cfg.Chain,
 		store:       cfg.Store,
+		nonces:      cfg.Nonces,
 		ttl:         cfg.OrderTTL,
 		maxBytes:    cfg.MaxBodyBytes,
 		now:         cfg.Now,
@@ -209,10 +218,13 @@ func NewHandler(enrollments Enrollments, issuer Issuer, cfg Config) (*Handler, e
 	if h.maxBytes == 0 {
 		h.maxBytes = DefaultMaxBodyBytes
 	}
-	if cfg.MaxNonces == 0 {
-		cfg.MaxNonces = DefaultMaxNonces
+	if h.nonces == nil {
+		if n, ok := h.store.(Nonces); ok {
+			h.nonces = n
+		} else {
+			h.nonces = NewMemoryNonces(cfg.MaxNonces)
+		}
 	}
-	h.nonces = newNonces(cfg.MaxNonces)
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -246,7 +258,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !allow(w, r, http.MethodHead, http.MethodGet) {
 			return
 		}
-		w.Header().Set("Replay-Nonce", h.nonces.issue())
+		if !h.issueNonce(w, r) {
+			return
+		}
 		if r.Method == http.MethodHead {
 			w.WriteHeader(http.StatusOK)
 		} else {
@@ -277,7 +291,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Every answer to a POST carries a fresh nonce, refusals included.
-	w.Header().Set("Replay-Nonce", h.nonces.issue())
+	if !h.issueNonce(w, r) {
+		return
+	}
 	w.Header().Set("Link", "<"+h.DirectoryURL()+`>;rel="index"`)
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/jose+json" {
 		writeProblem(w, newProblem(http.StatusUnsupportedMediaType, probMalformed, "the body must be application/jose+json"))
@@ -293,6 +309,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p != nil {
 		writeProblem(w, p)
 	}
+}
+
+// issueNonce sets a fresh Replay-Nonce on w, or answers serverInternal
+// and returns false.
+func (h *Handler) issueNonce(w http.ResponseWriter, r *http.Request) bool {
+	n, err := h.nonces.IssueNonce(r.Context())
+	if err != nil {
+		writeProblem(w, h.internal(r.Context(), "issue nonce", err))
+		return false
+	}
+	w.Header().Set("Replay-Nonce", n)
+	return true
 }
 
 // allow answers 405 unless r's method is one of methods.

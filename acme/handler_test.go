@@ -1,11 +1,13 @@
 package acme_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -378,6 +380,84 @@ func TestNonceStoreBounded(t *testing.T) {
 	r := d.postTwisted(t, e.base+"/new-account", []byte(`{}`), twist{nonce: oldest})
 	if r.problemType() != errPrefix+"badNonce" {
 		t.Errorf("oldest nonce: %d %s", r.status, r.body)
+	}
+}
+
+// TestNoncesSource: the Handler takes its nonces from Config.Nonces, else
+// from a Store that keeps them, else from a MemoryNonces of its own.
+func TestNoncesSource(t *testing.T) {
+	shared := acme.NewMemoryNonces(0)
+	tests := []struct {
+		name   string
+		cfg    func(*acme.Config)
+		shared bool // the nonce comes from shared
+	}{
+		{"Config.Nonces", func(c *acme.Config) { c.Nonces = shared }, true},
+		{"the Store's", func(c *acme.Config) { c.Store = sharedMemory{acme.NewMemoryStore(), shared} }, true},
+		{"Config.Nonces over the Store's", func(c *acme.Config) {
+			c.Store = sharedMemory{acme.NewMemoryStore(), acme.NewMemoryNonces(0)}
+			c.Nonces = shared
+		}, true},
+		{"its own", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, tt.cfg)
+			n := newDevice(t, e).nonce(t)
+			if ok, _ := shared.ConsumeNonce(t.Context(), n); ok != tt.shared {
+				t.Errorf("the nonce is shared's: %v, want %v", ok, tt.shared)
+			}
+		})
+	}
+}
+
+// failingNonces fails every call.
+type failingNonces struct{ issue, consume error }
+
+func (f failingNonces) IssueNonce(context.Context) (string, error) {
+	if f.issue != nil {
+		return "", f.issue
+	}
+	return "AAAAAAAAAAAAAAAAAAAAAA", nil
+}
+
+func (f failingNonces) ConsumeNonce(context.Context, string) (bool, error) { return false, f.consume }
+
+// TestNoncesFailure: a Nonces that fails is answered with serverInternal,
+// with nothing of the failure in the answer.
+func TestNoncesFailure(t *testing.T) {
+	boom := errors.New("nonce database down")
+	tests := []struct {
+		name  string
+		n     failingNonces
+		nonce bool // test newNonce rather than a POST
+	}{
+		{"issue on newNonce", failingNonces{issue: boom}, true},
+		{"issue on a POST", failingNonces{issue: boom}, false},
+		{"consume", failingNonces{consume: boom}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, func(c *acme.Config) { c.Nonces = tt.n })
+			var r response
+			if tt.nonce {
+				resp, err := e.srv.Client().Head(e.base + "/new-nonce")
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				r = response{status: resp.StatusCode, header: resp.Header}
+			} else {
+				d := newDevice(t, e)
+				r = d.postTwisted(t, e.base+"/new-account", []byte(`{}`), twist{nonce: "AAAAAAAAAAAAAAAAAAAAAA"})
+				if r.problemType() != errPrefix+"serverInternal" || strings.Contains(string(r.body), boom.Error()) {
+					t.Errorf("body %s", r.body)
+				}
+			}
+			if r.status != http.StatusInternalServerError {
+				t.Errorf("status %d, want 500", r.status)
+			}
+		})
 	}
 }
 

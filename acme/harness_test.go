@@ -19,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/acme/acmetest"
 	"github.com/enrollkit/enrollkit/internal/challengefake"
@@ -198,25 +196,13 @@ func (d *device) sign(t testing.TB, url string, payload []byte, tw twist) []byte
 	if tw.signWith != nil {
 		key = tw.signWith
 	}
-	opts := (&jose.SignerOptions{}).WithHeader("nonce", nonce).WithHeader("url", hdrURL)
-	if d.kid == "" || tw.embedJWK {
-		opts.EmbedJWK = true
-	} else {
-		opts = opts.WithHeader("kid", d.kid)
+	kid := d.kid
+	if tw.embedJWK {
+		kid = ""
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, opts)
+	body, err := acmetest.Request(key, kid, hdrURL, nonce, payload)
 	if err != nil {
 		t.Fatal(err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := []byte(jws.FullSerialize())
-	if len(payload) == 0 {
-		// go-jose leaves an empty payload out; RFC 8555's POST-as-GET
-		// sends it as "".
-		body = append([]byte(`{"payload":"",`), body[1:]...)
 	}
 	return body
 }

@@ -99,7 +99,11 @@ func (h *Handler) authenticate(ctx context.Context, body []byte, url string, new
 	if err != nil {
 		return nil, newProblem(http.StatusBadRequest, probMalformed, "the JWS signature does not verify")
 	}
-	if !h.nonces.consume(hdr.Nonce) {
+	ok, err := h.nonces.ConsumeNonce(ctx, hdr.Nonce)
+	if err != nil {
+		return nil, h.internal(ctx, "consume nonce", err)
+	}
+	if !ok {
 		return nil, newProblem(http.StatusBadRequest, probBadNonce, "the nonce is unknown or used")
 	}
 	req.payload = payload

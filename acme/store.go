@@ -113,7 +113,8 @@ type Store interface {
 var _ Store = (*MemoryStore)(nil)
 
 // MemoryRetention is how long a MemoryStore keeps an order after it
-// expired, and an account after it was made.
+// expired, and an account after it was made; the SQL stores of
+// store/sqlite and store/postgres keep them as long.
 const MemoryRetention = 24 * time.Hour
 
 // MemoryStore is a Store in memory, the default of Config.Store: for

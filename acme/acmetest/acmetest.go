@@ -12,7 +12,10 @@
 // negative tests need. Give acme.Config.AttestationRoots the Root's Pool.
 //
 // RunStore is the conformance suite every acme.Store implementation runs
-// in one line.
+// in one line, and RunNonces the one of acme.Nonces. RunReplicas runs two
+// Handlers, as replicas behind a load balancer, on two stores that share a
+// database, with a device whose requests alternate between them (Request
+// signs them); BenchmarkIssuance measures an attested issuance so.
 package acmetest
 
 import (
@@ -30,6 +33,7 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/go-jose/go-jose/v4"
 )
 
 // Apple's attestation extensions (see the DevicePropertiesAttestation key
@@ -189,6 +193,34 @@ func FreshnessCode(token string) []byte {
 // {"attObj": base64url(attObj)}.
 func Answer(attObj []byte) []byte {
 	return []byte(`{"attObj":"` + base64.RawURLEncoding.EncodeToString(attObj) + `"}`)
+}
+
+// Request returns the body of an ACME POST to url: the flattened JWS of
+// payload signed by key with ES256 and nonce, naming the account kid, or
+// carrying key's JWK when kid is empty (newAccount). An empty payload is
+// sent as "", a POST-as-GET.
+func Request(key *ecdsa.PrivateKey, kid, url, nonce string, payload []byte) ([]byte, error) {
+	opts := (&jose.SignerOptions{}).WithHeader("nonce", nonce).WithHeader("url", url)
+	if kid == "" {
+		opts.EmbedJWK = true
+	} else {
+		opts = opts.WithHeader("kid", kid)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("acmetest: %w", err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return nil, fmt.Errorf("acmetest: %w", err)
+	}
+	body := []byte(jws.FullSerialize())
+	if len(payload) == 0 {
+		// go-jose leaves an empty payload out; RFC 8555's POST-as-GET
+		// sends it as "".
+		body = append([]byte(`{"payload":"",`), body[1:]...)
+	}
+	return body, nil
 }
 
 func sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, key crypto.Signer) (*x509.Certificate, error) {

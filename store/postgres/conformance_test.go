@@ -36,29 +36,33 @@ func TestMDMConformance(t *testing.T) {
 // TestConformanceTwoPools runs both suites with every call going to one of
 // two pools on the same schema in turn, as two replicas would.
 func TestConformanceTwoPools(t *testing.T) {
-	pair := func(t *testing.T) (*postgres.DB, *postgres.DB) {
-		dsn, schema := postgres.FreshSchema(t)
-		var dbs []*postgres.DB
-		for range 2 {
-			db, err := postgres.Open(context.Background(), dsn, postgres.Options{Schema: schema})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			dbs = append(dbs, db)
-		}
-		return dbs[0], dbs[1]
-	}
 	t.Run("enroll", func(t *testing.T) {
 		enrolltest.Run(t, func(t *testing.T) enroll.Store {
-			a, b := pair(t)
+			a, b := openPair(t)
 			return &alternate.EnrollStore{Stores: []enroll.Store{a.Enroll(), b.Enroll()}}
 		})
 	})
 	t.Run("mdm", func(t *testing.T) {
 		mdmtest.Run(t, func(t *testing.T) mdm.Store {
-			a, b := pair(t)
+			a, b := openPair(t)
 			return &alternate.MDMStore{Stores: []mdm.Store{a.MDM(), b.MDM()}}
 		})
 	})
+}
+
+// openPair opens two DBs, each with its own pool, on one fresh schema, as
+// two replicas would.
+func openPair(t testing.TB) (*postgres.DB, *postgres.DB) {
+	t.Helper()
+	dsn, schema := postgres.FreshSchema(t)
+	var dbs []*postgres.DB
+	for range 2 {
+		db, err := postgres.Open(context.Background(), dsn, postgres.Options{Schema: schema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs = append(dbs, db)
+	}
+	return dbs[0], dbs[1]
 }

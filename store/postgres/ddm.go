@@ -10,22 +10,22 @@ import (
 )
 
 // DDM returns the database's ddm.Store.
-func (db *DB) DDM() ddm.Store { return ddmsql.Store{B: ddmBackend{db}} }
+func (db *DB) DDM() ddm.Store { return ddmsql.Store{B: backend{db}} }
 
-// ddmBackend runs package ddmsql's statements on the DB.
-type ddmBackend struct{ db *DB }
+// backend runs the statements of packages ddmsql and acmesql on the DB.
+type backend struct{ db *DB }
 
 // Prefix labels errors.
-func (ddmBackend) Prefix() string { return "postgres" }
+func (backend) Prefix() string { return "postgres" }
 
 // Write runs fn in one write transaction.
-func (b ddmBackend) Write(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
+func (b backend) Write(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
 	return b.db.tx(ctx, op, func(tx pgx.Tx) error { return fn(pgTx{tx}) })
 }
 
 // Read runs fn in a read-only REPEATABLE READ transaction: one snapshot
 // for all its statements.
-func (b ddmBackend) Read(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
+func (b backend) Read(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
 	pool, err := b.db.q(op)
 	if err != nil {
 		return err

@@ -8,11 +8,14 @@
 // device request with row locks (FOR UPDATE SKIP LOCKED), so that replicas
 // never deliver it twice.
 //
-// A DB returned by Open or New exposes both stores: DB.Enroll implements
+// A DB returned by Open or New exposes its stores: DB.Enroll implements
 // enroll.Store (and enroll.FailureStore, the sign-in throttle's counts,
-// exact across replicas) and DB.MDM implements mdm.Store. Both pass the conformance
-// suites in enroll/enrolltest and mdm/mdmtest. Options.Schema keeps all tables in
-// one PostgreSQL schema so that installations (and test runs) can share a
+// exact across replicas), DB.MDM implements mdm.Store, DB.DDM ddm.Store,
+// and DB.ACME acme.Store and acme.Nonces, so that ACME orders and nonces
+// work across replicas. They pass the conformance suites in
+// enroll/enrolltest, mdm/mdmtest, ddm/ddmtest and acme/acmetest, also with
+// two pools on one schema. Options.Schema keeps all tables in one
+// PostgreSQL schema so that installations (and test runs) can share a
 // database.
 //
 // Every write is a single statement or a single transaction: when it

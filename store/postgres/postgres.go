@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/enrollkit/enrollkit/store/internal/acmesql"
 	"github.com/enrollkit/enrollkit/store/internal/migrate"
 )
 
@@ -82,8 +83,9 @@ type Options struct {
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
-// DB is one PostgreSQL database holding both the enrollment and the MDM state
-// for any number of replicas. Enroll and MDM return its two stores. Every
+// DB is one PostgreSQL database holding the enrollment, MDM, DDM and ACME
+// state for any number of replicas. Enroll, MDM, DDM and ACME return its
+// stores. Every
 // state change is a single transaction guarded by a version compare-and-swap
 // or a row lock, so replicas sharing the database never lose or duplicate an
 // update. A DB is safe for concurrent use.
@@ -93,6 +95,7 @@ type DB struct {
 	schema   string
 	log      *slog.Logger
 	closed   atomic.Bool
+	acme     *acmesql.Store
 }
 
 // Open connects to the database named by dsn (a PostgreSQL URL or key=value
@@ -155,6 +158,7 @@ func collect(opts Options) (options, error) {
 
 func newDB(ctx context.Context, pool *pgxpool.Pool, o options) (*DB, error) {
 	db := &DB{pool: pool, schema: o.schema, log: o.logger}
+	db.acme = newACME(db)
 	if err := db.migrate(ctx); err != nil {
 		return nil, err
 	}

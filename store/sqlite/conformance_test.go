@@ -33,7 +33,7 @@ func TestMDMConformance(t *testing.T) {
 
 // openPair opens one database file twice, as two processes would: two
 // writer connections competing for the file lock, two sets of caches.
-func openPair(t *testing.T) (*sqlite.DB, *sqlite.DB) {
+func openPair(t testing.TB) (*sqlite.DB, *sqlite.DB) {
 	t.Helper()
 	a := open(t)
 	b, err := sqlite.Open(context.Background(), a.Path(), sqlite.Options{})

@@ -9,22 +9,22 @@ import (
 )
 
 // DDM returns the database's ddm.Store.
-func (db *DB) DDM() ddm.Store { return ddmsql.Store{B: ddmBackend{db}} }
+func (db *DB) DDM() ddm.Store { return ddmsql.Store{B: backend{db}} }
 
-// ddmBackend runs package ddmsql's statements on the DB.
-type ddmBackend struct{ db *DB }
+// backend runs the statements of packages ddmsql and acmesql on the DB.
+type backend struct{ db *DB }
 
 // Prefix labels errors.
-func (ddmBackend) Prefix() string { return "sqlite" }
+func (backend) Prefix() string { return "sqlite" }
 
 // Write runs fn in one write transaction.
-func (b ddmBackend) Write(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
+func (b backend) Write(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
 	return b.db.writeTx(ctx, op, func(tx *wtx) error { return fn(sqlTx{tx.Tx}) })
 }
 
 // Read runs fn in a deferred read transaction on a reader connection: in
 // WAL mode it sees one snapshot and blocks no writer.
-func (b ddmBackend) Read(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
+func (b backend) Read(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
 	pool, err := b.db.reader(op)
 	if err != nil {
 		return err

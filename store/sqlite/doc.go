@@ -6,10 +6,12 @@
 // is opened (a file written by newer code is refused with a *SchemaError and
 // left alone).
 //
-// A DB returned by Open exposes both stores: DB.Enroll implements
-// enroll.Store (and enroll.FailureStore, the sign-in throttle's counts) and
-// DB.MDM implements mdm.Store. Both pass the conformance
-// suites in enroll/enrolltest and mdm/mdmtest.
+// A DB returned by Open exposes its stores: DB.Enroll implements
+// enroll.Store (and enroll.FailureStore, the sign-in throttle's counts),
+// DB.MDM implements mdm.Store, DB.DDM ddm.Store, and DB.ACME acme.Store
+// and acme.Nonces. They pass the conformance suites in enroll/enrolltest,
+// mdm/mdmtest, ddm/ddmtest and acme/acmetest, also with two handles on one
+// file.
 //
 // Every write is one transaction. A write that returned without error
 // survives the process being killed at any moment; a write that returned an

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/store/sqlite"
@@ -61,4 +62,37 @@ func Example() {
 	// Output:
 	// stale update refused: true
 	// authenticated 2 ProfileList
+}
+
+// Every process serving the ACME endpoint from one file gives its
+// Handler the database's ACME store, acme.Config{Store: db.ACME()}: an
+// order made through one is finalized through another, and a nonce issued
+// by one is accepted once by any. Here two handles stand for two
+// processes.
+func ExampleDB_ACME() {
+	dir, err := os.MkdirTemp("", "enrollkit")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	var dbs []*sqlite.DB
+	for range 2 {
+		db, err := sqlite.Open(ctx, filepath.Join(dir, "enrollkit.db"), sqlite.Options{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer db.Close()
+		dbs = append(dbs, db)
+	}
+	_ = acme.Config{BaseURL: "https://mdm.example.com/acme", Store: dbs[0].ACME()}
+
+	nonce, err := dbs[0].ACME().IssueNonce(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	first, _ := dbs[1].ACME().ConsumeNonce(ctx, nonce)
+	again, _ := dbs[0].ACME().ConsumeNonce(ctx, nonce)
+	fmt.Println(first, again)
+	// Output: true false
 }

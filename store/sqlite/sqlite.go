@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/enrollkit/enrollkit/store/internal/acmesql"
 	"github.com/enrollkit/enrollkit/store/internal/migrate"
 
 	driver "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
@@ -82,9 +83,9 @@ type Options struct {
 	CacheSize int
 }
 
-// DB is one SQLite database holding both the enrollment and the MDM state.
-// Enroll and MDM return its two stores; they share the connections, so an
-// enrollment and its MDM channel live in one file. A DB is safe for
+// DB is one SQLite database holding the enrollment, MDM, DDM and ACME
+// state. Enroll, MDM, DDM and ACME return its stores; they share the
+// connections, so an enrollment and its MDM channel live in one file. A DB is safe for
 // concurrent use by many goroutines of one process. Two processes may open the
 // same file (SQLite locks it), but only one at a time writes.
 type DB struct {
@@ -106,6 +107,7 @@ type DB struct {
 	log    *slog.Logger
 	path   string
 	closed atomic.Bool
+	acme   *acmesql.Store
 
 	// beforeCommit, when set (by tests), runs inside every write
 	// transaction after its statements and before COMMIT.
@@ -184,6 +186,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	write.SetConnMaxIdleTime(0)
 
 	db := &DB{write: write, log: o.logger, path: path}
+	db.acme = newACME(db)
 	db.wstmts.pool = write
 	if err := db.migrate(ctx); err != nil {
 		write.Close()

@@ -54,7 +54,13 @@ func Calls(es enroll.Store, ms mdm.Store) map[string]func(context.Context) error
 // ": ").
 func Closed(t *testing.T, es enroll.Store, ms mdm.Store, close func(), errClosed error, prefix string) {
 	t.Helper()
-	calls := Calls(es, ms)
+	ClosedCalls(t, Calls(es, ms), close, errClosed, prefix)
+}
+
+// ClosedCalls checks that after close every call of calls fails with
+// errClosed and an error text beginning with prefix.
+func ClosedCalls(t *testing.T, calls map[string]func(context.Context) error, close func(), errClosed error, prefix string) {
+	t.Helper()
 	close()
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
@@ -73,9 +79,16 @@ func Closed(t *testing.T, es enroll.Store, ms mdm.Store, close func(), errClosed
 // context.Canceled when its context is cancelled.
 func Cancelled(t *testing.T, es enroll.Store, ms mdm.Store) {
 	t.Helper()
+	CancelledCalls(t, Calls(es, ms))
+}
+
+// CancelledCalls checks that every call of calls fails with
+// context.Canceled when its context is cancelled.
+func CancelledCalls(t *testing.T, calls map[string]func(context.Context) error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	for name, call := range Calls(es, ms) {
+	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
 			if err := call(ctx); !errors.Is(err, context.Canceled) {
 				t.Errorf("with a cancelled context: %v, want context.Canceled", err)

@@ -42,7 +42,7 @@ func (b backend) Read(ctx context.Context, op string, fn func(ddmsql.Tx) error) 
 }
 
 // ReadOne runs fn on the pool without a transaction.
-func (b ddmBackend) ReadOne(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
+func (b backend) ReadOne(ctx context.Context, op string, fn func(ddmsql.Tx) error) error {
 	pool, err := b.db.q(op)
 	if err != nil {
 		return err

@@ -12,7 +12,8 @@
 // ClientIdentifier; the device orders a certificate for it as a
 // permanent-identifier; and the Handler, once the attestation and the CSR
 // are accepted, redeems it with Enrollments.RedeemChallenge (the interface
-// scep uses, which *enroll.Service implements) and reports the certificate
+// scep uses; give the Handler enroll.Service.ACME(), which redeems only
+// the identifiers of ACME payloads) and reports the certificate
 // with RecordCertificate, so that mdm accepts the device's check-ins only
 // with it. The order is tied to the enrollment by that identifier, never
 // by a serial number or a UDID: under User Enrollment Apple leaves both out

@@ -49,8 +49,10 @@ const ChallengeType = "device-attest-01"
 const maxIdentifierLen = 512
 
 // Enrollments is what a Handler asks about identifiers and tells about
-// the certificates it issues; it is the interface package scep uses, and
-// *enroll.Service implements it. The identifier a device orders is the
+// the certificates it issues; it is the interface package scep uses.
+// enroll.Service.ACME() implements it for the identities of
+// enroll.Config.ACME (the Service itself redeems SCEP challenges only,
+// which prove nothing of a key). The identifier a device orders is the
 // ClientIdentifier of its ACME payload, which enroll issued as the
 // enrollment's single-use challenge: RedeemChallenge marks it used and
 // returns its enrollment, or fails with an error matching
@@ -63,7 +65,7 @@ type Enrollments interface {
 	RecordCertificate(ctx context.Context, m enroll.Meta, id string, certDER []byte) (*enroll.Enrollment, error)
 }
 
-var _ Enrollments = (*enroll.Service)(nil)
+var _ Enrollments = (*enroll.ACMEIdentities)(nil)
 
 // Issuer signs device certificates. *scep.CA implements it, so one CA can
 // serve both protocols and mdm verifies both kinds of identity with its

@@ -127,8 +127,10 @@ type ACMEConfig struct {
 	// and must be left empty; Chain nil means Config.CA's certificate;
 	// AttestationRoots nil means Apple's Enterprise Attestation Root CA
 	// (set it only to enroll simulated devices, package acme/acmetest).
-	// The Handler keeps its nonces, and with a nil Store its orders, in
-	// memory: behind a load balancer, send ACMEPath to one replica.
+	// Store nil keeps accounts, orders and nonces in this process's
+	// memory; behind a load balancer give every replica the database's
+	// ACME store (DB.ACME of store/sqlite or store/postgres), which keeps
+	// the nonces too.
 	acme.Config
 }
 

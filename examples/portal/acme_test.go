@@ -2,7 +2,8 @@ package main
 
 import (
 	"crypto/ecdsa"
-	"encoding/pem"
+	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -13,21 +14,65 @@ import (
 	"github.com/enrollkit/enrollkit/acme/acmetest"
 	"github.com/enrollkit/enrollkit/devicesim"
 	"github.com/enrollkit/enrollkit/enroll"
+	"github.com/enrollkit/enrollkit/internal/testenv"
 )
 
 // TestACMEEnrollmentEndToEnd runs the example server with -acme and a test
 // attestation root: a simulated iPhone enrolls through the portal with an
 // attested Secure Enclave key and answers commands with it.
 func TestACMEEnrollmentEndToEnd(t *testing.T) {
+	root, rootFile := attestationRoot(t)
+	testACMEProfileBased(t, startServer(t, "-tls", "-acme", "-acme-attestation-root", rootFile), root)
+}
+
+// TestACMEReplicasEndToEnd runs the same against two replicas over one
+// PostgreSQL database behind a round-robin balancer: the device's ACME
+// requests alternate between them, so an account, an order or a nonce one
+// replica made is used on the other.
+func TestACMEReplicasEndToEnd(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	var b [6]byte
+	rand.Read(b[:])
+	schema := fmt.Sprintf("portal_acme_replicas_%x", b)
+	t.Cleanup(func() { dropSchema(t, dsn, schema) }) // after the replicas close
+	root, rootFile := attestationRoot(t)
+	ts := startReplicas(t, 2, "-tls", "-postgres", dsn, "-postgres-schema", schema, "-acme", "-acme-attestation-root", rootFile)
+	acmeBefore := strings.Count(ts.log.String(), "acme")
+	testACMEProfileBased(t, ts, root)
+	for i := range ts.served {
+		if got := ts.served[i].Load(); got < 5 {
+			t.Errorf("replica %d served %d requests", i, got)
+		}
+	}
+	for _, replica := range []string{"replica=0", "replica=1"} {
+		if !strings.Contains(ts.log.String(), replica) {
+			t.Errorf("no log of %s", replica)
+		}
+	}
+	if strings.Count(ts.log.String(), "acme") == acmeBefore {
+		t.Error("the ACME endpoint logged nothing")
+	}
+}
+
+// attestationRoot makes a test attestation root and writes its
+// certificate for -acme-attestation-root.
+func attestationRoot(t *testing.T) (*acmetest.Root, string) {
+	t.Helper()
 	root, err := acmetest.NewRoot("example test Attestation Root CA")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rootFile := filepath.Join(t.TempDir(), "attestation-root.pem")
-	if err := os.WriteFile(rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Certificate.Raw}), 0o600); err != nil {
+	if err := os.WriteFile(rootFile, root.RootPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ts := startServer(t, "-tls", "-acme", "-acme-attestation-root", rootFile)
+	return root, rootFile
+}
+
+// testACMEProfileBased: a simulated iPhone enrolls through the portal with
+// a key attested under root and answers commands with it.
+func testACMEProfileBased(t *testing.T, ts *testServer, root *acmetest.Root) {
+	t.Helper()
 	var inv invitationOut
 	if code := ts.admin(t, "POST", "/invitations", map[string]string{"user": "alice"}, &inv); code != http.StatusCreated {
 		t.Fatalf("invite: %d", code)

@@ -129,7 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	fs.StringVar(&c.WebhookURL, "webhook-url", "", "URL to POST events to (enrollment state changes, check-ins, check-outs, command results), signed, retried until acknowledged")
 	fs.StringVar(&c.WebhookSecretFile, "webhook-secret-file", "", "file holding the secret -webhook-url deliveries are signed with (HMAC-SHA256)")
 	fs.BoolVar(&c.ACME, "acme", false, "give devices hardware-bound, attested identities over ACME (device-attest-01, served at /acme) instead of SCEP: "+
-		"a Secure Enclave key Apple attests, on iOS/iPadOS 16 and macOS 14 or later. ACME orders and nonces live in memory: with replicas, route /acme/ to one of them")
+		"a Secure Enclave key Apple attests, on iOS/iPadOS 16 and macOS 14 or later. ACME accounts, orders and nonces are kept in the database, which replicas share")
 	fs.StringVar(&c.ACMERoot, "acme-attestation-root", "", "PEM file of the root ACME attestations must chain to instead of Apple's Enterprise Attestation Root CA "+
 		"(a test root, for simulated devices). Needs -acme")
 	fs.BoolVar(&c.ACMEFallback, "acme-scep-fallback", false, "with -acme, give SCEP instead to devices that are, or may be, too old for ACME "+

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/apns"
 	"github.com/enrollkit/enrollkit/credentials"
 	"github.com/enrollkit/enrollkit/ddm"
@@ -148,6 +149,7 @@ func newStack(ctx context.Context, cfg config, notices io.Writer, logger *slog.L
 	var acmeCfg server.ACMEConfig // zero: identities over SCEP
 	if cfg.ACME {
 		acmeCfg.Enabled = true
+		acmeCfg.Store = st.stores.acme // its nonces too: replicas share both
 		acmeCfg.Logger = logger.With("component", "acme")
 		if cfg.ACMERoot != "" {
 			certs, err := new(credentials.Loader).LoadCertificates(ctx, cfg.ACMERoot)
@@ -351,7 +353,10 @@ type stores struct {
 	enroll enroll.Store
 	mdm    mdm.Store
 	ddm    ddm.Store
-	close  func()
+	// acme keeps ACME accounts, orders and nonces in the database, so
+	// that replicas share them.
+	acme  acme.Store
+	close func()
 }
 
 // openStores opens the SQLite database in the data directory or, with
@@ -362,13 +367,13 @@ func openStores(ctx context.Context, cfg config, logger *slog.Logger) (stores, e
 		if err != nil {
 			return stores{}, fmt.Errorf("-postgres: %w", err)
 		}
-		return stores{enroll: db.Enroll(), mdm: db.MDM(), ddm: db.DDM(), close: func() { db.Close() }}, nil
+		return stores{enroll: db.Enroll(), mdm: db.MDM(), ddm: db.DDM(), acme: db.ACME(), close: func() { db.Close() }}, nil
 	}
 	db, err := sqlite.Open(ctx, filepath.Join(cfg.Data, dbFile), sqlite.Options{Logger: logger})
 	if err != nil {
 		return stores{}, err
 	}
-	return stores{enroll: db.Enroll(), mdm: db.MDM(), ddm: db.DDM(), close: func() { db.Close() }}, nil
+	return stores{enroll: db.Enroll(), mdm: db.MDM(), ddm: db.DDM(), acme: db.ACME(), close: func() { db.Close() }}, nil
 }
 
 // Close releases the database and the push connection, and stops the

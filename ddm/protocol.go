@@ -94,7 +94,13 @@ func (s *Service) Observe(ctx context.Context, ev *mdm.Event) error {
 	if err != nil {
 		return fmt.Errorf("ddm: observe %s: %w", ev.Enrollment.ID, err)
 	}
-	return s.announce(ctx, st)
+	// The TokenUpdate has just recorded the channel enrolled (mdm observes
+	// after storing it), so the record need not be read again; one that
+	// checked out since syncs when it enrolls again.
+	if err := s.queue(ctx, []*SyncState{st}); err != nil && !errors.Is(err, mdm.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // syncTokens is the SyncTokens object of the tokens response and of the

@@ -576,16 +576,6 @@ func (s *Service) resyncBatch(ctx context.Context, ids []mdm.EnrollmentID) error
 	return errors.Join(errs...)
 }
 
-// announce queues the DeclarativeManagement command carrying st's
-// SyncTokens for its enrollment; mdm pushes the device.
-func (s *Service) announce(ctx context.Context, st *SyncState) error {
-	rec, err := s.mdm.Enrollment(ctx, st.Enrollment)
-	if err != nil || rec.CheckedOut || !rec.Enrolled {
-		return nil // it syncs when it enrolls
-	}
-	return s.queue(ctx, []*SyncState{st})
-}
-
 // queue queues one DeclarativeManagement command for the enrollments of
 // sts, which share their SyncTokens; mdm pushes the devices. When mdm
 // refuses the whole batch (an enrollment checked out meanwhile, or one its

@@ -62,7 +62,7 @@ func testEndToEnd(t *testing.T, flow string) {
 	// its MDM identity.
 	secret := []byte(`{"UserName":"alice","Password":"mail secret"}`)
 	srv := enrollkittest.NewServer(t, enrollkittest.Options{Logger: testLogger(t),
-		Assets: ddm.AssetSourceFunc(func(_ context.Context, id string) ([]byte, string, error) {
+		Assets: ddm.AssetSourceFunc(func(_ context.Context, _ mdm.EnrollmentID, id string) ([]byte, string, error) {
 			if id != "mail-password" {
 				return nil, "", ddm.ErrNotFound
 			}

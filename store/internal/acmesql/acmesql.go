@@ -389,8 +389,9 @@ func (s *Store) sweep(ctx context.Context) {
 
 // Sweep deletes, as of now, the accounts made before acme.MemoryRetention,
 // the orders expired before it, the nonces that can no longer be
-// accepted and the expired credential identifiers, and blanks the identifier of every expired order, SweepBatch
-// rows per statement until none is left. It returns how many rows it
+// accepted and the expired credential identifiers, and blanks the
+// identifier of every expired order, SweepBatch rows per statement until
+// none is left. It returns how many rows it
 // deleted or changed. Replicas may sweep at once.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	op := s.op("sweep")

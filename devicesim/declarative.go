@@ -264,8 +264,8 @@ func (d *Device) syncDeclarations(ctx context.Context, enr *Enrollment, client *
 }
 
 // refuse returns why the device refuses a declaration, or "": a type Apple's
-// schema does not allow for an iOS User Enrollment of this OS release on
-// the device channel, or one of another class.
+// schema does not allow for a User Enrollment of this platform and OS
+// release on the device channel, or one of another class.
 func (d *Device) refuse(class, typ string, payload json.RawMessage) string {
 	if ddm.ClassOf(typ) != ddm.Class(class) {
 		return "Error.DeclarationClassMismatch"
@@ -274,7 +274,11 @@ func (d *Device) refuse(class, typ string, payload json.RawMessage) string {
 		return "Error.PayloadInvalid"
 	}
 	decl := &ddm.Declaration{Type: typ, Payload: payload}
-	if r, _ := ddm.WithholdReason(decl, ddm.Device{Platform: "iOS", OSVersion: d.opts.OSVersion, Enrollment: "user", Scope: "system"}); r != "" {
+	platform := "iOS"
+	if d.IsMac() {
+		platform = "macOS"
+	}
+	if r, _ := ddm.WithholdReason(decl, ddm.Device{Platform: platform, OSVersion: d.opts.OSVersion, Enrollment: "user", Scope: "system"}); r != "" {
 		return "Error.DeclarationNotAllowed"
 	}
 	return ""

@@ -204,6 +204,8 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 		return nil, errors.New("server: New: Config.DDM.Next derives from Config.MDM.Responder; leave it nil")
 	case cfg.Enroll.ACME.DirectoryURL != "" || cfg.ACME.BaseURL != "" || cfg.ACME.Credentials.DirectoryURL != "":
 		return nil, errors.New("server: New: Config.Enroll.ACME.DirectoryURL, Config.ACME.BaseURL and Config.ACME.Credentials.DirectoryURL derive from PublicURL; leave them empty")
+	case !(cfg.ACME.Enabled && cfg.Declarations != nil) && credentialsSet(cfg.ACME.Credentials):
+		return nil, errors.New("server: New: Config.ACME.Credentials is set but ACME credentials need Config.ACME.Enabled and Config.Declarations")
 	case cfg.ACME.Enabled && cfg.Declarations != nil && cfg.DDM.ACMECredentials != nil:
 		return nil, errors.New("server: New: Config.DDM.ACMECredentials derives from Config.ACME.Credentials; leave it nil")
 	case !cfg.ACME.Enabled && (a.SCEPFallback || a.KeySize != 0 || a.Subject != nil || a.ExtendedKeyUsage != nil || a.TTL != 0):
@@ -344,6 +346,12 @@ func (s *Server) credentials(cfg Config, base string) (*acme.Credentials, error)
 		return nil, err
 	}
 	return creds, nil
+}
+
+// credentialsSet reports whether c sets anything.
+func credentialsSet(c acme.CredentialsConfig) bool {
+	return c.Store != nil || c.TTL != 0 || c.KeySize != 0 || c.Subject != nil || c.SubjectAltName != nil ||
+		c.ExtendedKeyUsage != nil || c.Now != nil || c.Rand != nil || c.Logger != nil
 }
 
 // ACMECredentialAsset returns the declaration of an ACME credential asset

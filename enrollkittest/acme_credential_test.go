@@ -1,16 +1,11 @@
 package enrollkittest_test
 
 import (
-	"bytes"
-	"crypto"
 	"crypto/ecdsa"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
-
-	"howett.net/plist"
 
 	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/ddm"
@@ -52,38 +47,6 @@ func assignCredential(t *testing.T, srv *enrollkittest.Server, d *devicesim.Devi
 		t.Fatal(err)
 	}
 	return id
-}
-
-// checkIn sends enr's TokenUpdate signed with cert and key (and its bearer
-// token, if account-driven) and returns the status.
-func checkIn(t *testing.T, srv *enrollkittest.Server, enr devicesim.Enrollment, cert *x509.Certificate, key crypto.Signer) int {
-	t.Helper()
-	body, err := plist.Marshal(map[string]any{
-		"MessageType": "TokenUpdate", "EnrollmentID": enr.EnrollmentID, "Topic": enr.Topic,
-		"Token": enr.Token, "PushMagic": enr.PushMagic,
-	}, plist.XMLFormat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := devicesim.MdmSignature(body, cert, key, devicesim.SignatureOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, enr.CheckInURL, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-apple-aspen-mdm-checkin")
-	req.Header.Set("Mdm-Signature", sig)
-	if enr.AccessToken != "" {
-		req.Header.Set("Authorization", "Bearer "+enr.AccessToken)
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // TestACMECredentialAsset offers an attested ACME credential through
@@ -156,10 +119,10 @@ func TestACMECredentialAsset(t *testing.T) {
 			if after.CertificateHash != before.CertificateHash || after.CertificateHash != mdm.FingerprintOf(enr.Certificate.Raw).String() {
 				t.Fatalf("MDM identity changed: %q, was %q", after.CertificateHash, before.CertificateHash)
 			}
-			if status := checkIn(t, srv, enr, asset.Certificate, asset.Key); status != http.StatusForbidden {
+			if status := tokenUpdate(t, srv, enr, asset.Certificate, asset.Key); status != http.StatusForbidden {
 				t.Fatalf("check-in with the credential answered %d, want 403", status)
 			}
-			if status := checkIn(t, srv, enr, enr.Certificate, enr.Key); status != http.StatusOK {
+			if status := tokenUpdate(t, srv, enr, enr.Certificate, enr.Key); status != http.StatusOK {
 				t.Fatalf("check-in with the identity answered %d, want 200", status)
 			}
 			rec, err := srv.MDM.Enrollment(ctx, id)

@@ -28,14 +28,6 @@ import (
 // identity, nor an identity's identifier a credential.
 const CredentialPrefix = "credential."
 
-// CredentialAssetType is the declaration type of the declarative
-// management asset whose data a Credentials serves, and
-// CredentialDocumentType the type of that data.
-const (
-	CredentialAssetType    = "com.apple.asset.credential.acme"
-	CredentialDocumentType = "com.apple.credential.acme"
-)
-
 // DefaultCredentialTTL is how long a credential ClientIdentifier stays
 // valid when CredentialsConfig.TTL is zero: the device runs its ACME
 // client right after it downloads the asset data.
@@ -185,7 +177,8 @@ func NewCredentials(devices Devices, cfg CredentialsConfig) (*Credentials, error
 	return c, nil
 }
 
-// credentialDocument is the com.apple.credential.acme document.
+// credentialDocument is the com.apple.credential.acme document, the data
+// of a com.apple.asset.credential.acme asset (ddm.CredentialACMEType).
 type credentialDocument struct {
 	DirectoryURL     string
 	ClientIdentifier string

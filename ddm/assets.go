@@ -71,7 +71,8 @@ type Identifier interface {
 // answered only for an asset its own enrollment is served: anything else
 // gets 404, whoever asks. Data comes from Config.Assets (nil: 404), and
 // for an ACME credential asset (CredentialACMEType) from
-// Config.ACMECredentials when set.
+// Config.ACMECredentials when set (a HEAD request for one gets its media
+// type and no length: its data is made for each download).
 //
 // Statuses: 405 for methods other than GET and HEAD, 401 or 403 for a
 // device that does not prove its identity, 404 for an asset not served to
@@ -101,7 +102,9 @@ func (s *Service) AssetHandler(auth Identifier) http.Handler {
 			ct = "application/octet-stream"
 		}
 		w.Header().Set("Content-Type", ct)
-		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		if data != nil {
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 		if r.Method == http.MethodGet {
@@ -130,6 +133,11 @@ func (s *Service) assetData(r *http.Request, auth Identifier) ([]byte, string, e
 			return nil, "", err
 		}
 		if d.Type == CredentialACMEType {
+			if r.Method == http.MethodHead {
+				// Every download mints a new identifier, voiding the
+				// last: a HEAD must not.
+				return nil, "application/json", nil
+			}
 			src = s.cfg.ACMECredentials
 		}
 	}

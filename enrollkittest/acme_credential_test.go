@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"testing"
 
@@ -133,6 +134,22 @@ func TestACMECredentialAsset(t *testing.T) {
 				t.Fatal("mdm's record now names another certificate")
 			}
 
+			// A download gives a fresh identifier, which a HEAD in
+			// between does not void.
+			status, data := assetRequest(t, srv, enr, http.MethodGet, srv.AssetURL("corp-identity"))
+			var fresh struct{ ClientIdentifier string }
+			if status != http.StatusOK || json.Unmarshal(data, &fresh) != nil || fresh.ClientIdentifier == doc.ClientIdentifier {
+				t.Fatalf("second download: %d %s", status, data)
+			}
+			if status, _ := assetRequest(t, srv, enr, http.MethodHead, srv.AssetURL("corp-identity")); status != http.StatusOK {
+				t.Fatalf("HEAD: %d", status)
+			}
+			second := &profile.ACME{DirectoryURL: doc.DirectoryURL, ClientIdentifier: fresh.ClientIdentifier, KeySize: 384,
+				KeyType: profile.KeyTypeEC, HardwareBound: true, Attest: true, Subject: profile.CommonName("second")}
+			if cert, _, err := d.EnrollACME(ctx, second); err != nil || cert == nil {
+				t.Fatalf("the fresh identifier after a HEAD: %v", err)
+			}
+
 			// Another enrollment's device replays the identifier: refused,
 			// nothing issued.
 			invB := srv.Invite(t, enrollkittest.DemoUser)
@@ -154,4 +171,32 @@ func TestACMECredentialAsset(t *testing.T) {
 			}
 		})
 	}
+}
+
+// assetRequest sends a request for asset data as enr's device does, with
+// its MDM identity, and returns the status and body.
+func assetRequest(t *testing.T, srv *enrollkittest.Server, enr devicesim.Enrollment, method, u string) (int, []byte) {
+	t.Helper()
+	sig, err := devicesim.MdmSignature(nil, enr.Certificate, enr.Key, devicesim.SignatureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Mdm-Signature", sig)
+	if enr.AccessToken != "" {
+		req.Header.Set("Authorization", "Bearer "+enr.AccessToken)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
 }

@@ -23,6 +23,15 @@
 // the attestation. The Issuer signs it; a *scep.CA is one, so one CA can
 // serve both protocols.
 //
+// Declarative management's ACME credential assets are served by
+// Credentials: the data of a com.apple.asset.credential.acme asset is a
+// document whose ClientIdentifier (after CredentialPrefix) is minted for
+// the enrollment downloading it, and a second Handler, given the
+// Credentials as its Enrollments, redeems it once without binding the
+// certificate to anything: it is a credential for the enrollment's
+// configurations, not its MDM identity. Each Handler redeems only its own
+// kind of identifier.
+//
 // The exchange: the device fetches the directory and a nonce, makes an
 // account (a key; contacts are not stored), orders its identifier, reads
 // the authorization's device-attest-01 challenge, asks Apple to attest its

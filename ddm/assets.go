@@ -2,6 +2,7 @@ package ddm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -15,18 +16,45 @@ import (
 // AssetSource holds the data of assets whose DataURL points at the
 // Service's AssetHandler.
 type AssetSource interface {
-	// AssetData returns the data of the asset identifier and its media
-	// type, or an error matching ErrNotFound. It must be safe for
-	// concurrent use; the caller does not modify data.
-	AssetData(ctx context.Context, identifier string) (data []byte, contentType string, err error)
+	// AssetData returns the data of the asset identifier for the
+	// enrollment downloading it (whose device proved its identity, and
+	// which is served the asset) and its media type, or an error
+	// matching ErrNotFound. Data may differ by enrollment: it is served
+	// with no-store. It must be safe for concurrent use; the caller does
+	// not modify data.
+	AssetData(ctx context.Context, enrollment mdm.EnrollmentID, identifier string) (data []byte, contentType string, err error)
 }
 
 // AssetSourceFunc adapts a function to AssetSource.
-type AssetSourceFunc func(ctx context.Context, identifier string) ([]byte, string, error)
+type AssetSourceFunc func(ctx context.Context, enrollment mdm.EnrollmentID, identifier string) ([]byte, string, error)
 
-// AssetData calls f(ctx, identifier).
-func (f AssetSourceFunc) AssetData(ctx context.Context, identifier string) ([]byte, string, error) {
-	return f(ctx, identifier)
+// AssetData calls f(ctx, enrollment, identifier).
+func (f AssetSourceFunc) AssetData(ctx context.Context, enrollment mdm.EnrollmentID, identifier string) ([]byte, string, error) {
+	return f(ctx, enrollment, identifier)
+}
+
+// CredentialACMEType is the declaration type of an ACME credential asset:
+// its data, a com.apple.credential.acme document, comes from
+// Config.ACMECredentials.
+const CredentialACMEType = "com.apple.asset.credential.acme"
+
+// ACMECredentialAsset returns the declaration of an ACME credential asset
+// whose data the AssetHandler serves at dataURL (the AssetHandler's URL
+// ending in identifier) from Config.ACMECredentials, downloaded with the
+// device's MDM identity. Its Reference names the media type but no Size
+// or Hash-SHA-256: the document differs for every enrollment (each gets
+// its own single-use ClientIdentifier when it downloads it), while the
+// declaration, and so its ServerToken, is the same for all.
+// Configurations reference it by identifier, such as a
+// com.apple.configuration.security.identity's CredentialAssetReference
+// or the IdentityAssetReference of a mail or Exchange account's signing
+// and encryption, all allowed under User Enrollment.
+func ACMECredentialAsset(identifier, dataURL string) *Declaration {
+	p, _ := json.Marshal(map[string]any{
+		"Reference":      map[string]string{"DataURL": dataURL, "ContentType": "application/json"},
+		"Authentication": map[string]string{"Type": "MDM"},
+	})
+	return &Declaration{Identifier: identifier, Type: CredentialACMEType, Payload: p}
 }
 
 // Identifier authenticates a device's download as a check-in is
@@ -41,7 +69,10 @@ type Identifier interface {
 // device's request is authenticated by auth exactly as its check-ins are
 // (identity certificate, binding, enrollment state, bearer token) and is
 // answered only for an asset its own enrollment is served: anything else
-// gets 404, whoever asks. Data comes from Config.Assets (nil: 404).
+// gets 404, whoever asks. Data comes from Config.Assets (nil: 404), and
+// for an ACME credential asset (CredentialACMEType) from
+// Config.ACMECredentials when set (a HEAD request for one gets its media
+// type and no length: its data is made for each download).
 //
 // Statuses: 405 for methods other than GET and HEAD, 401 or 403 for a
 // device that does not prove its identity, 404 for an asset not served to
@@ -71,7 +102,9 @@ func (s *Service) AssetHandler(auth Identifier) http.Handler {
 			ct = "application/octet-stream"
 		}
 		w.Header().Set("Content-Type", ct)
-		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		if data != nil {
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 		if r.Method == http.MethodGet {
@@ -93,8 +126,23 @@ func (s *Service) assetData(r *http.Request, auth Identifier) ([]byte, string, e
 	if ident == "" || !slices.ContainsFunc(st.Items, func(it Item) bool { return it.Class == ClassAsset && it.Identifier == ident }) {
 		return nil, "", ErrNotFound
 	}
-	if s.cfg.Assets == nil {
+	src := s.cfg.Assets
+	if s.cfg.ACMECredentials != nil {
+		d, err := s.store.Declaration(r.Context(), ident)
+		if err != nil {
+			return nil, "", err
+		}
+		if d.Type == CredentialACMEType {
+			if r.Method == http.MethodHead {
+				// Every download mints a new identifier, voiding the
+				// last: a HEAD must not.
+				return nil, "application/json", nil
+			}
+			src = s.cfg.ACMECredentials
+		}
+	}
+	if src == nil {
 		return nil, "", ErrNotFound
 	}
-	return s.cfg.Assets.AssetData(r.Context(), ident)
+	return src.AssetData(r.Context(), req.Enrollment.ID, ident)
 }

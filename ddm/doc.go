@@ -43,6 +43,13 @@
 // tokens (10,000 enrollments in about 2–3 s on SQLite, 4–5 s on
 // PostgreSQL, on two cores).
 //
+// Asset data whose DataURL is the [Service.AssetHandler]'s is served only
+// to a device proving its identity as in a check-in, for an asset its
+// enrollment is served, from an [AssetSource] told which enrollment asks:
+// the ACME credential asset ([ACMECredentialAsset]) gets each enrollment
+// its own single-use ClientIdentifier (Config.ACMECredentials, an
+// *acme.Credentials) while the declaration stays the same for all.
+//
 // State lives behind the small [Store] interface: a catalog (declarations,
 // sets, assignments, device facts) written by compare-and-swap on one
 // revision, and per enrollment the synchronisation state and the latest

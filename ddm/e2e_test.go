@@ -61,8 +61,15 @@ func testEndToEnd(t *testing.T, flow string) {
 	// The mail password is an asset whose data the device downloads with
 	// its MDM identity.
 	secret := []byte(`{"UserName":"alice","Password":"mail secret"}`)
+	var (
+		askedMu sync.Mutex
+		asked   []mdm.EnrollmentID // the enrollments the source was asked for
+	)
 	srv := enrollkittest.NewServer(t, enrollkittest.Options{Logger: testLogger(t),
-		Assets: ddm.AssetSourceFunc(func(_ context.Context, id string) ([]byte, string, error) {
+		Assets: ddm.AssetSourceFunc(func(_ context.Context, enrollment mdm.EnrollmentID, id string) ([]byte, string, error) {
+			askedMu.Lock()
+			asked = append(asked, enrollment)
+			askedMu.Unlock()
 			if id != "mail-password" {
 				return nil, "", ddm.ErrNotFound
 			}
@@ -141,6 +148,11 @@ func testEndToEnd(t *testing.T, flow string) {
 	if a := held["mail-password"]; !a.Active || a.Valid != "valid" || string(a.Data) != string(secret) {
 		t.Fatalf("the mail password asset: %+v", a)
 	}
+	askedMu.Lock()
+	if len(asked) == 0 || asked[0] != id {
+		t.Fatalf("the asset source was asked for %v, want %s", asked, id)
+	}
+	askedMu.Unlock()
 	checkAssetURL(t, srv, srv.AssetURL("mail-password"), phone)
 
 	sync, err := srv.DDM.Sync(ctx, id)

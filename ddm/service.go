@@ -35,6 +35,11 @@ type Config struct {
 	NoDefaultSubscriptions bool
 	// Assets holds the data the AssetHandler serves. Nil: none (404).
 	Assets AssetSource
+	// ACMECredentials holds the data of ACME credential assets
+	// (CredentialACMEType), which differs by enrollment: an
+	// *acme.Credentials. Nil: their data comes from Assets like any
+	// other's.
+	ACMECredentials AssetSource
 	// Logger receives diagnostics. Nil: discard.
 	Logger *slog.Logger
 	// Now returns the current time. Nil: time.Now.

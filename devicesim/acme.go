@@ -152,6 +152,14 @@ func (d *Device) EnrollACME(ctx context.Context, p *profile.ACME) (*x509.Certifi
 
 // enrollACME is EnrollACME, with a new account if newAccount is set.
 func (d *Device) enrollACME(ctx context.Context, p *profile.ACME, newAccount bool) (*x509.Certificate, crypto.Signer, error) {
+	return d.orderACME(ctx, p, func() (*ecdsa.PrivateKey, error) { return d.acmeAccountKey(newAccount) })
+}
+
+// orderACME obtains a certificate for an attested Secure Enclave key as p
+// asks, with the ACME account whose key account returns: the one client
+// of the identity payload and of declarative management's ACME
+// credentials.
+func (d *Device) orderACME(ctx context.Context, p *profile.ACME, account func() (*ecdsa.PrivateKey, error)) (*x509.Certificate, crypto.Signer, error) {
 	if err := d.checkACME(p); err != nil {
 		return nil, nil, err
 	}
@@ -166,7 +174,7 @@ func (d *Device) enrollACME(ctx context.Context, p *profile.ACME, newAccount boo
 	if err != nil {
 		return nil, nil, fmt.Errorf("devicesim: Secure Enclave key: %w", err)
 	}
-	accountKey, err := d.acmeAccountKey(newAccount)
+	accountKey, err := account()
 	if err != nil {
 		return nil, nil, fmt.Errorf("devicesim: ACME account key: %w", err)
 	}

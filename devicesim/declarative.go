@@ -2,9 +2,15 @@ package devicesim
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -13,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/enrollkit/enrollkit/ddm"
+	"github.com/enrollkit/enrollkit/profile"
 )
 
 // Declarative management as a user-enrolled iPhone does it: the
@@ -54,8 +61,16 @@ type AppliedDeclaration struct {
 	Active bool
 	// Reason says why a declaration is invalid.
 	Reason string
+	// Detail explains Reason.
+	Detail string
 	// Data is what an asset's Reference.DataURL served.
 	Data []byte
+	// Certificate and Key are the identity an ACME credential asset
+	// (com.apple.asset.credential.acme) obtained once an active
+	// configuration referenced it: the certificate the ACME server issued
+	// for the simulated Secure Enclave key.
+	Certificate *x509.Certificate
+	Key         crypto.Signer
 }
 
 // Declarations returns the declarations the device holds, by identifier.
@@ -204,7 +219,7 @@ func (d *Device) syncDeclarations(ctx context.Context, enr *Enrollment, client *
 				a.Identifier, a.Valid, a.Reason = it.Identifier, "invalid", "Error.IdentifierMismatch"
 			} else if reason := d.refuse(class, decl.Type, decl.Payload); reason != "" {
 				a.Valid, a.Reason = "invalid", reason
-			} else if class == "asset" {
+			} else if class == "asset" && decl.Type != ddm.CredentialACMEType {
 				if a.Data, err = d.fetchAsset(ctx, enr, client, decl.Payload); err != nil {
 					d.log.InfoContext(ctx, "devicesim: asset download failed", "identifier", it.Identifier, "err", err)
 					a.Valid, a.Reason = "invalid", "Error.AssetDownloadFailed"
@@ -235,6 +250,7 @@ func (d *Device) syncDeclarations(ctx context.Context, enr *Enrollment, client *
 			a.Active = true
 		}
 	}
+	d.resolveACMECredentials(ctx, enr, client, next)
 	report, err := d.statusReport(next)
 	if err != nil {
 		return err
@@ -248,8 +264,8 @@ func (d *Device) syncDeclarations(ctx context.Context, enr *Enrollment, client *
 }
 
 // refuse returns why the device refuses a declaration, or "": a type Apple's
-// schema does not allow for an iOS User Enrollment of this OS release on
-// the device channel, or one of another class.
+// schema does not allow for a User Enrollment of this platform and OS
+// release on the device channel, or one of another class.
 func (d *Device) refuse(class, typ string, payload json.RawMessage) string {
 	if ddm.ClassOf(typ) != ddm.Class(class) {
 		return "Error.DeclarationClassMismatch"
@@ -258,7 +274,11 @@ func (d *Device) refuse(class, typ string, payload json.RawMessage) string {
 		return "Error.PayloadInvalid"
 	}
 	decl := &ddm.Declaration{Type: typ, Payload: payload}
-	if r, _ := ddm.WithholdReason(decl, ddm.Device{Platform: "iOS", OSVersion: d.opts.OSVersion, Enrollment: "user", Scope: "system"}); r != "" {
+	platform := "iOS"
+	if d.IsMac() {
+		platform = "macOS"
+	}
+	if r, _ := ddm.WithholdReason(decl, ddm.Device{Platform: platform, OSVersion: d.opts.OSVersion, Enrollment: "user", Scope: "system"}); r != "" {
 		return "Error.DeclarationNotAllowed"
 	}
 	return ""
@@ -282,7 +302,11 @@ func (d *Device) statusReport(decls map[string]*AppliedDeclaration) ([]byte, err
 		}
 		item := map[string]any{"identifier": a.Identifier, "server-token": a.ServerToken, "active": a.Active, "valid": a.Valid}
 		if a.Reason != "" {
-			item["reasons"] = []map[string]any{{"code": a.Reason, "description": "The declaration is not allowed for this enrollment."}}
+			desc := a.Detail
+			if desc == "" {
+				desc = "The declaration is not allowed for this enrollment."
+			}
+			item["reasons"] = []map[string]any{{"code": a.Reason, "description": desc}}
 		}
 		lists[key] = append(lists[key], item)
 		if a.Active && a.Type == "com.apple.configuration.management.status-subscriptions" {
@@ -396,4 +420,143 @@ func (d *Device) fetchAsset(ctx context.Context, enr *Enrollment, client *http.C
 		}
 	}
 	return data, nil
+}
+
+// Reasons a simulated device gives for an ACME credential asset it could
+// not resolve, and for the configurations referencing it.
+const (
+	// ReasonACMECredentialUnsupported: the document asks for what this
+	// release cannot do (a hardware-bound or attested key on a Mac, a
+	// key the Secure Enclave does not make) or lacks a required key.
+	ReasonACMECredentialUnsupported = "Error.ACMECredentialUnsupported"
+	// ReasonACMECredentialNoAttestation: the document asks for an
+	// attestation and Options.AttestationRoot is nil.
+	ReasonACMECredentialNoAttestation = "Error.ACMECredentialNoAttestation"
+	// ReasonACMECredentialFailed: the download or the ACME exchange
+	// failed (the server refused, see the Detail).
+	ReasonACMECredentialFailed = "Error.ACMECredentialFailed"
+	// ReasonAssetInvalid: a configuration references an asset the device
+	// could not resolve.
+	ReasonAssetInvalid = "Error.AssetInvalid"
+)
+
+// resolveACMECredentials resolves the ACME credential assets that active
+// configurations reference and that hold no identity yet: the device
+// downloads the asset data (the com.apple.credential.acme document, with
+// its MDM identity), checks it against what its release can do, and runs
+// its ACME client with a new account and an attested Secure Enclave key.
+// An asset it cannot resolve, and each configuration referencing it,
+// becomes invalid with a reason.
+func (d *Device) resolveACMECredentials(ctx context.Context, enr *Enrollment, client *http.Client, decls map[string]*AppliedDeclaration) {
+	ids := make([]string, 0, len(decls))
+	for id := range decls {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		a := decls[id]
+		if a.Class != "asset" || a.Type != ddm.CredentialACMEType || a.Valid != "valid" || a.Certificate != nil {
+			continue
+		}
+		var users []*AppliedDeclaration
+		for _, cid := range ids {
+			c := decls[cid]
+			if c.Class == "configuration" && c.Active && refersTo(c.Payload, id) {
+				users = append(users, c)
+			}
+		}
+		if len(users) == 0 {
+			continue // resolved when a configuration needs it
+		}
+		reason, err := d.acmeCredential(ctx, enr, client, a)
+		if err == nil {
+			d.log.InfoContext(ctx, "devicesim: ACME credential issued", "asset", id, "subject", a.Certificate.Subject.String())
+			continue
+		}
+		d.log.InfoContext(ctx, "devicesim: ACME credential refused", "asset", id, "err", err)
+		a.Valid, a.Active, a.Reason, a.Detail = "invalid", false, reason, err.Error()
+		for _, c := range users {
+			c.Valid, c.Active, c.Reason, c.Detail = "invalid", false, ReasonAssetInvalid, "The asset "+id+" could not be resolved."
+		}
+	}
+}
+
+// acmeCredential downloads the ACME credential document of asset a and
+// obtains its identity into a; on failure it returns the reason code.
+func (d *Device) acmeCredential(ctx context.Context, enr *Enrollment, client *http.Client, a *AppliedDeclaration) (string, error) {
+	data, err := d.fetchAsset(ctx, enr, client, a.Payload)
+	if err != nil {
+		return ReasonACMECredentialFailed, fmt.Errorf("asset download: %w", err)
+	}
+	var doc struct {
+		DirectoryURL, ClientIdentifier, KeyType string
+		KeySize                                 int
+		HardwareBound, Attest                   bool
+		Subject                                 [][][]string
+		UsageFlags                              int
+		ExtendedKeyUsage                        []string
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return ReasonACMECredentialUnsupported, fmt.Errorf("the document is not a %s: %w", "com.apple.credential.acme", err)
+	}
+	p := &profile.ACME{DirectoryURL: doc.DirectoryURL, ClientIdentifier: doc.ClientIdentifier, KeyType: doc.KeyType, KeySize: doc.KeySize,
+		HardwareBound: doc.HardwareBound, Attest: doc.Attest, UsageFlags: doc.UsageFlags, ExtendedKeyUsage: doc.ExtendedKeyUsage}
+	for _, rdn := range doc.Subject {
+		var set []profile.Attribute
+		for _, pair := range rdn {
+			if len(pair) != 2 {
+				return ReasonACMECredentialUnsupported, errors.New("a Subject pair is not [type, value]")
+			}
+			set = append(set, profile.Attribute{Type: pair[0], Value: pair[1]})
+		}
+		p.Subject = append(p.Subject, set)
+	}
+	switch {
+	case p.DirectoryURL == "" || p.ClientIdentifier == "" || p.KeyType == "" || p.KeySize == 0 || len(p.Subject) == 0:
+		return ReasonACMECredentialUnsupported, errors.New("the document lacks DirectoryURL, ClientIdentifier, KeyType, KeySize or Subject")
+	case d.IsMac() && (p.HardwareBound || p.Attest):
+		return ReasonACMECredentialUnsupported, errors.New("on macOS an ACME credential's HardwareBound and Attest must be false")
+	}
+	if err := d.checkACME(p); err != nil {
+		return ReasonACMECredentialUnsupported, err
+	}
+	if d.opts.AttestationRoot == nil {
+		return ReasonACMECredentialNoAttestation, ErrNoAttestationRoot
+	}
+	cert, key, err := d.orderACME(ctx, p, func() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) })
+	if err != nil {
+		return ReasonACMECredentialFailed, err
+	}
+	a.Data, a.Certificate, a.Key = data, cert, key
+	return "", nil
+}
+
+// refersTo reports whether a configuration's payload names identifier as
+// a string value anywhere (its asset references).
+func refersTo(payload json.RawMessage, identifier string) bool {
+	var v any
+	if json.Unmarshal(payload, &v) != nil {
+		return false
+	}
+	var walk func(any) bool
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case string:
+			return x == identifier
+		case map[string]any:
+			for _, e := range x {
+				if walk(e) {
+					return true
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if walk(e) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(v)
 }

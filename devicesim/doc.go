@@ -17,7 +17,13 @@
 // InstalledApplicationList, ManagedApplicationList, CertificateList,
 // DeviceLock, and an ErrorChain for anything else), asks for a token with
 // GetToken (com.apple.maid, as when a Managed Apple Account signs in) and
-// checks the answer's shape, and sends CheckOut when removed. PushServer stands in for APNs and wakes the devices it serves.
+// checks the answer's shape, and sends CheckOut when removed. Asked by the
+// DeclarativeManagement command, it syncs declarations, refuses what User
+// Enrollment does not allow, downloads asset data with its MDM identity,
+// obtains the credential of an ACME credential asset that an active
+// configuration references (with the same ACME client, a new account and
+// an attested key), and reports every declaration's status. PushServer
+// stands in for APNs and wakes the devices it serves.
 //
 // Nothing in the package knows a server's internals: it speaks only the
 // wire protocol, so any host's server can be tested with it. A DeviceCA

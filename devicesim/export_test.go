@@ -11,3 +11,11 @@ var (
 	ParseCommand = parseCommand
 	SignDetached = signDetached
 )
+
+// DropAttestationRoot leaves d without an attestation root from now on,
+// as a device enrolled with SCEP would be.
+func DropAttestationRoot(d *Device) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.opts.AttestationRoot = nil
+}

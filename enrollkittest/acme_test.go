@@ -252,8 +252,8 @@ func TestACMEBindsCheckIns(t *testing.T) {
 	answerCommand(t, srv, modern)
 }
 
-// tokenUpdate sends enr's TokenUpdate signed with cert and key and returns
-// the status.
+// tokenUpdate sends enr's TokenUpdate signed with cert and key (with its
+// bearer token, if account-driven) and returns the status.
 func tokenUpdate(t *testing.T, srv *enrollkittest.Server, enr devicesim.Enrollment, cert *x509.Certificate, key crypto.Signer) int {
 	t.Helper()
 	body, err := plist.Marshal(map[string]any{
@@ -273,6 +273,9 @@ func tokenUpdate(t *testing.T, srv *enrollkittest.Server, enr devicesim.Enrollme
 	}
 	req.Header.Set("Content-Type", "application/x-apple-aspen-mdm-checkin")
 	req.Header.Set("Mdm-Signature", sig)
+	if enr.AccessToken != "" {
+		req.Header.Set("Authorization", "Bearer "+enr.AccessToken)
+	}
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/acme/acmetest"
 	"github.com/enrollkit/enrollkit/apns"
 	"github.com/enrollkit/enrollkit/ddm"
@@ -96,6 +97,13 @@ type Options struct {
 	// (enroll.Config.ACME: KeySize, SCEPFallback, …); its DirectoryURL
 	// derives from the server and must be left empty.
 	ACMEIdentity enroll.ACMEConfig
+	// ACMECredentials configures declarative management's ACME
+	// credentials when ACME is set (server.Config.ACME.Credentials: TTL,
+	// KeySize, Subject, …): an asset declaration from
+	// Server.ACMECredentialAsset gives each device an attested credential
+	// from the server's second ACME endpoint. Its DirectoryURL derives
+	// from the server and must be left empty.
+	ACMECredentials acme.CredentialsConfig
 }
 
 // Server is a running enrollkit server. Its embedded *server.Server gives
@@ -200,6 +208,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 		acmeCfg.AttestationRoots = s.AttestationRoot.Pool()
 		acmeCfg.Logger = logger.With("component", "acme")
 		acmeCfg.Now = opts.Now
+		acmeCfg.Credentials = opts.ACMECredentials
 	}
 	fp := sha256.Sum256(s.CA.Certificate.Raw)
 	s.Server, err = server.New(memory.NewEnrollStore(), memory.NewMDMStore(), server.Config{

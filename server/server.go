@@ -46,6 +46,11 @@ const (
 	// ACMEPath is the ACME endpoint's path (with Config.ACME.Enabled);
 	// its directory is ACMEPath + "/directory".
 	ACMEPath = "/acme"
+	// ACMECredentialPath is the path of the ACME endpoint that issues the
+	// credentials of declarative management's ACME credential assets
+	// (with Config.ACME.Enabled and Config.Declarations); its directory
+	// is ACMECredentialPath + "/directory".
+	ACMECredentialPath = "/acme-credential"
 	// AssetPath is where devices download declarative management asset
 	// data: AssetPath + the asset's identifier (see Server.AssetURL).
 	AssetPath = "/mdm/assets/"
@@ -132,6 +137,20 @@ type ACMEConfig struct {
 	// ACME store (DB.ACME of store/sqlite or store/postgres), which keeps
 	// the nonces too.
 	acme.Config
+	// Credentials configures the ACME credentials that declarative
+	// management offers (with Config.Declarations): an asset declaration
+	// of type ddm.CredentialACMEType whose DataURL is the Server's
+	// (Server.ACMECredentialAsset makes one) serves each enrollment a
+	// com.apple.credential.acme document with its own single-use
+	// ClientIdentifier, which a second ACME endpoint, at
+	// ACMECredentialPath, redeems: the certificate it issues with
+	// Config.CA is a credential for the configurations referencing the
+	// asset, never the device's MDM identity, and check-ins presenting it
+	// are refused. DirectoryURL derives from PublicURL and must be left
+	// empty; Store nil means Config's Store when it keeps credential
+	// identifiers too (DB.ACME does), and otherwise this process's memory;
+	// Now and Logger nil mean Config's.
+	Credentials acme.CredentialsConfig
 }
 
 // Server is the composed enrollment and MDM server. Its fields are the
@@ -150,6 +169,10 @@ type Server struct {
 	SCEP *scep.Handler
 	// ACME is the ACME endpoint; nil without Config.ACME.Enabled.
 	ACME *acme.Handler
+	// ACMECredentials is the ACME endpoint of declarative management's
+	// ACME credentials; nil without both Config.ACME.Enabled and
+	// Config.Declarations.
+	ACMECredentials *acme.Handler
 	// DDM is the declarative management Service; nil without
 	// Config.Declarations.
 	DDM *ddm.Service
@@ -179,8 +202,12 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 		return nil, errors.New("server: New: the profiles announce " + profile.CapabilityToken + " but nothing answers GetToken: set Config.Tokens")
 	case cfg.DDM.Next != nil:
 		return nil, errors.New("server: New: Config.DDM.Next derives from Config.MDM.Responder; leave it nil")
-	case cfg.Enroll.ACME.DirectoryURL != "" || cfg.ACME.BaseURL != "":
-		return nil, errors.New("server: New: Config.Enroll.ACME.DirectoryURL and Config.ACME.BaseURL derive from PublicURL; leave them empty")
+	case cfg.Enroll.ACME.DirectoryURL != "" || cfg.ACME.BaseURL != "" || cfg.ACME.Credentials.DirectoryURL != "":
+		return nil, errors.New("server: New: Config.Enroll.ACME.DirectoryURL, Config.ACME.BaseURL and Config.ACME.Credentials.DirectoryURL derive from PublicURL; leave them empty")
+	case !(cfg.ACME.Enabled && cfg.Declarations != nil) && credentialsSet(cfg.ACME.Credentials):
+		return nil, errors.New("server: New: Config.ACME.Credentials is set but ACME credentials need Config.ACME.Enabled and Config.Declarations")
+	case cfg.ACME.Enabled && cfg.Declarations != nil && cfg.DDM.ACMECredentials != nil:
+		return nil, errors.New("server: New: Config.DDM.ACMECredentials derives from Config.ACME.Credentials; leave it nil")
 	case !cfg.ACME.Enabled && (a.SCEPFallback || a.KeySize != 0 || a.Subject != nil || a.ExtendedKeyUsage != nil || a.TTL != 0):
 		return nil, errors.New("server: New: Config.Enroll.ACME is set but Config.ACME.Enabled is not")
 	case cfg.ACME.Enabled && cfg.Enroll.Identity != nil:
@@ -257,6 +284,11 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	if cfg.Declarations != nil {
 		dcfg := cfg.DDM
 		dcfg.Next = responder(cfg)
+		if cfg.ACME.Enabled {
+			if dcfg.ACMECredentials, err = s.credentials(cfg, base); err != nil {
+				return nil, err
+			}
+		}
 		if s.DDM, err = ddm.New(cfg.Declarations, s.MDM, dcfg); err != nil {
 			return nil, err
 		}
@@ -268,11 +300,66 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 	if s.ACME != nil {
 		s.mux.Handle(ACMEPath+"/", s.ACME)
 	}
+	if s.ACMECredentials != nil {
+		s.mux.Handle(ACMECredentialPath+"/", s.ACMECredentials)
+	}
 	if s.DDM != nil {
 		s.mux.Handle(AssetPath, s.DDM.AssetHandler(s.MDM))
 	}
 	s.base = base
 	return s, nil
+}
+
+// credentials makes the ACME endpoint of declarative management's ACME
+// credentials, s.ACMECredentials, and returns the Credentials that serve
+// their asset data.
+//
+// It is a second Handler, not the identity Handler routing by prefix:
+// acme.Enrollments.RecordCertificate is told the enrollment but not the
+// identifier, so one Handler could not tell a credential from an identity
+// when it records the certificate; two Handlers make the difference
+// structural, each redeeming only its own prefix. They may share one
+// Store: an account is bound to the identifier of its first order, and an
+// order of one finalized through the other is refused by the prefix.
+func (s *Server) credentials(cfg Config, base string) (*acme.Credentials, error) {
+	acfg := cfg.ACME.Config
+	acfg.BaseURL = base + ACMECredentialPath
+	if acfg.Chain == nil {
+		acfg.Chain = []*x509.Certificate{cfg.CA.Certificate}
+	}
+	ccfg := cfg.ACME.Credentials
+	ccfg.DirectoryURL = acfg.BaseURL + "/directory"
+	if cs, ok := acfg.Store.(acme.CredentialStore); ok && ccfg.Store == nil {
+		ccfg.Store = cs
+	}
+	if ccfg.Now == nil {
+		ccfg.Now = acfg.Now
+	}
+	if ccfg.Logger == nil {
+		ccfg.Logger = acfg.Logger
+	}
+	creds, err := acme.NewCredentials(s.MDM, ccfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.ACMECredentials, err = acme.NewHandler(creds, cfg.CA, acfg); err != nil {
+		return nil, err
+	}
+	return creds, nil
+}
+
+// credentialsSet reports whether c sets anything.
+func credentialsSet(c acme.CredentialsConfig) bool {
+	return c.Store != nil || c.TTL != 0 || c.KeySize != 0 || c.Subject != nil || c.SubjectAltName != nil ||
+		c.ExtendedKeyUsage != nil || c.Now != nil || c.Rand != nil || c.Logger != nil
+}
+
+// ACMECredentialAsset returns the declaration of an ACME credential asset
+// whose data the Server serves (ddm.ACMECredentialAsset at AssetURL): put
+// it with DDM.PutDeclaration and reference it from a configuration. It
+// needs Config.ACME.Enabled and Config.Declarations.
+func (s *Server) ACMECredentialAsset(identifier string) *ddm.Declaration {
+	return ddm.ACMECredentialAsset(identifier, s.AssetURL(identifier))
 }
 
 // responder answers the check-ins the MDM service hands on: each by the

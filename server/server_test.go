@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enrollkit/enrollkit/ddm"
 	"github.com/enrollkit/enrollkit/enroll"
 	"github.com/enrollkit/enrollkit/mdm"
 	"github.com/enrollkit/enrollkit/profile"
@@ -93,6 +94,20 @@ func TestNew(t *testing.T) {
 			c.ACME.Enabled, c.Enroll.Identity = true, &enroll.SCEPChallenges{}
 		}},
 		{"acme settings, acme off", func(c *server.Config) { c.Enroll.ACME.SCEPFallback = true }},
+		{"own acme credential directory", func(c *server.Config) {
+			c.ACME.Enabled, c.Declarations = true, memory.NewDDMStore()
+			c.ACME.Credentials.DirectoryURL = "https://other.example.com/acme-credential/directory"
+		}},
+		{"own ddm acme credentials", func(c *server.Config) {
+			c.ACME.Enabled, c.Declarations = true, memory.NewDDMStore()
+			c.DDM.ACMECredentials = ddm.AssetSourceFunc(func(context.Context, mdm.EnrollmentID, string) ([]byte, string, error) { return nil, "", nil })
+		}},
+		{"acme credential settings, no declarations", func(c *server.Config) {
+			c.ACME.Enabled, c.ACME.Credentials.KeySize = true, 256
+		}},
+		{"acme credential key size", func(c *server.Config) {
+			c.ACME.Enabled, c.Declarations, c.ACME.Credentials.KeySize = true, memory.NewDDMStore(), 521
+		}},
 		{"roots and skip", func(c *server.Config) {
 			c.Portal.DeviceRoots, c.Portal.InsecureSkipDeviceChainCheck = x509.NewCertPool(), true
 		}},
@@ -130,6 +145,19 @@ func TestNew(t *testing.T) {
 	}
 	if got := as.ACME.DirectoryURL(); got != "https://enroll.example.com/acme/directory" {
 		t.Errorf("ACME directory %q", got)
+	}
+	if as.ACMECredentials != nil {
+		t.Error("ACME credentials on without declarative management")
+	}
+	acfg.Declarations = memory.NewDDMStore()
+	if as, err = server.New(memory.NewEnrollStore(), memory.NewMDMStore(), acfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := as.ACMECredentials.DirectoryURL(); got != "https://enroll.example.com/acme-credential/directory" {
+		t.Errorf("ACME credential directory %q", got)
+	}
+	if d := as.ACMECredentialAsset("id"); d.Type != ddm.CredentialACMEType || !strings.Contains(string(d.Payload), `"https://enroll.example.com/mdm/assets/id"`) {
+		t.Errorf("ACMECredentialAsset: %s %s", d.Type, d.Payload)
 	}
 	cfg.Declarations = memory.NewDDMStore()
 	if s, err = server.New(memory.NewEnrollStore(), memory.NewMDMStore(), cfg); err != nil || s.DDM == nil {

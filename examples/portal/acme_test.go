@@ -97,7 +97,46 @@ func testACMEProfileBased(t *testing.T, ts *testServer, root *acmetest.Root) {
 	if err := de.Certificate.CheckSignatureFrom(ts.st.pki.CA); err != nil {
 		t.Fatalf("identity not issued by the development CA: %v", err)
 	}
+	acmeCredential(t, ts, d, inv.EnrollmentID)
 	exerciseMDM(t, ts, d, inv.EnrollmentID)
+}
+
+// acmeCredential creates an ACME credential asset through the admin API,
+// installs it with a Security:Identity configuration on the enrollment's
+// device, and checks that the device obtained an attested credential from
+// the development CA that is not its MDM identity.
+func acmeCredential(t *testing.T, ts *testServer, d *devicesim.Device, enrollmentID string) {
+	t.Helper()
+	if code := ts.admin(t, "PUT", "/acme-credentials/corp-identity", nil, nil); code != http.StatusOK {
+		t.Fatalf("PUT acme-credentials: %d", code)
+	}
+	for _, decl := range []struct {
+		id   string
+		body map[string]any
+	}{
+		{"corp-identity-config", map[string]any{"type": "com.apple.configuration.security.identity", "payload": map[string]any{"CredentialAssetReference": "corp-identity"}}},
+		{"corp-identity-activation", map[string]any{"type": "com.apple.activation.simple", "payload": map[string]any{"StandardConfigurations": []string{"corp-identity-config"}}}},
+	} {
+		if code := ts.admin(t, "PUT", "/declarations/"+decl.id, decl.body, nil); code != http.StatusOK {
+			t.Fatalf("PUT declaration %s: %d", decl.id, code)
+		}
+	}
+	if code := ts.admin(t, "PUT", "/enrollments/"+enrollmentID+"/declarations", map[string]any{"declarations": []string{"corp-identity-activation"}}, nil); code != http.StatusOK {
+		t.Fatalf("assign: %d", code)
+	}
+	if err := d.SyncDeclarations(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	asset := d.Declarations()["corp-identity"]
+	if asset.Valid != "valid" || asset.Certificate == nil {
+		t.Fatalf("ACME credential asset: valid %q, reason %q (%s)", asset.Valid, asset.Reason, asset.Detail)
+	}
+	if err := asset.Certificate.CheckSignatureFrom(ts.st.pki.CA); err != nil {
+		t.Fatalf("credential not issued by the development CA: %v", err)
+	}
+	if de, _ := d.Enrollment(); de.Certificate.Equal(asset.Certificate) {
+		t.Fatal("the credential replaced the MDM identity")
+	}
 }
 
 // TestACMEFlags checks that the ACME settings need -acme.

@@ -37,6 +37,7 @@ const maxAdminBody = 64 << 10
 //	GET    /admin/declarations                   → every declaration
 //	PUT    /admin/declarations/{identifier}      {"type":"com.apple.configuration.…","payload":{…}}
 //	DELETE /admin/declarations/{identifier}
+//	PUT    /admin/acme-credentials/{identifier} → an ACME credential asset declaration (with -acme)
 //	GET    /admin/sets                           → every set
 //	PUT    /admin/sets/{name}                    {"declarations":["…"]}
 //	DELETE /admin/sets/{name}

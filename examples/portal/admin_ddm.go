@@ -16,6 +16,7 @@ func (st *stack) ddmRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /declarations", st.adminDeclarations)
 	mux.HandleFunc("PUT /declarations/{identifier}", st.adminPutDeclaration)
 	mux.HandleFunc("DELETE /declarations/{identifier}", st.adminDeleteDeclaration)
+	mux.HandleFunc("PUT /acme-credentials/{identifier}", st.adminPutACMECredential)
 	mux.HandleFunc("GET /sets", st.adminSets)
 	mux.HandleFunc("PUT /sets/{name}", st.adminPutSet)
 	mux.HandleFunc("DELETE /sets/{name}", st.adminDeleteSet)
@@ -54,6 +55,24 @@ func (st *stack) adminPutDeclaration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &ddm.Declaration{Identifier: r.PathValue("identifier"), Type: req.Type, Payload: req.Payload}
+	if err := st.ddm.PutDeclaration(r.Context(), d); err != nil {
+		st.writeDDMError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, declarationJSON{d.Identifier, d.Type, d.Payload, d.ServerToken()})
+}
+
+// adminPutACMECredential creates the declaration of an ACME credential
+// asset whose data the server serves, each enrollment its own single-use
+// ClientIdentifier (with -acme): a configuration referencing it, such as
+// com.apple.configuration.security.identity's CredentialAssetReference,
+// gives each device an attested credential that is not its MDM identity.
+func (st *stack) adminPutACMECredential(w http.ResponseWriter, r *http.Request) {
+	if st.srv.ACMECredentials == nil {
+		writeJSONError(w, http.StatusConflict, "ACME credentials need -acme")
+		return
+	}
+	d := st.srv.ACMECredentialAsset(r.PathValue("identifier"))
 	if err := st.ddm.PutDeclaration(r.Context(), d); err != nil {
 		st.writeDDMError(w, r, err)
 		return

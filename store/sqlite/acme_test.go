@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"testing"
 
+	"github.com/enrollkit/enrollkit/acme"
 	"github.com/enrollkit/enrollkit/acme/acmetest"
 	"github.com/enrollkit/enrollkit/store/internal/alternate"
 	"github.com/enrollkit/enrollkit/store/internal/storetest"
@@ -18,6 +19,15 @@ func TestACME(t *testing.T) {
 			a, b := openPair(t)
 			return a.ACME(), b.ACME()
 		})
+}
+
+// TestACMECredentials runs the credential identifier suite on two handles
+// on one database, as two replicas would.
+func TestACMECredentials(t *testing.T) {
+	acmetest.RunCredentialStore(t, func(t *testing.T) (acme.CredentialStore, acme.CredentialStore) {
+		a, b := openPair(t)
+		return a.ACME(), b.ACME()
+	})
 }
 
 // BenchmarkACMENonce is the nonce work of one ACME request: the nonce its

@@ -21,11 +21,16 @@
 // it did not issue, as RFC 8555 asks; single use rests on the table, so
 // someone who read the key could make nonces but replay no request.
 //
+// The credential identifiers of acme.Credentials are rows of
+// acme_credentials keyed by their hash, one per enrollment and asset (an
+// upsert replaces the previous); taking one is a read and a delete of
+// that row, which only one taker's delete removes.
+//
 // What anyone can create does not accumulate: at most once a minute, a
 // write of a Store deletes what acme.MemoryRetention lets go (accounts a
 // day after they were made, orders a day after they expired), the
-// identifier of every expired order, and the expired nonces, SweepBatch
-// rows per statement until none is left.
+// identifier of every expired order, the expired nonces and credential
+// identifiers, SweepBatch rows per statement until none is left.
 package acmesql
 
 import (
@@ -42,6 +47,7 @@ import (
 	"time"
 
 	"github.com/enrollkit/enrollkit/acme"
+	"github.com/enrollkit/enrollkit/mdm"
 )
 
 // Backend runs single statements written with ? placeholders. Its errors
@@ -95,8 +101,9 @@ type Store struct {
 }
 
 var (
-	_ acme.Store  = (*Store)(nil)
-	_ acme.Nonces = (*Store)(nil)
+	_ acme.Store           = (*Store)(nil)
+	_ acme.Nonces          = (*Store)(nil)
+	_ acme.CredentialStore = (*Store)(nil)
 )
 
 // New returns the Store of b, logging the sweep's failures to log.
@@ -242,6 +249,50 @@ func (s *Store) UpdateOrder(ctx context.Context, o *acme.Order) error {
 		blob(o.Certificate), o.Created.UnixMicro(), o.ID, o.Version)
 }
 
+// PutCredentialGrant implements acme.CredentialStore: one upsert on the
+// enrollment and asset.
+func (s *Store) PutCredentialGrant(ctx context.Context, g *acme.CredentialGrant) error {
+	op := s.op("put credential")
+	_, err := s.b.Exec(ctx, op, `INSERT INTO acme_credentials (hash, enrollment, asset, expires_us) VALUES (?, ?, ?, ?)
+		ON CONFLICT (enrollment, asset) DO UPDATE SET hash = excluded.hash, expires_us = excluded.expires_us`,
+		g.Hash, string(g.Enrollment), g.Asset, g.Expires.UnixMicro())
+	if err != nil {
+		return err
+	}
+	s.sweep(ctx)
+	return nil
+}
+
+// TakeCredentialGrant implements acme.CredentialStore: the grant read is
+// the caller's only if the delete of that very row is the one that
+// removes it, so of racing takers, in any process, one wins.
+func (s *Store) TakeCredentialGrant(ctx context.Context, hash string) (*acme.CredentialGrant, error) {
+	op := s.op("take credential")
+	var (
+		g       acme.CredentialGrant
+		enr     string
+		expires int64
+	)
+	found, err := s.b.QueryRow(ctx, op, `SELECT hash, enrollment, asset, expires_us FROM acme_credentials WHERE hash = ?`,
+		[]any{hash}, &g.Hash, &enr, &g.Asset, &expires)
+	switch {
+	case err != nil:
+		return nil, err
+	case !found:
+		return nil, fmt.Errorf("%s: %w", op, acme.ErrNotFound)
+	}
+	n, err := s.b.Exec(ctx, op, `DELETE FROM acme_credentials WHERE hash = ? AND enrollment = ? AND asset = ? AND expires_us = ?`,
+		g.Hash, enr, g.Asset, expires)
+	switch {
+	case err != nil:
+		return nil, err
+	case n != 1:
+		return nil, fmt.Errorf("%s: %w", op, acme.ErrNotFound)
+	}
+	g.Enrollment, g.Expires = mdm.EnrollmentID(enr), micros(expires)
+	return &g, nil
+}
+
 // nonceKey returns the nonce key, read once.
 func (s *Store) nonceKey(ctx context.Context) ([]byte, error) {
 	s.mu.Lock()
@@ -337,9 +388,10 @@ func (s *Store) sweep(ctx context.Context) {
 }
 
 // Sweep deletes, as of now, the accounts made before acme.MemoryRetention,
-// the orders expired before it and the nonces that can no longer be
-// accepted, and blanks the identifier of every expired order, SweepBatch
-// rows per statement until none is left. It returns how many rows it
+// the orders expired before it, the nonces that can no longer be
+// accepted and the expired credential identifiers, and blanks the
+// identifier of every expired order, SweepBatch rows per statement until
+// none is left. It returns how many rows it
 // deleted or changed. Replicas may sweep at once.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	op := s.op("sweep")
@@ -356,6 +408,8 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 			ORDER BY expires_us LIMIT ?` + s.lock + `)`, keep},
 		{`DELETE FROM acme_accounts WHERE id IN (SELECT id FROM acme_accounts WHERE created_us < ?
 			ORDER BY created_us LIMIT ?` + s.lock + `)`, keep},
+		{`DELETE FROM acme_credentials WHERE hash IN (SELECT hash FROM acme_credentials WHERE expires_us < ?
+			ORDER BY expires_us LIMIT ?` + s.lock + `)`, now.UnixMicro()},
 		{`DELETE FROM acme_nonces WHERE nonce IN (SELECT nonce FROM acme_nonces WHERE nonce < ?
 			ORDER BY nonce LIMIT ?` + s.lock + `)`, stamp[:]},
 	}

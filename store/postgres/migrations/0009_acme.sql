@@ -1,4 +1,4 @@
--- Schema version 10: the ACME server's accounts, orders and nonces
+-- Schema version 9: the ACME server's accounts, orders and nonces
 -- (package acme), shared by every replica.
 --
 -- acme_accounts and acme_orders hold acme.Account and acme.Order, updated

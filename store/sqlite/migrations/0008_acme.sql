@@ -1,4 +1,4 @@
--- Schema version 9: the ACME server's accounts, orders and nonces (package
+-- Schema version 8: the ACME server's accounts, orders and nonces (package
 -- acme), shared by every process that opens the file.
 --
 -- acme_accounts and acme_orders hold acme.Account and acme.Order, updated

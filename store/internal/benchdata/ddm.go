@@ -281,6 +281,10 @@ func statusReport(items []byte, osVersion string) ([]byte, error) {
 //     OS: its facts are written and its state recomputed.
 //   - tokens-after-change: the first tokens request after the catalog
 //     changed, which recomputes and stores the device's state.
+//   - tokens-after-os-update: a tokens request from a device whose state
+//     is current, right after another device reported a new OS release
+//     (a status report whose facts are written, untimed), as during an OS
+//     rollout.
 //   - fanout-modify: a configuration of the sales set (n/10 enrollments)
 //     changed; the time is that of the admin request, which queues
 //     DeclarativeManagement for every affected enrollment and pushes it.
@@ -396,6 +400,35 @@ func DDM(b *testing.B, ds ddm.Store, ms mdm.Store, n int) {
 				}
 				b.StartTimer()
 			}
+			if _, err := checkin(ctx, s, pool[k], ddm.EndpointTokens, nil); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	lastOS := make([]string, len(pool))
+	b.Run("tokens-after-os-update", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			k := i % len(pool)
+			// The measured device is current, as after its last sync;
+			// then another device, half the pool away, reports a release
+			// it did not report last.
+			b.StopTimer()
+			if _, err := s.Sync(ctx, pool[k]); err != nil {
+				b.Fatal(err)
+			}
+			other := (k + len(pool)/2) % len(pool)
+			osVersion := "18.5"
+			if lastOS[other] == osVersion {
+				osVersion = "18.6"
+			}
+			lastOS[other] = osVersion
+			if _, err := checkin(ctx, s, pool[other], ddm.EndpointStatus, reportOf(other, osVersion)); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
 			if _, err := checkin(ctx, s, pool[k], ddm.EndpointTokens, nil); err != nil {
 				b.Fatal(err)
 			}

@@ -203,19 +203,14 @@ func (s *Service) status(ctx context.Context, id mdm.EnrollmentID, data []byte) 
 	next := rep.merge(prev, s.cfg.Now().UTC())
 	next.Enrollment = id
 	// New facts are recorded before the report that brought them, so a
-	// report retried after a failure records them again.
+	// report retried after a failure records them again. They move only
+	// this enrollment's facts revision: no other enrollment's state goes
+	// stale.
 	if facts := factsOf(next); facts != (Facts{}) && facts != factsOf(prev) {
-		err := s.update(ctx, "status", func(cat *Catalog) (*Change, []mdm.EnrollmentID, error) {
-			snap, err := s.store.Snapshot(ctx, id)
-			if err != nil {
-				return nil, nil, err
-			}
-			if snap.Facts != nil && *snap.Facts == facts {
-				return &Change{}, []mdm.EnrollmentID{}, nil
-			}
-			return &Change{PutFacts: map[mdm.EnrollmentID]Facts{id: facts}}, []mdm.EnrollmentID{id}, nil
-		})
-		if err != nil {
+		if err := s.store.PutFacts(ctx, map[mdm.EnrollmentID]Facts{id: facts}); err != nil {
+			return fmt.Errorf("ddm: status of %s: %w", id, err)
+		}
+		if err := s.resync(ctx, id); err != nil {
 			return err
 		}
 	}

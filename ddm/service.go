@@ -406,7 +406,7 @@ func (s *Service) compute(ctx context.Context, id mdm.EnrollmentID, snap *Snapsh
 		return nil, err
 	}
 	items, token := itemsOf(served)
-	return s.state(id, snap.Revision, dev, items, token, withheld, prev), nil
+	return s.state(id, snap.Revision, snap.FactsRevision, dev, items, token, withheld, prev), nil
 }
 
 // device returns id's mdm record and what filtering takes its device to
@@ -425,11 +425,12 @@ func (s *Service) device(ctx context.Context, id mdm.EnrollmentID, facts *Facts)
 	return rec, deviceOf(rec.Type, product, osv, facts), nil
 }
 
-// state returns id's state at revision rev, serving items (whose token is
-// token) and withholding withheld from dev; prev, if not nil, is the state
-// it replaces: its timestamp stays when the token does.
-func (s *Service) state(id mdm.EnrollmentID, rev int64, dev Device, items []Item, token string, withheld []Withheld, prev *SyncState) *SyncState {
-	st := &SyncState{Enrollment: id, Revision: rev, DeclarationsToken: token, Timestamp: s.cfg.Now().UTC().Truncate(time.Second),
+// state returns id's state at catalog revision rev and facts revision
+// factsRev, serving items (whose token is token) and withholding withheld
+// from dev; prev, if not nil, is the state it replaces: its timestamp stays
+// when the token does.
+func (s *Service) state(id mdm.EnrollmentID, rev, factsRev int64, dev Device, items []Item, token string, withheld []Withheld, prev *SyncState) *SyncState {
+	st := &SyncState{Enrollment: id, Revision: rev, FactsRevision: factsRev, DeclarationsToken: token, Timestamp: s.cfg.Now().UTC().Truncate(time.Second),
 		Items: items, Withheld: withheld, Device: dev}
 	if prev != nil && prev.DeclarationsToken == token {
 		st.Timestamp = prev.Timestamp
@@ -437,8 +438,8 @@ func (s *Service) state(id mdm.EnrollmentID, rev int64, dev Device, items []Item
 	return st
 }
 
-// current returns id's state at the current revision, computing and
-// storing it when the stored one is older. changed reports whether the
+// current returns id's state at the current catalog revision and facts
+// revision, computing and storing it when the stored one is older. changed reports whether the
 // DeclarationsToken differs from the one stored before.
 func (s *Service) current(ctx context.Context, id mdm.EnrollmentID) (st *SyncState, changed bool, err error) {
 	for attempt := 0; ; attempt++ {
@@ -446,11 +447,11 @@ func (s *Service) current(ctx context.Context, id mdm.EnrollmentID) (st *SyncSta
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, false, fmt.Errorf("ddm: sync state of %s: %w", id, err)
 		}
-		rev, err := s.store.Revision(ctx)
+		rev, factsRev, err := s.store.Revisions(ctx, id)
 		if err != nil {
 			return nil, false, fmt.Errorf("ddm: sync state of %s: %w", id, err)
 		}
-		if prev != nil && prev.Revision >= rev {
+		if prev.currentAt(rev, factsRev) {
 			return prev, false, nil
 		}
 		snap, err := s.store.Snapshot(ctx, id)
@@ -475,6 +476,12 @@ func (s *Service) current(ctx context.Context, id mdm.EnrollmentID) (st *SyncSta
 	}
 }
 
+// currentAt reports whether st (nil: none) is current at catalog revision
+// rev and facts revision factsRev: computed at both or later.
+func (st *SyncState) currentAt(rev, factsRev int64) bool {
+	return st != nil && st.Revision >= rev && st.FactsRevision >= factsRev
+}
+
 // fanoutBatch is how many enrollments resync reads, computes and stores
 // at once.
 const fanoutBatch = 1000
@@ -485,8 +492,8 @@ const fanoutBatch = 1000
 // yet, or no longer serves, are skipped: they sync when they check in.
 //
 // It works in batches: the states of a batch are read at one catalog
-// revision and written in one transaction, each only if no state of that
-// or a newer revision was stored meanwhile (as current does); what an
+// revision and written in one transaction, each only if no state as new
+// was stored meanwhile (as current does); what an
 // assignment serves is worked out once per kind of device; and enrollments
 // given the same SyncTokens share one command.
 func (s *Service) resync(ctx context.Context, ids ...mdm.EnrollmentID) error {
@@ -521,7 +528,7 @@ func (s *Service) resyncBatch(ctx context.Context, ids []mdm.EnrollmentID) error
 	)
 	for _, id := range ids {
 		prev := snap.States[id]
-		if prev != nil && prev.Revision >= snap.Revision {
+		if prev.currentAt(snap.Revision, snap.FactsRevisions[id]) {
 			continue // already current
 		}
 		var facts *Facts
@@ -549,7 +556,7 @@ func (s *Service) resyncBatch(ctx context.Context, ids []mdm.EnrollmentID) error
 			set = &servedSet{items, token, withheld}
 			served[k] = set
 		}
-		states = append(states, s.state(id, snap.Revision, dev, set.items, set.token, set.withheld, prev))
+		states = append(states, s.state(id, snap.Revision, snap.FactsRevisions[id], dev, set.items, set.token, set.withheld, prev))
 		recs = append(recs, rec)
 	}
 	if len(states) == 0 {

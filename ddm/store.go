@@ -18,7 +18,9 @@ type Assignment struct {
 
 // Facts are what a device reported about itself in a status report
 // (device.operating-system.family and .version); empty fields are not
-// reported.
+// reported. They are not part of the catalog: each enrollment's facts have
+// their own revision (Store.PutFacts), so that one device reporting a new
+// OS release leaves every other enrollment's state current.
 type Facts struct {
 	Platform  string `json:"platform,omitempty"`
 	OSVersion string `json:"os_version,omitempty"`
@@ -42,6 +44,9 @@ type Snapshot struct {
 	Assignment *Assignment
 	// Facts are the enrollment's; nil when none were reported.
 	Facts *Facts
+	// FactsRevision is the revision of the enrollment's facts (0 when
+	// none were reported).
+	FactsRevision int64
 }
 
 // Snapshots is the catalog with several enrollments' assignments, facts
@@ -52,6 +57,9 @@ type Snapshots struct {
 	Assignments map[mdm.EnrollmentID]*Assignment
 	// Facts by enrollment; an enrollment that reported none is absent.
 	Facts map[mdm.EnrollmentID]Facts
+	// FactsRevisions are the revisions of Facts, by enrollment; an
+	// enrollment that reported none is absent (its facts revision is 0).
+	FactsRevisions map[mdm.EnrollmentID]int64
 	// States by enrollment; an enrollment without one is absent.
 	States map[mdm.EnrollmentID]*SyncState
 }
@@ -66,14 +74,12 @@ type Change struct {
 	// PutAssignments creates or replaces assignments; one with no sets
 	// and no declarations deletes the enrollment's assignment.
 	PutAssignments []*Assignment
-	// PutFacts records what devices reported.
-	PutFacts map[mdm.EnrollmentID]Facts
 }
 
 // empty reports whether ch changes nothing.
 func (ch *Change) empty() bool {
 	return len(ch.PutDeclarations) == 0 && len(ch.DeleteDeclarations) == 0 && len(ch.PutSets) == 0 &&
-		len(ch.DeleteSets) == 0 && len(ch.PutAssignments) == 0 && len(ch.PutFacts) == 0
+		len(ch.DeleteSets) == 0 && len(ch.PutAssignments) == 0
 }
 
 // Item is one declaration as the declaration-items endpoint lists it.
@@ -84,12 +90,17 @@ type Item struct {
 }
 
 // SyncState is what an enrollment is served: the items and their
-// DeclarationsToken, computed together at one catalog revision, so a token
-// always matches its items.
+// DeclarationsToken, computed together at one catalog revision and one
+// revision of the enrollment's facts, so a token always matches its items.
+// It is current while neither the catalog nor the enrollment's facts have
+// changed since; states are ordered by Revision, then FactsRevision.
 type SyncState struct {
 	Enrollment mdm.EnrollmentID `json:"enrollment"`
 	// Revision is the catalog revision it was computed at.
 	Revision int64 `json:"revision"`
+	// FactsRevision is the revision of the enrollment's facts it was
+	// computed at (0: none reported).
+	FactsRevision int64 `json:"facts_revision,omitempty"`
 	// DeclarationsToken is derived from Items.
 	DeclarationsToken string `json:"declarations_token"`
 	// Timestamp is when DeclarationsToken last changed.
@@ -144,7 +155,7 @@ type StatusError struct {
 
 // Store keeps declarative management state.
 //
-// The catalog (declarations, sets, assignments, facts) changes only
+// The catalog (declarations, sets, assignments) changes only
 // through Apply, a compare-and-swap on one revision, so a caller that read
 // the catalog at a revision and validated a change against it writes it only
 // if nothing changed meanwhile. Values passed in are not retained and values
@@ -154,6 +165,10 @@ type StatusError struct {
 type Store interface {
 	// Revision returns the catalog's current revision (0 when empty).
 	Revision(ctx context.Context) (int64, error)
+	// Revisions returns the catalog's current revision and that of id's
+	// facts (0 when none were reported), read together: what tells
+	// whether id's stored state is current.
+	Revisions(ctx context.Context, id mdm.EnrollmentID) (catalog, facts int64, err error)
 	// Catalog returns the declarations and sets at one revision.
 	Catalog(ctx context.Context) (*Catalog, error)
 	// Snapshot returns the catalog with id's assignment and facts, all at
@@ -170,9 +185,15 @@ type Store interface {
 
 	// SyncState returns id's state, or ErrNotFound.
 	SyncState(ctx context.Context, id mdm.EnrollmentID) (*SyncState, error)
-	// PutSyncState stores st if id has no state or a state of a lower
-	// Revision, and reports whether it did; a state of the same or a
-	// newer revision is kept.
+	// PutFacts records what devices reported, in one transaction, without
+	// changing the catalog's revision: each enrollment whose facts differ
+	// from those stored (or that had none) has its facts revision raised
+	// by one; facts equal to those stored change nothing.
+	PutFacts(ctx context.Context, facts map[mdm.EnrollmentID]Facts) error
+
+	// PutSyncState stores st if id has no state or one that is older: of
+	// a lower Revision, or of the same Revision and a lower FactsRevision.
+	// It reports whether it stored st; a state as new or newer is kept.
 	PutSyncState(ctx context.Context, st *SyncState) (bool, error)
 
 	// Snapshots returns the catalog with the assignments, facts and sync

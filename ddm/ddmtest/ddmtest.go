@@ -32,6 +32,8 @@ func Run(t *testing.T, newStore func(t *testing.T) ddm.Store) {
 	t.Run("SyncState", func(t *testing.T) { testSyncState(t, newStore(t)) })
 	t.Run("Status", func(t *testing.T) { testStatus(t, newStore(t)) })
 	t.Run("Snapshots", func(t *testing.T) { testSnapshots(t, newStore(t)) })
+	t.Run("Facts", func(t *testing.T) { testFacts(t, newStore(t)) })
+	t.Run("FactsStaleOnlyTheirs", func(t *testing.T) { testFactsStaleOnlyTheirs(t, newStore(t)) })
 	t.Run("ConcurrentApply", func(t *testing.T) {
 		s := newStore(t)
 		testConcurrentApply(t, s, s)
@@ -48,6 +50,10 @@ func RunReplicas(t *testing.T, newPair func(t *testing.T) (ddm.Store, ddm.Store)
 	t.Run("AssignAndSync", func(t *testing.T) {
 		a, b := newPair(t)
 		testAssignAndSync(t, a, b)
+	})
+	t.Run("FactsAndSync", func(t *testing.T) {
+		a, b := newPair(t)
+		testFactsAndSync(t, a, b)
 	})
 }
 
@@ -86,8 +92,10 @@ func testCatalog(t *testing.T, s ddm.Store) {
 		PutDeclarations: []*ddm.Declaration{pass, act},
 		PutSets:         map[string][]string{"byod": {"act"}, "empty": {}},
 		PutAssignments:  []*ddm.Assignment{{Enrollment: "e1", Sets: []string{"byod"}}, {Enrollment: "e2", Declarations: []string{"pass"}}},
-		PutFacts:        map[mdm.EnrollmentID]ddm.Facts{"e1": {Platform: "iOS", OSVersion: "17.5"}},
 	})
+	if err := s.PutFacts(ctx, map[mdm.EnrollmentID]ddm.Facts{"e1": {Platform: "iOS", OSVersion: "17.5"}}); err != nil {
+		t.Fatal(err)
+	}
 	pass.Payload[0] = 'X' // the store kept its own copy
 	cat, err := s.Catalog(ctx)
 	if err != nil {
@@ -108,10 +116,10 @@ func testCatalog(t *testing.T, s ddm.Store) {
 		t.Fatal(err)
 	}
 	if snap.Revision != 1 || snap.Assignment == nil || !slices.Equal(snap.Assignment.Sets, []string{"byod"}) ||
-		snap.Facts == nil || *snap.Facts != (ddm.Facts{Platform: "iOS", OSVersion: "17.5"}) {
+		snap.Facts == nil || *snap.Facts != (ddm.Facts{Platform: "iOS", OSVersion: "17.5"}) || snap.FactsRevision != 1 {
 		t.Fatalf("snapshot e1 = %+v (assignment %+v, facts %+v)", snap, snap.Assignment, snap.Facts)
 	}
-	if snap, err := s.Snapshot(ctx, "nobody"); err != nil || snap.Assignment != nil || snap.Facts != nil || len(snap.Declarations) != 2 {
+	if snap, err := s.Snapshot(ctx, "nobody"); err != nil || snap.Assignment != nil || snap.Facts != nil || snap.FactsRevision != 0 || len(snap.Declarations) != 2 {
 		t.Fatalf("snapshot of an unassigned enrollment = %+v, %v", snap, err)
 	}
 	as, err := s.Assignments(ctx)
@@ -183,7 +191,8 @@ func testSyncState(t *testing.T, s ddm.Store) {
 func testSnapshots(t *testing.T, s ddm.Store) {
 	const n = 1200
 	ch := &ddm.Change{PutDeclarations: []*ddm.Declaration{decl("pass", "com.apple.configuration.passcode.settings", `{"MinimumLength":6}`)},
-		PutSets: map[string][]string{"byod": {"pass"}}, PutFacts: map[mdm.EnrollmentID]ddm.Facts{}}
+		PutSets: map[string][]string{"byod": {"pass"}}}
+	facts := map[mdm.EnrollmentID]ddm.Facts{}
 	ids := make([]mdm.EnrollmentID, n)
 	for i := range ids {
 		ids[i] = mdm.EnrollmentID(fmt.Sprintf("e%04d", i))
@@ -191,10 +200,13 @@ func testSnapshots(t *testing.T, s ddm.Store) {
 			ch.PutAssignments = append(ch.PutAssignments, &ddm.Assignment{Enrollment: ids[i], Sets: []string{"byod"}, Declarations: []string{"pass"}[:i%2]})
 		}
 		if i%2 == 0 {
-			ch.PutFacts[ids[i]] = ddm.Facts{Platform: "iOS", OSVersion: fmt.Sprintf("17.%d", i%7)}
+			facts[ids[i]] = ddm.Facts{Platform: "iOS", OSVersion: fmt.Sprintf("17.%d", i%7)}
 		}
 	}
 	rev := apply(t, s, ch)
+	if err := s.PutFacts(ctx, facts); err != nil {
+		t.Fatal(err)
+	}
 	st := func(id mdm.EnrollmentID, rev int64, token string) *ddm.SyncState {
 		return &ddm.SyncState{Enrollment: id, Revision: rev, DeclarationsToken: token, Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 			Items: []ddm.Item{{Class: ddm.ClassConfiguration, Identifier: "pass", ServerToken: "p"}}}
@@ -221,6 +233,9 @@ func testSnapshots(t *testing.T, s ddm.Store) {
 		}
 		if _, ok := snap.Facts[id]; ok != (i%2 == 0) || ok && f.OSVersion != fmt.Sprintf("17.%d", i%7) {
 			t.Fatalf("Snapshots: facts of %s = %+v", id, f)
+		}
+		if r, ok := snap.FactsRevisions[id]; ok != (i%2 == 0) || ok && r != 1 {
+			t.Fatalf("Snapshots: facts revision of %s = %d (present %v)", id, r, ok)
 		}
 	}
 	want := map[mdm.EnrollmentID]string{ids[0]: "a", ids[1]: "newer", ids[n-1]: "c"}
@@ -447,4 +462,248 @@ func addToAssignment(s *ddm.Service, r ddm.Store, id mdm.EnrollmentID, identifie
 		return nil
 	}
 	return fmt.Errorf("ddmtest: could not add %s to %s", identifier, id)
+}
+
+// testFacts writes facts outside the catalog: they leave the catalog's
+// revision alone and move only their enrollment's facts revision, and a
+// sync state is replaced by one of the same catalog revision and a higher
+// facts revision.
+func testFacts(t *testing.T, s ddm.Store) {
+	rev := apply(t, s, &ddm.Change{PutSets: map[string][]string{"a": {}}})
+	revisions := func(id mdm.EnrollmentID, wantFacts int64) {
+		t.Helper()
+		cat, facts, err := s.Revisions(ctx, id)
+		if err != nil || cat != rev || facts != wantFacts {
+			t.Fatalf("Revisions(%s) = %d, %d, %v; want %d, %d", id, cat, facts, err, rev, wantFacts)
+		}
+	}
+	revisions("e1", 0)
+	ios17 := ddm.Facts{Platform: "iOS", OSVersion: "17.5"}
+	ios18 := ddm.Facts{Platform: "iOS", OSVersion: "18.1"}
+	for _, tc := range []struct {
+		name   string
+		facts  map[mdm.EnrollmentID]ddm.Facts
+		e1, e2 int64
+	}{
+		{"first report", map[mdm.EnrollmentID]ddm.Facts{"e1": ios17}, 1, 0},
+		{"the same again", map[mdm.EnrollmentID]ddm.Facts{"e1": ios17}, 1, 0},
+		{"an OS update and another device's first", map[mdm.EnrollmentID]ddm.Facts{"e1": ios18, "e2": ios17}, 2, 1},
+		{"only the platform", map[mdm.EnrollmentID]ddm.Facts{"e2": {Platform: "iPadOS", OSVersion: "17.5"}}, 2, 2},
+		{"nothing", nil, 2, 2},
+	} {
+		if err := s.PutFacts(ctx, tc.facts); err != nil {
+			t.Fatalf("%s: PutFacts: %v", tc.name, err)
+		}
+		revisions("e1", tc.e1)
+		revisions("e2", tc.e2)
+	}
+	if snap, err := s.Snapshot(ctx, "e1"); err != nil || snap.Revision != rev || snap.Facts == nil || *snap.Facts != ios18 || snap.FactsRevision != 2 {
+		t.Fatalf("Snapshot(e1) = %+v, %v", snap, err)
+	}
+	st := &ddm.SyncState{Enrollment: "e1", Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	for _, tc := range []struct {
+		rev, facts int64
+		want       bool
+	}{{3, 1, true}, {3, 1, false}, {3, 0, false}, {2, 9, false}, {3, 2, true}, {4, 0, true}, {4, 0, false}, {3, 5, false}} {
+		c := *st
+		c.Revision, c.FactsRevision, c.DeclarationsToken = tc.rev, tc.facts, fmt.Sprintf("t%d.%d", tc.rev, tc.facts)
+		ok, err := s.PutSyncState(ctx, &c)
+		if err != nil || ok != tc.want {
+			t.Fatalf("PutSyncState(revision %d, facts revision %d) = %v, %v; want %v", tc.rev, tc.facts, ok, err, tc.want)
+		}
+	}
+	if got, err := s.SyncState(ctx, "e1"); err != nil || got.Revision != 4 || got.FactsRevision != 0 || got.DeclarationsToken != "t4.0" {
+		t.Fatalf("SyncState = %+v, %v", got, err)
+	}
+	stored, err := s.PutSyncStates(ctx, []*ddm.SyncState{
+		{Enrollment: "e1", Revision: 4, FactsRevision: 1, DeclarationsToken: "t4.1"},
+		{Enrollment: "e1", Revision: 4, FactsRevision: 1, DeclarationsToken: "again"},
+	})
+	if err != nil || !slices.Equal(stored, []bool{true, false}) {
+		t.Fatalf("PutSyncStates = %v, %v; want [true false]", stored, err)
+	}
+	snaps, err := s.Snapshots(ctx, []mdm.EnrollmentID{"e1", "e2", "e3"})
+	if err != nil || snaps.FactsRevisions["e1"] != 2 || snaps.FactsRevisions["e2"] != 2 || len(snaps.FactsRevisions) != 2 ||
+		snaps.States["e1"] == nil || snaps.States["e1"].FactsRevision != 1 || snaps.States["e1"].DeclarationsToken != "t4.1" {
+		t.Fatalf("Snapshots = %+v, %v", snaps, err)
+	}
+}
+
+// countingStore counts the sync states stored per enrollment.
+type countingStore struct {
+	ddm.Store
+	mu     sync.Mutex
+	stored map[mdm.EnrollmentID]int
+}
+
+func (c *countingStore) count(sts []*ddm.SyncState, stored []bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, st := range sts {
+		if stored[i] {
+			c.stored[st.Enrollment]++
+		}
+	}
+}
+
+// PutSyncState counts st when it is stored.
+func (c *countingStore) PutSyncState(ctx context.Context, st *ddm.SyncState) (bool, error) {
+	ok, err := c.Store.PutSyncState(ctx, st)
+	c.count([]*ddm.SyncState{st}, []bool{ok})
+	return ok, err
+}
+
+// PutSyncStates counts each of sts stored.
+func (c *countingStore) PutSyncStates(ctx context.Context, sts []*ddm.SyncState) ([]bool, error) {
+	stored, err := c.Store.PutSyncStates(ctx, sts)
+	if err == nil {
+		c.count(sts, stored)
+	}
+	return stored, err
+}
+
+// testFactsStaleOnlyTheirs checks that a device reporting a new OS release
+// makes only its own enrollment's state stale: the next sync of another
+// enrollment serves the state it had without computing it again, while its
+// own is recomputed for the new release.
+func testFactsStaleOnlyTheirs(t *testing.T, store ddm.Store) {
+	s := &countingStore{Store: store, stored: map[mdm.EnrollmentID]int{}}
+	svc, err := ddm.New(s, &fakeMDM{queued: map[mdm.EnrollmentID]int{}}, ddm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.PutDeclaration(ctx, decl("pass", "com.apple.configuration.passcode.settings", `{"MinimumLength":6}`)); err != nil {
+		t.Fatal(err)
+	}
+	ids := []mdm.EnrollmentID{"a", "b"}
+	for _, id := range ids {
+		if err := svc.Assign(ctx, ddm.Assignment{Enrollment: id, Declarations: []string{"pass"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutFacts(ctx, map[mdm.EnrollmentID]ddm.Facts{"a": {Platform: "iOS", OSVersion: "17.6"}, "b": {Platform: "iOS", OSVersion: "17.6"}}); err != nil {
+		t.Fatal(err)
+	}
+	before := map[mdm.EnrollmentID]*ddm.SyncState{}
+	for _, id := range ids {
+		if before[id], err = svc.Sync(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.stored = map[mdm.EnrollmentID]int{}
+	if err := s.PutFacts(ctx, map[mdm.EnrollmentID]ddm.Facts{"a": {Platform: "iOS", OSVersion: "18.1"}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.Sync(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.stored["b"] != 0 || b.Revision != before["b"].Revision || b.FactsRevision != before["b"].FactsRevision || b.Device.OSVersion != "17.6" {
+		t.Fatalf("b's state after a's OS update: stored %d times, %+v; want the state it had, %+v", s.stored["b"], b, before["b"])
+	}
+	a, err := svc.Sync(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.stored["a"] != 1 || a.Device.OSVersion != "18.1" || a.FactsRevision != before["a"].FactsRevision+1 || a.Revision != before["a"].Revision {
+		t.Fatalf("a's state after its OS update: stored %d times, %+v; want it recomputed for 18.1", s.stored["a"], a)
+	}
+	if err := a.Check(); err != nil {
+		t.Fatal(err)
+	}
+	// A catalog change still makes both stale.
+	if err := svc.PutDeclaration(ctx, decl("unassigned", "com.apple.configuration.passcode.settings", `{"MinimumLength":8}`)); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[mdm.EnrollmentID]int{"a": 2, "b": 1} {
+		st, err := svc.Sync(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.stored[id] != want || st.Revision != before[id].Revision+1 {
+			t.Fatalf("%s after a catalog change: stored %d times, %+v", id, s.stored[id], st)
+		}
+	}
+}
+
+// testFactsAndSync races a device's OS updates written through a with
+// assignments and syncs through two Services, one per handle: every state
+// served matches its items, and afterwards the enrollment is served for
+// the release it reported last and every declaration assigned.
+func testFactsAndSync(t *testing.T, a, b ddm.Store) {
+	m := &fakeMDM{queued: map[mdm.EnrollmentID]int{}}
+	sa, err := ddm.New(a, m, ddm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := ddm.New(b, m, ddm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, updates = 4, 20
+	for i := range n {
+		if err := sa.PutDeclaration(ctx, decl(fmt.Sprintf("pass%d", i), "com.apple.configuration.passcode.settings", fmt.Sprintf(`{"MinimumLength":%d}`, 4+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	wg.Add(4)
+	go func() { // the device updates its OS, one release after another
+		defer wg.Done()
+		for i := range updates {
+			if err := a.PutFacts(ctx, map[mdm.EnrollmentID]ddm.Facts{"e1": {Platform: "iOS", OSVersion: fmt.Sprintf("18.%d", i)}}); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	go func() { // a host assigns declarations through b
+		defer wg.Done()
+		for i := range n {
+			if err := addToAssignment(sb, b, "e1", fmt.Sprintf("pass%d", i)); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for _, s := range []*ddm.Service{sa, sb} {
+		go func() { // a reader syncs and checks every state it sees
+			defer wg.Done()
+			for range 30 {
+				st, err := s.Sync(ctx, "e1")
+				if err != nil {
+					errs <- err
+					return
+				}
+				if err := st.Check(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, s := range []*ddm.Service{sa, sb} {
+		st, err := s.Sync(ctx, "e1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Check(); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("18.%d", updates-1); st.Device.OSVersion != want || st.FactsRevision != updates {
+			t.Fatalf("after the race e1 is served for %s at facts revision %d; want %s at %d", st.Device.OSVersion, st.FactsRevision, want, updates)
+		}
+		for i := range n {
+			want := fmt.Sprintf("pass%d", i)
+			if !slices.ContainsFunc(st.Items, func(it ddm.Item) bool { return it.Identifier == want }) {
+				t.Fatalf("e1 is not served %s after the race: %+v", want, st.Items)
+			}
+		}
+	}
 }

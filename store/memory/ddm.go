@@ -23,6 +23,7 @@ type DDMStore struct {
 	sets        map[string][]string
 	assignments map[mdm.EnrollmentID]*ddm.Assignment
 	facts       map[mdm.EnrollmentID]ddm.Facts
+	factsRev    map[mdm.EnrollmentID]int64
 	sync        map[mdm.EnrollmentID]*ddm.SyncState
 	status      map[mdm.EnrollmentID]*ddm.Status
 }
@@ -31,7 +32,7 @@ type DDMStore struct {
 func NewDDMStore() *DDMStore {
 	return &DDMStore{
 		decls: map[string]*ddm.Declaration{}, sets: map[string][]string{},
-		assignments: map[mdm.EnrollmentID]*ddm.Assignment{}, facts: map[mdm.EnrollmentID]ddm.Facts{},
+		assignments: map[mdm.EnrollmentID]*ddm.Assignment{}, facts: map[mdm.EnrollmentID]ddm.Facts{}, factsRev: map[mdm.EnrollmentID]int64{},
 		sync: map[mdm.EnrollmentID]*ddm.SyncState{}, status: map[mdm.EnrollmentID]*ddm.Status{},
 	}
 }
@@ -71,6 +72,7 @@ func (s *DDMStore) Snapshot(ctx context.Context, id mdm.EnrollmentID) (*ddm.Snap
 	}
 	if f, ok := s.facts[id]; ok {
 		snap.Facts = &f
+		snap.FactsRevision = s.factsRev[id]
 	}
 	return snap, nil
 }
@@ -80,13 +82,14 @@ func (s *DDMStore) Snapshots(ctx context.Context, ids []mdm.EnrollmentID) (*ddm.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	snap := &ddm.Snapshots{Catalog: *s.catalog(), Assignments: map[mdm.EnrollmentID]*ddm.Assignment{},
-		Facts: map[mdm.EnrollmentID]ddm.Facts{}, States: map[mdm.EnrollmentID]*ddm.SyncState{}}
+		Facts: map[mdm.EnrollmentID]ddm.Facts{}, FactsRevisions: map[mdm.EnrollmentID]int64{}, States: map[mdm.EnrollmentID]*ddm.SyncState{}}
 	for _, id := range ids {
 		if a, ok := s.assignments[id]; ok {
 			snap.Assignments[id] = cloneAssignment(a)
 		}
 		if f, ok := s.facts[id]; ok {
 			snap.Facts[id] = f
+			snap.FactsRevisions[id] = s.factsRev[id]
 		}
 		if st, ok := s.sync[id]; ok {
 			snap.States[id] = cloneSync(st)
@@ -147,11 +150,29 @@ func (s *DDMStore) Apply(ctx context.Context, revision int64, ch *ddm.Change) (i
 		}
 		s.assignments[a.Enrollment] = cloneAssignment(a)
 	}
-	for id, f := range ch.PutFacts {
-		s.facts[id] = f
-	}
 	s.revision++
 	return s.revision, nil
+}
+
+// Revisions implements ddm.Store.
+func (s *DDMStore) Revisions(ctx context.Context, id mdm.EnrollmentID) (catalog, facts int64, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.revision, s.factsRev[id], nil
+}
+
+// PutFacts implements ddm.Store.
+func (s *DDMStore) PutFacts(ctx context.Context, facts map[mdm.EnrollmentID]ddm.Facts) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, f := range facts {
+		if old, ok := s.facts[id]; ok && old == f {
+			continue
+		}
+		s.facts[id] = f
+		s.factsRev[id]++
+	}
+	return nil
 }
 
 // SyncState implements ddm.Store.
@@ -191,7 +212,7 @@ func (s *DDMStore) PutSyncStates(ctx context.Context, sts []*ddm.SyncState) ([]b
 }
 
 func (s *DDMStore) putSync(st *ddm.SyncState) bool {
-	if old, ok := s.sync[st.Enrollment]; ok && old.Revision >= st.Revision {
+	if old, ok := s.sync[st.Enrollment]; ok && (old.Revision > st.Revision || old.Revision == st.Revision && old.FactsRevision >= st.FactsRevision) {
 		return false
 	}
 	s.sync[st.Enrollment] = cloneSync(st)

@@ -150,7 +150,7 @@ func DDMCatalog() ([]*ddm.Declaration, map[string][]string) {
 // DDMSeed writes the population's catalog to a fresh store through a
 // ddm.Service, which checks every reference, and then the assignments and
 // reported facts (iOS 17.6, as benchdata's devices) of enrollments 0 to
-// n-1 in one Apply.
+// n-1, each in one write.
 func DDMSeed(ctx context.Context, s ddm.Store, n int) error {
 	svc, err := ddm.New(s, noMDM{}, ddm.Config{})
 	if err != nil {
@@ -171,13 +171,16 @@ func DDMSeed(ctx context.Context, s ddm.Store, n int) error {
 	if err != nil {
 		return err
 	}
-	ch := &ddm.Change{PutAssignments: make([]*ddm.Assignment, n), PutFacts: make(map[mdm.EnrollmentID]ddm.Facts, n)}
+	ch := &ddm.Change{PutAssignments: make([]*ddm.Assignment, n)}
+	facts := make(map[mdm.EnrollmentID]ddm.Facts, n)
 	for i := range n {
 		ch.PutAssignments[i] = &ddm.Assignment{Enrollment: DeviceID(i), Sets: DDMSets(i)}
-		ch.PutFacts[DeviceID(i)] = ddm.Facts{Platform: "iOS", OSVersion: "17.6"}
+		facts[DeviceID(i)] = ddm.Facts{Platform: "iOS", OSVersion: "17.6"}
 	}
-	_, err = s.Apply(ctx, rev, ch)
-	return err
+	if _, err = s.Apply(ctx, rev, ch); err != nil {
+		return err
+	}
+	return s.PutFacts(ctx, facts)
 }
 
 // noMDM knows no enrollment: seeding the catalog tells no device.

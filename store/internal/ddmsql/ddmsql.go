@@ -5,8 +5,11 @@
 // The catalog's compare-and-swap is one conditional UPDATE of the
 // revision row inside the write transaction, so two replicas racing to
 // Apply at the same revision both reach that row and only the first
-// changes it; the loser's transaction writes nothing. A sync state is
-// replaced only by one of a higher revision, in one conditional upsert.
+// changes it; the loser's transaction writes nothing. Facts are outside
+// the catalog: each enrollment's row carries its own revision, raised by
+// the upsert that changes it. A sync state is replaced only by a newer one
+// (a higher catalog revision, or the same and a higher facts revision), in
+// one conditional upsert.
 package ddmsql
 
 import (
@@ -14,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -143,7 +147,7 @@ func (s Store) Snapshot(ctx context.Context, id mdm.EnrollmentID) (*ddm.Snapshot
 			snap.Assignment = a
 		}
 		var f ddm.Facts
-		found, err = one(ctx, tx, `SELECT platform, os_version FROM ddm_facts WHERE enrollment = ?`, []any{string(id)}, &f.Platform, &f.OSVersion)
+		found, err = one(ctx, tx, `SELECT platform, os_version, revision FROM ddm_facts WHERE enrollment = ?`, []any{string(id)}, &f.Platform, &f.OSVersion, &snap.FactsRevision)
 		if found {
 			snap.Facts = &f
 		}
@@ -161,7 +165,7 @@ const snapshotChunk = 500
 // Snapshots implements ddm.Store.
 func (s Store) Snapshots(ctx context.Context, ids []mdm.EnrollmentID) (*ddm.Snapshots, error) {
 	snap := &ddm.Snapshots{Assignments: map[mdm.EnrollmentID]*ddm.Assignment{}, Facts: map[mdm.EnrollmentID]ddm.Facts{},
-		States: map[mdm.EnrollmentID]*ddm.SyncState{}}
+		FactsRevisions: map[mdm.EnrollmentID]int64{}, States: map[mdm.EnrollmentID]*ddm.SyncState{}}
 	err := s.B.Read(ctx, s.op("snapshots"), func(tx Tx) error {
 		c, err := s.catalog(ctx, tx)
 		if err != nil {
@@ -184,13 +188,15 @@ func (s Store) Snapshots(ctx context.Context, ids []mdm.EnrollmentID) (*ddm.Snap
 			if err != nil {
 				return err
 			}
-			err = tx.Query(ctx, `SELECT enrollment, platform, os_version FROM ddm_facts WHERE enrollment IN `+in, args, func(scan func(...any) error) error {
+			err = tx.Query(ctx, `SELECT enrollment, platform, os_version, revision FROM ddm_facts WHERE enrollment IN `+in, args, func(scan func(...any) error) error {
 				var id string
 				var f ddm.Facts
-				if err := scan(&id, &f.Platform, &f.OSVersion); err != nil {
+				var rev int64
+				if err := scan(&id, &f.Platform, &f.OSVersion, &rev); err != nil {
 					return err
 				}
 				snap.Facts[mdm.EnrollmentID(id)] = f
+				snap.FactsRevisions[mdm.EnrollmentID(id)] = rev
 				return nil
 			})
 			if err != nil {
@@ -318,10 +324,6 @@ func (s Store) Apply(ctx context.Context, revision int64, ch *ddm.Change) (int64
 				ON CONFLICT (enrollment) DO UPDATE SET sets = excluded.sets, declarations = excluded.declarations`,
 				string(a.Enrollment), jsonText(nonNil(a.Sets)), jsonText(nonNil(a.Declarations)))
 		}
-		for id, f := range ch.PutFacts {
-			add(`INSERT INTO ddm_facts (enrollment, platform, os_version) VALUES (?, ?, ?)
-				ON CONFLICT (enrollment) DO UPDATE SET platform = excluded.platform, os_version = excluded.os_version`, string(id), f.Platform, f.OSVersion)
-		}
 		for _, st := range stmts {
 			if _, err := tx.Exec(ctx, st.q, st.args...); err != nil {
 				return err
@@ -345,6 +347,46 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// Revisions implements ddm.Store.
+func (s Store) Revisions(ctx context.Context, id mdm.EnrollmentID) (catalog, facts int64, err error) {
+	err = s.B.ReadOne(ctx, s.op("revisions"), func(tx Tx) error {
+		_, err := one(ctx, tx, `SELECT revision, COALESCE((SELECT revision FROM ddm_facts WHERE enrollment = ?), 0) FROM ddm_revision WHERE id = 1`,
+			[]any{string(id)}, &catalog, &facts)
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", s.op("revisions"), err)
+	}
+	return catalog, facts, nil
+}
+
+// putFacts records an enrollment's facts, raising their revision only when
+// they differ from those stored.
+const putFacts = `INSERT INTO ddm_facts (enrollment, platform, os_version, revision) VALUES (?, ?, ?, 1)
+	ON CONFLICT (enrollment) DO UPDATE SET platform = excluded.platform, os_version = excluded.os_version, revision = ddm_facts.revision + 1
+	WHERE ddm_facts.platform <> excluded.platform OR ddm_facts.os_version <> excluded.os_version`
+
+// PutFacts implements ddm.Store.
+func (s Store) PutFacts(ctx context.Context, facts map[mdm.EnrollmentID]ddm.Facts) error {
+	if len(facts) == 0 {
+		return nil
+	}
+	op := s.op("put facts")
+	args := make([][]any, 0, len(facts))
+	for _, id := range slices.Sorted(maps.Keys(facts)) {
+		f := facts[id]
+		args = append(args, []any{string(id), f.Platform, f.OSVersion})
+	}
+	err := s.B.Write(ctx, op, func(tx Tx) error {
+		_, err := tx.ExecEach(ctx, putFacts, args)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
 // SyncState implements ddm.Store.
 func (s Store) SyncState(ctx context.Context, id mdm.EnrollmentID) (*ddm.SyncState, error) {
 	var st ddm.SyncState
@@ -354,11 +396,12 @@ func (s Store) SyncState(ctx context.Context, id mdm.EnrollmentID) (*ddm.SyncSta
 	return &st, nil
 }
 
-// putSync stores a sync state unless one of the same or a higher revision
-// is stored.
-const putSync = `INSERT INTO ddm_sync (enrollment, revision, state) VALUES (?, ?, ?)
-	ON CONFLICT (enrollment) DO UPDATE SET revision = excluded.revision, state = excluded.state
-	WHERE ddm_sync.revision < excluded.revision`
+// putSync stores a sync state unless one as new is stored: of a higher
+// revision, or of the same and a facts revision as high.
+const putSync = `INSERT INTO ddm_sync (enrollment, revision, facts_revision, state) VALUES (?, ?, ?, ?)
+	ON CONFLICT (enrollment) DO UPDATE SET revision = excluded.revision, facts_revision = excluded.facts_revision, state = excluded.state
+	WHERE ddm_sync.revision < excluded.revision
+		OR ddm_sync.revision = excluded.revision AND ddm_sync.facts_revision < excluded.facts_revision`
 
 // PutSyncState implements ddm.Store.
 func (s Store) PutSyncState(ctx context.Context, st *ddm.SyncState) (bool, error) {
@@ -375,7 +418,7 @@ func (s Store) PutSyncStates(ctx context.Context, sts []*ddm.SyncState) ([]bool,
 	stored := make([]bool, len(sts))
 	args := make([][]any, len(sts))
 	for i, st := range sts {
-		args[i] = []any{string(st.Enrollment), st.Revision, jsonText(st)}
+		args[i] = []any{string(st.Enrollment), st.Revision, st.FactsRevision, jsonText(st)}
 	}
 	err := s.B.Write(ctx, op, func(tx Tx) error {
 		n, err := tx.ExecEach(ctx, putSync, args)

@@ -51,10 +51,16 @@
 // *acme.Credentials) while the declaration stays the same for all.
 //
 // State lives behind the small [Store] interface: a catalog (declarations,
-// sets, assignments, device facts) written by compare-and-swap on one
-// revision, and per enrollment the synchronisation state and the latest
-// status. store/memory, store/sqlite and store/postgres implement it and
-// prove it with ddm/ddmtest.
+// sets, assignments) written by compare-and-swap on one revision, and per
+// enrollment the facts its device reported, with a revision of their own,
+// the synchronisation state and the latest status. A state records the
+// catalog revision and the facts revision it was computed at and is served
+// as stored while neither has moved, so a device's tokens request is two
+// point reads; a catalog change makes each enrollment's state stale once,
+// while a device reporting a new OS release makes only its own stale (its
+// state is recomputed then, and the device told if what it is served
+// changed), never the others'. store/memory, store/sqlite and
+// store/postgres implement it and prove it with ddm/ddmtest.
 //
 // Apple's documentation:
 // https://developer.apple.com/documentation/devicemanagement/integrating-declarative-management

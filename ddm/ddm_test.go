@@ -38,6 +38,16 @@ func (f *fakeMDM) Enrollment(_ context.Context, id mdm.EnrollmentID) (*mdm.Enrol
 	return r.Clone(), nil
 }
 
+func (f *fakeMDM) Enrollments(ctx context.Context, ids []mdm.EnrollmentID) (map[mdm.EnrollmentID]*mdm.EnrollmentRecord, error) {
+	out := map[mdm.EnrollmentID]*mdm.EnrollmentRecord{}
+	for _, id := range ids {
+		if r, err := f.Enrollment(ctx, id); err == nil {
+			out[id] = r
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeMDM) Enqueue(_ context.Context, cmd *mdm.Command, ids ...mdm.EnrollmentID) ([]mdm.PushResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -37,10 +37,10 @@
 // DeclarativeManagement command with the new SyncTokens is queued for it
 // and the device is pushed. A change to a declaration or a set is fanned
 // out in the admin request to the enrollments whose assignment reaches
-// it, in batches: their states read together, what each distinct
-// assignment serves worked out once per kind of device, the states stored
-// in one transaction, and one command queued for all given the same
-// tokens (10,000 enrollments in about 2–3 s on SQLite, 4–5 s on
+// it, in batches: their states and their mdm records read together, what
+// each distinct assignment serves worked out once per kind of device, the
+// states stored in one transaction, and one command queued for all given
+// the same tokens (10,000 enrollments in about 1.5–2 s on SQLite, 2 s on
 // PostgreSQL, on two cores).
 //
 // Asset data whose DataURL is the [Service.AssetHandler]'s is served only

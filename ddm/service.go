@@ -14,10 +14,12 @@ import (
 )
 
 // MDM is what the Service needs of package mdm: an enrollment's record
-// (its type, and the platform and OS from Authenticate) and the command
-// queue. *mdm.Service implements it.
+// (its type, and the platform and OS from Authenticate), the records of
+// many at once for a fan-out (an ID without a record absent), and the
+// command queue. *mdm.Service implements it.
 type MDM interface {
 	Enrollment(ctx context.Context, id mdm.EnrollmentID) (*mdm.EnrollmentRecord, error)
+	Enrollments(ctx context.Context, ids []mdm.EnrollmentID) (map[mdm.EnrollmentID]*mdm.EnrollmentRecord, error)
 	Enqueue(ctx context.Context, cmd *mdm.Command, ids ...mdm.EnrollmentID) ([]mdm.PushResult, error)
 }
 
@@ -416,13 +418,27 @@ func (s *Service) device(ctx context.Context, id mdm.EnrollmentID, facts *Facts)
 	if err != nil {
 		return nil, Device{}, fmt.Errorf("ddm: enrollment %s: %w", id, err)
 	}
+	return rec, s.deviceOf(ctx, rec, nil, facts), nil
+}
+
+// deviceOf returns what filtering takes rec's device to be, given the
+// facts it reported (nil: none). A user channel is on its parent's
+// device, looked up in known first, then read.
+func (s *Service) deviceOf(ctx context.Context, rec *mdm.EnrollmentRecord, known map[mdm.EnrollmentID]*mdm.EnrollmentRecord, facts *Facts) Device {
 	product, osv := rec.ProductName, rec.OSVersion
 	if rec.ParentID != "" {
-		if parent, err := s.mdm.Enrollment(ctx, rec.ParentID); err == nil {
+		parent, ok := known[rec.ParentID]
+		if !ok {
+			var err error
+			if parent, err = s.mdm.Enrollment(ctx, rec.ParentID); err != nil {
+				parent = nil
+			}
+		}
+		if parent != nil {
 			product, osv = parent.ProductName, parent.OSVersion
 		}
 	}
-	return rec, deviceOf(rec.Type, product, osv, facts), nil
+	return deviceOf(rec.Type, product, osv, facts)
 }
 
 // state returns id's state at catalog revision rev and facts revision
@@ -525,24 +541,31 @@ func (s *Service) resyncBatch(ctx context.Context, ids []mdm.EnrollmentID) error
 		errs   []error
 		states []*SyncState
 		recs   []*mdm.EnrollmentRecord
+		stale  []mdm.EnrollmentID
 	)
 	for _, id := range ids {
+		if !snap.States[id].currentAt(snap.Revision, snap.FactsRevisions[id]) {
+			stale = append(stale, id)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	known, err := s.mdm.Enrollments(ctx, stale)
+	if err != nil {
+		return fmt.Errorf("ddm: resync: %w", err)
+	}
+	for _, id := range stale {
 		prev := snap.States[id]
-		if prev.currentAt(snap.Revision, snap.FactsRevisions[id]) {
-			continue // already current
+		rec, ok := known[id]
+		if !ok {
+			continue
 		}
 		var facts *Facts
 		if f, ok := snap.Facts[id]; ok {
 			facts = &f
 		}
-		rec, dev, err := s.device(ctx, id, facts)
-		if errors.Is(err, mdm.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
+		dev := s.deviceOf(ctx, rec, known, facts)
 		a := snap.Assignments[id]
 		k := kind{a.key(), dev}
 		set, ok := served[k]

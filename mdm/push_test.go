@@ -139,3 +139,69 @@ func TestLogKeys(t *testing.T) {
 		}
 	}
 }
+
+// readCountingStore counts the reads of enrollment records.
+type readCountingStore struct {
+	mdm.Store
+	single, batches, records int
+}
+
+func (s *readCountingStore) Enrollment(ctx context.Context, id mdm.EnrollmentID) (*mdm.EnrollmentRecord, error) {
+	s.single++
+	return s.Store.Enrollment(ctx, id)
+}
+
+func (s *readCountingStore) Enrollments(ctx context.Context, ids []mdm.EnrollmentID) (map[mdm.EnrollmentID]*mdm.EnrollmentRecord, error) {
+	s.batches++
+	s.records += len(ids)
+	return s.Store.Enrollments(ctx, ids)
+}
+
+// TestEnqueueReadsRecordsOnce checks that a command for several
+// enrollments reads their records in one batch, used both for the policy
+// check and for the push, and that Push on its own reads them in one batch
+// too.
+func TestEnqueueReadsRecordsOnce(t *testing.T) {
+	ids := []mdm.EnrollmentID{"UE-A", "UE-B", "UE-C"}
+	tests := []struct {
+		name    string
+		enqueue bool
+	}{{"Enqueue", true}, {"Push", false}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(o *mdm.Config) { o.Pusher = nil })
+			for i, id := range ids {
+				h.enroll(ueDevice(t, h, string(id), i+1))
+			}
+			var pushed []string
+			pusher := mdm.PusherFunc(func(_ context.Context, ts []mdm.PushTarget) ([]mdm.PushResult, error) {
+				out := make([]mdm.PushResult, len(ts))
+				for i, tg := range ts {
+					pushed = append(pushed, tg.EnrollmentID)
+					out[i].EnrollmentID = tg.EnrollmentID
+				}
+				return out, nil
+			})
+			store := &readCountingStore{Store: h.store}
+			svc, err := mdm.NewService(store, mdm.Config{Roots: []*x509.Certificate{h.ca.cert}, Prechecker: mdm.NoPrechecker, Pusher: pusher})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.enqueue {
+				c, _ := mdm.NewCommand("c-many", map[string]any{"RequestType": "ProfileList"})
+				_, err = svc.Enqueue(context.Background(), c, ids...)
+			} else {
+				_, err = svc.Push(context.Background(), ids...)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if store.single != 0 || store.batches != 1 || store.records != len(ids) {
+				t.Errorf("records read: %d single, %d batches of %d in all; want one batch of %d", store.single, store.batches, store.records, len(ids))
+			}
+			if len(pushed) != len(ids) {
+				t.Errorf("pushed %v, want %v", pushed, ids)
+			}
+		})
+	}
+}

@@ -156,6 +156,9 @@ func NewService(store Store, opts Config) (*Service, error) {
 // Push returns: per device failures are in the results (nil without a
 // Pusher), and any error matches ErrPushFailed — the command stays queued
 // and the devices fetch it at their next poll.
+//
+// The records of ids are read together (Store.Enrollments), once: the
+// push uses the records the policy was checked against.
 func (s *Service) Enqueue(ctx context.Context, cmd *Command, ids ...EnrollmentID) ([]PushResult, error) {
 	if cmd == nil || cmd.UUID == "" || cmd.RequestType == "" || len(cmd.Raw) == 0 {
 		return nil, fmt.Errorf("mdm: enqueue: %w: incomplete command", ErrMalformed)
@@ -166,10 +169,14 @@ func (s *Service) Enqueue(ctx context.Context, cmd *Command, ids ...EnrollmentID
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	recs, err := s.store.Enrollments(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("mdm: enqueue %s: %w", cmd.RequestType, err)
+	}
 	for _, id := range ids {
-		rec, err := s.store.Enrollment(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("mdm: enqueue %s to %s: %w", cmd.RequestType, id, err)
+		rec, ok := recs[id]
+		if !ok {
+			return nil, fmt.Errorf("mdm: enqueue %s to %s: %w", cmd.RequestType, id, ErrNotFound)
 		}
 		if rec.CheckedOut {
 			return nil, fmt.Errorf("mdm: enqueue %s to %s: %w (checked out)", cmd.RequestType, id, ErrNotFound)
@@ -188,7 +195,7 @@ func (s *Service) Enqueue(ctx context.Context, cmd *Command, ids ...EnrollmentID
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "mdm: command queued",
 		slog.String("command_uuid", cmd.UUID), slog.String("request_type", cmd.RequestType), slog.Int("enrollments", len(ids)))
-	res, err := s.Push(ctx, ids...)
+	res, err := s.push(ctx, ids, recs)
 	if err != nil && !errors.Is(err, ErrPushFailed) {
 		err = fmt.Errorf("%w: %w", ErrPushFailed, err) // queued all the same
 	}
@@ -203,21 +210,31 @@ func (s *Service) Enqueue(ctx context.Context, cmd *Command, ids ...EnrollmentID
 // ErrPushFailed, together with the results. Without a Pusher, Push returns
 // nil, nil.
 func (s *Service) Push(ctx context.Context, ids ...EnrollmentID) ([]PushResult, error) {
+	return s.push(ctx, ids, nil)
+}
+
+// push is Push with the records of ids already read (nil: read them
+// here); Enqueue pushes with the records it checked, so that a command for
+// many enrollments reads each record once.
+func (s *Service) push(ctx context.Context, ids []EnrollmentID, recs map[EnrollmentID]*EnrollmentRecord) ([]PushResult, error) {
 	if err := s.store.ResetNotNow(ctx, ids); err != nil {
 		return nil, fmt.Errorf("mdm: push: %w", err)
 	}
 	if s.opts.Pusher == nil {
 		return nil, nil
 	}
+	if recs == nil {
+		var err error
+		if recs, err = s.store.Enrollments(ctx, ids); err != nil {
+			return nil, fmt.Errorf("mdm: push: %w", err)
+		}
+	}
 	targets := make([]PushTarget, 0, len(ids))
 	tokens := make(map[string][]byte, len(ids))
 	for _, id := range ids {
-		rec, err := s.store.Enrollment(ctx, id)
-		if err != nil {
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			return nil, fmt.Errorf("mdm: push %s: %w", id, err)
+		rec, ok := recs[id]
+		if !ok {
+			continue
 		}
 		if rec.CheckedOut || rec.TokenDead || len(rec.Token) == 0 || rec.PushMagic == "" {
 			continue
@@ -272,6 +289,12 @@ func (s *Service) Result(ctx context.Context, id EnrollmentID, uuid string) (*Co
 // Enrollment returns the stored record of id, or ErrNotFound.
 func (s *Service) Enrollment(ctx context.Context, id EnrollmentID) (*EnrollmentRecord, error) {
 	return s.store.Enrollment(ctx, id)
+}
+
+// Enrollments returns the stored records of ids by ID, read together; an
+// ID without a record is absent.
+func (s *Service) Enrollments(ctx context.Context, ids []EnrollmentID) (map[EnrollmentID]*EnrollmentRecord, error) {
+	return s.store.Enrollments(ctx, ids)
 }
 
 // Unenroll asks the device on channel id to end its enrollment: it queues

@@ -71,6 +71,11 @@ type EnrollmentStore interface {
 	PutEnrollment(ctx context.Context, rec *EnrollmentRecord) error
 	// Enrollment returns the record id, or ErrNotFound.
 	Enrollment(ctx context.Context, id EnrollmentID) (*EnrollmentRecord, error)
+	// Enrollments returns the records of ids by ID, read in a few
+	// statements rather than one per record (what a command for many
+	// enrollments reads); an ID without a record is absent, and a
+	// repeated ID is read once.
+	Enrollments(ctx context.Context, ids []EnrollmentID) (map[EnrollmentID]*EnrollmentRecord, error)
 	// EnrollmentByCertificate returns the enrollment fp is bound to, or
 	// ErrNotFound.
 	EnrollmentByCertificate(ctx context.Context, fp Fingerprint) (EnrollmentID, error)

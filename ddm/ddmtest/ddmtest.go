@@ -339,6 +339,15 @@ func (f *fakeMDM) Enrollment(_ context.Context, id mdm.EnrollmentID) (*mdm.Enrol
 	return &mdm.EnrollmentRecord{ID: id, Type: mdm.UserEnrollmentDevice, ProductName: "iPhone16,2", OSVersion: "17.5", Enrolled: true}, nil
 }
 
+// Enrollments returns Enrollment's record for each of ids.
+func (f *fakeMDM) Enrollments(ctx context.Context, ids []mdm.EnrollmentID) (map[mdm.EnrollmentID]*mdm.EnrollmentRecord, error) {
+	out := map[mdm.EnrollmentID]*mdm.EnrollmentRecord{}
+	for _, id := range ids {
+		out[id], _ = f.Enrollment(ctx, id)
+	}
+	return out, nil
+}
+
 // Enqueue counts the command for each id.
 func (f *fakeMDM) Enqueue(_ context.Context, cmd *mdm.Command, ids ...mdm.EnrollmentID) ([]mdm.PushResult, error) {
 	f.mu.Lock()
@@ -355,14 +364,7 @@ func (f *fakeMDM) Enqueue(_ context.Context, cmd *mdm.Command, ids ...mdm.Enroll
 // race had a DeclarationsToken that matches its items.
 func testAssignAndSync(t *testing.T, a, b ddm.Store) {
 	m := &fakeMDM{queued: map[mdm.EnrollmentID]int{}}
-	sa, err := ddm.New(a, m, ddm.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := ddm.New(b, m, ddm.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sa, sb := services(t, m, a, b)
 	const n = 6
 	for i := range n {
 		if err := sa.PutDeclaration(ctx, decl(fmt.Sprintf("pass%d", i), "com.apple.configuration.passcode.settings", fmt.Sprintf(`{"MinimumLength":%d}`, 4+i))); err != nil {
@@ -397,18 +399,8 @@ func testAssignAndSync(t *testing.T, a, b ddm.Store) {
 		}()
 		go func() { // reader: syncs and checks every state it sees
 			defer wg.Done()
-			for range 30 {
-				for _, id := range ids {
-					st, err := s.Sync(ctx, id)
-					if err != nil {
-						errs <- err
-						return
-					}
-					if err := st.Check(); err != nil {
-						errs <- err
-						return
-					}
-				}
+			if err := syncChecked(s, ids, 30); err != nil {
+				errs <- err
 			}
 		}()
 	}
@@ -437,6 +429,37 @@ func testAssignAndSync(t *testing.T, a, b ddm.Store) {
 	if m.queued["e1"] == 0 || m.queued["e2"] == 0 {
 		t.Fatalf("no DeclarativeManagement command queued: %v", m.queued)
 	}
+}
+
+// services returns a Service on each of a and b, both on m.
+func services(t *testing.T, m ddm.MDM, a, b ddm.Store) (*ddm.Service, *ddm.Service) {
+	t.Helper()
+	sa, err := ddm.New(a, m, ddm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := ddm.New(b, m, ddm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa, sb
+}
+
+// syncChecked syncs each of ids rounds times through s and checks that
+// every state it is served has a DeclarationsToken that matches its items.
+func syncChecked(s *ddm.Service, ids []mdm.EnrollmentID, rounds int) error {
+	for range rounds {
+		for _, id := range ids {
+			st, err := s.Sync(ctx, id)
+			if err != nil {
+				return err
+			}
+			if err := st.Check(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // addToAssignment adds identifier to id's assignment, reading the current
@@ -632,14 +655,7 @@ func testFactsStaleOnlyTheirs(t *testing.T, store ddm.Store) {
 // the release it reported last and every declaration assigned.
 func testFactsAndSync(t *testing.T, a, b ddm.Store) {
 	m := &fakeMDM{queued: map[mdm.EnrollmentID]int{}}
-	sa, err := ddm.New(a, m, ddm.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := ddm.New(b, m, ddm.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sa, sb := services(t, m, a, b)
 	const n, updates = 4, 20
 	for i := range n {
 		if err := sa.PutDeclaration(ctx, decl(fmt.Sprintf("pass%d", i), "com.apple.configuration.passcode.settings", fmt.Sprintf(`{"MinimumLength":%d}`, 4+i))); err != nil {
@@ -670,16 +686,8 @@ func testFactsAndSync(t *testing.T, a, b ddm.Store) {
 	for _, s := range []*ddm.Service{sa, sb} {
 		go func() { // a reader syncs and checks every state it sees
 			defer wg.Done()
-			for range 30 {
-				st, err := s.Sync(ctx, "e1")
-				if err != nil {
-					errs <- err
-					return
-				}
-				if err := st.Check(); err != nil {
-					errs <- err
-					return
-				}
+			if err := syncChecked(s, []mdm.EnrollmentID{"e1"}, 30); err != nil {
+				errs <- err
 			}
 		}()
 	}

@@ -25,6 +25,7 @@ func Run(t *testing.T, newStore func(t *testing.T) mdm.Store) {
 		{"MissingKeys", testMissing},
 		{"EnrollmentRoundTrip", testRoundTrip},
 		{"EnrollmentCopies", testCopies},
+		{"Enrollments", testEnrollments},
 		{"PlatformChannelRelease", testPlatform},
 		{"CertificateBinding", testBinding},
 		{"MarkTokenDead", testTokenDead},
@@ -201,6 +202,56 @@ func testRoundTrip(t *testing.T, s mdm.Store) {
 		if err != nil || id != want {
 			t.Errorf("EnrollmentByCertificate(%s) = %q, %v; want %q", f, id, err, want)
 		}
+	}
+}
+
+// testEnrollments reads many records at once (more than a database lists
+// in one statement), some of them missing, some named twice, and none.
+func testEnrollments(t *testing.T, s mdm.Store) {
+	ctx := context.Background()
+	const n = 1100
+	var ids []mdm.EnrollmentID
+	for i := range n {
+		id := mdm.EnrollmentID(fmt.Sprintf("E%04d", i))
+		ids = append(ids, id)
+		if i%4 == 3 {
+			continue // every fourth has no record
+		}
+		r := record(id, 0)
+		r.DeviceName = fmt.Sprintf("device %d", i)
+		r.Token, r.PushMagic, r.Enrolled, r.CheckedOut = []byte{byte(i), byte(i >> 8)}, "magic", true, i%5 == 0
+		put(t, s, r)
+	}
+	got, err := s.Enrollments(ctx, append(ids, ids[0], "unknown"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := n - n/4; len(got) != want {
+		t.Fatalf("Enrollments: %d records, want %d", len(got), want)
+	}
+	for i, id := range ids {
+		rec, ok := got[id]
+		if ok != (i%4 != 3) {
+			t.Fatalf("Enrollments: record of %s present %v", id, ok)
+		}
+		if !ok {
+			continue
+		}
+		want, err := s.Enrollment(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.ID != id || rec.DeviceName != fmt.Sprintf("device %d", i) || rec.CheckedOut != (i%5 == 0) {
+			t.Fatalf("Enrollments: record of %s = %+v", id, rec)
+		}
+		sameRecord(t, rec, want)
+	}
+	got[ids[0]].DeviceName = "changed" // the caller's copy
+	if again, err := s.Enrollments(ctx, ids[:1]); err != nil || again[ids[0]].DeviceName != "device 0" {
+		t.Fatalf("Enrollments after changing a returned record = %+v, %v", again[ids[0]], err)
+	}
+	if none, err := s.Enrollments(ctx, nil); err != nil || len(none) != 0 {
+		t.Fatalf("Enrollments(nil) = %v, %v", none, err)
 	}
 }
 

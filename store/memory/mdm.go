@@ -94,6 +94,19 @@ func (s *MDMStore) Enrollment(ctx context.Context, id mdm.EnrollmentID) (*mdm.En
 	return rec.Clone(), nil
 }
 
+// Enrollments implements mdm.Store.
+func (s *MDMStore) Enrollments(ctx context.Context, ids []mdm.EnrollmentID) (map[mdm.EnrollmentID]*mdm.EnrollmentRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[mdm.EnrollmentID]*mdm.EnrollmentRecord, len(ids))
+	for _, id := range ids {
+		if rec, ok := s.enrollments[id]; ok {
+			out[id] = rec.Clone()
+		}
+	}
+	return out, nil
+}
+
 // EnrollmentByCertificate implements mdm.Store.
 func (s *MDMStore) EnrollmentByCertificate(ctx context.Context, fp mdm.Fingerprint) (mdm.EnrollmentID, error) {
 	s.mu.Lock()

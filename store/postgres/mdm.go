@@ -73,6 +73,39 @@ func (s *MDMStore) Enrollment(ctx context.Context, id mdm.EnrollmentID) (*mdm.En
 	return rec, nil
 }
 
+// Enrollments implements mdm.Store: one statement for all of ids.
+func (s *MDMStore) Enrollments(ctx context.Context, ids []mdm.EnrollmentID) (map[mdm.EnrollmentID]*mdm.EnrollmentRecord, error) {
+	const op = "postgres: enrollments"
+	p, err := s.db.q(op)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[mdm.EnrollmentID]*mdm.EnrollmentRecord, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = string(id)
+	}
+	rs, err := p.Query(ctx, "SELECT "+rows.MDMSelect+" FROM mdm_enrollments WHERE id = ANY($1)", keys)
+	if err != nil {
+		return nil, s.db.wrap(op, err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		rec, err := rows.ScanMDM(rs.Scan)
+		if err != nil {
+			return nil, s.db.wrap(op, err)
+		}
+		out[rec.ID] = rec
+	}
+	if err := rs.Err(); err != nil {
+		return nil, s.db.wrap(op, err)
+	}
+	return out, nil
+}
+
 // EnrollmentByCertificate implements mdm.Store.
 func (s *MDMStore) EnrollmentByCertificate(ctx context.Context, fp mdm.Fingerprint) (mdm.EnrollmentID, error) {
 	const op = "postgres: enrollment by certificate"

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -155,6 +156,45 @@ func (s *MDMStore) Enrollment(ctx context.Context, id mdm.EnrollmentID) (*mdm.En
 		return nil, s.db.wrap(op, err)
 	}
 	return rec, nil
+}
+
+// enrollmentsChunk bounds the identifiers one statement of Enrollments
+// lists.
+const enrollmentsChunk = 500
+
+// Enrollments implements mdm.Store: one statement per 500 identifiers on
+// the read pool.
+func (s *MDMStore) Enrollments(ctx context.Context, ids []mdm.EnrollmentID) (map[mdm.EnrollmentID]*mdm.EnrollmentRecord, error) {
+	const op = "sqlite: enrollments"
+	pool, err := s.db.reader(op)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[mdm.EnrollmentID]*mdm.EnrollmentRecord, len(ids))
+	for chunk := range slices.Chunk(ids, enrollmentsChunk) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = string(id)
+		}
+		rs, err := pool.QueryContext(ctx, "SELECT "+rows.MDMSelect+" FROM mdm_enrollments WHERE id IN (?"+strings.Repeat(", ?", len(chunk)-1)+")", args...)
+		if err != nil {
+			return nil, s.db.wrap(op, err)
+		}
+		for rs.Next() {
+			rec, err := rows.ScanMDM(rs.Scan)
+			if err != nil {
+				rs.Close()
+				return nil, s.db.wrap(op, err)
+			}
+			out[rec.ID] = rec
+		}
+		err = rs.Err()
+		rs.Close()
+		if err != nil {
+			return nil, s.db.wrap(op, err)
+		}
+	}
+	return out, nil
 }
 
 // EnrollmentByCertificate implements mdm.Store.

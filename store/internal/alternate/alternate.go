@@ -78,6 +78,11 @@ func (a *MDMStore) Enrollment(ctx context.Context, id mdm.EnrollmentID) (*mdm.En
 	return a.next().Enrollment(ctx, id)
 }
 
+// Enrollments implements mdm.Store.
+func (a *MDMStore) Enrollments(ctx context.Context, ids []mdm.EnrollmentID) (map[mdm.EnrollmentID]*mdm.EnrollmentRecord, error) {
+	return a.next().Enrollments(ctx, ids)
+}
+
 // EnrollmentByCertificate implements mdm.Store.
 func (a *MDMStore) EnrollmentByCertificate(ctx context.Context, fp mdm.Fingerprint) (mdm.EnrollmentID, error) {
 	return a.next().EnrollmentByCertificate(ctx, fp)

@@ -190,6 +190,10 @@ func (noMDM) Enrollment(context.Context, mdm.EnrollmentID) (*mdm.EnrollmentRecor
 	return nil, mdm.ErrNotFound
 }
 
+func (noMDM) Enrollments(context.Context, []mdm.EnrollmentID) (map[mdm.EnrollmentID]*mdm.EnrollmentRecord, error) {
+	return map[mdm.EnrollmentID]*mdm.EnrollmentRecord{}, nil
+}
+
 func (noMDM) Enqueue(context.Context, *mdm.Command, ...mdm.EnrollmentID) ([]mdm.PushResult, error) {
 	return nil, mdm.ErrNotFound
 }

@@ -380,7 +380,8 @@ func (s *Service) Preview(ctx context.Context, a Assignment) (*SyncState, error)
 }
 
 // Sync returns what the enrollment is served now and what is withheld,
-// computing it if the catalog changed since it was last computed.
+// computing it if the catalog or the enrollment's facts changed since it
+// was last computed.
 func (s *Service) Sync(ctx context.Context, id mdm.EnrollmentID) (*SyncState, error) {
 	st, _, err := s.current(ctx, id)
 	return st, err

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 
 	"github.com/enrollkit/enrollkit/acme"
@@ -248,12 +249,7 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 		return nil, err
 	}
 	if cfg.ACME.Enabled {
-		acfg := cfg.ACME.Config
-		acfg.BaseURL = base + ACMEPath
-		if acfg.Chain == nil {
-			acfg.Chain = []*x509.Certificate{cfg.CA.Certificate}
-		}
-		if s.ACME, err = acme.NewHandler(s.Enroll.ACME(), cfg.CA, acfg); err != nil {
+		if s.ACME, err = acme.NewHandler(s.Enroll.ACME(), cfg.CA, acmeConfig(cfg, base+ACMEPath)); err != nil {
 			return nil, err
 		}
 	}
@@ -322,11 +318,7 @@ func New(enrollStore enroll.Store, mdmStore mdm.Store, cfg Config) (*Server, err
 // Store: an account is bound to the identifier of its first order, and an
 // order of one finalized through the other is refused by the prefix.
 func (s *Server) credentials(cfg Config, base string) (*acme.Credentials, error) {
-	acfg := cfg.ACME.Config
-	acfg.BaseURL = base + ACMECredentialPath
-	if acfg.Chain == nil {
-		acfg.Chain = []*x509.Certificate{cfg.CA.Certificate}
-	}
+	acfg := acmeConfig(cfg, base+ACMECredentialPath)
 	ccfg := cfg.ACME.Credentials
 	ccfg.DirectoryURL = acfg.BaseURL + "/directory"
 	if cs, ok := acfg.Store.(acme.CredentialStore); ok && ccfg.Store == nil {
@@ -348,11 +340,20 @@ func (s *Server) credentials(cfg Config, base string) (*acme.Credentials, error)
 	return creds, nil
 }
 
-// credentialsSet reports whether c sets anything.
-func credentialsSet(c acme.CredentialsConfig) bool {
-	return c.Store != nil || c.TTL != 0 || c.KeySize != 0 || c.Subject != nil || c.SubjectAltName != nil ||
-		c.ExtendedKeyUsage != nil || c.Now != nil || c.Rand != nil || c.Logger != nil
+// acmeConfig is the configuration of an ACME endpoint mounted at baseURL:
+// cfg.ACME's, serving the CA's certificate after an issued one unless
+// cfg.ACME.Chain says otherwise.
+func acmeConfig(cfg Config, baseURL string) acme.Config {
+	acfg := cfg.ACME.Config
+	acfg.BaseURL = baseURL
+	if acfg.Chain == nil {
+		acfg.Chain = []*x509.Certificate{cfg.CA.Certificate}
+	}
+	return acfg
 }
+
+// credentialsSet reports whether c sets anything.
+func credentialsSet(c acme.CredentialsConfig) bool { return !reflect.ValueOf(c).IsZero() }
 
 // ACMECredentialAsset returns the declaration of an ACME credential asset
 // whose data the Server serves (ddm.ACMECredentialAsset at AssetURL): put
